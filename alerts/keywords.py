@@ -1,0 +1,182 @@
+"""Read the keyword a citizen texts to Crieur: subscribe, unsubscribe, help, or a free question.
+
+Matching is case- and accent-insensitive and ignores punctuation: "ROUTE41", "route 41", "Route-41.",
+"#route41", "ABONNER 41 28", "INFO 41", "arrêt." and "Stop !" are all understood.
+
+Opt-out policy (documented choice):
+
+* A message whose *first word* is a stop word unsubscribes, whatever follows ("STOP SVP",
+  "Stop, merci de ne plus m'écrire", even "stop la route est fermée"). Unsubscribing someone who did
+  not mean it costs one confirmation SMS that says how to subscribe again; keeping someone who wanted out
+  is a breach of their consent and, for carriers, of the STOP convention. Stop words: STOP, ARRET,
+  ARRÊT, DESABONNER, DÉSABONNER, DESINSCRIRE, DÉSINSCRIRE, and the English words carriers and Twilio
+  treat as opt-out: STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT.
+* "stop" anywhere else in a sentence ("pourquoi personne ne dit stop aux camions ?") is a QUESTION.
+* STOP always unsubscribes from every territory: a carrier-level STOP blocks the whole number anyway
+  (Twilio stops delivering after it), so a partial "STOP 28" would promise something we cannot keep.
+
+Note that Twilio's own opt-out handling matches only a message that is *exactly* one of its keywords;
+our first-word rule is broader, so the application must also honour "STOP SVP", which Twilio lets through.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+
+__all__ = [
+    "CommandKind",
+    "CommandError",
+    "Command",
+    "STOP_WORDS",
+    "fold",
+    "words",
+    "parse_sms",
+]
+
+STOP_WORDS: frozenset[str] = frozenset(
+    {
+        "stop",
+        "arret",
+        "desabonner",
+        "desabonnement",
+        "desinscrire",
+        "desinscription",
+        # Carrier / Twilio opt-out keywords (English).
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "revoke",
+        "optout",
+    }
+)
+
+# "INFO 41" subscribes; "INFO" alone asks for help.
+SUBSCRIBE_WORDS: frozenset[str] = frozenset(
+    {"abonner", "abonnement", "abonne", "inscrire", "inscription", "info", "infos", "route", "start", "unstop"}
+)
+HELP_WORDS: frozenset[str] = frozenset({"aide", "help", "info", "infos", "aidez"})
+# Courtesy words tolerated around a keyword without turning the message into a question.
+FILLER_WORDS: frozenset[str] = frozenset(
+    {"svp", "stp", "merci", "bonjour", "bonsoir", "s", "il", "vous", "te", "plait", "moi", "m", "a", "au", "aux"}
+)
+
+_TERRITORY = re.compile(r"[0-9]{1,2}|97[0-9]|0?2[ab]", re.ASCII)
+_GLUED = re.compile(r"route(?P<code>[0-9]{1,2}|97[0-9]|2[ab])", re.ASCII)
+_WORD = re.compile(r"[^\W_]+")
+
+
+class CommandKind(str, enum.Enum):
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    HELP = "help"
+    QUESTION = "question"
+
+
+class CommandError(str, enum.Enum):
+    UNKNOWN_TERRITORY = "unknown_territory"  # "ABONNER 99"
+    MISSING_TERRITORY = "missing_territory"  # "ABONNER" when several territories exist
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What a citizen's SMS asks for.
+
+    On a SUBSCRIBE with an error, nothing must be subscribed: `territories` is then empty, `unknown`
+    lists the codes we did not recognise, and `alerts.replies.command_error` explains.
+    """
+
+    kind: CommandKind
+    territories: tuple[str, ...] = ()
+    text: str = ""
+    error: CommandError | None = None
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form used for every comparison ("ARRÊT" → "arret", "Œ" → "oe")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.casefold().replace("œ", "oe").replace("æ", "ae")
+
+
+def words(text: str) -> list[str]:
+    """The folded words of `text`, punctuation, apostrophes and spaces being separators."""
+    return _WORD.findall(fold(text))
+
+
+def _territory_key(code: str) -> str:
+    """Compare "1", "01" and "001" as one code; "2A" and "2a" too."""
+    code = fold(code).strip()
+    if code.isascii() and code.isdigit():
+        return str(int(code))
+    return code.lstrip("0")
+
+
+def parse_sms(text: str, known_territories: Collection[str]) -> Command:
+    """Classify one inbound SMS. Never raises; anything not understood is a QUESTION.
+
+    A command is a message made only of keywords, territory codes and courtesy words ("merci", "svp");
+    anything longer is a question, so "route 957 fermée ?" reaches the routing, not the subscriptions.
+    """
+    tokens = words(text)
+    if not tokens:
+        return Command(CommandKind.HELP)
+    if tokens[0] in STOP_WORDS:
+        return Command(CommandKind.UNSUBSCRIBE)
+
+    codes, rest = _split_territories(tokens)
+    meaningful = [t for t in rest if t not in FILLER_WORDS]
+    if not codes and meaningful and all(t in HELP_WORDS for t in meaningful):
+        return Command(CommandKind.HELP)
+    if meaningful and all(t in SUBSCRIBE_WORDS for t in meaningful):
+        return _subscribe(codes, known_territories)
+    return Command(CommandKind.QUESTION, text=text.strip())
+
+
+def _split_territories(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Pull territory codes ("41", "route41", "2a") out of the tokens; the other tokens are returned.
+
+    Codes are département-shaped (1-2 digits, 2A/2B, 971-976): "route 957" is a road, not a territory.
+    """
+    codes: list[str] = []
+    rest: list[str] = []
+    for token in tokens:
+        glued = _GLUED.fullmatch(token)
+        if glued:
+            codes.append(glued["code"])
+            rest.append("route")
+        elif _TERRITORY.fullmatch(token):
+            codes.append(token)
+        else:
+            rest.append(token)
+    return codes, rest
+
+
+def _subscribe(codes: list[str], known_territories: Collection[str]) -> Command:
+    known = {_territory_key(code): code for code in known_territories}
+    if not codes:
+        if len(known) == 1:
+            return Command(CommandKind.SUBSCRIBE, territories=tuple(known.values()))
+        return Command(CommandKind.SUBSCRIBE, error=CommandError.MISSING_TERRITORY)
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for code in codes:
+        key = _territory_key(code)
+        if key in known:
+            if known[key] not in chosen:
+                chosen.append(known[key])
+        elif code.upper() not in unknown:
+            unknown.append(code.upper())
+    if unknown:
+        return Command(CommandKind.SUBSCRIBE, error=CommandError.UNKNOWN_TERRITORY, unknown=tuple(unknown))
+    return Command(CommandKind.SUBSCRIBE, territories=tuple(chosen))
