@@ -1,0 +1,243 @@
+"""The delivery engine: workers that drain the outbox, each channel at its provider's pace.
+
+Exactly once per recipient rests on three things:
+- the outbox key (alert × channel × recipient × kind) makes a second enqueue a no-op;
+- a worker holds its deliveries under a lease; a worker that dies leaves them to expire and another takes
+  them up, marked *in doubt*;
+- an in-doubt delivery is never sent blindly: a provider that deduplicates by our key (Mastodon's
+  Idempotency-Key) gets the same key again, and for the others the adapter asks the provider whether the
+  message already went (`Channel.find_sent`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from channels.base import Channel, DeliveryError, Message, PermanentError, RateLimited, Receipt
+
+from .storage import Store
+
+log = logging.getLogger("crieur.delivery")
+
+
+def backoff_delay(attempt: int, initial: float = 2.0, maximum: float = 600.0) -> float:
+    """Seconds to wait before attempt `attempt + 1`: exponential with jitter (tenacity's strategy, so
+    feeds and deliveries back off the same way)."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = max(1, attempt)
+    return float(wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)(state))
+
+
+class TokenBucket:
+    """`rate` tokens a second, bursts up to `burst`; `pause(seconds)` honours a provider's Retry-After."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = max(rate, 0.001)
+        self.capacity = burst if burst is not None else max(1.0, self.rate)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self.paused_until:
+                    await asyncio.sleep(self.paused_until - now)
+                    continue
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass
+class WorkerSettings:
+    batch: int = 500
+    lease: float = 60.0
+    max_attempts: int = 8
+    concurrency: int = 64
+    idle_wait: float = 2.0
+    retry_initial: float = 2.0
+    retry_max: float = 600.0
+    flush_every: float = 0.25
+
+
+def message_from_row(row: Mapping[str, Any]) -> Message:
+    return Message(
+        key=row["key"],
+        alert_id=row["alert_id"],
+        text=row["text"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        link=row["link"],
+        kind=row["kind"],
+        reply_to=row["reply_to"],
+        extra=json.loads(row["extra"] or "{}"),
+    )
+
+
+class DeliveryWorker:
+    """One worker process's share of the outbox: a task per channel, so a slow provider never holds up
+    another."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        *,
+        worker_id: str | None = None,
+        settings: WorkerSettings | None = None,
+        on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
+    ):
+        self.store = store
+        self.channels = dict(channels)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.settings = settings or WorkerSettings()
+        self.buckets = {name: TokenBucket(ch.rate) for name, ch in self.channels.items()}
+        self.on_event = on_event or (lambda kind, data: None)
+        self._stopping = asyncio.Event()
+        self._sent: list[tuple[int, str, str]] = []
+        self._last_flush = time.monotonic()
+        self._flush_lock = asyncio.Lock()
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        """Until `stop()`: claim, send, record. On stop, in-flight sends finish and leases are released."""
+        try:
+            await asyncio.gather(*(self._channel_loop(name) for name in self.channels))
+        finally:
+            await self.flush()
+            released = await self.store.release(self.worker_id)
+            if released:
+                log.info("worker %s released %d leases", self.worker_id, released)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Send everything due now, then return (CLI `crieur send`, tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worked = False
+            for name in self.channels:
+                worked |= await self.run_once(name)
+            if not worked:
+                return
+
+    async def run_once(self, channel_name: str) -> bool:
+        """Claim and process one batch for one channel; False when there was nothing to do."""
+        rows = await self.store.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
+                                      [channel_name])
+        if not rows:
+            return False
+        await self._process(channel_name, rows)
+        return True
+
+    # -------------------------------------------------------------- internals
+
+    def _batch_size(self, channel_name: str) -> int:
+        """No more than the channel can send within half a lease, so leases never expire under a live
+        worker that is merely rate-limited."""
+        rate = self.channels[channel_name].rate
+        return max(1, min(self.settings.batch, math.floor(rate * self.settings.lease / 2)))
+
+    async def _channel_loop(self, name: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = await self.run_once(name)
+            except Exception:  # a database hiccup (PostgreSQL restart): log, wait, go on
+                log.exception("worker %s: channel %s loop error", self.worker_id, name)
+                worked = False
+                await asyncio.sleep(1.0)
+            if not worked and not self._stopping.is_set():
+                wait = asyncio.ensure_future(self.store.wait_for_work(self.settings.idle_wait))
+                stop = asyncio.ensure_future(self._stopping.wait())
+                await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (wait, stop):
+                    task.cancel()
+
+    async def _process(self, name: str, rows: list[dict]) -> None:
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(row: dict) -> None:
+            async with semaphore:
+                await self._deliver(name, row)
+
+        await asyncio.gather(*(one(r) for r in rows))
+        await self.flush()
+
+    async def _deliver(self, name: str, row: dict) -> None:
+        channel = self.channels[name]
+        message = message_from_row(row)
+        if row["in_doubt"] and not channel.idempotent:
+            try:
+                found = await channel.find_sent(message, since=(row["first_attempt_at"] or 0) - 5)
+            except DeliveryError as exc:
+                await self._failed_attempt(name, row, exc)
+                return
+            if found is not None:
+                log.info("delivery %s was already accepted by the provider (%s)", row["key"], found.provider_id)
+                await self._record_sent(row, found)
+                return
+        await self.buckets[name].acquire()
+        try:
+            receipt = await channel.send(message)
+        except DeliveryError as exc:
+            await self._failed_attempt(name, row, exc)
+        except Exception as exc:  # an adapter bug must not kill the worker: count it as transient
+            log.exception("channel %s raised unexpectedly for %s", name, row["key"])
+            await self._failed_attempt(name, row, DeliveryError(f"{type(exc).__name__}: {exc}"), transient=True)
+        else:
+            await self._record_sent(row, receipt)
+
+    async def _record_sent(self, row: dict, receipt: Receipt) -> None:
+        self._sent.append((row["id"], receipt.provider_id, receipt.status))
+        self.on_event("sent", {"channel": row["channel"]})
+        if len(self._sent) >= 200 or time.monotonic() - self._last_flush > self.settings.flush_every:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            batch, self._sent = self._sent, []
+            self._last_flush = time.monotonic()
+            if batch:
+                await self.store.mark_sent(batch)
+
+    async def _failed_attempt(self, name: str, row: dict, exc: DeliveryError, transient: bool = False) -> None:
+        error = f"{type(exc).__name__}: {exc}" + (f" (code {exc.code})" if exc.code else "")
+        if isinstance(exc, RateLimited):
+            wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
+                row["attempts"], self.settings.retry_initial, self.settings.retry_max)
+            self.buckets[name].pause(wait)
+        else:
+            wait = backoff_delay(row["attempts"], self.settings.retry_initial, self.settings.retry_max)
+        retryable = transient or exc.retryable
+        if retryable and row["attempts"] < self.settings.max_attempts:
+            await self.store.mark_retry(row["id"], error, time.time() + wait)
+            self.on_event("retry", {"channel": name, "error": error})
+            return
+        state = "dead" if retryable else "failed"
+        await self.store.mark_failed(row["id"], error, state)
+        self.on_event(state, {"channel": name, "error": error})
+        log.warning("delivery %s %s: %s", row["key"], state, error)
+        if isinstance(exc, PermanentError) and exc.recipient_action and row["recipient"]:
+            await self.store.opt_out(row["recipient"], reason=exc.recipient_action)
+            log.info("recipient of %s marked %s", row["key"], exc.recipient_action)
