@@ -1,0 +1,112 @@
+"""E-mail through an SMTP relay (aiosmtplib): to subscribers, and to webmasters for escalations.
+
+One message per recipient, UTF-8, with a Message-ID that is the Receipt's provider_id. SMTP 4xx replies
+and connection failures are transient, 5xx permanent (a refused recipient is marked invalid).
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Mapping
+
+import aiosmtplib
+
+from .base import AuthError, Channel, ConfigurationError, Limits, Message, PermanentError, Receipt, TransientError, register
+from ._http import DryRunnable, no_credentials, timeout_option
+
+
+def _flag(channel: Channel, option: str, default: bool) -> bool:
+    value = channel.options.get(option, default)
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "yes", "on", "1"):
+        return True
+    if str(value).lower() in ("false", "no", "off", "0"):
+        return False
+    raise ConfigurationError(f"channel {channel.name!r}: option {option!r} must be true or false, not {value!r}")
+
+
+@register
+class EmailChannel(DryRunnable, Channel):
+    kind = "email"
+    limits = Limits(counting="none")
+    per_recipient = True
+    idempotent = False
+    default_rate = 5.0
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, *, credentials: bool = True):
+        super().__init__(name, options)
+        self.host = self.require("host")
+        try:
+            self.port = int(self.options.get("port", 587))
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"channel {name!r}: port must be an integer") from None
+        self.starttls = _flag(self, "starttls", True)
+        self.sender = self.require("from")
+        if "@" not in self.sender:
+            raise ConfigurationError(f"channel {name!r}: 'from' must be an e-mail address")
+        self.sender_name = str(self.options.get("from_name", ""))
+        self.timeout = timeout_option(self)
+        self.ca_file = str(self.options.get("ca_file") or "") or None
+        self.username = str(self.options.get("username") or "")
+        self._password = self.secret("password") if credentials and self.username else ""
+        self._ready = credentials
+
+    def build(self, message: Message) -> EmailMessage:
+        """The e-mail for one recipient (public so previews and dry runs can show it)."""
+        mail = EmailMessage()
+        domain = self.sender.rsplit("@", 1)[1]
+        mail["From"] = Address(self.sender_name, addr_spec=self.sender) if self.sender_name else self.sender
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject or message.text.split("\n", 1)[0][:78]
+        mail["Date"] = formatdate(localtime=False, usegmt=True)
+        mail["Message-ID"] = make_msgid(idstring=message.key.replace(":", ".")[:40], domain=domain)
+        mail["Content-Language"] = "fr"
+        mail["Auto-Submitted"] = "auto-generated"
+        body = message.text
+        if message.link and message.link not in body:
+            body = f"{body}\n\n{message.link}"
+        mail.set_content(body + "\n", charset="utf-8")
+        return mail
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    async def send(self, message: Message) -> Receipt:
+        if not self._ready:
+            raise no_credentials(self)
+        if "@" not in message.recipient:
+            raise PermanentError(f"{self.name}: recipient is not an e-mail address", code="address", recipient_action="invalid")
+        mail = self.build(message)
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self._password or None,
+                start_tls=self.starttls,
+                tls_context=self._tls_context() if self.starttls else None,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            raise self._reply_error(refusal.code, refusal.message, recipient=True) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise AuthError(f"{self.name}: SMTP login refused: {exc.code} {exc.message}", code=str(exc.code)) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise self._reply_error(exc.code, exc.message) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientError(f"{self.name}: {type(exc).__name__}: {exc}", code="connection") from None
+        return Receipt(provider_id=str(mail["Message-ID"]), detail=message.recipient)
+
+    def _reply_error(self, code: int, text: str, *, recipient: bool = False) -> Exception:
+        detail = f"{self.name}: SMTP {code} {text}"
+        if 400 <= code < 500:
+            return TransientError(detail, code=str(code))
+        if code in (530, 534, 535):
+            return AuthError(detail, code=str(code))
+        return PermanentError(detail, code=str(code), recipient_action="invalid" if recipient and code in (550, 551, 553) else "")

@@ -1,0 +1,81 @@
+"""Facebook Page posts through the Graph API: POST /{version}/{page_id}/feed with a Page access token.
+
+Graph API errors are classified by their `code`, not the HTTP status: 4/17/32/613 are rate limits, 190 an
+invalid or expired token, 10 and 200-299 missing permissions, 1/2 temporary failures.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .base import (
+    AuthError,
+    Channel,
+    ConfigurationError,
+    DeliveryError,
+    Limits,
+    Message,
+    PermanentError,
+    RateLimited,
+    Receipt,
+    TransientError,
+    register,
+)
+from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, retry_after, timeout_option
+
+RATE_LIMIT_CODES = {4, 17, 32, 613}
+AUTH_CODES = {102, 190}
+TRANSIENT_CODES = {1, 2}
+
+
+@register
+class FacebookChannel(DryRunnable, Channel):
+    kind = "facebook"
+    limits = Limits(counting="chars", max_length=63206)
+    per_recipient = False
+    idempotent = False
+    default_rate = 1.0
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, *, credentials: bool = True):
+        super().__init__(name, options)
+        self.api_base = base_url_option(self, "api_base", "https://graph.facebook.com")
+        self.version = str(self.options.get("version", "v21.0"))
+        if not re.fullmatch(r"v\d+\.\d+", self.version):
+            raise ConfigurationError(f"channel {name!r}: version must look like 'v21.0', not {self.version!r}")
+        self.page_id = self.require("page_id")
+        self.timeout = timeout_option(self)
+        self._token = self.secret("page_token") if credentials else ""
+
+    def _error(self, answer: Answer) -> DeliveryError:
+        body = answer.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return error_for_status(self, answer)
+        code = int(error.get("code") or 0)
+        subcode = error.get("error_subcode")
+        label = f"{code}" + (f"/{subcode}" if subcode else "")
+        text = f"{self.name}: Graph API error {label} ({error.get('type', '')}): {error.get('message', '')}"
+        if code in RATE_LIMIT_CODES:
+            return RateLimited(text, code=label, retry_after=retry_after(answer.headers))
+        if code in AUTH_CODES or code == 10 or 200 <= code <= 299:
+            return AuthError(text, code=label)
+        if code in TRANSIENT_CODES or error.get("is_transient") or answer.status >= 500:
+            return TransientError(text, code=label)
+        return PermanentError(text, code=label)
+
+    async def send(self, message: Message) -> Receipt:
+        if not self._token:
+            raise no_credentials(self)
+        form = {"message": message.text, "access_token": self._token}
+        if message.link:
+            form["link"] = message.link
+        url = f"{self.api_base}/{self.version}/{self.page_id}/feed"
+        answer = await request(self, "POST", url, data=form, timeout=self.timeout)
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, dict) or not body.get("id"):
+            raise TransientError(f"{self.name}: post created but the answer has no id", code="bad-answer")
+        post_id = str(body["id"])
+        return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")

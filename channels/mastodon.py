@@ -1,0 +1,85 @@
+"""Mastodon: one status per alert on the département's account.
+
+Mastodon deduplicates POST /api/v1/statuses by the Idempotency-Key header for an hour, so a retried send
+with the delivery's key never posts twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from .base import Channel, ConfigurationError, Limits, Message, Receipt, TransientError, register
+from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+RESET_HEADERS = ("X-RateLimit-Reset",)
+
+
+@register
+class MastodonChannel(DryRunnable, Channel):
+    kind = "mastodon"
+    limits = Limits(counting="chars", max_length=500)
+    per_recipient = False
+    idempotent = True
+    default_rate = 1.0  # 300 statuses per 3 hours per account; bursts are fine, floods are not
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, *, credentials: bool = True):
+        super().__init__(name, options)
+        self.base_url = base_url_option(self, "base_url")
+        self.timeout = timeout_option(self)
+        self.visibility = str(self.options.get("visibility", "public"))
+        if self.visibility not in VISIBILITIES:
+            raise ConfigurationError(
+                f"channel {name!r}: visibility must be one of {', '.join(VISIBILITIES)}, not {self.visibility!r}"
+            )
+        self._token = self.secret("access_token") if credentials else ""
+
+    def _headers(self) -> dict[str, str]:
+        if not self._token:
+            raise no_credentials(self)
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+
+    def _error(self, answer: Answer) -> Exception:
+        body = answer.json()
+        detail = body.get("error", "") if isinstance(body, dict) else ""
+        return error_for_status(self, answer, detail=str(detail), reset_headers=RESET_HEADERS)
+
+    async def send(self, message: Message) -> Receipt:
+        headers = self._headers() | {"Idempotency-Key": message.key}
+        payload: dict[str, Any] = {"status": message.text, "visibility": self.visibility, "language": "fr"}
+        if message.reply_to:
+            payload["in_reply_to_id"] = message.reply_to
+        answer = await request(
+            self, "POST", f"{self.base_url}/api/v1/statuses", json=payload, headers=headers, timeout=self.timeout
+        )
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, dict) or "id" not in body:
+            raise TransientError(f"{self.name}: status created but the answer has no id", code="bad-answer")
+        return Receipt(provider_id=str(body["id"]), detail=str(body.get("url") or body.get("uri") or ""))
+
+    async def _get_list(self, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        answer = await request(
+            self, "GET", f"{self.base_url}{path}", params=params, headers=self._headers(), timeout=self.timeout
+        )
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, list):
+            raise TransientError(f"{self.name}: {path} did not answer a JSON list", code="bad-answer")
+        return body
+
+    async def notifications(self, since_id: str | None = None, limit: int = 40) -> list[dict[str, Any]]:
+        """Mentions of the account newer than `since_id`, newest first (Mastodon's order)."""
+        params = [("types[]", "mention"), ("limit", str(limit))]
+        if since_id:
+            params.append(("since_id", str(since_id)))
+        return await self._get_list("/api/v1/notifications", params)
+
+    async def tag_timeline(self, tag: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Public statuses with #tag (given with or without '#'), newest first."""
+        return await self._get_list(
+            f"/api/v1/timelines/tag/{quote(tag.lstrip('#'), safe='')}", [("limit", str(limit))]
+        )

@@ -1,0 +1,179 @@
+"""SMS through Twilio, with the official `twilio` library's async client.
+
+The library does the request building and error parsing; `_TwilioHttp` only hands it the service's aiohttp
+session, bounds each exchange by the channel timeout, remembers the last answer's headers (the library's
+exception drops Retry-After) and, when the `api_base` option is set (tests, benchmarks), sends the requests
+to that base instead of https://api.twilio.com.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+from twilio.base import values
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from .base import (
+    AuthError,
+    Channel,
+    ConfigurationError,
+    DeliveryError,
+    Limits,
+    Message,
+    PermanentError,
+    RateLimited,
+    Receipt,
+    TransientError,
+    register,
+)
+from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
+
+TWILIO_API = "https://api.twilio.com"
+# Messages per second a sender can push, by number type (Twilio's queueing limits for France/US senders).
+RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
+UNSUBSCRIBED = {21610}  # recipient replied STOP
+INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / unreachable / region off
+
+_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default={})
+
+
+class _TwilioHttp(AsyncTwilioHttpClient):
+    """The library's aiohttp client, on a session we own, with a timeout and an optional base rewrite."""
+
+    def __init__(self, session: aiohttp.ClientSession, api_base: str | None, timeout: float):
+        super().__init__(pool_connections=False, timeout=timeout)
+        self.session = session  # type: ignore[assignment]
+        self._api_base = api_base
+        self._timeout_s = timeout
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        if self._api_base and url.startswith(TWILIO_API):
+            url = self._api_base + url[len(TWILIO_API):]
+        kwargs["timeout"] = None  # bounded below: aiohttp wants a ClientTimeout, the library passes a float
+        async with asyncio.timeout(self._timeout_s):
+            response = await super().request(method, url, *args, **kwargs)
+        _last_headers.set(dict(response.headers or {}))
+        return response
+
+    async def close(self) -> None:
+        """The session belongs to the service; nothing to close."""
+
+
+@register
+class TwilioChannel(DryRunnable, Channel):
+    kind = "twilio"
+    limits = Limits(counting="sms", max_segments=10)
+    per_recipient = True
+    idempotent = False
+    default_rate = 1.0
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None, *, credentials: bool = True):
+        super().__init__(name, options)
+        self.timeout = timeout_option(self)
+        number_type = str(self.options.get("number_type", "long_code"))
+        if number_type not in RATES:
+            raise ConfigurationError(
+                f"channel {name!r}: number_type must be one of {', '.join(RATES)}, not {number_type!r}"
+            )
+        if "rate" not in self.options:
+            self.rate = RATES[number_type]
+        try:
+            segments = int(self.options.get("max_segments", 10))
+        except (TypeError, ValueError):
+            raise ConfigurationError(f"channel {name!r}: max_segments must be an integer") from None
+        self.limits = Limits(counting="sms", max_segments=segments)  # type: ignore[misc]
+        self.sender = str(self.options.get("from") or self.options.get("from_") or "")
+        self.service_sid = str(self.options.get("messaging_service_sid") or "")
+        if not self.sender and not self.service_sid:
+            raise ConfigurationError(f"channel {name!r}: set 'from' (a number) or 'messaging_service_sid'")
+        self.status_callback = str(self.options.get("status_callback") or "")
+        api_base = str(self.options.get("api_base") or "").rstrip("/")
+        if api_base and urlsplit(api_base).scheme not in ("http", "https"):
+            raise ConfigurationError(f"channel {name!r}: api_base must be an http(s) URL")
+        self.api_base = api_base or None
+        self._sid = self.secret("account_sid") if credentials else ""
+        self._token = self.secret("auth_token") if credentials else ""
+        self._client: Client | None = None
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        await super().start(session)
+        if self._sid:
+            http = _TwilioHttp(session, self.api_base, self.timeout)
+            self._client = Client(self._sid, self._token, http_client=http, environment={})
+
+    def _api(self) -> Client:
+        if not self._sid:
+            raise no_credentials(self)
+        if self._client is None:
+            raise RuntimeError(f"channel {self.name!r} used before start()")
+        return self._client
+
+    def _callback_for(self, message: Message) -> str | None:
+        if not self.status_callback:
+            return None
+        separator = "&" if "?" in self.status_callback else "?"
+        return f"{self.status_callback}{separator}d={message.key}"
+
+    async def send(self, message: Message) -> Receipt:
+        if not message.recipient:
+            raise PermanentError(f"{self.name}: message {message.key} has no recipient", recipient_action="invalid")
+        client = self._api()
+        sender: dict[str, str] = (
+            {"messaging_service_sid": self.service_sid} if self.service_sid else {"from_": self.sender}
+        )
+        callback = self._callback_for(message)
+        try:
+            created = await client.messages.create_async(
+                to=message.recipient,
+                body=message.text,
+                status_callback=callback or values.unset,
+                **sender,
+            )
+        except TwilioRestException as exc:
+            raise self._translate(exc) from None
+        except (TimeoutError, aiohttp.ClientError, TwilioException) as exc:
+            raise TransientError(f"{self.name}: {type(exc).__name__}: {_safe(exc)}", code="connection") from None
+        return Receipt(provider_id=str(created.sid), status=str(created.status or "queued"))
+
+    def _translate(self, exc: TwilioRestException) -> DeliveryError:
+        code = int(exc.code) if exc.code else 0
+        text = f"{self.name}: Twilio {exc.status} error {code or '-'}: {exc.msg}"
+        if exc.status == 429 or code == 20429:
+            return RateLimited(text, code=str(code or 429), retry_after=parse_retry_after(_last_headers.get().get("Retry-After")))
+        if exc.status >= 500:
+            return TransientError(text, code=str(code or exc.status))
+        if exc.status in (401, 403) or code == 20003:
+            return AuthError(text, code=str(code or exc.status))
+        if code in UNSUBSCRIBED:
+            return PermanentError(text, code=str(code), recipient_action="unsubscribe")
+        if code in INVALID_RECIPIENT:
+            return PermanentError(text, code=str(code), recipient_action="invalid")
+        return PermanentError(text, code=str(code or exc.status))
+
+    async def find_sent(self, message: Message, since: float) -> Receipt | None:
+        """The message to the same number with the same body created since `since` (epoch seconds), if any."""
+        client = self._api()
+        after = datetime.fromtimestamp(since, timezone.utc)
+        try:
+            found = await client.messages.list_async(to=message.recipient, date_sent_after=after, limit=50)
+        except TwilioRestException as exc:
+            raise self._translate(exc) from None
+        except (TimeoutError, aiohttp.ClientError, TwilioException) as exc:
+            raise TransientError(f"{self.name}: {type(exc).__name__}: {_safe(exc)}", code="connection") from None
+        for record in found:
+            if record.to == message.recipient and record.body == message.text:
+                return Receipt(provider_id=str(record.sid), status=str(record.status or "sent"))
+        return None
+
+
+def _safe(exc: BaseException) -> str:
+    """An exception text without URLs (they name the account SID)."""
+    return str(exc).split(" http", 1)[0][:200]

@@ -1,0 +1,227 @@
+"""What every fake provider shares: an aiohttp server on 127.0.0.1, a record of every request, and fault
+switches (fail the next N, rate-limit the next N, hang, a seeded failure ratio). A provider subclass adds
+its routes, its auth check and its error body format.
+
+Usable in pytest (see fixtures.py) and as a process: `python -m tests.fakes.<provider> --port N`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class Recorded:
+    """One request the fake received, whatever it answered."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    time: float = 0.0
+    answered: int = 0  # the status the fake answered (0 while hanging)
+
+    def header(self, name: str) -> str:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return ""
+
+
+@dataclass(slots=True)
+class Rejection:
+    status: int
+    code: int | str
+    message: str
+
+
+class FakeProvider:
+    """Base class of the fakes. Subclasses implement `routes`, `authorized` and `error`."""
+
+    name = "fake"
+
+    def __init__(self, *, seed: int = 0) -> None:
+        self.requests: list[Recorded] = []
+        self.rejections: dict[str, Rejection] = {}
+        self.base_url = ""
+        self._fail_next = 0
+        self._fail_status = 500
+        self._limit_next = 0
+        self._limit_headers: dict[str, str] = {}
+        self._hang_next = 0
+        self._failure_ratio = 0.0
+        self._rng = random.Random(seed)
+        self._release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # ---- switches -------------------------------------------------------------------------------
+    def fail_next(self, count: int = 1, status: int = 500) -> None:
+        self._fail_next, self._fail_status = count, status
+
+    def rate_limit_next(self, count: int = 1, *, retry_after: str | None = "2", headers: dict[str, str] | None = None) -> None:
+        """Answer 429 to the next `count` requests, with Retry-After and/or the provider's own headers."""
+        self._limit_next = count
+        self._limit_headers = dict(headers or {})
+        if retry_after is not None:
+            self._limit_headers["Retry-After"] = retry_after
+
+    def hang_next(self, count: int = 1) -> None:
+        """Never answer the next `count` requests (until the fake stops)."""
+        self._hang_next = count
+
+    def failure_ratio(self, ratio: float, seed: int | None = None) -> None:
+        """Answer that share of requests with a 500 or a 429 (half each), chosen by a seeded RNG."""
+        self._failure_ratio = ratio
+        if seed is not None:
+            self._rng = random.Random(seed)
+
+    def reject(self, recipient: str, code: int | str, message: str = "rejected", status: int = 400) -> None:
+        self.rejections[recipient] = Rejection(status, code, message)
+
+    # ---- what subclasses provide ----------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    def authorized(self, request: web.Request, recorded: Recorded) -> bool:
+        return True
+
+    def error(self, status: int, code: int | str, message: str) -> web.Response:
+        """An error in the provider's own format."""
+        return web.json_response({"error": message}, status=status)
+
+    def recipient(self, recorded: Recorded) -> str:
+        """Whom a recorded request was for (to count deliveries per recipient)."""
+        return ""
+
+    # ---- queries for tests ----------------------------------------------------------------------
+    def received(self, method: str | None = None, path_contains: str = "") -> list[Recorded]:
+        return [
+            r for r in self.requests
+            if (method is None or r.method == method) and path_contains in r.path
+        ]
+
+    def count_for(self, recipient: str, *, only_success: bool = True) -> int:
+        return sum(
+            1 for r in self.requests
+            if self.recipient(r) == recipient and (not only_success or 200 <= r.answered < 300)
+        )
+
+    # ---- server ---------------------------------------------------------------------------------
+    @web.middleware
+    async def _faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        recorded = Recorded(
+            request.method, request.path, list(request.query.items()), dict(request.headers), body, time=time.time()
+        )
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            recorded.form = dict((await request.post()).items())  # type: ignore[misc]
+        elif content_type.startswith("application/json") and body:
+            try:
+                recorded.json = json.loads(body)
+            except ValueError:
+                recorded.json = None
+        self.requests.append(recorded)
+        request["recorded"] = recorded
+        response = await self._answer(request, recorded, handler)
+        recorded.answered = response.status
+        return response
+
+    async def _answer(self, request: web.Request, recorded: Recorded, handler: Handler) -> web.StreamResponse:
+        if self._hang_next > 0:
+            self._hang_next -= 1
+            await self._release.wait()
+            return web.Response(status=503)
+        if not self.authorized(request, recorded):
+            return self.unauthorized()
+        if self._fail_next > 0:
+            self._fail_next -= 1
+            return self.error(self._fail_status, self._fail_status, "Internal Server Error")
+        if self._limit_next > 0:
+            self._limit_next -= 1
+            return self.too_many(self._limit_headers)
+        if self._failure_ratio and self._rng.random() < self._failure_ratio:
+            if self._rng.random() < 0.5:
+                return self.error(500, 500, "Internal Server Error")
+            return self.too_many({"Retry-After": "1"})
+        return await handler(request)
+
+    def unauthorized(self) -> web.Response:
+        return self.error(401, 401, "Unauthorized")
+
+    def too_many(self, headers: dict[str, str]) -> web.Response:
+        response = self.error(429, 429, "Too Many Requests")
+        response.headers.update(headers)
+        return response
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._faults])
+        app.add_routes(self.routes())
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._release = asyncio.Event()
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server  # the only way aiohttp exposes the port chosen for port=0
+        assert server is not None and server.sockets
+        bound = server.sockets[0].getsockname()[1]
+        self.base_url = f"http://{host}:{bound}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "FakeProvider":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], description: str) -> None:
+    """`python -m tests.fakes.<provider> --port N [--failure-ratio 0.3 --seed 1]`: serve until SIGTERM/SIGINT.
+    Prints `listening on <base url>` once ready (benchmarks and the kill test wait for that line)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--failure-ratio", type=float, default=0.0)
+    parser.add_argument("--token", default="test-token", help="credential the fake accepts")
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        fake = factory(args)
+        fake.failure_ratio(args.failure_ratio, args.seed)
+        url = await fake.start(args.host, args.port)
+        print(f"listening on {url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        accepted = sum(1 for r in fake.requests if 200 <= r.answered < 300)
+        print(f"stopping: {len(fake.requests)} requests, {accepted} accepted", flush=True)
+        await fake.stop()
+
+    asyncio.run(serve())

@@ -1,0 +1,111 @@
+"""Fake Bluesky PDS: createSession, refreshSession, createRecord (XRPC).
+
+Errors are XRPC bodies {"error": "ExpiredToken", "message": "..."}; rate limits carry ratelimit-limit,
+ratelimit-remaining, ratelimit-reset (epoch seconds) and ratelimit-policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .base import FakeProvider, Recorded, run_standalone
+
+
+class FakeBluesky(FakeProvider):
+    name = "bluesky"
+
+    def __init__(self, *, identifier: str = "cd41.bsky.social", password: str = "test-token", seed: int = 0):
+        super().__init__(seed=seed)
+        self.identifier = identifier
+        self.password = password
+        self.did = "did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24]
+        self.access_tokens: set[str] = set()
+        self.refresh_tokens: set[str] = set()
+        self.records: list[dict[str, Any]] = []
+        self.sessions_created = 0
+        self._rkeys = itertools.count(1)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/xrpc/com.atproto.server.createSession", self.create_session),
+            web.post("/xrpc/com.atproto.server.refreshSession", self.refresh_session),
+            web.post("/xrpc/com.atproto.repo.createRecord", self.create_record),
+        ]
+
+    def error(self, status: int, code: int | str, message: str) -> web.Response:
+        name = {401: "AuthenticationRequired", 429: "RateLimitExceeded", 500: "InternalServerError"}.get(
+            code if isinstance(code, int) else 0, str(code)
+        )
+        return web.json_response({"error": name, "message": message}, status=status)
+
+    def too_many(self, headers: dict[str, str]) -> web.Response:
+        response = self.error(429, 429, "Rate Limit Exceeded")
+        response.headers.update({
+            "ratelimit-limit": "5000", "ratelimit-remaining": "0",
+            "ratelimit-reset": str(int(time.time()) + 60), "ratelimit-policy": "5000;w=3600",
+        })
+        response.headers.update(headers)
+        return response
+
+    def recipient(self, recorded: Recorded) -> str:
+        return self.identifier if recorded.path.endswith("createRecord") else ""
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far now answers 400 ExpiredToken."""
+        self.access_tokens.clear()
+
+    def _bearer(self, request: web.Request) -> str:
+        auth = request.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else ""
+
+    def _session(self) -> dict[str, Any]:
+        access, refresh = "acc-" + secrets.token_hex(8), "ref-" + secrets.token_hex(8)
+        self.access_tokens.add(access)
+        self.refresh_tokens.add(refresh)
+        return {"did": self.did, "handle": self.identifier, "accessJwt": access, "refreshJwt": refresh, "active": True}
+
+    async def create_session(self, request: web.Request) -> web.Response:
+        data = request["recorded"].json or {}
+        if data.get("identifier") != self.identifier or data.get("password") != self.password:
+            return self.error(401, "AuthenticationRequired", "Invalid identifier or password")
+        self.sessions_created += 1
+        return web.json_response(self._session())
+
+    async def refresh_session(self, request: web.Request) -> web.Response:
+        token = self._bearer(request)
+        if token not in self.refresh_tokens:
+            return self.error(400, "ExpiredToken", "Token has expired")
+        self.refresh_tokens.discard(token)
+        return web.json_response(self._session())
+
+    async def create_record(self, request: web.Request) -> web.Response:
+        token = self._bearer(request)
+        if not token:
+            return self.error(401, "AuthenticationRequired", "Authentication Required")
+        if token not in self.access_tokens:
+            return self.error(400, "ExpiredToken", "Token has expired")
+        data = request["recorded"].json or {}
+        record = data.get("record") or {}
+        if data.get("repo") != self.did or data.get("collection") != "app.bsky.feed.post":
+            return self.error(400, "InvalidRequest", "Invalid repo or collection")
+        if not isinstance(record.get("text"), str) or len(record["text"]) > 3000 or "createdAt" not in record:
+            return self.error(400, "InvalidRequest", "Invalid app.bsky.feed.post record")
+        rkey = f"3l{next(self._rkeys):011d}"
+        uri = f"at://{self.did}/app.bsky.feed.post/{rkey}"
+        cid = "bafyrei" + hashlib.sha256(repr(record).encode()).hexdigest()[:52]
+        self.records.append({"uri": uri, "cid": cid, "record": record})
+        return web.json_response({"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"})
+
+
+def main() -> None:
+    run_standalone(lambda args: FakeBluesky(password=args.token, seed=args.seed), "Fake Bluesky PDS")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Fake X API v2: POST /2/tweets with OAuth 1.0a user-context signatures checked (an independent,
+stdlib implementation of RFC 5849 §3.4, so the adapter's signing is really verified).
+
+Errors are problem JSON {"title", "detail", "type", "status"}; rate limits carry x-rate-limit-limit,
+x-rate-limit-remaining, x-rate-limit-reset (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import re
+import time
+from typing import Any
+from urllib.parse import quote, unquote
+
+from aiohttp import web
+
+from .base import FakeProvider, Recorded, run_standalone
+
+TITLES = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
+          500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _enc(value: str) -> str:
+    return quote(value, safe="~-._")
+
+
+def oauth_signature(method: str, url: str, params: list[tuple[str, str]], consumer_secret: str, token_secret: str) -> str:
+    """RFC 5849 HMAC-SHA1 signature of a request: `url` without query, `params` = query + form + oauth_*."""
+    normalized = "&".join(f"{k}={v}" for k, v in sorted((_enc(k), _enc(v)) for k, v in params))
+    base = "&".join([method.upper(), _enc(url), _enc(normalized)])
+    key = f"{_enc(consumer_secret)}&{_enc(token_secret)}".encode()
+    return base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest()).decode()
+
+
+def parse_oauth_header(value: str) -> dict[str, str]:
+    if not value.startswith("OAuth "):
+        return {}
+    return {k: unquote(v) for k, v in re.findall(r'(\w+)="([^"]*)"', value[6:])}
+
+
+class FakeX(FakeProvider):
+    name = "x"
+
+    def __init__(self, *, consumer_key: str = "ck", consumer_secret: str = "cs", token: str = "at",
+                 token_secret: str = "ats", seed: int = 0):
+        super().__init__(seed=seed)
+        self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
+        self.token, self.token_secret = token, token_secret
+        self.tweets: list[dict[str, Any]] = []
+        self._ids = itertools.count(1_850_000_000_000_000_001)
+        self._nonces: set[str] = set()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/2/tweets", self.create_tweet)]
+
+    def authorized(self, request: web.Request, recorded: Recorded) -> bool:
+        oauth = parse_oauth_header(request.headers.get("Authorization", ""))
+        if oauth.get("oauth_consumer_key") != self.consumer_key or oauth.get("oauth_token") != self.token:
+            return False
+        if oauth.get("oauth_signature_method") != "HMAC-SHA1" or abs(time.time() - int(oauth.get("oauth_timestamp", "0"))) > 300:
+            return False
+        nonce = oauth.get("oauth_nonce", "")
+        if not nonce or nonce in self._nonces:
+            return False
+        signed = [(k, v) for k, v in oauth.items() if k.startswith("oauth_") and k != "oauth_signature"]
+        signed += list(request.query.items()) + list(recorded.form.items())
+        url = f"{request.scheme}://{request.host}{request.path}"
+        expected = oauth_signature(request.method, url, signed, self.consumer_secret, self.token_secret)
+        if not hmac.compare_digest(expected, oauth.get("oauth_signature", "")):
+            return False
+        self._nonces.add(nonce)
+        return True
+
+    def error(self, status: int, code: int | str, message: str) -> web.Response:
+        title = TITLES.get(status, "Error")
+        return web.json_response(
+            {"title": title, "detail": message if message != title else title, "type": "about:blank", "status": status},
+            status=status, content_type="application/problem+json",
+        )
+
+    def too_many(self, headers: dict[str, str]) -> web.Response:
+        response = self.error(429, 429, "Too Many Requests")
+        response.headers.update({"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
+                                 "x-rate-limit-reset": str(int(time.time()) + 900)})
+        response.headers.update(headers)
+        return response
+
+    def recipient(self, recorded: Recorded) -> str:
+        return "account" if recorded.path == "/2/tweets" else ""
+
+    async def create_tweet(self, request: web.Request) -> web.Response:
+        data = request["recorded"].json
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"]:
+            return self.error(400, 400, "One or more parameters to your request was invalid.")
+        text = data["text"]
+        if any(t["text"] == text for t in self.tweets):
+            return self.error(403, 403, "You are not allowed to create a Tweet with duplicate content.")
+        reply = (data.get("reply") or {}).get("in_reply_to_tweet_id")
+        tweet = {"id": str(next(self._ids)), "text": text, "edit_history_tweet_ids": [], "in_reply_to": reply}
+        tweet["edit_history_tweet_ids"] = [tweet["id"]]
+        self.tweets.append(tweet)
+        return web.json_response({"data": {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}},
+                                 status=201)
+
+
+def main() -> None:
+    run_standalone(lambda args: FakeX(seed=args.seed), "Fake X API v2")
+
+
+if __name__ == "__main__":
+    main()
