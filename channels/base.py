@@ -101,6 +101,9 @@ class Channel:
     kind: ClassVar[str] = ""
     limits: ClassVar[Limits] = Limits()
     per_recipient: ClassVar[bool] = False
+    # Recipients are the SMS subscribers of the alert's territories (else options["recipients"], or the
+    # account itself when not per_recipient).
+    subscribers: ClassVar[bool] = False
     idempotent: ClassVar[bool] = False  # the provider deduplicates a retried send by our key
     default_rate: ClassVar[float] = 10.0  # messages per second when the configuration says nothing
 

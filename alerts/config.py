@@ -1,0 +1,244 @@
+"""The service configuration file (crieur.yaml), validated with file:line:column errors.
+
+Paths inside it (territories, rules, templates, authorities, `file:` feeds) are relative to the file's own
+folder. Secrets are never in it: channels name environment variables (`token_env: CRIEUR_MASTODON_TOKEN`).
+Environment variables CRIEUR_DATABASE_URL, CRIEUR_DATA_DIR, CRIEUR_HOST, CRIEUR_PORT and
+CRIEUR_PUBLIC_URL override the file, so one image serves every deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import Node, ScalarNode
+
+from alerts.ingest import SourceSpec
+from rules.yamlcheck import Checker, ValidationFailed, compose
+
+SOURCE_KINDS = ("rss", "cap", "datex2", "geojson", "vigilance")
+
+
+@dataclass
+class ServiceConfig:
+    path: pathlib.Path
+    name: str = "Crieur"
+    public_url: str = "http://127.0.0.1:8041"
+    host: str = "127.0.0.1"
+    port: int = 8041
+    data_dir: pathlib.Path = pathlib.Path("data")
+    database: str = ""
+    dry_run: bool = False
+    signature: str = ""
+    secret_key_env: str = "CRIEUR_SECRET_KEY"
+    territories: pathlib.Path | None = None
+    rules: list[pathlib.Path] = field(default_factory=list)
+    templates: pathlib.Path | None = None
+    authorities: pathlib.Path | None = None
+    sources: list[SourceSpec] = field(default_factory=list)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sms_channel: str = ""
+    email_channel: str = ""
+    verify_twilio_signature: bool = True
+    twilio_auth_token_env: str = ""
+    escalation_window: float = 6 * 3600
+    workers: int = 1
+    partners: list[str] = field(default_factory=list)  # accounts whose #route41 posts join the wall
+
+    @property
+    def folder(self) -> pathlib.Path:
+        return self.path.parent
+
+    def secret_key(self) -> bytes:
+        """Signing key for acknowledgement links and sessions; in dry-run demos a fixed local one."""
+        value = os.environ.get(self.secret_key_env, "")
+        if not value and self.dry_run:
+            value = "crieur-demo-secret-not-for-production"
+        if not value:
+            raise ValidationFailed([_error(self.path, f"environment variable {self.secret_key_env} is not set")])
+        return value.encode()
+
+
+def _error(path: pathlib.Path, message: str) -> Any:
+    from rules.yamlcheck import RuleError
+
+    return RuleError(str(path), 0, 0, message)
+
+
+def _plain(node: Node) -> Any:
+    """A free-form subtree (channel or source options) as Python values."""
+    return yaml.SafeLoader("").construct_document(node)
+
+
+def _duration(check: Checker, node: Node, path: str) -> float | None:
+    """`90`, `90s`, `15m`, `6h`, `1d` → seconds."""
+    if isinstance(node, ScalarNode):
+        text = str(node.value).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        try:
+            if text and text[-1] in units:
+                return float(text[:-1]) * units[text[-1]]
+            return float(text)
+        except ValueError:
+            pass
+    check.error(node, path, "expected a duration such as 90, 90s, 15m, 6h")
+    return None
+
+
+def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
+    """Read and validate crieur.yaml; raises ValidationFailed listing every problem found."""
+    path = pathlib.Path(path).resolve()
+    root, errors = compose(path)
+    if errors:
+        raise ValidationFailed(errors)
+    check = Checker(str(path))
+    config = ServiceConfig(path=path)
+    if root is None:
+        raise ValidationFailed([_error(path, "the file is empty")])
+    top = check.mapping(root, "", ("service", "sources", "channels", "citizens")) or {}
+
+    def local(value: str) -> pathlib.Path:
+        return (path.parent / value).resolve()
+
+    if "service" in top:
+        service = check.mapping(
+            top["service"][1],
+            "service",
+            ("name", "public_url", "host", "port", "data_dir", "database", "dry_run", "signature",
+             "secret_key_env", "territories", "rules", "templates", "authorities", "workers"),
+        ) or {}
+        for key in ("name", "public_url", "host", "database", "signature", "secret_key_env"):
+            if key in service:
+                value = check.string(service[key][1], f"service.{key}", allow_empty=key == "signature")
+                if value is not None:
+                    setattr(config, key, value)
+        if "port" in service:
+            config.port = check.integer(service["port"][1], "service.port", minimum=1) or config.port
+        if "workers" in service:
+            config.workers = check.integer(service["workers"][1], "service.workers", minimum=0) or 0
+        if "dry_run" in service:
+            config.dry_run = bool(check.boolean(service["dry_run"][1], "service.dry_run"))
+        if "data_dir" in service:
+            value = check.string(service["data_dir"][1], "service.data_dir")
+            if value:
+                config.data_dir = pathlib.Path(value)
+        for key in ("territories", "templates", "authorities"):
+            if key in service:
+                value = check.string(service[key][1], f"service.{key}")
+                if value:
+                    setattr(config, key, local(value))
+        if "rules" in service:
+            config.rules = [local(v) for v in check.string_list(service["rules"][1], "service.rules")]
+
+    names: set[str] = set()
+    if "sources" in top:
+        for node, where in check.items(top["sources"][1], "sources", scalar_ok=False):
+            spec = _source(check, node, where, path.parent)
+            if spec is None:
+                continue
+            if spec.name in names:
+                check.error(node, where, f"duplicate source name {spec.name!r}")
+            names.add(spec.name)
+            config.sources.append(spec)
+
+    if "channels" in top:
+        channels = check.mapping(top["channels"][1], "channels", _AnyKey()) or {}
+        for name, (_, node) in channels.items():
+            options = check.mapping(node, f"channels.{name}", _AnyKey(), required=("kind",))
+            if options is None:
+                continue
+            check.string(options["kind"][1], f"channels.{name}.kind") if "kind" in options else None
+            config.channels[name] = _plain(node)
+
+    if "citizens" in top:
+        citizens = check.mapping(
+            top["citizens"][1],
+            "citizens",
+            ("sms_channel", "email_channel", "verify_signature", "twilio_auth_token_env", "escalation_window",
+             "partners"),
+        ) or {}
+        for key, attr in (("sms_channel", "sms_channel"), ("email_channel", "email_channel"),
+                          ("twilio_auth_token_env", "twilio_auth_token_env")):
+            if key in citizens:
+                value = check.string(citizens[key][1], f"citizens.{key}")
+                if value:
+                    if key.endswith("_channel") and value not in config.channels:
+                        check.error(citizens[key][1], f"citizens.{key}", f"no channel named {value!r}")
+                    setattr(config, attr, value)
+        if "verify_signature" in citizens:
+            config.verify_twilio_signature = bool(
+                check.boolean(citizens["verify_signature"][1], "citizens.verify_signature"))
+        if "escalation_window" in citizens:
+            config.escalation_window = _duration(check, citizens["escalation_window"][1],
+                                                 "citizens.escalation_window") or config.escalation_window
+        if "partners" in citizens:
+            config.partners = check.string_list(citizens["partners"][1], "citizens.partners")
+
+    _apply_environment(config)
+    if not config.database:
+        config.database = f"sqlite:///{config.data_dir / 'crieur.db'}"
+    for attr in ("territories", "authorities", "templates"):
+        target = getattr(config, attr)
+        if target is not None and not target.exists():
+            check.errors.append(_error(path, f"service.{attr}: {target.name} does not exist next to the file"))
+    for rule_file in config.rules:
+        if not rule_file.exists():
+            check.errors.append(_error(path, f"service.rules: {rule_file.name} does not exist next to the file"))
+    if check.errors:
+        raise ValidationFailed(check.errors)
+    return config
+
+
+class _AnyKey(tuple):
+    """`allowed` for mappings whose keys are the user's own names (channels)."""
+
+    def __contains__(self, key: object) -> bool:  # type: ignore[override]
+        return True
+
+
+def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> SourceSpec | None:
+    fields = check.mapping(
+        node, where, ("name", "kind", "url", "interval", "timeout", "max_bytes", "authority", "options"),
+        required=("name", "kind", "url"),
+    )
+    if fields is None or not {"name", "kind", "url"} <= fields.keys():
+        return None
+    name = check.string(fields["name"][1], f"{where}.name")
+    kind = check.choice(fields["kind"][1], f"{where}.kind", SOURCE_KINDS)
+    url = check.string(fields["url"][1], f"{where}.url")
+    if name is None or kind is None or url is None:
+        return None
+    spec = SourceSpec(name=name, kind=kind, url=url)
+    for key in ("interval", "timeout"):
+        if key in fields:
+            seconds = _duration(check, fields[key][1], f"{where}.{key}")
+            if seconds is not None:
+                setattr(spec, key, seconds)
+    if "max_bytes" in fields:
+        spec.max_bytes = check.integer(fields["max_bytes"][1], f"{where}.max_bytes", minimum=1) or spec.max_bytes
+    if "authority" in fields:
+        spec.authority = check.string(fields["authority"][1], f"{where}.authority") or ""
+    options = _plain(fields["options"][1]) if "options" in fields else {}
+    if not isinstance(options, dict):
+        check.error(fields["options"][1], f"{where}.options", "expected a mapping")
+        options = {}
+    options.setdefault("base_dir", str(folder))
+    spec.options = options
+    return spec
+
+
+def _apply_environment(config: ServiceConfig) -> None:
+    env = os.environ
+    if env.get("CRIEUR_DATA_DIR"):
+        config.data_dir = pathlib.Path(env["CRIEUR_DATA_DIR"])
+    if env.get("CRIEUR_DATABASE_URL"):
+        config.database = env["CRIEUR_DATABASE_URL"]
+    if env.get("CRIEUR_HOST"):
+        config.host = env["CRIEUR_HOST"]
+    if env.get("CRIEUR_PORT"):
+        config.port = int(env["CRIEUR_PORT"])
+    if env.get("CRIEUR_PUBLIC_URL"):
+        config.public_url = env["CRIEUR_PUBLIC_URL"]

@@ -1,0 +1,87 @@
+"""Turn a published alert into outbox rows: one per channel and recipient, each text fitted to its channel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from channels.base import Channel
+
+from .domain import Alert, MsgType
+from .storage import NewDelivery, Store
+
+log = logging.getLogger("crieur.fanout")
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A channel's rendering of an alert: the text, and any channel payload (Bluesky facets)."""
+
+    text: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    subject: str = ""
+
+
+Renderer = Callable[[Alert, Channel], Text]
+
+
+def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
+    """The idempotency key; `enqueue_subscribers` builds the same from SQL (prefix + phone)."""
+    return f"{alert_id}:{channel}:{kind}:{recipient}"
+
+
+class Fanout:
+    def __init__(self, store: Store, channels: Mapping[str, Channel], render: Renderer):
+        self.store = store
+        self.channels = channels
+        self.render = render
+
+    async def plan(self, alert: Alert) -> dict[str, int]:
+        """Queue the alert on each of its channels; returns deliveries queued per channel. Planning the same
+        alert twice queues nothing new."""
+        assert alert.id is not None
+        kind = alert.msg_type.value
+        queued: dict[str, int] = {}
+        for name in alert.channels:
+            channel = self.channels.get(name)
+            if channel is None:
+                log.warning("alert %s names channel %r, which is not configured", alert.id, name)
+                continue
+            rendered = self.render(alert, channel)
+            if channel.subscribers:
+                queued[name] = await self.store.enqueue_subscribers(
+                    alert.id, name, alert.territories, kind, rendered.text
+                )
+                continue
+            reply_to = await self._reply_to(alert, name)
+            recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
+            queued[name] = await self.store.enqueue(
+                [
+                    NewDelivery(
+                        key=delivery_key(alert.id, name, kind, recipient),
+                        alert_id=alert.id,
+                        channel=name,
+                        recipient=recipient,
+                        kind=kind,
+                        text=rendered.text,
+                        subject=rendered.subject or alert.title,
+                        link=alert.link,
+                        reply_to=reply_to,
+                        extra=json.dumps(dict(rendered.extra), ensure_ascii=False),
+                    )
+                    for recipient in recipients
+                ]
+            )
+        log.info("alert %s queued: %s", alert.id, queued)
+        return queued
+
+    async def _reply_to(self, alert: Alert, channel: str) -> str:
+        """For an update or an end: the provider id of the post it follows, so it is threaded under it."""
+        if alert.msg_type is MsgType.ALERT or alert.supersedes is None:
+            return ""
+        for row in await self.store.deliveries(alert_id=alert.supersedes, state="sent", limit=50):
+            if row["channel"] == channel and row["provider_id"]:
+                return row["provider_id"]
+        return ""

@@ -1,0 +1,261 @@
+"""The running service: sources → items → rules → alerts → outbox → channels, and citizens' messages.
+
+`Crieur` holds the parts and the few decisions that join them. Each part can run alone (web, ingest,
+workers), so the same code serves `crieur demo` (all in one process) and a deployment with a web process
+and several worker processes on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import time
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import aiohttp
+
+from channels import channel_class
+from channels.base import Channel
+
+from .config import ServiceConfig
+from .delivery import DeliveryWorker, WorkerSettings
+from .domain import Alert, AlertStatus, Item, MsgType
+from .fanout import Fanout, Text
+from .ingest import SourceSpec
+from .storage import Ingested, Store, open_store
+
+log = logging.getLogger("crieur")
+
+UPDATE_PREFIX = "MISE À JOUR"
+END_PREFIX = "FIN D'ALERTE"
+
+
+def build_channels(config: ServiceConfig) -> dict[str, Channel]:
+    """Instantiate every configured channel; in dry-run, wrapped so that each records instead of sending.
+    A missing secret raises ConfigurationError naming the channel (at start-up, not at the first send)."""
+    from channels.dryrun import DryRunChannel
+
+    channels: dict[str, Channel] = {}
+    for name, options in config.channels.items():
+        options = {k: v for k, v in options.items() if k != "kind"}
+        cls = channel_class(str(config.channels[name]["kind"]))
+        if config.dry_run:
+            inner = cls.for_dry_run(name, options)
+            channels[name] = DryRunChannel(inner, config.data_dir / "dry-run.jsonl")
+        else:
+            channels[name] = cls(name, options)
+    return channels
+
+
+class Crieur:
+    def __init__(self, config: ServiceConfig, *, store: Store | None = None):
+        self.config = config
+        self.store: Store = store  # type: ignore[assignment]
+        self.channels: dict[str, Channel] = {}
+        self.rules: Any = None
+        self.directory: Any = None
+        self.fanout: Fanout | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.source_loop: Any = None
+        self.workers: list[DeliveryWorker] = []
+        self._tasks: list[asyncio.Task] = []
+        self._runner: Any = None
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Load configuration files, connect storage and channels; nothing runs yet."""
+        from rules.book import RuleBook
+        from rules.competence import Directory
+
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.rules = RuleBook.load(
+            self.config.rules, territories=self.config.territories, templates=self.config.templates,
+            authorities=self.config.authorities,
+        )
+        self.directory = Directory.load(self.config.authorities) if self.config.authorities else None
+        self.channels = build_channels(self.config)
+        if self.store is None:
+            self.store = await open_store(self.config.database)
+        self.session = aiohttp.ClientSession(headers={"User-Agent": "Crieur/0.1 (+alertes)"})
+        for channel in self.channels.values():
+            await channel.start(self.session)
+        self.fanout = Fanout(self.store, self.channels, self.render)
+
+    async def start(self, *, web: bool = True, ingest: bool = True, workers: int | None = None) -> None:
+        if self.fanout is None:
+            await self.open()
+        if ingest and self.config.sources:
+            from .ingest.loop import SourceLoop
+
+            self.source_loop = SourceLoop(self.session, self.config.sources, self.on_items, self.store)
+            self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
+        for index in range(self.config.workers if workers is None else workers):
+            worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}")
+            self.workers.append(worker)
+            self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{index}"))
+        if web:
+            from aiohttp import web as aioweb
+
+            from .web import make_app
+
+            self._runner = aioweb.AppRunner(make_app(self), access_log=None)
+            await self._runner.setup()
+            await aioweb.TCPSite(self._runner, self.config.host, self.config.port).start()
+
+    async def stop(self) -> None:
+        """Finish in-flight sends, release leases, close everything."""
+        for worker in self.workers:
+            worker.stop()
+        if self.source_loop is not None:
+            for task in self._tasks:
+                if task.get_name() == "sources":
+                    task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for channel in self.channels.values():
+            await channel.close()
+        if self.session is not None:
+            await self.session.close()
+        if self.store is not None:
+            await self.store.close()
+
+    # ------------------------------------------------------------------ items → alerts
+
+    async def on_items(self, spec: SourceSpec, items: Sequence[Item]) -> None:
+        """The source loop's sink: store, then act on what changed."""
+        for ingested in await self.store.ingest(items):
+            if ingested.change != "unchanged":
+                await self.process(ingested)
+
+    async def process(self, ingested: Ingested) -> list[Alert]:
+        item = ingested.item
+        previous = await self._previous_alert(item)
+        if item.withdrawn:
+            if previous is not None and previous.status is AlertStatus.PUBLISHED:
+                return [await self.end_alert(previous.id, by=f"source:{item.source}")]  # type: ignore[arg-type]
+            return []
+        episodes = await self.store.active_episodes()
+        decisions = self.rules.decide(item, now=datetime.now(timezone.utc), episodes=episodes)
+        alerts = []
+        for decision in decisions:
+            for territory in decision.territories:
+                if decision.episode_action == "start":
+                    await self.store.set_episode(territory, True, by=f"rule:{decision.rule}", reason=item.title)
+                elif decision.episode_action == "end":
+                    await self.store.set_episode(territory, False, by=f"rule:{decision.rule}", reason=item.title)
+            if not decision.channels:
+                continue
+            alert = decision.to_alert(item)
+            alert.signature = alert.signature or self.config.signature
+            if decision.suppress_window:
+                twin = await self.store.recent_alert_like(alert.rule, alert.text, time.time() - decision.suppress_window)
+                if twin is not None:
+                    log.info("rule %s: same text as alert %s within the window, suppressed", alert.rule, twin.id)
+                    continue
+            if previous is not None and previous.status is AlertStatus.PUBLISHED and (
+                ingested.change == "updated" or item.msg_type is MsgType.UPDATE
+            ):
+                alert.msg_type = MsgType.UPDATE
+                alert.supersedes = previous.id
+                await self.store.set_alert_status(previous.id, AlertStatus.ENDED)  # type: ignore[arg-type]
+            alerts.append(await self.publish(alert))
+        return alerts
+
+    async def _previous_alert(self, item: Item) -> Alert | None:
+        """The alert made from an earlier version of this item, or from the item it references (CAP)."""
+        found = await self.store.latest_alert_for_item(item.key)
+        for reference in item.references:
+            if found is not None:
+                break
+            found = await self.store.latest_alert_for_item(f"{item.source}:{reference}")
+        return found
+
+    async def publish(self, alert: Alert, created_by: str = "") -> Alert:
+        """Store an alert; a published one is fanned out at once, a held one waits for a CM."""
+        stored = await self.store.add_alert(alert, created_by=created_by)
+        if stored.status is AlertStatus.PUBLISHED:
+            await self.fanout.plan(stored)  # type: ignore[union-attr]
+        log.info("alert %s %s: %s", stored.id, stored.status.value, stored.title)
+        return stored
+
+    async def approve(self, alert_id: int, by: str) -> Alert:
+        alert = await self._alert(alert_id)
+        if alert.status is not AlertStatus.PENDING_APPROVAL:
+            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
+        await self.store.set_alert_status(alert_id, AlertStatus.PUBLISHED)
+        alert = await self._alert(alert_id)
+        await self.fanout.plan(alert)  # type: ignore[union-attr]
+        return alert
+
+    async def reject(self, alert_id: int, by: str) -> None:
+        alert = await self._alert(alert_id)
+        if alert.status is not AlertStatus.PENDING_APPROVAL:
+            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
+        await self.store.set_alert_status(alert_id, AlertStatus.REJECTED)
+
+    async def end_alert(self, alert_id: int, by: str, text: str = "") -> Alert:
+        """End a published alert: an "FIN D'ALERTE" follows it on the channels it went to."""
+        alert = await self._alert(alert_id)
+        await self.store.set_alert_status(alert_id, AlertStatus.ENDED)
+        ending = Alert(
+            title=f"{END_PREFIX} : {alert.title}",
+            text=text or f"{END_PREFIX} : {alert.title}",
+            territories=alert.territories,
+            hashtags=alert.hashtags,
+            channels=alert.channels,
+            severity=alert.severity,
+            status=AlertStatus.ENDED,
+            msg_type=MsgType.CANCEL,
+            rule=alert.rule,
+            item_key=alert.item_key,
+            link=alert.link,
+            roads=alert.roads,
+            areas=alert.areas,
+            signature=alert.signature,
+            supersedes=alert.id,
+        )
+        stored = await self.store.add_alert(ending, created_by=by)
+        await self.fanout.plan(stored)  # type: ignore[union-attr]
+        return stored
+
+    async def _alert(self, alert_id: int) -> Alert:
+        alert = await self.store.alert(alert_id)
+        if alert is None:
+            raise KeyError(f"no alert {alert_id}")
+        return alert
+
+    def render(self, alert: Alert, channel: Channel) -> Text:
+        return self.rules.render(alert, channel)
+
+    # ------------------------------------------------------------------ operations
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Send everything due now with a temporary worker (CLI, tests)."""
+        worker = self.workers[0] if self.workers else DeliveryWorker(
+            self.store, self.channels, worker_id=f"{_host()}:drain", settings=WorkerSettings()
+        )
+        await worker.drain(timeout)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "sources": self.source_loop.health() if self.source_loop else [],
+            "workers": len(self.workers),
+            "uptime_s": round(time.time() - self.started_at),
+        }
+
+
+def _host() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def default_config_path() -> pathlib.Path:
+    return pathlib.Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher" / "crieur.yaml"
