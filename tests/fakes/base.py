@@ -42,6 +42,9 @@ class Recorded:
         return ""
 
 
+RECORDED = web.RequestKey("recorded", Recorded)
+
+
 @dataclass(slots=True)
 class Rejection:
     status: int
@@ -136,7 +139,7 @@ class FakeProvider:
             except ValueError:
                 recorded.json = None
         self.requests.append(recorded)
-        request["recorded"] = recorded
+        request[RECORDED] = recorded
         response = await self._answer(request, recorded, handler)
         recorded.answered = response.status
         return response

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 
 class FakeBluesky(FakeProvider):
@@ -71,7 +71,7 @@ class FakeBluesky(FakeProvider):
         return {"did": self.did, "handle": self.identifier, "accessJwt": access, "refreshJwt": refresh, "active": True}
 
     async def create_session(self, request: web.Request) -> web.Response:
-        data = request["recorded"].json or {}
+        data = request[RECORDED].json or {}
         if data.get("identifier") != self.identifier or data.get("password") != self.password:
             return self.error(401, "AuthenticationRequired", "Invalid identifier or password")
         self.sessions_created += 1
@@ -90,7 +90,7 @@ class FakeBluesky(FakeProvider):
             return self.error(401, "AuthenticationRequired", "Authentication Required")
         if token not in self.access_tokens:
             return self.error(400, "ExpiredToken", "Token has expired")
-        data = request["recorded"].json or {}
+        data = request[RECORDED].json or {}
         record = data.get("record") or {}
         if data.get("repo") != self.did or data.get("collection") != "app.bsky.feed.post":
             return self.error(400, "InvalidRequest", "Invalid repo or collection")

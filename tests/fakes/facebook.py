@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 STATUS_FOR_CODE = {1: 500, 2: 503, 4: 400, 17: 400, 32: 400, 613: 400, 190: 400, 100: 400, 200: 403, 506: 400}
 
@@ -68,7 +68,7 @@ class FakeFacebook(FakeProvider):
             return self.graph_error(code, message, subcode=subcode)
         if request.match_info["page_id"] != self.page_id:
             return self.graph_error(100, "Unsupported post request. Object does not exist", subcode=33)
-        form = request["recorded"].form
+        form = request[RECORDED].form
         if not form.get("message") and not form.get("link"):
             return self.graph_error(100, "(#100) Either message or link must be specified")
         if any(p["message"] == form.get("message") for p in self.posts):

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 IDEMPOTENCY_WINDOW = 3600.0
 
@@ -93,7 +93,7 @@ class FakeMastodon(FakeProvider):
         return notification
 
     async def post_status(self, request: web.Request) -> web.Response:
-        recorded: Recorded = request["recorded"]
+        recorded: Recorded = request[RECORDED]
         data: dict[str, Any] = recorded.json if isinstance(recorded.json, dict) else dict(recorded.form)
         key = request.headers.get("Idempotency-Key", "")
         now = time.time()

@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MESSAGES = "/2010-04-01/Accounts/{sid}/Messages.json"
@@ -68,7 +68,7 @@ class FakeTwilio(FakeProvider):
     async def create_message(self, request: web.Request) -> web.Response:
         if request.match_info["sid"] != self.account_sid:
             return self.error(404, 20404, "The requested resource was not found")
-        form = request["recorded"].form
+        form = request[RECORDED].form
         to, body = form.get("To", ""), form.get("Body", "")
         sender, service = form.get("From", ""), form.get("MessagingServiceSid", "")
         if not to:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from channels.webhook import WebhookVerificationError, verify
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 
 class FakeWebhookReceiver(FakeProvider):
@@ -29,7 +29,7 @@ class FakeWebhookReceiver(FakeProvider):
         return f"{self.base_url}{recorded.path}"
 
     async def receive(self, request: web.Request) -> web.Response:
-        recorded: Recorded = request["recorded"]
+        recorded: Recorded = request[RECORDED]
         url = f"{self.base_url}{request.path}"
         if url in self.rejections:
             rejection = self.rejections[url]

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from .base import FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, run_standalone
 
 TITLES = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
           500: "Internal Server Error", 503: "Service Unavailable"}
@@ -93,7 +93,7 @@ class FakeX(FakeProvider):
         return "account" if recorded.path == "/2/tweets" else ""
 
     async def create_tweet(self, request: web.Request) -> web.Response:
-        data = request["recorded"].json
+        data = request[RECORDED].json
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"]:
             return self.error(400, 400, "One or more parameters to your request was invalid.")
         text = data["text"]
