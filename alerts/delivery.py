@@ -35,7 +35,7 @@ def backoff_delay(attempt: int, initial: float = 2.0, maximum: float = 600.0) ->
     feeds and deliveries back off the same way)."""
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = max(1, attempt)
-    return float(wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)(state))
+    return float(wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)(state))
 
 
 class TokenBucket:

@@ -1,0 +1,332 @@
+"""`crieur` command line.
+
+Commands that act on a deployment read its configuration from --config, else $CRIEUR_CONFIG, else the
+bundled Loir-et-Cher example (the one `crieur demo` runs), so that after `crieur demo` the other commands
+look at the demo's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import signal
+import sys
+from typing import Any, Awaitable, Callable
+
+from .logs import setup_logging
+
+log = logging.getLogger("crieur")
+
+
+def _config_path(args: argparse.Namespace) -> pathlib.Path:
+    from .service import default_config_path
+
+    return pathlib.Path(args.config or os.environ.get("CRIEUR_CONFIG") or default_config_path())
+
+
+def _load(args: argparse.Namespace, *, dry_run: bool | None = None):
+    from rules.yamlcheck import ValidationFailed
+
+    from .config import load_config
+
+    try:
+        config = load_config(_config_path(args))
+    except ValidationFailed as exc:
+        raise SystemExit(f"crieur: configuration error\n{exc}") from None
+    if dry_run is not None:
+        config.dry_run = dry_run
+    if getattr(args, "data_dir", None):
+        config.data_dir = pathlib.Path(args.data_dir)
+        if config.database.startswith("sqlite:///") and not os.environ.get("CRIEUR_DATABASE_URL"):
+            config.database = f"sqlite:///{config.data_dir / 'crieur.db'}"
+    return config
+
+
+async def _with_store(args: argparse.Namespace, action: Callable[[Any], Awaitable[int]]) -> int:
+    from .storage import open_store
+
+    config = _load(args)
+    store = await open_store(config.database)
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+async def _serve(crieur: Any, *, web: bool, ingest: bool, workers: int | None, on_ready: Callable[[], None]) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly (in-flight sends finish, leases are released)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(Exception):
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(crieur.reload_rules()))
+    await crieur.start(web=web, ingest=ingest, workers=workers)
+    on_ready()
+    await stop.wait()
+    log.info("stopping: finishing in-flight sends")
+    await crieur.stop()
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from channels.base import ConfigurationError
+
+    from .service import Crieur
+
+    config = _load(args)
+    crieur = Crieur(config)
+    try:
+        asyncio.run(_serve(crieur, web=not args.no_web, ingest=not args.no_ingest, workers=args.workers,
+                           on_ready=lambda: log.info("Crieur is running on http://%s:%s/", config.host, config.port)))
+    except ConfigurationError as exc:
+        raise SystemExit(f"crieur: {exc}") from None
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .service import Crieur
+
+    config = _load(args)
+    crieur = Crieur(config)
+    asyncio.run(_serve(crieur, web=False, ingest=False, workers=args.workers or 1,
+                       on_ready=lambda: log.info("delivery worker running")))
+    return 0
+
+
+DEMO_SUBSCRIBERS = [("+33600000001", "41"), ("+33600000002", "41"), ("+33600000003", "28")]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .service import Crieur
+
+    config = _load(args, dry_run=True)
+    if args.port:
+        config.port = args.port
+    dry_log = config.data_dir / "dry-run.jsonl"
+
+    async def main() -> None:
+        crieur = Crieur(config)
+        await crieur.open()
+        await crieur.store.add_subscribers(DEMO_SUBSCRIBERS)
+        tail = asyncio.create_task(_tail(dry_log))
+
+        def ready() -> None:
+            print(
+                f"\nCrieur demo — {config.name} (dry-run: nothing leaves this machine)\n"
+                f"  public page     http://{config.host}:{config.port}/   (and /t/41, /t/28)\n"
+                f"  alert feed      http://{config.host}:{config.port}/alertes.atom\n"
+                f"  JSON API        http://{config.host}:{config.port}/api/v1/alerts\n"
+                f"  dry-run log     {dry_log}  (every message a channel would have sent)\n"
+                f"  database        {config.database}\n"
+                f"  example feeds   {config.folder / 'feeds'}\n"
+                f"  demo subscribers: {', '.join(p for p, _ in DEMO_SUBSCRIBERS)}\n"
+                "  Try a citizen SMS:  crieur sms +33600000009 \"ROUTE41\"   or   "
+                "crieur sms +33600000009 \"Les poids lourds peuvent-ils rouler ?\"\n"
+                "Ctrl-C stops.\n",
+                flush=True,
+            )
+
+        try:
+            await _serve(crieur, web=True, ingest=True, workers=None, on_ready=ready)
+        finally:
+            tail.cancel()
+
+    asyncio.run(main())
+    return 0
+
+
+async def _tail(path: pathlib.Path) -> None:
+    """Print each dry-run record as the channels write it."""
+    position = path.stat().st_size if path.exists() else 0
+    while True:
+        await asyncio.sleep(0.5)
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as handle:
+            handle.seek(position)
+            for line in handle:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    to = f" → {record.get('recipient')}" if record.get("recipient") else ""
+                    print(f"[dry-run] {record.get('channel')}{to}: {record.get('text')}", flush=True)
+            position = handle.tell()
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    async def show(store: Any) -> int:
+        states = await store.source_states()
+        if args.json:
+            print(json.dumps(states, indent=2, ensure_ascii=False))
+            return 0
+        if not states:
+            print("no source has been polled yet")
+        for name, state in states.items():
+            print(f"{name:24} last success {state.get('last_success') or '-'}  "
+                  f"failures {state.get('consecutive_failures', 0)}  last error {state.get('last_error') or '-'}")
+        return 0
+
+    return asyncio.run(_with_store(args, show))
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    async def show(store: Any) -> int:
+        report = await store.progress(args.alert)
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        if not report:
+            print("no deliveries")
+        for row in report:
+            eta = "-" if row["eta_s"] is None else f"{row['eta_s']:.0f} s"
+            print(f"alert {row['alert_id']:>5} {row['channel']:10} sent {row['sent']}/{row['total']}  "
+                  f"failed {row['failed']}  queued {row['queued']}  {row['rate_per_s']}/s  eta {eta}")
+        return 0
+
+    return asyncio.run(_with_store(args, show))
+
+
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    from .phones import InvalidPhone, normalise_phone
+
+    try:
+        phone = normalise_phone(args.number)
+    except InvalidPhone as exc:
+        raise SystemExit(f"crieur: {exc}") from None
+
+    async def act(store: Any) -> int:
+        if args.action == "export":
+            print(json.dumps(await store.export_subscriber(phone), indent=2, ensure_ascii=False, default=str))
+        else:
+            await store.delete_subscriber(phone)
+            print(f"{phone}: deleted (the number stays blocked from any further message)")
+        return 0
+
+    return asyncio.run(_with_store(args, act))
+
+
+def cmd_episode(args: argparse.Namespace) -> int:
+    async def act(store: Any) -> int:
+        await store.set_episode(args.territory, args.action == "start", by=args.by or "cli", reason=args.reason or "")
+        print(f"snow episode {args.action}: {args.territory}")
+        return 0
+
+    return asyncio.run(_with_store(args, act))
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from .web.accounts import add_user
+
+    password = args.password or os.environ.get("CRIEUR_NEW_PASSWORD") or getpass.getpass("Mot de passe : ")
+
+    async def act(store: Any) -> int:
+        await add_user(store, args.username, password, args.role)
+        print(f"user {args.username} ({args.role}) created")
+        return 0
+
+    return asyncio.run(_with_store(args, act))
+
+
+def cmd_sms(args: argparse.Namespace) -> int:
+    """Play a citizen's SMS through the same code as the Twilio webhook (demo, support)."""
+    from .service import Crieur
+
+    config = _load(args, dry_run=True if args.dry_run else None)
+
+    async def act() -> int:
+        crieur = Crieur(config)
+        await crieur.open()
+        try:
+            reply = await crieur.citizens.handle_sms(args.number, args.text)
+            print(f"réponse : {reply}")
+            await crieur.drain(timeout=10)
+        finally:
+            await crieur.stop()
+        return 0
+
+    return asyncio.run(act())
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from rules import cli as rules_cli
+
+    if args.action == "check":
+        return rules_cli.check(args.paths)
+    config_dir = _config_path(args).parent
+    return rules_cli.test(
+        args.paths[:-1] or [str(config_dir / "rules.yaml")],
+        args.paths[-1],
+        args.territories or str(config_dir / "territories.yaml"),
+        args.templates or str(config_dir / "templates"),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crieur", description="Crieur — alertes neige et routes, sur tous les canaux")
+    parser.add_argument("--log-level", default=os.environ.get("CRIEUR_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-json", action="store_true", default=os.environ.get("CRIEUR_LOG_JSON") == "1",
+                        help="log as JSON lines")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("--config", help="crieur.yaml (default: $CRIEUR_CONFIG, else the bundled example)")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo", cmd_demo, "run everything on embedded defaults, channels in dry-run")
+    p.add_argument("--data-dir", help="where the SQLite database and dry-run log go (default: ./data)")
+    p.add_argument("--port", type=int)
+    p = command("run", cmd_run, "run the service (web, ingestion, delivery workers)")
+    p.add_argument("--no-web", action="store_true")
+    p.add_argument("--no-ingest", action="store_true")
+    p.add_argument("--workers", type=int, help="delivery workers in this process (default: from config)")
+    p = command("worker", cmd_worker, "run delivery workers only")
+    p.add_argument("--workers", type=int)
+    p = command("sources", cmd_sources, "health of every source")
+    p.add_argument("--json", action="store_true")
+    p = command("deliveries", cmd_deliveries, "fan-out progress")
+    p.add_argument("--alert", type=int)
+    p.add_argument("--json", action="store_true")
+    p = command("subscribers", cmd_subscribers, "RGPD requests: export or delete one number")
+    p.add_argument("action", choices=["export", "delete"])
+    p.add_argument("number")
+    p = command("episode", cmd_episode, "start or end a snow episode")
+    p.add_argument("action", choices=["start", "end"])
+    p.add_argument("territory")
+    p.add_argument("--by")
+    p.add_argument("--reason")
+    p = command("users", cmd_users, "console accounts")
+    p.add_argument("action", choices=["add"])
+    p.add_argument("username")
+    p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
+    p.add_argument("--password", help="(default: $CRIEUR_NEW_PASSWORD, else asked)")
+    p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
+    p.add_argument("number")
+    p.add_argument("text")
+    p.add_argument("--dry-run", action="store_true", default=True)
+    p = command("rules", cmd_rules, "check rule files, or show what an item would become")
+    p.add_argument("action", choices=["check", "test"])
+    p.add_argument("paths", nargs="+", help="check: RULES...; test: [RULES...] ITEM_FILE")
+    p.add_argument("--territories")
+    p.add_argument("--templates")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_json)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

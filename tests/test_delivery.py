@@ -1,0 +1,147 @@
+"""The delivery engine on both backends, with a channel that records and fails on demand (the provider
+contracts themselves are tested per adapter against fake servers in test_channel_*.py)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
+from alerts.storage import NewDelivery
+from channels.base import Channel, Limits, Message, PermanentError, RateLimited, Receipt, TransientError
+
+
+class Recorder(Channel):
+    kind = "recorder"
+    limits = Limits()
+    per_recipient = True
+
+    def __init__(self, name="sms", rate=1000.0, idempotent=False):
+        super().__init__(name, {"rate": rate})
+        self.sent: list[Message] = []
+        self.failures: dict[str, list[Exception]] = {}
+        self.provider_has: dict[str, Receipt] = {}
+        self.idempotent = idempotent  # type: ignore[misc]
+
+    async def send(self, message: Message) -> Receipt:
+        queue = self.failures.get(message.recipient)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append(message)
+        return Receipt(f"P{len(self.sent)}")
+
+    async def find_sent(self, message: Message, since: float):
+        return self.provider_has.get(message.key)
+
+
+def rows(n, channel="sms"):
+    return [NewDelivery(key=f"1:{channel}:Alert:+336{i:08d}", alert_id=1, channel=channel, text="Neige",
+                        recipient=f"+336{i:08d}") for i in range(n)]
+
+
+FAST = WorkerSettings(retry_initial=0.01, retry_max=0.05, max_attempts=3, idle_wait=0.05)
+
+
+async def test_every_delivery_sent_once(store):
+    await store.enqueue(rows(250))
+    channel = Recorder()
+    await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
+    assert sorted(m.recipient for m in channel.sent) == sorted(r.recipient for r in rows(250))
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 250
+    sent = await store.deliveries(state="sent", limit=1)
+    assert sent[0]["provider_id"].startswith("P")
+
+
+async def test_transient_errors_are_retried_then_dead(store):
+    await store.enqueue(rows(2))
+    channel = Recorder()
+    channel.failures["+33600000000"] = [TransientError("500")]  # recovers on the 2nd attempt
+    channel.failures["+33600000001"] = [TransientError("500")] * 5  # never recovers within 3 attempts
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST)
+    for _ in range(6):
+        await worker.drain()
+        await asyncio.sleep(0.06)
+    states = {r["recipient"]: r for r in await store.deliveries()}
+    assert states["+33600000000"]["state"] == "sent" and states["+33600000000"]["attempts"] == 2
+    assert states["+33600000001"]["state"] == "dead" and states["+33600000001"]["attempts"] == 3
+    assert "500" in states["+33600000001"]["last_error"]
+
+
+async def test_permanent_error_fails_at_once_and_acts_on_the_recipient(store):
+    await store.subscribe("+33600000000", ["41"])
+    await store.enqueue(rows(1))
+    channel = Recorder()
+    channel.failures["+33600000000"] = [PermanentError("unsubscribed", code="21610", recipient_action="unsubscribe")]
+    await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
+    [row] = await store.deliveries()
+    assert row["state"] == "failed" and row["attempts"] == 1 and "21610" in row["last_error"]
+    assert await store.opted_out("+33600000000") and await store.subscriptions("+33600000000") == []
+
+
+async def test_rate_limited_waits_for_retry_after(store):
+    await store.enqueue(rows(1))
+    channel = Recorder()
+    channel.failures["+33600000000"] = [RateLimited("429", retry_after=0.3)]
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST)
+    await worker.drain()
+    [row] = await store.deliveries()
+    assert row["state"] == "queued" and row["due_at"] >= time.time() + 0.1
+    await asyncio.sleep(0.35)
+    await worker.drain()
+    [row] = await store.deliveries()
+    assert row["state"] == "sent"
+
+
+async def test_in_doubt_delivery_is_not_sent_twice(store):
+    """A worker died after the provider accepted two messages but before it recorded them."""
+    await store.enqueue(rows(3))
+    await store.claim("dead-worker", 10, lease=0.05)
+    channel = Recorder()
+    channel.provider_has = {r.key: Receipt("SM-already") for r in rows(2)}
+    await asyncio.sleep(0.1)
+    await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
+    assert [m.recipient for m in channel.sent] == ["+33600000002"]
+    states = sorted((r["recipient"], r["state"], r["provider_id"]) for r in await store.deliveries())
+    assert states == [("+33600000000", "sent", "SM-already"), ("+33600000001", "sent", "SM-already"),
+                      ("+33600000002", "sent", "P1")]
+
+
+async def test_idempotent_provider_gets_the_same_key_again(store):
+    await store.enqueue(rows(1, channel="mastodon"))
+    await store.claim("dead-worker", 10, lease=0.05)
+    await asyncio.sleep(0.1)
+    channel = Recorder("mastodon", idempotent=True)
+    await DeliveryWorker(store, {"mastodon": channel}, worker_id="w", settings=FAST).drain()
+    assert [m.key for m in channel.sent] == [rows(1, channel="mastodon")[0].key]
+
+
+async def test_clean_stop_releases_leases(store):
+    await store.enqueue(rows(5))
+    worker = DeliveryWorker(store, {"sms": Recorder(rate=2.0)}, worker_id="w",
+                            settings=WorkerSettings(lease=2.0, idle_wait=0.05))
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.3)
+    worker.stop()
+    await asyncio.wait_for(task, 10)
+    counts = dict((r["state"], r["n"]) for r in await store.db.fetch(
+        "SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"))
+    assert counts.get("sending", 0) == 0
+    assert counts.get("sent", 0) + counts.get("queued", 0) == 5
+
+
+async def test_token_bucket_paces_sends():
+    bucket = TokenBucket(rate=20, burst=1)
+    start = time.monotonic()
+    for _ in range(6):
+        await bucket.acquire()
+    assert time.monotonic() - start >= 0.2  # 5 waits of 1/20 s after the first token
+    bucket.pause(0.2)
+    start = time.monotonic()
+    await bucket.acquire()
+    assert time.monotonic() - start >= 0.15
+
+
+def test_backoff_grows_and_is_capped():
+    delays = [backoff_delay(n, initial=1, maximum=30) for n in range(1, 10)]
+    assert delays[0] < 3 and max(delays) <= 31 and delays[5] >= 16

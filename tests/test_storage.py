@@ -1,0 +1,146 @@
+"""The store, run on SQLite and PostgreSQL alike (the `store` fixture is parametrised)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+from alerts.domain import Alert, AlertStatus, Area, Item, MsgType, Road, Severity
+from alerts.storage import NewDelivery, open_store
+from alerts.storage.db import migrate
+
+
+def _item(**overrides) -> Item:
+    fields = dict(source="prefecture-41", external_id="guid-1", title="Neige", text="Neige sur la RD 957",
+                  severity=Severity.SEVERE, roads=(Road("D", "957"),), areas=(Area("departement", "41"),),
+                  sent=datetime(2026, 11, 25, 5, 40, tzinfo=timezone.utc), raw="<item>...</item>")
+    fields.update(overrides)
+    return Item(**fields)
+
+
+async def test_migrations_apply_once(store):
+    assert await migrate(store.db) == []
+    assert await store.db.fetchval("SELECT COUNT(*) FROM schema_migrations") >= 1
+
+
+async def test_ingest_deduplicates_and_keeps_versions(store):
+    first = await store.ingest([_item()])
+    assert [r.change for r in first] == ["new"]
+    again = await store.ingest([_item()])
+    assert [r.change for r in again] == ["unchanged"]
+    changed = await store.ingest([_item(text="Neige et verglas sur la RD 957", version="2")])
+    assert [r.change for r in changed] == ["updated"]
+    cancelled = await store.ingest([_item(msg_type=MsgType.CANCEL, version="3")])
+    assert [r.change for r in cancelled] == ["withdrawn"]
+    assert await store.db.fetchval("SELECT COUNT(*) FROM items") == 1
+    assert await store.db.fetchval("SELECT COUNT(*) FROM item_versions") == 3
+    stored = await store.item("prefecture-41", "guid-1")
+    assert stored is not None and stored.msg_type is MsgType.CANCEL and stored.roads == (Road("D", "957"),)
+    assert stored.raw == "<item>...</item>"
+
+
+async def test_alert_roundtrip(store):
+    alert = await store.add_alert(Alert(title="Neige", text="Neige sur la RD 957", territories=("41",),
+                                        hashtags=("#route41",), channels=("sms", "mastodon"),
+                                        severity=Severity.SEVERE, roads=(Road("D", "957"),),
+                                        expires=datetime.now(timezone.utc) + timedelta(hours=1)))
+    again = await store.alert(alert.id)
+    assert again.territories == ("41",) and again.hashtags == ("#route41",) and again.roads == (Road("D", "957"),)
+    assert [a.id for a in await store.alerts(territory="41")] == [alert.id]
+    assert await store.alerts(territory="28") == []
+    await store.set_alert_status(alert.id, AlertStatus.ENDED)
+    assert await store.alerts() == []
+
+
+async def test_enqueue_is_idempotent_by_key(store):
+    rows = [NewDelivery(key=f"1:mastodon:Alert:", alert_id=1, channel="mastodon", text="t")]
+    assert await store.enqueue(rows) == 1
+    assert await store.enqueue(rows) == 0
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries") == 1
+
+
+async def test_enqueue_subscribers_once_per_number_and_never_to_opted_out(store):
+    await store.add_subscribers([("+33600000001", "41"), ("+33600000001", "28"), ("+33600000002", "41"),
+                                 ("+33600000003", "28"), ("+33600000004", "41")])
+    await store.opt_out("+33600000004")
+    assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 3
+    assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 0
+    recipients = sorted(r["recipient"] for r in await store.deliveries(alert_id=7))
+    assert recipients == ["+33600000001", "+33600000002", "+33600000003"]
+
+
+async def test_claim_leases_do_not_overlap_and_expired_leases_come_back_in_doubt(store):
+    await store.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=f"+3360000{i:04d}")
+                         for i in range(10)])
+    a = await store.claim("worker-a", 6, lease=0.5)
+    b = await store.claim("worker-b", 6, lease=30)
+    assert len(a) == 6 and len(b) == 4
+    assert not {r["id"] for r in a} & {r["id"] for r in b}
+    assert all(r["in_doubt"] == 0 and r["attempts"] == 1 for r in a + b)
+    assert await store.claim("worker-c", 10, lease=30) == []
+    await asyncio.sleep(0.6)
+    again = await store.claim("worker-c", 10, lease=30)
+    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in a)
+    assert all(r["in_doubt"] == 1 and r["attempts"] == 2 for r in again)
+
+
+async def test_stop_cancels_what_is_queued_for_the_number(store):
+    await store.add_subscribers([("+33600000001", "41"), ("+33600000002", "41")])
+    await store.enqueue_subscribers(3, "sms", ["41"], "Alert", "Neige")
+    cancelled = await store.opt_out("+33600000001")
+    assert cancelled == 1
+    assert await store.subscriptions("+33600000001") == []
+    claimed = await store.claim("w", 10, lease=30)
+    assert [r["recipient"] for r in claimed] == ["+33600000002"]
+    # subscribing again is an explicit wish and lifts the STOP
+    assert await store.subscribe("+33600000001", ["41"]) == ["41"]
+    assert not await store.opted_out("+33600000001")
+
+
+async def test_progress_reports_counts_rate_and_eta(store):
+    await store.enqueue([NewDelivery(key=f"k{i}", alert_id=5, channel="sms", text="t", recipient=str(i))
+                         for i in range(4)])
+    claimed = await store.claim("w", 2, lease=30)
+    await store.mark_sent([(r["id"], f"SM{r['id']}", "queued") for r in claimed])
+    [report] = await store.progress(5)
+    assert report["total"] == 4 and report["sent"] == 2 and report["queued"] == 2 and report["failed"] == 0
+
+
+async def test_escalation_counts_questions_in_one_row(store):
+    window = time.time() // 3600 * 3600
+    first, opened = await store.count_escalation("prefecture-41", "poids-lourds", window)
+    second, opened_again = await store.count_escalation("prefecture-41", "poids-lourds", window)
+    assert opened and not opened_again
+    assert first["id"] == second["id"] and second["question_count"] == 2
+
+
+async def test_episodes(store):
+    await store.set_episode("41", True, by="jd", reason="vigilance orange")
+    assert await store.active_episodes() == frozenset({"41"})
+    await store.set_episode("41", False, by="jd")
+    assert await store.active_episodes() == frozenset()
+
+
+async def test_rgpd_export_and_delete(store):
+    await store.subscribe("+33600000001", ["41", "28"])
+    await store.add_question(channel="sms", sender="+33600000001", text="La RD 957 est-elle salée ?")
+    exported = await store.export_subscriber("+33600000001")
+    assert sorted(s["territory"] for s in exported["subscriptions"]) == ["28", "41"]
+    assert exported["questions"][0]["text"] == "La RD 957 est-elle salée ?"
+    await store.delete_subscriber("+33600000001")
+    exported = await store.export_subscriber("+33600000001")
+    assert exported["subscriptions"] == [] and exported["questions"] == []
+
+
+async def test_postgres_workers_claim_disjoint_batches(pg_url):
+    """Two processes' worth of pools claiming at once: SKIP LOCKED hands each row to exactly one."""
+    first, second = await open_store(pg_url), await open_store(pg_url)
+    try:
+        await first.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=str(i))
+                             for i in range(300)])
+        batches = await asyncio.gather(*(s.claim(f"w{n}", 40, lease=30) for n in range(4) for s in (first, second)))
+        ids = [r["id"] for batch in batches for r in batch]
+        assert len(ids) == len(set(ids)) == 300
+    finally:
+        await first.close()
+        await second.close()
