@@ -1,0 +1,254 @@
+"""How long a text is for each channel, and making it fit.
+
+Counting (`Limits.counting`):
+  * "x": X's weighted length (twitter-text v3): after NFC, code points in 0-4351, 8192-8205, 8208-8223
+    and 8242-8247 weigh 1, every other one 2; an emoji (a whole grapheme cluster, ZWJ sequences included)
+    weighs 2; every URL weighs 23 whatever its length.
+  * "chars": Mastodon: code points, every URL 23. (Mastodon itself counts grapheme clusters, never more
+    than code points, so this count is never below the server's.)
+  * "graphemes": Bluesky: user-perceived characters (grapheme clusters), URLs as written.
+  * "sms": GSM 03.38 7-bit when every character is in the basic set or the extension table (which
+    costs 2 septets: ^ { } \\ [ ~ ] | € and form feed), else UCS-2 counted in UTF-16 code units. One
+    segment holds 160 septets / 70 units; a concatenated message 153 / 67 per part, and a two-septet
+    character or a surrogate pair is never split across parts.
+  * "none": no limit (email, web).
+
+Note on "ç": the GSM 03.38 basic set has the capital "Ç" (0x09) only; a lower-case "ç" turns the message
+into UCS-2 (several handsets display 0x09 as "ç", which is why some tables list it). The GSM-7 rendering
+writes it "c".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import grapheme
+
+from channels.base import Limits
+
+URL_WEIGHT = 23
+URL = re.compile(r"(?:https?://|www\.)[^\s<>\"«»]+[^\s<>\"«».,;:!?')\]]", re.IGNORECASE)
+# Bluesky's tag rule, simplified: after start or whitespace, '#', then a tag that is not only digits;
+# trailing punctuation is not part of the tag.
+HASHTAG = re.compile(r"(?<!\S)[#＃](\w*[^\W\d_]\w*)")
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\x0c")
+assert len(GSM7_BASIC) == 127 and len(GSM7_EXTENSION) == 10  # 128 codes minus ESC; 9 + form feed
+
+# French typography that GSM-7 lacks, written the way a French SMS would write it.
+_TO_GSM7 = {
+    "ê": "e", "ë": "e", "â": "a", "î": "i", "ï": "i", "ô": "o", "û": "u", "ÿ": "y", "ç": "c", "œ": "oe",
+    "Ê": "E", "Ë": "E", "È": "E", "Â": "A", "À": "A", "Î": "I", "Ï": "I", "Ô": "O", "Û": "U", "Ù": "U",
+    "Ÿ": "Y", "Œ": "OE",
+    "’": "'", "‘": "'", "‚": "'", "‛": "'", "′": "'", "´": "'", "`": "'",
+    "«": '"', "»": '"', "“": '"', "”": '"', "„": '"', "″": '"',
+    "–": "-", "—": "-", "‐": "-", "‑": "-", "‒": "-", "−": "-",
+    "…": "...", "•": "-", "·": ".",
+    "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\u200a": " ", "\u2002": " ", "\u2003": " ",
+    "\u200b": "", "\u2060": "", "\ufeff": "", "\t": " ",
+    "°": "o", "½": "1/2", "¼": "1/4", "¾": "3/4", "²": "2", "³": "3",
+}
+_WEIGHT_1 = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+
+
+class FittingError(ValueError):
+    """The fixed parts of a message (title, hashtags, link, signature) exceed the channel's limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    length: int  # in the channel's counting (septets / UTF-16 units for SMS)
+    segments: int = 1
+    encoding: str | None = None  # "GSM-7" / "UCS-2" for SMS
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str
+    length: int
+    segments: int
+    encoding: str | None
+    facets: tuple[dict[str, Any], ...] = ()
+    shortened: bool = False
+
+
+# -- counting -----------------------------------------------------------------------------------------
+
+
+def _split_urls(text: str) -> tuple[list[str], int]:
+    """Text without its URLs (as pieces) and the number of URLs."""
+    pieces: list[str] = []
+    last = 0
+    count = 0
+    for match in URL.finditer(text):
+        pieces.append(text[last : match.start()])
+        last = match.end()
+        count += 1
+    pieces.append(text[last:])
+    return pieces, count
+
+
+def _codepoint_weight(char: str) -> int:
+    code = ord(char)
+    for low, high in _WEIGHT_1:
+        if low <= code <= high:
+            return 1
+    return 2
+
+
+def _is_emoji_cluster(cluster: str) -> bool:
+    if any(ord(c) >= 0x1F000 for c in cluster):
+        return True
+    return len(cluster) > 1 and any(c in "\ufe0f\u20e3" for c in cluster)
+
+
+def x_length(text: str) -> int:
+    pieces, urls = _split_urls(unicodedata.normalize("NFC", text))
+    total = urls * URL_WEIGHT
+    for piece in pieces:
+        if piece.isascii():
+            total += len(piece)
+            continue
+        for cluster in grapheme.graphemes(piece):
+            if _is_emoji_cluster(cluster):
+                total += 2
+            else:
+                total += sum(_codepoint_weight(c) for c in cluster)
+    return total
+
+
+def mastodon_length(text: str) -> int:
+    pieces, urls = _split_urls(text)
+    return urls * URL_WEIGHT + sum(len(p) for p in pieces)
+
+
+def grapheme_length(text: str) -> int:
+    return grapheme.length(text)
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+def _segments(costs: list[int], single: int, part: int) -> int:
+    if sum(costs) <= single:
+        return 1
+    segments, used = 1, 0
+    for cost in costs:
+        if used + cost > part:
+            segments += 1
+            used = 0
+        used += cost
+    return segments
+
+
+def sms_measure(text: str) -> Measure:
+    if is_gsm7(text):
+        costs = [2 if c in GSM7_EXTENSION else 1 for c in text]
+        return Measure(sum(costs), _segments(costs, 160, 153), "GSM-7")
+    costs = [2 if ord(c) > 0xFFFF else 1 for c in text]
+    return Measure(sum(costs), _segments(costs, 70, 67), "UCS-2")
+
+
+def to_gsm7(text: str) -> str:
+    """Rewrite text with GSM-7 characters where a faithful French equivalent exists (ê → e, « → ",
+    … → ...). Characters with none (emoji, other scripts) are kept, and keep the message in UCS-2."""
+    out: list[str] = []
+    for char in text:
+        if char in GSM7_BASIC or char in GSM7_EXTENSION:
+            out.append(char)
+        elif char in _TO_GSM7:
+            out.append(_TO_GSM7[char])
+        else:
+            stripped = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            out.append(stripped if stripped and is_gsm7(stripped) else char)
+    return "".join(out)
+
+
+def measure(text: str, limits: Limits) -> Measure:
+    counting = limits.counting
+    if counting == "x":
+        return Measure(x_length(text))
+    if counting == "chars":
+        return Measure(mastodon_length(text))
+    if counting == "graphemes":
+        return Measure(grapheme_length(text))
+    if counting == "sms":
+        return sms_measure(text)
+    if counting == "none":
+        return Measure(len(text))
+    raise ValueError(f"unknown counting {counting!r} (expected x, chars, graphemes, sms or none)")
+
+
+def fits(m: Measure, limits: Limits) -> bool:
+    if limits.max_length is not None and m.length > limits.max_length:
+        return False
+    if limits.max_segments is not None and m.segments > limits.max_segments:
+        return False
+    return True
+
+
+def describe_limit(limits: Limits) -> str:
+    parts = []
+    if limits.max_length is not None:
+        parts.append(f"{limits.max_length} ({limits.counting})")
+    if limits.max_segments is not None:
+        parts.append(f"{limits.max_segments} SMS segment(s)")
+    return " and ".join(parts) or "none"
+
+
+# -- Bluesky facets -----------------------------------------------------------------------------------
+
+
+def bluesky_facets(text: str) -> tuple[dict[str, Any], ...]:
+    """app.bsky.richtext.facet records for the links and hashtags of `text`, indexed in UTF-8 bytes."""
+    spans: list[tuple[int, int, dict[str, Any]]] = []
+    for match in URL.finditer(text):
+        uri = match.group(0)
+        if not uri.lower().startswith("http"):
+            uri = f"https://{uri}"
+        spans.append((match.start(), match.end(), {"$type": "app.bsky.richtext.facet#link", "uri": uri}))
+    url_spans = [(s, e) for s, e, _ in spans]
+    for match in HASHTAG.finditer(text):
+        start, end = match.start(), match.end()
+        if any(s <= start < e for s, e in url_spans):
+            continue  # a "#fragment" inside a link
+        spans.append((start, end, {"$type": "app.bsky.richtext.facet#tag", "tag": match.group(1)}))
+    spans.sort(key=lambda span: span[0])
+    facets = []
+    for start, end, feature in spans:
+        byte_start = len(text[:start].encode("utf-8"))
+        byte_end = byte_start + len(text[start:end].encode("utf-8"))
+        facets.append({"index": {"byteStart": byte_start, "byteEnd": byte_end}, "features": [feature]})
+    return tuple(facets)
+
+
+# -- shortening ---------------------------------------------------------------------------------------
+
+
+def cut_points(body: str) -> list[int]:
+    """Positions where `body` may be cut: word boundaries that are not inside a link or a hashtag."""
+    protected = [(m.start(), m.end()) for m in URL.finditer(body)]
+    protected += [(m.start(), m.end()) for m in HASHTAG.finditer(body)]
+    points = [0]
+    for match in re.finditer(r"\s+", body):
+        position = match.start()
+        if any(s < position < e for s, e in protected):
+            continue
+        points.append(position)
+    return points
+
+
+def shorten(body: str, point: int, ellipsis: str = "…") -> str:
+    """Body cut at `point` (from `cut_points`), trailing punctuation dropped, ellipsis added."""
+    if point <= 0:
+        return ""
+    kept = body[:point].rstrip().rstrip(".,;:-–—").rstrip()
+    return f"{kept}{ellipsis}" if kept else ""

@@ -1,0 +1,386 @@
+"""Reading and checking rule files.
+
+A rule file (commented example: examples/loir-et-cher/rules.yaml)::
+
+    mode: first-match          # required. "first-match": stop at the first rule that fires;
+                               # "all": every rule that matches fires.
+    rules:
+      - name: neige-routes-41  # required, unique across all loaded files
+        when:                  # every condition given must hold; all are optional
+          source: [prefecture-41, meteo]     # item.source is one of these
+          category: [Met]                    # CAP category (case-insensitive)
+          event: [neige-verglas]             # item.event (case-insensitive)
+          msg_type: [Alert, Update]          # CAP msgType
+          severity: Moderate                 # at least: Minor, Moderate, Severe, Extreme
+          keywords: {any: [neige, verglas], all: [], none: [exercice]}
+                                             # in title + text, whole words or phrases, case and
+                                             # accents ignored; a plain list means any:
+          regex: ['\\bRD ?\\d+\\b']          # at least one matches title + text (case-insensitive)
+          roads: [D, N10]                    # the item has a road of one of these kinds or refs
+          territories: ["41"]                # the item resolves to one of these territories
+          attributes: {colour: [orange, rouge]}   # item.attributes[colour] is one of these
+          episode: true                      # true: only during a snow episode on the item's
+                                             # territories; false: only outside; absent: always
+          time: {from: "05:00", to: "22:00", days: [mon, tue, wed, thu, fri]}  # Europe/Paris
+        then:
+          territories: ["41"]                # added to those resolved from the item
+          hashtags: ["#neige"]               # added after the territories' hashtags
+          channels: [mastodon, sms, web]     # required
+          template: {default: alerte, sms: alerte-sms}   # or one name for every channel
+          priority: 10
+          approve: true                      # a CM approves before anything is sent
+          escalate_to: prefecture-41         # authority id (authorities.yaml)
+          suppress_duplicates: 30m           # same rule + territories + text within 30 min: no alert
+          episode: start                     # start / end the snow episode on its territories
+          sms_gsm7: true                     # SMS rendered in GSM-7 (ê → e, « → ") to save segments
+        continue: false                      # override the mode for this rule
+
+`continue` defaults to false in first-match mode and to true in "all" mode. Several files are read in
+the order given, as one list; each rule keeps the default of its own file.
+
+Every problem is reported with file, line and column (`RuleError`), all at once; unknown keys are errors
+so that a typo never silently disables a condition.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import time
+from typing import Collection, Iterable
+
+from yaml.nodes import MappingNode, Node
+
+from alerts.domain import MsgType, Road, Severity
+
+from .model import DAYS, Action, Condition, Rule, RuleSet, TimeWindow
+from .roads import parse_road_spec
+from .text import fold, normalise_phrase
+from .yamlcheck import Checker, RuleError, ValidationFailed, compose, describe, display_name
+
+SEVERITIES = ("Minor", "Moderate", "Severe", "Extreme")
+MODES = ("first-match", "all")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HASHTAG = re.compile(r"^#\w+$")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?$")
+
+WHEN_KEYS = (
+    "source", "category", "event", "msg_type", "severity", "keywords", "regex", "roads",
+    "territories", "attributes", "episode", "time",
+)
+THEN_KEYS = (
+    "territories", "hashtags", "channels", "template", "priority", "approve", "escalate_to",
+    "suppress_duplicates", "episode", "sms_gsm7",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What rule files may refer to. None: not checked (e.g. no templates directory given)."""
+
+    territories: Collection[str] | None = None
+    templates: Collection[str] | None = None
+    channels: Collection[str] | None = None
+    authorities: Collection[str] | None = None
+
+
+def load_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) -> RuleSet:
+    """Read and validate rule files; raises ValidationFailed carrying every error of every file."""
+    ruleset, errors = check_rules(paths, known)
+    if errors:
+        raise ValidationFailed(errors)
+    return ruleset
+
+
+def check_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) -> tuple[RuleSet, list[RuleError]]:
+    """Validate rule files. Returns the rules that validated and all errors (empty when all is well)."""
+    rules: list[Rule] = []
+    errors: list[RuleError] = []
+    names: dict[str, str] = {}
+    files: list[str] = []
+    for path in paths:
+        name = display_name(path)
+        files.append(name)
+        file_rules, file_errors = _check_file(path, known)
+        errors.extend(file_errors)
+        for rule in file_rules:
+            if rule.name in names:
+                errors.append(
+                    RuleError(rule.file, rule.line, 1, f"rule {rule.name!r} is already defined at {names[rule.name]}")
+                )
+                continue
+            names[rule.name] = f"{rule.file}:{rule.line}"
+            rules.append(rule)
+    return RuleSet(tuple(rules), tuple(files)), errors
+
+
+def _check_file(path: str | os.PathLike[str], known: Known) -> tuple[list[Rule], list[RuleError]]:
+    root, errors = compose(path)
+    if errors:
+        return [], errors
+    checker = Checker(display_name(path))
+    if root is None:
+        checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'")
+        return [], checker.errors
+    top = checker.mapping(root, "", ["mode", "rules"], required=["mode", "rules"])
+    if not top:
+        return [], checker.errors
+    mode = checker.choice(top["mode"][1], "mode", MODES) if "mode" in top else None
+    rules: list[Rule] = []
+    if "rules" in top:
+        for node, _path in checker.items(top["rules"][1], "rules", scalar_ok=False):
+            rule = _rule(checker, node, mode or "first-match", known)
+            if rule is not None:
+                rules.append(rule)
+    return rules, checker.errors
+
+
+def _rule(checker: Checker, node: Node, mode: str, known: Known) -> Rule | None:
+    fields = checker.mapping(node, "", ["name", "when", "then", "continue"], required=["name", "then"])
+    if fields is None:
+        return None
+    before = len(checker.errors)
+    name = None
+    if "name" in fields:
+        name = checker.string(fields["name"][1], "name")
+        if name is not None and not _NAME.match(name):
+            checker.error(fields["name"][1], "name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+    when = _when(checker, fields["when"][1], known) if "when" in fields else Condition()
+    then = _then(checker, fields["then"][1], known) if "then" in fields else None
+    stop = mode == "first-match"
+    if "continue" in fields:
+        value = checker.boolean(fields["continue"][1], "continue")
+        if value is not None:
+            stop = not value
+    if len(checker.errors) > before or name is None or when is None or then is None:
+        return None
+    return Rule(name, when, then, stop, checker.file, node.start_mark.line + 1)
+
+
+# -- when ---------------------------------------------------------------------------------------------
+
+
+def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
+    fields = checker.mapping(node, "when", WHEN_KEYS)
+    if fields is None:
+        return None
+    values: dict = {}
+    for key, (_key_node, value_node) in fields.items():
+        path = f"when.{key}"
+        if key == "source":
+            values["sources"] = frozenset(checker.string_list(value_node, path))
+        elif key == "category":
+            values["categories"] = frozenset(fold(v) for v in checker.string_list(value_node, path))
+        elif key == "event":
+            values["events"] = frozenset(fold(v) for v in checker.string_list(value_node, path))
+        elif key == "msg_type":
+            choices = [m.value for m in MsgType]
+            picked = [checker.choice(n, p, choices, fold_case=True) for n, p in checker.items(value_node, path)]
+            values["msg_types"] = frozenset(MsgType(v) for v in picked if v)
+        elif key == "severity":
+            word = checker.choice(value_node, path, SEVERITIES, fold_case=True)
+            if word:
+                values["min_severity"] = Severity.parse(word)
+        elif key == "keywords":
+            values.update(_keywords(checker, value_node, path))
+        elif key == "regex":
+            values["regexes"] = tuple(checker.string_list(value_node, path, lambda v, n, p: _regex(checker, v, n, p)))
+        elif key == "roads":
+            specs = checker.string_list(value_node, path, lambda v, n, p: _road(checker, v, n, p))
+            values["road_kinds"] = frozenset(s for s in specs if isinstance(s, str))
+            values["road_refs"] = frozenset(s for s in specs if isinstance(s, Road))
+        elif key == "territories":
+            values["territories"] = frozenset(_territories(checker, value_node, path, known))
+        elif key == "attributes":
+            values["attributes"] = _attributes(checker, value_node, path)
+        elif key == "episode":
+            values["episode"] = checker.boolean(value_node, path)
+        elif key == "time":
+            values["time"] = _time(checker, value_node, path)
+    return Condition(**values)
+
+
+def _keywords(checker: Checker, node: Node, path: str) -> dict:
+    if not isinstance(node, MappingNode):
+        return {"any_words": tuple(_phrases(checker, node, path))}
+    fields = checker.mapping(node, path, ["any", "all", "none"])
+    if fields is None:
+        return {}
+    result = {f"{key}_words": tuple(_phrases(checker, value, f"{path}.{key}")) for key, (_k, value) in fields.items()}
+    return result
+
+
+def _phrases(checker: Checker, node: Node, path: str) -> list[str]:
+    def convert(value: str, child: Node, child_path: str) -> str | None:
+        phrase = normalise_phrase(value)
+        if not phrase:
+            checker.error(child, child_path, f"keyword {value!r} has no letters or digits")
+            return None
+        if phrase.isdigit():
+            checker.error(
+                child, child_path,
+                f"keyword {value!r} is only a number (in a [...] list a comma separates values: quote \"7,5 tonnes\")",
+            )
+            return None
+        return phrase
+
+    return list(dict.fromkeys(checker.string_list(node, path, convert)))
+
+
+def _regex(checker: Checker, value: str, node: Node, path: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        checker.error(node, path, f"invalid regular expression {value!r}: {exc.msg} at position {exc.pos}")
+        return None
+
+
+def _road(checker: Checker, value: str, node: Node, path: str) -> str | Road | None:
+    spec = parse_road_spec(value)
+    if spec is None:
+        checker.error(node, path, f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}")
+    return spec
+
+
+def _territories(checker: Checker, node: Node, path: str, known: Known) -> list[str]:
+    def convert(value: str, child: Node, child_path: str) -> str | None:
+        code = value.upper()
+        if known.territories is not None and code not in known.territories:
+            listed = ", ".join(sorted(known.territories)) or "none"
+            checker.error(child, child_path, f"unknown territory {value!r} (territories file has {listed})")
+            return None
+        return code
+
+    return checker.string_list(node, path, convert)
+
+
+def _attributes(checker: Checker, node: Node, path: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    fields = checker.mapping(node, path, None)
+    if not fields:
+        return ()
+    return tuple(
+        (key, frozenset(fold(v) for v in checker.string_list(value, f"{path}.{key}")))
+        for key, (_k, value) in fields.items()
+    )
+
+
+def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
+    fields = checker.mapping(node, path, ["from", "to", "days"])
+    if fields is None:
+        return None
+    start, end = time(0, 0), time(0, 0)
+    ok = True
+    for key in ("from", "to"):
+        if key not in fields:
+            continue
+        value_node = fields[key][1]
+        raw = value_node.value if hasattr(value_node, "value") and isinstance(value_node.value, str) else None
+        match = _CLOCK.match(raw.strip()) if raw is not None else None
+        if match is None:
+            checker.error(value_node, f"{path}.{key}", f'expected a time like "05:00" (quote it), got {describe(value_node)}')
+            ok = False
+            continue
+        parsed = time(int(match.group(1)), int(match.group(2)))
+        if key == "from":
+            start = parsed
+        else:
+            end = parsed
+    days = frozenset(range(7))
+    if "days" in fields:
+        picked = [checker.choice(n, p, DAYS, fold_case=True) for n, p in checker.items(fields["days"][1], f"{path}.days")]
+        days = frozenset(DAYS.index(d) for d in picked if d)
+    if start == end and ("from" in fields or "to" in fields):
+        checker.error(node, path, "'from' and 'to' are equal: the window would be empty")
+        ok = False
+    return TimeWindow(start, end, days) if ok else None
+
+
+# -- then ---------------------------------------------------------------------------------------------
+
+
+def _then(checker: Checker, node: Node, known: Known) -> Action | None:
+    fields = checker.mapping(node, "then", THEN_KEYS, required=["channels"])
+    if fields is None:
+        return None
+    values: dict = {}
+    channels: list[str] = []
+    for key, (_key_node, value_node) in fields.items():
+        path = f"then.{key}"
+        if key == "territories":
+            values["territories"] = tuple(dict.fromkeys(_territories(checker, value_node, path, known)))
+        elif key == "hashtags":
+            values["hashtags"] = tuple(dict.fromkeys(checker.string_list(value_node, path, lambda v, n, p: _hashtag(checker, v, n, p))))
+        elif key == "channels":
+            channels = checker.string_list(value_node, path, lambda v, n, p: _member(checker, v, n, p, known.channels, "channel"))
+            values["channels"] = tuple(dict.fromkeys(channels))
+        elif key == "template":
+            values["templates"] = _template(checker, value_node, path, known)
+        elif key == "priority":
+            priority = checker.integer(value_node, path)
+            if priority is not None:
+                values["priority"] = priority
+        elif key == "approve":
+            values["approve"] = bool(checker.boolean(value_node, path))
+        elif key == "escalate_to":
+            authority = checker.string(value_node, path)
+            if authority is not None:
+                values["escalate_to"] = _member(checker, authority, value_node, path, known.authorities, "authority")
+        elif key == "suppress_duplicates":
+            values["suppress_window"] = _duration(checker, value_node, path) or 0
+        elif key == "episode":
+            values["episode_action"] = checker.choice(value_node, path, ("start", "end"))
+        elif key == "sms_gsm7":
+            values["sms_gsm7"] = bool(checker.boolean(value_node, path))
+    templates = values.get("templates", {})
+    if "template" in fields and templates:
+        for channel in templates:
+            if channel != "default" and channel not in channels:
+                checker.error(fields["template"][1], "then.template", f"channel {channel!r} is not in then.channels")
+    return Action(**values)
+
+
+def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:
+    tag = value if value.startswith("#") else f"#{value}"
+    if not _HASHTAG.match(tag):
+        checker.error(node, path, f"expected a hashtag like #neige (letters, digits, _), got {value!r}")
+        return None
+    return tag
+
+
+def _member(checker: Checker, value: str, node: Node, path: str, known: Collection[str] | None, what: str) -> str | None:
+    if known is not None and value not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        checker.error(node, path, f"unknown {what} {value!r} (known: {listed})")
+        return None
+    return value
+
+
+def _template(checker: Checker, node: Node, path: str, known: Known) -> dict[str, str]:
+    def check(name: str, value_node: Node, value_path: str) -> str | None:
+        return _member(checker, name, value_node, value_path, known.templates, "template")
+
+    if isinstance(node, MappingNode):
+        fields = checker.mapping(node, path, None)
+        result: dict[str, str] = {}
+        for channel, (_k, value_node) in (fields or {}).items():
+            name = checker.string(value_node, f"{path}.{channel}")
+            if name is not None and check(name, value_node, f"{path}.{channel}") is not None:
+                result[channel] = name
+        return result
+    name = checker.string(node, path)
+    if name is None or check(name, node, path) is None:
+        return {}
+    return {"default": name}
+
+
+def _duration(checker: Checker, node: Node, path: str) -> int | None:
+    raw = node.value.strip().lower() if hasattr(node, "value") and isinstance(node.value, str) else ""
+    match = _DURATION.match(raw) if raw else None
+    if match is None or not any(match.groups()):
+        checker.error(node, path, f"expected a duration like 30m, 2h or 1h30m, got {describe(node)}")
+        return None
+    d, h, m, s = (int(g) if g else 0 for g in match.groups())
+    return ((d * 24 + h) * 60 + m) * 60 + s
+

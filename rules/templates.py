@@ -1,0 +1,181 @@
+"""Message templates (Jinja2, sandboxed) and rendering fitted to a channel.
+
+A templates directory holds one `<name>.j2` file per template (examples/loir-et-cher/templates/:
+alerte, alerte-sms, mise-a-jour, fin-alerte). Templates are plain text, not HTML, and a misspelt variable
+is an error rather than an empty string. Variables:
+
+    title, text, link, signature          the alert's fields (text may arrive shortened, see below)
+    hashtags (list), hashtags_text        "#route41 #route28"
+    territories (codes), roads (labels "RD 957"), roads_text
+    severity ("Severe"), severity_fr ("forte"), msg_type ("Alert" / "Update" / "Cancel")
+    expires (aware datetime in Europe/Paris or None), expires_text ("jeudi 17/01 à 18h00" or "")
+    channel (the channel kind: "x", "sms"...), rule
+
+When the rendered message is too long for the channel, `text` (the body) is cut at a word boundary and
+ends with "…" ("..." in SMS). The title, hashtags, link and signature are never cut; if they alone do not
+fit, `FittingError` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from alerts.domain import Alert, Severity
+from channels.base import Limits
+
+from .engine import PARIS
+from .fitting import (
+    FittingError,
+    Rendered,
+    bluesky_facets,
+    cut_points,
+    describe_limit,
+    fits,
+    measure,
+    shorten,
+    to_gsm7,
+)
+from .yamlcheck import RuleError
+
+SUFFIX = ".j2"
+SEVERITY_FR = {
+    Severity.UNKNOWN: "",
+    Severity.MINOR: "faible",
+    Severity.MODERATE: "modérée",
+    Severity.SEVERE: "forte",
+    Severity.EXTREME: "extrême",
+}
+_DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+class TemplateRenderError(Exception):
+    """A template failed while rendering (unknown variable, sandbox violation...)."""
+
+
+class Templates:
+    """Templates from a directory (or, for tests, a {name: source} mapping)."""
+
+    def __init__(self, source: str | os.PathLike[str] | Mapping[str, str]):
+        if isinstance(source, Mapping):
+            loader: jinja2.BaseLoader = jinja2.DictLoader({f"{k}{SUFFIX}": v for k, v in source.items()})
+            self.directory: Path | None = None
+        else:
+            self.directory = Path(source)
+            if not self.directory.is_dir():
+                raise FileNotFoundError(f"templates directory not found: {os.fspath(source)}")
+            loader = jinja2.FileSystemLoader(os.fspath(source))
+        self.env = SandboxedEnvironment(
+            loader=loader,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def names(self) -> frozenset[str]:
+        return frozenset(n[: -len(SUFFIX)] for n in self.env.list_templates() if n.endswith(SUFFIX))
+
+    def check(self) -> list[RuleError]:
+        """Compile every template; syntax errors with file and line."""
+        errors = []
+        for name in sorted(self.names()):
+            try:
+                self.env.get_template(f"{name}{SUFFIX}")
+            except jinja2.TemplateSyntaxError as exc:
+                where = os.fspath(self.directory / f"{name}{SUFFIX}") if self.directory else f"{name}{SUFFIX}"
+                errors.append(RuleError(where, exc.lineno or 0, 1, f"template syntax: {exc.message}"))
+        return errors
+
+    def render(
+        self,
+        alert: Alert,
+        channel_kind: str,
+        limits: Limits,
+        template: str,
+        signature: str = "",
+        *,
+        gsm7: bool = False,
+    ) -> Rendered:
+        """The message `channel_kind` receives for `alert`, fitted to `limits`.
+
+        gsm7: for SMS, rewrite to GSM-7 characters (ê → e, ’ → ') to avoid UCS-2's 70-character segments.
+        Raises FittingError when even the fixed parts exceed the limit, TemplateRenderError when the
+        template fails, jinja2.TemplateNotFound for an unknown template."""
+        try:
+            compiled = self.env.get_template(f"{template}{SUFFIX}")
+        except jinja2.TemplateNotFound:
+            raise jinja2.TemplateNotFound(f"template {template!r} ({template}{SUFFIX})") from None
+        context = _context(alert, channel_kind, signature or alert.signature)
+        sms = limits.counting == "sms"
+        ellipsis = "..." if sms else "…"
+
+        def produce(body: str) -> str:
+            try:
+                text = compiled.render({**context, "text": body})
+            except jinja2.TemplateError as exc:
+                raise TemplateRenderError(f"template {template!r}: {exc}") from exc
+            text = _BLANK_LINES.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
+            return to_gsm7(text) if sms and gsm7 else text
+
+        body = alert.text
+        text = produce(body)
+        result = measure(text, limits)
+        shortened = False
+        if not fits(result, limits):
+            points = cut_points(body)
+            low, high, best = 0, len(points) - 1, None
+            while low <= high:  # largest cut point that fits; length grows with the cut point
+                middle = (low + high) // 2
+                candidate = produce(shorten(body, points[middle], ellipsis))
+                candidate_measure = measure(candidate, limits)
+                if fits(candidate_measure, limits):
+                    best, low = (candidate, candidate_measure), middle + 1
+                else:
+                    high = middle - 1
+            if best is None:
+                raise FittingError(
+                    f"template {template!r} on {channel_kind}: the message without its text is "
+                    f"{result_without_body(produce, limits)} long, over the limit of {describe_limit(limits)}"
+                    f" (rule {alert.rule or '-'}); shorten the title, hashtags or signature"
+                )
+            text, result = best
+            shortened = True
+        facets = bluesky_facets(text) if channel_kind == "bluesky" or limits.counting == "graphemes" else ()
+        return Rendered(text, result.length, result.segments, result.encoding, facets, shortened)
+
+
+def result_without_body(produce, limits: Limits) -> str:
+    m = measure(produce(""), limits)
+    return f"{m.length} ({m.segments} segment(s), {m.encoding})" if m.encoding else str(m.length)
+
+
+def _context(alert: Alert, channel_kind: str, signature: str) -> dict[str, Any]:
+    expires = alert.expires.astimezone(PARIS) if alert.expires and alert.expires.tzinfo else alert.expires
+    expires_text = ""
+    if expires is not None:
+        expires_text = f"{_DAYS_FR[expires.weekday()]} {expires:%d/%m} à {expires:%H}h{expires:%M}"
+    roads = [road.label for road in alert.roads]
+    return {
+        "title": alert.title,
+        "link": alert.link,
+        "signature": signature,
+        "hashtags": list(alert.hashtags),
+        "hashtags_text": " ".join(alert.hashtags),
+        "territories": list(alert.territories),
+        "roads": roads,
+        "roads_text": ", ".join(roads),
+        "severity": alert.severity.cap if alert.severity else "",
+        "severity_fr": SEVERITY_FR.get(alert.severity, ""),
+        "msg_type": alert.msg_type.value,
+        "expires": expires,
+        "expires_text": expires_text,
+        "channel": channel_kind,
+        "rule": alert.rule,
+    }

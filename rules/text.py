@@ -1,0 +1,60 @@
+"""Text normalisation shared by keyword matching and territory-name lookup.
+
+Rules say `keywords: {any: [neige]}` and must match "NEIGE", "Neige" and "neigé"? No: accents are removed
+and case folded ("Vendôme" == "vendome"), but matching is on whole words, so "verglas" does not match
+"verglasé" ("verglase"). Hyphens and apostrophes separate words: "neige-verglas" is the phrase
+"neige verglas", "l'A10" is "l a10".
+
+A normalised text is padded with one space on each side and words are separated by exactly one space, so
+that a whole-word (or whole-phrase) match is a plain substring search for " word ".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+# Ligatures NFKD does not split.
+_EXTRA = {"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i"}
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    if char in _EXTRA:
+        return _EXTRA[char]
+    decomposed = unicodedata.normalize("NFKD", char)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class _FoldTable(dict):
+    """str.translate table filled on demand: one dict lookup per character after the first time."""
+
+    def __missing__(self, codepoint: int) -> str:
+        folded = _fold_char(chr(codepoint))
+        self[codepoint] = folded
+        return folded
+
+
+_TABLE = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """Casefold and strip accents, keeping every other character."""
+    text = text.casefold()
+    if text.isascii():
+        return text
+    return text.translate(_TABLE)
+
+
+def normalise(text: str) -> str:
+    """" word word " form: folded, punctuation and underscores turned into single spaces, padded."""
+    words = _NON_WORD.sub(" ", fold(text)).split()
+    return " " + " ".join(words) + " " if words else " "
+
+
+def normalise_phrase(text: str) -> str:
+    """A keyword or name as the words it matches, without padding ("" when it has no word)."""
+    return normalise(text).strip()

@@ -1,0 +1,185 @@
+"""Validation over YAML *nodes*, so that every error names the file, line and column a CM has to fix.
+
+PyYAML's `compose` keeps a start mark on every key and value; `Checker` walks those nodes, collects every
+problem it finds (not just the first) and converts the values it accepts. Scalars are read from their
+source text, so `territories: [41]` and `territories: ["41"]` mean the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+T = TypeVar("T")
+
+_BOOL_TRUE = {"true", "yes", "on"}
+_BOOL_FALSE = {"false", "no", "off"}
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """One problem in a configuration file, at a 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ValidationFailed(Exception):
+    """Raised when a file (or several) did not validate; carries every error found."""
+
+    def __init__(self, errors: Iterable[RuleError]):
+        self.errors: tuple[RuleError, ...] = tuple(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def display_name(path: str | os.PathLike[str]) -> str:
+    return os.fspath(path)
+
+
+def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]:
+    """Parse one YAML file into nodes; a syntax error (bad indentation, tab...) becomes a RuleError."""
+    name = display_name(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.compose(handle, Loader=yaml.SafeLoader), []
+    except OSError as exc:
+        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{exc.context}, {problem}"
+        return None, [RuleError(name, line, column, f"YAML syntax: {problem} (check indentation)")]
+    except yaml.YAMLError as exc:
+        return None, [RuleError(name, 0, 0, f"YAML syntax: {exc}")]
+
+
+def describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if node.tag == _NULL:
+        return "nothing"
+    return repr(node.value)
+
+
+class Checker:
+    """Collects errors for one file while converting its nodes."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.errors: list[RuleError] = []
+
+    def error(self, node: Node | None, path: str, message: str) -> None:
+        line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
+        self.errors.append(RuleError(self.file, line, column, f"{path}: {message}" if path else message))
+
+    def mapping(
+        self, node: Node, path: str, allowed: Iterable[str] | None, required: Iterable[str] = ()
+    ) -> dict[str, tuple[Node, Node]] | None:
+        """Keys → (key node, value node). Unknown (unless allowed is None), duplicate and missing keys
+        are errors."""
+        if not isinstance(node, MappingNode):
+            self.error(node, path, f"expected a mapping, got {describe(node)}")
+            return None
+        allowed = tuple(allowed) if allowed is not None else None
+        result: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            key_path = f"{path}.{key_node.value}" if path else str(key_node.value)
+            if not isinstance(key_node, ScalarNode):
+                self.error(key_node, path, "keys must be plain words")
+                continue
+            key = key_node.value
+            if key in result:
+                self.error(key_node, key_path, "duplicate key")
+            elif allowed is not None and key not in allowed:
+                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)})")
+            else:
+                result[key] = (key_node, value_node)
+        for key in required:
+            if key not in result:
+                self.error(node, path, f"missing required key {key!r}")
+        return result
+
+    def string(self, node: Node, path: str, *, allow_empty: bool = False) -> str | None:
+        if not isinstance(node, ScalarNode) or node.tag == _NULL:
+            self.error(node, path, f"expected a text value, got {describe(node)}")
+            return None
+        value = str(node.value).strip()
+        if not value and not allow_empty:
+            self.error(node, path, "expected a non-empty text value")
+            return None
+        return value
+
+    def boolean(self, node: Node, path: str) -> bool | None:
+        if isinstance(node, ScalarNode) and node.tag == _BOOL:
+            lowered = node.value.lower()
+            if lowered in _BOOL_TRUE:
+                return True
+            if lowered in _BOOL_FALSE:
+                return False
+        self.error(node, path, f"expected true or false, got {describe(node)}")
+        return None
+
+    def integer(self, node: Node, path: str, *, minimum: int | None = None) -> int | None:
+        if isinstance(node, ScalarNode) and node.tag == _INT:
+            try:
+                value = int(node.value.replace("_", ""), 0)
+            except ValueError:
+                value = None
+            if value is not None and (minimum is None or value >= minimum):
+                return value
+        bound = f" ≥ {minimum}" if minimum is not None else ""
+        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}")
+        return None
+
+    def choice(self, node: Node, path: str, choices: Iterable[str], *, fold_case: bool = False) -> str | None:
+        choices = tuple(choices)
+        if isinstance(node, ScalarNode) and node.tag != _NULL:
+            value = str(node.value).strip()
+            for candidate in choices:
+                if candidate == value or (fold_case and candidate.lower() == value.lower()):
+                    return candidate
+        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}")
+        return None
+
+    def items(self, node: Node, path: str, *, scalar_ok: bool = True) -> list[tuple[Node, str]]:
+        """A list (or, when scalar_ok, a single value) → [(element node, element path)]."""
+        if isinstance(node, SequenceNode):
+            return [(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
+        if scalar_ok and isinstance(node, ScalarNode) and node.tag != _NULL:
+            return [(node, path)]
+        self.error(node, path, f"expected a list, got {describe(node)}")
+        return []
+
+    def string_list(self, node: Node, path: str, convert: Callable[[str, Node, str], T | None] | None = None) -> list[T]:
+        """A list of texts (one text is accepted as a list of one), each optionally converted/checked."""
+        result: list = []
+        for child, child_path in self.items(node, path):
+            value = self.string(child, child_path)
+            if value is None:
+                continue
+            if convert is not None:
+                converted = convert(value, child, child_path)
+                if converted is not None:
+                    result.append(converted)
+            else:
+                result.append(value)
+        return result
