@@ -12,7 +12,7 @@ import logging
 import pathlib
 import time
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import aiohttp
 
@@ -63,6 +63,13 @@ class Crieur:
         self._tasks: list[asyncio.Task] = []
         self._runner: Any = None
         self.started_at = time.time()
+        # Modules that serve HTTP routes besides the web package (Twilio webhooks, metrics) register here;
+        # the web app calls `extra_routes(app)` when it is built.
+        self.route_installers: list[Callable[[Any], None]] = []
+
+    def extra_routes(self, app: Any) -> None:
+        for install in self.route_installers:
+            install(app)
 
     # ------------------------------------------------------------------ lifecycle
 
