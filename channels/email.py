@@ -51,6 +51,8 @@ class EmailChannel(DryRunnable, Channel):
         self.sender_name = str(self.options.get("from_name", ""))
         self.timeout = timeout_option(self)
         self.ca_file = str(self.options.get("ca_file") or "") or None
+        # EHLO name; without it aiosmtplib asks the resolver for this host's FQDN (slow on some hosts).
+        self.local_hostname = str(self.options.get("local_hostname") or "") or None
         self.username = str(self.options.get("username") or "")
         self._password = self.secret("password") if credentials and self.username else ""
         self._ready = credentials
@@ -91,6 +93,7 @@ class EmailChannel(DryRunnable, Channel):
                 start_tls=self.starttls,
                 tls_context=self._tls_context() if self.starttls else None,
                 timeout=self.timeout,
+                local_hostname=self.local_hostname,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
