@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from alerts.ingest import SourceSpec
 from rules.yamlcheck import Checker, ValidationFailed, compose
@@ -145,13 +145,17 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             config.sources.append(spec)
 
     if "channels" in top:
-        channels = check.mapping(top["channels"][1], "channels", _AnyKey()) or {}
-        for name, (_, node) in channels.items():
-            options = check.mapping(node, f"channels.{name}", _AnyKey(), required=("kind",))
-            if options is None:
-                continue
-            check.string(options["kind"][1], f"channels.{name}.kind") if "kind" in options else None
-            config.channels[name] = _plain(node)
+        node = top["channels"][1]
+        if not isinstance(node, MappingNode):
+            check.error(node, "channels", "expected a mapping of channel names to their settings")
+        else:
+            for key_node, value_node in node.value:
+                name = str(key_node.value)
+                options = _plain(value_node)
+                if not isinstance(options, dict) or not options.get("kind"):
+                    check.error(value_node, f"channels.{name}", "expected a mapping with at least `kind`")
+                    continue
+                config.channels[name] = options
 
     if "citizens" in top:
         citizens = check.mapping(
@@ -190,13 +194,6 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     if check.errors:
         raise ValidationFailed(check.errors)
     return config
-
-
-class _AnyKey(tuple):
-    """`allowed` for mappings whose keys are the user's own names (channels)."""
-
-    def __contains__(self, key: object) -> bool:  # type: ignore[override]
-        return True
 
 
 def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> SourceSpec | None:

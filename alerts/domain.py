@@ -176,6 +176,7 @@ class Alert:
     areas: tuple[Area, ...] = ()
     templates: dict[str, str] = field(default_factory=dict)  # channel name -> template name
     signature: str = ""
+    sms_gsm7: bool = False  # render SMS in GSM-7 characters (one 160-character segment, not 70)
     expires: datetime | None = None
     supersedes: int | None = None  # id of the alert this one updates or ends
     id: int | None = None

@@ -25,6 +25,7 @@ from .domain import Alert, AlertStatus, Item, MsgType
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .storage import Ingested, Store, open_store
+from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 log = logging.getLogger("crieur")
 
@@ -35,17 +36,16 @@ END_PREFIX = "FIN D'ALERTE"
 def build_channels(config: ServiceConfig) -> dict[str, Channel]:
     """Instantiate every configured channel; in dry-run, wrapped so that each records instead of sending.
     A missing secret raises ConfigurationError naming the channel (at start-up, not at the first send)."""
-    from channels.dryrun import DryRunChannel
+    from channels.dryrun import dry_run
 
     channels: dict[str, Channel] = {}
     for name, options in config.channels.items():
+        kind = str(options["kind"])
         options = {k: v for k, v in options.items() if k != "kind"}
-        cls = channel_class(str(config.channels[name]["kind"]))
         if config.dry_run:
-            inner = cls.for_dry_run(name, options)
-            channels[name] = DryRunChannel(inner, config.data_dir / "dry-run.jsonl")
+            channels[name] = dry_run(kind, name, options, config.data_dir / "dry-run.jsonl")
         else:
-            channels[name] = cls(name, options)
+            channels[name] = channel_class(kind)(name, options)
     return channels
 
 
@@ -56,6 +56,7 @@ class Crieur:
         self.channels: dict[str, Channel] = {}
         self.rules: Any = None
         self.directory: Any = None
+        self.citizens: Any = None
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: Any = None
@@ -74,16 +75,22 @@ class Crieur:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        """Load configuration files, connect storage and channels; nothing runs yet."""
+        """Load configuration files, connect storage and channels; nothing runs yet. Any invalid file
+        raises ValidationFailed naming file, line and field."""
         from rules.book import RuleBook
         from rules.competence import Directory
 
+        from .citizens import Citizens
+
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.rules = RuleBook.load(
-            self.config.rules, territories=self.config.territories, templates=self.config.templates,
-            authorities=self.config.authorities,
-        )
         self.directory = Directory.load(self.config.authorities) if self.config.authorities else None
+        self.rules = RuleBook.load(
+            *self.config.rules,
+            territories=self.config.territories,
+            templates=self.config.templates,
+            channels=tuple(self.config.channels),
+            authorities=tuple(a.id for a in self.directory) if self.directory else None,
+        )
         self.channels = build_channels(self.config)
         if self.store is None:
             self.store = await open_store(self.config.database)
@@ -91,6 +98,18 @@ class Crieur:
         for channel in self.channels.values():
             await channel.start(self.session)
         self.fanout = Fanout(self.store, self.channels, self.render)
+        self.citizens = Citizens(self)
+        self.route_installers.append(self.citizens.install_routes)
+
+    async def reload_rules(self) -> list[str]:
+        """Re-read rules, territories and templates; on any error the rules in force stay and the errors
+        are returned (and logged)."""
+        errors = [str(e) for e in self.rules.reload()]
+        for error in errors:
+            log.error("rules not reloaded: %s", error)
+        if not errors:
+            log.info("rules reloaded")
+        return errors
 
     async def start(self, *, web: bool = True, ingest: bool = True, workers: int | None = None) -> None:
         if self.fanout is None:
@@ -98,7 +117,7 @@ class Crieur:
         if ingest and self.config.sources:
             from .ingest.loop import SourceLoop
 
-            self.source_loop = SourceLoop(self.session, self.config.sources, self.on_items, self.store)
+            self.source_loop = SourceLoop(self.session, self.config.sources, self.on_items, _SourceStates(self.store))
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}")
@@ -148,7 +167,7 @@ class Crieur:
                 return [await self.end_alert(previous.id, by=f"source:{item.source}")]  # type: ignore[arg-type]
             return []
         episodes = await self.store.active_episodes()
-        decisions = self.rules.decide(item, now=datetime.now(timezone.utc), episodes=episodes)
+        decisions = self.rules.decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
         alerts = []
         for decision in decisions:
             for territory in decision.territories:
@@ -160,18 +179,20 @@ class Crieur:
                 continue
             alert = decision.to_alert(item)
             alert.signature = alert.signature or self.config.signature
+            dedup = decision.dedup_key(item)
             if decision.suppress_window:
-                twin = await self.store.recent_alert_like(alert.rule, alert.text, time.time() - decision.suppress_window)
+                twin = await self.store.recent_alert_like(dedup, time.time() - decision.suppress_window)
                 if twin is not None:
                     log.info("rule %s: same text as alert %s within the window, suppressed", alert.rule, twin.id)
                     continue
+            alert.msg_type = MsgType.ALERT
             if previous is not None and previous.status is AlertStatus.PUBLISHED and (
                 ingested.change == "updated" or item.msg_type is MsgType.UPDATE
             ):
                 alert.msg_type = MsgType.UPDATE
                 alert.supersedes = previous.id
                 await self.store.set_alert_status(previous.id, AlertStatus.ENDED)  # type: ignore[arg-type]
-            alerts.append(await self.publish(alert))
+            alerts.append(await self.publish(alert, dedup=dedup))
         return alerts
 
     async def _previous_alert(self, item: Item) -> Alert | None:
@@ -183,9 +204,9 @@ class Crieur:
             found = await self.store.latest_alert_for_item(f"{item.source}:{reference}")
         return found
 
-    async def publish(self, alert: Alert, created_by: str = "") -> Alert:
+    async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert:
         """Store an alert; a published one is fanned out at once, a held one waits for a CM."""
-        stored = await self.store.add_alert(alert, created_by=created_by)
+        stored = await self.store.add_alert(alert, created_by=created_by, dedup=dedup)
         if stored.status is AlertStatus.PUBLISHED:
             await self.fanout.plan(stored)  # type: ignore[union-attr]
         log.info("alert %s %s: %s", stored.id, stored.status.value, stored.title)
@@ -238,7 +259,63 @@ class Crieur:
         return alert
 
     def render(self, alert: Alert, channel: Channel) -> Text:
-        return self.rules.render(alert, channel)
+        """The alert's text for one channel: the rule's template for it (updates and ends use the
+        mise-a-jour / fin-alerte templates), fitted to the channel's limits."""
+        if alert.msg_type is MsgType.ALERT:
+            template = alert.templates.get(channel.name) or alert.templates.get("default") or DEFAULT_TEMPLATES[
+                alert.msg_type]
+        else:
+            template = DEFAULT_TEMPLATES[alert.msg_type]
+        rendered = self.rules.templates.render(
+            alert, channel.kind, channel.limits, template, alert.signature or self.config.signature,
+            gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
+        )
+        extra = {"facets": list(rendered.facets)} if rendered.facets else {}
+        return Text(rendered.text, extra, subject=alert.title)
+
+    async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
+                      signature: str = "", title: str = "") -> list[dict[str, Any]]:
+        """What a CM's alert would look like on each channel before sending: text, length against the
+        limit, SMS segments and encoding, and how many subscribers an SMS would reach (its cost)."""
+        from rules.fitting import measure
+
+        alert = self.compose(text, territories, channels, signature, title)
+        out = []
+        for name in channels:
+            channel = self.channels.get(name)
+            if channel is None:
+                continue
+            entry: dict[str, Any] = {"channel": name, "kind": channel.kind,
+                                     "max_length": channel.limits.max_length}
+            try:
+                rendered = self.render(alert, channel)
+            except Exception as exc:  # FittingError, template errors: shown to the CM, not raised
+                entry.update(text="", error=str(exc))
+            else:
+                measured = measure(rendered.text, channel.limits)
+                entry.update(text=rendered.text, length=measured.length, segments=measured.segments,
+                             encoding=measured.encoding)
+            if channel.subscribers:
+                entry["subscribers"] = await self.store.subscriber_count(alert.territories)
+            out.append(entry)
+        return out
+
+    def compose(self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "",
+                title: str = "") -> Alert:
+        """An alert written by a CM: hashtags from its territories."""
+        known = self.rules.territories
+        hashtags = known.hashtags(territories) if known is not None else tuple(f"#route{t}" for t in territories)
+        return Alert(title=title or text.split("\n", 1)[0][:120], text=text, territories=tuple(territories),
+                     hashtags=tuple(hashtags), channels=tuple(channels), signature=signature,
+                     rule="console", templates={"sms": "alerte-sms"}, sms_gsm7=True)
+
+    async def start_episode(self, territory: str, by: str, reason: str = "") -> None:
+        await self.store.set_episode(territory, True, by=by, reason=reason)
+        log.info("snow episode started in %s by %s", territory, by)
+
+    async def end_episode(self, territory: str, by: str, reason: str = "") -> None:
+        await self.store.set_episode(territory, False, by=by, reason=reason)
+        log.info("snow episode ended in %s by %s", territory, by)
 
     # ------------------------------------------------------------------ operations
 
@@ -255,6 +332,19 @@ class Crieur:
             "workers": len(self.workers),
             "uptime_s": round(time.time() - self.started_at),
         }
+
+
+class _SourceStates:
+    """The source loop's view of the store: per-source health and HTTP validators."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    async def load(self, name: str) -> dict[str, Any] | None:
+        return await self.store.load_source_state(name)
+
+    async def save(self, name: str, state: dict[str, Any]) -> None:
+        await self.store.save_source_state(name, state)
 
 
 def _host() -> str:

@@ -113,6 +113,8 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
             items.append(_item(spec, entry, departement, language, raws[index] if raws else None))
         except (ValueError, TypeError, KeyError) as exc:
             skip_record(spec.name, f"entry {index + 1}", exc)
+    if not items and feed.bozo:
+        raise ParseError(f"no usable entry in a malformed feed: {feed.get('bozo_exception')}", source=spec.name)
     return items
 
 
@@ -120,8 +122,10 @@ def _item(spec: Any, entry: Any, departement: str, language: str, raw: str | Non
     title = html_to_text(str(entry.get("title") or ""))
     text = _entry_text(entry)
     link = str(entry.get("link") or "")
-    published = _struct_to_datetime(entry.get("published_parsed"))
-    updated = _struct_to_datetime(entry.get("updated_parsed"))
+    # dict.get: FeedParserDict.get("updated_parsed") silently falls back to the published date,
+    # and an RSS item edited in place keeps its pubDate, so only a real <updated> makes a version.
+    published = _struct_to_datetime(dict.get(entry, "published_parsed"))
+    updated = _struct_to_datetime(dict.get(entry, "updated_parsed"))
     sent = published or updated
     external_id = str(entry.get("id") or "").strip() or link.strip()
     if not external_id:

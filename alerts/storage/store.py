@@ -171,10 +171,11 @@ class Store:
 
     # ------------------------------------------------------------------ alerts
 
-    async def add_alert(self, alert: Alert, created_by: str = "") -> Alert:
+    async def add_alert(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert:
         now = time.time()
         row = alert_row(alert, now)
         row["created_by"] = created_by
+        row["dedup"] = dedup
         columns = list(row)
         alert_id = await self.db.fetchval(
             f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({_in(1, len(columns))}) RETURNING id",
@@ -209,13 +210,11 @@ class Store:
         )
         return alert_from_row(row) if row else None
 
-    async def recent_alert_like(self, rule: str, text: str, since: float) -> Alert | None:
-        """An alert from the same rule with the same text since `since` (duplicate suppression)."""
+    async def recent_alert_like(self, dedup: str, since: float) -> Alert | None:
+        """An alert with the same duplicate key (rule, territories, text) since `since`."""
         row = await self.db.fetchrow(
-            "SELECT * FROM alerts WHERE rule = $1 AND text = $2 AND created_at >= $3"
-            " ORDER BY id DESC LIMIT 1",
-            rule,
-            text,
+            "SELECT * FROM alerts WHERE dedup = $1 AND created_at >= $2 ORDER BY id DESC LIMIT 1",
+            dedup,
             since,
         )
         return alert_from_row(row) if row else None

@@ -52,10 +52,12 @@ CREATE TABLE alerts (
     expires DOUBLE PRECISION,
     supersedes BIGINT,
     created_by TEXT NOT NULL DEFAULT '',
+    dedup TEXT NOT NULL DEFAULT '',
     created_at DOUBLE PRECISION NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX alerts_item_key ON alerts (item_key);
+CREATE INDEX alerts_dedup ON alerts (dedup, created_at);
 CREATE INDEX alerts_status ON alerts (status, updated_at);
 
 -- The outbox: one row per alert x channel x recipient; `key` makes a second enqueue a no-op.
