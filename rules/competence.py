@@ -34,7 +34,7 @@ import hmac
 import os
 import re
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -45,7 +45,7 @@ from yaml.nodes import Node
 from alerts.domain import Item, Road
 from rules.roads import parse_road_spec, roads_in_text
 from rules.text import normalise, normalise_phrase
-from rules.yamlcheck import Checker, RuleError, ValidationFailed, compose, display_name
+from rules.yamlcheck import Checker, ValidationFailed, compose, display_name
 
 __all__ = [
     "AUTHORITY_KINDS",
@@ -215,7 +215,7 @@ class Directory:
     def __getitem__(self, authority_id: str) -> Authority:
         return self._by_id[authority_id]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Authority]:
         return iter(self.authorities)
 
     def __len__(self) -> int:
@@ -264,8 +264,9 @@ class Directory:
                 continue
             candidates.append((order, authority, named))
 
-        def tie(order: int, authority: Authority, named: bool) -> tuple:
-            return (named, bool(home.intersection(authority.territories)), -order)
+        def local(order: int, authority: Authority) -> tuple[bool, int]:
+            """Last tie-breakers: shares a territory with the operator, then file order."""
+            return (bool(home.intersection(authority.territories)), -order)
 
         # 1. subject topics matched by keyword, 3. road-manager topics matched by keyword.
         subject: list[tuple[tuple, Authority, Topic, str]] = []
@@ -275,8 +276,7 @@ class Directory:
                 keyword = topic.keyword_in(norm)
                 if keyword is None:
                     continue
-                # the place named outranks keyword length, which outranks home and order
-                rank = (named, len(normalise_phrase(keyword)), *tie(order, authority, named)[1:])
+                rank = (named, len(normalise_phrase(keyword)), *local(order, authority))
                 (managed if topic.manages_roads else subject).append((rank, authority, topic, keyword))
         if subject:
             _, authority, topic, keyword = max(subject, key=lambda c: c[0])
@@ -285,7 +285,7 @@ class Directory:
         # 2. roads, in the order the question names them.
         for road in all_roads:
             by_road = [
-                ((topic.road_match(road), *tie(order, authority, named)), authority, topic)
+                ((topic.road_match(road), named, *local(order, authority)), authority, topic)
                 for order, authority, named in candidates
                 for topic in authority.topics
                 if topic.road_match(road)

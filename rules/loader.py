@@ -103,30 +103,35 @@ def check_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known())
     for path in paths:
         name = display_name(path)
         files.append(name)
-        file_rules, file_errors = _check_file(path, known)
-        errors.extend(file_errors)
-        for rule in file_rules:
-            if rule.name in names:
-                errors.append(
-                    RuleError(rule.file, rule.line, 1, f"rule {rule.name!r} is already defined at {names[rule.name]}")
+        file_rules, file_errors, file_names = _check_file(path, known)
+        duplicates: set[int] = set()
+        for rule_name, line, column in file_names:
+            if rule_name in names:
+                file_errors.append(
+                    RuleError(name, line, column, f"name: rule {rule_name!r} is already defined at {names[rule_name]}")
                 )
-                continue
-            names[rule.name] = f"{rule.file}:{rule.line}"
-            rules.append(rule)
+                duplicates.add(line)
+            else:
+                names[rule_name] = f"{name}:{line}"
+        rules.extend(rule for rule in file_rules if rule.line not in duplicates)
+        errors.extend(sorted(file_errors, key=lambda e: (e.line, e.column)))  # top to bottom, as a CM reads
     return RuleSet(tuple(rules), tuple(files)), errors
 
 
-def _check_file(path: str | os.PathLike[str], known: Known) -> tuple[list[Rule], list[RuleError]]:
+def _check_file(
+    path: str | os.PathLike[str], known: Known
+) -> tuple[list[Rule], list[RuleError], list[tuple[str, int, int]]]:
+    """Valid rules, errors, and (name, line, column) of every named rule, valid or not."""
     root, errors = compose(path)
     if errors:
-        return [], errors
-    checker = Checker(display_name(path))
+        return [], errors, []
+    checker = _RuleChecker(display_name(path))
     if root is None:
         checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'")
-        return [], checker.errors
+        return [], checker.errors, []
     top = checker.mapping(root, "", ["mode", "rules"], required=["mode", "rules"])
     if not top:
-        return [], checker.errors
+        return [], checker.errors, []
     mode = checker.choice(top["mode"][1], "mode", MODES) if "mode" in top else None
     rules: list[Rule] = []
     if "rules" in top:
@@ -134,10 +139,16 @@ def _check_file(path: str | os.PathLike[str], known: Known) -> tuple[list[Rule],
             rule = _rule(checker, node, mode or "first-match", known)
             if rule is not None:
                 rules.append(rule)
-    return rules, checker.errors
+    return rules, checker.errors, checker.names
 
 
-def _rule(checker: Checker, node: Node, mode: str, known: Known) -> Rule | None:
+class _RuleChecker(Checker):
+    def __init__(self, file: str):
+        super().__init__(file)
+        self.names: list[tuple[str, int, int]] = []
+
+
+def _rule(checker: _RuleChecker, node: Node, mode: str, known: Known) -> Rule | None:
     fields = checker.mapping(node, "", ["name", "when", "then", "continue"], required=["name", "then"])
     if fields is None:
         return None
@@ -145,8 +156,11 @@ def _rule(checker: Checker, node: Node, mode: str, known: Known) -> Rule | None:
     name = None
     if "name" in fields:
         name = checker.string(fields["name"][1], "name")
+        name_node = fields["name"][1]
         if name is not None and not _NAME.match(name):
-            checker.error(fields["name"][1], "name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+            checker.error(name_node, "name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+        elif name is not None:
+            checker.names.append((name, node.start_mark.line + 1, name_node.start_mark.column + 1))
     when = _when(checker, fields["when"][1], known) if "when" in fields else Condition()
     then = _then(checker, fields["then"][1], known) if "then" in fields else None
     stop = mode == "first-match"
@@ -233,7 +247,7 @@ def _regex(checker: Checker, value: str, node: Node, path: str) -> re.Pattern[st
     try:
         return re.compile(value, re.IGNORECASE)
     except re.error as exc:
-        checker.error(node, path, f"invalid regular expression {value!r}: {exc.msg} at position {exc.pos}")
+        checker.error(node, path, f"invalid regular expression '{value}': {exc.msg} at position {exc.pos}")
         return None
 
 

@@ -179,7 +179,7 @@ def check_territories(path: str | os.PathLike[str]) -> tuple[Territories | None,
             seen.add(territory.code)
             result.append(territory)
     if checker.errors:
-        return None, checker.errors
+        return None, sorted(checker.errors, key=lambda e: (e.line, e.column))
     return Territories(result), []
 
 

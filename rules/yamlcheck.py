@@ -65,7 +65,9 @@ def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}, {problem}"
-        return None, [RuleError(name, line, column, f"YAML syntax: {problem} (check indentation)")]
+        if any(word in problem for word in ("indent", "mapping", "block", "expected <")):
+            problem += " (check the indentation)"
+        return None, [RuleError(name, line, column, f"YAML syntax: {problem}")]
     except yaml.YAMLError as exc:
         return None, [RuleError(name, 0, 0, f"YAML syntax: {exc}")]
 
