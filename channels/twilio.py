@@ -3,12 +3,13 @@
 The library does the request building and error parsing; `_TwilioHttp` only hands it the service's aiohttp
 session, bounds each exchange by the channel timeout, remembers the last answer's headers (the library's
 exception drops Retry-After) and, when the `api_base` option is set (tests, benchmarks), sends the requests
-to that base instead of https://api.twilio.com.
+to that base instead of https://api.twilio.com (or the edge/region host the library picked).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -36,7 +37,6 @@ from .base import (
 )
 from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 
-TWILIO_API = "https://api.twilio.com"
 # Messages per second a sender can push, by number type (Twilio's queueing limits for France/US senders).
 RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
 UNSUBSCRIBED = {21610}  # recipient replied STOP
@@ -55,12 +55,17 @@ class _TwilioHttp(AsyncTwilioHttpClient):
         self._timeout_s = timeout
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        if self._api_base and url.startswith(TWILIO_API):
-            url = self._api_base + url[len(TWILIO_API):]
+        if self._api_base:  # every Twilio host (edge/region variants too) goes to the configured base
+            parts = urlsplit(url)
+            url = self._api_base + parts.path + (f"?{parts.query}" if parts.query else "")
         kwargs["timeout"] = None  # bounded below: aiohttp wants a ClientTimeout, the library passes a float
+        auth = kwargs.pop("auth", None)
+        if auth is not None:  # aiohttp deprecates auth=BasicAuth(...); send the same header ourselves
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            kwargs["headers"] = dict(kwargs.get("headers") or {}) | {"Authorization": f"Basic {token}"}
         async with asyncio.timeout(self._timeout_s):
             response = await super().request(method, url, *args, **kwargs)
-        _last_headers.set(dict(response.headers or {}))
+        _last_headers.set(response.headers or {})
         return response
 
     async def close(self) -> None:
