@@ -302,6 +302,12 @@ class Directory:
     def _routing(self, authority: Authority, topic: Topic, reason: Reason, evidence: str) -> Routing:
         return Routing(authority, topic, authority.id == self.self_id, reason, evidence)
 
+    def publication_for(self, routing: Routing, items: Iterable[Item], now: datetime) -> Item | None:
+        """What the routed authority has published on the routed topic (None when nothing matched)."""
+        if routing.authority is None or routing.topic is None:
+            return None
+        return self.latest_publication(routing.authority, routing.topic, items, now)
+
     def latest_publication(
         self, authority: Authority, topic: Topic, items: Iterable[Item], now: datetime
     ) -> Item | None:

@@ -179,6 +179,15 @@ def test_latest_publication_picks_current_item_on_topic(directory: Directory) ->
     assert directory.latest_publication(routing.authority, routing.topic, items, NOW) is HGV_BAN
 
 
+def test_publication_for_routing(directory: Directory) -> None:
+    assert directory.publication_for(directory.route("poids lourds ?"), [HGV_BAN], NOW) is HGV_BAN
+    assert directory.publication_for(directory.route("bonjour"), [HGV_BAN], NOW) is None
+    # what the operator itself published on another authority's topic, for the escalation email
+    ours = _item("d1", "Interdiction des poids lourds : itinéraires de délestage", source="departement-41")
+    topic = directory.route("poids lourds ?").topic
+    assert directory.latest_publication(directory.own, topic, [HGV_BAN, ours], NOW) is ours
+
+
 def test_information_gap_when_nothing_current(directory: Directory) -> None:
     routing = directory.route("poids lourds ?")
     expired = _item("old", "Interdiction des poids lourds", hours_ago=30, expires=NOW - timedelta(hours=1))
