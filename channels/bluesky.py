@@ -84,7 +84,8 @@ class BlueskyChannel(DryRunnable, Channel):
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return await request(self, method, f"{self.service}{XRPC}{nsid}", json=body, headers=headers, timeout=self.timeout)
+        url = f"{self.service}{XRPC}{nsid}"
+        return await request(self, method, url, json=body, headers=headers, timeout=self.timeout)
 
     def _error(self, answer: Answer) -> Exception:
         body = answer.json()
@@ -92,7 +93,9 @@ class BlueskyChannel(DryRunnable, Channel):
         detail = str(body.get("message", "")) if isinstance(body, dict) else ""
         if answer.status == 400 and error in ("InvalidToken", "AccountTakedown", "AccountDeactivated"):
             return AuthError(f"{self.name}: {error}: {detail}", code=error)
-        return error_for_status(self, answer, code=error, detail=f"{error}: {detail}".strip(": "), reset_headers=RESET_HEADERS)
+        return error_for_status(
+            self, answer, code=error, detail=f"{error}: {detail}".strip(": "), reset_headers=RESET_HEADERS
+        )
 
     @staticmethod
     def _expired(answer: Answer) -> bool:

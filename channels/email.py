@@ -14,7 +14,17 @@ from typing import Any, Mapping
 
 import aiosmtplib
 
-from .base import AuthError, Channel, ConfigurationError, Limits, Message, PermanentError, Receipt, TransientError, register
+from .base import (
+    AuthError,
+    Channel,
+    ConfigurationError,
+    Limits,
+    Message,
+    PermanentError,
+    Receipt,
+    TransientError,
+    register,
+)
 from ._http import DryRunnable, no_credentials, timeout_option
 
 
@@ -81,7 +91,9 @@ class EmailChannel(DryRunnable, Channel):
         if not self._ready:
             raise no_credentials(self)
         if "@" not in message.recipient:
-            raise PermanentError(f"{self.name}: recipient is not an e-mail address", code="address", recipient_action="invalid")
+            raise PermanentError(
+                f"{self.name}: recipient is not an e-mail address", code="address", recipient_action="invalid"
+            )
         mail = self.build(message)
         try:
             await aiosmtplib.send(
@@ -112,4 +124,5 @@ class EmailChannel(DryRunnable, Channel):
             return TransientError(detail, code=str(code))
         if code in (530, 534, 535):
             return AuthError(detail, code=str(code))
-        return PermanentError(detail, code=str(code), recipient_action="invalid" if recipient and code in (550, 551, 553) else "")
+        unknown_mailbox = recipient and code in (550, 551, 553)
+        return PermanentError(detail, code=str(code), recipient_action="invalid" if unknown_mailbox else "")

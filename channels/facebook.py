@@ -22,7 +22,16 @@ from .base import (
     TransientError,
     register,
 )
-from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, retry_after, timeout_option
+from ._http import (
+    Answer,
+    DryRunnable,
+    base_url_option,
+    error_for_status,
+    no_credentials,
+    request,
+    retry_after,
+    timeout_option,
+)
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 AUTH_CODES = {102, 190}

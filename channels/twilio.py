@@ -152,7 +152,8 @@ class TwilioChannel(DryRunnable, Channel):
         code = int(exc.code) if exc.code else 0
         text = f"{self.name}: Twilio {exc.status} error {code or '-'}: {exc.msg}"
         if exc.status == 429 or code == 20429:
-            return RateLimited(text, code=str(code or 429), retry_after=parse_retry_after(_last_headers.get().get("Retry-After")))
+            delay = parse_retry_after(_last_headers.get().get("Retry-After"))
+            return RateLimited(text, code=str(code or 429), retry_after=delay)
         if exc.status >= 500:
             return TransientError(text, code=str(code or exc.status))
         if exc.status in (401, 403) or code == 20003:

@@ -41,7 +41,9 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(_key(secret), signed, hashlib.sha256).digest()).decode()
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes | str, tolerance: int = 300, *, now: float | None = None) -> None:
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes | str, tolerance: int = 300, *, now: float | None = None
+) -> None:
     """Check a received webhook; raise WebhookVerificationError saying why it is refused.
 
     Header names are matched case-insensitively; several space-separated signatures are accepted (key rotation).
@@ -56,10 +58,13 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes | str, tolerance
         raise WebhookVerificationError(f"webhook-timestamp {stamp!r} is not an integer") from None
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
-        raise WebhookVerificationError(f"webhook-timestamp is {current - timestamp:+.0f} s from now (tolerance {tolerance} s)")
+        raise WebhookVerificationError(
+            f"webhook-timestamp is {current - timestamp:+.0f} s from now (tolerance {tolerance} s)"
+        )
     raw = body.encode("utf-8") if isinstance(body, str) else body
     expected = sign(secret, msg_id, timestamp, raw)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures.split() if candidate.startswith("v1,")):
+    candidates = [c for c in signatures.split() if c.startswith("v1,")]
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise WebhookVerificationError("no webhook-signature matches the body")
 
 
@@ -103,7 +108,9 @@ class WebhookChannel(DryRunnable, Channel):
         if not self._secret:
             raise no_credentials(self)
         if urlsplit(message.recipient).scheme not in ("http", "https"):
-            raise PermanentError(f"{self.name}: recipient is not an http(s) URL", code="url", recipient_action="invalid")
+            raise PermanentError(
+                f"{self.name}: recipient is not an http(s) URL", code="url", recipient_action="invalid"
+            )
         body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         timestamp = int(time.time())
         headers = {
@@ -118,7 +125,8 @@ class WebhookChannel(DryRunnable, Channel):
         if answer.status == 410:
             raise PermanentError(f"{self.name}: receiver answered 410 Gone", code="410", recipient_action="unsubscribe")
         if answer.status == 429:
-            raise RateLimited(f"{self.name}: receiver answered 429", code="429", retry_after=retry_after(answer.headers))
+            delay = retry_after(answer.headers)
+            raise RateLimited(f"{self.name}: receiver answered 429", code="429", retry_after=delay)
         if 300 <= answer.status < 400 or answer.status in (401, 403):
             raise PermanentError(f"{self.name}: receiver answered HTTP {answer.status}", code=str(answer.status))
         raise error_for_status(self, answer)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pathlib
 import signal
 import sys
 
-import pytest
 
 from channels.base import DeliveryError, Message, RateLimited, TransientError
 from channels.bluesky import BlueskyChannel

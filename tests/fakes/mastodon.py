@@ -6,7 +6,6 @@ as Mastodon sends it).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import re
 import time

@@ -6,7 +6,6 @@ Errors follow Twilio's body: {"code": 21610, "message": ..., "more_info": ..., "
 
 from __future__ import annotations
 
-import argparse
 import re
 import secrets
 from datetime import datetime, timezone
