@@ -148,9 +148,8 @@ def _matches_rest(when: Condition, then_territories: tuple[str, ...], view: _Vie
     if when.has_roads:
         if not any(r in when.road_refs or r.kind in when.road_kinds for r in view.roads):
             return False
-    if when.regexes:
-        text = f"{item.title}\n{item.text}"
-        if not any(p.search(text) for p in when.regexes):
+    if when.regexes:  # title and text apart, so that ^ and $ mean the start and end of each
+        if not any(p.search(item.title) or p.search(item.text) for p in when.regexes):
             return False
     return True
 

@@ -15,7 +15,7 @@ A rule file (commented example: examples/loir-et-cher/rules.yaml)::
           keywords: {any: [neige, verglas], all: [], none: [exercice]}
                                              # in title + text, whole words or phrases, case and
                                              # accents ignored; a plain list means any:
-          regex: ['\\bRD ?\\d+\\b']          # at least one matches title + text (case-insensitive)
+          regex: ['\\bRD ?\\d+\\b']          # at least one matches the title or the text (any case)
           roads: [D, N10]                    # the item has a road of one of these kinds or refs
           territories: ["41"]                # the item resolves to one of these territories
           attributes: {colour: [orange, rouge]}   # item.attributes[colour] is one of these
