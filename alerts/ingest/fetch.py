@@ -132,7 +132,8 @@ def next_delay(spec: SourceSpec, consecutive_failures: int) -> float:
         return float(spec.interval)
     cap = float(spec.options.get("max_backoff") or MAX_BACKOFF)
     base = min(float(spec.interval), 60.0)
-    wait = tenacity.wait_exponential_jitter(initial=base, max=cap, jitter=base)
+    # exponential plus random jitter, spelled with waits every tenacity >= 8.2 has
+    wait = tenacity.wait_exponential(multiplier=base, max=cap) + tenacity.wait_random(0, base)
     state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = consecutive_failures
     return float(min(cap, wait(state)))
