@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -41,6 +41,8 @@ from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_optio
 RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
 UNSUBSCRIBED = {21610}  # recipient replied STOP
 INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / unreachable / region off
+FIND_SENT_WINDOW = 50  # newest messages to one number examined by find_sent
+CLOCK_SKEW = timedelta(seconds=5)  # our clock against Twilio's (date_created has second precision)
 
 _last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default={})
 
@@ -165,18 +167,26 @@ class TwilioChannel(DryRunnable, Channel):
         return PermanentError(text, code=str(code or exc.status))
 
     async def find_sent(self, message: Message, since: float) -> Receipt | None:
-        """The message to the same number with the same body created since `since` (epoch seconds), if any."""
+        """The message to the same number with the same body created since `since` (epoch seconds), if any.
+
+        Lists the number's newest messages (GET Messages.json?To=...) and filters on date_created here:
+        Twilio's DateSent filter has day granularity and skips messages still queued (date_sent null),
+        which is exactly the state of a message whose worker died just after creating it."""
         client = self._api()
         after = datetime.fromtimestamp(since, timezone.utc)
         try:
-            found = await client.messages.list_async(to=message.recipient, date_sent_after=after, limit=50)
+            found = await client.messages.list_async(to=message.recipient, limit=FIND_SENT_WINDOW)
         except TwilioRestException as exc:
             raise self._translate(exc) from None
         except (TimeoutError, aiohttp.ClientError, TwilioException) as exc:
             raise TransientError(f"{self.name}: {type(exc).__name__}: {_safe(exc)}", code="connection") from None
         for record in found:
-            if record.to == message.recipient and record.body == message.text:
-                return Receipt(provider_id=str(record.sid), status=str(record.status or "sent"))
+            created = record.date_created
+            if created is not None and created.tzinfo is None:
+                created = created.replace(tzinfo=timezone.utc)
+            recent = created is None or created >= after - CLOCK_SKEW
+            if recent and record.to == message.recipient and record.body == message.text:
+                return Receipt(provider_id=str(record.sid), status=str(record.status or "queued"))
         return None
 
 

@@ -107,9 +107,8 @@ class FakeTwilio(FakeProvider):
             "uri": "",
         }
         message["uri"] = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message['sid']}.json"
-        # Stored as the service will list it a moment later: sent, with its date.
-        stored = dict(message, date_sent=format_datetime(now, usegmt=True), status="sent")
-        stored["_sent_at"] = now
+        stored = dict(message)
+        stored["_sent_at"] = None  # date_sent stays null until a status callback says sent/delivered
         stored["_callback"] = form.get("StatusCallback", "")
         self.messages.append(stored)
         return web.json_response(message, status=201)
@@ -122,7 +121,8 @@ class FakeTwilio(FakeProvider):
         found = [
             {k: v for k, v in m.items() if not k.startswith("_")}
             for m in reversed(self.messages)
-            if (to is None or m["to"] == to) and (since is None or m["_sent_at"] >= since)
+            if (to is None or m["to"] == to)
+            and (since is None or (m["_sent_at"] is not None and m["_sent_at"] >= since))
         ][:page_size]
         uri = request.path_qs
         return web.json_response({
@@ -156,6 +156,10 @@ class FakeTwilio(FakeProvider):
         }
         if error_code is not None:
             params["ErrorCode"] = str(error_code)
+        message["status"] = status
+        if status in ("sent", "delivered") and message["_sent_at"] is None:
+            message["_sent_at"] = self._now()
+            message["date_sent"] = format_datetime(message["_sent_at"], usegmt=True)
         signature = RequestValidator(self.auth_token).compute_signature(url, params)
         async with aiohttp.ClientSession() as session:
             async with session.post(url, data=params, headers={"X-Twilio-Signature": signature}) as response:
