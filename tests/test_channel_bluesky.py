@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -121,3 +122,11 @@ def test_configuration():
         BlueskyChannel("bsky41", {"app_password": "x"})
     with pytest.raises(ConfigurationError, match="'bsky41'.*app_password"):
         BlueskyChannel("bsky41", {"identifier": "cd41.bsky.social"})
+
+
+async def test_concurrent_first_sends_open_one_session(bsky, fake_bluesky):
+
+
+    receipts = await asyncio.gather(*(bsky.send(message(f"d-{n}", text=f"Alerte {n}")) for n in range(5)))
+    assert fake_bluesky.sessions_created == 1
+    assert len({r.provider_id for r in receipts}) == 5
