@@ -125,8 +125,6 @@ def test_configuration():
 
 
 async def test_concurrent_first_sends_open_one_session(bsky, fake_bluesky):
-
-
     receipts = await asyncio.gather(*(bsky.send(message(f"d-{n}", text=f"Alerte {n}")) for n in range(5)))
     assert fake_bluesky.sessions_created == 1
     assert len({r.provider_id for r in receipts}) == 5
