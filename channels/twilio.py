@@ -79,6 +79,7 @@ class TwilioChannel(DryRunnable, Channel):
     kind = "twilio"
     limits = Limits(counting="sms", max_segments=10)
     per_recipient = True
+    subscribers = True
     idempotent = False
     default_rate = 1.0
 
