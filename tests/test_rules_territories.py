@@ -1,0 +1,102 @@
+"""Territory resolution: areas, INSEE codes, EMMA_ID, names in text, unambiguous roads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alerts.domain import Area, Item, Road
+from rules.territories import Territories, Territory, departement_of, emma_to_departement, load_territories
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher"
+
+
+@pytest.fixture(scope="module")
+def territories() -> Territories:
+    return load_territories(EXAMPLES / "territories.yaml")
+
+
+def resolve(territories: Territories, text: str = "", *areas: Area, roads: tuple[Road, ...] = ()) -> tuple[str, ...]:
+    return territories.resolve(Item(source="s", external_id="1", text=text, areas=areas, roads=roads))
+
+
+def test_example_file(territories):
+    assert territories.codes() == ("41", "28")
+    assert territories.by_code["41"].hashtag == "#route41"
+    assert territories.by_code["41"].communes["41018"] == "Blois"
+    assert territories.by_code["28"].communes["28088"] == "Châteaudun"
+
+
+@pytest.mark.parametrize(
+    "area, expected",
+    [
+        (Area("departement", "41"), ("41",)),
+        (Area("departement", "45"), ()),
+        (Area("commune", "41269"), ("41",)),  # Vendôme, listed
+        (Area("commune", "41999"), ("41",)),  # unlisted: by its first two characters
+        (Area("commune", "28134"), ("28",)),  # Dreux
+        (Area("commune", "45234"), ()),
+        (Area("EMMA_ID", "FR041"), ("41",)),
+        (Area("EMMA_ID", "FR028"), ("28",)),
+        (Area("EMMA_ID", "FR045"), ()),
+        (Area("region", "24"), ()),
+    ],
+)
+def test_areas(territories, area, expected):
+    assert resolve(territories, "", area) == expected
+
+
+def test_code_helpers():
+    assert departement_of("41018") == "41" and departement_of("2A004") == "2A" and departement_of("97105") == "971"
+    assert emma_to_departement("FR041") == "41" and emma_to_departement("FR02B") == "2B"
+    assert emma_to_departement("FR971") == "971" and emma_to_departement("DE111") is None
+
+
+def test_listed_commune_wins_over_prefix():
+    # a commune listed under another territory (e.g. a territory grouping communes across a border)
+    territories = Territories([
+        Territory("41", "Loir-et-Cher", "#route41", {"28088": "Châteaudun"}),
+        Territory("28", "Eure-et-Loir", "#route28"),
+    ])
+    assert resolve(territories, "", Area("commune", "28088")) == ("41",)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Chaussée glissante à VENDOME et à Chartres", ("41", "28")),  # file order, accents ignored
+        ("Neige à Châteaudun puis Blois", ("41", "28")),
+        ("Routes du loir et cher", ("41",)),
+        ("Eure-et-Loir : vigilance", ("28",)),
+        ("Les Bloisiens", ()),  # whole words
+        ("Romorantin-Lanthenay", ("41",)),
+        ("Nogent le Rotrou", ("28",)),
+        ("rien à signaler", ()),
+    ],
+)
+def test_names_in_text(territories, text, expected):
+    assert resolve(territories, text) == expected
+
+
+def test_names_only_when_configured():
+    territories = Territories([Territory("41", "Loir-et-Cher", "#route41", {"41018": "Blois"}, match_names=False)])
+    assert resolve(territories, "Neige à Blois") == ()
+
+
+def test_roads_only_when_unambiguous(territories):
+    # both example territories manage D roads: a bare D957 says nothing
+    assert resolve(territories, "", roads=(Road("D", "957"),)) == ()
+    single = Territories([
+        Territory("41", "Loir-et-Cher", "#route41", road_kinds=frozenset({"D"})),
+        Territory("28", "Eure-et-Loir", "#route28", road_refs=frozenset({Road("N", "10")})),
+    ])
+    assert resolve(single, "", roads=(Road("D", "957"),)) == ("41",)
+    assert resolve(single, "", roads=(Road("N", "10"),)) == ("28",)
+    assert resolve(single, "", roads=(Road("A", "10"),)) == ()
+    # refs in text are read when a territory lists exact refs
+    assert resolve(single, "Bouchon sur la RN 10") == ("28",)
+
+
+def test_hashtags_in_stable_order(territories):
+    assert territories.hashtags(["28", "41", "28", "99"]) == ("#route41", "#route28")
