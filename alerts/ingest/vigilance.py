@@ -28,6 +28,8 @@ SEVERITIES = {1: Severity.MINOR, 2: Severity.MODERATE, 3: Severity.SEVERE, 4: Se
 
 
 def _int(value: Any, field: str) -> int:
+    if value is None:
+        raise RecordError(f"field {field!r} is missing")
     if isinstance(value, bool):
         raise RecordError(f"field {field!r}: not a number: {value!r}")
     try:
