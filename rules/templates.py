@@ -1,6 +1,6 @@
 """Message templates (Jinja2, sandboxed) and rendering fitted to a channel.
 
-A templates directory holds one `<name>.j2` file per template (examples/loir-et-cher/templates/:
+A templates directory holds one `<name>.j2` file per template, read when the rules are (re)loaded (examples/loir-et-cher/templates/:
 alerte, alerte-sms, mise-a-jour, fin-alerte). Templates are plain text, not HTML, and a misspelt variable
 is an error rather than an empty string. Variables:
 
@@ -70,7 +70,10 @@ class Templates:
             self.directory = Path(source)
             if not self.directory.is_dir():
                 raise FileNotFoundError(f"templates directory not found: {os.fspath(source)}")
-            loader = jinja2.FileSystemLoader(os.fspath(source))
+            # Read once: a snapshot in force must not change when files are edited before a reload.
+            loader = jinja2.DictLoader(
+                {p.name: p.read_text(encoding="utf-8") for p in sorted(self.directory.glob(f"*{SUFFIX}")) if p.is_file()}
+            )
         self.env = SandboxedEnvironment(
             loader=loader,
             undefined=jinja2.StrictUndefined,
