@@ -93,6 +93,11 @@ def test_rss_served_as_text_html_is_still_read():
     assert len(items) == 3
 
 
+def test_byte_order_mark_before_a_feed_served_as_html():
+    body = b"\xef\xbb\xbf" + (DATA / "cap_41_alert.xml").read_bytes()
+    assert len(parse(spec("cap"), body, "text/html")) == 1
+
+
 def test_html_error_page_for_an_xml_source_even_without_content_type():
     with pytest.raises(ParseError, match="HTML page"):
         parse(spec("datex2"), b"<html><head><title>502 Bad Gateway</title></head></html>")

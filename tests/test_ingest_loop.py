@@ -4,7 +4,7 @@ import asyncio
 import logging
 import pathlib
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
@@ -163,3 +163,20 @@ async def test_a_hanging_source_does_not_delay_another(session, flux):
         assert sink.calls and all(name == "fast" for name, _ in sink.calls)
     finally:
         await runner.cleanup()
+
+
+async def test_run_honours_a_saved_next_run_and_runs_until_cancelled(session, flux):
+    store = MemoryStateStore()
+    later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+    store.states["rss"] = {"last_status": "ok", "next_run": later.isoformat(), "consecutive_failures": 0}
+    sink = Sink()
+    loop = SourceLoop(session, [file_spec(flux, "prefecture41_rss.xml", "rss", interval=0.05)], sink, store)
+    empty = SourceLoop(session, [], sink, store)
+    tasks = [asyncio.create_task(loop.run()), asyncio.create_task(empty.run())]
+    await asyncio.sleep(0.3)
+    assert sink.calls == []  # restarted service does not hammer a source polled a moment ago
+    assert {h["name"]: h for h in loop.health()}["rss"]["next_run"] == later.isoformat()
+    assert not any(t.done() for t in tasks)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

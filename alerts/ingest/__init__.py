@@ -63,7 +63,7 @@ def _check_content_type(spec: SourceSpec, body: bytes, content_type: str) -> Non
     media = _media_type(content_type)
     if spec.options.get("ignore_content_type"):
         return
-    head = body[:512].lstrip().lower()
+    head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()  # UTF-8 BOM, then whitespace
     looks_html = head.startswith((b"<!doctype html", b"<html"))
     if media in {"text/html", "application/xhtml+xml"} or looks_html:
         if looks_html or spec.kind in _JSON_KINDS or not head.startswith(b"<"):

@@ -115,6 +115,8 @@ class SourceLoop:
         tasks = [asyncio.create_task(self._source_task(spec), name=f"ingest:{spec.name}")
                  for spec in self._specs.values()]
         try:
+            if not tasks:
+                await asyncio.Event().wait()  # nothing to poll, but run() still lasts until cancelled
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
@@ -158,8 +160,14 @@ class SourceLoop:
         if health.next_run is not None:
             await asyncio.sleep(max(0.0, (health.next_run - now_utc()).total_seconds()))
         while True:
-            await self._poll(spec)
-            delay = (health.next_run - now_utc()).total_seconds() if health.next_run else spec.interval
+            try:
+                await self._poll(spec)
+                delay = (health.next_run - now_utc()).total_seconds() if health.next_run else spec.interval
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # _poll records source failures itself; this is a last guard for the task
+                log.exception("source %r: polling task error", spec.name)
+                delay = spec.interval
             await asyncio.sleep(max(0.0, delay))
 
     async def _poll(self, spec: SourceSpec) -> None:
