@@ -97,3 +97,8 @@ def test_geojson_kind_served_as_csv_and_bad_rows(caplog):
 def test_csv_without_useful_columns():
     with pytest.raises(ParseError, match="line 1"):
         parse(spec("csv"), b"a;b;c\n1;2;3\n")
+
+
+def test_utf8_bom_before_geojson_without_content_type():
+    body = b"\xef\xbb\xbf" + (DATA / "viabilite41.geojson").read_bytes()
+    assert [i.external_id for i in parse(spec(), body)][:1] == ["VH41-0957-01"]

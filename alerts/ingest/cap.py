@@ -16,7 +16,7 @@ from ..domain import Area, Certainty, Item, MsgType, Severity, Urgency
 from ..roads import parse_roads
 from .common import commune_area, dedupe, departement_area, parse_datetime
 from .errors import ParseError, RecordError, skip_record
-from .xml import child, children, local, parse_xml, serialise, text
+from .xml import children, local, parse_xml, serialise, text
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
@@ -272,7 +272,7 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
         certainty=Certainty.parse(text(entry, "certainty")),
         areas=dedupe(geocode_areas(pairs)),
         roads=parse_roads(title),
-        geometry=_geometry([entry]) if child(entry, "polygon") is not None else None,
+        geometry=_geometry([entry]),
         link=link,
         raw=serialise(entry),
         attributes=attributes,

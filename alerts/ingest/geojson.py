@@ -83,8 +83,9 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     except ValueError as exc:
         raise ParseError(str(exc), source=spec.name, field="options") from None
     media = content_type.split(";", 1)[0].strip().lower()
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     is_csv = spec.kind == "csv" or media in {"text/csv", "application/csv"} or (
-        not media.endswith("json") and not body.lstrip()[:1] in {b"{", b"["})
+        not media.endswith("json") and first not in {b"{", b"["})
     if is_csv:
         return _parse_csv(spec, config, body)
     return _parse_geojson(spec, config, body)
