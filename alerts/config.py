@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from alerts.ingest import SourceSpec
+from alerts.ingest import KINDS, SourceSpec
 from rules.yamlcheck import Checker, ValidationFailed, compose
 
-SOURCE_KINDS = ("rss", "cap", "datex2", "geojson", "vigilance")
+SOURCE_KINDS = tuple(KINDS)
 
 
 @dataclass

@@ -90,11 +90,15 @@ def item_from_dict(data: dict[str, Any], raw: str = "") -> Item:
     )
 
 
-def item_digest(item: Item) -> str:
+def item_json(item: Item) -> str:
+    """The stored form of an item (canonical: sorted keys, so equal items give equal text)."""
+    return json.dumps(item_to_dict(item), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def digest_of(item_text: str) -> str:
     """What decides whether a re-published item changed: its normalised content, not the raw bytes
     (feeds re-serialise the same entry with new whitespace or generation dates)."""
-    encoded = json.dumps(item_to_dict(item), sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    return hashlib.sha256(item_text.encode("utf-8")).hexdigest()
 
 
 def alert_row(alert: Alert, now: float) -> dict[str, Any]:

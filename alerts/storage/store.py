@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 from alerts.domain import Alert, AlertStatus, Item, MsgType
 
 from .db import Database, PostgresDatabase, connect, migrate
-from .records import alert_from_row, alert_row, item_digest, item_from_dict, item_to_dict, to_epoch
+from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
 
 NOTIFY_CHANNEL = "crieur_deliveries"
 
@@ -22,7 +22,6 @@ class Ingested:
 
     item: Item
     change: str
-    item_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,66 +81,69 @@ class Store:
     # ------------------------------------------------------------------ items
 
     async def ingest(self, items: Iterable[Item]) -> list[Ingested]:
-        """Store items, deduplicated by (source, external_id); a changed one keeps its history."""
+        """Store items, deduplicated by (source, external_id); a changed one keeps its history.
+
+        One batch is a handful of statements whatever its size (one look-up, then bulk writes), so that
+        storing a feed costs little next to parsing it."""
         now = time.time()
+        batch: dict[tuple[str, str], tuple[Item, str, str]] = {}
+        for item in items:  # a feed repeating a guid: the first entry wins, as a reader would see it
+            data = item_json(item)
+            batch.setdefault((item.source, item.external_id), (item, data, digest_of(data)))
+        if not batch:
+            return []
         results: list[Ingested] = []
         async with self.db.transaction() as tx:
-            for item in items:
-                digest = item_digest(item)
-                found = await tx.fetchrow(
-                    "SELECT id, digest FROM items WHERE source = $1 AND external_id = $2",
-                    item.source,
-                    item.external_id,
-                )
-                data = json.dumps(item_to_dict(item), ensure_ascii=False, default=str)
-                if found is None:
-                    item_id = await tx.fetchval(
-                        "INSERT INTO items (source, external_id, version, digest, msg_type, sent, expires,"
-                        " title, data, first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)"
-                        " RETURNING id",
-                        item.source,
-                        item.external_id,
-                        item.version,
-                        digest,
-                        item.msg_type.value,
-                        to_epoch(item.sent),
-                        to_epoch(item.expires),
-                        item.title,
-                        data,
-                        now,
-                    )
-                    change = "withdrawn" if item.withdrawn else "new"
-                elif found["digest"] != digest:
-                    item_id = found["id"]
-                    await tx.execute(
-                        "UPDATE items SET version = $2, digest = $3, msg_type = $4, sent = $5, expires = $6,"
-                        " title = $7, data = $8, last_seen = $9 WHERE id = $1",
-                        item_id,
-                        item.version,
-                        digest,
-                        item.msg_type.value,
-                        to_epoch(item.sent),
-                        to_epoch(item.expires),
-                        item.title,
-                        data,
-                        now,
-                    )
-                    change = "withdrawn" if item.withdrawn else "updated"
+            known: dict[tuple[str, str], str] = {}
+            by_source: dict[str, list[str]] = {}
+            for source, external_id in batch:
+                by_source.setdefault(source, []).append(external_id)
+            for source, ids in by_source.items():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    for row in await tx.fetch(
+                        "SELECT external_id, digest FROM items WHERE source = $1"
+                        f" AND external_id IN ({_in(2, len(chunk))})",
+                        source,
+                        *chunk,
+                    ):
+                        known[(source, row["external_id"])] = row["digest"]
+            new, changed, unchanged = [], [], []
+            for key, (item, data, digest) in batch.items():
+                if key not in known:
+                    new.append((item, data, digest))
+                    results.append(Ingested(item, "withdrawn" if item.withdrawn else "new"))
+                elif known[key] != digest:
+                    changed.append((item, data, digest))
+                    results.append(Ingested(item, "withdrawn" if item.withdrawn else "updated"))
                 else:
-                    item_id = found["id"]
-                    await tx.execute("UPDATE items SET last_seen = $2 WHERE id = $1", item_id, now)
-                    results.append(Ingested(item, "unchanged", item_id))
-                    continue
-                await tx.execute(
-                    "INSERT INTO item_versions (item_id, version, digest, raw, received_at)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    item_id,
-                    item.version,
-                    digest,
-                    item.raw,
-                    now,
+                    unchanged.append(key)
+                    results.append(Ingested(item, "unchanged"))
+            if new:
+                await tx.executemany(
+                    "INSERT INTO items (source, external_id, version, digest, msg_type, sent, expires, title, data,"
+                    " first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)",
+                    [(i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
+                      to_epoch(i.expires), i.title, data, now) for i, data, digest in new],
                 )
-                results.append(Ingested(item, change, item_id))
+            if changed:
+                await tx.executemany(
+                    "UPDATE items SET version = $3, digest = $4, msg_type = $5, sent = $6, expires = $7,"
+                    " title = $8, data = $9, last_seen = $10 WHERE source = $1 AND external_id = $2",
+                    [(i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
+                      to_epoch(i.expires), i.title, data, now) for i, data, digest in changed],
+                )
+            if unchanged:
+                await tx.executemany(
+                    "UPDATE items SET last_seen = $3 WHERE source = $1 AND external_id = $2",
+                    [(source, external_id, now) for source, external_id in unchanged],
+                )
+            if new or changed:
+                await tx.executemany(
+                    "INSERT INTO item_versions (item_id, version, digest, raw, received_at)"
+                    " SELECT id, $3, $4, $5, $6 FROM items WHERE source = $1 AND external_id = $2",
+                    [(i.source, i.external_id, i.version, digest, i.raw, now) for i, _, digest in new + changed],
+                )
         return results
 
     async def items(self, sources: Sequence[str] = (), limit: int = 200) -> list[Item]:
