@@ -114,8 +114,8 @@ class _SlidingCounter:
         now = self.clock()
         events = self._events.get(key)
         if events is None:
+            self._bound(now)  # before inserting, so the new key is never the one evicted
             events = self._events[key] = deque()
-            self._bound(now)
         while events and events[0] <= now - self.span:
             events.popleft()
         if len(events) >= self.limit:
@@ -125,11 +125,12 @@ class _SlidingCounter:
         return True
 
     def _bound(self, now: float) -> None:
-        if len(self._events) <= self.max_keys:
+        """Make room for one more key: drop expired keys, then the least recently counted ones."""
+        if len(self._events) < self.max_keys:
             return
         for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.span]:
             del self._events[key]
-        while len(self._events) > self.max_keys:
+        while len(self._events) >= self.max_keys:
             self._events.popitem(last=False)
 
 

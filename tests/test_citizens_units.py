@@ -1,0 +1,82 @@
+"""Citizens: the pieces that need no server — mention text, flood limit settings and counters, the
+literal reading of a delivery key in a status callback URL, known territories."""
+
+from __future__ import annotations
+
+import pathlib
+from types import SimpleNamespace
+
+import pytest
+
+from alerts.citizens import Citizens, FloodLimits, _query_value, _SlidingCounter, mention_text
+from alerts.config import ServiceConfig
+from rules.competence import Directory
+
+DATA = pathlib.Path(__file__).resolve().parent / "data" / "citizens"
+
+
+def test_mention_text_strips_html_entities_and_mentions():
+    content = (
+        '<p><span class="h-card" translate="no"><a href="https://social.example/@route41" class="u-url mention">'
+        '@<span>route41</span></a></span> Les poids lourds peuvent-ils circuler entre Blois &amp; Vendôme ?'
+        '<br>Merci @habitant@autre.example !</p><p><a href="https://x.example/tags/route41" class="hashtag">'
+        "#<span>route41</span></a></p>"
+    )
+    assert mention_text(content) == (
+        "Les poids lourds peuvent-ils circuler entre Blois & Vendôme ? Merci ! #route41"
+    )
+    assert mention_text('<p>@<span>cd41</span></p>') == ""
+    assert mention_text("<p>écrire à contact@mairie.example</p>") == "écrire à contact@mairie.example"
+
+
+def test_flood_limits_from_configuration():
+    assert FloodLimits.from_mapping(None) == FloodLimits()
+    assert FloodLimits.from_mapping({"per_number": "3", "replies_window": 30}) == FloodLimits(
+        per_number=3, replies_window=30.0)
+    with pytest.raises(ValueError, match=r"citizens\.limits\.per_number: must be positive"):
+        FloodLimits.from_mapping({"per_number": 0})
+    with pytest.raises(ValueError, match=r"citizens\.limits\.replies: expected a number, not 'many'"):
+        FloodLimits.from_mapping({"replies": "many"})
+    with pytest.raises(ValueError, match=r"citizens\.limits\.per_minute: unknown setting"):
+        FloodLimits.from_mapping({"per_minute": 5})
+
+
+def test_sliding_counter_frees_slots_as_time_passes_and_bounds_memory():
+    now = [1000.0]
+    counter = _SlidingCounter(limit=2, span=60.0, clock=lambda: now[0], max_keys=3)
+    assert counter.allow("a") and counter.allow("a") and not counter.allow("a")
+    now[0] += 30
+    assert not counter.allow("a")  # refused attempts are not counted: the window still ends at 1060
+    now[0] += 31
+    assert counter.allow("a")
+    for key in "bcdef":
+        counter.allow(key)
+    assert len(counter._events) == 3 and "f" in counter._events
+
+
+def test_status_callback_key_is_read_literally():
+    assert _query_value("d=21:sms:Alert:+33612345601", "d") == "21:sms:Alert:+33612345601"
+    assert _query_value("x=1&d=21%3Asms%3AAlert%3A%2B33612345601", "d") == "21:sms:Alert:+33612345601"
+    assert _query_value("x=1", "d") == ""
+
+
+def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
+    directory = Directory.load(DATA / "authorities.yaml")
+    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={},
+                             directory=directory, rules=None)
+    assert Citizens(crieur).territories() == [("41", "", ""), ("28", "", "")]
+
+    class Unloaded:
+        @property
+        def territories(self):
+            raise RuntimeError("no rules loaded yet")
+
+    crieur.rules = Unloaded()
+    assert [code for code, _, _ in Citizens(crieur).territories()] == ["41", "28"]
+
+
+def test_limits_come_from_the_configuration_when_not_given(tmp_path):
+    config = ServiceConfig(path=tmp_path / "c.yaml")
+    config.citizen_limits = {"per_number": 2}  # type: ignore[attr-defined]
+    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None))
+    assert citizens.limits == FloodLimits(per_number=2)
