@@ -1,0 +1,1 @@
+"""Helpers of the fault-injection suite: a delivery worker runnable as a process, and process launchers."""
