@@ -1,0 +1,146 @@
+"""Prometheus metrics: GET /metrics in the text exposition format.
+
+Counters are bumped by hooks the service calls (`delivery_event` is a DeliveryWorker's on_event,
+`fetch`, `question`, `escalation`); gauges that describe shared state (the outbox by channel and state,
+the age of the oldest queued delivery, each source's health) are read from the store at scrape time, so
+any one web process reports them for the whole deployment. Counters are per process: a `crieur worker`
+process exposes its own with `serve()` and Prometheus adds them up.
+
+The registry is Metrics' own, never prometheus_client's global one, so tests and several services in
+one process do not collide.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from datetime import datetime
+from typing import Any, Mapping
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+log = logging.getLogger("crieur.metrics")
+
+DELIVERY_OUTCOMES = ("sent", "retry", "failed", "dead")
+FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+class Metrics:
+    """One service's metrics. `crieur` is the Crieur (its store, source loop, workers); it may be None
+    in a process that only counts (then only the counters are exposed).
+
+    If the environment variable named by `token_env` is set, /metrics wants `Authorization: Bearer <it>`.
+    """
+
+    def __init__(self, crieur: Any = None, *, token_env: str = "CRIEUR_METRICS_TOKEN") -> None:
+        self.crieur = crieur
+        self.token_env = token_env
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.deliveries = Counter("crieur_deliveries", "Delivery attempts by outcome (sent, retry, failed, dead)",
+                                  ["channel", "outcome"], registry=r)
+        self.fetches = Counter("crieur_source_fetches", "Source polls by outcome (ok, error)",
+                               ["source", "outcome"], registry=r)
+        self.fetch_seconds = Histogram("crieur_source_fetch_seconds", "Time to fetch and parse one source",
+                                       ["source"], buckets=FETCH_BUCKETS, registry=r)
+        self.questions = Counter("crieur_citizen_questions", "Questions received from citizens", registry=r)
+        self.escalations = Counter("crieur_escalations", "Questions escalated to an authority", registry=r)
+        self.queue = Gauge("crieur_outbox_deliveries", "Deliveries in the outbox by channel and state",
+                           ["channel", "state"], registry=r)
+        self.oldest = Gauge("crieur_outbox_oldest_queued_seconds", "Age of the oldest queued delivery",
+                            registry=r)
+        self.source_failures = Gauge("crieur_source_consecutive_failures", "Failed polls in a row",
+                                     ["source"], registry=r)
+        self.source_success = Gauge("crieur_source_last_success_timestamp_seconds",
+                                    "Unix time of the source's last successful poll", ["source"], registry=r)
+        self.store_up = Gauge("crieur_store_up", "1 when the database answered the last scrape", registry=r)
+        self.workers = Gauge("crieur_workers", "Delivery workers in this process", registry=r)
+        self.uptime = Gauge("crieur_uptime_seconds", "Seconds since this process started", registry=r)
+        self.started = time.time()
+
+    # ------------------------------------------------------------------ hooks
+
+    def delivery_event(self, kind: str, data: Mapping[str, Any]) -> None:
+        """DeliveryWorker's on_event: kind is sent / retry / failed / dead; data["channel"]."""
+        if kind in DELIVERY_OUTCOMES:
+            self.deliveries.labels(str(data.get("channel", "")), kind).inc()
+
+    def fetch(self, source: str, seconds: float, ok: bool) -> None:
+        self.fetches.labels(source, "ok" if ok else "error").inc()
+        self.fetch_seconds.labels(source).observe(max(0.0, seconds))
+
+    def question(self) -> None:
+        self.questions.inc()
+
+    def escalation(self) -> None:
+        self.escalations.inc()
+
+    # ------------------------------------------------------------------ scrape
+
+    async def refresh(self) -> None:
+        """Read the gauges' current values; a database that does not answer sets crieur_store_up 0 and the
+        rest is still served."""
+        crieur = self.crieur
+        self.uptime.set(time.time() - (getattr(crieur, "started_at", None) or self.started))
+        if crieur is None:
+            return
+        self.workers.set(len(getattr(crieur, "workers", ()) or ()))
+        store = getattr(crieur, "store", None)
+        if store is not None:
+            try:
+                stats = await store.queue_stats()
+            except Exception as exc:  # the metrics page must answer while the database is down
+                log.warning("metrics: queue statistics unavailable: %s", type(exc).__name__)
+                self.store_up.set(0)
+            else:
+                self.store_up.set(1)
+                self.queue.clear()
+                for channel, state, count in stats["by_channel_state"]:
+                    self.queue.labels(channel, state).set(count)
+                self.oldest.set(stats["oldest_queued_age"])
+        loop = getattr(crieur, "source_loop", None)
+        if loop is not None:
+            self.source_failures.clear()
+            self.source_success.clear()
+            for health in loop.health():
+                name = health["name"]
+                self.source_failures.labels(name).set(health.get("consecutive_failures") or 0)
+                success = health.get("last_success")
+                if success:
+                    self.source_success.labels(name).set(datetime.fromisoformat(success).timestamp())
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def _authorized(self, request: web.Request) -> bool:
+        token = os.environ.get(self.token_env, "") if self.token_env else ""
+        if not token:
+            return True
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.Response(status=401, text="401: Unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
+        await self.refresh()
+        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # ------------------------------------------------------------------ serving
+
+    def install_routes(self, app: web.Application) -> None:
+        """A Crieur route installer: GET /metrics on the service's web app."""
+        app.router.add_get("/metrics", self.handle)
+
+    async def serve(self, host: str, port: int) -> web.AppRunner:
+        """A separate small server with only /metrics (worker processes, which have no web app).
+        The caller cleans the returned runner up."""
+        app = web.Application()
+        self.install_routes(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
