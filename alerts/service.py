@@ -119,6 +119,8 @@ class Crieur:
 
             self.source_loop = SourceLoop(self.session, self.config.sources, self.on_items, _SourceStates(self.store))
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
+        if ingest and self.citizens.mastodon_channel() is not None:
+            self._tasks.append(asyncio.create_task(self.citizens.run_mentions(60), name="mentions"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}")
             self.workers.append(worker)
@@ -136,6 +138,8 @@ class Crieur:
         """Finish in-flight sends, release leases, close everything."""
         for worker in self.workers:
             worker.stop()
+        if self.citizens is not None:
+            self.citizens.stop()
         if self.source_loop is not None:
             for task in self._tasks:
                 if task.get_name() == "sources":

@@ -13,7 +13,7 @@ import base64
 import contextvars
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from twilio.base import values
@@ -128,7 +128,7 @@ class TwilioChannel(DryRunnable, Channel):
         if not self.status_callback:
             return None
         separator = "&" if "?" in self.status_callback else "?"
-        return f"{self.status_callback}{separator}d={message.key}"
+        return f"{self.status_callback}{separator}d={quote(message.key, safe=':')}"
 
     async def send(self, message: Message) -> Receipt:
         if not message.recipient:
