@@ -67,6 +67,42 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
+class OptOutGate:
+    """"Has this number opted out?", asked just before each send, answered for all the sends that ask at
+    the same moment by one query. A batch is claimed before some of its numbers may send STOP; this gate
+    makes sure nothing goes to a number once `Store.opt_out` has returned: a question is always answered
+    by a query that started after it was asked."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._waiting: dict[str, asyncio.Future[bool]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def blocked(self, phone: str) -> bool:
+        future = self._waiting.get(phone)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[phone] = future
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._answer())
+        return await asyncio.shield(future)
+
+    async def _answer(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(0)  # let the sends of this moment join the query
+            asked, self._waiting = self._waiting, {}
+            try:
+                found = await self.store.opted_out_among(list(asked))
+            except Exception as exc:  # the caller treats it like any database failure
+                for future in asked.values():
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for phone, future in asked.items():
+                    if not future.done():
+                        future.set_result(phone in found)
+
+
 @dataclass
 class WorkerSettings:
     batch: int = 500
@@ -116,6 +152,7 @@ class DeliveryWorker:
         self._sent: list[tuple[int, str, str]] = []
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
+        self.gate = OptOutGate(store)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -175,14 +212,32 @@ class DeliveryWorker:
                     task.cancel()
 
     async def _process(self, name: str, rows: list[dict]) -> None:
+        """Send a claimed batch. Every send finishes before the next claim (a database error in one of
+        them is raised after the others are done), and the batch's leases are renewed meanwhile, so a
+        slow provider never lets another worker take a delivery this one is still sending."""
         semaphore = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(row: dict) -> None:
             async with semaphore:
                 await self._deliver(name, row)
 
-        await asyncio.gather(*(one(r) for r in rows))
+        renew = asyncio.create_task(self._renew_leases([r["id"] for r in rows]))
+        try:
+            results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
+        finally:
+            renew.cancel()
         await self.flush()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _renew_leases(self, ids: list[int]) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            try:
+                await self.store.renew(self.worker_id, ids, self.settings.lease)
+            except Exception as exc:  # the lease may lapse; in-doubt recovery covers that
+                log.warning("worker %s could not renew its leases: %s", self.worker_id, exc)
 
     async def _deliver(self, name: str, row: dict) -> None:
         channel = self.channels[name]
@@ -198,6 +253,10 @@ class DeliveryWorker:
                 await self._record_sent(row, found)
                 return
         await self.buckets[name].acquire()
+        if row["recipient"] and channel.per_recipient and await self.gate.blocked(row["recipient"]):
+            await self.store.mark_failed(row["id"], "opt-out: the number opted out before sending", "cancelled")
+            self.on_event("cancelled", {"channel": name})
+            return
         try:
             receipt = await channel.send(message)
         except DeliveryError as exc:
@@ -219,7 +278,11 @@ class DeliveryWorker:
             batch, self._sent = self._sent, []
             self._last_flush = time.monotonic()
             if batch:
-                await self.store.mark_sent(batch)
+                try:
+                    await self.store.mark_sent(batch)
+                except BaseException:  # keep them for the next flush rather than leave them in doubt
+                    self._sent = batch + self._sent
+                    raise
 
     async def _failed_attempt(self, name: str, row: dict, exc: DeliveryError, transient: bool = False) -> None:
         error = f"{type(exc).__name__}: {exc}" + (f" (code {exc.code})" if exc.code else "")

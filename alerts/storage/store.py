@@ -318,6 +318,18 @@ class Store:
                 [(i, pid, status, now) for i, pid, status in results],
             )
 
+    async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
+        """Extend the lease of `worker`'s deliveries among `ids` that are still in flight."""
+        if not ids:
+            return 0
+        return await self.db.execute(
+            f"UPDATE deliveries SET lease_until = $1 WHERE worker = $2 AND state = 'sending'"
+            f" AND id IN ({_in(3, len(ids))})",
+            time.time() + lease,
+            worker,
+            *ids,
+        )
+
     async def mark_retry(self, delivery_id: int, error: str, due_at: float) -> None:
         await self.db.execute(
             "UPDATE deliveries SET state = 'queued', due_at = $2, last_error = $3, lease_until = NULL,"
@@ -491,6 +503,13 @@ class Store:
                 f"opt-out: {reason}",
                 now,
             )
+
+    async def opted_out_among(self, phones: Sequence[str]) -> set[str]:
+        """Which of `phones` must receive nothing (one query for a whole batch of sends)."""
+        if not phones:
+            return set()
+        rows = await self.db.fetch(f"SELECT phone FROM opt_outs WHERE phone IN ({_in(1, len(phones))})", *phones)
+        return {r["phone"] for r in rows}
 
     async def opted_out(self, phone: str) -> bool:
         return await self.db.fetchval("SELECT 1 FROM opt_outs WHERE phone = $1", phone) is not None
