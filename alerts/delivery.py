@@ -52,6 +52,19 @@ class TokenBucket:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
+    def try_acquire(self) -> float:
+        """Take a token without waiting: 0.0 when taken, else the seconds until one will be available
+        (an HTTP rate limiter answers 429 with that as Retry-After)."""
+        now = time.monotonic()
+        if now < self.paused_until:
+            return self.paused_until - now
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
     async def acquire(self) -> None:
         async with self._lock:
             while True:
