@@ -2,8 +2,8 @@
 
 Cost per item does not grow with rules × keywords: the title and text are normalised once
 (`rules.text.normalise`), every keyword of every rule sits in one Aho-Corasick automaton, and one scan
-gives the set of keywords present. Only rules *anchored* on a found keyword (their `any` words, else one
-of their `all` words), rules anchored on the item's source or event, and the few rules with none of these
+gives the set of keywords present. Only rules *anchored* on a found keyword (one of their `all` words,
+else their `any` words; filed under their sources, if they name any), rules anchored on the item's source or event, and the few rules with none of these
 are then checked in full, in file order. `decide_naive` checks every rule with plain substring searches;
 it is the reference the tests and the benchmark compare against.
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 import ahocorasick
@@ -29,6 +30,7 @@ from .territories import Territories
 from .text import fold, normalise
 
 PARIS = ZoneInfo("Europe/Paris")
+_DECISION_CACHE = 100_000
 DEFAULT_TEMPLATES = {MsgType.ALERT: "alerte", MsgType.UPDATE: "mise-a-jour", MsgType.CANCEL: "fin-alerte"}
 
 
@@ -154,6 +156,45 @@ def _matches_rest(when: Condition, then_territories: tuple[str, ...], view: _Vie
     return True
 
 
+Check = Callable[[_View], bool]
+
+
+def _compile(when: Condition, then_territories: tuple[str, ...]) -> tuple[Check, ...]:
+    """The non-keyword conditions a rule actually has, as small predicates in `_matches_rest`'s order;
+    the indexed engine runs these, the naive one `_matches_rest`, and the tests compare both."""
+    checks: list[Check] = []
+    if when.sources is not None:
+        sources = when.sources
+        checks.append(lambda v: v.item.source in sources)
+    if when.msg_types is not None:
+        msg_types = when.msg_types
+        checks.append(lambda v: v.item.msg_type in msg_types)
+    if when.categories is not None:
+        categories = when.categories
+        checks.append(lambda v: fold(v.item.category) in categories)
+    if when.events is not None:
+        events = when.events
+        checks.append(lambda v: fold(v.item.event) in events)
+    if when.min_severity is not None:
+        minimum = when.min_severity
+        checks.append(lambda v: v.item.severity >= minimum)
+    if when.attributes or when.time is not None or when.territories is not None or when.episode is not None \
+            or when.has_roads or when.regexes:
+        rest = Condition(
+            attributes=when.attributes, time=when.time, territories=when.territories, episode=when.episode,
+            road_kinds=when.road_kinds, road_refs=when.road_refs, regexes=when.regexes,
+        )
+        checks.append(lambda v: _matches_rest(rest, then_territories, v))
+    return tuple(checks)
+
+
+def _all_hold(checks: tuple[Check, ...], view: _View) -> bool:
+    for check in checks:
+        if not check(view):
+            return False
+    return True
+
+
 class Engine:
     """Immutable once built; `RuleBook` swaps whole engines on reload."""
 
@@ -169,17 +210,25 @@ class Engine:
         self._any = [idset(r.when.any_words) for r in self.rules]
         self._all = [idset(r.when.all_words) for r in self.rules]
         self._none = [idset(r.when.none_words) for r in self.rules]
-        by_word: dict[int, list[int]] = {}
+        # word id -> source (None: any source) -> rule indexes
+        by_word: dict[int, dict[str | None, list[int]]] = {}
+
+        def anchor_on(word: str, index: int, sources: frozenset[str] | None) -> None:
+            postings = by_word.setdefault(ids[word], {})
+            for source in sources if sources else (None,):
+                postings.setdefault(source, []).append(index)
+
         self._by_source: dict[str, list[int]] = {}
         self._by_event: dict[str, list[int]] = {}
         always: list[int] = []
         for index, rule in enumerate(self.rules):
             when = rule.when
-            if when.any_words:
+            if when.all_words:  # one required word is enough to find the rule: the longest, likely rarest
+                anchor = max(when.all_words, key=len)
+                anchor_on(anchor, index, when.sources)
+            elif when.any_words:
                 for word in when.any_words:
-                    by_word.setdefault(ids[word], []).append(index)
-            elif when.all_words:
-                by_word.setdefault(ids[when.all_words[0]], []).append(index)
+                    anchor_on(word, index, when.sources)
             elif when.sources:
                 for source in when.sources:
                     self._by_source.setdefault(source, []).append(index)
@@ -188,8 +237,14 @@ class Engine:
                     self._by_event.setdefault(event, []).append(index)
             else:
                 always.append(index)
-        self._by_word = {k: tuple(v) for k, v in by_word.items()}
+        self._by_word = {k: {src: tuple(v) for src, v in p.items()} for k, p in by_word.items()}
+        self._compiled = [
+            (rule, self._any[i], self._all[i], self._none[i], _compile(rule.when, rule.then.territories))
+            for i, rule in enumerate(self.rules)
+        ]
         self._always = frozenset(always)
+        # Decisions depend only on (rule, resolved territories, msg_type): built once, shared (immutable).
+        self._decisions: dict[tuple[int, tuple[str, ...], MsgType], Decision] = {}
         self._automaton = None
         if ids:
             automaton = ahocorasick.Automaton()
@@ -208,25 +263,27 @@ class Engine:
             found = {word_id for _end, word_id in self._automaton.iter(norm)}
         candidates = set(self._always)
         by_word = self._by_word
+        source = item.source
         for word_id in found:
-            anchored = by_word.get(word_id)
-            if anchored:
-                candidates.update(anchored)
+            postings = by_word.get(word_id)
+            if postings:
+                candidates.update(postings.get(None, ()))
+                candidates.update(postings.get(source, ()))
         candidates.update(self._by_source.get(item.source, ()))
         if self._by_event:
             candidates.update(self._by_event.get(fold(item.event), ()))
         view = _View(self, item, state, norm)
         decisions: list[Decision] = []
+        compiled = self._compiled
         for index in sorted(candidates):
-            rule = self.rules[index]
-            any_ids = self._any[index]
+            rule, any_ids, all_ids, none_ids, checks = compiled[index]
             if any_ids and found.isdisjoint(any_ids):
                 continue
-            if not self._all[index] <= found or not found.isdisjoint(self._none[index]):
+            if not all_ids <= found or not found.isdisjoint(none_ids):
                 continue
-            if not _matches_rest(rule.when, rule.then.territories, view):
+            if checks and not _all_hold(checks, view):
                 continue
-            decisions.append(self._decision(rule, view))
+            decisions.append(self._decision_for(index, view))
             if rule.stop:
                 break
         return decisions
@@ -236,7 +293,7 @@ class Engine:
         norm = normalise(f"{item.title}\n{item.text}")
         view = _View(self, item, state, norm)
         decisions: list[Decision] = []
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             when = rule.when
             if when.any_words and not any(f" {w} " in norm for w in when.any_words):
                 continue
@@ -246,10 +303,19 @@ class Engine:
                 continue
             if not _matches_rest(when, rule.then.territories, view):
                 continue
-            decisions.append(self._decision(rule, view))
+            decisions.append(self._decision_for(index, view))
             if rule.stop:
                 break
         return decisions
+
+    def _decision_for(self, index: int, view: _View) -> Decision:
+        key = (index, view.territories, view.item.msg_type)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= _DECISION_CACHE:
+                self._decisions.clear()
+            decision = self._decisions[key] = self._decision(self.rules[index], view)
+        return decision
 
     def _decision(self, rule: Rule, view: _View) -> Decision:
         then = rule.then
@@ -266,7 +332,7 @@ class Engine:
                 seen.add(tag.casefold())
                 tags.append(tag)
         fallback = then.templates.get("default", DEFAULT_TEMPLATES[view.item.msg_type])
-        templates = {channel: then.templates.get(channel, fallback) for channel in then.channels}
+        templates = MappingProxyType({channel: then.templates.get(channel, fallback) for channel in then.channels})
         return Decision(
             rule=rule.name,
             territories=territories,

@@ -230,7 +230,7 @@ def _phrases(checker: Checker, node: Node, path: str) -> list[str]:
     def convert(value: str, child: Node, child_path: str) -> str | None:
         phrase = normalise_phrase(value)
         if not phrase:
-            checker.error(child, child_path, f"keyword {value!r} has no letters or digits")
+            checker.error(child, child_path, f"keyword {value!r} has no Latin letters or digits to match")
             return None
         if phrase.isdigit():
             checker.error(

@@ -15,7 +15,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_NON_WORD = re.compile(r"[\W_]+")
 
 # Ligatures NFKD does not split.
 _EXTRA = {"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i"}
@@ -49,10 +48,28 @@ def fold(text: str) -> str:
     return text.translate(_TABLE)
 
 
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_LETTERS_NFKD_KEEPS = tuple(_EXTRA.items())
+# After folding, bytes other than ASCII letters and digits separate words.
+_WORD_BYTES = bytes(
+    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122) else 32 for c in range(256)
+)
+
+
 def normalise(text: str) -> str:
-    """" word word " form: folded, punctuation and underscores turned into single spaces, padded."""
-    words = _NON_WORD.sub(" ", fold(text)).split()
-    return " " + " ".join(words) + " " if words else " "
+    """" word word " form: folded, punctuation and underscores turned into single spaces, padded.
+
+    Runs on every item for every rule set, so it stays in C as much as possible: casefold, NFKD and
+    dropping combining marks, then a byte table. Letters outside the Latin alphabet separate words
+    (keywords are normalised the same way, so a keyword made only of them is refused at load time)."""
+    folded = text.casefold()
+    if not folded.isascii():
+        folded = _MARKS.sub("", unicodedata.normalize("NFKD", folded))
+        for letter, replacement in _LETTERS_NFKD_KEEPS:
+            if letter in folded:
+                folded = folded.replace(letter, replacement)
+    words = folded.encode("ascii", "replace").translate(_WORD_BYTES).split()
+    return (b" " + b" ".join(words) + b" ").decode("ascii") if words else " "
 
 
 def normalise_phrase(text: str) -> str:

@@ -217,7 +217,7 @@ def test_missing_keys_duplicates_and_numbers(tmp_path):
         "rules.yaml:6:11: name: rule 'r1' is already defined at rules.yaml:3",
         "rules.yaml:7:30: when.keywords[1]: keyword '7' is only a number (in a [...] list a comma separates "
         'values: quote "7,5 tonnes")',
-        "rules.yaml:7:42: when.keywords[3]: keyword '!!' has no letters or digits",
+        "rules.yaml:7:42: when.keywords[3]: keyword '!!' has no Latin letters or digits to match",
         "rules.yaml:9:5: missing required key 'name'",
         "rules.yaml:10:11: then: missing required key 'channels'",
     ]
