@@ -116,6 +116,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         crieur = Crieur(config)
         await crieur.open()
         await crieur.store.add_subscribers(DEMO_SUBSCRIBERS)
+        # The demo night: the CM has declared a snow episode in Loir-et-Cher, so the episode rules apply.
+        await crieur.start_episode("41", by="demo", reason="épisode neigeux (démonstration)")
         tail = asyncio.create_task(_tail(dry_log))
 
         def ready() -> None:

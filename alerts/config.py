@@ -45,6 +45,7 @@ class ServiceConfig:
     verify_twilio_signature: bool = True
     twilio_auth_token_env: str = ""
     escalation_window: float = 6 * 3600
+    citizen_limits: dict[str, Any] = field(default_factory=dict)  # see alerts.citizens.FloodLimits
     workers: int = 1
     partners: list[str] = field(default_factory=list)  # accounts whose #route41 posts join the wall
 
@@ -162,7 +163,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             top["citizens"][1],
             "citizens",
             ("sms_channel", "email_channel", "verify_signature", "twilio_auth_token_env", "escalation_window",
-             "partners"),
+             "partners", "limits"),
         ) or {}
         for key, attr in (("sms_channel", "sms_channel"), ("email_channel", "email_channel"),
                           ("twilio_auth_token_env", "twilio_auth_token_env")):
@@ -178,6 +179,15 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         if "escalation_window" in citizens:
             config.escalation_window = _duration(check, citizens["escalation_window"][1],
                                                  "citizens.escalation_window") or config.escalation_window
+        if "limits" in citizens:
+            from alerts.citizens import FloodLimits
+
+            node = citizens["limits"][1]
+            try:
+                config.citizen_limits = _plain(node) or {}
+                FloodLimits.from_mapping(config.citizen_limits)
+            except (ValueError, AttributeError) as exc:
+                check.error(node, "citizens.limits", str(exc).split(": ", 1)[-1])
         if "partners" in citizens:
             config.partners = check.string_list(citizens["partners"][1], "citizens.partners")
 
