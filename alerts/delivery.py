@@ -234,19 +234,25 @@ class DeliveryWorker:
             async with semaphore:
                 await self._deliver(name, row)
 
-        renew = asyncio.create_task(self._renew_leases([r["id"] for r in rows]))
+        done = asyncio.Event()
+        renew = asyncio.create_task(self._renew_leases([r["id"] for r in rows], done))
         try:
             results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
         finally:
-            renew.cancel()
+            done.set()  # not cancel(): a renewal under way ends its query (asyncpg dislikes cancelled ones)
+            await renew
         await self.flush()
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
 
-    async def _renew_leases(self, ids: list[int]) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lease / 3)
+    async def _renew_leases(self, ids: list[int], done: asyncio.Event) -> None:
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), self.settings.lease / 3)
+                return
+            except asyncio.TimeoutError:
+                pass
             try:
                 await self.store.renew(self.worker_id, ids, self.settings.lease)
             except Exception as exc:  # the lease may lapse; in-doubt recovery covers that
