@@ -335,15 +335,25 @@ phrases = st.lists(phrase, max_size=3).map(lambda p: tuple(dict.fromkeys(p)))
 
 @st.composite
 def rule_st(draw, index: int):
+    def optional(strategy):  # mostly absent, so that some rules fire
+        return st.one_of(st.none(), st.none(), st.none(), strategy)
+
     when = Condition(
-        sources=draw(st.none() | st.just(frozenset({"s1"}))),
-        events=draw(st.none() | st.just(frozenset({"neige-verglas"}))),
+        sources=draw(optional(st.sets(st.sampled_from(["s1", "s2", "s3"]), min_size=1).map(frozenset))),
+        events=draw(optional(st.just(frozenset({"neige-verglas"})))),
+        categories=draw(optional(st.just(frozenset({"met"})))),
+        msg_types=draw(optional(st.sets(st.sampled_from(list(MsgType)), min_size=1).map(frozenset))),
         any_words=draw(phrases),
-        all_words=draw(phrases),
-        none_words=draw(phrases),
-        min_severity=draw(st.none() | st.sampled_from(list(Severity))),
+        all_words=draw(st.one_of(st.just(()), phrases)),
+        none_words=draw(st.one_of(st.just(()), phrases)),
+        min_severity=draw(optional(st.sampled_from(list(Severity)))),
+        territories=draw(optional(st.sets(st.sampled_from(["41", "28"]), min_size=1).map(frozenset))),
+        attributes=draw(st.sampled_from([(), (), (), (("colour", frozenset({"orange", "rouge"})),)])),
+        episode=draw(st.sampled_from([None, None, None, None, True, False])),
+        road_kinds=draw(st.sampled_from([frozenset(), frozenset(), frozenset(), frozenset({"D"})])),
     )
-    return Rule(f"r{index}", when, Action(channels=("web",)), stop=draw(st.booleans()))
+    then = Action(channels=("web",), territories=draw(st.sampled_from([(), ("28",)])))
+    return Rule(f"r{index}", when, then, stop=draw(st.booleans()))
 
 
 @st.composite
@@ -353,21 +363,32 @@ def ruleset_st(draw):
 
 
 text_st = st.lists(
-    st.sampled_from(WORDS + ["Neige", "VERGLAS", "Chaussée", "verglacée", ",", "-", "l'", "RD957", "é"]), max_size=12
+    st.sampled_from(WORDS + ["Neige", "VERGLAS", "Chaussée", "verglacée", ",", "-", "l'", "RD957", "é", "Chartres"]),
+    max_size=16,
 ).map(" ".join)
 item_st = st.builds(
-    lambda text, title, source, event, severity: Item(
-        source=source, external_id="x", title=title, text=text, event=event, severity=severity
+    lambda text, title, source, event, severity, msg_type, category, areas, colour: Item(
+        source=source, external_id="x", title=title, text=text, event=event, severity=severity, msg_type=msg_type,
+        category=category, areas=areas, attributes={"colour": colour} if colour else {},
     ),
-    text_st, text_st, st.sampled_from(["s1", "s2"]), st.sampled_from(["", "neige-verglas", "vent"]),
-    st.sampled_from(list(Severity)),
+    text_st, text_st, st.sampled_from(["s1", "s2", "s3"]), st.sampled_from(["", "neige-verglas", "vent"]),
+    st.sampled_from(list(Severity)), st.sampled_from(list(MsgType)), st.sampled_from(["", "Met", "Transport"]),
+    st.sampled_from([(), (Area("departement", "28"),), (Area("commune", "41018"),)]),
+    st.sampled_from(["", "Orange", "jaune"]),
 )
+TWO = Territories([
+    Territory("41", "Loir-et-Cher", "#route41", {"41018": "Blois"}, match_names=True),
+    Territory("28", "Eure-et-Loir", "#route28", {"28085": "Chartres"}, match_names=True),
+])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ruleset=ruleset_st(), items=st.lists(item_st, min_size=1, max_size=5))
-def test_indexed_equals_naive(ruleset, items):
-    engine = Engine(ruleset, Territories([Territory("41", "Loir-et-Cher", "#route41", {"41018": "Blois"}, match_names=True)]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ruleset=ruleset_st(), items=st.lists(item_st, min_size=1, max_size=5),
+    episodes=st.sets(st.sampled_from(["41", "28"])).map(frozenset),
+)
+def test_indexed_equals_naive(ruleset, items, episodes):
+    engine = Engine(ruleset, TWO)
+    state = EvalState(NOW.now, episodes)
     for it in items:
-        assert engine.decide(it, NOW) == engine.decide_naive(it, NOW)
-
+        assert engine.decide(it, state) == engine.decide_naive(it, state)
