@@ -3,14 +3,15 @@
 Counting (`Limits.counting`):
   * "x": X's weighted length (twitter-text v3): after NFC, code points in 0-4351, 8192-8205, 8208-8223
     and 8242-8247 weigh 1, every other one 2; an emoji (a whole grapheme cluster, ZWJ sequences included)
-    weighs 2; every URL weighs 23 whatever its length.
+    weighs 2; every URL weighs 23 whatever its length, bare domains such as "cg41.fr" included.
   * "chars": Mastodon: code points, every URL 23. (Mastodon itself counts grapheme clusters, never more
     than code points, so this count is never below the server's.)
   * "graphemes": Bluesky: user-perceived characters (grapheme clusters), URLs as written.
   * "sms": GSM 03.38 7-bit when every character is in the basic set or the extension table (which
     costs 2 septets: ^ { } \\ [ ~ ] | € and form feed), else UCS-2 counted in UTF-16 code units. One
     segment holds 160 septets / 70 units; a concatenated message 153 / 67 per part, and a two-septet
-    character or a surrogate pair is never split across parts.
+    character or a surrogate pair is never split across parts. For SMS, `Limits.max_segments` is the
+    usual limit; a `max_length` is read in septets (GSM-7) or UTF-16 units (UCS-2).
   * "none": no limit (email, web).
 
 Note on "ç": the GSM 03.38 basic set has the capital "Ç" (0x09) only; a lower-case "ç" turns the message
@@ -31,6 +32,13 @@ from channels.base import Limits
 
 URL_WEIGHT = 23
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"«»]+[^\s<>\"«».,;:!?')\]]", re.IGNORECASE)
+# X also links bare domains ("cg41.fr"): a short one still weighs 23. Common TLDs only (twitter-text
+# knows them all); a domain missed here is counted at its real length.
+X_URL = re.compile(
+    URL.pattern + r"|(?<![\w@.\-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:fr|com|org|net|eu|info|io|be|ch|bzh)"
+    r"(?![\w\-])(?:/[^\s<>\"«»]*[^\s<>\"«».,;:!?')\]])?",
+    re.IGNORECASE,
+)
 # Bluesky's tag rule, simplified: after start or whitespace, '#', then a tag that is not only digits;
 # trailing punctuation is not part of the tag.
 HASHTAG = re.compile(r"(?<!\S)[#＃](\w*[^\W\d_]\w*)")
@@ -82,12 +90,12 @@ class Rendered:
 # -- counting -----------------------------------------------------------------------------------------
 
 
-def _split_urls(text: str) -> tuple[list[str], int]:
+def _split_urls(text: str, pattern: re.Pattern[str] = URL) -> tuple[list[str], int]:
     """Text without its URLs (as pieces) and the number of URLs."""
     pieces: list[str] = []
     last = 0
     count = 0
-    for match in URL.finditer(text):
+    for match in pattern.finditer(text):
         pieces.append(text[last : match.start()])
         last = match.end()
         count += 1
@@ -110,7 +118,7 @@ def _is_emoji_cluster(cluster: str) -> bool:
 
 
 def x_length(text: str) -> int:
-    pieces, urls = _split_urls(unicodedata.normalize("NFC", text))
+    pieces, urls = _split_urls(unicodedata.normalize("NFC", text), X_URL)
     total = urls * URL_WEIGHT
     for piece in pieces:
         if piece.isascii():
