@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Collection, Iterable
 
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from alerts.domain import MsgType, Road, Severity
 
@@ -184,12 +184,14 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
     for key, (_key_node, value_node) in fields.items():
         path = f"when.{key}"
         if key == "source":
-            values["sources"] = frozenset(checker.string_list(value_node, path))
+            values["sources"] = frozenset(checker.string_list(value_node, path, non_empty=True))
         elif key == "category":
-            values["categories"] = frozenset(fold(v) for v in checker.string_list(value_node, path))
+            values["categories"] = frozenset(fold(v) for v in checker.string_list(value_node, path, non_empty=True))
         elif key == "event":
-            values["events"] = frozenset(fold(v) for v in checker.string_list(value_node, path))
+            values["events"] = frozenset(fold(v) for v in checker.string_list(value_node, path, non_empty=True))
         elif key == "msg_type":
+            if _empty_list(checker, value_node, path):
+                continue
             choices = [m.value for m in MsgType]
             picked = [checker.choice(n, p, choices, fold_case=True) for n, p in checker.items(value_node, path)]
             values["msg_types"] = frozenset(MsgType(v) for v in picked if v)
@@ -202,11 +204,11 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
         elif key == "regex":
             values["regexes"] = tuple(checker.string_list(value_node, path, lambda v, n, p: _regex(checker, v, n, p)))
         elif key == "roads":
-            specs = checker.string_list(value_node, path, lambda v, n, p: _road(checker, v, n, p))
+            specs = checker.string_list(value_node, path, lambda v, n, p: _road(checker, v, n, p), non_empty=True)
             values["road_kinds"] = frozenset(s for s in specs if isinstance(s, str))
             values["road_refs"] = frozenset(s for s in specs if isinstance(s, Road))
         elif key == "territories":
-            values["territories"] = frozenset(_territories(checker, value_node, path, known))
+            values["territories"] = frozenset(_territories(checker, value_node, path, known, non_empty=True))
         elif key == "attributes":
             values["attributes"] = _attributes(checker, value_node, path)
         elif key == "episode":
@@ -258,7 +260,7 @@ def _road(checker: Checker, value: str, node: Node, path: str) -> str | Road | N
     return spec
 
 
-def _territories(checker: Checker, node: Node, path: str, known: Known) -> list[str]:
+def _territories(checker: Checker, node: Node, path: str, known: Known, *, non_empty: bool = False) -> list[str]:
     def convert(value: str, child: Node, child_path: str) -> str | None:
         code = value.upper()
         if known.territories is not None and code not in known.territories:
@@ -267,7 +269,7 @@ def _territories(checker: Checker, node: Node, path: str, known: Known) -> list[
             return None
         return code
 
-    return checker.string_list(node, path, convert)
+    return checker.string_list(node, path, convert, non_empty=non_empty)
 
 
 def _attributes(checker: Checker, node: Node, path: str) -> tuple[tuple[str, frozenset[str]], ...]:
@@ -275,7 +277,7 @@ def _attributes(checker: Checker, node: Node, path: str) -> tuple[tuple[str, fro
     if not fields:
         return ()
     return tuple(
-        (key, frozenset(fold(v) for v in checker.string_list(value, f"{path}.{key}")))
+        (key, frozenset(fold(v) for v in checker.string_list(value, f"{path}.{key}", non_empty=True)))
         for key, (_k, value) in fields.items()
     )
 
@@ -302,13 +304,20 @@ def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
         else:
             end = parsed
     days = frozenset(range(7))
-    if "days" in fields:
+    if "days" in fields and not _empty_list(checker, fields["days"][1], f"{path}.days"):
         picked = [checker.choice(n, p, DAYS, fold_case=True) for n, p in checker.items(fields["days"][1], f"{path}.days")]
         days = frozenset(DAYS.index(d) for d in picked if d)
     if start == end and ("from" in fields or "to" in fields):
         checker.error(node, path, "'from' and 'to' are equal: the window would be empty")
         ok = False
     return TimeWindow(start, end, days) if ok else None
+
+
+def _empty_list(checker: Checker, node: Node, path: str) -> bool:
+    if isinstance(node, SequenceNode) and not node.value:
+        checker.error(node, path, "empty list: it would never match; remove the key to accept any value")
+        return True
+    return False
 
 
 # -- then ---------------------------------------------------------------------------------------------
@@ -327,7 +336,9 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
         elif key == "hashtags":
             values["hashtags"] = tuple(dict.fromkeys(checker.string_list(value_node, path, lambda v, n, p: _hashtag(checker, v, n, p))))
         elif key == "channels":
-            channels = checker.string_list(value_node, path, lambda v, n, p: _member(checker, v, n, p, known.channels, "channel"))
+            channels = checker.string_list(
+                value_node, path, lambda v, n, p: _member(checker, v, n, p, known.channels, "channel"), non_empty=True
+            )
             values["channels"] = tuple(dict.fromkeys(channels))
         elif key == "template":
             values["templates"] = _template(checker, value_node, path, known)

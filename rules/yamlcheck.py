@@ -171,8 +171,19 @@ class Checker:
         self.error(node, path, f"expected a list, got {describe(node)}")
         return []
 
-    def string_list(self, node: Node, path: str, convert: Callable[[str, Node, str], T | None] | None = None) -> list[T]:
-        """A list of texts (one text is accepted as a list of one), each optionally converted/checked."""
+    def string_list(
+        self,
+        node: Node,
+        path: str,
+        convert: Callable[[str, Node, str], T | None] | None = None,
+        *,
+        non_empty: bool = False,
+    ) -> list[T]:
+        """A list of texts (one text is accepted as a list of one), each optionally converted/checked.
+        non_empty: an empty list is an error (for filters, where it would mean "never")."""
+        if non_empty and isinstance(node, SequenceNode) and not node.value:
+            self.error(node, path, "empty list: it would never match; remove the key to accept any value")
+            return []
         result: list = []
         for child, child_path in self.items(node, path):
             value = self.string(child, child_path)

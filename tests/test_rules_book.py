@@ -101,7 +101,8 @@ def test_load_raises_with_every_error(tmp_path):
     bad.write_text("mode: first\nrules:\n  - name: a\n    then: {channels: []}\n    oops: 1\n", encoding="utf-8")
     with pytest.raises(ValidationFailed) as caught:
         RuleBook.load(bad)
-    assert [f"{e.line}:{e.column}" for e in caught.value.errors] == ["1:7", "5:5"]
+    assert [f"{e.line}:{e.column}" for e in caught.value.errors] == ["1:7", "4:22", "5:5"]
+    assert caught.value.errors[1].message.startswith("then.channels: empty list")
 
 
 # -- item files ---------------------------------------------------------------------------------------

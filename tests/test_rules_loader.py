@@ -188,6 +188,25 @@ def test_unknown_template_and_territory(tmp_path):
     ]
 
 
+def test_empty_filter_lists_are_errors_but_empty_keyword_lists_are_fine(tmp_path):
+    path = write(tmp_path, """
+        mode: all
+        rules:
+          - name: r1
+            when:
+              source: []
+              msg_type: []
+              keywords: {any: [neige], all: [], none: []}
+              time: {from: "05:00", to: "22:00", days: []}
+            then: {channels: [web]}
+    """)
+    assert errors_of(path) == [
+        "rules.yaml:5:15: when.source: empty list: it would never match; remove the key to accept any value",
+        "rules.yaml:6:17: when.msg_type: empty list: it would never match; remove the key to accept any value",
+        "rules.yaml:8:48: when.time.days: empty list: it would never match; remove the key to accept any value",
+    ]
+
+
 def test_template_for_a_channel_not_used(tmp_path):
     path = write(tmp_path, """
         mode: all
