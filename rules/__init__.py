@@ -5,8 +5,8 @@
     engine      Engine(ruleset, territories).decide(item, EvalState) → [Decision]; Decision.to_alert
     templates   Templates(dir).render(alert, channel_kind, limits, template, signature) → Rendered
     fitting     per-channel counting (X, Mastodon, Bluesky, SMS GSM-7/UCS-2), facets, shortening
-    episodes    snow episodes per territory (Episodes)
     book        RuleBook: load, atomic reload keeping the old rules on error
+    competence  the authorities and what each is responsible for; routing citizens' questions
     cli         `crieur rules check` / `crieur rules test`
 
 Imports stay in the submodules so that importing `rules` costs nothing.

@@ -78,6 +78,7 @@ class Decision:
             roads=item.roads or roads_in_text(f"{item.title}\n{item.text}"),
             areas=item.areas,
             templates=dict(self.templates),
+            sms_gsm7=self.sms_gsm7,
             expires=item.expires,
         )
 

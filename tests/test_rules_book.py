@@ -1,4 +1,4 @@
-"""Episodes, RuleBook reload, item files and the `crieur rules` CLI functions."""
+"""RuleBook reload, item files and the `crieur rules` CLI functions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from alerts.domain import Area, Item, MsgType, Road, Severity
 from rules import cli
 from rules.book import RuleBook
 from rules.engine import Decision, EvalState
-from rules.episodes import Episodes
 from rules.itemfile import ItemFileError, item_from_dict, load_item
 from rules.yamlcheck import ValidationFailed
 
@@ -22,43 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "loir-et-cher"
 DATA = ROOT / "tests" / "data" / "rules"
 T0 = datetime(2013, 1, 18, 6, 0, tzinfo=timezone.utc)
-
-
-# -- episodes -----------------------------------------------------------------------------------------
-
-
-def test_episode_start_end_and_history():
-    episodes = Episodes()
-    assert episodes.start("41", "cm:jd", "vigilance orange", T0)
-    assert not episodes.start("41", "rule:x", "again", T0 + timedelta(hours=1))  # already running
-    assert episodes.active() == {"41"}
-    assert episodes.current("41").started_by == "cm:jd"
-    assert not episodes.end("28", "cm:jd", "", T0)
-    with pytest.raises(ValueError, match="before it started"):
-        episodes.end("41", "cm:jd", "", T0 - timedelta(hours=1))
-    assert episodes.active() == {"41"}  # a refused end changes nothing
-    assert episodes.end("41", "cm:jd", "fin de vigilance", T0 + timedelta(days=2))
-    assert episodes.active() == frozenset()
-    (ended,) = episodes.history
-    assert (ended.reason, ended.end_reason, ended.ended_at) == ("vigilance orange", "fin de vigilance", T0 + timedelta(days=2))
-    with pytest.raises(ValueError, match="timezone-aware"):
-        episodes.start("28", "cm:jd", "", datetime(2013, 1, 18))
-
-
-def test_episode_round_trip_and_decisions():
-    episodes = Episodes()
-    start = Decision("debut", ("41", "28"), (), ("web",), {}, episode_action="start")
-    changes = episodes.apply([start, Decision("autre", ("41",), (), ("web",), {})], T0)
-    assert changes == [("start", "41"), ("start", "28")]
-    assert episodes.apply([start], T0) == []
-    episodes.end("28", "cm:jd", "redoux", T0 + timedelta(hours=5))
-    restored = Episodes.from_dict(json.loads(json.dumps(episodes.to_dict())))
-    assert restored.active() == {"41"}
-    assert restored.current("41").started_by == "rule:debut"
-    assert restored.history[0].ended_at == T0 + timedelta(hours=5)
-    end = Decision("fin", ("41",), (), ("web",), {}, episode_action="end")
-    assert restored.apply([end], T0 + timedelta(days=1)) == [("end", "41")]
-    assert restored.active() == frozenset()
 
 
 # -- RuleBook -----------------------------------------------------------------------------------------
