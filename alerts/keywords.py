@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
+
+from rules.text import fold
 
 __all__ = [
     "CommandKind",
@@ -100,13 +101,6 @@ class Command:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def fold(text: str) -> str:
-    """Lower-case, accent-free form used for every comparison ("ARRÊT" → "arret", "Œ" → "oe")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.casefold().replace("œ", "oe").replace("æ", "ae")
 
 
 def words(text: str) -> list[str]:
