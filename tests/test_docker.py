@@ -152,8 +152,6 @@ def test_systemd_units_verify(tmp_path):
     assert complaints == []
 
 
-@pytest.mark.xfail(strict=True, reason="setup.cfg [options.package_data] misses data in non-package folders "
-                                        "(migrations, templates, static): see docker/README.md")
 def test_every_runtime_data_file_is_declared_for_the_wheel():
     """The image installs the wheel, not the source tree: a file left out is missing in production."""
     config = configparser.ConfigParser(interpolation=None)
