@@ -29,9 +29,6 @@ from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 log = logging.getLogger("crieur")
 
-UPDATE_PREFIX = "MISE À JOUR"
-END_PREFIX = "FIN D'ALERTE"
-
 
 def build_channels(config: ServiceConfig) -> dict[str, Channel]:
     """Instantiate every configured channel; in dry-run, wrapped so that each records instead of sending.
@@ -157,28 +154,39 @@ class Crieur:
 
     # ------------------------------------------------------------------ items → alerts
 
-    async def on_items(self, spec: SourceSpec, items: Sequence[Item]) -> None:
-        """The source loop's sink: store, then act on what changed."""
+    async def on_items(self, spec: SourceSpec | None, items: Sequence[Item]) -> None:
+        """The source loop's sink."""
+        await self.process_items(items)
+
+    async def process_items(self, items: Sequence[Item]) -> list[Alert]:
+        """Store items, then act on what changed; returns the alerts made."""
+        alerts: list[Alert] = []
         for ingested in await self.store.ingest(items):
             if ingested.change != "unchanged":
-                await self.process(ingested)
+                alerts += await self.process(ingested)
+        return alerts
 
     async def process(self, ingested: Ingested) -> list[Alert]:
+        """Apply the rules to a new, changed or withdrawn item. A withdrawn item (CAP Cancel, a DATEX
+        record that ended, a vigilance back to green) ends the alert made from it; an updated one replaces
+        it with a "MISE À JOUR" threaded under the first post."""
         item = ingested.item
         previous = await self._previous_alert(item)
-        if item.withdrawn:
-            if previous is not None and previous.status is AlertStatus.PUBLISHED:
-                return [await self.end_alert(previous.id, by=f"source:{item.source}")]  # type: ignore[arg-type]
-            return []
         episodes = await self.store.active_episodes()
         decisions = self.rules.decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
-        alerts = []
         for decision in decisions:
             for territory in decision.territories:
                 if decision.episode_action == "start":
-                    await self.store.set_episode(territory, True, by=f"rule:{decision.rule}", reason=item.title)
+                    await self.start_episode(territory, by=f"rule:{decision.rule}", reason=item.title)
                 elif decision.episode_action == "end":
-                    await self.store.set_episode(territory, False, by=f"rule:{decision.rule}", reason=item.title)
+                    await self.end_episode(territory, by=f"rule:{decision.rule}", reason=item.title)
+        if item.withdrawn:
+            if previous is not None and previous.status is AlertStatus.PUBLISHED:
+                return [await self.end_alert(previous.id, by=f"source:{item.source}",  # type: ignore[arg-type]
+                                             text=item.text)]
+            return []
+        alerts = []
+        for decision in decisions:
             if not decision.channels:
                 continue
             alert = decision.to_alert(item)
@@ -200,12 +208,13 @@ class Crieur:
         return alerts
 
     async def _previous_alert(self, item: Item) -> Alert | None:
-        """The alert made from an earlier version of this item, or from the item it references (CAP)."""
-        found = await self.store.latest_alert_for_item(item.key)
-        for reference in item.references:
-            if found is not None:
-                break
-            found = await self.store.latest_alert_for_item(f"{item.source}:{reference}")
+        """The latest alert made from an earlier version of this item or from an item it references
+        (a CAP Cancel may reference the Alert and each Update since)."""
+        found: Alert | None = None
+        for key in (item.key, *(f"{item.source}:{reference}" for reference in item.references)):
+            alert = await self.store.latest_alert_for_item(key)
+            if alert is not None and (found is None or (alert.id or 0) > (found.id or 0)):
+                found = alert
         return found
 
     async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert:
@@ -232,12 +241,13 @@ class Crieur:
         await self.store.set_alert_status(alert_id, AlertStatus.REJECTED)
 
     async def end_alert(self, alert_id: int, by: str, text: str = "") -> Alert:
-        """End a published alert: an "FIN D'ALERTE" follows it on the channels it went to."""
+        """End a published alert: a "FIN D'ALERTE" (template fin-alerte) follows it on the channels it went
+        to, threaded under the first post where the channel can."""
         alert = await self._alert(alert_id)
         await self.store.set_alert_status(alert_id, AlertStatus.ENDED)
         ending = Alert(
-            title=f"{END_PREFIX} : {alert.title}",
-            text=text or f"{END_PREFIX} : {alert.title}",
+            title=alert.title,
+            text=text or "Cette alerte est terminée.",
             territories=alert.territories,
             hashtags=alert.hashtags,
             channels=alert.channels,
