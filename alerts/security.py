@@ -8,6 +8,11 @@ time and to 127.0.0.1 at connect time — DNS rebinding — is caught there). `s
 one aiohttp session. Hosts or networks a deployment really needs (a partner on a private network, the
 fakes in tests) are allowed by name or CIDR in the `allow` list.
 
+Secrets in logs. `install_log_redaction(config)` puts a filter on the log handlers that replaces every
+configured secret (the values of the variables channels name with `*_env`, the signing key, the database
+password) by `[secret]` in every record, whichever library logged it: a safety net under the rule that
+no code logs credentials (oauthlib, for one, logs OAuth consumer keys and tokens at DEBUG).
+
 Request limits. `request_limits()` is an aiohttp middleware: a per-path body cap (stricter than the app's
 global client_max_size) and a per-client token bucket (alerts.delivery.TokenBucket) on the endpoints
 anyone can POST to, answering 413 or 429 with Retry-After.
@@ -19,11 +24,13 @@ import asyncio
 import ipaddress
 import logging
 import math
+import os
 import socket
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Sequence
-from urllib.parse import urlsplit
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from urllib.parse import quote, quote_plus, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -418,3 +425,75 @@ def request_limits(limits: RequestLimits | None = None) -> Any:
 def install_request_limits(app: web.Application, limits: RequestLimits | None = None) -> None:
     """Put the limits outermost, before authentication and handlers do any work (a route installer)."""
     app.middlewares.insert(0, request_limits(limits))
+
+
+# ------------------------------------------------------------------------------------- log redaction
+
+SECRET_OPTION_WORDS = ("secret", "password", "token", "auth_token", "app_password", "api_key", "key")
+MIN_SECRET_LENGTH = 6  # shorter values ("", "1") would redact ordinary words
+
+
+def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> set[str]:
+    """Every credential a service configuration refers to: values of the environment variables named by
+    `*_env` keys (channels, signing key, Twilio token, metrics token), secrets written inline in channel
+    options (tests, demos), and the database password."""
+    env = os.environ if environ is None else environ
+    names = {getattr(config, "secret_key_env", ""), getattr(config, "twilio_auth_token_env", ""),
+             "CRIEUR_METRICS_TOKEN"}
+    values: set[str] = set()
+    for options in (getattr(config, "channels", None) or {}).values():
+        for key, value in options.items():
+            if key.endswith("_env") and isinstance(value, str):
+                names.add(value)
+            elif isinstance(value, str) and any(key == w or key.endswith("_" + w) for w in SECRET_OPTION_WORDS):
+                values.add(value)
+    values.update(env.get(name, "") for name in names if name)
+    database = str(getattr(config, "database", "") or "")
+    try:
+        password = urlsplit(database).password
+    except ValueError:
+        password = None
+    if password:
+        values.add(password)
+    return {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+
+
+class SecretRedactor(logging.Filter):
+    """A handler filter: the record's message (arguments merged) and traceback with every secret, in
+    every written form (as is, URL-encoded), replaced by [secret]. The traceback is folded into the
+    message, so every formatter shows the redacted one."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        forms: set[str] = set()
+        for secret in secrets:
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        self.forms = sorted((f for f in forms if f), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for form in self.forms:
+            if form in text:
+                text = text.replace(form, "[secret]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.forms:
+            return True
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            record.exc_info, record.exc_text = None, None
+        if record.stack_info:
+            message += "\n" + record.stack_info
+            record.stack_info = None
+        record.msg, record.args = self.redact(message), None
+        return True
+
+
+def install_log_redaction(config: Any, logger: logging.Logger | None = None) -> SecretRedactor:
+    """Add a SecretRedactor for `config`'s secrets to every handler of `logger` (default: root). Call it
+    after setup_logging and load_config."""
+    redactor = SecretRedactor(secret_values(config))
+    for handler in (logger or logging.getLogger()).handlers:
+        handler.addFilter(redactor)
+    return redactor

@@ -5,6 +5,7 @@ No test resolves a real name: getaddrinfo and resolvers are replaced by fakes, a
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 
@@ -387,3 +388,52 @@ async def test_bucket_memory_is_bounded():
         assert (await client.get("/", headers={"X-Forwarded-For": "198.51.100.9"})).status == 429
     finally:
         await client.close()
+
+
+# ------------------------------------------------------------------------------------- log redaction
+
+
+def test_secret_values_come_from_env_names_inline_options_and_database_url():
+    from types import SimpleNamespace
+
+    from alerts.security import secret_values
+
+    config = SimpleNamespace(
+        secret_key_env="CRIEUR_SECRET_KEY", twilio_auth_token_env="TWILIO_AUTH_TOKEN",
+        database="postgresql://crieur:pg-Pass-41abc@db:5432/crieur",
+        channels={"mastodon": {"kind": "mastodon", "access_token_env": "M_TOKEN", "rate": 1},
+                  "x": {"kind": "x", "consumer_key": "inline-ck-123", "api_base": "https://api.x.example"},
+                  "sms": {"kind": "twilio", "auth_token_env": "TWILIO_AUTH_TOKEN", "from": "+33757000041"}})
+    env = {"CRIEUR_SECRET_KEY": "sk-abcdef", "M_TOKEN": "mast-123456", "TWILIO_AUTH_TOKEN": "twl-987654",
+           "CRIEUR_METRICS_TOKEN": "met-555555", "UNRELATED": "not-a-secret"}
+    assert secret_values(config, env) == {"sk-abcdef", "mast-123456", "twl-987654", "met-555555",
+                                          "inline-ck-123", "pg-Pass-41abc"}
+
+
+def test_redactor_cleans_message_arguments_and_traceback():
+    import io
+    import logging
+
+    from alerts.logs import JsonFormatter
+    from alerts.security import SecretRedactor
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(SecretRedactor(["tok/en+41=="]))
+    logger = logging.getLogger("crieur.test.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("posting with %s to %s", "tok/en+41==", "https://h.example/?t=tok%2Fen%2B41%3D%3D")
+        try:
+            raise RuntimeError("provider said: bad token tok/en+41==")
+        except RuntimeError:
+            logger.exception("send failed")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert "tok/en" not in out and "tok%2Fen" not in out
+    assert out.count("[secret]") == 4  # argument, URL-encoded argument, source line and message of the traceback
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert "RuntimeError" in lines[1]["message"]  # the traceback is kept, redacted
