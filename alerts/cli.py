@@ -262,13 +262,16 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from rules import cli as rules_cli
 
     if args.action == "check":
-        return rules_cli.check(args.paths)
-    config_dir = _config_path(args).parent
+        return rules_cli.check(args.paths, args.territories, args.templates)
+    config = _load(args)
     return rules_cli.test(
-        args.paths[:-1] or [str(config_dir / "rules.yaml")],
+        args.paths[:-1] or [str(p) for p in config.rules],
         args.paths[-1],
-        args.territories or str(config_dir / "territories.yaml"),
-        args.templates or str(config_dir / "templates"),
+        args.territories or config.territories,
+        args.templates or config.templates,
+        episodes=tuple(args.episode or ()),
+        signature=config.signature,
+        channel_kinds={name: str(options["kind"]) for name, options in config.channels.items()},
     )
 
 
@@ -321,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="check: RULES...; test: [RULES...] ITEM_FILE")
     p.add_argument("--territories")
     p.add_argument("--templates")
+    p.add_argument("--episode", action="append", metavar="TERRITORY",
+                   help="test: as if a snow episode were on in TERRITORY (repeatable)")
     return parser
 
 

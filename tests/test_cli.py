@@ -1,0 +1,79 @@
+"""The `crieur` command line, run in-process on the bundled example with a temporary data directory
+(what a new user does after `crieur demo`)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from alerts.cli import main
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture
+def example(tmp_path, monkeypatch):
+    """A copy of the bundled example whose data go to tmp_path."""
+    target = tmp_path / "loir-et-cher"
+    shutil.copytree(EXAMPLES / "loir-et-cher", target)
+    monkeypatch.setenv("CRIEUR_CONFIG", str(target / "crieur.yaml"))
+    monkeypatch.setenv("CRIEUR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CRIEUR_DATABASE_URL", raising=False)
+    return target
+
+
+def dry_run_log(tmp_path) -> list[dict]:
+    path = tmp_path / "data" / "dry-run.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def test_sms_conversation_in_the_demo(example, tmp_path, capsys):
+    assert main(["sms", "+33612345678", "ROUTE41"]) == 0
+    assert "STOP" in capsys.readouterr().out
+    assert main(["sms", "06 12 34 56 78", "Les poids lourds peuvent-ils rouler sur l'A10 ?"]) == 0
+    reply = capsys.readouterr().out
+    assert "Prefecture" in reply or "Préfecture" in reply
+    escalations = [r for r in dry_run_log(tmp_path) if r["channel"] == "email"]
+    assert len(escalations) == 1 and "prefecture" in escalations[0]["recipient"]
+    assert main(["subscribers", "export", "+33612345678"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert [s["territory"] for s in exported["subscriptions"]] == ["41"]
+    assert exported["questions"][0]["text"].startswith("Les poids lourds")
+    assert main(["sms", "+33612345678", "stop"]) == 0
+    capsys.readouterr()
+    assert main(["subscribers", "export", "+33612345678"]) == 0
+    assert json.loads(capsys.readouterr().out)["subscriptions"] == []
+
+
+def test_rules_check_and_test(example, tmp_path, capsys):
+    assert main(["rules", "check", str(example / "rules.yaml")]) == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n")
+    assert main(["rules", "check", str(broken)]) != 0
+    assert "broken.yaml:4:" in capsys.readouterr().out
+    item = tmp_path / "item.yaml"
+    item.write_text("source: prefecture-41\nexternal_id: x\ntitle: Neige sur la RD 957\n"
+                    "text: Neige et verglas sur la RD 957 près de Blois.\nseverity: Severe\nroads: [D957]\n")
+    assert main(["rules", "test", str(example / "rules.yaml"), str(item)]) == 0
+    shown = capsys.readouterr().out
+    assert "neige-hors-episode" in shown and "sms" not in shown  # outside an episode: held, no SMS
+    assert main(["rules", "test", str(example / "rules.yaml"), str(item), "--episode", "41"]) == 0
+    shown = capsys.readouterr().out
+    assert "neige-routes-episode" in shown and "#route41" in shown and "segment" in shown.lower()
+
+
+def test_episode_sources_and_deliveries(example, capsys):
+    assert main(["episode", "start", "41", "--by", "jd"]) == 0
+    assert main(["sources"]) == 0
+    assert "no source has been polled yet" in capsys.readouterr().out
+    assert main(["deliveries", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_bad_config_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "crieur.yaml"
+    path.write_text("service:\n  prot: 8041\n")
+    monkeypatch.setenv("CRIEUR_CONFIG", str(path))
+    with pytest.raises(SystemExit) as exit_:
+        main(["sources"])
+    assert f"{path}:2:3: service.prot: unknown key" in str(exit_.value)
