@@ -242,7 +242,7 @@ def cmd_sms(args: argparse.Namespace) -> int:
     """Play a citizen's SMS through the same code as the Twilio webhook (demo, support)."""
     from .service import Crieur
 
-    config = _load(args, dry_run=True if args.dry_run else None)
+    config = _load(args, dry_run=None if args.send else True)
 
     async def act() -> int:
         crieur = Crieur(config)
@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")
     p.add_argument("text")
-    p.add_argument("--dry-run", action="store_true", default=True)
+    p.add_argument("--send", action="store_true",
+                   help="really send what follows (escalations) through the configured channels; default: dry-run")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
     p.add_argument("action", choices=["check", "test"])
     p.add_argument("paths", nargs="+", help="check: RULES...; test: [RULES...] ITEM_FILE")
