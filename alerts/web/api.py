@@ -1,0 +1,237 @@
+"""The public JSON API (/api/v1), described by the OpenAPI 3.1 document it serves itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from alerts.storage.records import alert_to_json
+
+from . import site
+from .site import CRIEUR
+
+VOLATILE_CACHE = "no-cache"  # source health and progress change without any alert changing
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/alerts", list_alerts)
+    r.add_get(r"/api/v1/alerts/{id:\d+}", get_alert)
+    r.add_get("/api/v1/sources", sources)
+    r.add_get("/api/v1/deliveries/progress", progress)
+    r.add_get("/api/v1/openapi.json", openapi)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return web.Response(text=body, status=status, content_type="application/json", charset="utf-8")
+
+
+def _problem(status: int, message: str) -> web.Response:
+    response = _json({"error": message, "status": status}, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _alert_json(alert: Any, known: list[site.TerritoryInfo]) -> dict[str, Any]:
+    data = alert_to_json(alert)
+    data["communes"] = site.commune_names(alert, known)
+    data["cap"] = f"/alertes/{alert.id}.cap.xml"
+    return data
+
+
+async def list_alerts(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    code = request.query.get("territory")
+    if code is not None and site.territory(crieur, code) is None:
+        return _problem(404, f"unknown territory {code!r}")
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    known = site.territories(crieur)
+    alerts = await site.current_alerts(crieur, code)
+    body = {"territory": code, "count": len(alerts), "alerts": [_alert_json(a, known) for a in alerts]}
+    return site.with_cache_headers(_json(body), etag)
+
+
+async def get_alert(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    alert = await crieur.store.alert(int(request.match_info["id"]))
+    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+        return _problem(404, f"no alert {request.match_info['id']}")
+    return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur))), etag)
+
+
+def _by_content(request: web.Request, data: Any) -> web.Response:
+    """A response whose ETag is its content's hash: still 304 for an unchanged answer."""
+    response = _json(data)
+    etag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'  # type: ignore[arg-type]
+    headers = {"ETag": etag, "Cache-Control": VOLATILE_CACHE}
+    if etag in [t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
+    return response
+
+
+async def sources(request: web.Request) -> web.Response:
+    states = await request.app[CRIEUR].store.source_states()
+    return _by_content(request, {"sources": [{"name": name, **state} for name, state in states.items()]})
+
+
+async def progress(request: web.Request) -> web.Response:
+    raw = request.query.get("alert")
+    alert_id: int | None = None
+    if raw is not None:
+        if not raw.isdigit():
+            return _problem(400, "alert: expected an alert id (a whole number)")
+        alert_id = int(raw)
+    rows = await request.app[CRIEUR].store.progress(alert_id)
+    return _by_content(request, {"alert": alert_id, "channels": rows})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    crieur = request.app[CRIEUR]
+    document = openapi_document(site.public_url(crieur), crieur.config.name)
+    response = _json(document)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def openapi_document(server: str, title: str) -> dict[str, Any]:
+    alert_ref = {"$ref": "#/components/schemas/Alert"}
+    not_modified = {"description": "Not modified since the ETag given in If-None-Match"}
+    problem = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"Crieur — {title}",
+            "version": "1.0.0",
+            "description": "Alertes routières publiées (hiver, neige, verglas), santé des sources et progression "
+            "des envois. Réponses en JSON UTF-8 ; ETag et If-None-Match pris en charge.",
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "servers": [{"url": server or "/"}],
+        "paths": {
+            "/api/v1/alerts": {
+                "get": {
+                    "summary": "Current alerts (published, not expired), most severe first",
+                    "operationId": "listAlerts",
+                    "parameters": [{
+                        "name": "territory", "in": "query", "required": False,
+                        "description": "Territory code, e.g. 41 (Loir-et-Cher)", "schema": {"type": "string"},
+                    }],
+                    "responses": {
+                        "200": {"description": "Current alerts", "headers": _cache_headers(), "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/AlertList"}}}},
+                        "304": not_modified,
+                        "404": problem,
+                    },
+                }
+            },
+            "/api/v1/alerts/{id}": {
+                "get": {
+                    "summary": "One published alert (current, ended or expired)",
+                    "operationId": "getAlert",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {"description": "The alert", "headers": _cache_headers(),
+                                "content": {"application/json": {"schema": alert_ref}}},
+                        "304": not_modified,
+                        "404": problem,
+                    },
+                }
+            },
+            "/api/v1/sources": {
+                "get": {
+                    "summary": "Health of each ingested source (last fetch, errors)",
+                    "operationId": "listSources",
+                    "responses": {"200": {"description": "Source states", "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["sources"], "properties": {"sources": {
+                            "type": "array", "items": {"type": "object", "required": ["name"],
+                                                       "properties": {"name": {"type": "string"}},
+                                                       "additionalProperties": True}}}}}}},
+                        "304": not_modified},
+                }
+            },
+            "/api/v1/deliveries/progress": {
+                "get": {
+                    "summary": "Fan-out progress per alert and channel",
+                    "operationId": "deliveryProgress",
+                    "parameters": [{"name": "alert", "in": "query", "required": False,
+                                    "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {"description": "Progress", "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Progress"}}}},
+                        "304": not_modified,
+                        "400": problem,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Alert": {
+                    "type": "object",
+                    "required": ["id", "status", "msg_type", "title", "text", "territories", "severity"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "status": {"enum": ["published", "ended", "expired"]},
+                        "msg_type": {"enum": ["Alert", "Update", "Cancel"]},
+                        "title": {"type": "string"},
+                        "text": {"type": "string"},
+                        "territories": {"type": "array", "items": {"type": "string"}},
+                        "hashtags": {"type": "array", "items": {"type": "string"}},
+                        "severity": {"enum": ["Unknown", "Minor", "Moderate", "Severe", "Extreme"]},
+                        "roads": {"type": "array", "items": {"type": "string"}, "examples": [["RD 957", "RN 10"]]},
+                        "communes": {"type": "array", "items": {"type": "string"}},
+                        "link": {"type": "string"},
+                        "expires": {"type": ["string", "null"], "format": "date-time"},
+                        "supersedes": {"type": ["integer", "null"]},
+                        "created_at": {"type": ["string", "null"], "format": "date-time"},
+                        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+                        "cap": {"type": "string", "description": "Path of the CAP 1.2 message"},
+                    },
+                },
+                "AlertList": {
+                    "type": "object",
+                    "required": ["count", "alerts"],
+                    "properties": {
+                        "territory": {"type": ["string", "null"]},
+                        "count": {"type": "integer"},
+                        "alerts": {"type": "array", "items": alert_ref},
+                    },
+                },
+                "Progress": {
+                    "type": "object",
+                    "required": ["channels"],
+                    "properties": {
+                        "alert": {"type": ["integer", "null"]},
+                        "channels": {"type": "array", "items": {"type": "object", "properties": {
+                            "alert_id": {"type": "integer"}, "channel": {"type": "string"},
+                            "total": {"type": "integer"}, "sent": {"type": "integer"},
+                            "failed": {"type": "integer"}, "queued": {"type": "integer"},
+                            "cancelled": {"type": "integer"}, "rate_per_s": {"type": "number"},
+                            "eta_s": {"type": ["number", "null"]}}}},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "required": ["error", "status"],
+                    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+                },
+            }
+        },
+    }
+
+
+def _cache_headers() -> dict[str, Any]:
+    return {
+        "ETag": {"schema": {"type": "string"}},
+        "Cache-Control": {"schema": {"type": "string"}},
+    }

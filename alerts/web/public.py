@@ -1,0 +1,214 @@
+"""Citizens' side: the alert pages, the question form, Atom and CAP feeds, health checks. No JavaScript."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from . import site
+from .feeds import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, FeedContext, atom_feed, cap_alert, source_item
+from .rendering import render
+from .site import CRIEUR, WALL, TerritoryInfo
+
+log = logging.getLogger("crieur.web.public")
+
+MAX_QUESTION = 1000
+UNAVAILABLE = (
+    "Le service de questions est momentanément indisponible. Pour une urgence, appelez le 112 ; "
+    "pour l'état des routes, consultez les alertes ci-dessus."
+)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", index, name="index")
+    r.add_get("/t/{code}", territory_page, name="territory")
+    r.add_post("/questions", ask_question, name="questions")
+    r.add_get("/alertes.atom", atom_all)
+    r.add_get("/t/{code}/alertes.atom", atom_territory)
+    r.add_get("/t/{code}/alertes.cap.xml", cap_index)
+    r.add_get(r"/alertes/{id:\d+}.cap.xml", cap_message)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+
+
+def _territory_or_404(crieur: Any, code: str) -> TerritoryInfo:
+    found = site.territory(crieur, code)
+    if found is None:
+        raise web.HTTPNotFound(text=f"Territoire inconnu : {code}")
+    return found
+
+
+async def _page_context(crieur: Any, territory: TerritoryInfo | None) -> dict[str, Any]:
+    known = site.territories(crieur)
+    alerts = await site.current_alerts(crieur, territory.code if territory else None)
+    return {
+        "territory": territory,
+        "territories": known,
+        "alerts": [(a, site.commune_names(a, known)) for a in alerts],
+        "last_change": await crieur.store.last_change(),
+        "sms_number": site.sms_number(crieur),
+        "now": datetime.now(timezone.utc),
+    }
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    crieur = request.app[CRIEUR]
+    context = await _page_context(crieur, None)
+    return site.with_cache_headers(render(request, "public.html", **context, wall=None, question=None), etag)
+
+
+async def territory_page(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    territory = _territory_or_404(crieur, request.match_info["code"])
+    wall = request.app[WALL]
+    partner_posts = await wall.partner_posts(territory.hashtag)  # refreshes the cache at most once a minute
+    etag, not_modified = await site.cached(request, wall.generation(territory.hashtag))
+    if not_modified:
+        return not_modified
+    context = await _page_context(crieur, territory)
+    own = [a for a, _ in context["alerts"]]
+    posts = await wall.posts(territory.hashtag, own, author=crieur.config.name)
+    context["wall"] = {"posts": posts, "partners": len(partner_posts)}
+    return site.with_cache_headers(render(request, "public.html", **context, question=None), etag)
+
+
+async def ask_question(request: web.Request) -> web.StreamResponse:
+    """The form under each page: answered at once when the question is ours, else routed to whoever is
+    responsible (the citizens module decides; this handler only validates and shows the reply)."""
+    crieur = request.app[CRIEUR]
+    form = await request.post()
+    text = str(form.get("text", "")).strip()
+    phone_raw = str(form.get("phone", "")).strip()
+    code = str(form.get("territory", "")).strip()
+    territory = site.territory(crieur, code) if code else None
+    errors: dict[str, str] = {}
+    if not text:
+        errors["text"] = "Écrivez votre question."
+    elif len(text) > MAX_QUESTION:
+        errors["text"] = f"Votre question dépasse {MAX_QUESTION} caractères."
+    if code and territory is None:
+        errors["territory"] = "Territoire inconnu."
+    phone = ""
+    if phone_raw:
+        from alerts.phones import InvalidPhone, normalise_phone
+
+        try:
+            phone = normalise_phone(phone_raw)
+        except InvalidPhone:
+            errors["phone"] = "Numéro de téléphone non reconnu (exemple : 06 12 34 56 78)."
+    question: dict[str, Any] = {"text": text, "phone": phone_raw, "errors": errors, "reply": "", "status": ""}
+    status = 400 if errors else 200
+    if not errors:
+        citizens = getattr(crieur, "citizens", None)
+        if citizens is None or not hasattr(citizens, "ask"):
+            question["status"], question["reply"], status = "unavailable", UNAVAILABLE, 503
+        else:
+            try:
+                answer = await citizens.ask(
+                    channel="web", sender=phone, text=text, territories=[territory.code] if territory else []
+                )
+                question["status"], question["reply"] = "answered", str((answer or {}).get("reply", ""))
+                question["text"] = ""
+            except Exception:
+                log.exception("question from the web form could not be handled")
+                question["status"], question["reply"], status = "unavailable", UNAVAILABLE, 503
+    context = await _page_context(crieur, territory)
+    context["wall"] = None
+    response = render(request, "public.html", status=status, **context, question=question)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ------------------------------------------------------------------------------------------- feeds
+
+
+def _feed_context(crieur: Any) -> FeedContext:
+    return FeedContext(site.public_url(crieur), crieur.config.name, site.territories(crieur))
+
+
+def _xml(body: bytes, media_type: str, etag: str) -> web.StreamResponse:
+    response = web.Response(body=body, content_type=media_type, charset="utf-8")
+    return site.with_cache_headers(response, etag)
+
+
+async def atom_all(request: web.Request) -> web.StreamResponse:
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    crieur = request.app[CRIEUR]
+    alerts = await site.recent_alerts(crieur)
+    body = atom_feed(_feed_context(crieur), alerts, path=request.path, title=f"Alertes — {crieur.config.name}")
+    return _xml(body, ATOM_MEDIA_TYPE, etag)
+
+
+async def atom_territory(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    territory = _territory_or_404(crieur, request.match_info["code"])
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    alerts = await site.recent_alerts(crieur, territory.code)
+    body = atom_feed(_feed_context(crieur), alerts, path=request.path, title=f"Alertes routières — {territory.name}")
+    return _xml(body, ATOM_MEDIA_TYPE, etag)
+
+
+async def cap_index(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    territory = _territory_or_404(crieur, request.match_info["code"])
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    alerts = await site.recent_alerts(crieur, territory.code)
+    body = atom_feed(
+        _feed_context(crieur), alerts, path=request.path, title=f"Alertes CAP — {territory.name}", cap_index=True
+    )
+    return _xml(body, ATOM_MEDIA_TYPE, etag)
+
+
+async def cap_message(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    alert = await crieur.store.alert(int(request.match_info["id"]))
+    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+        raise web.HTTPNotFound(text="Alerte inconnue")
+    superseded = await crieur.store.alert(alert.supersedes) if alert.supersedes is not None else None
+    if superseded is not None and superseded.status not in site.PUBLIC_STATUSES:
+        superseded = None
+    body = cap_alert(_feed_context(crieur), alert, superseded, await source_item(crieur, alert))
+    return _xml(body, CAP_MEDIA_TYPE, etag)
+
+
+# ------------------------------------------------------------------------------------------- health
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers and, if this process ingests, its source loop still runs."""
+    crieur = request.app[CRIEUR]
+    problems = []
+    try:
+        await crieur.store.db.fetchval("SELECT 1")
+    except Exception as exc:
+        problems.append(f"database: {type(exc).__name__}: {exc}")
+    loop = getattr(crieur, "source_loop", None)
+    if loop is not None:
+        task = next((t for t in getattr(crieur, "_tasks", []) if t.get_name() == "sources"), None)
+        task = getattr(loop, "task", None) or task
+        if task is not None and task.done():
+            problems.append("sources: the ingest loop has stopped")
+    if problems:
+        return web.Response(status=503, text="\n".join(problems))
+    return web.Response(text="ready")
+
