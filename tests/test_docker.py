@@ -26,9 +26,13 @@ def parses_as_crieur_command(argv: list[str]) -> str:
     return args.command
 
 
+def compose_file() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load((DOCKER / "compose.yaml").read_text(encoding="utf-8"))
+    return compose_file()
 
 
 def test_compose_services_images_and_commands(compose):
@@ -69,7 +73,19 @@ def test_env_example_names_every_secret_the_example_configuration_reads():
     listed = {line.split("=", 1)[0] for line in (DOCKER / "crieur.env.example").read_text().splitlines()
               if "=" in line and not line.startswith("#")}
     assert needed and needed <= listed, needed - listed
-    assert {"CRIEUR_DATABASE_URL", "CRIEUR_SECRET_KEY", "POSTGRES_PASSWORD"} <= listed
+    assert {"CRIEUR_PUBLIC_URL", "CRIEUR_DATABASE_URL", "CRIEUR_SECRET_KEY"} <= listed
+    assert "POSTGRES_PASSWORD" not in listed  # db.env's, and the database container gets nothing else
+    assert compose_file()["services"]["db"]["env_file"] == "db.env"
+    assert "POSTGRES_PASSWORD=" in (DOCKER / "db.env.example").read_text()
+
+
+def test_compose_environment_never_shadows_the_env_file(compose):
+    """`environment:` wins over `env_file:`: a deployment setting written in crieur.env must not be
+    silently replaced by a default in compose.yaml."""
+    listed = {line.split("=", 1)[0] for line in (DOCKER / "crieur.env.example").read_text().splitlines()
+              if "=" in line and not line.startswith("#")}
+    for name, service in compose["services"].items():
+        assert not listed & set(service.get("environment", {})), name
 
 
 def dockerfile() -> list[tuple[str, str]]:
