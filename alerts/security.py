@@ -154,18 +154,19 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 def _split(url: str) -> tuple[str, str]:
-    """(scheme, host) of a URL, or UnsafeURL for a URL that names no host."""
+    """(scheme, host) of a URL, or UnsafeURL for a URL that names no host. Messages name the scheme and
+    host only: the rest of a webhook URL (path, query, user info) is often its secret."""
     try:
         parts = urlsplit(str(url).strip())
         host = parts.hostname or ""
         parts.port  # noqa: B018 — raises ValueError for a port out of range
     except ValueError as exc:
-        raise UnsafeURL(f"invalid URL {url!r}: {exc}") from None
+        raise UnsafeURL(f"invalid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise UnsafeURL(f"URL scheme {scheme or 'none'!r} is not allowed (only http and https): {url!r}")
+        raise UnsafeURL(f"URL scheme {scheme or 'none'!r} is not allowed (only http and https)")
     if not host:
-        raise UnsafeURL(f"URL without a host: {url!r}")
+        raise UnsafeURL(f"{scheme} URL without a host")
     return scheme, host
 
 

@@ -437,3 +437,11 @@ def test_redactor_cleans_message_arguments_and_traceback():
     assert out.count("[secret]") == 4  # argument, URL-encoded argument, source line and message of the traceback
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert "RuntimeError" in lines[1]["message"]  # the traceback is kept, redacted
+
+
+@pytest.mark.parametrize("url", ["gopher://hooks.example/services/T41/B41/s3cr3tpath",
+                                 "http://user:s3cr3tpw@10.0.0.1/x?token=s3cr3tq", "http://[::1]:99999/s3cr3t"])
+def test_refusals_never_quote_the_secret_parts_of_a_url(url):
+    with pytest.raises(UnsafeURL) as refused:
+        check_url(url)
+    assert "s3cr3t" not in str(refused.value)
