@@ -110,8 +110,18 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheaper argon2 parameters in tests (same algorithm and code path; production keeps the defaults)."""
+    from argon2 import PasswordHasher
+
+    from alerts.web import accounts
+
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture
-async def web_env(tmp_path: pathlib.Path) -> AsyncIterator[Web]:
+async def web_env(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Web]:
+    quick_argon2(monkeypatch)
     crieur = await make_crieur(tmp_path)
     await add_user(crieur.store, "camille", PASSWORD, "cm")
     await add_user(crieur.store, "alex.martin", PASSWORD, "approver")
@@ -126,4 +136,4 @@ async def web_env(tmp_path: pathlib.Path) -> AsyncIterator[Web]:
 
 
 __all__ = ["DATA", "PASSWORD", "Web", "csrf_of", "make_crieur", "snow_alert", "web_env", "MsgType",
-           "AlertStatus", "datetime", "timedelta", "timezone"]
+           "AlertStatus", "datetime", "timedelta", "timezone", "quick_argon2"]

@@ -14,13 +14,14 @@ import secrets
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
 
 from . import accounts, site
 from .accounts import AccountError, Session
 from .rendering import render
-from .site import CRIEUR, SECURE_COOKIES
+from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
 
 log = logging.getLogger("crieur.web.console")
 
@@ -79,14 +80,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if not accounts.csrf_ok(session.csrf, given):
             await accounts.audit(crieur.store, session.user.username, "csrf-refused", path)
             raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page et recommencez.")
-    request["session"] = session
+    request[SESSION] = session
     response = await handler(request)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def _session(request: web.Request) -> Session:
-    return request["session"]
+    return request[SESSION]
 
 
 def _require(request: web.Request, permission: str) -> Session:
@@ -97,7 +98,7 @@ def _require(request: web.Request, permission: str) -> Session:
 
 
 def _back(path: str, **query: Any) -> web.HTTPSeeOther:
-    location = web.URL(path).with_query({k: str(v) for k, v in query.items() if v is not None})
+    location = URL(path).with_query({k: str(v) for k, v in query.items() if v is not None})
     return web.HTTPSeeOther(str(location))
 
 
@@ -111,7 +112,7 @@ def _flash(request: web.Request) -> str:
 async def login_form(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "console_login.html", status=status, login_csrf=token, error=error,
-                      username=request.get("login_name", ""))
+                      username=request.get(LOGIN_NAME, ""))
     response.set_cookie(LOGIN_COOKIE, token, path="/console/login", httponly=True, samesite="Strict",
                         secure=request.app[SECURE_COOKIES], max_age=3600)
     response.headers["Cache-Control"] = "no-store"
@@ -124,7 +125,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not accounts.csrf_ok(request.cookies.get(LOGIN_COOKIE, ""), str(form.get("csrf", ""))):
         raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page de connexion.")
     username = str(form.get("username", "")).strip().lower()
-    request["login_name"] = username
+    request[LOGIN_NAME] = username
     result = await accounts.login(crieur.store, username, str(form.get("password", "")))
     if result.session is None:
         await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", request.remote or "")
@@ -274,7 +275,24 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     except Exception as exc:
         log.exception("preview failed")
         return [], f"La prévisualisation a échoué : {exc}"
-    return list(rows or []), ""
+    return [_preview_row(row) for row in rows or []], ""
+
+
+def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One channel's preview with every key the template reads (the engine leaves some out: no
+    subscribers for a post, no length when rendering failed, whose reason is in "error")."""
+    text = str(row.get("text") or "")
+    return {
+        "channel": str(row.get("channel", "")),
+        "kind": str(row.get("kind", "")),
+        "text": text,
+        "length": row.get("length") if row.get("length") is not None else len(text),
+        "max_length": row.get("max_length"),
+        "segments": row.get("segments"),
+        "encoding": row.get("encoding"),
+        "subscribers": row.get("subscribers"),
+        "error": str(row.get("error") or ""),
+    }
 
 
 def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None) -> dict[str, Any]:
@@ -298,18 +316,7 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     draft, errors = _read_compose(crieur, form, session)
     if form.get("action") == "send" and not errors:
-        known = {t.code: t for t in site.territories(crieur)}
-        alert = Alert(
-            title=draft["title"] or draft["text"].split("\n", 1)[0][:80],
-            text=draft["text"],
-            territories=tuple(draft["territories"]),
-            hashtags=tuple(known[c].hashtag for c in draft["territories"]),
-            channels=tuple(draft["channels"]),
-            severity=Severity(int(draft["severity"])),
-            status=AlertStatus.PUBLISHED,
-            rule="console",
-            signature=draft["signature"],
-        )
+        alert = _compose_alert(crieur, draft)
         stored = await crieur.publish(alert, created_by=session.user.username)
         await accounts.audit(crieur.store, session.user.username, "publish", f"alert:{stored.id}",
                              f"{','.join(draft['territories'])} → {','.join(draft['channels'])}: {draft['text'][:200]}")
@@ -319,6 +326,28 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     status = 400 if errors and form.get("action") == "send" else 200
     return render(request, "console_compose.html", status=status, errors=errors, preview=preview,
                   preview_error=preview_error, **context)
+
+
+def _compose_alert(crieur: Any, draft: dict[str, Any]) -> Alert:
+    """The Alert a CM sends: built by the service (`crieur.compose`, which knows the channels' templates)
+    when its rules are loaded, else here with the territories' hashtags."""
+    compose = getattr(crieur, "compose", None)
+    if callable(compose) and getattr(crieur, "rules", None) is not None:
+        alert = compose(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
+    else:
+        known = {t.code: t for t in site.territories(crieur)}
+        alert = Alert(
+            title=draft["title"] or draft["text"].split("\n", 1)[0][:120],
+            text=draft["text"],
+            territories=tuple(draft["territories"]),
+            hashtags=tuple(known[c].hashtag for c in draft["territories"]),
+            channels=tuple(draft["channels"]),
+            rule="console",
+            signature=draft["signature"],
+        )
+    alert.severity = Severity(int(draft["severity"]))
+    alert.status = AlertStatus.PUBLISHED
+    return alert
 
 
 async def preview_fragment(request: web.Request) -> web.Response:

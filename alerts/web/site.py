@@ -20,6 +20,10 @@ CRIEUR: web.AppKey[Any] = web.AppKey("crieur", object)
 TEMPLATES: web.AppKey[Any] = web.AppKey("templates", object)
 WALL: web.AppKey[Any] = web.AppKey("wall", object)
 SECURE_COOKIES: web.AppKey[bool] = web.AppKey("secure_cookies", bool)
+# Per-request values (aiohttp >= 3.12 has typed request keys; older versions take plain strings).
+_RequestKey = getattr(web, "RequestKey", None)
+SESSION: Any = _RequestKey("session", object) if _RequestKey else "crieur.session"
+LOGIN_NAME: Any = _RequestKey("login_name", str) if _RequestKey else "crieur.login_name"
 
 PARIS = ZoneInfo("Europe/Paris")
 PUBLIC_CACHE = "public, max-age=30, must-revalidate"
