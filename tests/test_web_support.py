@@ -120,9 +120,10 @@ def quick_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def web_env(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Web]:
+async def web_env(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> AsyncIterator[Web]:
+    """Runs each test on SQLite and on PostgreSQL (tests/conftest.py's db_url)."""
     quick_argon2(monkeypatch)
-    crieur = await make_crieur(tmp_path)
+    crieur = await make_crieur(tmp_path, database=db_url)
     await add_user(crieur.store, "camille", PASSWORD, "cm")
     await add_user(crieur.store, "alex.martin", PASSWORD, "approver")
     await add_user(crieur.store, "admin", PASSWORD, "admin")

@@ -49,7 +49,7 @@ class TerritoryInfo:
 
 def territories(crieur: Any) -> list[TerritoryInfo]:
     """The configured territories in file order: from the rules engine when it is loaded, else from the
-    territories file named by the configuration, else the territories the stored alerts mention."""
+    territories file named by the configuration (a web-only process need not load the rules)."""
     source = getattr(getattr(crieur, "rules", None), "territories", None)
     if source is None:
         source = _territories_file(crieur)
@@ -80,14 +80,11 @@ def _territories_file(crieur: Any) -> Any:
     return loaded
 
 
-def territory(crieur: Any, code: str, alerts: Iterable[Alert] = ()) -> TerritoryInfo | None:
-    """A territory by code; when none is configured, one that a stored alert names is accepted."""
-    known = territories(crieur)
-    for t in known:
+def territory(crieur: Any, code: str) -> TerritoryInfo | None:
+    """A configured territory by code, or None."""
+    for t in territories(crieur):
         if t.code == code:
             return t
-    if not known and any(code in a.territories for a in alerts):
-        return TerritoryInfo(code, f"Département {code}", f"#route{code}")
     return None
 
 
