@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pathlib
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from alerts.config import ServiceConfig
-from alerts.domain import Alert, AlertStatus, Area, MsgType, Road, Severity
+from alerts.domain import Alert, Area, Road, Severity
 from alerts.service import Crieur
 from alerts.storage import open_store
 from alerts.web import make_app
@@ -136,5 +135,4 @@ async def web_env(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, db_ur
         await crieur.store.close()
 
 
-__all__ = ["DATA", "PASSWORD", "Web", "csrf_of", "make_crieur", "snow_alert", "web_env", "MsgType",
-           "AlertStatus", "datetime", "timedelta", "timezone", "quick_argon2"]
+__all__ = ["DATA", "PASSWORD", "Web", "csrf_of", "make_crieur", "quick_argon2", "snow_alert", "web_env"]

@@ -30,7 +30,11 @@ playwright_api = pytest.importorskip("playwright.async_api")
 
 
 def axe_source() -> str:
-    import axe_playwright_python
+    """axe-core as bundled by the axe-playwright-python package (a test dependency)."""
+    try:
+        import axe_playwright_python
+    except ImportError as exc:  # a missing test dependency must fail the run, not skip the check
+        raise AssertionError("axe-playwright-python is not installed: pip install axe-playwright-python") from exc
 
     return (pathlib.Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
 
