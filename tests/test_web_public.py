@@ -113,7 +113,7 @@ async def test_question_errors_are_named_and_nothing_is_asked(web_env: Web) -> N
     response = await web_env.client.post("/questions", data={"text": "  ", "phone": "12", "territory": "41"})
     assert response.status == 400
     html = await response.text()
-    assert "Écrivez votre question." in html and "Numéro de téléphone non reconnu" in html
+    assert "Écrivez votre question." in html and "Numéro de mobile non reconnu" in html
     assert 'aria-invalid="true"' in html
 
 
@@ -238,3 +238,42 @@ async def test_readyz_fails_when_the_database_is_gone(web_env: Web) -> None:
         assert "database" in await response.text()
     finally:
         web_env.store.db = real
+
+
+async def test_question_form_is_rate_limited_per_address_and_per_phone(web_env: Web) -> None:
+    asked: list[str] = []
+
+    class Citizens:
+        async def ask(self, **kwargs: Any) -> dict[str, Any]:
+            asked.append(kwargs["sender"])
+            return {"reply": "Merci."}
+
+    web_env.crieur.citizens = Citizens()  # type: ignore[attr-defined]
+    statuses = []
+    for n in range(4):  # one phone: 3 an hour
+        response = await web_env.client.post("/questions", data={"text": f"Q{n}", "phone": "0612345678"})
+        statuses.append(response.status)
+    assert statuses == [200, 200, 200, 429]
+    assert "Trop de questions" in await response.text()
+    assert asked == ["+33612345678"] * 3
+    fifth = await web_env.client.post("/questions", data={"text": "sans numéro"})
+    assert fifth.status == 200  # the address is at 5 (the refused one was counted for the address)
+    sixth = await web_env.client.post("/questions", data={"text": "encore"})
+    assert sixth.status == 429
+    assert len(asked) == 4
+
+
+async def test_question_phone_must_be_a_mobile(web_env: Web) -> None:
+    response = await web_env.client.post("/questions", data={"text": "Question", "phone": "02 54 58 41 41"})
+    assert response.status == 400
+    assert "Numéro de mobile non reconnu" in await response.text()
+
+
+def test_sliding_window() -> None:
+    from alerts.web.limits import SlidingWindow
+
+    now = [0.0]
+    window = SlidingWindow(2, 10.0, clock=lambda: now[0])
+    assert [window.allow("a"), window.allow("a"), window.allow("a"), window.allow("b")] == [True, True, False, True]
+    now[0] = 10.5
+    assert window.allow("a")  # the first two left the window
