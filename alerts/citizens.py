@@ -333,12 +333,17 @@ class Citizens:
             status=status,
             answer=reply,
         )
+        metrics = getattr(self.crieur, "metrics", None)
+        if metrics is not None:
+            metrics.question()
         escalation_id = None
         count = 0
         if key is not None:
             row, opened = await self.store.count_escalation(key.authority_id, key.topic, key.window_start.timestamp())
             escalation_id, count = int(row["id"]), int(row["question_count"])
             await self.store.set_question(question_id, escalation_id=escalation_id)
+            if opened and metrics is not None:
+                metrics.escalation()
             if opened or row["state"] == "open":  # "open": a previous attempt to warn did not get through
                 await self._warn_webmaster(row, routing, text, now)
         log.info("question %s (%s) → %s", question_id, channel,

@@ -38,6 +38,9 @@ def _load(args: argparse.Namespace, *, dry_run: bool | None = None):
         config = load_config(_config_path(args))
     except ValidationFailed as exc:
         raise SystemExit(f"crieur: configuration error\n{exc}") from None
+    from .security import install_log_redaction
+
+    install_log_redaction(config)
     if dry_run is not None:
         config.dry_run = dry_run
     if getattr(args, "data_dir", None):

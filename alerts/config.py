@@ -48,6 +48,10 @@ class ServiceConfig:
     citizen_limits: dict[str, Any] = field(default_factory=dict)  # see alerts.citizens.FloodLimits
     workers: int = 1
     partners: list[str] = field(default_factory=list)  # accounts whose #route41 posts join the wall
+    # Hosts or networks that URLs from configuration or users (feeds, webhooks) may reach although they
+    # are private or loopback; everything else internal is refused (SSRF guard, alerts.security).
+    allow: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-For counts
 
     @property
     def folder(self) -> pathlib.Path:
@@ -99,7 +103,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     config = ServiceConfig(path=path)
     if root is None:
         raise ValidationFailed([_error(path, "the file is empty")])
-    top = check.mapping(root, "", ("service", "sources", "channels", "citizens")) or {}
+    top = check.mapping(root, "", ("service", "sources", "channels", "citizens", "security")) or {}
 
     def local(value: str) -> pathlib.Path:
         return (path.parent / value).resolve()
@@ -190,6 +194,12 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                 check.error(node, "citizens.limits", str(exc).split(": ", 1)[-1])
         if "partners" in citizens:
             config.partners = check.string_list(citizens["partners"][1], "citizens.partners")
+
+    if "security" in top:
+        security = check.mapping(top["security"][1], "security", ("allow", "trusted_proxies")) or {}
+        for key in ("allow", "trusted_proxies"):
+            if key in security:
+                setattr(config, key, check.string_list(security[key][1], f"security.{key}"))
 
     _apply_environment(config)
     if not config.database:

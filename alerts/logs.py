@@ -30,5 +30,5 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "twilio.http_client", "asyncio"):
+    for noisy in ("aiohttp.access", "twilio.http_client", "asyncio", "oauthlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

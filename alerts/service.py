@@ -24,10 +24,13 @@ from .delivery import DeliveryWorker, WorkerSettings
 from .domain import Alert, AlertStatus, Item, MsgType
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
+from .metrics import Metrics
+from .security import RequestLimits, install_request_limits, safe_session
 from .storage import Ingested, Store, open_store
 from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 log = logging.getLogger("crieur")
+USER_AGENT = "Crieur/0.1 (+alertes)"
 
 
 def build_channels(config: ServiceConfig) -> dict[str, Channel]:
@@ -64,6 +67,8 @@ class Crieur:
         # Modules that serve HTTP routes besides the web package (Twilio webhooks, metrics) register here;
         # the web app calls `extra_routes(app)` when it is built.
         self.route_installers: list[Callable[[Any], None]] = []
+        self.metrics = Metrics(self)
+        self._feed_session: aiohttp.ClientSession | None = None
 
     def extra_routes(self, app: Any) -> None:
         for install in self.route_installers:
@@ -91,12 +96,17 @@ class Crieur:
         self.channels = build_channels(self.config)
         if self.store is None:
             self.store = await open_store(self.config.database)
-        self.session = aiohttp.ClientSession(headers={"User-Agent": "Crieur/0.1 (+alertes)"})
+        self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
         self.fanout = Fanout(self.store, self.channels, self.render)
         self.citizens = Citizens(self)
-        self.route_installers.append(self.citizens.install_routes)
+        limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
+        self.route_installers += [
+            self.citizens.install_routes,
+            self.metrics.install_routes,
+            lambda app: install_request_limits(app, limits),
+        ]
 
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors
@@ -114,12 +124,16 @@ class Crieur:
         if ingest and self.config.sources:
             from .ingest.loop import SourceLoop
 
-            self.source_loop = SourceLoop(self.session, self.config.sources, self.on_items, _SourceStates(self.store))
+            # Feed URLs come from configuration: fetched through the SSRF guard (security.allow lifts it).
+            self._feed_session = safe_session(self.config.allow, headers={"User-Agent": USER_AGENT})
+            self.source_loop = SourceLoop(self._feed_session, self.config.sources, self.on_items,
+                                          _SourceStates(self.store), on_poll=self.metrics.fetch)
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
         if ingest and self.citizens.mastodon_channel() is not None:
             self._tasks.append(asyncio.create_task(self.citizens.run_mentions(60), name="mentions"))
         for index in range(self.config.workers if workers is None else workers):
-            worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}")
+            worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
+                                    on_event=self.metrics.delivery_event)
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{index}"))
         if web:
@@ -131,24 +145,30 @@ class Crieur:
             await self._runner.setup()
             await aioweb.TCPSite(self._runner, self.config.host, self.config.port).start()
 
-    async def stop(self) -> None:
-        """Finish in-flight sends, release leases, close everything."""
+    async def stop(self, grace: float = 30.0) -> None:
+        """Finish in-flight sends, release leases, close everything. A task still running after `grace`
+        seconds (a provider that never answers) is cancelled and named in the log."""
         for worker in self.workers:
             worker.stop()
         if self.citizens is not None:
             self.citizens.stop()
-        if self.source_loop is not None:
-            for task in self._tasks:
-                if task.get_name() == "sources":
-                    task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for task in self._tasks:
+            if task.get_name() == "sources":
+                task.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                log.error("stopping: %s did not finish within %.0f s, cancelled", task.get_name(), grace)
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._runner is not None:
             await self._runner.cleanup()
         for channel in self.channels.values():
             await channel.close()
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self._feed_session):
+            if session is not None:
+                await session.close()
         if self.store is not None:
             await self.store.close()
 
@@ -307,8 +327,8 @@ class Crieur:
                 entry.update(text="", error=str(exc))
             else:
                 measured = measure(rendered.text, channel.limits)
-                entry.update(text=rendered.text, length=measured.length, segments=measured.segments,
-                             encoding=measured.encoding)
+                entry.update(text=rendered.text, length=measured.length, encoding=measured.encoding,
+                             segments=measured.segments if measured.encoding else None)
             if channel.subscribers:
                 entry["subscribers"] = await self.store.subscriber_count(alert.territories)
             out.append(entry)
@@ -319,7 +339,10 @@ class Crieur:
         """An alert written by a CM: hashtags from its territories."""
         known = self.rules.territories
         hashtags = known.hashtags(territories) if known is not None else tuple(f"#route{t}" for t in territories)
-        return Alert(title=title or text.split("\n", 1)[0][:120], text=text, territories=tuple(territories),
+        if not title:  # the first line is the title, the rest the text (no repetition on any channel)
+            first, _, rest = text.strip().partition("\n")
+            title, text = first.strip(), rest.strip()
+        return Alert(title=title, text=text, territories=tuple(territories),
                      hashtags=tuple(hashtags), channels=tuple(channels), signature=signature,
                      rule="console", templates={"sms": "alerte-sms"}, sms_gsm7=True)
 

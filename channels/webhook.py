@@ -17,6 +17,10 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import aiohttp
+
+from alerts.security import Allowlist, UnsafeURL, check_url_async, safe_session
+
 from .base import Channel, ConfigurationError, Limits, Message, PermanentError, RateLimited, Receipt, register
 from ._http import DryRunnable, error_for_status, no_credentials, request, retry_after, timeout_option
 
@@ -80,6 +84,8 @@ class WebhookChannel(DryRunnable, Channel):
         super().__init__(name, options)
         self.timeout = timeout_option(self)
         self._secret = self.secret("secret") if credentials else ""
+        # Subscribers' URLs may not reach internal addresses unless configuration allows them (SSRF).
+        self.allow = Allowlist(self.options.get("allow") or ())
         if self._secret:
             try:
                 _key(self._secret)
@@ -104,6 +110,14 @@ class WebhookChannel(DryRunnable, Channel):
             },
         }
 
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        """Its own session, guarded at connect time too (DNS rebinding, redirects)."""
+        self.session = safe_session(self.allow)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
     async def send(self, message: Message) -> Receipt:
         if not self._secret:
             raise no_credentials(self)
@@ -111,6 +125,10 @@ class WebhookChannel(DryRunnable, Channel):
             raise PermanentError(
                 f"{self.name}: recipient is not an http(s) URL", code="url", recipient_action="invalid"
             )
+        try:
+            await check_url_async(message.recipient, self.allow)
+        except UnsafeURL as exc:
+            raise PermanentError(f"{self.name}: {exc}", code="ssrf", recipient_action="invalid") from None
         body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         timestamp = int(time.time())
         headers = {

@@ -102,7 +102,7 @@ async def test_no_secret_in_logs_or_errors(caplog, http_session, fake_mastodon, 
         (XChannel("x", {"api_base": fake_x.base_url, "consumer_key": "ck", "consumer_secret": secret,
                         "access_token": "at", "access_token_secret": secret}), ""),
         (FacebookChannel("f", {"api_base": fake_facebook.base_url, "page_id": "100200300400500", "page_token": secret}), ""),
-        (WebhookChannel("w", {"secret": secret}), f"{fake_webhook.base_url}/hook"),
+        (WebhookChannel("w", {"secret": secret, "allow": ["127.0.0.1"]}), f"{fake_webhook.base_url}/hook"),
     ]
     errors = []
     for channel, recipient in channels:

@@ -39,9 +39,23 @@ def test_verify_accepts_good_and_refuses_tampered_old_or_missing():
 
 @pytest.fixture
 async def hook(http_session):
-    channel = WebhookChannel("hooks", {"secret": SECRET, "timeout": 0.5})
+    channel = WebhookChannel("hooks", {"secret": SECRET, "timeout": 0.5, "allow": ["127.0.0.1"]})
     await channel.start(http_session)
-    return channel
+    yield channel
+    await channel.close()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.0.0.8/hook", "http://[::1]/x",
+                                 "http://2130706433/hook", "http://169.254.169.254/latest/meta-data"])
+async def test_internal_addresses_are_refused_unless_allowed(http_session, url):
+    channel = WebhookChannel("hooks", {"secret": SECRET})
+    await channel.start(http_session)
+    try:
+        with pytest.raises(PermanentError) as refused:
+            await channel.send(message(url))
+        assert refused.value.code == "ssrf" and refused.value.recipient_action == "invalid"
+    finally:
+        await channel.close()
 
 
 def message(url: str, key: str = "d-1", **kw) -> Message:
@@ -68,7 +82,7 @@ async def test_custom_payload(hook, fake_webhook):
 
 async def test_wrong_secret_refused_by_receiver_is_permanent_for_that_recipient(fake_webhook, http_session):
     other = "whsec_" + base64.b64encode(b"another secret key").decode()
-    channel = WebhookChannel("hooks", {"secret": other})
+    channel = WebhookChannel("hooks", {"secret": other, "allow": ["127.0.0.1"]})
     await channel.start(http_session)
     with pytest.raises(PermanentError) as err:
         await channel.send(message(f"{fake_webhook.base_url}/a"))

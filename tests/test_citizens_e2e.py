@@ -137,7 +137,7 @@ async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monke
                                         "rate": 200}),
         "mastodon": MastodonChannel("mastodon", {"base_url": fake_mastodon.base_url, "access_token": "test-token",
                                                  "rate": 200}),
-        "webhook": WebhookChannel("webhook", {"secret": fake_webhook.secret, "rate": 200}),
+        "webhook": WebhookChannel("webhook", {"secret": fake_webhook.secret, "rate": 200, "allow": ["127.0.0.1"]}),
     }
     crieur = SimpleNamespace(
         config=config, store=store, channels=channels,

@@ -101,8 +101,10 @@ def write_config(tmp_path: pathlib.Path, port: int, feeds: str, fakes: dict, smt
           mastodon: {{kind: mastodon, base_url: "{mastodon.base_url}", access_token: test-token, rate: 50}}
           x: {{kind: x, api_base: "{x.base_url}", consumer_key: ck, consumer_secret: cs, access_token: at,
                access_token_secret: ats, rate: 50}}
-          bluesky: {{kind: bluesky, service: "{bluesky.base_url}", identifier: route41.test, app_password: pw, rate: 50}}
-          facebook: {{kind: facebook, api_base: "{facebook.base_url}", page_id: "41", page_token: pt, rate: 50}}
+          bluesky: {{kind: bluesky, service: "{bluesky.base_url}", identifier: "{bluesky.identifier}",
+                     app_password: "{bluesky.password}", rate: 50}}
+          facebook: {{kind: facebook, api_base: "{facebook.base_url}", page_id: "{facebook.page_id}",
+                      page_token: "{facebook.token}", rate: 50}}
           sms: {{kind: twilio, api_base: "{twilio.base_url}", account_sid: "{twilio.account_sid}",
                  auth_token: "{twilio.auth_token}", from: "+33757000041", rate: 100}}
           email: {{kind: email, host: 127.0.0.1, port: {smtp_port}, starttls: false,
@@ -112,6 +114,8 @@ def write_config(tmp_path: pathlib.Path, port: int, feeds: str, fakes: dict, smt
           sms_channel: sms
           email_channel: email
           twilio_auth_token_env: CRIEUR_TEST_TWILIO_TOKEN
+        security:
+          allow: [127.0.0.1]   # the test's feed server is on loopback, which the SSRF guard refuses otherwise
     """))
     return path
 
@@ -132,7 +136,7 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
 ):
     controller, mailbox = smtp_server
     monkeypatch.setenv("CRIEUR_TEST_TWILIO_TOKEN", fake_twilio.auth_token)
-    monkeypatch.setenv("CRIEUR_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("CRIEUR_SECRET_KEY", "end-to-end-test-signing-key")
     port = free_port()
     fakes = {"twilio": fake_twilio, "mastodon": fake_mastodon, "x": fake_x, "bluesky": fake_bluesky,
              "facebook": fake_facebook}
@@ -156,7 +160,9 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
         status = post.json["status"] if post.json else post.form["status"]
         assert "#route41" in status and "RD 957" in status
         assert post.header("Idempotency-Key")
-        await wait_for(lambda: _async(fake_x.received("POST", "/2/tweets") and fake_facebook.received("POST")))
+        await wait_for(lambda: _async(fake_x.received("POST", "/2/tweets") and fake_facebook.posts
+                                      and fake_bluesky.received("POST", "createRecord")))
+        assert "#route41" in fake_facebook.posts[0]["message"]
 
         async with aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"

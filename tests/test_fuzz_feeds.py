@@ -2,10 +2,8 @@
 other than ParseError. Random and mutated documents are property-tested in test_ingest_properties.py;
 these are the exact inputs, kept as regressions.
 
-Both come from feedparser, which the RSS/Atom parser calls without catching its internal errors. The
-SourceLoop survives them (it logs any exception as a parser bug), but a caller of `parse` is promised
-ParseError only. Marked xfail(strict) until alerts/ingest/rss.py turns them into ParseError: then these
-tests pass, strict xfail reports it, and the marks go.
+Both came from feedparser's internal errors, which alerts/ingest/rss.py now turns into ParseError: a
+caller of `parse` is promised ParseError only.
 """
 from __future__ import annotations
 
@@ -16,8 +14,6 @@ import pytest
 from alerts.ingest import ParseError, SourceSpec, parse
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "fuzz"
-PENDING = pytest.mark.xfail(strict=True, raises=(ValueError, AssertionError),
-                             reason="feedparser errors escape alerts.ingest.rss.parse")
 
 CASES = {
     # an XML declaration whose encoding name holds a NUL byte: feedparser's bytes.decode raises ValueError
@@ -30,7 +26,6 @@ CASES = {
 }
 
 
-@PENDING
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fuzzer_findings_raise_only_parse_error(name):
     kind, body = CASES[name]

@@ -27,8 +27,7 @@ from aiosmtpd.smtp import AuthResult
 
 from alerts.config import load_config
 from alerts.logs import JsonFormatter, setup_logging
-from alerts.metrics import Metrics
-from alerts.security import install_log_redaction, install_request_limits
+from alerts.security import install_log_redaction
 from alerts.service import Crieur
 from tests.conftest import EXAMPLES
 from tests.fakes.bluesky import FakeBluesky
@@ -183,7 +182,7 @@ def write_config(tmp_path: pathlib.Path, port: int, fakes: dict, smtp_port: int,
           email: {{kind: email, host: 127.0.0.1, port: {smtp_port}, starttls: false, username: route41,
                    password_env: LEAK_SMTP_PASSWORD, from: "route41@departement-41.example", timeout: 2,
                    recipients: ["astreinte@departement-41.example"]}}
-          hooks: {{kind: webhook, secret_env: LEAK_WEBHOOK_SECRET, recipients: ["{hook_url}"], rate: 50}}
+          hooks: {{kind: webhook, secret_env: LEAK_WEBHOOK_SECRET, recipients: ["{hook_url}"], rate: 50, allow: ["127.0.0.1"]}}
           web: {{kind: web}}
         citizens:
           sms_channel: sms
@@ -227,8 +226,6 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
         install_log_redaction(config)  # as the CLI does after loading the configuration
         crieur = Crieur(config)
         await crieur.open()
-        metrics = Metrics(crieur)
-        crieur.route_installers += [metrics.install_routes, install_request_limits]
         await crieur.store.add_subscribers([("+33600000001", "41"), ("+33600000002", "41")])
         await crieur.start(ingest=False)
         alert = crieur.compose("Neige : RD 957 fermée entre Blois et Vendôme.", ["41"], list(config.channels))

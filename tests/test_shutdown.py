@@ -78,7 +78,7 @@ async def test_sigterm_mid_fanout_finishes_in_flight_and_releases_leases(tmp_pat
           database: {database}
           workers: 1
         channels:
-          hooks: {{kind: webhook, secret_env: CRIEUR_TEST_HOOK_SECRET, rate: 1000}}
+          hooks: {{kind: webhook, secret_env: CRIEUR_TEST_HOOK_SECRET, rate: 1000, allow: ["127.0.0.1"]}}
     """), encoding="utf-8")
     async with SlowReceiver(delay=0.05) as receiver:
         store = await open_store(database)

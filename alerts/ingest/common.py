@@ -81,6 +81,9 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
 def html_to_text(fragment: str) -> str:
     """Readable plain text from an HTML fragment: tags dropped, entities decoded, blank runs collapsed."""
     if not fragment:
@@ -89,9 +92,12 @@ def html_to_text(fragment: str) -> str:
         text = html.unescape(fragment)
     else:
         parser = _TextExtractor()
-        parser.feed(fragment)
-        parser.close()
-        text = "".join(parser.parts)
+        try:
+            parser.feed(fragment)
+            parser.close()
+            text = "".join(parser.parts)
+        except AssertionError:  # html.parser on a broken marked section ("<![CDATH["): drop the tags bluntly
+            text = html.unescape(_ANY_TAG.sub(" ", fragment))
     lines = [" ".join(line.split()) for line in text.replace("\r", "\n").split("\n")]
     out: list[str] = []
     for line in lines:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -95,8 +96,10 @@ class SourceHealth:
 
 class SourceLoop:
     def __init__(self, session: aiohttp.ClientSession, specs: Iterable[SourceSpec], sink: Sink,
-                 state_store: StateStore) -> None:
+                 state_store: StateStore, on_poll: Callable[[str, float, bool], None] | None = None) -> None:
+        """on_poll(source, seconds, ok) is told of every poll (metrics)."""
         self._session = session
+        self._on_poll = on_poll
         self._specs: dict[str, SourceSpec] = {}
         for spec in specs:
             if spec.name in self._specs:
@@ -174,6 +177,7 @@ class SourceLoop:
         health = self._health[spec.name]
         async with self._locks[spec.name]:
             health.last_attempt = now_utc()
+            started = time.monotonic()
             stage = "fetch"
             try:
                 result = await fetch(self._session, spec, health.etag, health.last_modified)
@@ -200,6 +204,8 @@ class SourceLoop:
                 message = f"source {spec.name!r}: {stage} failed: {type(exc).__name__}: {exc}"
                 self._failed(health, message)
                 log.error("%s", message, exc_info=True)
+            if self._on_poll is not None:
+                self._on_poll(spec.name, time.monotonic() - started, health.consecutive_failures == 0)
             health.next_run = now_utc() + timedelta(seconds=next_delay(spec, health.consecutive_failures))
             try:
                 await self._store.save(spec.name, health.to_state())

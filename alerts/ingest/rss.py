@@ -92,7 +92,10 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
         raise ParseError("refused feed declaring XML entities (possible entity-expansion or XXE attack)",
                          source=spec.name)
     headers = {"content-type": content_type} if content_type else {}
-    feed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    try:
+        feed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    except (ValueError, AssertionError, LookupError) as exc:  # feedparser's own errors on hostile bytes (fuzzing)
+        raise ParseError(f"not a readable RSS/Atom feed: {type(exc).__name__}: {exc}", source=spec.name) from None
     if not feed.entries:
         if feed.bozo:
             reason = feed.get("bozo_exception")

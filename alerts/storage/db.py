@@ -184,7 +184,11 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         if self.pool is not None:
-            await self.pool.close()
+            try:  # close waits for connections in use; a task cancelled mid-query may never give one back
+                await asyncio.wait_for(self.pool.close(), 10)
+            except asyncio.TimeoutError:
+                log.warning("PostgreSQL pool did not close within 10 s; terminating its connections")
+                self.pool.terminate()
             self.pool = None
 
     @contextlib.asynccontextmanager

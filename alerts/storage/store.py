@@ -48,6 +48,7 @@ class Store:
         self.db = db
         self._work = asyncio.Event()
         self._listener: Any = None
+        self._listener_lock = asyncio.Lock()
 
     @property
     def dialect(self) -> str:
@@ -454,8 +455,11 @@ class Store:
         self._work.set()
 
     async def wait_for_work(self, timeout: float) -> None:
-        if self._listener is None and isinstance(self.db, PostgresDatabase):
-            self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
+        """Until new deliveries are queued (here, or by another process on PostgreSQL) or `timeout`."""
+        if isinstance(self.db, PostgresDatabase):
+            async with self._listener_lock:  # every channel loop waits here: one listening connection
+                if self._listener is None:
+                    self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
         try:
             await asyncio.wait_for(self._work.wait(), timeout)
         except asyncio.TimeoutError:
