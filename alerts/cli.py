@@ -99,8 +99,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     config = _load(args)
     crieur = Crieur(config)
-    asyncio.run(_serve(crieur, web=False, ingest=False, workers=args.workers or 1,
-                       on_ready=lambda: log.info("delivery worker running")))
+
+    async def main() -> None:
+        runner = None
+        if args.metrics_port:  # a worker has no web app: Prometheus scrapes this small server
+            await crieur.open()
+            runner = await crieur.metrics.serve(config.host, args.metrics_port)
+        try:
+            await _serve(crieur, web=False, ingest=False, workers=args.workers or 1,
+                         on_ready=lambda: log.info("delivery worker running"))
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+    asyncio.run(main())
     return 0
 
 
@@ -300,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="delivery workers in this process (default: from config)")
     p = command("worker", cmd_worker, "run delivery workers only")
     p.add_argument("--workers", type=int)
+    p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (host: service.host)")
     p = command("sources", cmd_sources, "health of every source")
     p.add_argument("--json", action="store_true")
     p = command("deliveries", cmd_deliveries, "fan-out progress")

@@ -37,6 +37,7 @@ MESSAGES = {
     "episode-started": "Épisode neigeux ouvert.",
     "episode-ended": "Épisode neigeux clos.",
     "user-added": "Compte créé.",
+    "rules-reloaded": "Règles rechargées.",
     "not-pending": "Cette alerte n'attend plus de validation.",
     "not-found": "Alerte introuvable.",
     "not-published": "Cette alerte n'est pas en cours.",
@@ -59,6 +60,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_add)
     r.add_get("/console/audit", audit_page)
+    r.add_post("/console/rules/reload", rules_reload)
 
 
 # ------------------------------------------------------------------------------------------- guards
@@ -382,6 +384,20 @@ async def users_add(request: web.Request) -> web.StreamResponse:
         return await users_page(request, error=str(exc), status=400)
     await accounts.audit(crieur.store, session.user.username, "user-add", f"user:{user.username}", user.role)
     raise _back("/console/users", msg="user-added")
+
+
+async def rules_reload(request: web.Request) -> web.StreamResponse:
+    """Re-read rules, territories and templates (as SIGHUP does); on error the rules in force stay and the
+    errors, with file:line:column, are shown."""
+    session = _require(request, "admin")
+    crieur = request.app[CRIEUR]
+    errors = await crieur.reload_rules()
+    await accounts.audit(crieur.store, session.user.username, "rules-reload", "rules",
+                         "ok" if not errors else f"{len(errors)} error(s)")
+    if errors:
+        return await users_page(request, error="Règles non rechargées, les précédentes restent en vigueur : "
+                                + " ; ".join(errors[:10]), status=400)
+    raise _back("/console/users", msg="rules-reloaded")
 
 
 async def audit_page(request: web.Request) -> web.Response:
