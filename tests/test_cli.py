@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
 
 from alerts.cli import main
 from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """`main()` installs its own log handler on the (captured) stderr; put the test run's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
