@@ -17,9 +17,12 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from alerts.ingest import KINDS, SourceSpec
+from channels import channel_class, known_kinds
+from channels.base import ConfigurationError
 from rules.yamlcheck import Checker, ValidationFailed, compose
 
 SOURCE_KINDS = tuple(KINDS)
+
 
 
 @dataclass
@@ -159,6 +162,12 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                 options = _plain(value_node)
                 if not isinstance(options, dict) or not options.get("kind"):
                     check.error(value_node, f"channels.{name}", "expected a mapping with at least `kind`")
+                    continue
+                try:
+                    channel_class(str(options["kind"]))
+                except ConfigurationError:
+                    check.error(value_node, f"channels.{name}.kind",
+                                f"unknown channel kind {options['kind']!r} (known: {', '.join(known_kinds())})")
                     continue
                 config.channels[name] = options
 

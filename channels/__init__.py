@@ -4,6 +4,7 @@ module and adding one touches nothing else."""
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .base import REGISTRY, Channel, ConfigurationError
 
@@ -21,3 +22,9 @@ def channel_class(kind: str) -> type[Channel]:
         if kind not in REGISTRY:
             raise ConfigurationError(f"module channels.{kind} registers no channel of kind {kind!r}")
     return REGISTRY[kind]
+
+
+def known_kinds() -> list[str]:
+    """Every adapter module's kind (for error messages): modules other than the interface and wrappers."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__)
+                  if not m.name.startswith("_") and m.name not in ("base", "dryrun"))

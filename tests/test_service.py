@@ -149,15 +149,18 @@ async def test_config_errors_name_file_line_and_field(tmp_path):
           - name: pref
             kind: rss2
             url: https://prefecture.example/rss
+        channels:
+          pager: {kind: pager}
         citizens:
           sms_channel: sms
     """))
     with pytest.raises(ValidationFailed) as failure:
         load_config(path)
     errors = [str(e) for e in failure.value.errors]
+    assert any(e.startswith(f"{path}:8:10: channels.pager.kind") and "twilio" in e for e in errors), errors
     assert any(e.startswith(f"{path}:2:9: service.port") for e in errors), errors
     assert any(e.startswith(f"{path}:5:11: sources[0].kind") and "rss" in e for e in errors), errors
-    assert any(e.startswith(f"{path}:8:16: citizens.sms_channel") for e in errors), errors
+    assert any(e.startswith(f"{path}:10:16: citizens.sms_channel") for e in errors), errors
 
 
 async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_path, db_url):
