@@ -160,26 +160,23 @@ async def atom_all(request: web.Request) -> web.StreamResponse:
 
 
 async def atom_territory(request: web.Request) -> web.StreamResponse:
-    crieur = request.app[CRIEUR]
-    territory = _territory_or_404(crieur, request.match_info["code"])
-    etag, not_modified = await site.cached(request)
-    if not_modified:
-        return not_modified
-    alerts = await site.recent_alerts(crieur, territory.code)
-    body = atom_feed(_feed_context(crieur), alerts, path=request.path, title=f"Alertes routières — {territory.name}")
-    return _xml(body, ATOM_MEDIA_TYPE, etag)
+    return await _territory_feed(request, "Alertes routières", cap_index=False)
 
 
 async def cap_index(request: web.Request) -> web.StreamResponse:
+    """The Atom index of a territory's CAP messages (each entry links to /alertes/ID.cap.xml)."""
+    return await _territory_feed(request, "Alertes CAP", cap_index=True)
+
+
+async def _territory_feed(request: web.Request, title: str, *, cap_index: bool) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     territory = _territory_or_404(crieur, request.match_info["code"])
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
     alerts = await site.recent_alerts(crieur, territory.code)
-    body = atom_feed(
-        _feed_context(crieur), alerts, path=request.path, title=f"Alertes CAP — {territory.name}", cap_index=True
-    )
+    body = atom_feed(_feed_context(crieur), alerts, path=request.path, title=f"{title} — {territory.name}",
+                     cap_index=cap_index)
     return _xml(body, ATOM_MEDIA_TYPE, etag)
 
 
