@@ -76,3 +76,33 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     s = await open_store(db_url)
     yield s
     await s.close()
+
+
+_LEAKED: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A thread left running (an aiosqlite connection never closed, an SMTP server never stopped) is a bug,
+    and it would keep the test process from exiting: CI would hang instead of failing. Report it as a
+    failure, and end the process in pytest_unconfigure."""
+    import threading
+
+    leaked = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
+              and t.is_alive()]
+    if leaked:
+        _LEAKED.extend(leaked)
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # type: ignore[no-untyped-def]
+    if _LEAKED:
+        terminalreporter.write_line(f"FAILED: threads left running after the tests: {', '.join(_LEAKED)}", red=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _LEAKED:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

@@ -97,6 +97,7 @@ class SqliteDatabase:
             await self._conn.execute("PRAGMA busy_timeout=10000")
             await self._conn.execute("PRAGMA foreign_keys=ON")
         except Exception as exc:  # sqlite3.OperationalError, PermissionError, OSError
+            await self.close()  # aiosqlite's thread would otherwise keep the process from exiting
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
     async def close(self) -> None:

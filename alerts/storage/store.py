@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from alerts.domain import Alert, AlertStatus, Item, MsgType
 
-from .db import Database, PostgresDatabase, connect, migrate
+from .db import Database, PostgresDatabase, StorageError, connect, migrate
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
 
 NOTIFY_CHANNEL = "crieur_deliveries"
@@ -654,7 +654,13 @@ class Store:
 
 
 async def open_store(url: str) -> Store:
-    """Connect and bring the schema up to date."""
+    """Connect and bring the schema up to date; on failure nothing is left open."""
     db = await connect(url)
-    await migrate(db)
+    try:
+        await migrate(db)
+    except Exception as exc:
+        await db.close()
+        if isinstance(exc, StorageError):
+            raise
+        raise StorageError(f"cannot prepare the database schema: {exc}") from exc
     return Store(db)
