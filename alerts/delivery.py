@@ -128,6 +128,10 @@ class WorkerSettings:
     flush_every: float = 0.25
 
 
+# Errors after which the provider may have accepted the message: no answer in time, connection lost.
+AMBIGUOUS_CODES = frozenset({"timeout", "connection"})
+
+
 def message_from_row(row: Mapping[str, Any]) -> Message:
     return Message(
         key=row["key"],
@@ -265,7 +269,7 @@ class DeliveryWorker:
             try:
                 found = await channel.find_sent(message, since=(row["first_attempt_at"] or 0) - 5)
             except DeliveryError as exc:
-                await self._failed_attempt(name, row, exc)
+                await self._failed_attempt(name, row, exc, in_doubt=True)  # still unknown
                 return
             if found is not None:
                 log.info("delivery %s was already accepted by the provider (%s)", row["key"], found.provider_id)
@@ -279,10 +283,11 @@ class DeliveryWorker:
         try:
             receipt = await channel.send(message)
         except DeliveryError as exc:
-            await self._failed_attempt(name, row, exc)
+            await self._failed_attempt(name, row, exc, in_doubt=exc.code in AMBIGUOUS_CODES)
         except Exception as exc:  # an adapter bug must not kill the worker: count it as transient
             log.exception("channel %s raised unexpectedly for %s", name, row["key"])
-            await self._failed_attempt(name, row, DeliveryError(f"{type(exc).__name__}: {exc}"), transient=True)
+            await self._failed_attempt(name, row, DeliveryError(f"{type(exc).__name__}: {exc}"), transient=True,
+                                       in_doubt=True)
         else:
             await self._record_sent(row, receipt)
 
@@ -303,7 +308,9 @@ class DeliveryWorker:
                     self._sent = batch + self._sent
                     raise
 
-    async def _failed_attempt(self, name: str, row: dict, exc: DeliveryError, transient: bool = False) -> None:
+    async def _failed_attempt(self, name: str, row: dict, exc: DeliveryError, transient: bool = False,
+                              in_doubt: bool = False) -> None:
+        """Retry later (kept *in doubt* when the provider may have accepted it), or end the delivery."""
         error = f"{type(exc).__name__}: {exc}" + (f" (code {exc.code})" if exc.code else "")
         if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
@@ -313,7 +320,7 @@ class DeliveryWorker:
             wait = backoff_delay(row["attempts"], self.settings.retry_initial, self.settings.retry_max)
         retryable = transient or exc.retryable
         if retryable and row["attempts"] < self.settings.max_attempts:
-            await self.store.mark_retry(row["id"], error, time.time() + wait)
+            await self.store.mark_retry(row["id"], error, time.time() + wait, in_doubt=in_doubt)
             self.on_event("retry", {"channel": name, "error": error})
             return
         state = "dead" if retryable else "failed"

@@ -145,3 +145,21 @@ async def test_token_bucket_paces_sends():
 def test_backoff_grows_and_is_capped():
     delays = [backoff_delay(n, initial=1, maximum=30) for n in range(1, 10)]
     assert delays[0] < 3 and max(delays) <= 31 and delays[5] >= 16
+
+
+async def test_a_timeout_leaves_the_delivery_in_doubt_and_the_provider_is_asked_first(store):
+    """The provider may have accepted a send whose answer never came: the retry asks before sending."""
+    await store.enqueue(rows(2))
+    channel = Recorder()
+    channel.failures["+33600000000"] = [TransientError("no answer", code="timeout")]
+    channel.failures["+33600000001"] = [TransientError("HTTP 500", code="500")]
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST)
+    await worker.drain()
+    states = {r["recipient"]: r for r in await store.deliveries()}
+    assert states["+33600000000"]["in_doubt"] == 1 and states["+33600000001"]["in_doubt"] == 0
+    channel.provider_has = {rows(1)[0].key: Receipt("SM-accepted-before-the-timeout")}
+    await asyncio.sleep(0.06)
+    await worker.drain()
+    states = {r["recipient"]: r for r in await store.deliveries()}
+    assert states["+33600000000"]["provider_id"] == "SM-accepted-before-the-timeout"
+    assert [m.recipient for m in channel.sent] == ["+33600000001"]  # the 500 was known not sent: sent again

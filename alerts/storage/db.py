@@ -13,6 +13,7 @@ import importlib.resources
 import logging
 import pathlib
 import re
+import sqlite3
 import time
 from typing import Any, AsyncIterator, Iterable, Protocol, Sequence
 
@@ -107,19 +108,27 @@ class SqliteDatabase:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
+        """BEGIN IMMEDIATE … COMMIT. On "disk full" or "read-only" SQLite has already rolled back by itself:
+        the error that says so is the one raised, as a StorageError naming the file."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _SqliteExecutor(self._conn)
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            else:
-                await self._conn.execute("COMMIT")
+                await self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteExecutor(self._conn)
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        await self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"SQLite database {self.path}: {exc}") from exc
 
     async def _run(self, method: str, sql: str, *args: Any) -> Any:
         async with self._lock:
-            return await getattr(_SqliteExecutor(self._conn), method)(sql, *args)
+            try:
+                return await getattr(_SqliteExecutor(self._conn), method)(sql, *args)
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"SQLite database {self.path}: {exc}") from exc
 
     async def execute(self, sql: str, *args: Any) -> int:
         return await self._run("execute", sql, *args)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -13,6 +15,7 @@ from alerts.domain import Alert, AlertStatus, Item, MsgType
 from .db import Database, PostgresDatabase, StorageError, connect, migrate
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
 
+log = logging.getLogger("crieur.storage")
 NOTIFY_CHANNEL = "crieur_deliveries"
 
 
@@ -294,7 +297,7 @@ class Store:
         channel_filter = f" AND channel IN ({_in(5, len(channels))})" if channels else ""
         lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
         sql = (
-            "UPDATE deliveries SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE 0 END,"
+            "UPDATE deliveries SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,"
             " state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,"
             " first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3"
             " WHERE id IN (SELECT id FROM deliveries WHERE"
@@ -331,14 +334,17 @@ class Store:
             *ids,
         )
 
-    async def mark_retry(self, delivery_id: int, error: str, due_at: float) -> None:
+    async def mark_retry(self, delivery_id: int, error: str, due_at: float, in_doubt: bool = False) -> None:
+        """Try again at `due_at`. `in_doubt`: the provider may have accepted it (a timeout, a connection
+        lost after the request went out), so the next attempt asks the provider first."""
         await self.db.execute(
             "UPDATE deliveries SET state = 'queued', due_at = $2, last_error = $3, lease_until = NULL,"
-            " updated_at = $4 WHERE id = $1",
+            " updated_at = $4, in_doubt = $5 WHERE id = $1",
             delivery_id,
             due_at,
             error[:500],
             time.time(),
+            int(in_doubt),
         )
 
     async def mark_failed(self, delivery_id: int, error: str, state: str = "failed") -> None:
@@ -458,8 +464,15 @@ class Store:
         """Until new deliveries are queued (here, or by another process on PostgreSQL) or `timeout`."""
         if isinstance(self.db, PostgresDatabase):
             async with self._listener_lock:  # every channel loop waits here: one listening connection
+                if self._listener is not None and self._listener.is_closed():  # the server cut it
+                    with contextlib.suppress(Exception):
+                        await self.db.unlisten(self._listener, NOTIFY_CHANNEL, self._on_notify)
+                    self._listener = None
                 if self._listener is None:
-                    self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
+                    try:
+                        self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
+                    except Exception as exc:  # the database is down: poll until it is back
+                        log.warning("cannot listen for new deliveries (%s); polling", exc)
         try:
             await asyncio.wait_for(self._work.wait(), timeout)
         except asyncio.TimeoutError:
