@@ -82,7 +82,7 @@ _LEAKED: list[str] = []
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A thread left running (an aiosqlite connection never closed, an SMTP server never stopped) is a bug,
+    """A thread left running (a SQLite store never closed, an SMTP server never stopped) is a bug,
     and it would keep the test process from exiting: CI would hang instead of failing. Report it as a
     failure, and end the process in pytest_unconfigure."""
     import threading

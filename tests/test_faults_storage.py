@@ -128,7 +128,7 @@ async def test_read_only_data_directory_is_refused_naming_the_path(tmp_path):
             with pytest.raises(StorageError) as refused:
                 await open_store(f"sqlite:///{path}")  # a failed open leaves no thread behind
             assert str(path) in str(refused.value)
-            assert not [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+            assert not [t for t in threading.enumerate() if t.name.startswith("crieur-sqlite")]
             if folder.is_file():
                 path = folder.with_name("moved") / "crieur.db"
             assert integrity(path, immutable=True) == "ok"
