@@ -76,9 +76,17 @@ def _error(path: pathlib.Path, message: str) -> Any:
     return RuleError(str(path), 0, 0, message)
 
 
-def _plain(node: Node) -> Any:
-    """A free-form subtree (channel or source options) as Python values."""
-    return yaml.SafeLoader("").construct_document(node)
+def _plain(check: Checker, node: Node, path: str) -> Any:
+    """A free-form subtree (channel or source options) as Python values; what YAML cannot build (a list
+    as a key, an unknown !tag) is an error at its line, and None."""
+    try:
+        return yaml.SafeLoader("").construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        check.error(node, path, f"{problem}{at}")
+        return None
 
 
 def _duration(check: Checker, node: Node, path: str) -> float | None:
@@ -159,7 +167,9 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         else:
             for key_node, value_node in node.value:
                 name = str(key_node.value)
-                options = _plain(value_node)
+                options = _plain(check, value_node, f"channels.{name}")
+                if options is None:
+                    continue
                 if not isinstance(options, dict) or not options.get("kind"):
                     check.error(value_node, f"channels.{name}", "expected a mapping with at least `kind`")
                     continue
@@ -197,7 +207,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
 
             node = citizens["limits"][1]
             try:
-                config.citizen_limits = _plain(node) or {}
+                config.citizen_limits = _plain(check, node, "citizens.limits") or {}
                 FloodLimits.from_mapping(config.citizen_limits)
             except (ValueError, AttributeError) as exc:
                 check.error(node, "citizens.limits", str(exc).split(": ", 1)[-1])
@@ -247,7 +257,9 @@ def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> Sou
         spec.max_bytes = check.integer(fields["max_bytes"][1], f"{where}.max_bytes", minimum=1) or spec.max_bytes
     if "authority" in fields:
         spec.authority = check.string(fields["authority"][1], f"{where}.authority") or ""
-    options = _plain(fields["options"][1]) if "options" in fields else {}
+    options = _plain(check, fields["options"][1], f"{where}.options") if "options" in fields else {}
+    if options is None:
+        return None
     if not isinstance(options, dict):
         check.error(fields["options"][1], f"{where}.options", "expected a mapping")
         options = {}

@@ -178,3 +178,13 @@ async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_p
         assert service.rules.engine is before
     finally:
         await service.stop()
+
+
+async def test_options_yaml_cannot_build_are_errors_at_their_line(tmp_path):
+    """Found by fuzzing: a list used as a key inside a channel's options."""
+    path = tmp_path / "crieur.yaml"
+    path.write_text("channels:\n  sms:\n    kind: twilio\n    ? [a, b]\n    : 1\n")
+    with pytest.raises(ValidationFailed) as failure:
+        load_config(path)
+    assert any(str(e).startswith(f"{path}:3:5: channels.sms") and "unhashable" in str(e)
+               for e in failure.value.errors), [str(e) for e in failure.value.errors]
