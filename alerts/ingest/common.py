@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from datetime import datetime, timezone
+from typing import Any
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 from ..domain import Area
+from .errors import ParseError
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -121,3 +124,13 @@ def commune_area(code: str) -> Area | None:
 
 def dedupe(values: list) -> tuple:
     return tuple(dict.fromkeys(values))
+
+
+def load_json(spec: Any, body: bytes) -> Any:
+    """A JSON document, or a ParseError naming the source (and the line, for a syntax error)."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise ParseError(f"unreadable JSON: {type(exc).__name__}", source=spec.name) from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"malformed JSON: {exc.msg}", source=spec.name, line=exc.lineno) from None

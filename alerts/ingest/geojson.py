@@ -21,7 +21,7 @@ from typing import Any
 
 from ..domain import Area, Item, MsgType, Road, Severity
 from ..roads import fold, normalise_road, parse_roads
-from .common import commune_area, content_hash, dedupe, departement_area, parse_datetime
+from .common import commune_area, content_hash, dedupe, departement_area, load_json, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
 DEFAULT_MAPPING: dict[str, tuple[str, ...]] = {
@@ -92,12 +92,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
 
 
 def _parse_geojson(spec: Any, config: _Config, body: bytes) -> list[Item]:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise ParseError(f"unreadable JSON: {type(exc).__name__}", source=spec.name) from None
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", source=spec.name, line=exc.lineno) from None
+    doc = load_json(spec, body)
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise ParseError("expected a GeoJSON FeatureCollection", source=spec.name, field="type")
     features = doc.get("features")

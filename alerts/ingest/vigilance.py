@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Area, Certainty, Item, MsgType, Severity
-from .common import departement_area, parse_datetime
+from .common import departement_area, load_json, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
 PHENOMENA = {1: "vent", 2: "pluie-inondation", 3: "orages", 4: "crues", 5: "neige-verglas", 6: "canicule",
@@ -56,12 +56,7 @@ def _domain_area(domain_id: str) -> Area | None:
 
 
 def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise ParseError(f"unreadable JSON: {type(exc).__name__}", source=spec.name) from None
-    except json.JSONDecodeError as exc:
-        raise ParseError(f"malformed JSON: {exc.msg}", source=spec.name, line=exc.lineno) from None
+    doc = load_json(spec, body)
     if not isinstance(doc, dict):
         raise ParseError("expected a JSON object", source=spec.name)
     product = doc.get("product") if isinstance(doc.get("product"), dict) else doc
