@@ -18,6 +18,7 @@ import aiohttp
 
 from channels import channel_class
 from channels.base import Channel
+from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
@@ -27,7 +28,6 @@ from .ingest import SourceSpec
 from .metrics import Metrics
 from .security import RequestLimits, install_request_limits, safe_session
 from .storage import Ingested, Store, open_store
-from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 log = logging.getLogger("crieur")
 USER_AGENT = "Crieur/0.1 (+alertes)"
