@@ -86,6 +86,10 @@ class Crieur:
 
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.directory = Directory.load(self.config.authorities) if self.config.authorities else None
+        if self.directory is not None:
+            missing = self.directory.unknown_feeds([s.name for s in self.config.sources])
+            if missing:  # answers about these authorities cannot quote what they published
+                log.info("authorities' feeds not among the configured sources: %s", ", ".join(missing))
         self.rules = RuleBook.load(
             *self.config.rules,
             territories=self.config.territories,
