@@ -123,19 +123,23 @@ class Store:
                 else:
                     unchanged.append(key)
                     results.append(Ingested(item, "unchanged"))
+
+            def item_row(i: Item, data: str, digest: str) -> tuple:
+                """$1..$10 of both the INSERT and the UPDATE below."""
+                return (i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
+                        to_epoch(i.expires), i.title, data, now)
+
             if new:
                 await tx.executemany(
                     "INSERT INTO items (source, external_id, version, digest, msg_type, sent, expires, title, data,"
                     " first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)",
-                    [(i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
-                      to_epoch(i.expires), i.title, data, now) for i, data, digest in new],
+                    [item_row(*entry) for entry in new],
                 )
             if changed:
                 await tx.executemany(
                     "UPDATE items SET version = $3, digest = $4, msg_type = $5, sent = $6, expires = $7,"
                     " title = $8, data = $9, last_seen = $10 WHERE source = $1 AND external_id = $2",
-                    [(i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
-                      to_epoch(i.expires), i.title, data, now) for i, data, digest in changed],
+                    [item_row(*entry) for entry in changed],
                 )
             if unchanged:
                 await tx.executemany(
