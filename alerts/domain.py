@@ -131,6 +131,9 @@ class Item:
     geometry: dict[str, Any] | None = None
     link: str = ""
     raw: str = ""
+    # Who issued it ("Préfecture de Loir-et-Cher", "Météo-France", a DiaLog arrêté's commune): citizens are
+    # always told which authority a relayed message comes from.
+    authority: str = ""
     # Free-form facts a format carries that rules may test (DATEX record type, vigilance colour...).
     attributes: dict[str, Any] = field(default_factory=dict)
 

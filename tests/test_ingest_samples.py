@@ -1,5 +1,7 @@
-"""Every real sample in ../shared/samples (when that folder exists) of a format Crieur reads is parsed into
-items that carry what the rules need. A real published document that Crieur cannot read is a failure."""
+"""Every real sample in ../shared/samples of a format Crieur reads is parsed into items that carry what
+the rules need. A real published document that Crieur cannot read is a failure, and so is a missing
+samples folder (the run must not pass by skipping). Field-level assertions per file are in
+tests/test_ingest_real_*.py."""
 
 import pathlib
 
@@ -9,36 +11,44 @@ from alerts.ingest import ParseError, SourceSpec, parse
 
 SAMPLES = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
 
-
-def guess_kind(path: pathlib.Path, head: bytes) -> str | None:
-    if path.suffix.lower() == ".csv":
-        return "csv"
-    if b"urn:oasis:names:tc:emergency:cap" in head:
-        return "cap"
-    if b"datex2" in head.lower() or b"d2LogicalModel" in head:
-        return "datex2"
-    if b"<rss" in head or b"<feed" in head or b"<rdf:RDF" in head:
-        return "rss"
-    if b"FeatureCollection" in head:
-        return "geojson"
-    if b"phenomenon" in head or b"domain_id" in head:
-        return "vigilance"
-    return None
+# samples folder -> the source kind a CM would configure for such a document
+FEED_KINDS = {"cap": "cap", "meteoalarm": "cap", "datex2": "datex2", "rss": "rss", "roadstate": "geojson",
+              "vigilance": "vigilance"}
+# Not feeds: social-network payloads (used by the channel tests), schemas, the folder's own notes.
+NOT_FEEDS = {"providers", "schemas"}
 
 
-def sample_files():
+def sample_files() -> list[pathlib.Path]:
     if not SAMPLES.is_dir():
         return []
-    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.stat().st_size < 20_000_000)
+    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name != "SOURCES.md")
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="no ../shared/samples folder")
-@pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.name)
+def feed_files() -> list[pathlib.Path]:
+    return [p for p in sample_files() if p.relative_to(SAMPLES).parts[0] in FEED_KINDS]
+
+
+def kind_of(path: pathlib.Path) -> str:
+    return FEED_KINDS[path.relative_to(SAMPLES).parts[0]]
+
+
+def test_samples_folder_is_present():
+    assert SAMPLES.is_dir(), f"the shared samples folder is missing: {SAMPLES}"
+    assert (SAMPLES / "SOURCES.md").is_file(), "the shared samples folder has no SOURCES.md"
+    assert len(feed_files()) >= 25, f"only {len(feed_files())} feed samples found in {SAMPLES}"
+
+
+def test_every_sample_folder_is_known():
+    """A new folder of samples must be classified here (feed kind or out of scope), not silently ignored."""
+    folders = {p.relative_to(SAMPLES).parts[0] for p in sample_files()}
+    assert folders, "no samples"
+    assert folders <= set(FEED_KINDS) | NOT_FEEDS, f"unclassified sample folders: {folders - set(FEED_KINDS) - NOT_FEEDS}"
+
+
+@pytest.mark.parametrize("path", feed_files(), ids=lambda p: p.name)
 def test_real_sample(path):
     body = path.read_bytes()
-    kind = guess_kind(path, body[:4096])
-    if kind is None:
-        pytest.skip(f"format of {path.name} not recognised")
+    kind = kind_of(path)
     try:
         items = parse(SourceSpec(name=path.name, kind=kind, url="file:unused"), body)
     except ParseError as exc:

@@ -7,8 +7,10 @@ Météo-France vigilance; the published MeteoAlarm parameter stays in attributes
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,8 @@ _DEPARTEMENT_GEOCODES = {"DEPARTEMENT", "INSEE_DEP", "CODE_DEPARTEMENT", "DEP"}
 
 
 def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
+    if body[:4] == b"PK\x03\x04":  # DWD serves its CAP alerts as a zip of CAP files
+        return _zipped_alerts(spec, body)
     root = parse_xml(body, spec.name, what="CAP")
     name = local(root.tag)
     if name == "alert":
@@ -41,7 +45,62 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
             raise ParseError(str(exc), source=spec.name) from None
     if name == "feed":
         return _atom(spec, root)
-    raise ParseError(f"expected a CAP <alert> or an Atom <feed>, found <{name or root.tag}>", source=spec.name)
+    if name == "alerts":  # SMHI wraps many <alert> in a non-standard <alerts> root
+        return _wrapped_alerts(spec, root)
+    raise ParseError(f"expected a CAP <alert>, an <alerts> list or an Atom <feed>, found <{name or root.tag}>",
+                     source=spec.name)
+
+
+MAX_ZIP_MEMBERS = 2000
+
+
+def _zipped_alerts(spec: Any, body: bytes) -> list[Item]:
+    """Every CAP document in a zip. The decompressed total may not exceed the source's max_bytes (a zip
+    bomb is refused before anything is inflated beyond it); a member that is not CAP is skipped."""
+    limit = int(getattr(spec, "max_bytes", 0) or 5_000_000)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(body))
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise ParseError(f"unreadable zip of CAP files: {exc}", source=spec.name) from None
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise ParseError(f"zip of {len(members)} files, more than the {MAX_ZIP_MEMBERS} accepted", source=spec.name)
+    if sum(m.file_size for m in members) > limit:
+        raise ParseError(f"zip inflates to more than the limit of {limit} bytes", source=spec.name)
+    items: list[Item] = []
+    read = 0
+    for member in members:
+        try:
+            with archive.open(member) as handle:
+                data = handle.read(limit - read + 1)
+        except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as exc:
+            skip_record(spec.name, f"zip member {member.filename!r}", exc)
+            continue
+        read += len(data)
+        if read > limit:  # sizes declared in the zip were false
+            raise ParseError(f"zip inflates to more than the limit of {limit} bytes", source=spec.name)
+        try:
+            root = parse_xml(data, spec.name, what="CAP")
+            if local(root.tag) != "alert":
+                raise RecordError(f"not a CAP <alert> (root <{local(root.tag)}>)")
+            items.append(alert_item(spec, root))
+        except (ParseError, RecordError) as exc:
+            skip_record(spec.name, f"zip member {member.filename!r}", exc)
+    if not items and members:
+        raise ParseError(f"no readable CAP alert in the zip's {len(members)} files", source=spec.name)
+    return items
+
+
+def _wrapped_alerts(spec: Any, root: ET.Element) -> list[Item]:
+    items: list[Item] = []
+    for index, alert in enumerate(children(root, "alert"), start=1):
+        try:
+            items.append(alert_item(spec, alert))
+        except RecordError as exc:
+            skip_record(spec.name, f"alert {index}", exc)
+    if not items and not any(True for _ in children(root, "alert")):
+        raise ParseError("<alerts> holds no CAP <alert>", source=spec.name)
+    return items
 
 
 def _atom(spec: Any, feed: ET.Element) -> list[Item]:

@@ -4,6 +4,7 @@ possibly inside a messageContainer). One Item per situationRecord.
 
 Elements are found by local name anywhere inside a record, which covers the location variants
 (Linear, tpeg, linearWithinLinearElement, SingleRoadLinearLocation...) of both versions.
+A v3 TrafficRegulationPublication (DiaLog's arrêtés) is read by datex2_regulation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from ..domain import Certainty, Item, MsgType, Road, Severity
 from ..roads import normalise_road, parse_roads
 from .common import dedupe, now_utc, parse_datetime
+from .datex2_regulation import is_regulation_publication, parse_regulations
 from .errors import ParseError, RecordError, skip_record
 from .xml import children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
 
@@ -45,6 +47,8 @@ def parse_at(spec: Any, body: bytes, now: datetime) -> list[Item]:
     """parse() with an explicit present: records whose end time is before `now` are CANCELs
     (replaying an archived episode needs the archive's present)."""
     root = parse_xml(body, spec.name, what="DATEX II")
+    if is_regulation_publication(root):
+        return parse_regulations(spec, root, now)
     publications = _situation_publications(root, spec.name)
     language = str(spec.options.get("language") or "fr")
     items: list[Item] = []

@@ -93,6 +93,8 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
 
 def _parse_geojson(spec: Any, config: _Config, body: bytes) -> list[Item]:
     doc = load_json(spec, body)
+    if isinstance(doc, dict) and isinstance(doc.get("roadConditions"), list):
+        return _road_conditions(spec, config, doc)
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise ParseError("expected a GeoJSON FeatureCollection", source=spec.name, field="type")
     features = doc.get("features")
@@ -110,7 +112,10 @@ def _parse_geojson(spec: Any, config: _Config, body: bytes) -> list[Item]:
             if geometry is not None and not (isinstance(geometry, dict) and isinstance(geometry.get("type"), str)):
                 raise RecordError("field 'geometry' is not a GeoJSON geometry")
             raw = json.dumps(feature, ensure_ascii=False)
-            items.append(_item(spec, config, props, feature.get("id"), geometry, raw))
+            if isinstance(props.get("announcements"), list):
+                items.append(_announcement_item(spec, config, props, geometry, raw))
+            else:
+                items.append(_item(spec, config, props, feature.get("id"), geometry, raw))
         except RecordError as exc:
             skip_record(spec.name, f"feature {index}", exc)
     return items
@@ -227,3 +232,119 @@ def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
         raw=raw,
         attributes=attributes,
     )
+
+
+def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geometry: dict[str, Any] | None,
+                       raw: str) -> Item:
+    """A traffic-message feature (Digitraffic "GeoJSON-FeatureCollection"): properties.situationId,
+    version, releaseTime and announcements[] in several languages; the French one is chosen when given."""
+    situation = str(props.get("situationId") or "").strip()
+    if not situation:
+        raise RecordError("field 'situationId' is missing")
+    announcements = [a for a in props["announcements"] if isinstance(a, dict)]
+    if not announcements:
+        raise RecordError("field 'announcements' holds no announcement")
+    chosen = next((a for a in announcements if str(a.get("language") or "").lower().startswith("fr")),
+                  announcements[0])
+    try:
+        sent = parse_datetime(str(props.get("releaseTime") or ""))
+        timing = chosen.get("timeAndDuration") if isinstance(chosen.get("timeAndDuration"), dict) else {}
+        onset = parse_datetime(str(timing.get("startTime") or ""))
+        expires = parse_datetime(str(timing.get("endTime") or ""))
+    except ValueError as exc:
+        raise RecordError(f"field 'releaseTime/timeAndDuration': {exc}") from None
+    location = chosen.get("location") if isinstance(chosen.get("location"), dict) else {}
+    features = [str(f) for f in chosen.get("features") or [] if isinstance(f, (str, int, float))]
+    title = " ".join(str(chosen.get("title") or "").split())
+    lines = [str(location.get("description") or "").strip(), ", ".join(features),
+             str(chosen.get("comment") or "").strip(), str(chosen.get("additionalInformation") or "").strip()]
+    body = "\n".join(line for line in lines if line)
+    details = chosen.get("locationDetails") if isinstance(chosen.get("locationDetails"), dict) else {}
+    road_location = details.get("roadAddressLocation") if isinstance(details.get("roadAddressLocation"), dict) else {}
+    road_numbers = []
+    for point in ("primaryPoint", "secondaryPoint"):
+        address = (road_location.get(point) or {}).get("roadAddress") if isinstance(road_location.get(point), dict) else None
+        if isinstance(address, dict) and address.get("road") not in (None, ""):
+            road_numbers.append(str(address["road"]))
+    version = str(props.get("version") or "").strip()
+    attributes: dict[str, Any] = {"situation_id": situation, "features": features}
+    if road_numbers:
+        attributes["road_numbers"] = list(dict.fromkeys(road_numbers))
+    if direction := str(road_location.get("direction") or ""):
+        attributes["direction"] = direction
+    sender = str(chosen.get("sender") or "").strip()
+    return Item(
+        source=spec.name,
+        external_id=situation,
+        version=version or (sent.isoformat() if sent else "sha:" + content_hash(title, body)),
+        msg_type=MsgType.UPDATE if version.isdigit() and int(version) > 1 else MsgType.ALERT,
+        sent=sent,
+        onset=onset,
+        expires=expires,
+        title=title,
+        text=body,
+        language=str(chosen.get("language") or "fr"),
+        category="Transport",
+        event="information-trafic",
+        areas=config.areas,
+        roads=parse_roads(f"{title}\n{body}"),
+        geometry=geometry,
+        raw=raw,
+        attributes=attributes,
+        authority=sender or getattr(spec, "authority", ""),
+    )
+
+
+# Digitraffic road-weather forecast "overallRoadCondition" codes.
+_OVERALL_CONDITIONS = {1: ("état normal", Severity.MINOR), 2: ("conditions difficiles", Severity.MODERATE),
+                       3: ("conditions très difficiles", Severity.SEVERE), 4: ("état non déterminé", Severity.UNKNOWN)}
+
+
+def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[Item]:
+    """A road-weather forecast (Digitraffic "keliennuste" v2): one item per road section, its observed
+    condition and the worst of its forecasts; back to normal everywhere ends an earlier alert."""
+    items: list[Item] = []
+    for index, section in enumerate(doc["roadConditions"], start=1):
+        try:
+            if not isinstance(section, dict) or not str(section.get("roadId") or "").strip():
+                raise RecordError("field 'roadId' is missing")
+            road_id = str(section["roadId"]).strip()
+            observation = section.get("observation") if isinstance(section.get("observation"), dict) else {}
+            forecasts = [f for f in section.get("forecast") or [] if isinstance(f, dict)]
+            codes = [c for c in (_condition_code(observation), *(_condition_code(f) for f in forecasts)) if c]
+            worst = max(codes, default=4, key=lambda c: (c != 4, c))
+            label, severity = _OVERALL_CONDITIONS.get(worst, _OVERALL_CONDITIONS[4])
+            sent = parse_datetime(str(observation.get("Time") or doc.get("messageTimestamp") or ""))
+            number = road_id.split("_", 1)[0].lstrip("0")
+            lines = []
+            if observation:
+                now_label = _OVERALL_CONDITIONS.get(_condition_code(observation) or 4)[0]
+                lines.append(f"Observé : {now_label}, chaussée à {observation.get('roadTemperature', '?')} °C, "
+                             f"air à {observation.get('temperature', '?')} °C.")
+            for forecast in forecasts:
+                code = _condition_code(forecast) or 4
+                lines.append(f"Prévision à {forecast.get('forecastName', '?')} : {_OVERALL_CONDITIONS.get(code, _OVERALL_CONDITIONS[4])[0]}.")
+            items.append(Item(
+                source=spec.name,
+                external_id=road_id,
+                version=sent.isoformat() if sent else "sha:" + content_hash(road_id, codes),
+                msg_type=MsgType.CANCEL if worst == 1 else MsgType.ALERT,
+                sent=sent,
+                title=f"Route {number} : {label}" if number else f"Section {road_id} : {label}",
+                text="\n".join(lines),
+                category="Transport",
+                event="viabilite-hivernale",
+                severity=severity,
+                areas=config.areas,
+                raw=json.dumps(section, ensure_ascii=False),
+                attributes={"state": label, "condition_code": worst, "road_number": number},
+                authority=getattr(spec, "authority", ""),
+            ))
+        except (RecordError, ValueError) as exc:
+            skip_record(spec.name, f"roadConditions {index}", exc)
+    return items
+
+
+def _condition_code(record: dict[str, Any]) -> int | None:
+    value = record.get("overallRoadCondition")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

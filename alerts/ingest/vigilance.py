@@ -3,7 +3,9 @@
 Accepted shapes, per département ("domain"):
   product.periods[].timelaps.domain_ids[] = {domain_id, max_color_id,
       phenomenon_items: [{phenomenon_id, phenomenon_max_color_id, timelaps_items: [...]}]}
-and the flatter  {"domain_ids" | "domains": [{domain_id, phenomenon_items: [{phenomenon_id, color_id}]}]}.
+and the flatter  {"domain_ids" | "domains": [{domain_id, phenomenon_items: [{phenomenon_id, color_id}]}]},
+and the app API's single-département "warning/full" {domain_id, update_time, end_validity_time,
+phenomenons_items: [...], comments} whose dates are epoch seconds and phenomenon_id an integer.
 Only the period whose echeance is options["echeance"] (default "J", today) is read when periods exist.
 
 One Item per département x phenomenon: yellow/orange/red are alerts, green is a CANCEL of the same
@@ -14,7 +16,7 @@ that has no domain ids: a single-département file).
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..domain import Area, Certainty, Item, MsgType, Severity
@@ -39,8 +41,17 @@ def _int(value: Any, field: str) -> int:
 
 
 def _date(value: Any, field: str) -> datetime | None:
-    if value is None:
+    """ISO 8601 text, or epoch seconds (the Météo-France app API writes 1635656400, as a number or text)."""
+    if value is None or value == "":
         return None
+    if isinstance(value, bool):
+        raise RecordError(f"field {field!r}: not a date: {value!r}")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()
+                                           and len(value.strip()) >= 9):
+        try:
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise RecordError(f"field {field!r}: epoch seconds out of range: {str(value)[:30]!r}") from None
     try:
         return parse_datetime(str(value))
     except ValueError as exc:
@@ -66,13 +77,13 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     except RecordError as exc:
         raise ParseError(str(exc), source=spec.name, field="update_time") from None
     period, domains = _domains(spec, product)
-    onset = expires = None
-    if period is not None:
-        try:
-            onset = _date(period.get("begin_validity_time"), "begin_validity_time")
-            expires = _date(period.get("end_validity_time"), "end_validity_time")
-        except RecordError as exc:
-            raise ParseError(str(exc), source=spec.name, field="periods") from None
+    validity = period if period is not None else product  # a single-département document states it at its top
+    try:
+        onset = _date(validity.get("begin_validity_time"), "begin_validity_time")
+        expires = _date(validity.get("end_validity_time"), "end_validity_time")
+    except RecordError as exc:
+        raise ParseError(str(exc), source=spec.name, field="periods" if period is not None else "") from None
+    comment = _comment(product)
     wanted = {str(d).zfill(2) if str(d).isdigit() else str(d).upper()
               for d in spec.options.get("departements") or ()}
     default_dep = str(spec.options.get("departement") or "")
@@ -87,11 +98,13 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
                 continue  # national ("FRA"), Andorra, sea areas: not a département
             if wanted and area.code not in wanted:
                 continue
-            phenomena = domain.get("phenomenon_items") or domain.get("phenomenons") or []
+            phenomena = (domain.get("phenomenon_items") or domain.get("phenomenons_items")
+                         or domain.get("phenomenons") or [])
             if not isinstance(phenomena, list):
                 raise RecordError("field 'phenomenon_items' is not a list")
             for phenomenon in phenomena:
-                items.append(_item(spec, domain_id, area, phenomenon, str(update_time), updated, onset, expires))
+                items.append(_item(spec, domain_id, area, phenomenon, str(update_time), updated, onset, expires,
+                                   comment))
         except RecordError as exc:
             skip_record(spec.name, f"domain {index}", exc)
     return items
@@ -112,15 +125,28 @@ def _domains(spec: Any, product: dict[str, Any]) -> tuple[dict[str, Any] | None,
             raise ParseError("period without timelaps.domain_ids", source=spec.name, field="timelaps")
         return period, domains
     domains = product.get("domain_ids", product.get("domains"))
-    if domains is None and "phenomenon_items" in product:
+    if domains is None and ("phenomenon_items" in product or "phenomenons_items" in product):
         domains = [product]  # a single-département document
     if not isinstance(domains, list):
         raise ParseError("no periods, domain_ids nor domains: not a vigilance document", source=spec.name)
     return None, domains
 
 
+def _comment(product: dict[str, Any]) -> str:
+    """The forecaster's French comment ("comments.text_bloc_item[].text"), when the document has one."""
+    comments = product.get("comments")
+    blocks = comments.get("text_bloc_item") if isinstance(comments, dict) else None
+    lines: list[str] = []
+    for block in blocks if isinstance(blocks, list) else []:
+        texts = block.get("text") if isinstance(block, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        lines.extend(str(t).strip() for t in texts or [] if str(t).strip())
+    return "\n".join(lines)
+
+
 def _item(spec: Any, domain_id: str, area: Area, phenomenon: Any, update_time: str, updated: datetime | None,
-          onset: datetime | None, expires: datetime | None) -> Item:
+          onset: datetime | None, expires: datetime | None, comment: str = "") -> Item:
     if not isinstance(phenomenon, dict):
         raise RecordError("phenomenon is not an object")
     pid = _int(phenomenon.get("phenomenon_id"), "phenomenon_id")
@@ -144,6 +170,7 @@ def _item(spec: Any, domain_id: str, area: Area, phenomenon: Any, update_time: s
         onset=onset,
         expires=expires,
         title=title,
+        text=comment,
         category="Met",
         event=name,
         severity=SEVERITIES[colour_id],

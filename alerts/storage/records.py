@@ -37,8 +37,9 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def item_to_dict(item: Item) -> dict[str, Any]:
-    """Everything but `raw`, which is stored apart (item_versions)."""
-    return {
+    """Everything but `raw`, which is stored apart (item_versions). `authority` only when known, so that
+    items stored before it existed keep their digest (an unchanged item must not look updated)."""
+    data: dict[str, Any] = {
         "source": item.source,
         "external_id": item.external_id,
         "version": item.version,
@@ -61,6 +62,9 @@ def item_to_dict(item: Item) -> dict[str, Any]:
         "link": item.link,
         "attributes": item.attributes,
     }
+    if item.authority:
+        data["authority"] = item.authority
+    return data
 
 
 def item_from_dict(data: dict[str, Any], raw: str = "") -> Item:
@@ -86,6 +90,7 @@ def item_from_dict(data: dict[str, Any], raw: str = "") -> Item:
         geometry=data.get("geometry"),
         link=data.get("link", ""),
         raw=raw,
+        authority=data.get("authority", ""),
         attributes=dict(data.get("attributes") or {}),
     )
 
