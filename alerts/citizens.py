@@ -53,7 +53,7 @@ from .domain import Item
 from .ingest.common import html_to_text
 from .keywords import CommandKind, parse_sms
 from .phones import InvalidPhone, mask, normalise_phone
-from .storage import NewDelivery
+from .storage import NewDelivery, answer_delivery_key, escalation_delivery_key
 
 __all__ = ["Citizens", "FloodLimits", "mention_text", "MENTIONS_STATE", "NO_ALERT"]
 
@@ -408,7 +408,7 @@ class Citizens:
                 name = self.config.email_channel
                 if name and name in self.channels:
                     deliveries.append(NewDelivery(
-                        key=f"escalation:{escalation_id}:{name}:{contact.email}", alert_id=NO_ALERT,
+                        key=escalation_delivery_key(escalation_id, name, contact.email), alert_id=NO_ALERT,
                         channel=name, recipient=contact.email, kind="Escalation",
                         text=mail.body, subject=mail.subject,
                     ))
@@ -430,7 +430,7 @@ class Citizens:
                         },
                     }
                     deliveries.append(NewDelivery(
-                        key=f"escalation:{escalation_id}:{name}:{contact.webhook}", alert_id=NO_ALERT,
+                        key=escalation_delivery_key(escalation_id, name, contact.webhook), alert_id=NO_ALERT,
                         channel=name, recipient=contact.webhook, kind="Escalation", text=mail.body,
                         subject=mail.subject, link=ack_url,
                         extra=json.dumps({"payload": payload}, ensure_ascii=False),
@@ -520,7 +520,7 @@ class Citizens:
         if len(reply) > limit:
             reply = reply[: limit - 1].rstrip() + "…"
         await self.store.enqueue([NewDelivery(
-            key=f"q{result['question_id']}:{channel.name}", alert_id=NO_ALERT, channel=channel.name,
+            key=answer_delivery_key(result["question_id"], channel.name), alert_id=NO_ALERT, channel=channel.name,
             text=reply, kind="Reply", reply_to=status_id,
         )])
         return True
@@ -612,8 +612,8 @@ class Citizens:
         recipient = params.get("To", "")
         if key and status:
             if await self.store.set_provider_status(key, status, error):
-                row = await self.store.delivery(key)
-                recipient = row["recipient"] if row and row["recipient"] else recipient
+                found = await self.store.delivery(key)
+                recipient = found.recipient if found and found.recipient else recipient
             else:
                 log.warning("status callback for unknown delivery %s", key)
         if code in PERMANENT_CODES and recipient:

@@ -22,6 +22,7 @@ from rules.engine import DEFAULT_TEMPLATES, EvalState
 
 from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
+from .errors import AlertNotFound, NotAwaitingApproval
 from .domain import Alert, AlertStatus, Item, MsgType
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
@@ -250,19 +251,21 @@ class Crieur:
         return stored
 
     async def approve(self, alert_id: int, by: str) -> Alert:
-        alert = await self._alert(alert_id)
-        if alert.status is not AlertStatus.PENDING_APPROVAL:
-            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
-        await self.store.set_alert_status(alert_id, AlertStatus.PUBLISHED)
+        """Publish a held alert and fan it out. Of two CMs approving at once, one does it; the other is told
+        it is no longer waiting (NotAwaitingApproval)."""
+        await self._decide(alert_id, AlertStatus.PUBLISHED)
         alert = await self._alert(alert_id)
         await self.fanout.plan(alert)  # type: ignore[union-attr]
         return alert
 
     async def reject(self, alert_id: int, by: str) -> None:
-        alert = await self._alert(alert_id)
-        if alert.status is not AlertStatus.PENDING_APPROVAL:
-            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
-        await self.store.set_alert_status(alert_id, AlertStatus.REJECTED)
+        await self._decide(alert_id, AlertStatus.REJECTED)
+
+    async def _decide(self, alert_id: int, status: AlertStatus) -> None:
+        """A held alert's fate, in one conditional UPDATE."""
+        if not await self.store.set_alert_status(alert_id, status, only_from=AlertStatus.PENDING_APPROVAL):
+            alert = await self._alert(alert_id)
+            raise NotAwaitingApproval(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
 
     async def end_alert(self, alert_id: int, by: str, text: str = "") -> Alert:
         """End a published alert: a "FIN D'ALERTE" (template fin-alerte) follows it on the channels it went
@@ -293,7 +296,7 @@ class Crieur:
     async def _alert(self, alert_id: int) -> Alert:
         alert = await self.store.alert(alert_id)
         if alert is None:
-            raise KeyError(f"no alert {alert_id}")
+            raise AlertNotFound(f"no alert {alert_id}")
         return alert
 
     def render(self, alert: Alert, channel: Channel) -> Text:

@@ -92,7 +92,7 @@ async def test_queue_gauges_follow_the_store_and_drop_vanished_states(sqlite_sto
     got = samples(metrics.render().decode())
     assert got[("crieur_outbox_deliveries", (("channel", "mastodon"), ("state", "queued")))] == 4
     rows = await sqlite_store.claim("w", 10, 60)
-    await sqlite_store.mark_sent([(r["id"], "p", "sent") for r in rows])
+    await sqlite_store.outbox.mark_sent("w", [(r.id, "p", "sent") for r in rows])
     await metrics.refresh()
     got = samples(metrics.render().decode())
     assert got[("crieur_outbox_deliveries", (("channel", "mastodon"), ("state", "sent")))] == 4
