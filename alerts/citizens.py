@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -53,7 +53,13 @@ from .domain import Item
 from .ingest.common import html_to_text
 from .keywords import CommandKind, parse_sms
 from .phones import InvalidPhone, mask, normalise_phone
-from .storage import NewDelivery, answer_delivery_key, escalation_delivery_key
+from .seams import CitizensHost
+from .storage import NewDelivery, Store, answer_delivery_key, escalation_delivery_key
+
+if TYPE_CHECKING:
+    from rules.competence import Directory
+
+    from .config import ServiceConfig
 
 __all__ = ["Citizens", "FloodLimits", "mention_text", "MENTIONS_STATE", "NO_ALERT"]
 
@@ -177,22 +183,21 @@ def _when(epoch: float | None) -> datetime | None:
 class Citizens:
     """What citizens send to Crieur and what goes back to them and to the authorities' webmasters.
 
-    `crieur` is the running service (alerts.service.Crieur) or any object with its attributes `config`,
-    `store`, `channels`, `directory` (rules.competence.Directory or None) and `rules` (whose
-    `territories` lists the known territories). They are read at each call, so `Citizens` may be built
-    before the store is opened.
+    `crieur` is the running service (alerts.service.Crieur) or any object of the shape
+    `alerts.seams.CitizensHost`. Its parts are read at each call, so `Citizens` may be built before the
+    store is opened.
     """
 
     def __init__(
         self,
-        crieur: Any,
+        crieur: CitizensHost,
         *,
         limits: FloodLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         self.crieur = crieur
-        self.limits = limits or FloodLimits.from_mapping(getattr(crieur.config, "citizen_limits", None))
+        self.limits = limits or FloodLimits.from_mapping(crieur.config.citizen_limits)
         self._now = now
         self._per_number = _SlidingCounter(self.limits.per_number, self.limits.per_number_window, clock)
         self._replies = _SlidingCounter(self.limits.replies, self.limits.replies_window, clock)
@@ -201,27 +206,27 @@ class Citizens:
 
     # the service's parts, read when used
     @property
-    def config(self) -> Any:
+    def config(self) -> ServiceConfig:
         return self.crieur.config
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.crieur.store
 
     @property
-    def directory(self) -> Any:
-        return getattr(self.crieur, "directory", None)
+    def directory(self) -> Directory | None:
+        return self.crieur.directory
 
     @property
     def channels(self) -> Mapping[str, Channel]:
-        return getattr(self.crieur, "channels", None) or {}
+        return self.crieur.channels
 
     # ------------------------------------------------------------------------------ territories
 
     def territories(self) -> list[tuple[str, str, str]]:
         """(code, name, hashtag) of the territories citizens may subscribe to, in configuration order:
         the rules' territories file, else the départements of the competence directory (own first)."""
-        rules = getattr(self.crieur, "rules", None)
+        rules = self.crieur.rules
         found = None
         if rules is not None:
             try:
@@ -333,7 +338,7 @@ class Citizens:
             status=status,
             answer=reply,
         )
-        metrics = getattr(self.crieur, "metrics", None)
+        metrics = self.crieur.metrics
         if metrics is not None:
             metrics.question()
         escalation_id = None
@@ -361,12 +366,14 @@ class Citizens:
         authority, topic = routing.authority, routing.topic
         if authority is None or topic is None or not authority.feeds:
             return None
+        directory = self.directory
+        if directory is None:
+            return None
         items = await self.store.items(sources=list(authority.feeds))
-        return self.directory.latest_publication(authority, topic, items, now)
+        return directory.latest_publication(authority, topic, items, now)
 
-    async def _own_publications(self, topic: Topic, now: datetime, limit: int = 3) -> list[Item]:
+    async def _own_publications(self, own: Authority, topic: Topic, now: datetime, limit: int = 3) -> list[Item]:
         """What the operator itself published on the topic (quoted in the escalation email)."""
-        own: Authority = self.directory.own
         if not own.feeds:
             return []
         items = await self.store.items(sources=list(own.feeds), limit=50)
@@ -385,8 +392,9 @@ class Citizens:
         citizen still gets an answer, the count goes on, and the next question tries again. The delivery
         keys make a second attempt a no-op once one succeeded.
         """
-        authority, topic = routing.authority, routing.topic
+        authority, topic, directory = routing.authority, routing.topic, self.directory
         assert authority is not None and topic is not None and authority.webmaster is not None
+        assert directory is not None  # it routed the question
         escalation_id = int(row["id"])
         try:
             ack_url = self.ack_url(escalation_id)
@@ -399,8 +407,8 @@ class Citizens:
                 gap=True,
             )
             mail = replies.escalation_email(
-                escalation, authority, topic, self.directory.own,
-                ack_url=ack_url, our_publications=await self._own_publications(topic, now),
+                escalation, authority, topic, directory.own,
+                ack_url=ack_url, our_publications=await self._own_publications(directory.own, topic, now),
             )
             deliveries: list[NewDelivery] = []
             contact = authority.webmaster
@@ -445,9 +453,9 @@ class Citizens:
             log.exception("escalation %s to %s could not be queued; it stays open", escalation_id, authority.id)
 
     def _webhook_channel(self) -> str:
-        """The channel that carries webhook escalations: `config.webhook_channel`, else the first
+        """The channel that carries webhook escalations: `citizens.webhook_channel`, else the first
         configured channel of kind "webhook"."""
-        name = getattr(self.config, "webhook_channel", "")
+        name = self.config.webhook_channel
         if name and name in self.channels:
             return name
         return next((n for n, ch in self.channels.items() if ch.kind == "webhook"), "")
@@ -470,9 +478,9 @@ class Citizens:
     # ---------------------------------------------------------------------------------- Mastodon
 
     def mastodon_channel(self) -> Channel | None:
-        """The account whose mentions are questions: `config.mastodon_channel`, else the first channel of
+        """The account whose mentions are questions: `citizens.mastodon_channel`, else the first channel of
         kind "mastodon" able to read notifications (a dry-run wrapper cannot)."""
-        name = getattr(self.config, "mastodon_channel", "")
+        name = self.config.mastodon_channel
         candidates = [self.channels[name]] if name and name in self.channels else list(self.channels.values())
         return next((ch for ch in candidates if ch.kind == "mastodon" and hasattr(ch, "notifications")), None)
 

@@ -263,6 +263,7 @@ def cmd_sms(args: argparse.Namespace) -> int:
         crieur = Crieur(config)
         await crieur.open()
         try:
+            assert crieur.citizens is not None  # open() made it
             reply = await crieur.citizens.handle_sms(args.number, args.text)
             print(f"réponse : {reply}")
             await crieur.drain(timeout=10)

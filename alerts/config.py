@@ -22,6 +22,8 @@ from channels.base import ConfigurationError
 from rules.yamlcheck import Checker, ValidationFailed, compose
 
 SOURCE_KINDS = tuple(KINDS)
+# citizens.*_channel settings that must name a channel of one kind
+CHANNEL_KINDS = {"webhook_channel": "webhook", "mastodon_channel": "mastodon"}
 
 
 
@@ -45,6 +47,8 @@ class ServiceConfig:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
     email_channel: str = ""
+    webhook_channel: str = ""  # escalations by webhook; else the first channel of kind webhook
+    mastodon_channel: str = ""  # the account whose mentions are questions; else the first mastodon channel
     verify_twilio_signature: bool = True
     twilio_auth_token_env: str = ""
     escalation_window: float = 6 * 3600
@@ -185,17 +189,19 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         citizens = check.mapping(
             top["citizens"][1],
             "citizens",
-            ("sms_channel", "email_channel", "verify_signature", "twilio_auth_token_env", "escalation_window",
-             "partners", "limits"),
+            ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "verify_signature",
+             "twilio_auth_token_env", "escalation_window", "partners", "limits"),
         ) or {}
-        for key, attr in (("sms_channel", "sms_channel"), ("email_channel", "email_channel"),
-                          ("twilio_auth_token_env", "twilio_auth_token_env")):
+        for key in ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "twilio_auth_token_env"):
             if key in citizens:
                 value = check.string(citizens[key][1], f"citizens.{key}")
                 if value:
                     if key.endswith("_channel") and value not in config.channels:
                         check.error(citizens[key][1], f"citizens.{key}", f"no channel named {value!r}")
-                    setattr(config, attr, value)
+                    elif key in CHANNEL_KINDS and config.channels[value]["kind"] != CHANNEL_KINDS[key]:
+                        check.error(citizens[key][1], f"citizens.{key}", f"channel {value!r} is of kind "
+                                    f"{config.channels[value]['kind']!r}, not {CHANNEL_KINDS[key]!r}")
+                    setattr(config, key, value)
         if "verify_signature" in citizens:
             config.verify_twilio_signature = bool(
                 check.boolean(citizens["verify_signature"][1], "citizens.verify_signature"))

@@ -143,7 +143,7 @@ async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monke
         config=config, store=store, channels=channels,
         directory=Directory.load(_authorities(tmp_path, fake_webhook.base_url)),
         rules=SimpleNamespace(territories=load_territories(DATA / "territories.yaml")),
-        route_installers=[],
+        route_installers=[], metrics=None,
     )
     citizens = Citizens(crieur, limits=limits)
     crieur.citizens = citizens

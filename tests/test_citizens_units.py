@@ -62,7 +62,7 @@ def test_status_callback_key_is_read_literally():
 
 def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
     directory = Directory.load(DATA / "authorities.yaml")
-    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={},
+    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={}, metrics=None,
                              directory=directory, rules=None)
     assert Citizens(crieur).territories() == [("41", "", ""), ("28", "", "")]
 
@@ -78,5 +78,6 @@ def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
 def test_limits_come_from_the_configuration_when_not_given(tmp_path):
     config = ServiceConfig(path=tmp_path / "c.yaml")
     config.citizen_limits = {"per_number": 2}  # type: ignore[attr-defined]
-    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None))
+    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None,
+                                        metrics=None))
     assert citizens.limits == FloodLimits(per_number=2)

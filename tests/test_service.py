@@ -176,6 +176,34 @@ async def test_config_errors_name_file_line_and_field(tmp_path):
     assert any(e.startswith(f"{path}:10:16: citizens.sms_channel") for e in errors), errors
 
 
+def test_citizens_channel_settings_are_read_and_checked(tmp_path):
+    """`citizens.webhook_channel` and `citizens.mastodon_channel` name a configured channel of their kind."""
+    path = tmp_path / "crieur.yaml"
+    path.write_text(textwrap.dedent("""\
+        channels:
+          hooks: {kind: webhook, secret_env: HOOK_SECRET}
+          toots: {kind: mastodon, base_url: "https://mastodon.example", token_env: TOKEN}
+        citizens:
+          webhook_channel: hooks
+          mastodon_channel: toots
+    """))
+    config = load_config(path)
+    assert (config.webhook_channel, config.mastodon_channel) == ("hooks", "toots")
+    path.write_text(textwrap.dedent("""\
+        channels:
+          hooks: {kind: webhook, secret_env: HOOK_SECRET}
+        citizens:
+          webhook_channel: nowhere
+          mastodon_channel: hooks
+    """))
+    with pytest.raises(ValidationFailed) as failure:
+        load_config(path)
+    errors = [str(e) for e in failure.value.errors]
+    assert any(e.startswith(f"{path}:4:20: citizens.webhook_channel: no channel named 'nowhere'") for e in errors)
+    assert any(e.startswith(f"{path}:5:21: citizens.mastodon_channel: channel 'hooks' is of kind 'webhook'")
+               for e in errors), errors
+
+
 async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_path, db_url):
     rules = tmp_path / "rules.yaml"
     rules.write_text((EXAMPLE / "rules.yaml").read_text(encoding="utf-8"), encoding="utf-8")
