@@ -36,19 +36,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from channels.base import Channel, ConfigurationError, RateLimited
 from channels.twilio import INVALID_RECIPIENT, UNSUBSCRIBED
-from rules.competence import (
-    Authority,
-    Escalation,
-    EscalationKey,
-    Reason,
-    Routing,
-    Topic,
-    escalation_key,
-    sign_ack,
-    verify_ack,
-)
+from rules.authorities import Authority, Reason, Routing, Topic
+from rules.escalation import Escalation, EscalationKey, escalation_key
 
 from . import replies
+from .acks import sign_ack, verify_ack
 from .domain import Item
 from .ingest.common import html_to_text
 from .keywords import CommandKind, parse_sms
@@ -304,7 +296,7 @@ class Citizens:
     async def ask(self, channel: str, sender: str, text: str, territories: Sequence[str] = ()) -> dict[str, Any]:
         """Route a citizen's question, store it, answer it, and warn the authority when it has published
         nothing on the subject. Returns {"reply", "routing", "question_id", "escalation_id", "status",
-        "escalation_count"}; "routing" is a rules.competence.Routing.
+        "escalation_count"}; "routing" is a rules.authorities.Routing.
 
         Status of the stored question: "queued" (the département's team answers), "answered" (answered
         automatically with the authority's publication or where to ask) or "escalated" (the authority

@@ -25,7 +25,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP
 from twilio.request_validator import RequestValidator
 
-from alerts.citizens import Citizens, FloodLimits, MENTIONS_STATE
+from alerts.acks import sign_ack
+from alerts.citizens import MENTIONS_STATE, Citizens, FloodLimits
 from alerts.config import ServiceConfig
 from alerts.delivery import DeliveryWorker, WorkerSettings
 from alerts.ingest import SourceSpec
@@ -34,7 +35,7 @@ from channels.email import EmailChannel
 from channels.mastodon import MastodonChannel
 from channels.twilio import TwilioChannel
 from channels.webhook import WebhookChannel
-from rules.competence import Directory, sign_ack
+from rules.competence import Directory
 from rules.territories import load_territories
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "citizens"
