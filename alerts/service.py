@@ -23,8 +23,8 @@ from rules.territories import Territories, load_territories
 
 from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
-from .errors import AlertNotFound, NotAwaitingApproval
 from .domain import Alert, AlertStatus, Item, MsgType
+from .errors import AlertNotFound, NotAwaitingApproval
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
@@ -70,7 +70,7 @@ class Crieur:
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: SourceLoop | None = None
         self.workers: list[DeliveryWorker] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._runner: Any = None
         self.started_at = time.time()
         # Modules that serve HTTP routes besides the web package (Twilio webhooks, metrics) register here;

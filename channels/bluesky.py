@@ -14,8 +14,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import aiosmtplib
 
+from ._http import DryRunnable, no_credentials, timeout_option
 from .base import (
     AuthError,
     Channel,
@@ -25,7 +26,6 @@ from .base import (
     TransientError,
     register,
 )
-from ._http import DryRunnable, no_credentials, timeout_option
 
 
 def _flag(channel: Channel, option: str, default: bool) -> bool:

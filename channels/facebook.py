@@ -9,6 +9,16 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ._http import (
+    Answer,
+    DryRunnable,
+    base_url_option,
+    error_for_status,
+    no_credentials,
+    request,
+    retry_after,
+    timeout_option,
+)
 from .base import (
     AuthError,
     Channel,
@@ -21,16 +31,6 @@ from .base import (
     Receipt,
     TransientError,
     register,
-)
-from ._http import (
-    Answer,
-    DryRunnable,
-    base_url_option,
-    error_for_status,
-    no_credentials,
-    request,
-    retry_after,
-    timeout_option,
 )
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from .base import Channel, ConfigurationError, Limits, Message, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import Channel, ConfigurationError, Limits, Message, Receipt, TransientError, register
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 RESET_HEADERS = ("X-RateLimit-Reset",)

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextvars
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +23,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 from .base import (
     AuthError,
     Channel,
@@ -35,7 +37,6 @@ from .base import (
     TransientError,
     register,
 )
-from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 
 # Messages per second a sender can push, by number type (Twilio's queueing limits for France/US senders).
 RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
@@ -44,7 +45,7 @@ INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / 
 FIND_SENT_WINDOW = 50  # newest messages to one number examined by find_sent
 CLOCK_SKEW = timedelta(seconds=5)  # our clock against Twilio's (date_created has second precision)
 
-_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default={})
+_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default=MappingProxyType({}))
 
 
 class _TwilioHttp(AsyncTwilioHttpClient):
@@ -52,11 +53,11 @@ class _TwilioHttp(AsyncTwilioHttpClient):
 
     def __init__(self, session: aiohttp.ClientSession, api_base: str | None, timeout: float):
         super().__init__(pool_connections=False, timeout=timeout)
-        self.session = session  # type: ignore[assignment]
+        self.session = session
         self._api_base = api_base
         self._timeout_s = timeout
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if self._api_base:  # every Twilio host (edge/region variants too) goes to the configured base
             parts = urlsplit(url)
             url = self._api_base + parts.path + (f"?{parts.query}" if parts.query else "")

@@ -21,8 +21,8 @@ import aiohttp
 
 from alerts.security import Allowlist, UnsafeURL, check_url_async, safe_session
 
-from .base import Channel, ConfigurationError, Limits, Message, PermanentError, RateLimited, Receipt, register
 from ._http import DryRunnable, error_for_status, no_credentials, request, retry_after, timeout_option
+from .base import Channel, ConfigurationError, Limits, Message, PermanentError, RateLimited, Receipt, register
 
 
 class WebhookVerificationError(ValueError):

@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 
-from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 
 RESET_HEADERS = ("x-rate-limit-reset",)
 FORM = "application/x-www-form-urlencoded"

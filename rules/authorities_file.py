@@ -67,21 +67,21 @@ def _read_authority(checker: Checker, node: Node, path: str) -> Authority | None
     authority_id = _identifier(checker, fields["id"][1], f"{path}.id") if "id" in fields else None
     label = f"{path}({authority_id})" if authority_id else path
 
-    def read(key: str, reader: Callable[[Node, str], T], default: T) -> T:
-        """`reader(value node, "authorities[i](id).key")` when the key is present, else `default`."""
-        return reader(fields[key][1], f"{label}.{key}") if key in fields else default
+    def read(key: str, reader: Callable[[Node, str], T]) -> T | None:
+        """`reader(value node, "authorities[i](id).key")` when the key is present, else None."""
+        return reader(fields[key][1], f"{label}.{key}") if key in fields else None
 
-    name = read("name", checker.string, None)
-    short_name = read("short_name", checker.string, "")
-    kind = read("kind", partial(checker.choice, choices=AUTHORITY_KINDS), None)
-    territories = read("territories", partial(checker.string_list, convert=partial(_territory, checker)), [])
+    name = read("name", checker.string)
+    short_name = read("short_name", checker.string)
+    kind = read("kind", partial(checker.choice, choices=AUTHORITY_KINDS))
+    territories = read("territories", partial(checker.string_list, convert=partial(_territory, checker))) or []
     if "territories" in fields and not territories and len(checker.errors) == before:
         checker.error(fields["territories"][1], f"{label}.territories", "expected at least one territory")
-    places = read("places", checker.string_list, [])
-    site = read("site", partial(_url, checker), "")
-    social = read("social", partial(_social, checker), {})
-    feeds = read("feeds", checker.string_list, [])
-    webmaster = read("webmaster", partial(_contact, checker), None)
+    places = read("places", checker.string_list) or []
+    site = read("site", partial(_url, checker))
+    social = read("social", partial(_social, checker)) or {}
+    feeds = read("feeds", checker.string_list) or []
+    webmaster = read("webmaster", partial(_contact, checker))
     topics: list[Topic] = []
     if "topics" in fields:
         topic_nodes = checker.items(fields["topics"][1], f"{label}.topics", scalar_ok=False)
@@ -126,8 +126,13 @@ def _read_topic(checker: Checker, node: Node, path: str) -> Topic | None:
     kinds: set[str] = set()
     refs: set[Road] = set()
     if "roads" in fields:
-        for spec in checker.string_list(fields["roads"][1], f"{label_path}.roads", partial(_road_spec, checker)):
-            (refs if isinstance(spec, Road) else kinds).add(spec)
+        specs: list[str | Road] = checker.string_list(fields["roads"][1], f"{label_path}.roads",
+                                                      partial(_road_spec, checker))
+        for spec in specs:
+            if isinstance(spec, Road):
+                refs.add(spec)
+            else:
+                kinds.add(spec)
     if not keywords and not kinds and not refs and len(checker.errors) == before:
         checker.error(node, label_path, "a topic needs keywords or roads (or both)")
     plural = None
@@ -140,7 +145,7 @@ def _read_topic(checker: Checker, node: Node, path: str) -> Topic | None:
     return Topic(topic_id, label, tuple(keywords), frozenset(kinds), frozenset(refs), plural)
 
 
-def _identifier(checker: Checker, node: Node | None, path: str) -> str | None:
+def _identifier(checker: Checker, node: Node, path: str) -> str | None:
     value = checker.string(node, path)
     if value is not None and not _ID.match(value):
         checker.error(node, path, f"{value!r}: use lower-case letters, digits, '-' and '_'")
@@ -173,7 +178,7 @@ def _road_spec(checker: Checker, value: str, node: Node, path: str) -> str | Roa
     return spec
 
 
-def _url(checker: Checker, node: Node | None, path: str) -> str | None:
+def _url(checker: Checker, node: Node, path: str) -> str | None:
     value = checker.string(node, path)
     if value is not None and not _URL.match(value):
         checker.error(node, path, f"{value!r} is not an http(s) URL")
@@ -181,7 +186,7 @@ def _url(checker: Checker, node: Node | None, path: str) -> str | None:
     return value
 
 
-def _social(checker: Checker, node: Node | None, path: str) -> dict[str, str]:
+def _social(checker: Checker, node: Node, path: str) -> dict[str, str]:
     fields = checker.mapping(node, path, SOCIAL_NETWORKS)
     result: dict[str, str] = {}
     for key, (_, value_node) in (fields or {}).items():
@@ -191,7 +196,7 @@ def _social(checker: Checker, node: Node | None, path: str) -> dict[str, str]:
     return result
 
 
-def _contact(checker: Checker, node: Node | None, path: str) -> Contact | None:
+def _contact(checker: Checker, node: Node, path: str) -> Contact | None:
     fields = checker.mapping(node, path, ("email", "webhook"))
     if fields is None:
         return None

@@ -136,20 +136,3 @@ def _referenced_ids(references: Iterable[str]) -> Iterable[str]:
     for reference in references:
         parts = reference.split(",")
         yield parts[1].strip() if len(parts) == 3 else reference.strip()
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _sent_key(item: Item) -> datetime:
-    sent = item.sent or item.onset
-    if sent is None:
-        return _EPOCH
-    return sent if sent.tzinfo else sent.replace(tzinfo=timezone.utc)
-
-
-def _referenced_ids(references: Iterable[str]) -> Iterable[str]:
-    """CAP references are "sender,identifier,sent"; other formats give the identifier alone."""
-    for reference in references:
-        parts = reference.split(",")
-        yield parts[1].strip() if len(parts) == 3 else reference.strip()

@@ -106,7 +106,7 @@ class Escalations(Part):
             return name
         return next((n for n, ch in self.channels.items() if ch.kind == "webhook"), "")
 
-    async def acknowledge(self, token: str) -> tuple[int, dict | None]:
+    async def acknowledge(self, token: str) -> tuple[int, dict[str, Any] | None]:
         """(HTTP status, escalation row) for an acknowledgement token: 200 and the row once acknowledged,
         403 for a forged, altered or expired token, 404 for a valid token of an unknown escalation."""
         escalation_id = verify_ack(token, self.config.secret_key())

@@ -21,7 +21,7 @@ def load(name: str) -> dict[str, str]:
     text = (importlib.resources.files("alerts.storage") / f"{name}.sql").read_text(encoding="utf-8")
     parts = _HEADER.split(text)
     queries: dict[str, str] = {}
-    for query_name, body in zip(parts[1::2], parts[2::2]):
+    for query_name, body in zip(parts[1::2], parts[2::2], strict=True):
         lines = [line for line in body.splitlines() if line.strip() and not line.lstrip().startswith("--")]
         queries[query_name] = " ".join(line.strip() for line in lines).rstrip(";")
     return queries

@@ -102,7 +102,7 @@ class Store:
                     unchanged.append(key)
                     results.append(Ingested(item, "unchanged"))
 
-            def item_row(i: Item, data: str, digest: str) -> tuple:
+            def item_row(i: Item, data: str, digest: str) -> tuple[Any, ...]:
                 """$1..$10 of both the INSERT and the UPDATE below."""
                 return (i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
                         to_epoch(i.expires), i.title, data, now)
@@ -366,12 +366,12 @@ class Store:
             if name in fields and not isinstance(fields[name], str):
                 fields[name] = json.dumps(list(fields[name]))
         columns = list(fields)
-        return await self.db.fetchval(
+        return int(await self.db.fetchval(
             f"INSERT INTO questions ({', '.join(columns)}) VALUES ({in_list(1, len(columns))}) RETURNING id",
             *fields.values(),
-        )
+        ))
 
-    async def questions(self, status: str | None = None, limit: int = 100) -> list[dict]:
+    async def questions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status:
             return await self.db.fetch(
                 "SELECT * FROM questions WHERE status = $1 ORDER BY id DESC LIMIT $2", status, limit
@@ -382,7 +382,7 @@ class Store:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
         await self.db.execute(f"UPDATE questions SET {sets} WHERE id = $1", question_id, *fields.values())
 
-    async def count_escalation(self, authority: str, topic: str, window_start: float) -> tuple[dict, bool]:
+    async def count_escalation(self, authority: str, topic: str, window_start: float) -> tuple[dict[str, Any], bool]:
         """Count one more question in the escalation of (authority, topic, window); returns it and whether
         this question opened it."""
         now = time.time()
@@ -406,10 +406,10 @@ class Store:
         assert row is not None
         return row, row["question_count"] == 1
 
-    async def escalation(self, escalation_id: int) -> dict | None:
+    async def escalation(self, escalation_id: int) -> dict[str, Any] | None:
         return await self.db.fetchrow("SELECT * FROM escalations WHERE id = $1", escalation_id)
 
-    async def escalations(self, limit: int = 100) -> list[dict]:
+    async def escalations(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM escalations ORDER BY id DESC LIMIT $1", limit)
 
     async def set_escalation_state(self, escalation_id: int, state: str) -> bool:
@@ -438,7 +438,7 @@ class Store:
                 "UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1", territory, now
             )
 
-    async def episodes(self) -> list[dict]:
+    async def episodes(self) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM episodes ORDER BY territory")
 
     async def active_episodes(self) -> frozenset[str]:

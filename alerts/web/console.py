@@ -205,9 +205,9 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
             await crieur.end_alert(alert_id, by=username, text=text)
             message = "ended"
     except AlertNotFound:
-        raise _back("/console", msg="not-found")
+        raise _back("/console", msg="not-found") from None
     except NotAwaitingApproval:
-        raise _back("/console", msg="not-pending")
+        raise _back("/console", msg="not-pending") from None
     await accounts.audit(crieur.store, username, action, f"alert:{alert_id}")
     raise _back("/console", msg=message)
 
