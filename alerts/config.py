@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from alerts.ingest import KINDS, SourceSpec
 from channels import channel_class, known_kinds
-from channels.base import ConfigurationError
+from channels.base import Channel, ConfigurationError
 from rules.yamlcheck import Checker, ValidationFailed, compose
 
 SOURCE_KINDS = tuple(KINDS)
@@ -178,11 +178,14 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                     check.error(value_node, f"channels.{name}", "expected a mapping with at least `kind`")
                     continue
                 try:
-                    channel_class(str(options["kind"]))
+                    cls = channel_class(str(options["kind"]))
                 except ConfigurationError:
                     check.error(value_node, f"channels.{name}.kind",
                                 f"unknown channel kind {options['kind']!r} (known: {', '.join(known_kinds())})")
                     continue
+                assert isinstance(value_node, MappingNode)  # _plain built a dict from it
+                _check_channel_options(check, value_node, f"channels.{name}", cls, options,
+                                       secrets_needed=not config.dry_run)
                 config.channels[name] = options
 
     if "citizens" in top:
@@ -239,6 +242,37 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     if check.errors:
         raise ValidationFailed(check.errors)
     return config
+
+
+def _check_channel_options(check: Checker, node: MappingNode, where: str, cls: type[Channel],
+                           options: dict[str, Any], *, secrets_needed: bool) -> None:
+    """Each option against the adapter's declared table (channels.base.Option): unknown names, values of
+    the wrong type and missing required options are errors at their line. A secret is given as
+    `<name>_env: VARIABLE` (or `<name>` itself); required secrets are needed to send, not to dry-run."""
+    table = {option.name: option for option in cls.option_table()}
+    by_key = {**table, **{f"{o.name}_env": o for o in table.values() if o.type == "secret"}}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key == "kind":
+            continue
+        option = by_key.get(key)
+        if option is None:
+            check.error(key_node, f"{where}.{key}",
+                        f"unknown option for a {cls.kind} channel (known: {', '.join(sorted(by_key))})")
+            continue
+        value = options.get(key)
+        if key != option.name:  # <name>_env
+            named = isinstance(value, str) and value
+            problem = None if named else f"expected an environment variable name, got {value!r}"
+        else:
+            problem = option.problem(value)
+        if problem:
+            check.error(value_node, f"{where}.{key}", problem)
+    for option in table.values():
+        given = option.name in options or (option.type == "secret" and f"{option.name}_env" in options)
+        if option.required and not given and (option.type != "secret" or secrets_needed):
+            how = f"{option.name}_env: VARIABLE" if option.type == "secret" else option.name
+            check.error(node, where, f"missing required option {how} ({option.description})")
 
 
 def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> SourceSpec | None:

@@ -7,6 +7,7 @@ invalid or expired token, 10 and 200-299 missing permissions, 1/2 temporary fail
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ._http import (
@@ -20,12 +21,15 @@ from ._http import (
     timeout_option,
 )
 from .base import (
+    API_BASE,
+    TIMEOUT,
     AuthError,
     Channel,
     ConfigurationError,
     DeliveryError,
     Limits,
     Message,
+    Option,
     PermanentError,
     RateLimited,
     Receipt,
@@ -41,6 +45,13 @@ TRANSIENT_CODES = {1, 2}
 @register
 class FacebookChannel(DryRunnable, Channel):
     kind = "facebook"
+    declared_options = (
+        Option("page_id", "text", required=True, description="the Page's id (quoted: it is a long number)"),
+        Option("page_token", "secret", required=True, description="a Page access token"),
+        Option("version", "text", default="v21.0", description="the Graph API version"),
+        replace(API_BASE, default="https://graph.facebook.com"),
+        TIMEOUT,
+    )
     limits = Limits(counting="chars", max_length=63206)
     per_recipient = False
     idempotent = False

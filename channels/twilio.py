@@ -25,12 +25,15 @@ from twilio.rest import Client
 
 from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 from .base import (
+    API_BASE,
+    TIMEOUT,
     AuthError,
     Channel,
     ConfigurationError,
     DeliveryError,
     Limits,
     Message,
+    Option,
     PermanentError,
     RateLimited,
     Receipt,
@@ -78,6 +81,20 @@ class _TwilioHttp(AsyncTwilioHttpClient):
 @register
 class TwilioChannel(DryRunnable, Channel):
     kind = "twilio"
+    declared_options = (
+        Option("account_sid", "secret", required=True, description="the Twilio account SID"),
+        Option("auth_token", "secret", required=True, description="the account's auth token"),
+        Option("from", "text", description="the sending number, +33757000041 (or messaging_service_sid)"),
+        Option("from_", "text", description="the same as from"),
+        Option("messaging_service_sid", "text", description="a Messaging Service, instead of from"),
+        Option("number_type", "text", default="long_code",
+               description="long_code, toll_free or short_code: sets the default rate"),
+        Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
+        Option("gsm7", "boolean", default=False, description="transliterate every text to the GSM-7 alphabet"),
+        Option("status_callback", "url", description="where Twilio reports delivery (…/twilio/status)"),
+        API_BASE,
+        TIMEOUT,
+    )
     limits = Limits(counting="sms", max_segments=10)
     per_recipient = True
     subscribers = True

@@ -22,7 +22,19 @@ import aiohttp
 from alerts.security import Allowlist, UnsafeURL, check_url_async, safe_session
 
 from ._http import DryRunnable, error_for_status, no_credentials, request, retry_after, timeout_option
-from .base import Channel, ConfigurationError, Limits, Message, PermanentError, RateLimited, Receipt, register
+from .base import (
+    RECIPIENTS,
+    TIMEOUT,
+    Channel,
+    ConfigurationError,
+    Limits,
+    Message,
+    Option,
+    PermanentError,
+    RateLimited,
+    Receipt,
+    register,
+)
 
 
 class WebhookVerificationError(ValueError):
@@ -75,6 +87,12 @@ def verify(
 @register
 class WebhookChannel(DryRunnable, Channel):
     kind = "webhook"
+    declared_options = (
+        Option("secret", "secret", required=True, description="the HMAC key signing each request"),
+        RECIPIENTS,
+        Option("allow", "list", description="private or loopback hosts the URLs may reach"),
+        TIMEOUT,
+    )
     limits = Limits(counting="none")
     per_recipient = True
     idempotent = True  # receivers deduplicate by webhook-id, which is the delivery key

@@ -182,7 +182,7 @@ def test_citizens_channel_settings_are_read_and_checked(tmp_path):
     path.write_text(textwrap.dedent("""\
         channels:
           hooks: {kind: webhook, secret_env: HOOK_SECRET}
-          toots: {kind: mastodon, base_url: "https://mastodon.example", token_env: TOKEN}
+          toots: {kind: mastodon, base_url: "https://mastodon.example", access_token_env: TOKEN}
         citizens:
           webhook_channel: hooks
           mastodon_channel: toots
