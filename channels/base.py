@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Mapping
 
 import aiohttp
 
+from alerts.errors import CrieurError
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -49,7 +51,7 @@ class Receipt:
     detail: str = ""
 
 
-class DeliveryError(Exception):
+class DeliveryError(CrieurError):
     """A send that did not succeed. `retryable` decides between a later attempt and the dead letter."""
 
     retryable: ClassVar[bool] = False
@@ -86,7 +88,7 @@ class AuthError(PermanentError):
     """401/403: credentials are wrong or revoked. Every delivery on this channel will fail the same way."""
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(CrieurError):
     """A channel is missing a setting or a secret; raised at start-up, naming the channel."""
 
 

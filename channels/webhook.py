@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from alerts.errors import CrieurError
 from alerts.security import Allowlist, UnsafeURL, check_url_async, safe_session
 
 from ._http import DryRunnable, error_for_status, no_credentials, request, retry_after, timeout_option
@@ -37,7 +38,7 @@ from .base import (
 )
 
 
-class WebhookVerificationError(ValueError):
+class WebhookVerificationError(CrieurError, ValueError):
     """A webhook whose signature, timestamp or headers do not check out."""
 
 

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, TypeVar, overload
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from alerts.errors import CrieurError
+
 T = TypeVar("T")
 
 _BOOL_TRUE = {"true", "yes", "on"}
@@ -37,7 +39,7 @@ class RuleError:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
-class ValidationFailed(Exception):
+class ValidationFailed(CrieurError):
     """Raised when a file (or several) did not validate; carries every error found."""
 
     def __init__(self, errors: Iterable[RuleError]):

@@ -19,6 +19,8 @@ import sqlite3
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol, Sequence, cast
 
+from alerts.errors import CrieurError
+
 log = logging.getLogger("crieur.storage")
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -30,7 +32,7 @@ DIALECT_TOKENS = {
 }
 
 
-class StorageError(Exception):
+class StorageError(CrieurError):
     """The database cannot be opened or written (bad URL, read-only or full disk, unreachable server)."""
 
 
