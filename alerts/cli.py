@@ -193,6 +193,22 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(args, show))
 
 
+def cmd_channels(args: argparse.Namespace) -> int:
+    """The options each channel kind takes in crieur.yaml (the README's table is this output)."""
+    from channels import channel_class, known_kinds
+    from channels.base import ConfigurationError, options_markdown
+
+    kinds = args.kinds or known_kinds()
+    for kind in kinds:
+        try:
+            cls = channel_class(kind)
+        except ConfigurationError as exc:
+            print(f"{exc} (known: {', '.join(known_kinds())})", file=sys.stderr)
+            return 2
+        print(options_markdown(cls))
+    return 0
+
+
 def cmd_deliveries(args: argparse.Namespace) -> int:
     async def show(store: Any) -> int:
         report = await store.progress(args.alert)
@@ -263,6 +279,7 @@ def cmd_sms(args: argparse.Namespace) -> int:
         crieur = Crieur(config)
         await crieur.open()
         try:
+            assert crieur.citizens is not None  # open() made it
             reply = await crieur.citizens.handle_sms(args.number, args.text)
             print(f"réponse : {reply}")
             await crieur.drain(timeout=10)
@@ -315,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (host: service.host)")
     p = command("sources", cmd_sources, "health of every source")
     p.add_argument("--json", action="store_true")
+    p = command("channels", cmd_channels, "the options of each channel kind (crieur.yaml)")
+    p.add_argument("kinds", nargs="*", metavar="KIND", help="only these kinds (default: all)")
     p = command("deliveries", cmd_deliveries, "fan-out progress")
     p.add_argument("--alert", type=int)
     p.add_argument("--json", action="store_true")

@@ -18,10 +18,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from alerts.ingest import KINDS, SourceSpec
 from channels import channel_class, known_kinds
-from channels.base import ConfigurationError
+from channels.base import Channel, ConfigurationError
 from rules.yamlcheck import Checker, ValidationFailed, compose
 
 SOURCE_KINDS = tuple(KINDS)
+# citizens.*_channel settings that must name a channel of one kind
+CHANNEL_KINDS = {"webhook_channel": "webhook", "mastodon_channel": "mastodon"}
 
 
 
@@ -45,6 +47,8 @@ class ServiceConfig:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
     email_channel: str = ""
+    webhook_channel: str = ""  # escalations by webhook; else the first channel of kind webhook
+    mastodon_channel: str = ""  # the account whose mentions are questions; else the first mastodon channel
     verify_twilio_signature: bool = True
     twilio_auth_token_env: str = ""
     escalation_window: float = 6 * 3600
@@ -174,28 +178,33 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                     check.error(value_node, f"channels.{name}", "expected a mapping with at least `kind`")
                     continue
                 try:
-                    channel_class(str(options["kind"]))
+                    cls = channel_class(str(options["kind"]))
                 except ConfigurationError:
                     check.error(value_node, f"channels.{name}.kind",
                                 f"unknown channel kind {options['kind']!r} (known: {', '.join(known_kinds())})")
                     continue
+                assert isinstance(value_node, MappingNode)  # _plain built a dict from it
+                _check_channel_options(check, value_node, f"channels.{name}", cls, options,
+                                       secrets_needed=not config.dry_run)
                 config.channels[name] = options
 
     if "citizens" in top:
         citizens = check.mapping(
             top["citizens"][1],
             "citizens",
-            ("sms_channel", "email_channel", "verify_signature", "twilio_auth_token_env", "escalation_window",
-             "partners", "limits"),
+            ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "verify_signature",
+             "twilio_auth_token_env", "escalation_window", "partners", "limits"),
         ) or {}
-        for key, attr in (("sms_channel", "sms_channel"), ("email_channel", "email_channel"),
-                          ("twilio_auth_token_env", "twilio_auth_token_env")):
+        for key in ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "twilio_auth_token_env"):
             if key in citizens:
                 value = check.string(citizens[key][1], f"citizens.{key}")
                 if value:
                     if key.endswith("_channel") and value not in config.channels:
                         check.error(citizens[key][1], f"citizens.{key}", f"no channel named {value!r}")
-                    setattr(config, attr, value)
+                    elif key in CHANNEL_KINDS and config.channels[value]["kind"] != CHANNEL_KINDS[key]:
+                        check.error(citizens[key][1], f"citizens.{key}", f"channel {value!r} is of kind "
+                                    f"{config.channels[value]['kind']!r}, not {CHANNEL_KINDS[key]!r}")
+                    setattr(config, key, value)
         if "verify_signature" in citizens:
             config.verify_twilio_signature = bool(
                 check.boolean(citizens["verify_signature"][1], "citizens.verify_signature"))
@@ -233,6 +242,37 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     if check.errors:
         raise ValidationFailed(check.errors)
     return config
+
+
+def _check_channel_options(check: Checker, node: MappingNode, where: str, cls: type[Channel],
+                           options: dict[str, Any], *, secrets_needed: bool) -> None:
+    """Each option against the adapter's declared table (channels.base.Option): unknown names, values of
+    the wrong type and missing required options are errors at their line. A secret is given as
+    `<name>_env: VARIABLE` (or `<name>` itself); required secrets are needed to send, not to dry-run."""
+    table = {option.name: option for option in cls.option_table()}
+    by_key = {**table, **{f"{o.name}_env": o for o in table.values() if o.type == "secret"}}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if key == "kind":
+            continue
+        option = by_key.get(key)
+        if option is None:
+            check.error(key_node, f"{where}.{key}",
+                        f"unknown option for a {cls.kind} channel (known: {', '.join(sorted(by_key))})")
+            continue
+        value = options.get(key)
+        if key != option.name:  # <name>_env
+            named = isinstance(value, str) and value
+            problem = None if named else f"expected an environment variable name, got {value!r}"
+        else:
+            problem = option.problem(value)
+        if problem:
+            check.error(value_node, f"{where}.{key}", problem)
+    for option in table.values():
+        given = option.name in options or (option.type == "secret" and f"{option.name}_env" in options)
+        if option.required and not given and (option.type != "secret" or secrets_needed):
+            how = f"{option.name}_env: VARIABLE" if option.type == "secret" else option.name
+            check.error(node, where, f"missing required option {how} ({option.description})")
 
 
 def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> SourceSpec | None:

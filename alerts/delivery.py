@@ -12,7 +12,6 @@ Exactly once per recipient rests on three things:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -25,7 +24,8 @@ from tenacity import RetryCallState, wait_exponential_jitter
 
 from channels.base import Channel, DeliveryError, Message, PermanentError, RateLimited, Receipt
 
-from .storage import Store
+from .errors import LeaseLost
+from .storage import Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
 
@@ -132,17 +132,18 @@ class WorkerSettings:
 AMBIGUOUS_CODES = frozenset({"timeout", "connection"})
 
 
-def message_from_row(row: Mapping[str, Any]) -> Message:
+def message_of(delivery: Delivery) -> Message:
+    """What a channel adapter is given to send."""
     return Message(
-        key=row["key"],
-        alert_id=row["alert_id"],
-        text=row["text"],
-        recipient=row["recipient"],
-        subject=row["subject"],
-        link=row["link"],
-        kind=row["kind"],
-        reply_to=row["reply_to"],
-        extra=json.loads(row["extra"] or "{}"),
+        key=delivery.key,
+        alert_id=delivery.alert_id,
+        text=delivery.text,
+        recipient=delivery.recipient,
+        subject=delivery.subject,
+        link=delivery.link,
+        kind=delivery.kind,
+        reply_to=delivery.reply_to,
+        extra=dict(delivery.extra),
     )
 
 
@@ -160,6 +161,7 @@ class DeliveryWorker:
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
     ):
         self.store = store
+        self.outbox = store.outbox
         self.channels = dict(channels)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.settings = settings or WorkerSettings()
@@ -179,7 +181,7 @@ class DeliveryWorker:
             await asyncio.gather(*(self._channel_loop(name) for name in self.channels))
         finally:
             await self.flush()
-            released = await self.store.release(self.worker_id)
+            released = await self.outbox.release(self.worker_id)
             if released:
                 log.info("worker %s released %d leases", self.worker_id, released)
 
@@ -198,11 +200,11 @@ class DeliveryWorker:
 
     async def run_once(self, channel_name: str) -> bool:
         """Claim and process one batch for one channel; False when there was nothing to do."""
-        rows = await self.store.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
-                                      [channel_name])
-        if not rows:
+        claimed = await self.outbox.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
+                                          [channel_name])
+        if not claimed:
             return False
-        await self._process(channel_name, rows)
+        await self._process(channel_name, claimed)
         return True
 
     # -------------------------------------------------------------- internals
@@ -222,26 +224,29 @@ class DeliveryWorker:
                 worked = False
                 await asyncio.sleep(1.0)
             if not worked and not self._stopping.is_set():
-                wait = asyncio.ensure_future(self.store.wait_for_work(self.settings.idle_wait))
+                wait = asyncio.ensure_future(self.outbox.wait_for_work(self.settings.idle_wait))
                 stop = asyncio.ensure_future(self._stopping.wait())
                 await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (wait, stop):
                     task.cancel()
 
-    async def _process(self, name: str, rows: list[dict]) -> None:
+    async def _process(self, name: str, claimed: list[Delivery]) -> None:
         """Send a claimed batch. Every send finishes before the next claim (a database error in one of
         them is raised after the others are done), and the batch's leases are renewed meanwhile, so a
         slow provider never lets another worker take a delivery this one is still sending."""
         semaphore = asyncio.Semaphore(self.settings.concurrency)
 
-        async def one(row: dict) -> None:
+        async def one(delivery: Delivery) -> None:
             async with semaphore:
-                await self._deliver(name, row)
+                try:
+                    await self._deliver(name, delivery)
+                except LeaseLost as exc:  # another worker holds it now, and decides its fate
+                    log.warning("worker %s: %s", self.worker_id, exc)
 
         done = asyncio.Event()
-        renew = asyncio.create_task(self._renew_leases([r["id"] for r in rows], done))
+        renew = asyncio.create_task(self._renew_leases([d.id for d in claimed], done))
         try:
-            results = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)
+            results = await asyncio.gather(*(one(d) for d in claimed), return_exceptions=True)
         finally:
             done.set()  # not cancel(): a renewal under way ends its query (asyncpg dislikes cancelled ones)
             await renew
@@ -258,42 +263,43 @@ class DeliveryWorker:
             except asyncio.TimeoutError:
                 pass
             try:
-                await self.store.renew(self.worker_id, ids, self.settings.lease)
+                await self.outbox.renew(self.worker_id, ids, self.settings.lease)
             except Exception as exc:  # the lease may lapse; in-doubt recovery covers that
                 log.warning("worker %s could not renew its leases: %s", self.worker_id, exc)
 
-    async def _deliver(self, name: str, row: dict) -> None:
+    async def _deliver(self, name: str, delivery: Delivery) -> None:
         channel = self.channels[name]
-        message = message_from_row(row)
-        if row["in_doubt"] and not channel.idempotent:
+        message = message_of(delivery)
+        if delivery.in_doubt and not channel.idempotent:
             try:
-                found = await channel.find_sent(message, since=(row["first_attempt_at"] or 0) - 5)
+                found = await channel.find_sent(message, since=(delivery.first_attempt_at or 0) - 5)
             except DeliveryError as exc:
-                await self._failed_attempt(name, row, exc, in_doubt=True)  # still unknown
+                await self._failed_attempt(name, delivery, exc, in_doubt=True)  # still unknown
                 return
             if found is not None:
-                log.info("delivery %s was already accepted by the provider (%s)", row["key"], found.provider_id)
-                await self._record_sent(row, found)
+                log.info("delivery %s was already accepted by the provider (%s)", delivery.key, found.provider_id)
+                await self._record_sent(delivery, found)
                 return
         await self.buckets[name].acquire()
-        if row["recipient"] and channel.per_recipient and await self.gate.blocked(row["recipient"]):
-            await self.store.mark_failed(row["id"], "opt-out: the number opted out before sending", "cancelled")
+        if delivery.recipient and channel.per_recipient and await self.gate.blocked(delivery.recipient):
+            await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
+                                         "opt-out: the number opted out before sending")
             self.on_event("cancelled", {"channel": name})
             return
         try:
             receipt = await channel.send(message)
         except DeliveryError as exc:
-            await self._failed_attempt(name, row, exc, in_doubt=exc.code in AMBIGUOUS_CODES)
+            await self._failed_attempt(name, delivery, exc, in_doubt=exc.code in AMBIGUOUS_CODES)
         except Exception as exc:  # an adapter bug must not kill the worker: count it as transient
-            log.exception("channel %s raised unexpectedly for %s", name, row["key"])
-            await self._failed_attempt(name, row, DeliveryError(f"{type(exc).__name__}: {exc}"), transient=True,
-                                       in_doubt=True)
+            log.exception("channel %s raised unexpectedly for %s", name, delivery.key)
+            await self._failed_attempt(name, delivery, DeliveryError(f"{type(exc).__name__}: {exc}"),
+                                       transient=True, in_doubt=True)
         else:
-            await self._record_sent(row, receipt)
+            await self._record_sent(delivery, receipt)
 
-    async def _record_sent(self, row: dict, receipt: Receipt) -> None:
-        self._sent.append((row["id"], receipt.provider_id, receipt.status))
-        self.on_event("sent", {"channel": row["channel"]})
+    async def _record_sent(self, delivery: Delivery, receipt: Receipt) -> None:
+        self._sent.append((delivery.id, receipt.provider_id, receipt.status))
+        self.on_event("sent", {"channel": delivery.channel})
         if len(self._sent) >= 200 or time.monotonic() - self._last_flush > self.settings.flush_every:
             await self.flush()
 
@@ -303,30 +309,30 @@ class DeliveryWorker:
             self._last_flush = time.monotonic()
             if batch:
                 try:
-                    await self.store.mark_sent(batch)
+                    await self.outbox.mark_sent(self.worker_id, batch)
                 except BaseException:  # keep them for the next flush rather than leave them in doubt
                     self._sent = batch + self._sent
                     raise
 
-    async def _failed_attempt(self, name: str, row: dict, exc: DeliveryError, transient: bool = False,
+    async def _failed_attempt(self, name: str, delivery: Delivery, exc: DeliveryError, transient: bool = False,
                               in_doubt: bool = False) -> None:
         """Retry later (kept *in doubt* when the provider may have accepted it), or end the delivery."""
         error = f"{type(exc).__name__}: {exc}" + (f" (code {exc.code})" if exc.code else "")
         if isinstance(exc, RateLimited):
             wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
-                row["attempts"], self.settings.retry_initial, self.settings.retry_max)
+                delivery.attempts, self.settings.retry_initial, self.settings.retry_max)
             self.buckets[name].pause(wait)
         else:
-            wait = backoff_delay(row["attempts"], self.settings.retry_initial, self.settings.retry_max)
+            wait = backoff_delay(delivery.attempts, self.settings.retry_initial, self.settings.retry_max)
         retryable = transient or exc.retryable
-        if retryable and row["attempts"] < self.settings.max_attempts:
-            await self.store.mark_retry(row["id"], error, time.time() + wait, in_doubt=in_doubt)
+        if retryable and delivery.attempts < self.settings.max_attempts:
+            await self.outbox.mark_retry(delivery, self.worker_id, error, time.time() + wait, in_doubt=in_doubt)
             self.on_event("retry", {"channel": name, "error": error})
             return
-        state = "dead" if retryable else "failed"
-        await self.store.mark_failed(row["id"], error, state)
-        self.on_event(state, {"channel": name, "error": error})
-        log.warning("delivery %s %s: %s", row["key"], state, error)
-        if isinstance(exc, PermanentError) and exc.recipient_action and row["recipient"]:
-            await self.store.opt_out(row["recipient"], reason=exc.recipient_action)
-            log.info("recipient of %s marked %s", row["key"], exc.recipient_action)
+        state = DeliveryState.DEAD if retryable else DeliveryState.FAILED
+        await self.outbox.mark_ended(delivery, self.worker_id, state, error)
+        self.on_event(state.value, {"channel": name, "error": error})
+        log.warning("delivery %s %s: %s", delivery.key, state.value, error)
+        if isinstance(exc, PermanentError) and exc.recipient_action and delivery.recipient:
+            await self.store.opt_out(delivery.recipient, reason=exc.recipient_action)
+            log.info("recipient of %s marked %s", delivery.key, exc.recipient_action)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 from channels.base import Channel
 
 from .domain import Alert, MsgType
-from .storage import NewDelivery, Store
+from .storage import DeliveryState, NewDelivery, Store, delivery_key
 
 log = logging.getLogger("crieur.fanout")
 
@@ -25,11 +25,6 @@ class Text:
 
 
 Renderer = Callable[[Alert, Channel], Text]
-
-
-def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
-    """The idempotency key; `enqueue_subscribers` builds the same from SQL (prefix + phone)."""
-    return f"{alert_id}:{channel}:{kind}:{recipient}"
 
 
 class Fanout:
@@ -81,7 +76,7 @@ class Fanout:
         """For an update or an end: the provider id of the post it follows, so it is threaded under it."""
         if alert.msg_type is MsgType.ALERT or alert.supersedes is None:
             return ""
-        for row in await self.store.deliveries(alert_id=alert.supersedes, state="sent", limit=50):
-            if row["channel"] == channel and row["provider_id"]:
-                return row["provider_id"]
+        for sent in await self.store.deliveries(alert_id=alert.supersedes, state=DeliveryState.SENT, limit=50):
+            if sent.channel == channel and sent.provider_id:
+                return sent.provider_id
         return ""

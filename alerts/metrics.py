@@ -23,6 +23,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from .seams import MetricsHost
+
 log = logging.getLogger("crieur.metrics")
 
 DELIVERY_OUTCOMES = ("sent", "retry", "failed", "dead")
@@ -36,7 +38,7 @@ class Metrics:
     If the environment variable named by `token_env` is set, /metrics wants `Authorization: Bearer <it>`.
     """
 
-    def __init__(self, crieur: Any = None, *, token_env: str = "CRIEUR_METRICS_TOKEN") -> None:
+    def __init__(self, crieur: MetricsHost | None = None, *, token_env: str = "CRIEUR_METRICS_TOKEN") -> None:
         self.crieur = crieur
         self.token_env = token_env
         self.registry = CollectorRegistry(auto_describe=True)
@@ -85,11 +87,12 @@ class Metrics:
         """Read the gauges' current values; a database that does not answer sets crieur_store_up 0 and the
         rest is still served."""
         crieur = self.crieur
-        self.uptime.set(time.time() - (getattr(crieur, "started_at", None) or self.started))
         if crieur is None:
+            self.uptime.set(time.time() - self.started)
             return
-        self.workers.set(len(getattr(crieur, "workers", ()) or ()))
-        store = getattr(crieur, "store", None)
+        self.uptime.set(time.time() - crieur.started_at)
+        self.workers.set(len(crieur.workers))
+        store = crieur.store
         if store is not None:
             try:
                 stats = await store.queue_stats()
@@ -102,7 +105,7 @@ class Metrics:
                 for channel, state, count in stats["by_channel_state"]:
                     self.queue.labels(channel, state).set(count)
                 self.oldest.set(stats["oldest_queued_age"])
-        loop = getattr(crieur, "source_loop", None)
+        loop = crieur.source_loop
         if loop is not None:
             self.source_failures.clear()
             self.source_success.clear()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from alerts.errors import CrieurError
+
 __all__ = ["InvalidPhone", "normalise_phone", "is_mobile", "mask"]
 
 _MASK = "•"
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
-class InvalidPhone(ValueError):
+class InvalidPhone(CrieurError, ValueError):
     """A number that cannot receive our SMS; the message says why, with the number as given."""
 
 

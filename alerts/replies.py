@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from alerts.domain import Item
 from alerts.keywords import Command, CommandError
-from rules.competence import Authority, Escalation, Routing, Topic
+from rules.authorities import Authority, Routing, Topic
+from rules.escalation import Escalation
 from rules.fitting import is_gsm7, to_gsm7
 
 __all__ = [

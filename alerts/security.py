@@ -37,6 +37,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from alerts.errors import CrieurError
+
 from .delivery import TokenBucket
 
 log = logging.getLogger("crieur.security")
@@ -51,7 +53,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # ---------------------------------------------------------------------------------------------- SSRF
 
 
-class UnsafeURL(ValueError):
+class UnsafeURL(CrieurError, ValueError):
     """A URL Crieur must not request: wrong scheme, or a host on a non-public address."""
 
 

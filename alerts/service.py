@@ -12,22 +12,31 @@ import logging
 import pathlib
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import aiohttp
 
 from channels import channel_class
 from channels.base import Channel
 from rules.engine import DEFAULT_TEMPLATES, EvalState
+from rules.territories import Territories, load_territories
 
 from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
 from .domain import Alert, AlertStatus, Item, MsgType
+from .errors import AlertNotFound, NotAwaitingApproval
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
 from .security import RequestLimits, install_request_limits, safe_session
 from .storage import Ingested, Store, open_store
+
+if TYPE_CHECKING:
+    from rules.book import RuleBook
+    from rules.competence import Directory
+
+    from .citizens import Citizens
+    from .ingest.loop import SourceLoop
 
 log = logging.getLogger("crieur")
 USER_AGENT = "Crieur/0.1 (+alertes)"
@@ -54,14 +63,14 @@ class Crieur:
         self.config = config
         self.store: Store = store  # type: ignore[assignment]
         self.channels: dict[str, Channel] = {}
-        self.rules: Any = None
-        self.directory: Any = None
-        self.citizens: Any = None
+        self.rules: RuleBook | None = None
+        self.directory: Directory | None = None
+        self.citizens: Citizens | None = None
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
-        self.source_loop: Any = None
+        self.source_loop: SourceLoop | None = None
         self.workers: list[DeliveryWorker] = []
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._runner: Any = None
         self.started_at = time.time()
         # Modules that serve HTTP routes besides the web package (Twilio webhooks, metrics) register here;
@@ -69,6 +78,7 @@ class Crieur:
         self.route_installers: list[Callable[[Any], None]] = []
         self.metrics = Metrics(self)
         self._feed_session: aiohttp.ClientSession | None = None
+        self._territories_file: Territories | None = None
 
     def extra_routes(self, app: Any) -> None:
         for install in self.route_installers:
@@ -115,7 +125,7 @@ class Crieur:
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors
         are returned (and logged)."""
-        errors = [str(e) for e in self.rules.reload()]
+        errors = [str(e) for e in self._rules().reload()]
         for error in errors:
             log.error("rules not reloaded: %s", error)
         if not errors:
@@ -133,8 +143,9 @@ class Crieur:
             self.source_loop = SourceLoop(self._feed_session, self.config.sources, self.on_items,
                                           _SourceStates(self.store), on_poll=self.metrics.fetch)
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
-        if ingest and self.citizens.mastodon_channel() is not None:
-            self._tasks.append(asyncio.create_task(self.citizens.run_mentions(60), name="mentions"))
+        citizens = self.citizens
+        if ingest and citizens is not None and citizens.mastodon_channel() is not None:
+            self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
                                     on_event=self.metrics.delivery_event)
@@ -197,7 +208,7 @@ class Crieur:
         item = ingested.item
         previous = await self._previous_alert(item)
         episodes = await self.store.active_episodes()
-        decisions = self.rules.decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
+        decisions = self._rules().decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
         for decision in decisions:
             for territory in decision.territories:
                 if decision.episode_action == "start":
@@ -250,19 +261,21 @@ class Crieur:
         return stored
 
     async def approve(self, alert_id: int, by: str) -> Alert:
-        alert = await self._alert(alert_id)
-        if alert.status is not AlertStatus.PENDING_APPROVAL:
-            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
-        await self.store.set_alert_status(alert_id, AlertStatus.PUBLISHED)
+        """Publish a held alert and fan it out. Of two CMs approving at once, one does it; the other is told
+        it is no longer waiting (NotAwaitingApproval)."""
+        await self._decide(alert_id, AlertStatus.PUBLISHED)
         alert = await self._alert(alert_id)
         await self.fanout.plan(alert)  # type: ignore[union-attr]
         return alert
 
     async def reject(self, alert_id: int, by: str) -> None:
-        alert = await self._alert(alert_id)
-        if alert.status is not AlertStatus.PENDING_APPROVAL:
-            raise ValueError(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
-        await self.store.set_alert_status(alert_id, AlertStatus.REJECTED)
+        await self._decide(alert_id, AlertStatus.REJECTED)
+
+    async def _decide(self, alert_id: int, status: AlertStatus) -> None:
+        """A held alert's fate, in one conditional UPDATE."""
+        if not await self.store.set_alert_status(alert_id, status, only_from=AlertStatus.PENDING_APPROVAL):
+            alert = await self._alert(alert_id)
+            raise NotAwaitingApproval(f"alert {alert_id} is {alert.status.value}, not waiting for approval")
 
     async def end_alert(self, alert_id: int, by: str, text: str = "") -> Alert:
         """End a published alert: a "FIN D'ALERTE" (template fin-alerte) follows it on the channels it went
@@ -293,7 +306,7 @@ class Crieur:
     async def _alert(self, alert_id: int) -> Alert:
         alert = await self.store.alert(alert_id)
         if alert is None:
-            raise KeyError(f"no alert {alert_id}")
+            raise AlertNotFound(f"no alert {alert_id}")
         return alert
 
     def render(self, alert: Alert, channel: Channel) -> Text:
@@ -304,7 +317,10 @@ class Crieur:
                 alert.msg_type]
         else:
             template = DEFAULT_TEMPLATES[alert.msg_type]
-        rendered = self.rules.templates.render(
+        templates = self._rules().templates
+        if templates is None:
+            raise RuntimeError("no templates loaded")
+        rendered = templates.render(
             alert, channel.kind, channel.limits, template, alert.signature or self.config.signature,
             gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
         )
@@ -340,8 +356,8 @@ class Crieur:
 
     def compose(self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "",
                 title: str = "") -> Alert:
-        """An alert written by a CM: hashtags from its territories."""
-        known = self.rules.territories
+        """An alert written by a CM (the console's one way to build it): hashtags from its territories."""
+        known = self._territories()
         hashtags = known.hashtags(territories) if known is not None else tuple(f"#route{t}" for t in territories)
         if not title:  # the first line is the title, the rest the text (no repetition on any channel)
             first, _, rest = text.strip().partition("\n")
@@ -349,6 +365,21 @@ class Crieur:
         return Alert(title=title, text=text, territories=tuple(territories),
                      hashtags=tuple(hashtags), channels=tuple(channels), signature=signature,
                      rule="console", templates={"sms": "alerte-sms"}, sms_gsm7=True)
+
+    def _rules(self) -> RuleBook:
+        if self.rules is None:
+            raise RuntimeError("the service is not open: call Crieur.open() first")
+        return self.rules
+
+    def _territories(self) -> Territories | None:
+        """The rules' territories, else (a web process that did not load the rules) the configured file."""
+        if self.rules is not None:
+            return self.rules.territories
+        if self.config.territories is None:
+            return None
+        if self._territories_file is None:
+            self._territories_file = load_territories(self.config.territories)
+        return self._territories_file
 
     async def start_episode(self, territory: str, by: str, reason: str = "") -> None:
         await self.store.set_episode(territory, True, by=by, reason=reason)

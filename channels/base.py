@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Mapping
 
 import aiohttp
 
+from alerts.errors import CrieurError
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -49,7 +51,7 @@ class Receipt:
     detail: str = ""
 
 
-class DeliveryError(Exception):
+class DeliveryError(CrieurError):
     """A send that did not succeed. `retryable` decides between a later attempt and the dead letter."""
 
     retryable: ClassVar[bool] = False
@@ -86,8 +88,54 @@ class AuthError(PermanentError):
     """401/403: credentials are wrong or revoked. Every delivery on this channel will fail the same way."""
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(CrieurError):
     """A channel is missing a setting or a secret; raised at start-up, naming the channel."""
+
+
+OPTION_TYPES = ("text", "integer", "number", "boolean", "list", "url", "secret")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting of a channel's section in crieur.yaml.
+
+    `type`: "text", "integer", "number", "boolean", "list" (of texts), "url" (http or https) or "secret"
+    (given as `<name>_env: VARIABLE`, the variable holding the value; `<name>` itself is accepted for
+    tests and demos). A required secret is needed to send, not to dry-run.
+    """
+
+    name: str
+    type: str
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTION_TYPES:
+            raise TypeError(f"option {self.name!r}: unknown type {self.type!r}")
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` does not fit this option, or None."""
+        expected = {
+            "text": (str,), "secret": (str,), "url": (str,), "list": (list,), "boolean": (bool,),
+            "integer": (int,), "number": (int, float),
+        }[self.type]
+        if (isinstance(value, bool) and self.type != "boolean") or not isinstance(value, expected):
+            shown = {"list": "a list of texts", "boolean": "true or false", "integer": "a whole number",
+                     "number": "a number", "url": "an http(s) URL"}.get(self.type, "a text")
+            return f"expected {shown}, got {value!r}"
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return f"expected a list of texts, got {value!r}"
+        if self.type == "url" and not str(value).startswith(("http://", "https://")):
+            return f"expected an http(s) URL, got {value!r}"
+        return None
+
+
+# Options several adapters share.
+RATE = Option("rate", "number", description="messages per second at most (default: the provider's)")
+TIMEOUT = Option("timeout", "number", default=15, description="seconds before a request is abandoned")
+RECIPIENTS = Option("recipients", "list", description="who receives every alert on this channel")
+API_BASE = Option("api_base", "url", description="the provider's API address (tests, proxies)")
 
 
 class Channel:
@@ -106,6 +154,14 @@ class Channel:
     subscribers: ClassVar[bool] = False
     idempotent: ClassVar[bool] = False  # the provider deduplicates a retried send by our key
     default_rate: ClassVar[float] = 10.0  # messages per second when the configuration says nothing
+    # The settings this adapter reads from its section of crieur.yaml, besides `kind` and `rate`: checked
+    # at load (alerts.config), listed by `crieur channels`, documented in the README.
+    declared_options: ClassVar[tuple[Option, ...]] = ()
+
+    @classmethod
+    def option_table(cls) -> tuple[Option, ...]:
+        """Every option of this kind: `rate`, then the adapter's own."""
+        return (RATE, *cls.declared_options)
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None):
         self.name = name
@@ -151,6 +207,19 @@ class Channel:
 
     def __repr__(self) -> str:  # never show options: they may hold secrets
         return f"<{type(self).__name__} {self.name}>"
+
+
+def options_markdown(cls: type[Channel]) -> str:
+    """The options of a channel kind as a Markdown table (`crieur channels`, the README)."""
+    lines = [f"`kind: {cls.kind}`", "", "| option | type | required | default | what it is |",
+             "| --- | --- | --- | --- | --- |"]
+    for option in cls.option_table():
+        name = f"{option.name}_env" if option.type == "secret" else option.name
+        value = str(option.default).lower() if isinstance(option.default, bool) else option.default
+        default = "" if option.default is None else f"`{value}`"
+        required = "yes" if option.required else ""
+        lines.append(f"| `{name}` | {option.type} | {required} | {default} | {option.description} |")
+    return "\n".join(lines) + "\n"
 
 
 REGISTRY: dict[str, type[Channel]] = {}

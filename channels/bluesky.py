@@ -14,8 +14,19 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import (
+    TIMEOUT,
+    AuthError,
+    Channel,
+    Limits,
+    Message,
+    Option,
+    PermanentError,
+    Receipt,
+    TransientError,
+    register,
+)
 
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"
@@ -64,6 +75,12 @@ def facets_for(text: str) -> list[dict[str, Any]]:
 @register
 class BlueskyChannel(DryRunnable, Channel):
     kind = "bluesky"
+    declared_options = (
+        Option("identifier", "text", required=True, description="the account's handle, route41.bsky.social"),
+        Option("app_password", "secret", required=True, description="an app password of the account"),
+        Option("service", "url", default="https://bsky.social", description="the account's PDS"),
+        TIMEOUT,
+    )
     limits = Limits(counting="graphemes", max_length=300)
     per_recipient = False
     idempotent = False

@@ -14,18 +14,21 @@ from typing import Any, Mapping
 
 import aiosmtplib
 
+from ._http import DryRunnable, no_credentials, timeout_option
 from .base import (
+    RECIPIENTS,
+    TIMEOUT,
     AuthError,
     Channel,
     ConfigurationError,
     Limits,
     Message,
+    Option,
     PermanentError,
     Receipt,
     TransientError,
     register,
 )
-from ._http import DryRunnable, no_credentials, timeout_option
 
 
 def _flag(channel: Channel, option: str, default: bool) -> bool:
@@ -42,6 +45,19 @@ def _flag(channel: Channel, option: str, default: bool) -> bool:
 @register
 class EmailChannel(DryRunnable, Channel):
     kind = "email"
+    declared_options = (
+        Option("host", "text", required=True, description="the SMTP server"),
+        Option("port", "integer", default=587, description="the SMTP port"),
+        Option("starttls", "boolean", default=True, description="upgrade the connection with STARTTLS"),
+        Option("from", "text", required=True, description="the sender, Route 41 <route41@departement-41.example>"),
+        Option("from_name", "text", description="the sender's display name"),
+        Option("username", "text", description="the SMTP login (with password)"),
+        Option("password", "secret", description="the SMTP password"),
+        Option("ca_file", "text", description="a CA bundle to verify the server with"),
+        Option("local_hostname", "text", description="the name given in EHLO"),
+        RECIPIENTS,
+        TIMEOUT,
+    )
     limits = Limits(counting="none")
     per_recipient = True
     idempotent = False

@@ -7,21 +7,9 @@ invalid or expired token, 10 and 200-299 missing permissions, 1/2 temporary fail
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Mapping
 
-from .base import (
-    AuthError,
-    Channel,
-    ConfigurationError,
-    DeliveryError,
-    Limits,
-    Message,
-    PermanentError,
-    RateLimited,
-    Receipt,
-    TransientError,
-    register,
-)
 from ._http import (
     Answer,
     DryRunnable,
@@ -32,6 +20,22 @@ from ._http import (
     retry_after,
     timeout_option,
 )
+from .base import (
+    API_BASE,
+    TIMEOUT,
+    AuthError,
+    Channel,
+    ConfigurationError,
+    DeliveryError,
+    Limits,
+    Message,
+    Option,
+    PermanentError,
+    RateLimited,
+    Receipt,
+    TransientError,
+    register,
+)
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 AUTH_CODES = {102, 190}
@@ -41,6 +45,13 @@ TRANSIENT_CODES = {1, 2}
 @register
 class FacebookChannel(DryRunnable, Channel):
     kind = "facebook"
+    declared_options = (
+        Option("page_id", "text", required=True, description="the Page's id (quoted: it is a long number)"),
+        Option("page_token", "secret", required=True, description="a Page access token"),
+        Option("version", "text", default="v21.0", description="the Graph API version"),
+        replace(API_BASE, default="https://graph.facebook.com"),
+        TIMEOUT,
+    )
     limits = Limits(counting="chars", max_length=63206)
     per_recipient = False
     idempotent = False

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from .base import Channel, ConfigurationError, Limits, Message, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import TIMEOUT, Channel, ConfigurationError, Limits, Message, Option, Receipt, TransientError, register
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 RESET_HEADERS = ("X-RateLimit-Reset",)
@@ -19,6 +19,12 @@ RESET_HEADERS = ("X-RateLimit-Reset",)
 @register
 class MastodonChannel(DryRunnable, Channel):
     kind = "mastodon"
+    declared_options = (
+        Option("base_url", "url", required=True, description="the instance, https://mastodon.example"),
+        Option("access_token", "secret", required=True, description="the account's access token"),
+        Option("visibility", "text", default="public", description="public, unlisted, private or direct"),
+        TIMEOUT,
+    )
     limits = Limits(counting="chars", max_length=500)
     per_recipient = False
     idempotent = True

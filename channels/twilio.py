@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextvars
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -22,20 +23,23 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 from .base import (
+    API_BASE,
+    TIMEOUT,
     AuthError,
     Channel,
     ConfigurationError,
     DeliveryError,
     Limits,
     Message,
+    Option,
     PermanentError,
     RateLimited,
     Receipt,
     TransientError,
     register,
 )
-from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
 
 # Messages per second a sender can push, by number type (Twilio's queueing limits for France/US senders).
 RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
@@ -44,7 +48,7 @@ INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / 
 FIND_SENT_WINDOW = 50  # newest messages to one number examined by find_sent
 CLOCK_SKEW = timedelta(seconds=5)  # our clock against Twilio's (date_created has second precision)
 
-_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default={})
+_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default=MappingProxyType({}))
 
 
 class _TwilioHttp(AsyncTwilioHttpClient):
@@ -52,11 +56,11 @@ class _TwilioHttp(AsyncTwilioHttpClient):
 
     def __init__(self, session: aiohttp.ClientSession, api_base: str | None, timeout: float):
         super().__init__(pool_connections=False, timeout=timeout)
-        self.session = session  # type: ignore[assignment]
+        self.session = session
         self._api_base = api_base
         self._timeout_s = timeout
 
-    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if self._api_base:  # every Twilio host (edge/region variants too) goes to the configured base
             parts = urlsplit(url)
             url = self._api_base + parts.path + (f"?{parts.query}" if parts.query else "")
@@ -77,6 +81,20 @@ class _TwilioHttp(AsyncTwilioHttpClient):
 @register
 class TwilioChannel(DryRunnable, Channel):
     kind = "twilio"
+    declared_options = (
+        Option("account_sid", "secret", required=True, description="the Twilio account SID"),
+        Option("auth_token", "secret", required=True, description="the account's auth token"),
+        Option("from", "text", description="the sending number, +33757000041 (or messaging_service_sid)"),
+        Option("from_", "text", description="the same as from"),
+        Option("messaging_service_sid", "text", description="a Messaging Service, instead of from"),
+        Option("number_type", "text", default="long_code",
+               description="long_code, toll_free or short_code: sets the default rate"),
+        Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
+        Option("gsm7", "boolean", default=False, description="transliterate every text to the GSM-7 alphabet"),
+        Option("status_callback", "url", description="where Twilio reports delivery (…/twilio/status)"),
+        API_BASE,
+        TIMEOUT,
+    )
     limits = Limits(counting="sms", max_segments=10)
     per_recipient = True
     subscribers = True

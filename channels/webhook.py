@@ -19,13 +19,26 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from alerts.errors import CrieurError
 from alerts.security import Allowlist, UnsafeURL, check_url_async, safe_session
 
-from .base import Channel, ConfigurationError, Limits, Message, PermanentError, RateLimited, Receipt, register
 from ._http import DryRunnable, error_for_status, no_credentials, request, retry_after, timeout_option
+from .base import (
+    RECIPIENTS,
+    TIMEOUT,
+    Channel,
+    ConfigurationError,
+    Limits,
+    Message,
+    Option,
+    PermanentError,
+    RateLimited,
+    Receipt,
+    register,
+)
 
 
-class WebhookVerificationError(ValueError):
+class WebhookVerificationError(CrieurError, ValueError):
     """A webhook whose signature, timestamp or headers do not check out."""
 
 
@@ -75,6 +88,12 @@ def verify(
 @register
 class WebhookChannel(DryRunnable, Channel):
     kind = "webhook"
+    declared_options = (
+        Option("secret", "secret", required=True, description="the HMAC key signing each request"),
+        RECIPIENTS,
+        Option("allow", "list", description="private or loopback hosts the URLs may reach"),
+        TIMEOUT,
+    )
     limits = Limits(counting="none")
     per_recipient = True
     idempotent = True  # receivers deduplicate by webhook-id, which is the delivery key

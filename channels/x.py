@@ -6,12 +6,25 @@ the method, the URL with its query and the oauth_* parameters are.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 
-from .base import AuthError, Channel, Limits, Message, PermanentError, Receipt, TransientError, register
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from .base import (
+    API_BASE,
+    TIMEOUT,
+    AuthError,
+    Channel,
+    Limits,
+    Message,
+    Option,
+    PermanentError,
+    Receipt,
+    TransientError,
+    register,
+)
 
 RESET_HEADERS = ("x-rate-limit-reset",)
 FORM = "application/x-www-form-urlencoded"
@@ -50,6 +63,14 @@ def oauth1_authorization(
 @register
 class XChannel(DryRunnable, Channel):
     kind = "x"
+    declared_options = (
+        Option("consumer_key", "secret", required=True, description="the app's API key"),
+        Option("consumer_secret", "secret", required=True, description="the app's API key secret"),
+        Option("access_token", "secret", required=True, description="the account's access token"),
+        Option("access_token_secret", "secret", required=True, description="the account's access token secret"),
+        replace(API_BASE, default="https://api.x.com"),
+        TIMEOUT,
+    )
     limits = Limits(counting="x", max_length=280)
     per_recipient = False
     idempotent = False

@@ -28,6 +28,7 @@ from typing import Any
 
 import grapheme
 
+from alerts.errors import CrieurError
 from channels.base import Limits
 
 URL_WEIGHT = 23
@@ -66,7 +67,7 @@ _TO_GSM7 = {
 _WEIGHT_1 = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
 
-class FittingError(ValueError):
+class FittingError(CrieurError, ValueError):
     """The fixed parts of a message (title, hashtags, link, signature) exceed the channel's limit."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from alerts.domain import Area, Certainty, Item, MsgType, Severity, Urgency
+from alerts.errors import CrieurError
 
 from .roads import parse_road_spec
 
@@ -32,7 +33,7 @@ _DATE_FIELDS = ("sent", "onset", "expires")
 FIELDS = (*_TEXT_FIELDS, *_DATE_FIELDS, "msg_type", "references", "severity", "urgency", "certainty", "areas", "roads", "attributes")
 
 
-class ItemFileError(ValueError):
+class ItemFileError(CrieurError, ValueError):
     pass
 
 

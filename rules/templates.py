@@ -27,6 +27,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from alerts.domain import Alert, Severity
+from alerts.errors import CrieurError
 from channels.base import Limits
 
 from .engine import PARIS
@@ -55,7 +56,7 @@ _DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanc
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-class TemplateRenderError(Exception):
+class TemplateRenderError(CrieurError):
     """A template failed while rendering (unknown variable, sandbox violation...)."""
 
 

@@ -142,8 +142,8 @@ class Territories:
             dept = departement_of(code)
             return dept if dept in self.by_code else None
         if kind == "emma_id":
-            dept = emma_to_departement(code)
-            return dept if dept in self.by_code else None
+            found = emma_to_departement(code)
+            return found if found in self.by_code else None
         return None
 
 
@@ -205,8 +205,13 @@ def _territory(checker: Checker, node, path: str) -> Territory | None:
     kinds: set[str] = set()
     refs: set[Road] = set()
     if "roads" in fields:
-        for value in checker.string_list(fields["roads"][1], f"{path}.roads", lambda v, n, p: _road(checker, v, n, p)):
-            (refs if isinstance(value, Road) else kinds).add(value)
+        values: list[str | Road] = checker.string_list(fields["roads"][1], f"{path}.roads",
+                                                       lambda v, n, p: _road(checker, v, n, p))
+        for value in values:
+            if isinstance(value, Road):
+                refs.add(value)
+            else:
+                kinds.add(value)
     match_names = False
     if "match_names" in fields:
         match_names = bool(checker.boolean(fields["match_names"][1], f"{path}.match_names"))

@@ -15,7 +15,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-
 # Ligatures NFKD does not split.
 _EXTRA = {"œ": "oe", "æ": "ae", "ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i"}
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar, overload
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from alerts.errors import CrieurError
 
 T = TypeVar("T")
 
@@ -37,7 +39,7 @@ class RuleError:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
-class ValidationFailed(Exception):
+class ValidationFailed(CrieurError):
     """Raised when a file (or several) did not validate; carries every error found."""
 
     def __init__(self, errors: Iterable[RuleError]):
@@ -171,6 +173,14 @@ class Checker:
         self.error(node, path, f"expected a list, got {describe(node)}")
         return []
 
+    @overload
+    def string_list(self, node: Node, path: str, convert: None = None, *, non_empty: bool = False) -> list[str]: ...
+
+    @overload
+    def string_list(
+        self, node: Node, path: str, convert: Callable[[str, Node, str], T | None], *, non_empty: bool = False
+    ) -> list[T]: ...
+
     def string_list(
         self,
         node: Node,
@@ -178,13 +188,13 @@ class Checker:
         convert: Callable[[str, Node, str], T | None] | None = None,
         *,
         non_empty: bool = False,
-    ) -> list[T]:
+    ) -> list[Any]:
         """A list of texts (one text is accepted as a list of one), each optionally converted/checked.
         non_empty: an empty list is an error (for filters, where it would mean "never")."""
         if non_empty and isinstance(node, SequenceNode) and not node.value:
             self.error(node, path, "empty list: it would never match; remove the key to accept any value")
             return []
-        result: list = []
+        result: list[Any] = []
         for child, child_path in self.items(node, path):
             value = self.string(child, child_path)
             if value is None:

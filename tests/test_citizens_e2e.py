@@ -25,7 +25,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP
 from twilio.request_validator import RequestValidator
 
-from alerts.citizens import Citizens, FloodLimits, MENTIONS_STATE
+from alerts.acks import sign_ack
+from alerts.citizens import MENTIONS_STATE, Citizens, FloodLimits
 from alerts.config import ServiceConfig
 from alerts.delivery import DeliveryWorker, WorkerSettings
 from alerts.ingest import SourceSpec
@@ -34,7 +35,7 @@ from channels.email import EmailChannel
 from channels.mastodon import MastodonChannel
 from channels.twilio import TwilioChannel
 from channels.webhook import WebhookChannel
-from rules.competence import Directory, sign_ack
+from rules.competence import Directory
 from rules.territories import load_territories
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "citizens"
@@ -143,7 +144,7 @@ async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monke
         config=config, store=store, channels=channels,
         directory=Directory.load(_authorities(tmp_path, fake_webhook.base_url)),
         rules=SimpleNamespace(territories=load_territories(DATA / "territories.yaml")),
-        route_installers=[],
+        route_installers=[], metrics=None,
     )
     citizens = Citizens(crieur, limits=limits)
     crieur.citizens = citizens
@@ -251,7 +252,7 @@ async def test_stop_during_a_fanout_stops_the_sms_to_that_number(world: World):
     assert stopping not in {m["to"] for m in alert_sms}
     assert sms_to(world.twilio, stopping) == []  # replies go back as TwiML: nothing was ever sent to it
     row = await world.store.delivery(f"12:sms:Alert:{stopping}")
-    assert row["state"] == "cancelled"
+    assert row.state == "cancelled"
     assert await world.store.subscriptions(stopping) == []
     # A later alert does not reach the number either.
     await world.store.enqueue_subscribers(13, "sms", ["41"], "Alert", "Fin de l'alerte.")
@@ -396,11 +397,11 @@ async def test_status_callbacks_update_deliveries_and_act_on_numbers(world: Worl
 
     assert await world.twilio.send_status_callback(sid[ALICE], "delivered") == 204
     row = await world.store.delivery(f"21:sms:Alert:{ALICE}")
-    assert row["provider_status"] == "delivered"
+    assert row.provider_status == "delivered"
 
     assert await world.twilio.send_status_callback(sid[BRUNO], "undelivered", error_code=21610) == 204
     row = await world.store.delivery(f"21:sms:Alert:{BRUNO}")
-    assert row["provider_status"] == "undelivered" and "21610" in row["last_error"]
+    assert row.provider_status == "undelivered" and "21610" in row.last_error
     assert await world.store.opted_out(BRUNO)
     assert await world.store.subscriptions(BRUNO) == []
 
@@ -410,7 +411,7 @@ async def test_status_callbacks_update_deliveries_and_act_on_numbers(world: Worl
     async with aiohttp.ClientSession() as session:
         async with session.post(callback, data=params, headers={"X-Twilio-Signature": "forged"}) as response:
             assert response.status == 403
-    assert (await world.store.delivery(f"21:sms:Alert:{ALICE}"))["provider_status"] == "delivered"
+    assert (await world.store.delivery(f"21:sms:Alert:{ALICE}")).provider_status == "delivered"
     assert not await world.store.opted_out(ALICE)
 
     # The same callback properly signed, with the key percent-encoded (%2B for "+"), is taken.
@@ -420,7 +421,7 @@ async def test_status_callbacks_update_deliveries_and_act_on_numbers(world: Worl
         async with session.post(callback, data=params, headers=headers) as response:
             assert response.status == 204
     row = await world.store.delivery(f"21:sms:Alert:{ALICE}")
-    assert row["provider_status"] == "failed" and row["last_error"] == "Twilio 30003"
+    assert row.provider_status == "failed" and row.last_error == "Twilio 30003"
     assert not await world.store.opted_out(ALICE)
 
 
@@ -436,7 +437,7 @@ async def test_per_number_limit_ignores_a_flooding_number_but_stop_still_works(w
     await world.store.enqueue_subscribers(30, "sms", ["41"], "Alert", "Neige.")
     assert await world.sms(ALICE, "STOP") == ""  # honoured, not confirmed
     assert await world.store.opted_out(ALICE) and await world.store.subscriptions(ALICE) == []
-    assert (await world.store.delivery(f"30:sms:Alert:{ALICE}"))["state"] == "cancelled"
+    assert (await world.store.delivery(f"30:sms:Alert:{ALICE}")).state == "cancelled"
     assert "Abonnement confirm" in await world.sms(BRUNO, "ROUTE41")  # other numbers are unaffected
 
 
@@ -473,7 +474,7 @@ async def test_mastodon_mention_is_answered_in_the_thread(world: World):
     assert reply["in_reply_to_id"] == note["status"]["id"]
     assert reply["content"].startswith("<p>@habitant@mastodon.example Les interdictions de circulation")
     assert "Episode-neigeux-interdiction-poids-lourds" in reply["content"]
-    assert (await world.store.delivery(f"q{question['id']}:mastodon"))["state"] == "sent"
+    assert (await world.store.delivery(f"q{question['id']}:mastodon")).state == "sent"
 
     # Polling again answers nothing twice; a new mention is taken from where the last poll stopped.
     assert await world.citizens.poll_mentions() == 0

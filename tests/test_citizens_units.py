@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from alerts.citizens import Citizens, FloodLimits, _query_value, _SlidingCounter, mention_text
+from alerts.citizens import Citizens, FloodLimits, SlidingCounter, mention_text, query_value
 from alerts.config import ServiceConfig
 from rules.competence import Directory
 
@@ -43,7 +43,7 @@ def test_flood_limits_from_configuration():
 
 def test_sliding_counter_frees_slots_as_time_passes_and_bounds_memory():
     now = [1000.0]
-    counter = _SlidingCounter(limit=2, span=60.0, clock=lambda: now[0], max_keys=3)
+    counter = SlidingCounter(limit=2, span=60.0, clock=lambda: now[0], max_keys=3)
     assert counter.allow("a") and counter.allow("a") and not counter.allow("a")
     now[0] += 30
     assert not counter.allow("a")  # refused attempts are not counted: the window still ends at 1060
@@ -55,14 +55,14 @@ def test_sliding_counter_frees_slots_as_time_passes_and_bounds_memory():
 
 
 def test_status_callback_key_is_read_literally():
-    assert _query_value("d=21:sms:Alert:+33612345601", "d") == "21:sms:Alert:+33612345601"
-    assert _query_value("x=1&d=21%3Asms%3AAlert%3A%2B33612345601", "d") == "21:sms:Alert:+33612345601"
-    assert _query_value("x=1", "d") == ""
+    assert query_value("d=21:sms:Alert:+33612345601", "d") == "21:sms:Alert:+33612345601"
+    assert query_value("x=1&d=21%3Asms%3AAlert%3A%2B33612345601", "d") == "21:sms:Alert:+33612345601"
+    assert query_value("x=1", "d") == ""
 
 
 def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
     directory = Directory.load(DATA / "authorities.yaml")
-    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={},
+    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={}, metrics=None,
                              directory=directory, rules=None)
     assert Citizens(crieur).territories() == [("41", "", ""), ("28", "", "")]
 
@@ -78,5 +78,6 @@ def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
 def test_limits_come_from_the_configuration_when_not_given(tmp_path):
     config = ServiceConfig(path=tmp_path / "c.yaml")
     config.citizen_limits = {"per_number": 2}  # type: ignore[attr-defined]
-    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None))
+    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None,
+                                        metrics=None))
     assert citizens.limits == FloodLimits(per_number=2)

@@ -10,21 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerts.acks import sign_ack, verify_ack
 from alerts.domain import Item, MsgType, Road
 from alerts.replies import citizen_answer, escalation_email, question_received, routed_answer
-from rules.competence import (
-    Authority,
-    Directory,
-    DirectoryError,
-    Escalation,
-    EscalationKey,
-    Reason,
-    Topic,
-    escalation_key,
-    escalation_window,
-    sign_ack,
-    verify_ack,
-)
+from rules.authorities import Authority, Reason, Topic
+from rules.competence import Directory, DirectoryError
+from rules.escalation import Escalation, EscalationKey, escalation_key, escalation_window
 from rules.fitting import sms_measure
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

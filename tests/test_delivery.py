@@ -50,7 +50,7 @@ async def test_every_delivery_sent_once(store):
     assert sorted(m.recipient for m in channel.sent) == sorted(r.recipient for r in rows(250))
     assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 250
     sent = await store.deliveries(state="sent", limit=1)
-    assert sent[0]["provider_id"].startswith("P")
+    assert sent[0].provider_id.startswith("P")
 
 
 async def test_transient_errors_are_retried_then_dead(store):
@@ -62,10 +62,10 @@ async def test_transient_errors_are_retried_then_dead(store):
     for _ in range(6):
         await worker.drain()
         await asyncio.sleep(0.06)
-    states = {r["recipient"]: r for r in await store.deliveries()}
-    assert states["+33600000000"]["state"] == "sent" and states["+33600000000"]["attempts"] == 2
-    assert states["+33600000001"]["state"] == "dead" and states["+33600000001"]["attempts"] == 3
-    assert "500" in states["+33600000001"]["last_error"]
+    states = {r.recipient: r for r in await store.deliveries()}
+    assert states["+33600000000"].state == "sent" and states["+33600000000"].attempts == 2
+    assert states["+33600000001"].state == "dead" and states["+33600000001"].attempts == 3
+    assert "500" in states["+33600000001"].last_error
 
 
 async def test_permanent_error_fails_at_once_and_acts_on_the_recipient(store):
@@ -75,7 +75,7 @@ async def test_permanent_error_fails_at_once_and_acts_on_the_recipient(store):
     channel.failures["+33600000000"] = [PermanentError("unsubscribed", code="21610", recipient_action="unsubscribe")]
     await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
     [row] = await store.deliveries()
-    assert row["state"] == "failed" and row["attempts"] == 1 and "21610" in row["last_error"]
+    assert row.state == "failed" and row.attempts == 1 and "21610" in row.last_error
     assert await store.opted_out("+33600000000") and await store.subscriptions("+33600000000") == []
 
 
@@ -86,11 +86,11 @@ async def test_rate_limited_waits_for_retry_after(store):
     worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST)
     await worker.drain()
     [row] = await store.deliveries()
-    assert row["state"] == "queued" and row["due_at"] >= time.time() + 0.1
+    assert row.state == "queued" and row.due_at >= time.time() + 0.1
     await asyncio.sleep(0.35)
     await worker.drain()
     [row] = await store.deliveries()
-    assert row["state"] == "sent"
+    assert row.state == "sent"
 
 
 async def test_in_doubt_delivery_is_not_sent_twice(store):
@@ -102,7 +102,7 @@ async def test_in_doubt_delivery_is_not_sent_twice(store):
     await asyncio.sleep(0.1)
     await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
     assert [m.recipient for m in channel.sent] == ["+33600000002"]
-    states = sorted((r["recipient"], r["state"], r["provider_id"]) for r in await store.deliveries())
+    states = sorted((r.recipient, r.state, r.provider_id) for r in await store.deliveries())
     assert states == [("+33600000000", "sent", "SM-already"), ("+33600000001", "sent", "SM-already"),
                       ("+33600000002", "sent", "P1")]
 
@@ -157,11 +157,11 @@ async def test_a_timeout_leaves_the_delivery_in_doubt_and_the_provider_is_asked_
     settings = WorkerSettings(retry_initial=1.0, retry_max=1.0, max_attempts=3, idle_wait=0.05)
     worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=settings)
     await worker.drain()
-    states = {r["recipient"]: r for r in await store.deliveries()}
-    assert states["+33600000000"]["in_doubt"] == 1 and states["+33600000001"]["in_doubt"] == 0
+    states = {r.recipient: r for r in await store.deliveries()}
+    assert states["+33600000000"].in_doubt == 1 and states["+33600000001"].in_doubt == 0
     channel.provider_has = {rows(1)[0].key: Receipt("SM-accepted-before-the-timeout")}
     await asyncio.sleep(1.1)
     await worker.drain()
-    states = {r["recipient"]: r for r in await store.deliveries()}
-    assert states["+33600000000"]["provider_id"] == "SM-accepted-before-the-timeout"
+    states = {r.recipient: r for r in await store.deliveries()}
+    assert states["+33600000000"].provider_id == "SM-accepted-before-the-timeout"
     assert [m.recipient for m in channel.sent] == ["+33600000001"]  # the 500 was known not sent: sent again

@@ -35,9 +35,9 @@ async def test_stop_during_fanout_blocks_numbers_of_a_batch_already_claimed(stor
     received = collections.Counter(m["to"] for m in fake.messages)
     assert not set(stopped) & set(received), "an SMS went to a number after its STOP"
     assert set(received) == set(numbers) - set(stopped) and max(received.values()) == 1
-    rows = {r["recipient"]: r for r in await store.deliveries(alert_id=3, limit=200)}
-    assert {n for n, r in rows.items() if r["state"] == "cancelled"} == set(stopped)
-    assert all("opt-out" in rows[n]["last_error"] for n in stopped)
+    rows = {r.recipient: r for r in await store.deliveries(alert_id=3, limit=200)}
+    assert {n for n, r in rows.items() if r.state == "cancelled"} == set(stopped)
+    assert all("opt-out" in rows[n].last_error for n in stopped)
 
 
 class SlowChannel(Channel):
@@ -71,7 +71,7 @@ async def test_a_live_worker_keeps_its_leases_past_their_first_term(store):
     assert await other.run_once("slow") is False  # nothing to take: the leases were renewed
     await busy
     assert sorted(channel.sent) == sorted(set(channel.sent)) and len(channel.sent) == 6
-    assert all(r["state"] == "sent" and r["worker"] == "slow" for r in await store.deliveries(alert_id=4))
+    assert all(r.state == "sent" and r.worker == "slow" for r in await store.deliveries(alert_id=4))
 
 
 async def test_receipts_survive_a_failed_flush(store, monkeypatch):
@@ -81,16 +81,16 @@ async def test_receipts_survive_a_failed_flush(store, monkeypatch):
     await store.enqueue([NewDelivery(key=f"f{i}", alert_id=5, channel="slow", text="t", recipient=f"+3361000{i:04d}")
                          for i in range(20)])
     worker = DeliveryWorker(store, {"slow": channel}, settings=WorkerSettings(lease=30))
-    real = store.mark_sent
+    real = store.outbox.mark_sent
     failures = []
 
-    async def flaky(results):
+    async def flaky(worker, results):
         if not failures:
             failures.append(len(results))
             raise ConnectionError("database went away")
-        await real(results)
+        return await real(worker, results)
 
-    monkeypatch.setattr(store, "mark_sent", flaky)
+    monkeypatch.setattr(store.outbox, "mark_sent", flaky)
     try:
         await worker.run_once("slow")
     except ConnectionError:
@@ -98,5 +98,5 @@ async def test_receipts_survive_a_failed_flush(store, monkeypatch):
     await worker.flush()  # the next flush records what the failed one could not
     assert failures and failures[0] > 0
     rows = await store.deliveries(alert_id=5)
-    assert [r["state"] for r in rows] == ["sent"] * 20
+    assert [r.state for r in rows] == ["sent"] * 20
     assert len(channel.sent) == 20  # and nothing was sent twice for it

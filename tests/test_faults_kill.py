@@ -84,9 +84,9 @@ async def test_sigkill_mid_fanout_loses_and_doubles_nothing(db_url, tmp_path):
         assert progress[0]["sent"] == SUBSCRIBERS and progress[0]["queued"] == 0
         rows = await store.deliveries(state="sent", limit=SUBSCRIBERS + 1)
         by_sid = {m["sid"] for m in fake.messages}
-        assert {r["provider_id"] for r in rows} == by_sid  # each row names the provider's own message
+        assert {r.provider_id for r in rows} == by_sid  # each row names the provider's own message
         # the leased rows were taken up again in doubt, and the ones the provider had were not re-sent
-        assert sum(1 for r in rows if r["in_doubt"]) == len(in_flight)
+        assert sum(1 for r in rows if r.in_doubt) == len(in_flight)
     finally:
         for proc in workers:
             await proc.stop()

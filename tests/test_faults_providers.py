@@ -40,14 +40,14 @@ async def test_flaky_provider_delivers_everything_and_dead_letters_the_hopeless(
     assert set(delivered) == set(numbers) - set(hopeless) and max(delivered.values()) == 1
 
     rows = await store.deliveries(alert_id=9, limit=500)
-    sent = [r for r in rows if r["state"] == "sent"]
+    sent = [r for r in rows if r.state == "sent"]
     assert len(sent) == len(numbers) - len(hopeless)
-    assert all(1 <= r["attempts"] <= MAX_ATTEMPTS for r in sent)
-    assert any(r["attempts"] > 1 for r in sent)
+    assert all(1 <= r.attempts <= MAX_ATTEMPTS for r in sent)
+    assert any(r.attempts > 1 for r in sent)
 
     dead = await store.deliveries(state="dead", limit=50)
-    assert sorted(r["recipient"] for r in dead) == hopeless
-    assert all(r["attempts"] == MAX_ATTEMPTS and "500" in r["last_error"] for r in dead)
+    assert sorted(r.recipient for r in dead) == hopeless
+    assert all(r.attempts == MAX_ATTEMPTS and "500" in r.last_error for r in dead)
     for number in hopeless:  # one request per attempt (a 429 counts as an attempt too), never accepted
         requests = [r for r in fake.received("POST") if r.form.get("To") == number]
         assert len(requests) == MAX_ATTEMPTS and fake.count_for(number) == 0

@@ -17,6 +17,11 @@ from alerts.storage import NewDelivery, open_store
 from channels.base import Channel, Message, PermanentError, Receipt, TransientError
 
 
+def service(**parts: object) -> SimpleNamespace:
+    """A stand-in with the shape of alerts.seams.MetricsHost."""
+    return SimpleNamespace(**{"store": None, "workers": [], "started_at": time.time(), "source_loop": None, **parts})
+
+
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
     for family in text_string_to_metric_families(text):
@@ -54,7 +59,7 @@ async def client_for(metrics: Metrics) -> TestClient:
 
 
 async def test_delivery_events_from_a_real_worker_are_counted(sqlite_store):
-    metrics = Metrics(SimpleNamespace(store=sqlite_store, workers=[1], started_at=time.time() - 5))
+    metrics = Metrics(service(store=sqlite_store, workers=[1], started_at=time.time() - 5))
     await sqlite_store.enqueue([
         NewDelivery(key=f"1:sms:{r}", alert_id=1, channel="sms", text="Neige RD 957", recipient=r)
         for r in ("ok1", "ok2", "ok3", "bad1", "flaky1")
@@ -86,13 +91,13 @@ async def test_delivery_events_from_a_real_worker_are_counted(sqlite_store):
 
 
 async def test_queue_gauges_follow_the_store_and_drop_vanished_states(sqlite_store):
-    metrics = Metrics(SimpleNamespace(store=sqlite_store))
+    metrics = Metrics(service(store=sqlite_store))
     await sqlite_store.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="mastodon", text="x") for i in range(4)])
     await metrics.refresh()
     got = samples(metrics.render().decode())
     assert got[("crieur_outbox_deliveries", (("channel", "mastodon"), ("state", "queued")))] == 4
     rows = await sqlite_store.claim("w", 10, 60)
-    await sqlite_store.mark_sent([(r["id"], "p", "sent") for r in rows])
+    await sqlite_store.outbox.mark_sent("w", [(r.id, "p", "sent") for r in rows])
     await metrics.refresh()
     got = samples(metrics.render().decode())
     assert got[("crieur_outbox_deliveries", (("channel", "mastodon"), ("state", "sent")))] == 4
@@ -103,7 +108,7 @@ async def test_queue_gauges_follow_the_store_and_drop_vanished_states(sqlite_sto
 async def test_fetch_question_escalation_hooks_and_source_health():
     health = [{"name": "prefecture-41", "consecutive_failures": 3, "last_success": "2026-01-18T06:00:00+00:00"},
               {"name": "meteo", "consecutive_failures": 0, "last_success": None}]
-    metrics = Metrics(SimpleNamespace(source_loop=SimpleNamespace(health=lambda: health)))
+    metrics = Metrics(service(source_loop=SimpleNamespace(health=lambda: health)))
     metrics.fetch("prefecture-41", 0.3, True)
     metrics.fetch("prefecture-41", 25.0, False)
     metrics.question()
@@ -129,7 +134,7 @@ async def test_database_down_still_answers(sqlite_store):
         async def queue_stats(self):
             raise ConnectionRefusedError("postgresql://crieur:hunter2@db/crieur")
 
-    metrics = Metrics(SimpleNamespace(store=Broken()))
+    metrics = Metrics(service(store=Broken()))
     client = await client_for(metrics)
     try:
         response = await client.get("/metrics")

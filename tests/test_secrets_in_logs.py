@@ -197,10 +197,10 @@ async def settled(crieur: Crieur, timeout: float = 20.0) -> list[dict]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         rows = await crieur.store.deliveries(limit=1000)
-        if rows and all(r["attempts"] >= 1 and r["state"] != "sending" for r in rows):
+        if rows and all(r.attempts >= 1 and r.state != "sending" for r in rows):
             return rows
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"deliveries not attempted in time: {[(r['channel'], r['state']) for r in rows]}")
+            raise AssertionError(f"deliveries not attempted in time: {[(r.channel, r.state) for r in rows]}")
         await asyncio.sleep(0.1)
 
 
@@ -231,8 +231,8 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
         alert = crieur.compose("Neige : RD 957 fermée entre Blois et Vendôme.", ["41"], list(config.channels))
         await crieur.publish(alert, created_by="test")
         rows = await settled(crieur)
-        assert {r["channel"] for r in rows} >= {"mastodon", "x", "bluesky", "facebook", "sms", "email", "hooks"}
-        assert all(r["state"] != "sent" for r in rows if r["channel"] != "web")  # every provider refused
+        assert {r.channel for r in rows} >= {"mastodon", "x", "bluesky", "facebook", "sms", "email", "hooks"}
+        assert all(r.state != "sent" for r in rows if r.channel != "web")  # every provider refused
 
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
@@ -268,10 +268,10 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
     production_text = production.getvalue()
     raw_text = "\n".join(raw.lines)
     # the error paths did run and log
-    assert any("401" in (r["last_error"] or "") for r in errors)
+    assert any("401" in (r.last_error or "") for r in errors)
     assert '"level": "warning"' in production_text and "WARNING" in production_text
     assert "signature" in raw_text.lower() and "401" in raw_text
-    stored_errors = "\n".join(f"{r['key']} {r['last_error']}" for r in errors)
+    stored_errors = "\n".join(f"{r.key} {r.last_error}" for r in errors)
 
     leaks = []
     secrets = dict(SECRETS, ATTEMPTED_PASSWORD=ATTEMPTED_PASSWORD)

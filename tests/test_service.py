@@ -3,6 +3,7 @@ approvals, duplicate suppression, snow episodes started and ended by rules, star
 Channels run in dry-run (they record what they would send); storage is real (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import textwrap
 from datetime import datetime, timedelta, timezone
@@ -80,9 +81,9 @@ async def test_cap_alert_update_cancel_reach_the_channels_threaded(crieur):
     [sms] = sent(crieur, "sms")
     assert sms["recipient"] == "+33600000001" and sms["text"].startswith("MISE A JOUR")  # GSM-7 rendering
     rows = await crieur.store.deliveries(state="sent", limit=100)
-    first_post = next(r for r in rows if r["channel"] == "mastodon" and r["kind"] == "Alert")
-    update_post = next(r for r in rows if r["channel"] == "mastodon" and r["kind"] == "Update")
-    assert update_post["reply_to"] == first_post["provider_id"]
+    first_post = next(r for r in rows if r.channel == "mastodon" and r.kind == "Alert")
+    update_post = next(r for r in rows if r.channel == "mastodon" and r.kind == "Update")
+    assert update_post.reply_to == first_post.provider_id
     published = await crieur.store.alerts()
     assert [a.msg_type for a in published] == [MsgType.UPDATE]
 
@@ -93,8 +94,8 @@ async def test_cap_alert_update_cancel_reach_the_channels_threaded(crieur):
     assert await crieur.store.alerts() == []
     assert await crieur.store.active_episodes() == frozenset()
     end_post = next(r for r in await crieur.store.deliveries(state="sent", limit=100)
-                    if r["channel"] == "mastodon" and r["kind"] == "Cancel")
-    assert end_post["reply_to"] == update_post["provider_id"]
+                    if r.channel == "mastodon" and r.kind == "Cancel")
+    assert end_post.reply_to == update_post.provider_id
 
 
 def snow_item(guid: str, text: str = "Neige et verglas sur la RD 957 près de Blois.") -> Item:
@@ -113,6 +114,18 @@ async def test_outside_an_episode_snow_news_waits_for_approval(crieur):
     assert len(sent(crieur, "mastodon")) == 1
     with pytest.raises(ValueError):
         await crieur.approve(alert.id, by="jd")
+
+
+async def test_two_cms_approving_at_once_publish_once(crieur):
+    """Approval is one conditional UPDATE: one of two simultaneous approvals wins, the other is told."""
+    from alerts.errors import NotAwaitingApproval
+
+    [alert] = await crieur.process_items([snow_item("twice")])
+    outcomes = await asyncio.gather(crieur.approve(alert.id, by="jd"), crieur.approve(alert.id, by="mk"),
+                                    return_exceptions=True)
+    assert sum(isinstance(o, NotAwaitingApproval) for o in outcomes) == 1
+    with pytest.raises(NotAwaitingApproval, match="published, not waiting for approval"):
+        await crieur.reject(alert.id, by="mk")
 
 
 async def test_rejected_alert_is_never_sent(crieur):
@@ -161,6 +174,34 @@ async def test_config_errors_name_file_line_and_field(tmp_path):
     assert any(e.startswith(f"{path}:2:9: service.port") for e in errors), errors
     assert any(e.startswith(f"{path}:5:11: sources[0].kind") and "rss" in e for e in errors), errors
     assert any(e.startswith(f"{path}:10:16: citizens.sms_channel") for e in errors), errors
+
+
+def test_citizens_channel_settings_are_read_and_checked(tmp_path):
+    """`citizens.webhook_channel` and `citizens.mastodon_channel` name a configured channel of their kind."""
+    path = tmp_path / "crieur.yaml"
+    path.write_text(textwrap.dedent("""\
+        channels:
+          hooks: {kind: webhook, secret_env: HOOK_SECRET}
+          toots: {kind: mastodon, base_url: "https://mastodon.example", access_token_env: TOKEN}
+        citizens:
+          webhook_channel: hooks
+          mastodon_channel: toots
+    """))
+    config = load_config(path)
+    assert (config.webhook_channel, config.mastodon_channel) == ("hooks", "toots")
+    path.write_text(textwrap.dedent("""\
+        channels:
+          hooks: {kind: webhook, secret_env: HOOK_SECRET}
+        citizens:
+          webhook_channel: nowhere
+          mastodon_channel: hooks
+    """))
+    with pytest.raises(ValidationFailed) as failure:
+        load_config(path)
+    errors = [str(e) for e in failure.value.errors]
+    assert any(e.startswith(f"{path}:4:20: citizens.webhook_channel: no channel named 'nowhere'") for e in errors)
+    assert any(e.startswith(f"{path}:5:21: citizens.mastodon_channel: channel 'hooks' is of kind 'webhook'")
+               for e in errors), errors
 
 
 async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_path, db_url):

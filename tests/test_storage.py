@@ -5,6 +5,8 @@ import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from alerts.domain import Alert, AlertStatus, Area, Item, MsgType, Road, Severity
 from alerts.storage import NewDelivery, open_store
 from alerts.storage.db import migrate
@@ -65,7 +67,7 @@ async def test_enqueue_subscribers_once_per_number_and_never_to_opted_out(store)
     await store.opt_out("+33600000004")
     assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 3
     assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 0
-    recipients = sorted(r["recipient"] for r in await store.deliveries(alert_id=7))
+    recipients = sorted(r.recipient for r in await store.deliveries(alert_id=7))
     assert recipients == ["+33600000001", "+33600000002", "+33600000003"]
 
 
@@ -75,13 +77,13 @@ async def test_claim_leases_do_not_overlap_and_expired_leases_come_back_in_doubt
     a = await store.claim("worker-a", 6, lease=0.5)
     b = await store.claim("worker-b", 6, lease=30)
     assert len(a) == 6 and len(b) == 4
-    assert not {r["id"] for r in a} & {r["id"] for r in b}
-    assert all(r["in_doubt"] == 0 and r["attempts"] == 1 for r in a + b)
+    assert not {r.id for r in a} & {r.id for r in b}
+    assert all(r.in_doubt == 0 and r.attempts == 1 for r in a + b)
     assert await store.claim("worker-c", 10, lease=30) == []
     await asyncio.sleep(0.6)
     again = await store.claim("worker-c", 10, lease=30)
-    assert sorted(r["id"] for r in again) == sorted(r["id"] for r in a)
-    assert all(r["in_doubt"] == 1 and r["attempts"] == 2 for r in again)
+    assert sorted(r.id for r in again) == sorted(r.id for r in a)
+    assert all(r.in_doubt == 1 and r.attempts == 2 for r in again)
 
 
 async def test_stop_cancels_what_is_queued_for_the_number(store):
@@ -91,7 +93,7 @@ async def test_stop_cancels_what_is_queued_for_the_number(store):
     assert cancelled == 1
     assert await store.subscriptions("+33600000001") == []
     claimed = await store.claim("w", 10, lease=30)
-    assert [r["recipient"] for r in claimed] == ["+33600000002"]
+    assert [r.recipient for r in claimed] == ["+33600000002"]
     # subscribing again is an explicit wish and lifts the STOP
     assert await store.subscribe("+33600000001", ["41"]) == ["41"]
     assert not await store.opted_out("+33600000001")
@@ -101,7 +103,7 @@ async def test_progress_reports_counts_rate_and_eta(store):
     await store.enqueue([NewDelivery(key=f"k{i}", alert_id=5, channel="sms", text="t", recipient=str(i))
                          for i in range(4)])
     claimed = await store.claim("w", 2, lease=30)
-    await store.mark_sent([(r["id"], f"SM{r['id']}", "queued") for r in claimed])
+    await store.outbox.mark_sent("w", [(r.id, f"SM{r.id}", "queued") for r in claimed])
     [report] = await store.progress(5)
     assert report["total"] == 4 and report["sent"] == 2 and report["queued"] == 2 and report["failed"] == 0
 
@@ -139,8 +141,53 @@ async def test_postgres_workers_claim_disjoint_batches(pg_url):
         await first.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=str(i))
                              for i in range(300)])
         batches = await asyncio.gather(*(s.claim(f"w{n}", 40, lease=30) for n in range(4) for s in (first, second)))
-        ids = [r["id"] for batch in batches for r in batch]
+        ids = [r.id for batch in batches for r in batch]
         assert len(ids) == len(set(ids)) == 300
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_holder(store):
+    """Transitions out of `sending` name their holder: worker A, whose lease expired and whose deliveries
+    worker B took over, can neither retry, end nor mark them sent."""
+    from alerts.errors import LeaseLost
+    from alerts.storage import DeliveryState
+
+    await store.enqueue([NewDelivery(key=f"lost{i}", alert_id=8, channel="sms", text="t", recipient=f"+336{i:08d}")
+                         for i in range(3)])
+    held_by_a = await store.claim("worker-a", 3, lease=0.05)
+    await asyncio.sleep(0.1)
+    held_by_b = await store.claim("worker-b", 3, lease=30)
+    assert [d.id for d in held_by_b] == [d.id for d in held_by_a] and all(d.in_doubt for d in held_by_b)
+    with pytest.raises(LeaseLost, match="lost0"):
+        await store.outbox.mark_retry(held_by_a[0], "worker-a", "timeout", time.time() + 60)
+    with pytest.raises(LeaseLost):
+        await store.outbox.mark_ended(held_by_a[1], "worker-a", DeliveryState.FAILED, "refused")
+    lost = await store.outbox.mark_sent("worker-a", [(d.id, "SM-a", "sent") for d in held_by_a])
+    assert lost == [d.id for d in held_by_a]
+    rows = await store.deliveries(alert_id=8)
+    assert all(r.state is DeliveryState.SENDING and r.worker == "worker-b" and r.provider_id == "" for r in rows)
+    # the holder's own transitions go through
+    assert await store.outbox.mark_sent("worker-b", [(held_by_b[0].id, "SM-b", "sent")]) == []
+    await store.outbox.mark_ended(held_by_b[1], "worker-b", DeliveryState.DEAD, "attempts exhausted")
+    await store.outbox.mark_retry(held_by_b[2], "worker-b", "timeout", time.time() + 60, in_doubt=True)
+    states = [(r.key, r.state, r.provider_id) for r in await store.deliveries(alert_id=8)]
+    assert states == [("lost0", "sent", "SM-b"), ("lost1", "dead", ""), ("lost2", "queued", "")]
+
+
+async def test_one_key_builder_serves_python_and_sql(store):
+    """`enqueue_subscribers` builds in SQL the key `delivery_key` builds in Python."""
+    from alerts.storage import delivery_key
+
+    await store.add_subscribers([("+33600000001", "41")])
+    await store.enqueue_subscribers(9, "sms", ["41"], "Alert", "Neige")
+    assert await store.delivery(delivery_key(9, "sms", "Alert", "+33600000001")) is not None
+
+
+async def test_alert_status_changes_only_from_the_named_status(store):
+    held = await store.add_alert(Alert(title="Neige", text="t", territories=("41",), hashtags=(), channels=("sms",),
+                                       status=AlertStatus.PENDING_APPROVAL))
+    assert await store.set_alert_status(held.id, AlertStatus.PUBLISHED, only_from=AlertStatus.PENDING_APPROVAL)
+    assert not await store.set_alert_status(held.id, AlertStatus.REJECTED, only_from=AlertStatus.PENDING_APPROVAL)
+    assert (await store.alert(held.id)).status is AlertStatus.PUBLISHED

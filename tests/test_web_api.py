@@ -71,7 +71,7 @@ async def test_delivery_progress(web_env: Web) -> None:
         for n in range(3)
     ])
     claimed = await web_env.store.claim("w", 1, 30.0)
-    await web_env.store.mark_sent([(claimed[0]["id"], "SM1", "sent")])
+    await web_env.store.outbox.mark_sent("w", [(claimed[0].id, "SM1", "sent")])
     body = await (await web_env.client.get("/api/v1/deliveries/progress", params={"alert": str(alert.id)})).json()
     assert body["alert"] == alert.id
     [row] = body["channels"]

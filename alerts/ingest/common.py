@@ -7,8 +7,8 @@ import html
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any
 from html.parser import HTMLParser
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..domain import Area

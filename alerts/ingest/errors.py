@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from alerts.errors import CrieurError
+
 log = logging.getLogger("crieur.ingest")
 
 # While a SourceLoop parses a body it installs a list here; parsers append the problems of records
@@ -12,7 +14,7 @@ log = logging.getLogger("crieur.ingest")
 _issues: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("crieur_ingest_issues", default=None)
 
 
-class ParseError(Exception):
+class ParseError(CrieurError):
     """A document that cannot be read at all. str() names the source and, where known, line and field."""
 
     def __init__(self, message: str, *, source: str = "", line: int | None = None, field: str = "") -> None:
@@ -31,7 +33,7 @@ class ParseError(Exception):
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-class RecordError(ValueError):
+class RecordError(CrieurError, ValueError):
     """One record (entry, feature, situation record) is unusable; the rest of the document is kept."""
 
 

@@ -12,6 +12,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import tenacity
 
+from alerts.errors import CrieurError
+
 from . import SourceSpec
 
 __all__ = ["FetchError", "FetchResult", "fetch", "next_delay"]
@@ -21,7 +23,7 @@ MAX_BACKOFF = 1800.0  # a failing source is still retried at least every 30 minu
 USER_AGENT = "Crieur/0.1 (alertes civiques)"
 
 
-class FetchError(Exception):
+class FetchError(CrieurError):
     """The document could not be obtained. `status` is the HTTP status when there was one."""
 
     def __init__(self, source: str, message: str, status: int | None = None) -> None:

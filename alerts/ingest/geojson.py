@@ -158,7 +158,7 @@ def _parse_csv(spec: Any, config: _Config, body: bytes) -> list[Item]:
         try:
             if len(row) != len(columns):
                 raise RecordError(f"{len(row)} cells for {len(columns)} columns")
-            props = dict(zip(columns, row))
+            props = dict(zip(columns, row, strict=True))
             geometry = _point(config, props)
             items.append(_item(spec, config, props, None, geometry, delimiter.join(row)))
         except RecordError as exc:

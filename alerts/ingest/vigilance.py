@@ -70,7 +70,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     doc = load_json(spec, body)
     if not isinstance(doc, dict):
         raise ParseError("expected a JSON object", source=spec.name)
-    product = doc.get("product") if isinstance(doc.get("product"), dict) else doc
+    product: dict[str, Any] = doc["product"] if isinstance(doc.get("product"), dict) else doc
     update_time = product.get("update_time") or doc.get("update_time") or ""
     try:
         updated = _date(update_time, "update_time")

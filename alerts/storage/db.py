@@ -17,11 +17,14 @@ import pathlib
 import re
 import sqlite3
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol, Sequence, cast
+
+from alerts.errors import CrieurError
 
 log = logging.getLogger("crieur.storage")
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+Rows = list[dict[str, Any]]
 
 DIALECT_TOKENS = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY"},
@@ -29,7 +32,7 @@ DIALECT_TOKENS = {
 }
 
 
-class StorageError(Exception):
+class StorageError(CrieurError):
     """The database cannot be opened or written (bad URL, read-only or full disk, unreachable server)."""
 
 
@@ -70,7 +73,7 @@ def _executemany(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) 
 def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
     cursor = conn.execute(_sqlite_sql(sql), args)
     names = [d[0] for d in cursor.description or ()]
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     cursor.close()
     return rows
 
@@ -95,13 +98,13 @@ class _SqliteExecutor:
         return await self._db.call(function, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._call(_execute, sql, args)
+        return cast(int, await self._call(_execute, sql, args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._call(_executemany, sql, list(rows))
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return await self._call(_fetch, sql, args)
+        return cast(Rows, await self._call(_fetch, sql, args))
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
         rows = await self.fetch(sql, *args)
@@ -178,17 +181,17 @@ class SqliteDatabase:
             return await getattr(_SqliteExecutor(self), method)(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._run("execute", sql, *args)
+        return cast(int, await self._run("execute", sql, *args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
             await tx.executemany(sql, rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return await self._run("fetch", sql, *args)
+        return cast(Rows, await self._run("fetch", sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        return await self._run("fetchrow", sql, *args)
+        return cast("dict[str, Any] | None", await self._run("fetchrow", sql, *args))
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run("fetchval", sql, *args)
@@ -259,16 +262,16 @@ class PostgresDatabase:
             return await getattr(_PgExecutor(conn), method)(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._run("execute", sql, *args)
+        return cast(int, await self._run("execute", sql, *args))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._run("executemany", sql, rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return await self._run("fetch", sql, *args)
+        return cast(Rows, await self._run("fetch", sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        return await self._run("fetchrow", sql, *args)
+        return cast("dict[str, Any] | None", await self._run("fetchrow", sql, *args))
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run("fetchval", sql, *args)
@@ -338,7 +341,7 @@ async def migrate(db: Database) -> list[str]:
 async def connect(url: str) -> Database:
     """Open `sqlite:///relative/or/absolute.db`, `sqlite:////abs.db` or `postgresql://...`."""
     if url.startswith("sqlite:///"):
-        db: Any = SqliteDatabase(pathlib.Path(url[len("sqlite:///"):]))
+        db: SqliteDatabase | PostgresDatabase = SqliteDatabase(pathlib.Path(url[len("sqlite:///"):]))
     elif url.startswith(("postgresql://", "postgres://")):
         db = PostgresDatabase(url)
     else:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from alerts.domain import Alert, AlertStatus, Item, MsgType
+from alerts.domain import Alert, AlertStatus, Item
 
-from .db import Database, PostgresDatabase, StorageError, connect, migrate
+from .db import Database, StorageError, connect, migrate
+from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
+from .queries import in_list
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
 
 log = logging.getLogger("crieur.storage")
-NOTIFY_CHANNEL = "crieur_deliveries"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,40 +26,19 @@ class Ingested:
     change: str
 
 
-@dataclass(frozen=True, slots=True)
-class NewDelivery:
-    key: str
-    alert_id: int
-    channel: str
-    text: str
-    recipient: str = ""
-    kind: str = "Alert"
-    subject: str = ""
-    link: str = ""
-    reply_to: str = ""
-    extra: str = "{}"
-
-
-def _in(start: int, count: int) -> str:
-    """`$start, $start+1, ...` placeholders for an IN list."""
-    return ", ".join(f"${i}" for i in range(start, start + count))
 
 
 class Store:
     def __init__(self, db: Database):
         self.db = db
-        self._work = asyncio.Event()
-        self._listener: Any = None
-        self._listener_lock = asyncio.Lock()
+        self.outbox = Outbox(db)
 
     @property
     def dialect(self) -> str:
         return self.db.dialect
 
     async def close(self) -> None:
-        if self._listener is not None and isinstance(self.db, PostgresDatabase):
-            await self.db.unlisten(self._listener, NOTIFY_CHANNEL, self._on_notify)
-            self._listener = None
+        await self.outbox.close()
         await self.db.close()
 
     # ------------------------------------------------------------------ sources
@@ -107,7 +85,7 @@ class Store:
                     chunk = ids[start:start + 500]
                     for row in await tx.fetch(
                         "SELECT external_id, digest FROM items WHERE source = $1"
-                        f" AND external_id IN ({_in(2, len(chunk))})",
+                        f" AND external_id IN ({in_list(2, len(chunk))})",
                         source,
                         *chunk,
                     ):
@@ -124,7 +102,7 @@ class Store:
                     unchanged.append(key)
                     results.append(Ingested(item, "unchanged"))
 
-            def item_row(i: Item, data: str, digest: str) -> tuple:
+            def item_row(i: Item, data: str, digest: str) -> tuple[Any, ...]:
                 """$1..$10 of both the INSERT and the UPDATE below."""
                 return (i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
                         to_epoch(i.expires), i.title, data, now)
@@ -158,7 +136,7 @@ class Store:
         """Latest items, newest first, optionally from given sources only."""
         if sources:
             rows = await self.db.fetch(
-                f"SELECT data FROM items WHERE source IN ({_in(2, len(sources))})"
+                f"SELECT data FROM items WHERE source IN ({in_list(2, len(sources))})"
                 " ORDER BY COALESCE(sent, first_seen) DESC LIMIT $1",
                 limit,
                 *sources,
@@ -188,7 +166,7 @@ class Store:
         row["dedup"] = dedup
         columns = list(row)
         alert_id = await self.db.fetchval(
-            f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({_in(1, len(columns))}) RETURNING id",
+            f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({in_list(1, len(columns))}) RETURNING id",
             *row.values(),
         )
         return await self.alert(alert_id)  # type: ignore[return-value]
@@ -204,7 +182,7 @@ class Store:
         limit: int = 100,
     ) -> list[Alert]:
         rows = await self.db.fetch(
-            f"SELECT * FROM alerts WHERE status IN ({_in(2, len(statuses))})"
+            f"SELECT * FROM alerts WHERE status IN ({in_list(2, len(statuses))})"
             " ORDER BY severity DESC, updated_at DESC LIMIT $1",
             limit * (5 if territory else 1),
             *[s.value for s in statuses],
@@ -229,10 +207,20 @@ class Store:
         )
         return alert_from_row(row) if row else None
 
-    async def set_alert_status(self, alert_id: int, status: AlertStatus) -> None:
-        await self.db.execute(
-            "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1", alert_id, status.value, time.time()
-        )
+    async def set_alert_status(self, alert_id: int, status: AlertStatus, *,
+                               only_from: AlertStatus | None = None) -> bool:
+        """Change an alert's status; with `only_from`, only if it is in that status now (one conditional
+        UPDATE: of two CMs approving at once, one wins). Returns whether the alert changed."""
+        if only_from is None:
+            count = await self.db.execute(
+                "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1", alert_id, status.value, time.time()
+            )
+        else:
+            count = await self.db.execute(
+                "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
+                alert_id, status.value, time.time(), only_from.value,
+            )
+        return count > 0
 
     async def expire_alerts(self, now: float) -> int:
         return await self.db.execute(
@@ -247,241 +235,41 @@ class Store:
         """Newest alert change: what the public pages' ETag is made of."""
         return float(await self.db.fetchval("SELECT COALESCE(MAX(updated_at), 0) FROM alerts") or 0)
 
-    # ------------------------------------------------------------------ deliveries (the outbox)
+    # ------------------------------------------------------------------ deliveries: see outbox.py
+    # The outbox owns the `deliveries` table; these pass through to it, for the callers that hold a Store.
 
     async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
-        """Queue deliveries; a key already present is left as it is. Returns how many were new."""
-        if not deliveries:
-            return 0
-        now = time.time()
-        added = 0
-        async with self.db.transaction() as tx:
-            for d in deliveries:
-                added += await tx.execute(
-                    "INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, subject, link,"
-                    " reply_to, extra, due_at, created_at, updated_at)"
-                    " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$11) ON CONFLICT (key) DO NOTHING",
-                    d.key, d.alert_id, d.channel, d.recipient, d.kind, d.text, d.subject, d.link, d.reply_to,
-                    d.extra, now,
-                )
-        await self.notify_work()
-        return added
+        return await self.outbox.enqueue(deliveries)
 
     async def enqueue_subscribers(
         self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str
     ) -> int:
-        """One delivery per subscribed number of any of `territories` (each number once), in one statement:
-        100,000 subscribers are queued without passing through Python."""
-        if not territories:
-            return 0
-        now = time.time()
-        prefix = f"{alert_id}:{channel}:{kind}:"
-        count = await self.db.execute(
-            "INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at,"
-            " updated_at)"
-            " SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6 FROM"
-            f" (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({_in(7, len(territories))})) s"
-            " WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)"
-            " ON CONFLICT (key) DO NOTHING",
-            prefix,
-            alert_id,
-            channel,
-            kind,
-            text,
-            now,
-            *territories,
-        )
-        await self.notify_work()
-        return count
+        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text)
 
-    async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[dict]:
-        """Take up to `limit` due deliveries under a lease of `lease` seconds. A delivery whose lease
-        expired (its worker died mid-send) is taken again with `in_doubt` set."""
-        now = time.time()
-        channel_filter = f" AND channel IN ({_in(5, len(channels))})" if channels else ""
-        lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
-        sql = (
-            "UPDATE deliveries SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,"
-            " state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,"
-            " first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3"
-            " WHERE id IN (SELECT id FROM deliveries WHERE"
-            " ((state = 'queued' AND due_at <= $3) OR (state = 'sending' AND lease_until < $3))"
-            f"{channel_filter}"
-            " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)"
-            f" ORDER BY id LIMIT $4{lock})"
-            " RETURNING *"
-        )
-        async with self.db.transaction() as tx:
-            rows = await tx.fetch(sql, now + lease, worker, now, limit, *channels)
-        rows.sort(key=lambda r: r["id"])
-        return rows
+    async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
+        return await self.outbox.claim(worker, limit, lease, channels)
 
-    async def mark_sent(self, results: Sequence[tuple[int, str, str]]) -> None:
-        """(delivery id, provider id, provider status) for each delivery the provider accepted."""
-        if results:
-            now = time.time()
-            await self.db.executemany(
-                "UPDATE deliveries SET state = 'sent', provider_id = $2, provider_status = $3, sent_at = $4,"
-                " updated_at = $4, lease_until = NULL, last_error = '' WHERE id = $1",
-                [(i, pid, status, now) for i, pid, status in results],
-            )
+    async def delivery(self, key: str) -> Delivery | None:
+        return await self.outbox.delivery(key)
 
-    async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
-        """Extend the lease of `worker`'s deliveries among `ids` that are still in flight."""
-        if not ids:
-            return 0
-        return await self.db.execute(
-            f"UPDATE deliveries SET lease_until = $1 WHERE worker = $2 AND state = 'sending'"
-            f" AND id IN ({_in(3, len(ids))})",
-            time.time() + lease,
-            worker,
-            *ids,
-        )
-
-    async def mark_retry(self, delivery_id: int, error: str, due_at: float, in_doubt: bool = False) -> None:
-        """Try again at `due_at`. `in_doubt`: the provider may have accepted it (a timeout, a connection
-        lost after the request went out), so the next attempt asks the provider first."""
-        await self.db.execute(
-            "UPDATE deliveries SET state = 'queued', due_at = $2, last_error = $3, lease_until = NULL,"
-            " updated_at = $4, in_doubt = $5 WHERE id = $1",
-            delivery_id,
-            due_at,
-            error[:500],
-            time.time(),
-            int(in_doubt),
-        )
-
-    async def mark_failed(self, delivery_id: int, error: str, state: str = "failed") -> None:
-        """End a delivery: "failed" (the provider refused it for good) or "dead" (attempts exhausted)."""
-        await self.db.execute(
-            "UPDATE deliveries SET state = $2, last_error = $3, lease_until = NULL, updated_at = $4"
-            " WHERE id = $1",
-            delivery_id,
-            state,
-            error[:500],
-            time.time(),
-        )
-
-    async def release(self, worker: str) -> int:
-        """Give back the leases of a worker that stops cleanly (nothing of them is in flight)."""
-        return await self.db.execute(
-            "UPDATE deliveries SET state = 'queued', lease_until = NULL, attempts = attempts - 1,"
-            " updated_at = $2 WHERE state = 'sending' AND worker = $1",
-            worker,
-            time.time(),
-        )
-
-    async def delivery(self, key: str) -> dict | None:
-        return await self.db.fetchrow("SELECT * FROM deliveries WHERE key = $1", key)
-
-    async def deliveries(self, alert_id: int | None = None, state: str | None = None, limit: int = 100) -> list[dict]:
-        clauses, args = [], []
-        if alert_id is not None:
-            args.append(alert_id)
-            clauses.append(f"alert_id = ${len(args)}")
-        if state is not None:
-            args.append(state)
-            clauses.append(f"state = ${len(args)}")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        args.append(limit)
-        return await self.db.fetch(f"SELECT * FROM deliveries {where} ORDER BY id LIMIT ${len(args)}", *args)
+    async def deliveries(self, alert_id: int | None = None, state: DeliveryState | str | None = None,
+                         limit: int = 100) -> list[Delivery]:
+        return await self.outbox.deliveries(alert_id, state, limit)
 
     async def set_provider_status(self, key: str, status: str, error: str = "") -> bool:
-        """A provider's later word on a sent delivery (Twilio status callback: delivered, failed...)."""
-        count = await self.db.execute(
-            "UPDATE deliveries SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error"
-            " ELSE $3 END, updated_at = $4 WHERE key = $1",
-            key,
-            status,
-            error,
-            time.time(),
-        )
-        return count > 0
+        return await self.outbox.set_provider_status(key, status, error)
 
     async def progress(self, alert_id: int | None = None) -> list[dict[str, Any]]:
-        """Per alert and channel: totals by state, send rate over the last minute and estimated end."""
-        now = time.time()
-        where, args = ("WHERE alert_id = $2", [now - 60, alert_id]) if alert_id is not None else ("", [now - 60])
-        rows = await self.db.fetch(
-            "SELECT alert_id, channel, state, COUNT(*) AS n,"
-            " SUM(CASE WHEN sent_at >= $1 THEN 1 ELSE 0 END) AS recent,"
-            " MIN(first_attempt_at) AS started, MAX(sent_at) AS last_sent"
-            f" FROM deliveries {where} GROUP BY alert_id, channel, state ORDER BY alert_id, channel",
-            *args,
-        )
-        report: dict[tuple[int, str], dict[str, Any]] = {}
-        for row in rows:
-            entry = report.setdefault(
-                (row["alert_id"], row["channel"]),
-                {"alert_id": row["alert_id"], "channel": row["channel"], "total": 0, "states": {},
-                 "recent": 0, "started": None, "last_sent": None},
-            )
-            entry["total"] += row["n"]
-            entry["states"][row["state"]] = row["n"]
-            entry["recent"] += row["recent"] or 0
-            for field, pick in (("started", min), ("last_sent", max)):
-                if row[field] is not None:
-                    entry[field] = row[field] if entry[field] is None else pick(entry[field], row[field])
-        out = []
-        for entry in report.values():
-            states = entry["states"]
-            done = sum(states.get(s, 0) for s in ("sent", "failed", "dead", "cancelled"))
-            remaining = entry["total"] - done
-            if entry["started"] and entry["last_sent"] and entry["last_sent"] > entry["started"]:
-                rate = states.get("sent", 0) / (entry["last_sent"] - entry["started"])
-            else:
-                rate = entry["recent"] / 60.0
-            out.append(
-                {
-                    "alert_id": entry["alert_id"],
-                    "channel": entry["channel"],
-                    "total": entry["total"],
-                    "sent": states.get("sent", 0),
-                    "failed": states.get("failed", 0) + states.get("dead", 0),
-                    "queued": states.get("queued", 0) + states.get("sending", 0),
-                    "cancelled": states.get("cancelled", 0),
-                    "rate_per_s": round(rate, 1),
-                    "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
-                }
-            )
-        return out
+        return await self.outbox.progress(alert_id)
 
     async def queue_stats(self) -> dict[str, Any]:
-        rows = await self.db.fetch("SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state")
-        oldest = await self.db.fetchval("SELECT MIN(created_at) FROM deliveries WHERE state = 'queued'")
-        return {
-            "by_channel_state": [(r["channel"], r["state"], r["n"]) for r in rows],
-            "oldest_queued_age": (time.time() - oldest) if oldest else 0.0,
-        }
-
-    # wake-ups: in one process an Event; across processes PostgreSQL LISTEN/NOTIFY
+        return await self.outbox.queue_stats()
 
     async def notify_work(self) -> None:
-        self._work.set()
-        if self.dialect == "postgresql":
-            await self.db.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-
-    def _on_notify(self, *_: Any) -> None:
-        self._work.set()
+        await self.outbox.notify_work()
 
     async def wait_for_work(self, timeout: float) -> None:
-        """Until new deliveries are queued (here, or by another process on PostgreSQL) or `timeout`."""
-        if isinstance(self.db, PostgresDatabase):
-            async with self._listener_lock:  # every channel loop waits here: one listening connection
-                if self._listener is not None and self._listener.is_closed():  # the server cut it
-                    with contextlib.suppress(Exception):
-                        await self.db.unlisten(self._listener, NOTIFY_CHANNEL, self._on_notify)
-                    self._listener = None
-                if self._listener is None:
-                    try:
-                        self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
-                    except Exception as exc:  # the database is down: poll until it is back
-                        log.warning("cannot listen for new deliveries (%s); polling", exc)
-        try:
-            await asyncio.wait_for(self._work.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
-        self._work.clear()
+        await self.outbox.wait_for_work(timeout)
 
     # ------------------------------------------------------------------ subscribers
 
@@ -517,19 +305,13 @@ class Store:
                 reason,
                 now,
             )
-            return await tx.execute(
-                "UPDATE deliveries SET state = 'cancelled', last_error = $2, updated_at = $3"
-                " WHERE recipient = $1 AND state = 'queued'",
-                phone,
-                f"opt-out: {reason}",
-                now,
-            )
+            return await self.outbox.cancel_queued_for(tx, phone, f"opt-out: {reason}")
 
     async def opted_out_among(self, phones: Sequence[str]) -> set[str]:
         """Which of `phones` must receive nothing (one query for a whole batch of sends)."""
         if not phones:
             return set()
-        rows = await self.db.fetch(f"SELECT phone FROM opt_outs WHERE phone IN ({_in(1, len(phones))})", *phones)
+        rows = await self.db.fetch(f"SELECT phone FROM opt_outs WHERE phone IN ({in_list(1, len(phones))})", *phones)
         return {r["phone"] for r in rows}
 
     async def opted_out(self, phone: str) -> bool:
@@ -544,7 +326,7 @@ class Store:
             return 0
         return int(
             await self.db.fetchval(
-                f"SELECT COUNT(DISTINCT phone) FROM subscribers WHERE territory IN ({_in(1, len(territories))})",
+                f"SELECT COUNT(DISTINCT phone) FROM subscribers WHERE territory IN ({in_list(1, len(territories))})",
                 *territories,
             )
         )
@@ -565,9 +347,7 @@ class Store:
         questions = await self.db.fetch(
             "SELECT id, channel, text, status, created_at FROM questions WHERE sender = $1 ORDER BY id", phone
         )
-        sent = await self.db.fetch(
-            "SELECT alert_id, channel, state, text, sent_at FROM deliveries WHERE recipient = $1 ORDER BY id", phone
-        )
+        sent = await self.outbox.messages_to(phone)
         return {"phone": phone, "subscriptions": subs, "opt_out": opt, "questions": questions, "messages": sent}
 
     async def delete_subscriber(self, phone: str) -> None:
@@ -575,11 +355,7 @@ class Store:
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM subscribers WHERE phone = $1", phone)
             await tx.execute("UPDATE questions SET sender = 'effacé', text = '' WHERE sender = $1", phone)
-            await tx.execute(
-                "UPDATE deliveries SET recipient = 'effacé', text = '', state = CASE WHEN state = 'queued'"
-                " THEN 'cancelled' ELSE state END WHERE recipient = $1",
-                phone,
-            )
+            await self.outbox.erase_recipient(tx, phone)
             await tx.execute("DELETE FROM opt_outs WHERE phone = $1", phone)
 
     # ------------------------------------------------------------------ questions and escalations
@@ -590,12 +366,12 @@ class Store:
             if name in fields and not isinstance(fields[name], str):
                 fields[name] = json.dumps(list(fields[name]))
         columns = list(fields)
-        return await self.db.fetchval(
-            f"INSERT INTO questions ({', '.join(columns)}) VALUES ({_in(1, len(columns))}) RETURNING id",
+        return int(await self.db.fetchval(
+            f"INSERT INTO questions ({', '.join(columns)}) VALUES ({in_list(1, len(columns))}) RETURNING id",
             *fields.values(),
-        )
+        ))
 
-    async def questions(self, status: str | None = None, limit: int = 100) -> list[dict]:
+    async def questions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status:
             return await self.db.fetch(
                 "SELECT * FROM questions WHERE status = $1 ORDER BY id DESC LIMIT $2", status, limit
@@ -606,7 +382,7 @@ class Store:
         sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
         await self.db.execute(f"UPDATE questions SET {sets} WHERE id = $1", question_id, *fields.values())
 
-    async def count_escalation(self, authority: str, topic: str, window_start: float) -> tuple[dict, bool]:
+    async def count_escalation(self, authority: str, topic: str, window_start: float) -> tuple[dict[str, Any], bool]:
         """Count one more question in the escalation of (authority, topic, window); returns it and whether
         this question opened it."""
         now = time.time()
@@ -630,10 +406,10 @@ class Store:
         assert row is not None
         return row, row["question_count"] == 1
 
-    async def escalation(self, escalation_id: int) -> dict | None:
+    async def escalation(self, escalation_id: int) -> dict[str, Any] | None:
         return await self.db.fetchrow("SELECT * FROM escalations WHERE id = $1", escalation_id)
 
-    async def escalations(self, limit: int = 100) -> list[dict]:
+    async def escalations(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM escalations ORDER BY id DESC LIMIT $1", limit)
 
     async def set_escalation_state(self, escalation_id: int, state: str) -> bool:
@@ -662,7 +438,7 @@ class Store:
                 "UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1", territory, now
             )
 
-    async def episodes(self) -> list[dict]:
+    async def episodes(self) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM episodes ORDER BY territory")
 
     async def active_episodes(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from alerts.errors import CrieurError
 from alerts.storage import Store
 
 ROLES = ("cm", "approver", "admin")
@@ -30,7 +31,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("crieur-no-such-user")
 
 
-class AccountError(ValueError):
+class AccountError(CrieurError, ValueError):
     """A refused account operation (bad username, weak password, unknown role, duplicate)."""
 
 

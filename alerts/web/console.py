@@ -17,6 +17,8 @@ from aiohttp import web
 from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
+from alerts.errors import AlertNotFound, NotAwaitingApproval
+from alerts.seams import ConsoleService
 
 from . import accounts, site
 from .accounts import AccountError, Session
@@ -196,16 +198,16 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
         else:
             alert = await crieur.store.alert(alert_id)
             if alert is None:
-                raise KeyError(alert_id)
+                raise AlertNotFound(f"no alert {alert_id}")
             if alert.status is not AlertStatus.PUBLISHED:
                 raise _back("/console", msg="not-published")
             text = str((await request.post()).get("text", "")).strip()[:MAX_TEXT]
             await crieur.end_alert(alert_id, by=username, text=text)
             message = "ended"
-    except KeyError:
-        raise _back("/console", msg="not-found")
-    except ValueError:
-        raise _back("/console", msg="not-pending")
+    except AlertNotFound:
+        raise _back("/console", msg="not-found") from None
+    except NotAwaitingApproval:
+        raise _back("/console", msg="not-pending") from None
     await accounts.audit(crieur.store, username, action, f"alert:{alert_id}")
     raise _back("/console", msg=message)
 
@@ -220,11 +222,10 @@ async def episode_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text=f"Territoire inconnu : {code}")
     reason = str(form.get("reason", "")).strip()[:200]
     by = session.user.username
-    method = getattr(crieur, "start_episode" if start else "end_episode", None)
-    if callable(method):
-        await _maybe_await(method(code, by=by, reason=reason))
+    if start:
+        await crieur.start_episode(code, by=by, reason=reason)
     else:
-        await crieur.store.set_episode(code, start, by=by, reason=reason)
+        await crieur.end_episode(code, by=by, reason=reason)
     await accounts.audit(crieur.store, by, "episode-start" if start else "episode-end", f"territory:{code}", reason)
     raise _back("/console", msg="episode-started" if start else "episode-ended")
 
@@ -330,23 +331,9 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
                   preview_error=preview_error, **context)
 
 
-def _compose_alert(crieur: Any, draft: dict[str, Any]) -> Alert:
-    """The Alert a CM sends: built by the service (`crieur.compose`, which knows the channels' templates)
-    when its rules are loaded, else here with the territories' hashtags."""
-    compose = getattr(crieur, "compose", None)
-    if callable(compose) and getattr(crieur, "rules", None) is not None:
-        alert = compose(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
-    else:
-        known = {t.code: t for t in site.territories(crieur)}
-        alert = Alert(
-            title=draft["title"] or draft["text"].split("\n", 1)[0][:120],
-            text=draft["text"],
-            territories=tuple(draft["territories"]),
-            hashtags=tuple(known[c].hashtag for c in draft["territories"]),
-            channels=tuple(draft["channels"]),
-            rule="console",
-            signature=draft["signature"],
-        )
+def _compose_alert(crieur: ConsoleService, draft: dict[str, Any]) -> Alert:
+    """The Alert a CM sends, built by the service (`crieur.compose`, which knows the channels' templates)."""
+    alert = crieur.compose(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
     alert.severity = Severity(int(draft["severity"]))
     alert.status = AlertStatus.PUBLISHED
     return alert

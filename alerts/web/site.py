@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from alerts.domain import Alert, AlertStatus
+from alerts.seams import ConsoleService
 
 log = logging.getLogger("crieur.web")
 
-CRIEUR: web.AppKey[Any] = web.AppKey("crieur", object)
+CRIEUR: web.AppKey[ConsoleService] = web.AppKey("crieur", object)  # type: ignore[arg-type]
 TEMPLATES: web.AppKey[Any] = web.AppKey("templates", object)
 WALL: web.AppKey[Any] = web.AppKey("wall", object)
 SECURE_COOKIES: web.AppKey[bool] = web.AppKey("secure_cookies", bool)

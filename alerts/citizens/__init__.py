@@ -1,0 +1,21 @@
+"""Citizens end to end: inbound SMS (Twilio webhook), questions from SMS, the web form and Mastodon
+mentions, routed to the authority that decides, and escalations to that authority's webmaster.
+
+    crieur.citizens = Citizens(crieur)                       # in Crieur.open()
+    crieur.route_installers.append(crieur.citizens.install_routes)
+
+Routes: POST /twilio/sms (inbound SMS, answered in TwiML), POST /twilio/status (delivery status
+callbacks), GET /escalations/ack?token=... (a webmaster acknowledges an escalation without an account).
+
+One module per concern: desk.py (SMS commands and questions, routed), flood.py (flood limits),
+escalations.py (webmasters warned, acknowledgement links), mentions.py (Mastodon mentions), sms.py
+(Twilio's webhooks and TwiML).
+"""
+
+from .base import NO_ALERT
+from .desk import Citizens
+from .flood import FloodLimits, SlidingCounter
+from .mentions import MENTIONS_STATE, mention_text
+from .sms import query_value
+
+__all__ = ["MENTIONS_STATE", "NO_ALERT", "Citizens", "FloodLimits", "SlidingCounter", "mention_text", "query_value"]

@@ -1,0 +1,346 @@
+"""The outbox: the one owner of the `deliveries` table, and the lifecycle of a delivery.
+
+    queued ──claim──▶ sending ──mark_sent──▶ sent
+       ▲                 │ ├──mark_ended──▶ failed (refused for good) · dead (attempts exhausted) · cancelled
+       └──mark_retry─────┘ └──(lease expires: the worker died)──▶ claimed again, *in doubt*
+    queued ──opt-out / erasure──▶ cancelled
+
+Exactly once rests on:
+- the key (`delivery_key`): a second enqueue of the same delivery is a no-op;
+- the lease: a worker holds what it claimed until `lease_until`, renews it while sending, and every
+  transition out of `sending` names that worker, so a worker that lost its lease cannot overwrite what
+  the new holder does (`LeaseLost`);
+- the in-doubt flag: a delivery taken over after a lease expired may have gone already, so the next
+  attempt asks the provider first (see alerts/delivery.py).
+
+The statements are in outbox.sql, by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from alerts.errors import LeaseLost
+
+from .db import Database, Executor, PostgresDatabase
+from .queries import in_list, load
+
+log = logging.getLogger("crieur.outbox")
+NOTIFY_CHANNEL = "crieur_deliveries"
+SQL = load("outbox")
+
+
+class DeliveryState(enum.StrEnum):
+    """A delivery's state, as stored in `deliveries.state`."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # the provider refused it for good
+    DEAD = "dead"  # retryable failures until the attempts ran out
+    CANCELLED = "cancelled"  # the number opted out (or was erased) before it went
+
+    @property
+    def finished(self) -> bool:
+        return self in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.DEAD, DeliveryState.CANCELLED)
+
+
+def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
+    """The idempotency key of an alert's delivery. The recipient comes last: `enqueue_subscribers` passes
+    the key with an empty recipient and the SQL appends each phone to it."""
+    return f"{alert_id}:{channel}:{kind}:{recipient}"
+
+
+def escalation_delivery_key(escalation_id: int, channel: str, recipient: str) -> str:
+    """The key of a webmaster's escalation message (email or webhook)."""
+    return f"escalation:{escalation_id}:{channel}:{recipient}"
+
+
+def answer_delivery_key(question_id: int, channel: str) -> str:
+    """The key of the public answer to a citizen's question (a Mastodon reply)."""
+    return f"q{question_id}:{channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    key: str
+    alert_id: int
+    channel: str
+    text: str
+    recipient: str = ""
+    kind: str = "Alert"
+    subject: str = ""
+    link: str = ""
+    reply_to: str = ""
+    extra: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox."""
+
+    id: int
+    key: str
+    alert_id: int
+    channel: str
+    recipient: str
+    kind: str
+    text: str
+    subject: str
+    link: str
+    reply_to: str
+    extra: Mapping[str, Any]
+    state: DeliveryState
+    attempts: int
+    in_doubt: bool
+    due_at: float
+    lease_until: float | None
+    worker: str
+    first_attempt_at: float | None
+    last_error: str
+    provider_id: str
+    provider_status: str
+    created_at: float
+    sent_at: float | None
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Delivery":
+        return cls(
+            id=row["id"], key=row["key"], alert_id=row["alert_id"], channel=row["channel"],
+            recipient=row["recipient"], kind=row["kind"], text=row["text"], subject=row["subject"],
+            link=row["link"], reply_to=row["reply_to"], extra=json.loads(row["extra"] or "{}"),
+            state=DeliveryState(row["state"]), attempts=row["attempts"], in_doubt=bool(row["in_doubt"]),
+            due_at=row["due_at"], lease_until=row["lease_until"], worker=row["worker"],
+            first_attempt_at=row["first_attempt_at"], last_error=row["last_error"],
+            provider_id=row["provider_id"], provider_status=row["provider_status"],
+            created_at=row["created_at"], sent_at=row["sent_at"], updated_at=row["updated_at"],
+        )
+
+
+class Outbox:
+    """Queue, claim and finish deliveries, on SQLite and PostgreSQL alike."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._work = asyncio.Event()
+        self._listener: Any = None
+        self._listener_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Stop listening for other processes' work (the database itself belongs to the caller)."""
+        if self._listener is not None and isinstance(self.db, PostgresDatabase):
+            await self.db.unlisten(self._listener, NOTIFY_CHANNEL, self._on_notify)
+            self._listener = None
+
+    # ------------------------------------------------------------------ queueing
+
+    async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
+        """Queue deliveries; a key already present is left as it is. Returns how many were new."""
+        if not deliveries:
+            return 0
+        now = time.time()
+        added = 0
+        async with self.db.transaction() as tx:
+            for d in deliveries:
+                added += await tx.execute(
+                    SQL["enqueue"], d.key, d.alert_id, d.channel, d.recipient, d.kind, d.text, d.subject, d.link,
+                    d.reply_to, d.extra, now,
+                )
+        await self.notify_work()
+        return added
+
+    async def enqueue_subscribers(
+        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str
+    ) -> int:
+        """One delivery per subscribed number of any of `territories` (each number once), in one statement:
+        100,000 subscribers are queued without passing through Python."""
+        if not territories:
+            return 0
+        count = await self.db.execute(
+            SQL["enqueue_subscribers"].format(territories=in_list(7, len(territories))),
+            delivery_key(alert_id, channel, kind, recipient=""), alert_id, channel, kind, text, time.time(),
+            *territories,
+        )
+        await self.notify_work()
+        return count
+
+    # ------------------------------------------------------------------ a worker's transitions
+
+    async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
+        """Take up to `limit` due deliveries under a lease of `lease` seconds, oldest first. A delivery whose
+        lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
+        now = time.time()
+        sql = SQL["claim"].format(
+            channels=f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
+            lock="FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
+        )
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(sql, now + lease, worker, now, limit, *channels)
+        return sorted((Delivery.from_row(r) for r in rows), key=lambda d: d.id)
+
+    async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
+        """Extend the lease of `worker`'s deliveries among `ids` that are still in flight."""
+        if not ids:
+            return 0
+        return await self.db.execute(SQL["renew"].format(ids=in_list(3, len(ids))), time.time() + lease, worker, *ids)
+
+    async def mark_sent(self, worker: str, results: Sequence[tuple[int, str, str]]) -> list[int]:
+        """(delivery id, provider id, provider status) for each delivery the provider accepted. Returns the
+        ids this worker no longer held (logged): their new holder took them in doubt, and will find them
+        sent at the provider."""
+        if not results:
+            return []
+        now = time.time()
+        ids = [delivery_id for delivery_id, _, _ in results]
+        recorded: set[int] = set()
+        async with self.db.transaction() as tx:
+            await tx.executemany(SQL["mark_sent"], [(i, worker, pid, status, now) for i, pid, status in results])
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = await tx.fetch(SQL["recorded_sent"].format(ids=in_list(3, len(chunk))), worker, now, *chunk)
+                recorded.update(r["id"] for r in rows)
+        lost = [i for i in ids if i not in recorded]
+        if lost:
+            log.warning("worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "
+                        "with the provider", worker, len(lost), lost[:20])
+        return lost
+
+    async def mark_retry(self, delivery: Delivery, worker: str, error: str, due_at: float,
+                         in_doubt: bool = False) -> None:
+        """Try again at `due_at`. `in_doubt`: the provider may have accepted it (a timeout, a connection
+        lost after the request went out), so the next attempt asks the provider first."""
+        count = await self.db.execute(SQL["mark_retry"], delivery.id, worker, due_at, error[:500], time.time(),
+                                      int(in_doubt))
+        self._held(count, delivery, worker)
+
+    async def mark_ended(self, delivery: Delivery, worker: str, state: DeliveryState, error: str) -> None:
+        """End a delivery this worker holds: failed, dead or cancelled."""
+        if state not in (DeliveryState.FAILED, DeliveryState.DEAD, DeliveryState.CANCELLED):
+            raise ValueError(f"a delivery cannot end as {state}")
+        count = await self.db.execute(SQL["mark_ended"], delivery.id, worker, state.value, error[:500], time.time())
+        self._held(count, delivery, worker)
+
+    @staticmethod
+    def _held(count: int, delivery: Delivery, worker: str) -> None:
+        if count == 0:
+            raise LeaseLost(f"delivery {delivery.key} is no longer held by worker {worker}")
+
+    async def release(self, worker: str) -> int:
+        """Give back the leases of a worker that stops cleanly (nothing of them is in flight)."""
+        return await self.db.execute(SQL["release"], worker, time.time())
+
+    # ------------------------------------------------------------------ what others change
+
+    async def cancel_queued_for(self, tx: Executor, phone: str, why: str) -> int:
+        """Within the caller's transaction: cancel what is still queued for `phone`."""
+        return await tx.execute(SQL["cancel_queued_for"], phone, why, time.time())
+
+    async def erase_recipient(self, tx: Executor, phone: str) -> None:
+        """Within the caller's transaction: forget `phone` and the texts sent to it (RGPD erasure)."""
+        await tx.execute(SQL["erase_recipient"], phone)
+
+    async def set_provider_status(self, key: str, status: str, error: str = "") -> bool:
+        """A provider's later word on a sent delivery (Twilio status callback: delivered, failed...)."""
+        return await self.db.execute(SQL["set_provider_status"], key, status, error, time.time()) > 0
+
+    # ------------------------------------------------------------------ reading
+
+    async def delivery(self, key: str) -> Delivery | None:
+        row = await self.db.fetchrow(SQL["by_key"], key)
+        return Delivery.from_row(row) if row else None
+
+    async def deliveries(self, alert_id: int | None = None, state: DeliveryState | str | None = None,
+                         limit: int = 100) -> list[Delivery]:
+        rows = await self.db.fetch(SQL["list"], alert_id, None if state is None else str(state), limit)
+        return [Delivery.from_row(r) for r in rows]
+
+    async def messages_to(self, phone: str) -> list[dict[str, Any]]:
+        """What was sent (or queued) to a number, for an RGPD access request."""
+        return await self.db.fetch(SQL["messages_to"], phone)
+
+    async def progress(self, alert_id: int | None = None) -> list[dict[str, Any]]:
+        """Per alert and channel: totals by state, send rate over the last minute and estimated end."""
+        now = time.time()
+        rows = await self.db.fetch(SQL["progress"], now - 60, alert_id)
+        report: dict[tuple[int, str], dict[str, Any]] = {}
+        for row in rows:
+            entry = report.setdefault(
+                (row["alert_id"], row["channel"]),
+                {"alert_id": row["alert_id"], "channel": row["channel"], "total": 0, "states": {},
+                 "recent": 0, "started": None, "last_sent": None},
+            )
+            entry["total"] += row["n"]
+            entry["states"][row["state"]] = row["n"]
+            entry["recent"] += row["recent"] or 0
+            for field, pick in (("started", min), ("last_sent", max)):
+                if row[field] is not None:
+                    entry[field] = row[field] if entry[field] is None else pick(entry[field], row[field])
+        out = []
+        for entry in report.values():
+            states = entry["states"]
+            done = sum(states.get(s.value, 0) for s in DeliveryState if s.finished)
+            remaining = entry["total"] - done
+            if entry["started"] and entry["last_sent"] and entry["last_sent"] > entry["started"]:
+                rate = states.get("sent", 0) / (entry["last_sent"] - entry["started"])
+            else:
+                rate = entry["recent"] / 60.0
+            out.append(
+                {
+                    "alert_id": entry["alert_id"],
+                    "channel": entry["channel"],
+                    "total": entry["total"],
+                    "sent": states.get("sent", 0),
+                    "failed": states.get("failed", 0) + states.get("dead", 0),
+                    "queued": states.get("queued", 0) + states.get("sending", 0),
+                    "cancelled": states.get("cancelled", 0),
+                    "rate_per_s": round(rate, 1),
+                    "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
+                }
+            )
+        return out
+
+    async def queue_stats(self) -> dict[str, Any]:
+        rows = await self.db.fetch(SQL["counts"])
+        oldest = await self.db.fetchval(SQL["oldest_queued"])
+        return {
+            "by_channel_state": [(r["channel"], r["state"], r["n"]) for r in rows],
+            "oldest_queued_age": (time.time() - oldest) if oldest else 0.0,
+        }
+
+    # ------------------------------------------------------------------ wake-ups
+    # in one process an Event; across processes PostgreSQL LISTEN/NOTIFY
+
+    async def notify_work(self) -> None:
+        self._work.set()
+        if self.db.dialect == "postgresql":
+            await self.db.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+    def _on_notify(self, *_: Any) -> None:
+        self._work.set()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Until new deliveries are queued (here, or by another process on PostgreSQL) or `timeout`."""
+        if isinstance(self.db, PostgresDatabase):
+            async with self._listener_lock:  # every channel loop waits here: one listening connection
+                if self._listener is not None and self._listener.is_closed():  # the server cut it
+                    with contextlib.suppress(Exception):
+                        await self.db.unlisten(self._listener, NOTIFY_CHANNEL, self._on_notify)
+                    self._listener = None
+                if self._listener is None:
+                    try:
+                        self._listener = await self.db.listen(NOTIFY_CHANNEL, self._on_notify)
+                    except Exception as exc:  # the database is down: poll until it is back
+                        log.warning("cannot listen for new deliveries (%s); polling", exc)
+        try:
+            await asyncio.wait_for(self._work.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self._work.clear()

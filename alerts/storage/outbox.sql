@@ -1,0 +1,109 @@
+-- The outbox: the statements that own the `deliveries` table (see outbox.py for the lifecycle).
+-- Every transition names the state it starts from and, once a worker holds the row, that worker: an
+-- update that matches no row means the lease was lost, and the caller is told.
+
+-- enqueue --
+-- A key already present is left as it is: a second enqueue of the same delivery is a no-op.
+INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, subject, link, reply_to, extra,
+                        due_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)
+ON CONFLICT (key) DO NOTHING;
+
+-- enqueue_subscribers --
+-- One row per subscribed number of the territories, each number once, never to an opted-out one. $1 is
+-- the key of the delivery without its recipient (`delivery_key(..., recipient="")`): the key is that
+-- prefix followed by the phone, as `delivery_key` builds it.
+INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at, updated_at)
+SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6
+FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories})) s
+WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
+ON CONFLICT (key) DO NOTHING;
+
+-- claim --
+-- queued and due, or sending under an expired lease (its worker died mid-send: taken again in doubt).
+-- $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
+UPDATE deliveries
+SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,
+    state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
+    first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
+WHERE id IN (SELECT id FROM deliveries
+             WHERE ((state = 'queued' AND due_at <= $3) OR (state = 'sending' AND lease_until < $3))
+             {channels}
+             AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
+             ORDER BY id LIMIT $4 {lock})
+RETURNING *;
+
+-- renew --
+UPDATE deliveries SET lease_until = $1
+WHERE worker = $2 AND state = 'sending' AND id IN ({ids});
+
+-- mark_sent --
+-- $1 id, $2 worker, $3 provider id, $4 provider status, $5 now.
+UPDATE deliveries
+SET state = 'sent', provider_id = $3, provider_status = $4, sent_at = $5, updated_at = $5,
+    lease_until = NULL, last_error = ''
+WHERE id = $1 AND state = 'sending' AND worker = $2;
+
+-- recorded_sent --
+-- Which of a mark_sent batch this worker recorded ($2 is the batch's sent_at).
+SELECT id FROM deliveries WHERE worker = $1 AND sent_at = $2 AND state = 'sent' AND id IN ({ids});
+
+-- mark_retry --
+-- $1 id, $2 worker, $3 due at, $4 error, $5 now, $6 in doubt.
+UPDATE deliveries
+SET state = 'queued', due_at = $3, last_error = $4, lease_until = NULL, updated_at = $5, in_doubt = $6
+WHERE id = $1 AND state = 'sending' AND worker = $2;
+
+-- mark_ended --
+-- failed, dead or cancelled. $1 id, $2 worker, $3 state, $4 error, $5 now.
+UPDATE deliveries
+SET state = $3, last_error = $4, lease_until = NULL, updated_at = $5
+WHERE id = $1 AND state = 'sending' AND worker = $2;
+
+-- release --
+-- A worker stopping cleanly gives back its leases, and the attempts they counted.
+UPDATE deliveries
+SET state = 'queued', lease_until = NULL, attempts = attempts - 1, updated_at = $2
+WHERE state = 'sending' AND worker = $1;
+
+-- cancel_queued_for --
+-- Opt-out: what is still queued for the number is cancelled ($2 says why).
+UPDATE deliveries SET state = 'cancelled', last_error = $2, updated_at = $3
+WHERE recipient = $1 AND state = 'queued';
+
+-- erase_recipient --
+-- RGPD erasure: the number and the texts sent to it are forgotten; what was queued is cancelled.
+UPDATE deliveries
+SET recipient = 'effacé', text = '', state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END
+WHERE recipient = $1;
+
+-- messages_to --
+SELECT alert_id, channel, state, text, sent_at FROM deliveries WHERE recipient = $1 ORDER BY id;
+
+-- set_provider_status --
+-- A provider's later word on a sent delivery (Twilio status callback: delivered, failed...).
+UPDATE deliveries
+SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
+WHERE key = $1;
+
+-- by_key --
+SELECT * FROM deliveries WHERE key = $1;
+
+-- list --
+-- $1 alert id or NULL, $2 state or NULL, $3 limit.
+SELECT * FROM deliveries
+WHERE (CAST($1 AS BIGINT) IS NULL OR alert_id = $1) AND (CAST($2 AS TEXT) IS NULL OR state = $2)
+ORDER BY id LIMIT $3;
+
+-- progress --
+-- $1 one minute ago; per alert, channel and state.
+SELECT alert_id, channel, state, COUNT(*) AS n, SUM(CASE WHEN sent_at >= $1 THEN 1 ELSE 0 END) AS recent,
+       MIN(first_attempt_at) AS started, MAX(sent_at) AS last_sent
+FROM deliveries WHERE (CAST($2 AS BIGINT) IS NULL OR alert_id = $2)
+GROUP BY alert_id, channel, state ORDER BY alert_id, channel;
+
+-- counts --
+SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state;
+
+-- oldest_queued --
+SELECT MIN(created_at) FROM deliveries WHERE state = 'queued';
