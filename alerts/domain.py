@@ -98,7 +98,7 @@ class Area:
     """A place an item concerns.
 
     kind is one of: "departement" (code "41", "2A"), "commune" (INSEE code "41018"), "region" (INSEE
-    region code), or a CAP geocode value name such as "EMMA_ID" (code "FR041"). Rules resolve areas to
+    region code), or a CAP geocode value name such as "NUTS3" (code "FRB05"). Rules resolve areas to
     territories.
     """
 

@@ -8,13 +8,13 @@ Météo-France vigilance; the published MeteoAlarm parameter stays in attributes
 from __future__ import annotations
 
 import io
-import re
 import xml.etree.ElementTree as ET
 import zipfile
 from datetime import datetime
 from typing import Any
 
 from ..domain import Area, Certainty, Item, MsgType, Severity, Urgency
+from ..geocodes import emma_departement, nuts3_departement
 from ..roads import parse_roads
 from .common import commune_area, dedupe, departement_area, parse_datetime
 from .errors import ParseError, RecordError, skip_record
@@ -28,7 +28,6 @@ _COLOURS = {"green": "vert", "yellow": "jaune", "orange": "orange", "red": "roug
 _LEVEL_COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
 _SEVERITY_COLOURS = {Severity.MINOR: "vert", Severity.MODERATE: "jaune", Severity.SEVERE: "orange",
                      Severity.EXTREME: "rouge"}
-_EMMA_FR = re.compile(r"^FR(?:0(\d\d)|0?(2[AB])|(97[1-6]))$")
 _COMMUNE_GEOCODES = {"INSEE", "CODE_INSEE", "INSEE_COM", "INSEE_COMMUNE", "COMMUNE"}
 _DEPARTEMENT_GEOCODES = {"DEPARTEMENT", "INSEE_DEP", "CODE_DEPARTEMENT", "DEP"}
 
@@ -161,26 +160,29 @@ def _name_values(element: ET.Element, tag: str) -> list[tuple[str, str]]:
 
 
 def geocode_areas(pairs: list[tuple[str, str]]) -> list[Area]:
-    """Areas from CAP geocodes: EMMA_ID FR041 also gives département 41; INSEE codes give communes."""
+    """Areas from CAP geocodes, each kept as published, followed by the département it designates: NUTS3
+    (2013 "FR718" or 2016 "FRK28" codes), a verified MeteoAlarm EMMA_ID (see alerts.geocodes), a
+    département code; INSEE codes give communes (and their département)."""
     areas: list[Area] = []
     for name, value in pairs:
         if not name or not value:
             continue
-        upper = name.strip().upper()
-        if upper == "EMMA_ID":
-            areas.append(Area("EMMA_ID", value.upper()))
-            if m := _EMMA_FR.match(value.upper()):
-                dep = departement_area(next(g for g in m.groups() if g))
-                if dep:
-                    areas.append(dep)
+        upper, value = name.strip().upper(), value.strip()
+        if upper in {"EMMA_ID", "NUTS3", "NUTS"}:
+            areas.append(Area(upper if upper != "NUTS" else "NUTS3", value.upper()))
+            dep = emma_departement(value) if upper == "EMMA_ID" else nuts3_departement(value)
+            if dep:
+                areas.append(Area("departement", dep))
         elif upper in _COMMUNE_GEOCODES:
             area = commune_area(value)
-            areas.append(area if area else Area(name.strip(), value.strip()))
+            areas.append(area if area else Area(name.strip(), value))
+            if area and (dep := departement_area(area.code[:3] if area.code.startswith("97") else area.code[:2])):
+                areas.append(dep)
         elif upper in _DEPARTEMENT_GEOCODES:
             area = departement_area(value)
-            areas.append(area if area else Area(name.strip(), value.strip()))
+            areas.append(area if area else Area(name.strip(), value))
         else:
-            areas.append(Area(name.strip(), value.strip()))
+            areas.append(Area(name.strip(), value))
     return areas
 
 
