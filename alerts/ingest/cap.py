@@ -16,7 +16,7 @@ from typing import Any
 from ..domain import Area, Certainty, Item, MsgType, Severity, Urgency
 from ..geocodes import emma_departement, nuts3_departement
 from ..roads import parse_roads
-from .common import commune_area, dedupe, departement_area, parse_datetime
+from .common import commune_area, dedupe, departement_area, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 from .xml import children, local, parse_xml, serialise, text
 
@@ -104,13 +104,14 @@ def _wrapped_alerts(spec: Any, root: ET.Element) -> list[Item]:
 
 def _atom(spec: Any, feed: ET.Element) -> list[Item]:
     items: list[Item] = []
+    publisher = text(feed, "author", "name")
     for index, entry in enumerate(children(feed, "entry"), start=1):
         embedded = next((node for node in entry.iter() if local(node.tag) == "alert"), None)
         try:
             if embedded is not None:
                 items.append(alert_item(spec, embedded))
             else:
-                items.append(_meteoalarm_entry(spec, entry))
+                items.append(_meteoalarm_entry(spec, entry, publisher))
         except RecordError as exc:
             skip_record(spec.name, f"entry {index}", exc)
     return items
@@ -244,6 +245,14 @@ def _awareness(parameters: list[tuple[str, str]], severity: Severity) -> dict[st
     return attrs
 
 
+# How French readers know some senders that write their name in capitals or as an address.
+_SENDER_NAMES = {"METEO-FRANCE": "Météo-France", "METEO FRANCE": "Météo-France", "VIGILANCE@METEO.FR": "Météo-France"}
+
+
+def _display_sender(value: str) -> str:
+    return _SENDER_NAMES.get(value.strip().upper(), value.strip())
+
+
 def alert_item(spec: Any, alert: ET.Element) -> Item:
     """One Item from a CAP <alert> element. RecordError if it lacks what every CAP alert must have."""
     identifier = text(alert, "identifier")
@@ -256,9 +265,11 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
     if info is None:
         if msg_type is not MsgType.CANCEL:
             raise RecordError("no <info> block")
+        # a Cancel may carry no <info> at all: it still ends the alerts it references
         return Item(source=spec.name, external_id=identifier, version=text(alert, "sent") or identifier,
                     msg_type=msg_type, references=_references(text(alert, "references")), sent=sent,
-                    raw=serialise(alert), attributes=attributes)
+                    title="Fin de l'alerte", text=text(alert, "note"), raw=serialise(alert),
+                    attributes=attributes, authority=origin(spec, "", _display_sender(text(alert, "sender"))))
     severity = Severity.parse(text(info, "severity"))
     area_elements = list(children(info, "area"))
     pairs = [pair for area in area_elements for pair in _name_values(area, "geocode")]
@@ -281,7 +292,7 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         expires=_date(info, "expires"),
         title=headline,
         text=description,
-        language=text(info, "language") or "fr",
+        language=text(info, "language") or "en-US",  # CAP 1.2: an <info> without <language> is en-US
         category=text(info, "category"),
         event=text(info, "event"),
         severity=severity,
@@ -293,10 +304,11 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         link=text(info, "web"),
         raw=serialise(alert),
         attributes=attributes,
+        authority=origin(spec, _display_sender(text(info, "senderName")), _display_sender(text(alert, "sender"))),
     )
 
 
-def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
+def _meteoalarm_entry(spec: Any, entry: ET.Element, publisher: str = "") -> Item:
     """A MeteoAlarm Atom entry: cap:* elements directly under <entry>, full CAP behind a link."""
     identifier = text(entry, "identifier") or text(entry, "id")
     if not identifier:
@@ -337,4 +349,5 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
         link=link,
         raw=serialise(entry),
         attributes=attributes,
+        authority=origin(spec, "", publisher),
     )

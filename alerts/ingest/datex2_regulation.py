@@ -17,7 +17,7 @@ from typing import Any
 from ..domain import Area, Item, MsgType
 from ..french import WEEKDAYS, clock_fr, date_fr
 from ..roads import parse_roads
-from .common import commune_area, dedupe, departement_area, parse_datetime
+from .common import commune_area, dedupe, departement_area, origin, parse_datetime
 from .datex2_fr import REGULATION_TYPES, VEHICLE_TYPES, VEHICLE_USAGES, phrase
 from .errors import RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, serialise, text, xsi_type
@@ -261,5 +261,5 @@ def _order_item(spec: Any, order: ET.Element, sent: datetime | None, creator: st
         link=public_url,
         raw=serialise(order),
         attributes=attributes,
-        authority=authority or getattr(spec, "authority", "") or creator,
+        authority=origin(spec, authority, creator),
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..domain import Area, Item, MsgType, Road, Severity
 from ..roads import fold, normalise_road, parse_roads
-from .common import commune_area, content_hash, dedupe, departement_area, load_json, parse_datetime
+from .common import commune_area, content_hash, dedupe, departement_area, load_json, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
 DEFAULT_MAPPING: dict[str, tuple[str, ...]] = {
@@ -231,6 +231,7 @@ def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
         geometry=geometry,
         raw=raw,
         attributes=attributes,
+        authority=origin(spec),
     )
 
 
@@ -291,7 +292,7 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
         geometry=geometry,
         raw=raw,
         attributes=attributes,
-        authority=sender or getattr(spec, "authority", ""),
+        authority=origin(spec, sender),
     )
 
 
@@ -338,7 +339,7 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
                 areas=config.areas,
                 raw=json.dumps(section, ensure_ascii=False),
                 attributes={"state": label, "condition_code": worst, "road_number": number},
-                authority=getattr(spec, "authority", ""),
+                authority=origin(spec),
             ))
         except (RecordError, ValueError) as exc:
             skip_record(spec.name, f"roadConditions {index}", exc)
