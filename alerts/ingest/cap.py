@@ -8,6 +8,7 @@ Météo-France vigilance; the published MeteoAlarm parameter stays in attributes
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from datetime import datetime
@@ -51,6 +52,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
 
 
 MAX_ZIP_MEMBERS = 2000
+_EMMA_IN_LINK = re.compile(r"geocode=EMMA_ID:([A-Z]{2}[0-9A-Z]{3})", re.IGNORECASE)
 
 
 def _zipped_alerts(spec: Any, body: bytes) -> list[Item]:
@@ -104,17 +106,63 @@ def _wrapped_alerts(spec: Any, root: ET.Element) -> list[Item]:
 
 def _atom(spec: Any, feed: ET.Element) -> list[Item]:
     items: list[Item] = []
+    by_identifier: dict[str, Item] = {}
     publisher = text(feed, "author", "name")
     for index, entry in enumerate(children(feed, "entry"), start=1):
         embedded = next((node for node in entry.iter() if local(node.tag) == "alert"), None)
         try:
             if embedded is not None:
                 items.append(alert_item(spec, embedded))
-            else:
-                items.append(_meteoalarm_entry(spec, entry, publisher))
+                continue
+            item = _meteoalarm_entry(spec, entry, publisher)
         except RecordError as exc:
             skip_record(spec.name, f"entry {index}", exc)
+            continue
+        # MeteoAlarm writes one entry per area of the same CAP alert: they are one item, all its areas
+        first = by_identifier.get(item.external_id)
+        if first is None:
+            by_identifier[item.external_id] = item
+            items.append(item)
+        else:
+            _merge_area(first, item)
+    for item in by_identifier.values():
+        item.title = _meteoalarm_title(item)
     return items
+
+
+def _merge_area(item: Item, other: Item) -> None:
+    item.areas = dedupe(list(item.areas) + list(other.areas))
+    descs = [d for d in (item.attributes.get("area_desc"), other.attributes.get("area_desc")) if d]
+    if descs:
+        item.attributes["area_desc"] = "; ".join(dict.fromkeys("; ".join(descs).split("; ")))
+    item.raw += "\n" + other.raw
+
+
+# MeteoAlarm awareness types ("9; avalanches") and event words, in Météo-France's wording.
+PHENOMENA_FR = {"1": "vent violent", "2": "neige-verglas", "3": "orages", "4": "brouillard", "5": "canicule",
+                "6": "grand froid", "7": "vagues-submersion", "8": "feux de forêt", "9": "avalanches",
+                "10": "pluie", "12": "crues", "13": "pluie-inondation"}
+_EVENT_WORDS = (("avalanche", "9"), ("snow", "2"), ("ice", "2"), ("thunder", "3"), ("fog", "4"),
+                ("high-temp", "5"), ("high temp", "5"), ("heat", "5"), ("low-temp", "6"), ("low temp", "6"),
+                ("cold", "6"), ("coastal", "7"), ("forest", "8"), ("fire", "8"), ("rain-flood", "13"),
+                ("rain flood", "13"), ("flood", "12"), ("rain", "10"), ("wind", "1"))
+
+
+def _phenomenon_fr(item: Item) -> str:
+    kind = str(item.attributes.get("awareness_type", "")).split(";")[0].strip()
+    if kind in PHENOMENA_FR:
+        return PHENOMENA_FR[kind]
+    event = item.event.lower()
+    return next((PHENOMENA_FR[code] for word, code in _EVENT_WORDS if word in event), "météo")
+
+
+def _meteoalarm_title(item: Item) -> str:
+    """"Vigilance jaune avalanches : Haute Savoie, Savoie" from an entry's index fields (the entry's own
+    title is English); the linked CAP, when followed, gives Météo-France's own French headline."""
+    colour = item.attributes.get("colour", "")
+    areas = str(item.attributes.get("area_desc", "")).replace("; ", ", ")
+    head = " ".join(part for part in ("Vigilance", colour, _phenomenon_fr(item)) if part)
+    return f"{head} : {areas}" if areas else head
 
 
 def _date(element: ET.Element | None, name: str) -> datetime | None:
@@ -314,14 +362,23 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element, publisher: str = "") -> Item
     if not identifier:
         raise RecordError("neither cap:identifier nor id")
     severity = Severity.parse(text(entry, "severity"))
-    link = ""
+    link = cap_link = ""
+    emma: list[tuple[str, str]] = []
     for node in children(entry, "link"):
         href = node.get("href", "")
-        if "cap" in node.get("type", "") or not link:
-            link = href
-    pairs = _name_values(entry, "geocode")
+        if "cap" in node.get("type", "") and not cap_link:
+            cap_link = href
+        link = link or href
+        if m := _EMMA_IN_LINK.search(href):  # MeteoAlarm gives EMMA_ID only in a link's query
+            emma.append(("EMMA_ID", m.group(1)))
+    link = cap_link or link
+    pairs = _name_values(entry, "geocode") + emma
     sent_text = text(entry, "sent") or text(entry, "updated")
     attributes: dict[str, Any] = _awareness(_name_values(entry, "parameter"), severity)
+    if cap_link:
+        attributes["cap_link"] = cap_link
+    if text(entry, "title"):
+        attributes["source_title"] = text(entry, "title")
     if text(entry, "areaDesc"):
         attributes["area_desc"] = text(entry, "areaDesc")
     if text(entry, "status"):
@@ -338,6 +395,7 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element, publisher: str = "") -> Item
         expires=_date(entry, "expires"),
         title=title,
         text=text(entry, "summary"),
+        language="fr",  # the title is rewritten in French (_meteoalarm_title)
         category=text(entry, "category"),
         event=text(entry, "event"),
         severity=severity,
