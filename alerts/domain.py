@@ -180,6 +180,9 @@ class Alert:
     templates: dict[str, str] = field(default_factory=dict)  # channel name -> template name
     signature: str = ""
     sms_gsm7: bool = False  # render SMS in GSM-7 characters (one 160-character segment, not 70)
+    # The authority whose publication this alert relays ("Préfecture de Loir-et-Cher"); "" for a message
+    # the département writes itself. Every output names it.
+    authority: str = ""
     expires: datetime | None = None
     supersedes: int | None = None  # id of the alert this one updates or ends
     id: int | None = None
