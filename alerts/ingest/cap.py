@@ -214,7 +214,7 @@ def geocode_areas(pairs: list[tuple[str, str]]) -> list[Area]:
     département code; INSEE codes give communes (and their département)."""
     areas: list[Area] = []
     for name, value in pairs:
-        if not name or not value:
+        if not name or not value or len(value) > 64:  # DWD's EXCLUDE_POLYGON holds coordinates, not a code
             continue
         upper, value = name.strip().upper(), value.strip()
         if upper in {"EMMA_ID", "NUTS3", "NUTS"}:
