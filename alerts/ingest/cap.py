@@ -40,7 +40,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     name = local(root.tag)
     if name == "alert":
         try:
-            return [alert_item(spec, root)]
+            return [alert_item(spec, root, raw=_document_text(body))]
         except RecordError as exc:
             raise ParseError(str(exc), source=spec.name) from None
     if name == "feed":
@@ -84,7 +84,7 @@ def _zipped_alerts(spec: Any, body: bytes) -> list[Item]:
             root = parse_xml(data, spec.name, what="CAP")
             if local(root.tag) != "alert":
                 raise RecordError(f"not a CAP <alert> (root <{local(root.tag)}>)")
-            items.append(alert_item(spec, root))
+            items.append(alert_item(spec, root, raw=_document_text(data)))
         except (ParseError, RecordError) as exc:
             skip_record(spec.name, f"zip member {member.filename!r}", exc)
     if not items and members:
@@ -301,8 +301,18 @@ def _display_sender(value: str) -> str:
     return _SENDER_NAMES.get(value.strip().upper(), value.strip())
 
 
-def alert_item(spec: Any, alert: ET.Element) -> Item:
-    """One Item from a CAP <alert> element. RecordError if it lacks what every CAP alert must have."""
+def _document_text(body: bytes) -> str:
+    """A whole CAP document as text for Item.raw: its own bytes (re-serialising a DWD alert of 400 kB,
+    8 languages and 1,300 geocodes cost more than parsing it)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")  # the USGS alert declares ISO-8859-1
+
+
+def alert_item(spec: Any, alert: ET.Element, raw: str | None = None) -> Item:
+    """One Item from a CAP <alert> element. RecordError if it lacks what every CAP alert must have.
+    `raw` is the alert's document text when the alert is a whole document."""
     identifier = text(alert, "identifier")
     if not identifier:
         raise RecordError("field 'identifier' is missing")
@@ -316,7 +326,7 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         # a Cancel may carry no <info> at all: it still ends the alerts it references
         return Item(source=spec.name, external_id=identifier, version=text(alert, "sent") or identifier,
                     msg_type=msg_type, references=_references(text(alert, "references")), sent=sent,
-                    title="Fin de l'alerte", text=text(alert, "note"), raw=serialise(alert),
+                    title="Fin de l'alerte", text=text(alert, "note"), raw=raw if raw is not None else serialise(alert),
                     attributes=attributes, authority=origin(spec, "", _display_sender(text(alert, "sender"))))
     severity = Severity.parse(text(info, "severity"))
     area_elements = list(children(info, "area"))
@@ -350,7 +360,7 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         roads=parse_roads(f"{headline}\n{description}\n{instruction}"),
         geometry=_geometry(area_elements),
         link=text(info, "web"),
-        raw=serialise(alert),
+        raw=raw if raw is not None else serialise(alert),
         attributes=attributes,
         authority=origin(spec, _display_sender(text(info, "senderName")), _display_sender(text(alert, "sender"))),
     )
