@@ -16,10 +16,10 @@ from typing import Any
 
 from ..domain import Certainty, Item, MsgType, Road, Severity
 from ..roads import normalise_road, parse_roads
-from .common import dedupe, now_utc, origin, parse_datetime
+from .common import dedupe, now_utc, origin
 from ..french import datetime_fr
 from .datex2_fr import CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES, phrase
-from .datex2_regulation import is_regulation_publication, parse_regulations
+from .datex2_regulation import is_regulation_publication, parse_regulations, record_date
 from .errors import ParseError, RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
 
@@ -97,14 +97,6 @@ def _situation_publications(root: ET.Element, source: str) -> list[ET.Element]:
     if not found:
         raise ParseError(f"not a DATEX II situation publication (root <{name or root.tag}>)", source=source)
     return found
-
-
-def _date(record: ET.Element, name: str) -> datetime | None:
-    value = first_text(record, name)
-    try:
-        return parse_datetime(value)
-    except ValueError as exc:
-        raise RecordError(f"field {name!r}: {exc}") from None
 
 
 def _comments(record: ET.Element, language: str) -> tuple[list[str], str]:
@@ -235,8 +227,8 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
     detail = first_text(record, *_TYPE_FIELDS)
     hgv = _is_hgv(record)
     event, category = _classify(record_type, detail, hgv)
-    sent = _date(record, "situationRecordVersionTime") or _date(record, "situationRecordCreationTime")
-    onset, expires = _date(record, "overallStartTime"), _date(record, "overallEndTime")
+    sent = record_date(record, "situationRecordVersionTime") or record_date(record, "situationRecordCreationTime")
+    onset, expires = record_date(record, "overallStartTime"), record_date(record, "overallEndTime")
     status = first_text(record, "validityStatus")
     probability = first_text(record, "probabilityOfOccurrence")
     severity_word = text(record, "severity") or overall

@@ -6,8 +6,6 @@ to the raw DATEX II name ("RoadOrCarriagewayOrLaneManagement" means nothing to a
 
 from __future__ import annotations
 
-import re
-
 
 def phrase(table: dict[str, str], value: str, fallback: str) -> str:
     """The French wording of a DATEX II value; `fallback` when the table does not know it."""
@@ -168,10 +166,3 @@ VEHICLE_USAGES: dict[str, str] = {
     "commercial": "véhicules professionnels", "nonCommercial": "véhicules particuliers", "police": "police",
     "residents": "riverains", "localTraffic": "desserte locale",
 }
-
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-
-def unknown_value(value: str) -> str:
-    """A value the tables do not know, kept for attributes (never shown as the sentence's subject)."""
-    return _CAMEL.sub(" ", value).lower()

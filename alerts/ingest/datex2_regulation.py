@@ -36,7 +36,7 @@ def is_regulation_publication(root: ET.Element) -> bool:
 
 
 def parse_regulations(spec: Any, root: ET.Element, now: datetime) -> list[Item]:
-    sent = _date(root, "publicationTime")
+    sent = record_date(root, "publicationTime")
     creator = first_text(child(root, "publicationCreator") or root, "nationalIdentifier")
     items: list[Item] = []
     for index, order in enumerate(descendants(root, "trafficRegulationOrder"), start=1):
@@ -47,7 +47,8 @@ def parse_regulations(spec: Any, root: ET.Element, now: datetime) -> list[Item]:
     return items
 
 
-def _date(element: ET.Element, name: str) -> datetime | None:
+def record_date(element: ET.Element, name: str) -> datetime | None:
+    """The first `name` element's date below `element` (None when absent); RecordError naming the field."""
     value = first_text(element, name)
     try:
         return parse_datetime(value)
@@ -132,8 +133,8 @@ class _Restriction:
                 self.insee.append(node.text.strip())
 
     def _validity(self, condition: ET.Element) -> None:
-        self.start = self.start or _date(condition, "overallStartTime")
-        self.end = self.end or _date(condition, "overallEndTime")
+        self.start = self.start or record_date(condition, "overallStartTime")
+        self.end = self.end or record_date(condition, "overallEndTime")
         for period in descendants(condition, "validPeriod"):
             self.periods.append(_period_fr(period))
 
@@ -180,8 +181,8 @@ def _order_item(spec: Any, order: ET.Element, sent: datetime | None, creator: st
     description = " ".join(_values(child(order, "description")))
     authority = ", ".join(_values(child(order, "issuingAuthority")))
     validity = child(order, "validityByOrder")
-    onset = _date(validity, "overallStartTime") if validity is not None else None
-    expires = _date(validity, "overallEndTime") if validity is not None else None
+    onset = record_date(validity, "overallStartTime") if validity is not None else None
+    expires = record_date(validity, "overallEndTime") if validity is not None else None
     status = text(order, "status")
     restrictions = [_Restriction(r) for r in children(order, "trafficRegulation")
                     if text(r, "status") not in _ENDED_STATUSES]
