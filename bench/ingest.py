@@ -92,7 +92,8 @@ def real_documents(n: int) -> None:
         count = len(parse(spec, body))
         rounds = max(1, n // 10) if len(body) > 50_000 else n
         seconds = timed(rounds, lambda: parse(spec, body))
-        print(f"{path.name[:58]:<58} {len(body):>8} {count:>5} {rounds / seconds:>8.0f} {rounds * count / seconds:>9.0f}")
+        rate = rounds / seconds
+        print(f"{path.name[:58]:<58} {len(body):>8} {count:>5} {rate:>8.0f} {rate * count:>9.0f}")
 
 
 def formats(n: int) -> None:
