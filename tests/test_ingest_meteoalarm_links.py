@@ -25,6 +25,7 @@ class Server:
         self.cap_body = cap_body
         self.cap_requests: list[dict[str, str]] = []
         self.link_origin = ""  # where the feed says its CAP documents are (http://127.0.0.1:port)
+        self.etag_broken = False  # True: the server answers 200 with a new body whatever the client has
 
     async def feed(self, request: web.Request) -> web.Response:
         body = FEED.read_bytes().replace(ORIGIN, self.link_origin.encode())
@@ -32,7 +33,7 @@ class Server:
 
     async def cap(self, request: web.Request) -> web.Response:
         self.cap_requests.append({"path": request.path, "if-none-match": request.headers.get("If-None-Match", "")})
-        etag = '"cap-v1"'
+        etag = '"cap-v2"' if self.etag_broken else '"cap-v1"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
         return web.Response(body=self.cap_body, content_type="application/cap+xml", headers={"ETag": etag})
@@ -171,3 +172,19 @@ async def test_file_links_are_never_followed(tmp_path):
         health = await SourceLoop(session, [spec_], sink, MemoryStateStore()).poll_once("m")
     assert any("only http and https are followed" in issue for issue in health["issues"])
     assert len(sunk) == 2 and Area("departement", "74") in sunk[0].areas
+
+
+async def test_an_outage_of_the_linked_documents_keeps_their_last_good_copy(server):
+    running, state = server
+    sunk: list = []
+
+    async def sink(source, items):
+        sunk.append(list(items))
+
+    async with safe_session(["127.0.0.1"]) as session:
+        loop = SourceLoop(session, [spec(running)], sink, MemoryStateStore())
+        await loop.poll_once("meteoalarm-fr")
+        state.cap_body, state.etag_broken = b"<html>maintenance</html>", True
+        health = await loop.poll_once("meteoalarm-fr")
+    assert len(health["issues"]) == 2 and all("unreadable" in i for i in health["issues"])
+    assert [i.title for i in sunk[1]] == ["Vigilance jaune avalanches"] * 2  # not back to the index entries

@@ -169,7 +169,7 @@ VEHICLE_TYPES: dict[str, str] = {
     "motorcycle": "motos", "bicycle": "vélos", "pedestrian": "piétons", "agriculturalVehicle": "engins agricoles",
     "vehicleWithTrailer": "véhicules avec remorque", "trailer": "remorques", "caravan": "caravanes",
     "carWithCaravan": "voitures avec caravane", "motorhome": "camping-cars", "tanker": "camions-citernes",
-    "anyVehicle": "tous les véhicules", "moped": "cyclomoteurs", "van": "camionnettes",
+    "anyVehicle": "véhicules", "moped": "cyclomoteurs", "van": "camionnettes",
 }
 VEHICLE_USAGES: dict[str, str] = {
     "emergencyServices": "véhicules de secours", "agricultural": "engins agricoles",

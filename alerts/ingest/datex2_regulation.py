@@ -165,9 +165,11 @@ def _period_fr(period: ET.Element) -> str:
         hours = f"de {clock_fr(int(m1[1]), int(m1[2]))} à {clock_fr(int(m2[1]), int(m2[2]))}"
     if days and days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
         day_text = f"du {WEEKDAYS[days[0]]} au {WEEKDAYS[days[-1]]}"
+    elif len(days) == 1:
+        day_text = f"le {WEEKDAYS[days[0]]}"
     elif days:
-        day_text = "le " + ", ".join(WEEKDAYS[d] for d in days) if len(days) == 1 else \
-            "les " + ", ".join(WEEKDAYS[d] + "s" for d in days)
+        names = [WEEKDAYS[d] + "s" for d in days]
+        day_text = "les " + ", ".join(names[:-1]) + " et " + names[-1]
     else:
         day_text = ""
     return " ".join(part for part in (day_text, hours) if part)

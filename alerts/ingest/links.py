@@ -5,7 +5,8 @@ Météo-France's French <info>, every area's NUTS3 code and the sender's name. E
 fetched like a source (same session, hence the same SSRF guard; same timeout and size limit;
 conditional GET with the ETag/Last-Modified of the previous fetch), at most `max_linked` documents
 per poll (source option, default 20: MeteoAlarm's France feed links one document per warning, shared
-by all its areas). A link that cannot be fetched or read leaves its entry as it was, and says why.
+by all its areas). A link that cannot be fetched or read is reported in the source's health; its entry
+then keeps the last good copy of the document, or, never fetched yet, stays as the feed gave it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ async def follow_cap_links(session: aiohttp.ClientSession, spec: SourceSpec, ite
     return out, issues
 
 
+def _copy(cached: _Cached | None) -> Item | None:
+    return replace(cached.item, attributes=dict(cached.item.attributes)) if cached is not None else None
+
+
 async def _one(session: aiohttp.ClientSession, spec: SourceSpec, url: str,
                memory: LinkedDocuments) -> tuple[Item | None, str]:
     scheme = urlsplit(url).scheme.lower()
@@ -103,10 +108,11 @@ async def _one(session: aiohttp.ClientSession, spec: SourceSpec, url: str,
         result = await fetch(session, linked, cached.etag if cached else None,
                              cached.last_modified if cached else None)
     except FetchError as exc:
-        return None, f"linked CAP {url[:200]!r}: {exc}"
+        # the last good copy stands in, so that an outage does not turn the item back into its index entry
+        return _copy(cached), f"linked CAP {url[:200]!r}: {exc}"
     if result.status == "not_modified" and cached is not None:
         memory.not_modified += 1
-        return replace(cached.item, attributes=dict(cached.item.attributes)), ""
+        return _copy(cached), ""
     memory.fetched += 1
     try:
         root = parse_xml(result.body, spec.name, what="linked CAP")
@@ -114,7 +120,7 @@ async def _one(session: aiohttp.ClientSession, spec: SourceSpec, url: str,
             raise RecordError(f"not a CAP <alert> (root <{local(root.tag)}>)")
         item = alert_item(spec, root)
     except (ParseError, RecordError) as exc:
-        return None, f"source {spec.name!r}: linked CAP {url[:200]!r} unreadable: {exc}"
+        return _copy(cached), f"source {spec.name!r}: linked CAP {url[:200]!r} unreadable: {exc}"
     item.attributes["cap_link"] = url
     memory.cache[url] = _Cached(result.etag, result.last_modified, item)
     return item, ""
