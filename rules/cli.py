@@ -111,6 +111,8 @@ def test(
         return 2
     state = EvalState(now or datetime.now(timezone.utc), frozenset(episodes))
     kinds = {**DEFAULT_KINDS, **(channel_kinds or {})}
+    if not items:
+        print(f"{os.fspath(item_file)}: no item in this document", file=out)
     return max((explain(book, item, state, kinds, signature, out) for item in items), default=0)
 
 
