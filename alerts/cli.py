@@ -16,6 +16,7 @@ import os
 import pathlib
 import signal
 import sys
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from .logs import setup_logging
@@ -307,6 +308,61 @@ def cmd_rules(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """What a real document becomes: its items, then what the configured rules make of each."""
+    from rules import cli as rules_cli
+    from rules.book import RuleBook
+    from rules.engine import EvalState
+    from rules.yamlcheck import ValidationFailed
+
+    from .french import datetime_fr
+    from .ingest import ParseError
+    from .ingest.document import read_document
+    from .ingest.fetch import FetchError
+    from .storage.records import item_to_dict
+
+    config = _load(args)
+    try:
+        document = asyncio.run(read_document(args.location, args.kind, authority=args.authority or "",
+                                             follow=args.follow, allow=config.allow))
+    except (ParseError, FetchError) as exc:
+        print(f"crieur ingest: {exc}", file=sys.stderr)
+        return 2
+    items = document.items
+    if args.json:
+        print(json.dumps([item_to_dict(i) for i in items], ensure_ascii=False, indent=2))
+        return 0
+    spec = document.spec
+    linked = f", {document.linked_fetched} linked CAP document(s) read" if document.linked_fetched else ""
+    print(f"{spec.name}: {spec.kind}, {len(items)} item(s){linked}")
+    for issue in document.issues:
+        print(f"  ! {issue}")
+    book = None
+    if not args.no_rules:
+        try:
+            book = RuleBook.load(*config.rules, territories=config.territories, templates=config.templates)
+        except ValidationFailed as failed:
+            print("rules not loaded:\n" + "\n".join(str(e) for e in failed.errors), file=sys.stderr)
+            return 1
+    state = EvalState(datetime.now(timezone.utc), frozenset(args.episode or ()))
+    kinds = {**rules_cli.DEFAULT_KINDS, **{n: str(o["kind"]) for n, o in config.channels.items()}}
+    status = 0
+    for item in items:
+        sent = f", {datetime_fr(item.sent)}" if item.sent else ""
+        print(f"\n== {item.external_id} — {item.msg_type.value}{sent} ({item.language})")
+        print(f"   Source : {item.authority or '(non nommée : configurez authority)'}")
+        print(f"   Titre : {item.title}")
+        for number, line in enumerate(item.text.splitlines()[:args.lines]):
+            print(f"   {'Texte : ' if number == 0 else '        '}{line}")
+        if item.references:
+            print(f"   Remplace : {', '.join(item.references)}")
+        areas = ", ".join(f"{a.kind}:{a.code}" for a in item.areas[:12]) + (" ..." if len(item.areas) > 12 else "")
+        print(f"   Zones : {areas or '-'}   Routes : {', '.join(r.label for r in item.roads) or '-'}")
+        if book is not None:
+            status = max(status, rules_cli.explain(book, item, state, kinds, config.signature, sys.stdout))
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crieur", description="Crieur — alertes neige et routes, sur tous les canaux")
     parser.add_argument("--log-level", default=os.environ.get("CRIEUR_LOG_LEVEL", "INFO"))
@@ -355,9 +411,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--send", action="store_true",
                    help="really send what follows (escalations) through the configured channels; default: dry-run")
+    p = command("ingest", cmd_ingest, "show what a real document (file or URL) becomes: items and rules")
+    p.add_argument("location", help="a file or an http(s) URL (fetched through the SSRF guard)")
+    p.add_argument("--kind", help="cap, datex2, rss, atom, geojson, csv, vigilance (default: guessed)")
+    p.add_argument("--authority", help="the issuing authority, as the source's `authority` would name it")
+    p.add_argument("--follow", action=argparse.BooleanOptionalAction, default=None,
+                   help="follow MeteoAlarm links to the full CAP (default: for URLs only)")
+    p.add_argument("--no-rules", action="store_true", help="only the items, not what the rules make of them")
+    p.add_argument("--episode", action="append", metavar="TERRITORY",
+                   help="as if a snow episode were on in TERRITORY (repeatable)")
+    p.add_argument("--lines", type=int, default=6, help="text lines shown per item (default 6)")
+    p.add_argument("--json", action="store_true", help="the items as JSON")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
     p.add_argument("action", choices=["check", "test"])
-    p.add_argument("paths", nargs="+", help="check: RULES...; test: [RULES...] ITEM_FILE")
+    p.add_argument("paths", nargs="+",
+                   help="check: RULES...; test: [RULES...] ITEM_FILE (YAML item, or a real CAP/Atom/DATEX/RSS file)")
     p.add_argument("--territories")
     p.add_argument("--templates")
     p.add_argument("--episode", action="append", metavar="TERRITORY",

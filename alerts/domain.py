@@ -98,7 +98,7 @@ class Area:
     """A place an item concerns.
 
     kind is one of: "departement" (code "41", "2A"), "commune" (INSEE code "41018"), "region" (INSEE
-    region code), or a CAP geocode value name such as "EMMA_ID" (code "FR041"). Rules resolve areas to
+    region code), or a CAP geocode value name such as "NUTS3" (code "FRB05"). Rules resolve areas to
     territories.
     """
 
@@ -180,6 +180,9 @@ class Alert:
     templates: dict[str, str] = field(default_factory=dict)  # channel name -> template name
     signature: str = ""
     sms_gsm7: bool = False  # render SMS in GSM-7 characters (one 160-character segment, not 70)
+    # The authority whose publication this alert relays ("Préfecture de Loir-et-Cher"); "" for a message
+    # the département writes itself. Every output names it.
+    authority: str = ""
     expires: datetime | None = None
     supersedes: int | None = None  # id of the alert this one updates or ends
     id: int | None = None

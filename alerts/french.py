@@ -30,6 +30,16 @@ def datetime_fr(value: datetime | float) -> str:
     return f"{date_fr(local)} à {local.hour} h {local.minute:02d}"
 
 
+def without_article(name: str) -> str:
+    """"la Préfecture de Loir-et-Cher" -> "Préfecture de Loir-et-Cher", as written after "Source :"."""
+    name = name.strip()
+    for article in ("le ", "la ", "les ", "l'", "l’"):
+        if name.lower().startswith(article):
+            name = name[len(article):]
+            break
+    return name[:1].upper() + name[1:]
+
+
 def clock_fr(hours: int, minutes: int) -> str:
     """"7 h", "18 h 30"."""
     return f"{hours} h" if not minutes else f"{hours} h {minutes:02d}"

@@ -100,6 +100,7 @@ class Crieur:
             missing = self.directory.unknown_feeds([s.name for s in self.config.sources])
             if missing:  # answers about these authorities cannot quote what they published
                 log.info("authorities' feeds not among the configured sources: %s", ", ".join(missing))
+            name_source_authorities(self.config.sources, self.directory)
         self.rules = RuleBook.load(
             *self.config.rules,
             territories=self.config.territories,
@@ -298,6 +299,7 @@ class Crieur:
             areas=alert.areas,
             signature=alert.signature,
             supersedes=alert.id,
+            authority=alert.authority,
         )
         stored = await self.store.add_alert(ending, created_by=by)
         await self.fanout.plan(stored)  # type: ignore[union-attr]
@@ -428,3 +430,19 @@ def _host() -> str:
 
 def default_config_path() -> pathlib.Path:
     return pathlib.Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher" / "crieur.yaml"
+
+
+def name_source_authorities(sources: Sequence[Any], directory: Any) -> None:
+    """Give each source the name of the authority that issues it, as citizens read it after "Source :":
+    its `authority` may be an id of the authorities file ("prefecture-41" -> "Préfecture de
+    Loir-et-Cher"); without one, the authority that lists the source among its `feeds` issues it.
+    A plain name is kept as written."""
+    from .french import without_article
+
+    for spec in sources:
+        authority = directory.get(spec.authority) if spec.authority else None
+        if authority is None and not spec.authority:
+            authority = next((a for a in directory if spec.name in a.feeds), None)
+        if authority is not None:
+            spec.authority = without_article(authority.name)
+

@@ -2,6 +2,10 @@
 
     python bench/ingest.py [--n N]
 
+Real documents: the largest published document of each format in ../shared/samples (DWD's zip of
+8-language CAP alerts, SMHI's 17 alerts, DiaLog's arrêtés, a 40-item RSS feed, MeteoAlarm's UK feed...),
+parsed as a source reads them.
+
 For RSS the ratio compares, on the same bytes in the same run:
   feedparser.parse(bytes)                                  (bare)
   alerts.ingest.parse(spec, bytes)                         (parse + normalise: roads, areas, raw, dates)
@@ -63,6 +67,35 @@ def big_rss(entries: int) -> bytes:
     return head + b"".join(out) + tail
 
 
+SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLE_KINDS = {"cap": "cap", "meteoalarm": "cap", "datex2": "datex2", "rss": "rss", "roadstate": "geojson",
+                "vigilance": "vigilance"}
+
+
+def real_documents(n: int) -> None:
+    """items/s on the largest real document of each samples folder (and the DWD zip)."""
+    if not SAMPLES.is_dir():
+        print(f"\nreal documents: {SAMPLES} not found, skipped")
+        return
+    chosen: dict[str, pathlib.Path] = {}
+    for path in SAMPLES.rglob("*"):
+        folder = path.parent.name
+        if path.is_file() and folder in SAMPLE_KINDS and path.suffix != ".zip":
+            if folder not in chosen or path.stat().st_size > chosen[folder].stat().st_size:
+                chosen[folder] = path
+    chosen.update({"cap (zip)": p for p in SAMPLES.glob("cap/*.zip")})
+    print(f"\n{'real document':<58} {'bytes':>8} {'items':>5} {'docs/s':>8} {'items/s':>9}")
+    for folder, path in sorted(chosen.items()):
+        kind = SAMPLE_KINDS[folder.split()[0]]
+        spec = SourceSpec(name=path.name, kind=kind, url="file:unused")
+        body = path.read_bytes()
+        count = len(parse(spec, body))
+        rounds = max(1, n // 10) if len(body) > 50_000 else n
+        seconds = timed(rounds, lambda: parse(spec, body))
+        rate = rounds / seconds
+        print(f"{path.name[:58]:<58} {len(body):>8} {count:>5} {rate:>8.0f} {rate * count:>9.0f}")
+
+
 def formats(n: int) -> None:
     print(f"{'format':<10} {'fixture':<28} {'items':>5} {'docs/s':>9} {'items/s':>9}")
     for kind, name, content_type in FIXTURES:
@@ -112,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = max(1, args.n)
     formats(n)
+    real_documents(n)
     asyncio.run(rss_ratio(n, (DATA / "prefecture41_rss.xml").read_bytes(), "préfecture fixture"))
     asyncio.run(rss_ratio(max(1, n // 10), big_rss(200), "200-item feed"))
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, TextIO
 
+from alerts.domain import Item
+from alerts.ingest import ParseError
 from channels.base import Limits
 
 from .book import RuleBook
@@ -103,12 +105,40 @@ def test(
             print(error, file=out)
         return 1
     try:
-        item = load_item(item_file)
-    except ItemFileError as exc:
+        items = load_items(item_file)
+    except (ItemFileError, ParseError) as exc:
         print(exc, file=out)
         return 2
     state = EvalState(now or datetime.now(timezone.utc), frozenset(episodes))
     kinds = {**DEFAULT_KINDS, **(channel_kinds or {})}
+    if not items:
+        print(f"{os.fspath(item_file)}: no item in this document", file=out)
+    return max((explain(book, item, state, kinds, signature, out) for item in items), default=0)
+
+
+def load_items(path: PathLike) -> list[Item]:
+    """The items of a YAML/JSON item file, or of a real published document (CAP, MeteoAlarm Atom,
+    DATEX II, RSS, GeoJSON, vigilance JSON) read as a source would read it."""
+    import asyncio
+
+    from alerts.ingest.document import read_document
+    from alerts.ingest.fetch import FetchError
+
+    if Path(path).suffix.lower() in {".yaml", ".yml"}:
+        return [load_item(path)]
+    try:
+        return asyncio.run(read_document(os.fspath(path))).items
+    except ParseError as exc:
+        if Path(path).suffix.lower() == ".json" and "format not recognised" in str(exc):
+            return [load_item(path)]  # an item written as JSON
+        raise
+    except FetchError as exc:
+        raise ItemFileError(f"{os.fspath(path)}: cannot read: {exc}") from None
+
+
+def explain(book: RuleBook, item: Item, state: EvalState, kinds: Mapping[str, str], signature: str,
+            out: TextIO) -> int:
+    """Print which rules fire for `item` and the exact text of every message; 1 if a message fails."""
     resolved = book.territories.resolve(item) if book.territories is not None else ()
     print(f"item {item.key}: territories {', '.join(resolved) or '-'}; episodes {', '.join(sorted(state.episodes)) or '-'}", file=out)
     decisions = book.engine.decide(item, state)

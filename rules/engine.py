@@ -80,6 +80,7 @@ class Decision:
             templates=dict(self.templates),
             sms_gsm7=self.sms_gsm7,
             expires=item.expires,
+            authority=item.authority,
         )
 
     def dedup_key(self, item: Item) -> str:

@@ -8,7 +8,7 @@
     severity: Severe                      # Minor / Moderate / Severe / Extreme
     event: neige-verglas
     sent: 2013-01-20T06:00:00+01:00       # dates with their UTC offset
-    areas: ["departement:41", "commune:41018", "EMMA_ID:FR041"]
+    areas: ["departement:41", "commune:41018", "NUTS3:FRB05"]
     roads: [D957, RN10]
     link: https://www.loir-et-cher.gouv.fr/...
     attributes: {colour: orange}

@@ -5,6 +5,8 @@ alerte, alerte-sms, mise-a-jour, fin-alerte). Templates are plain text, not HTML
 is an error rather than an empty string. Variables:
 
     title, text, link, signature          the alert's fields (text may arrive shortened, see below)
+    authority                             who issued what the alert relays ("Préfecture de Loir-et-Cher"),
+                                          "" for the département's own message
     hashtags (list), hashtags_text        "#route41 #route28"
     territories (codes), roads (labels "RD 957"), roads_text
     severity ("Severe"), severity_fr ("forte"), msg_type ("Alert" / "Update" / "Cancel")
@@ -168,6 +170,7 @@ def _context(alert: Alert, channel_kind: str, signature: str) -> dict[str, Any]:
     roads = [road.label for road in alert.roads]
     return {
         "title": alert.title,
+        "authority": alert.authority,
         "link": alert.link,
         "signature": signature,
         "hashtags": list(alert.hashtags),

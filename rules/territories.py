@@ -13,7 +13,7 @@ File format (see examples/loir-et-cher/territories.yaml)::
 
 An item resolves to territories from, in this order of confidence:
   * its areas: departement code; commune INSEE code (listed commune, else its département prefix);
-    EMMA_ID (Meteoalarm, "FR041" → 41);
+    NUTS3 ("FR245" or "FRB05" → 41) and verified Meteoalarm EMMA_IDs ("FR035" → 74, see alerts.geocodes);
   * when `match_names` is set, commune and département names written in its title or text, compared
     without case or accents, on whole words ("Vendôme" = "VENDOME", but "Bloisiens" is not "Blois");
   * its roads, only when exactly one territory manages that road (a D957 exists in many départements,
@@ -31,6 +31,7 @@ from typing import Iterable
 import ahocorasick
 
 from alerts.domain import Item, Road
+from alerts.geocodes import emma_departement, nuts3_departement
 
 from .roads import parse_road_spec, roads_in_text
 from .text import normalise, normalise_phrase
@@ -58,12 +59,8 @@ def departement_of(insee: str) -> str:
 
 
 def emma_to_departement(code: str) -> str | None:
-    """Meteoalarm EMMA_ID for a French département: FR041 → 41, FR02A → 2A, FR971 → 971."""
-    code = code.strip().upper()
-    if not code.startswith("FR") or len(code) != 5:
-        return None
-    rest = code[2:]
-    return rest if rest.startswith("97") else rest[1:] if rest[0] == "0" else None
+    """A Meteoalarm EMMA_ID's département, when verified: FR035 → 74 (EMMA_IDs are not département numbers)."""
+    return emma_departement(code)
 
 
 class Territories:
@@ -141,9 +138,9 @@ class Territories:
                 return self._commune[code]
             dept = departement_of(code)
             return dept if dept in self.by_code else None
-        if kind == "emma_id":
-            found = emma_to_departement(code)
-            return found if found in self.by_code else None
+        if kind in ("emma_id", "nuts3"):
+            dept = emma_departement(code) if kind == "emma_id" else nuts3_departement(code)
+            return dept if dept in self.by_code else None
         return None
 
 

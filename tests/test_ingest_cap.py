@@ -35,7 +35,7 @@ def test_alert_prefers_the_french_info_block():
     assert (item.severity, item.urgency, item.certainty) == (Severity.SEVERE, Urgency.FUTURE, Certainty.LIKELY)
     assert item.onset == datetime(2013, 1, 19, 22, 0, tzinfo=PARIS_WINTER)
     assert item.expires == datetime(2013, 1, 20, 16, 0, tzinfo=PARIS_WINTER)
-    assert item.areas == (Area("EMMA_ID", "FR041"), Area("departement", "41"), Area("NUTS3", "FR244"),
+    assert item.areas == (Area("NUTS3", "FRB05"), Area("departement", "41"), Area("NUTS3", "FR245"),
                           Area("commune", "41018"))
     assert item.roads == (Road("D", "957"), Road("A", "10"))
     assert item.link == "https://vigilance.meteofrance.fr/fr/loir-et-cher"
@@ -54,7 +54,7 @@ def test_update_references_the_alert_and_carries_a_circle():
     assert item.references == (ALERT_ID,)
     assert item.roads == (Road("D", "957"), Road("N", "10"))
     assert item.geometry == {"type": "Point", "coordinates": [1.33, 47.59], "radius_km": 40.0}
-    assert item.areas == (Area("EMMA_ID", "FR041"), Area("departement", "41"))
+    assert item.areas == (Area("NUTS3", "FRB05"), Area("departement", "41"))
 
 
 def test_cancel_references_both_earlier_messages():
@@ -70,12 +70,13 @@ def test_meteoalarm_atom_entries():
     assert loir.external_id == UPDATE_ID and loir.msg_type is MsgType.UPDATE and loir.references == (ALERT_ID,)
     assert loir.event == "Snow-ice" and loir.severity is Severity.SEVERE and loir.urgency is Urgency.IMMEDIATE
     assert loir.attributes["colour"] == "orange"  # from severity, per MeteoAlarm's awareness levels
-    assert loir.areas == (Area("EMMA_ID", "FR041"), Area("departement", "41"))
+    assert loir.areas == (Area("NUTS3", "FRB05"), Area("departement", "41"))
     assert loir.link == "https://feeds.meteoalarm.org/api/v1/warnings/feeds-france/5b1a2c3d-41nv"
     assert loir.expires == datetime(2013, 1, 21, 6, 0, tzinfo=PARIS_WINTER)
-    assert eure.areas == (Area("EMMA_ID", "FR028"), Area("departement", "28"), Area("NUTS3", "FR242"))
+    assert eure.areas == (Area("EMMA_ID", "FR035"), Area("departement", "74"), Area("NUTS3", "FR242"),
+                          Area("departement", "28"))  # as published, even when the codes disagree
     assert eure.attributes["colour"] == "jaune" and eure.msg_type is MsgType.ALERT
-    assert "<" in eure.raw and "FR028" in eure.raw
+    assert "<" in eure.raw and "FR242" in eure.raw
 
 
 def test_atom_feed_embedding_full_cap_alerts():

@@ -32,7 +32,9 @@ def test_v2_records():
     assert snow.roads == (Road("D", "957"),)
     assert snow.event == "neige-verglas" and snow.severity is Severity.SEVERE  # situation overallSeverity high
     assert snow.certainty is Certainty.OBSERVED
-    assert snow.text == "Neige sur la chaussée entre Blois et Vendôme, circulation délicate."  # fr preferred
+    assert snow.title == "Neige sur la chaussée sur la RD 957"  # French, never the record type's name
+    assert snow.text == ("Neige sur la chaussée sur la RD 957 dans les deux sens.\n"
+                         "Neige sur la chaussée entre Blois et Vendôme, circulation délicate.")  # fr preferred
     assert snow.attributes["record_type"] == "WeatherRelatedRoadConditions"
     assert snow.attributes["detail"] == "snowOnTheRoad" and snow.attributes["direction"] == "both"
     assert 'id="CD41-REC-0012-1"' in snow.raw

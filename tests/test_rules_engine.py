@@ -308,7 +308,7 @@ def test_example_rules_vigilance_cycle(territories):
     )
     orange = Item(
         source="meteo-vigilance", external_id="v", title="Vigilance orange neige-verglas (41)", category="Met",
-        event="neige-verglas", areas=(Area("EMMA_ID", "FR041"),), attributes={"colour": "orange"},
+        event="neige-verglas", areas=(Area("NUTS3", "FRB05"),), attributes={"colour": "orange"},
     )
     green = Item(
         source="meteo-vigilance", external_id="v", title="Fin de vigilance neige-verglas (41)", category="Met",

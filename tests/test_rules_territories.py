@@ -37,9 +37,10 @@ def test_example_file(territories):
         (Area("commune", "41999"), ("41",)),  # unlisted: by its first two characters
         (Area("commune", "28134"), ("28",)),  # Dreux
         (Area("commune", "45234"), ()),
-        (Area("EMMA_ID", "FR041"), ("41",)),
-        (Area("EMMA_ID", "FR028"), ("28",)),
-        (Area("EMMA_ID", "FR045"), ()),
+        (Area("NUTS3", "FRB05"), ("41",)),
+        (Area("NUTS3", "FR242"), ("28",)),
+        (Area("EMMA_ID", "FR041"), ()),  # EMMA_IDs are not département numbers
+        (Area("EMMA_ID", "FR035"), ()),  # Haute-Savoie
         (Area("region", "24"), ()),
     ],
 )
@@ -49,8 +50,8 @@ def test_areas(territories, area, expected):
 
 def test_code_helpers():
     assert departement_of("41018") == "41" and departement_of("2A004") == "2A" and departement_of("97105") == "971"
-    assert emma_to_departement("FR041") == "41" and emma_to_departement("FR02B") == "2B"
-    assert emma_to_departement("FR971") == "971" and emma_to_departement("DE111") is None
+    assert emma_to_departement("FR035") == "74" and emma_to_departement("FR041") is None
+    assert emma_to_departement("FR02B") is None and emma_to_departement("DE111") is None
 
 
 def test_listed_commune_wins_over_prefix():

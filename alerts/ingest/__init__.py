@@ -34,7 +34,9 @@ _JSON_KINDS = {"geojson", "vigilance"}
 @dataclass(slots=True)
 class SourceSpec:
     """One configured source. `options` carries format-specific settings (GeoJSON property mapping,
-    default département, timezone of naive dates, "base_dir" for file: URLs...)."""
+    default département, timezone of naive dates, "base_dir" for file: URLs, "max_linked" and
+    "follow_links" for MeteoAlarm feeds...). `authority` names who issues the source's items when the
+    document does not say it itself (the service turns an id of the authorities file into its name)."""
 
     name: str
     kind: str

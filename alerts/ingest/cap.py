@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Area, Certainty, Item, MsgType, Severity, Urgency
+from ..geocodes import emma_departement, nuts3_departement
 from ..roads import parse_roads
-from .common import commune_area, dedupe, departement_area, parse_datetime
+from .common import commune_area, dedupe, departement_area, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 from .xml import children, local, parse_xml, serialise, text
 
@@ -28,7 +29,6 @@ _COLOURS = {"green": "vert", "yellow": "jaune", "orange": "orange", "red": "roug
 _LEVEL_COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
 _SEVERITY_COLOURS = {Severity.MINOR: "vert", Severity.MODERATE: "jaune", Severity.SEVERE: "orange",
                      Severity.EXTREME: "rouge"}
-_EMMA_FR = re.compile(r"^FR(?:0(\d\d)|0?(2[AB])|(97[1-6]))$")
 _COMMUNE_GEOCODES = {"INSEE", "CODE_INSEE", "INSEE_COM", "INSEE_COMMUNE", "COMMUNE"}
 _DEPARTEMENT_GEOCODES = {"DEPARTEMENT", "INSEE_DEP", "CODE_DEPARTEMENT", "DEP"}
 
@@ -40,7 +40,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     name = local(root.tag)
     if name == "alert":
         try:
-            return [alert_item(spec, root)]
+            return [alert_item(spec, root, raw=_document_text(body))]
         except RecordError as exc:
             raise ParseError(str(exc), source=spec.name) from None
     if name == "feed":
@@ -52,6 +52,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
 
 
 MAX_ZIP_MEMBERS = 2000
+_EMMA_IN_LINK = re.compile(r"geocode=EMMA_ID:([A-Z]{2}[0-9A-Z]{3})", re.IGNORECASE)
 
 
 def _zipped_alerts(spec: Any, body: bytes) -> list[Item]:
@@ -83,7 +84,7 @@ def _zipped_alerts(spec: Any, body: bytes) -> list[Item]:
             root = parse_xml(data, spec.name, what="CAP")
             if local(root.tag) != "alert":
                 raise RecordError(f"not a CAP <alert> (root <{local(root.tag)}>)")
-            items.append(alert_item(spec, root))
+            items.append(alert_item(spec, root, raw=_document_text(data)))
         except (ParseError, RecordError) as exc:
             skip_record(spec.name, f"zip member {member.filename!r}", exc)
     if not items and members:
@@ -105,16 +106,63 @@ def _wrapped_alerts(spec: Any, root: ET.Element) -> list[Item]:
 
 def _atom(spec: Any, feed: ET.Element) -> list[Item]:
     items: list[Item] = []
+    by_identifier: dict[str, Item] = {}
+    publisher = text(feed, "author", "name")
     for index, entry in enumerate(children(feed, "entry"), start=1):
         embedded = next((node for node in entry.iter() if local(node.tag) == "alert"), None)
         try:
             if embedded is not None:
                 items.append(alert_item(spec, embedded))
-            else:
-                items.append(_meteoalarm_entry(spec, entry))
+                continue
+            item = _meteoalarm_entry(spec, entry, publisher)
         except RecordError as exc:
             skip_record(spec.name, f"entry {index}", exc)
+            continue
+        # MeteoAlarm writes one entry per area of the same CAP alert: they are one item, all its areas
+        first = by_identifier.get(item.external_id)
+        if first is None:
+            by_identifier[item.external_id] = item
+            items.append(item)
+        else:
+            _merge_area(first, item)
+    for item in by_identifier.values():
+        item.title = _meteoalarm_title(item)
     return items
+
+
+def _merge_area(item: Item, other: Item) -> None:
+    item.areas = dedupe(list(item.areas) + list(other.areas))
+    descs = [d for d in (item.attributes.get("area_desc"), other.attributes.get("area_desc")) if d]
+    if descs:
+        item.attributes["area_desc"] = "; ".join(dict.fromkeys("; ".join(descs).split("; ")))
+    item.raw += "\n" + other.raw
+
+
+# MeteoAlarm awareness types ("9; avalanches") and event words, in Météo-France's wording.
+PHENOMENA_FR = {"1": "vent violent", "2": "neige-verglas", "3": "orages", "4": "brouillard", "5": "canicule",
+                "6": "grand froid", "7": "vagues-submersion", "8": "feux de forêt", "9": "avalanches",
+                "10": "pluie", "12": "crues", "13": "pluie-inondation"}
+_EVENT_WORDS = (("avalanche", "9"), ("snow", "2"), ("ice", "2"), ("thunder", "3"), ("fog", "4"),
+                ("high-temp", "5"), ("high temp", "5"), ("heat", "5"), ("low-temp", "6"), ("low temp", "6"),
+                ("cold", "6"), ("coastal", "7"), ("forest", "8"), ("fire", "8"), ("rain-flood", "13"),
+                ("rain flood", "13"), ("flood", "12"), ("rain", "10"), ("wind", "1"))
+
+
+def _phenomenon_fr(item: Item) -> str:
+    kind = str(item.attributes.get("awareness_type", "")).split(";")[0].strip()
+    if kind in PHENOMENA_FR:
+        return PHENOMENA_FR[kind]
+    event = item.event.lower()
+    return next((PHENOMENA_FR[code] for word, code in _EVENT_WORDS if word in event), "météo")
+
+
+def _meteoalarm_title(item: Item) -> str:
+    """"Vigilance jaune avalanches : Haute Savoie, Savoie" from an entry's index fields (the entry's own
+    title is English); the linked CAP, when followed, gives Météo-France's own French headline."""
+    colour = item.attributes.get("colour", "")
+    areas = str(item.attributes.get("area_desc", "")).replace("; ", ", ")
+    head = " ".join(part for part in ("Vigilance", colour, _phenomenon_fr(item)) if part)
+    return f"{head} : {areas}" if areas else head
 
 
 def _date(element: ET.Element | None, name: str) -> datetime | None:
@@ -161,26 +209,29 @@ def _name_values(element: ET.Element, tag: str) -> list[tuple[str, str]]:
 
 
 def geocode_areas(pairs: list[tuple[str, str]]) -> list[Area]:
-    """Areas from CAP geocodes: EMMA_ID FR041 also gives département 41; INSEE codes give communes."""
+    """Areas from CAP geocodes, each kept as published, followed by the département it designates: NUTS3
+    (2013 "FR718" or 2016 "FRK28" codes), a verified MeteoAlarm EMMA_ID (see alerts.geocodes), a
+    département code; INSEE codes give communes (and their département)."""
     areas: list[Area] = []
     for name, value in pairs:
-        if not name or not value:
+        if not name or not value or len(value) > 64:  # DWD's EXCLUDE_POLYGON holds coordinates, not a code
             continue
-        upper = name.strip().upper()
-        if upper == "EMMA_ID":
-            areas.append(Area("EMMA_ID", value.upper()))
-            if m := _EMMA_FR.match(value.upper()):
-                dep = departement_area(next(g for g in m.groups() if g))
-                if dep:
-                    areas.append(dep)
+        upper, value = name.strip().upper(), value.strip()
+        if upper in {"EMMA_ID", "NUTS3", "NUTS"}:
+            areas.append(Area(upper if upper != "NUTS" else "NUTS3", value.upper()))
+            dep = emma_departement(value) if upper == "EMMA_ID" else nuts3_departement(value)
+            if dep:
+                areas.append(Area("departement", dep))
         elif upper in _COMMUNE_GEOCODES:
             area = commune_area(value)
-            areas.append(area if area else Area(name.strip(), value.strip()))
+            areas.append(area if area else Area(name.strip(), value))
+            if area and (dep := departement_area(area.code[:3] if area.code.startswith("97") else area.code[:2])):
+                areas.append(dep)
         elif upper in _DEPARTEMENT_GEOCODES:
             area = departement_area(value)
-            areas.append(area if area else Area(name.strip(), value.strip()))
+            areas.append(area if area else Area(name.strip(), value))
         else:
-            areas.append(Area(name.strip(), value.strip()))
+            areas.append(Area(name.strip(), value))
     return areas
 
 
@@ -242,8 +293,26 @@ def _awareness(parameters: list[tuple[str, str]], severity: Severity) -> dict[st
     return attrs
 
 
-def alert_item(spec: Any, alert: ET.Element) -> Item:
-    """One Item from a CAP <alert> element. RecordError if it lacks what every CAP alert must have."""
+# How French readers know some senders that write their name in capitals or as an address.
+_SENDER_NAMES = {"METEO-FRANCE": "Météo-France", "METEO FRANCE": "Météo-France", "VIGILANCE@METEO.FR": "Météo-France"}
+
+
+def _display_sender(value: str) -> str:
+    return _SENDER_NAMES.get(value.strip().upper(), value.strip())
+
+
+def _document_text(body: bytes) -> str:
+    """A whole CAP document as text for Item.raw: its own bytes (re-serialising a DWD alert of 400 kB,
+    8 languages and 1,300 geocodes cost more than parsing it)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")  # the USGS alert declares ISO-8859-1
+
+
+def alert_item(spec: Any, alert: ET.Element, raw: str | None = None) -> Item:
+    """One Item from a CAP <alert> element. RecordError if it lacks what every CAP alert must have.
+    `raw` is the alert's document text when the alert is a whole document."""
     identifier = text(alert, "identifier")
     if not identifier:
         raise RecordError("field 'identifier' is missing")
@@ -254,9 +323,11 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
     if info is None:
         if msg_type is not MsgType.CANCEL:
             raise RecordError("no <info> block")
+        # a Cancel may carry no <info> at all: it still ends the alerts it references
         return Item(source=spec.name, external_id=identifier, version=text(alert, "sent") or identifier,
                     msg_type=msg_type, references=_references(text(alert, "references")), sent=sent,
-                    raw=serialise(alert), attributes=attributes)
+                    title="Fin de l'alerte", text=text(alert, "note"), raw=raw if raw is not None else serialise(alert),
+                    attributes=attributes, authority=origin(spec, "", _display_sender(text(alert, "sender"))))
     severity = Severity.parse(text(info, "severity"))
     area_elements = list(children(info, "area"))
     pairs = [pair for area in area_elements for pair in _name_values(area, "geocode")]
@@ -279,7 +350,7 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         expires=_date(info, "expires"),
         title=headline,
         text=description,
-        language=text(info, "language") or "fr",
+        language=text(info, "language") or "en-US",  # CAP 1.2: an <info> without <language> is en-US
         category=text(info, "category"),
         event=text(info, "event"),
         severity=severity,
@@ -289,25 +360,35 @@ def alert_item(spec: Any, alert: ET.Element) -> Item:
         roads=parse_roads(f"{headline}\n{description}\n{instruction}"),
         geometry=_geometry(area_elements),
         link=text(info, "web"),
-        raw=serialise(alert),
+        raw=raw if raw is not None else serialise(alert),
         attributes=attributes,
+        authority=origin(spec, _display_sender(text(info, "senderName")), _display_sender(text(alert, "sender"))),
     )
 
 
-def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
+def _meteoalarm_entry(spec: Any, entry: ET.Element, publisher: str = "") -> Item:
     """A MeteoAlarm Atom entry: cap:* elements directly under <entry>, full CAP behind a link."""
     identifier = text(entry, "identifier") or text(entry, "id")
     if not identifier:
         raise RecordError("neither cap:identifier nor id")
     severity = Severity.parse(text(entry, "severity"))
-    link = ""
+    link = cap_link = ""
+    emma: list[tuple[str, str]] = []
     for node in children(entry, "link"):
         href = node.get("href", "")
-        if "cap" in node.get("type", "") or not link:
-            link = href
-    pairs = _name_values(entry, "geocode")
+        if "cap" in node.get("type", "") and not cap_link:
+            cap_link = href
+        link = link or href
+        if m := _EMMA_IN_LINK.search(href):  # MeteoAlarm gives EMMA_ID only in a link's query
+            emma.append(("EMMA_ID", m.group(1)))
+    link = cap_link or link
+    pairs = _name_values(entry, "geocode") + emma
     sent_text = text(entry, "sent") or text(entry, "updated")
     attributes: dict[str, Any] = _awareness(_name_values(entry, "parameter"), severity)
+    if cap_link:
+        attributes["cap_link"] = cap_link
+    if text(entry, "title"):
+        attributes["source_title"] = text(entry, "title")
     if text(entry, "areaDesc"):
         attributes["area_desc"] = text(entry, "areaDesc")
     if text(entry, "status"):
@@ -324,6 +405,7 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
         expires=_date(entry, "expires"),
         title=title,
         text=text(entry, "summary"),
+        language="fr",  # the title is rewritten in French (_meteoalarm_title)
         category=text(entry, "category"),
         event=text(entry, "event"),
         severity=severity,
@@ -335,4 +417,5 @@ def _meteoalarm_entry(spec: Any, entry: ET.Element) -> Item:
         link=link,
         raw=serialise(entry),
         attributes=attributes,
+        authority=origin(spec, "", publisher),
     )

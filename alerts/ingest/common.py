@@ -48,6 +48,13 @@ def parse_datetime(value: str | None, *, default_tz: ZoneInfo = PARIS) -> dateti
     return parsed
 
 
+def origin(spec: Any, own: str = "", publisher: str = "") -> str:
+    """Who issued an item: the issuer the document names for this item (CAP senderName, a DiaLog order's
+    issuingAuthority, a DATEX record's source), else the source's configured `authority`, else the
+    document's publisher (DATEX publicationCreator, CAP sender)."""
+    return (own or "").strip() or str(getattr(spec, "authority", "") or "").strip() or (publisher or "").strip()
+
+
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -16,10 +16,12 @@ from typing import Any
 
 from ..domain import Certainty, Item, MsgType, Road, Severity
 from ..roads import normalise_road, parse_roads
-from .common import dedupe, now_utc, parse_datetime
-from .datex2_regulation import is_regulation_publication, parse_regulations
+from .common import dedupe, now_utc, origin
+from ..french import datetime_fr
+from .datex2_fr import CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES, phrase
+from .datex2_regulation import is_regulation_publication, parse_regulations, record_date
 from .errors import ParseError, RecordError, skip_record
-from .xml import children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
+from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
 
 SEVERITIES = {"highest": Severity.EXTREME, "high": Severity.SEVERE, "medium": Severity.MODERATE,
               "low": Severity.MINOR, "lowest": Severity.MINOR}
@@ -34,7 +36,10 @@ _HGV_VEHICLES = {"lorry", "heavyLorry", "heavyGoodsVehicle", "articulatedVehicle
 _TYPE_FIELDS = ("roadOrCarriagewayOrLaneManagementType", "weatherRelatedRoadConditionType",
                 "poorEnvironmentType", "winterEquipmentManagementType", "generalInstructionToRoadUsersType",
                 "generalNetworkManagementType", "networkManagementType", "roadMaintenanceType",
-                "obstructionType", "accidentType", "nonWeatherRelatedRoadConditionType")
+                "obstructionType", "vehicleObstructionType", "environmentalObstructionType",
+                "animalPresenceType", "infrastructureDamageType", "accidentType", "abnormalTrafficType",
+                "speedManagementType", "reroutingManagementType", "constructionWorkType",
+                "nonWeatherRelatedRoadConditionType", "roadSurfaceConditionMeasurements")
 _DIRECTION_FIELDS = ("directionBoundOnLinearSection", "directionRelativeOnLinearSection", "directionBound",
                      "directionRelative", "tpegDirection", "tpegDirectionRoad", "alertCDirectionCoded")
 
@@ -51,17 +56,25 @@ def parse_at(spec: Any, body: bytes, now: datetime) -> list[Item]:
         return parse_regulations(spec, root, now)
     publications = _situation_publications(root, spec.name)
     language = str(spec.options.get("language") or "fr")
-    items: list[Item] = []
+    latest: dict[str, tuple[int, Item]] = {}
     for publication in publications:
+        creator = first_text(child(publication, "publicationCreator") or publication, "nationalIdentifier")
+        published_in = (publication.get("lang") or "").lower()
         for situation in descendants(publication, "situation"):
             overall = text(situation, "overallSeverity")
             for index, record in enumerate(children(situation, "situationRecord"), start=1):
                 try:
-                    items.append(_record_item(spec, record, overall, situation.get("id", ""), now, language))
+                    item = _record_item(spec, record, overall, situation.get("id", ""), now, language, creator,
+                                        published_in)
                 except RecordError as exc:
                     where = f"situation {situation.get('id', '?')!r} record {record.get('id') or index!r}"
                     skip_record(spec.name, where, exc)
-    return items
+                    continue
+                # a publication may hold several versions of a record (Digitraffic): keep the newest
+                rank = int(item.version) if item.version.isdigit() else 0
+                if item.external_id not in latest or rank > latest[item.external_id][0]:
+                    latest[item.external_id] = (rank, item)
+    return [item for _rank, item in latest.values()]
 
 
 def _situation_publications(root: ET.Element, source: str) -> list[ET.Element]:
@@ -86,23 +99,23 @@ def _situation_publications(root: ET.Element, source: str) -> list[ET.Element]:
     return found
 
 
-def _date(record: ET.Element, name: str) -> datetime | None:
-    value = first_text(record, name)
-    try:
-        return parse_datetime(value)
-    except ValueError as exc:
-        raise RecordError(f"field {name!r}: {exc}") from None
-
-
-def _comments(record: ET.Element, language: str) -> list[str]:
-    """generalPublicComment texts, in `language` when the comment offers it."""
+def _comments(record: ET.Element, language: str) -> tuple[list[str], str]:
+    """generalPublicComment texts, in `language` when the comment offers it, and the language chosen.
+    A comment whose values carry no lang attribute is one text in several lines (Highways England)."""
     out: list[str] = []
+    chosen_language = ""
     for comment in descendants(record, "generalPublicComment"):
         values = [v for v in descendants(comment, "value") if v.text and v.text.strip()]
-        preferred = [v for v in values if (v.get("lang") or "").lower().startswith(language)]
-        chosen = preferred or values[:1]
-        out.extend(v.text.strip() for v in chosen if v.text)
-    return out
+        if not values:
+            continue
+        langs = [(v.get("lang") or "").lower() for v in values]
+        if not any(langs):
+            chosen = values
+        else:
+            chosen = [v for v, lang in zip(values, langs) if lang.startswith(language)] or values[:1]
+            chosen_language = chosen_language or (chosen[0].get("lang") or "").lower()
+        out.extend(" ".join(line.strip() for line in v.text.strip().splitlines()) for v in chosen if v.text)
+    return out, chosen_language
 
 
 def _roads(record: ET.Element) -> tuple[Road, ...]:
@@ -143,8 +156,69 @@ def _classify(record_type: str, detail: str, hgv: bool) -> tuple[str, str]:
     return record_type, "Transport"
 
 
+def _road_phrase(road: Road) -> str:
+    """"l'A 4", "la RD 957", "la RN 10", "la VC 12"."""
+    label = road.label
+    return f"l'{label}" if label[0] in "AEIOU" else f"la {label}"
+
+
+def _places(record: ET.Element, language: str) -> list[str]:
+    """Town and location names of the record's location (TPEG names, ALERT-C location names)."""
+    names: list[str] = []
+    for node in descendants(record, "name"):
+        kind = text(node, "tpegOtherPointDescriptorType") or first_text(node, "tpegOtherPointDescriptorType")
+        if kind in {"townName", "localityName", "placeName", "tpegJunctionName", "junctionName"}:
+            values = [v.text.strip() for v in descendants(node, "value") if v.text and v.text.strip()]
+            names.extend(values[:1])
+    for node in descendants(record, "alertCLocationName"):
+        values = [v for v in descendants(node, "value") if v.text and v.text.strip()]
+        preferred = [v for v in values if (v.get("lang") or "").lower().startswith(language)] or values[:1]
+        names.extend(v.text.strip() for v in preferred if v.text)
+    return list(dict.fromkeys(names))
+
+
+def _what(record: ET.Element, record_type: str, detail: str) -> str:
+    """The subject of the sentence, in French: the detail value, else the record type, else generic."""
+    if record_type == "TransitInformation":
+        service = phrase(TRANSIT_SERVICES, first_text(record, "transitServiceType"), "Service de transport")
+        info = first_text(record, "transitServiceInformation")
+        state = TRANSIT_INFORMATION.get(info) or ("retardée" if info.startswith("delay") else "perturbée")
+        return f"{service} {state}"
+    if detail in DETAILS:
+        return DETAILS[detail]
+    return phrase(RECORD_TYPES, record_type, "Événement sur la route")
+
+
+def _sentence(what: str, roads: tuple[Road, ...], direction: str, places: list[str], cause: str,
+              expires: datetime | None, now: datetime) -> str:
+    """"Véhicule en panne sur l'A 4 en direction de l'ouest, à Charenton-le-Pont, en raison de..., jusqu'au..."""
+    parts = [what]
+    if roads:
+        parts.append("sur " + ", ".join(_road_phrase(r) for r in roads[:3]))
+    if direction in DIRECTIONS:
+        parts.append(DIRECTIONS[direction])
+    sentence = " ".join(parts)
+    if places:
+        sentence += f", à {places[0]}" + (f", près de {places[1]}" if len(places) > 1 else "")
+    if cause:
+        sentence += f", en raison {_de(phrase(CAUSES, cause, 'un incident'))}"
+    if expires is not None and expires > now:
+        sentence += f", jusqu'au {datetime_fr(expires)}"
+    return sentence + "."
+
+
+def _de(noun_phrase: str) -> str:
+    """"de" + article, contracted: "des travaux", "du verglas", "de la neige", "d'un accident"."""
+    for article, contracted in (("les ", "des "), ("le ", "du "), ("des ", "de ")):
+        if noun_phrase.startswith(article):
+            return contracted + noun_phrase[len(article):]
+    return ("d'" if noun_phrase[:1] in "aeiouéèh" else "de ") + noun_phrase
+
+
 def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str, now: datetime,
-                 language: str) -> Item:
+                 language: str, creator: str, published_in: str = "") -> Item:
+    """One situation record. `language` is the one preferred for comments; `published_in` the
+    publication's lang attribute, which says the language of comments that carry none."""
     record_id = record.get("id", "").strip()
     if not record_id:
         raise RecordError("attribute 'id' is missing")
@@ -153,32 +227,48 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
     detail = first_text(record, *_TYPE_FIELDS)
     hgv = _is_hgv(record)
     event, category = _classify(record_type, detail, hgv)
-    sent = _date(record, "situationRecordVersionTime") or _date(record, "situationRecordCreationTime")
-    onset, expires = _date(record, "overallStartTime"), _date(record, "overallEndTime")
+    sent = record_date(record, "situationRecordVersionTime") or record_date(record, "situationRecordCreationTime")
+    onset, expires = record_date(record, "overallStartTime"), record_date(record, "overallEndTime")
     status = first_text(record, "validityStatus")
     probability = first_text(record, "probabilityOfOccurrence")
     severity_word = text(record, "severity") or overall
-    ended = status == "suspended" or probability == "improbable" or (expires is not None and expires <= now)
+    cancelled = any(first_text(record, name).lower() == "true" for name in ("cancel", "end"))
+    ended = (cancelled or status == "suspended" or probability == "improbable"
+             or (expires is not None and expires <= now))
     if ended:
         msg_type = MsgType.CANCEL
     elif version.isdigit() and int(version) > 1:
         msg_type = MsgType.UPDATE
     else:
         msg_type = MsgType.ALERT
-    comments = _comments(record, language)
+    comments, comment_language = _comments(record, language)
+    comment_language = (comment_language or published_in or language)[:2]
     roads = _roads(record)
     attributes: dict[str, Any] = {"record_type": record_type, "situation_id": situation_id}
     if detail:
         attributes["detail"] = detail
     if status:
         attributes["validity_status"] = status
-    if direction := first_text(record, *_DIRECTION_FIELDS):
+    direction = first_text(record, *_DIRECTION_FIELDS)
+    if direction:
         attributes["direction"] = direction
     if hgv:
         attributes["hgv"] = True
-    text_body = "\n".join(comments)
-    roads = dedupe(list(roads) + list(parse_roads(text_body)))
-    title = f"{event} {', '.join(r.label for r in roads)}".strip() if roads else event
+    cause = first_text(record, "causeType")
+    if cause:
+        attributes["cause"] = cause
+    places = _places(record, language)
+    if places:
+        attributes["places"] = places
+    source_name = first_text(record, "sourceIdentification")
+    if source_name:
+        attributes["source_identification"] = source_name
+    comment_text = "\n".join(comments)
+    if comment_language == "fr":  # "A628" in an English comment is not a French autoroute
+        roads = dedupe(list(roads) + list(parse_roads(comment_text)))
+    what = _what(record, record_type, detail)
+    title = what + (" sur " + ", ".join(_road_phrase(r) for r in roads[:3]) if roads else "")
+    sentence = _sentence(what, roads, direction, places, cause, expires, now)
     return Item(
         source=spec.name,
         external_id=record_id,
@@ -188,8 +278,8 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
         onset=onset,
         expires=expires,
         title=title,
-        text=text_body,
-        language=language,
+        text="\n".join([sentence, comment_text]) if comment_text else sentence,
+        language=comment_language if comments else language,
         category=category,
         event=event,
         severity=SEVERITIES.get(severity_word.strip(), Severity.UNKNOWN),
@@ -197,4 +287,13 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
         roads=roads,
         raw=serialise(record),
         attributes=attributes,
+        authority=origin(spec, _record_source(source_name), creator),
     )
+
+
+def _record_source(source_name: str) -> str:
+    """The authority a record's sourceIdentification names ("Direction interdépartementale des routes/DIR
+    Île-de-France" -> "DIR Île-de-France"); "" for a machine name ("NTIS System")."""
+    if source_name and not source_name.lower().endswith("system"):
+        return source_name.rsplit("/", 1)[-1].strip()
+    return ""

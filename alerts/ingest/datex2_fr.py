@@ -6,8 +6,6 @@ to the raw DATEX II name ("RoadOrCarriagewayOrLaneManagement" means nothing to a
 
 from __future__ import annotations
 
-import re
-
 
 def phrase(table: dict[str, str], value: str, fallback: str) -> str:
     """The French wording of a DATEX II value; `fallback` when the table does not know it."""
@@ -57,36 +55,46 @@ DETAILS: dict[str, str] = {
     "vehicleStuckUnderBridge": "Véhicule bloqué sous un pont", "snowplough": "Chasse-neige en action",
     "saltingVehicle": "Saleuse en action",
     # accidents
-    "accident": "Accident", "collision": "Collision", "multivehicleAccident": "Accident impliquant plusieurs véhicules",
+    "accident": "Accident", "collision": "Collision",
+    "multivehicleAccident": "Accident impliquant plusieurs véhicules",
     "accidentInvolvingHeavyLorries": "Accident impliquant un poids lourd", "overturnedVehicle": "Véhicule renversé",
     # lane and road management
     "roadClosed": "Route fermée", "carriagewayClosures": "Chaussée fermée", "laneClosures": "Voie fermée",
     "narrowLanes": "Voies rétrécies", "contraflow": "Circulation à contresens",
-    "singleAlternateLineTraffic": "Circulation alternée", "hardShoulderRunningInOperation": "Bande d'arrêt d'urgence ouverte à la circulation",
+    "singleAlternateLineTraffic": "Circulation alternée",
+    "hardShoulderRunningInOperation": "Bande d'arrêt d'urgence ouverte à la circulation",
     "exitClosed": "Sortie fermée", "entryClosed": "Entrée fermée", "rampClosures": "Bretelle fermée",
     "overnightClosures": "Fermeture de nuit", "intermittentShortTermClosures": "Coupures momentanées",
     "useOfSpecifiedLanesOrCarriagewaysAllowed": "Circulation sur des voies désignées",
     "lanesDeviated": "Voies déviées", "bridgeClosed": "Pont fermé", "tunnelClosed": "Tunnel fermé",
     "closedPermanentlyForTheWinter": "Route fermée pour l'hiver",
     # speed management
-    "speedRestrictionInOperation": "Limitation de vitesse", "observeSpeedLimits": "Respectez les limitations de vitesse",
+    "speedRestrictionInOperation": "Limitation de vitesse",
+    "observeSpeedLimits": "Respectez les limitations de vitesse",
     "reduceYourSpeed": "Réduisez votre vitesse",
     # maintenance works
     "roadworks": "Travaux", "maintenanceWork": "Travaux d'entretien", "resurfacingWork": "Réfection de la chaussée",
     "roadMarkingWork": "Marquage au sol", "repairWork": "Réparations", "installationWork": "Travaux d'installation",
-    "treeAndVegetationCuttingWork": "Élagage", "grassCuttingWork": "Fauchage", "winterMaintenance": "Viabilité hivernale",
-    "clearance": "Dégagement de la chaussée", "overrunning": "Travaux prolongés", "bridgeMaintenanceWork": "Travaux sur un pont",
+    "treeAndVegetationCuttingWork": "Élagage", "grassCuttingWork": "Fauchage",
+    "winterMaintenance": "Viabilité hivernale",
+    "clearance": "Dégagement de la chaussée", "overrunning": "Travaux prolongés",
+    "bridgeMaintenanceWork": "Travaux sur un pont",
     # weather-related road conditions
     "ice": "Verglas", "blackIce": "Verglas", "freezingRain": "Pluie verglaçante", "frost": "Gel sur la chaussée",
-    "snowOnTheRoad": "Neige sur la chaussée", "snowDrifts": "Congères", "slushOnRoad": "Neige fondante sur la chaussée",
+    "snowOnTheRoad": "Neige sur la chaussée", "snowDrifts": "Congères",
+    "slushOnRoad": "Neige fondante sur la chaussée",
     "packedSnow": "Neige tassée", "wetAndIcyRoad": "Chaussée humide et verglacée", "icyPatches": "Plaques de verglas",
     "freezingOfWetRoads": "Chaussée mouillée qui gèle", "surfaceWater": "Eau sur la chaussée",
-    "freezingPavements": "Chaussée gelée", "looseSnow": "Neige fraîche", "roadSurfaceInPoorCondition": "Chaussée en mauvais état",
+    "freezingPavements": "Chaussée gelée", "looseSnow": "Neige fraîche",
+    "roadSurfaceInPoorCondition": "Chaussée en mauvais état",
     "wet": "Chaussée mouillée", "snowfall": "Chutes de neige", "heavySnowfall": "Fortes chutes de neige",
     # poor environment conditions
-    "fog": "Brouillard", "denseFog": "Brouillard dense", "patchyFog": "Bancs de brouillard", "freezingFog": "Brouillard givrant",
-    "smokeHazard": "Fumée", "strongWinds": "Vents forts", "galeForceWinds": "Vents violents", "blizzard": "Tempête de neige",
-    "hail": "Grêle", "heavyRain": "Fortes pluies", "sleet": "Neige mêlée de pluie", "visibilityReduced": "Visibilité réduite",
+    "fog": "Brouillard", "denseFog": "Brouillard dense", "patchyFog": "Bancs de brouillard",
+    "freezingFog": "Brouillard givrant",
+    "smokeHazard": "Fumée", "strongWinds": "Vents forts", "galeForceWinds": "Vents violents",
+    "blizzard": "Tempête de neige",
+    "hail": "Grêle", "heavyRain": "Fortes pluies", "sleet": "Neige mêlée de pluie",
+    "visibilityReduced": "Visibilité réduite",
     "sandStorms": "Vent de sable", "crosswinds": "Vent latéral", "damagingHail": "Grêle",
     "extremeCold": "Grand froid", "extremeHeat": "Fortes chaleurs", "stormForceWinds": "Tempête",
     # environmental obstructions
@@ -103,7 +111,8 @@ DETAILS: dict[str, str] = {
     "heavyTraffic": "Circulation dense", "unspecifiedAbnormalTraffic": "Trafic perturbé",
     # winter driving
     "winterEquipmentMandatory": "Équipements d'hiver obligatoires", "snowChainsMandatory": "Chaînes obligatoires",
-    "snowTyresMandatory": "Pneus neige obligatoires", "snowChainsOrTyresMandatory": "Chaînes ou pneus neige obligatoires",
+    "snowTyresMandatory": "Pneus neige obligatoires",
+    "snowChainsOrTyresMandatory": "Chaînes ou pneus neige obligatoires",
     "winterEquipmentRecommended": "Équipements d'hiver recommandés",
     # general network management
     "trafficBeingManuallyDirected": "Circulation réglée manuellement", "rerouting": "Déviation",
@@ -140,7 +149,8 @@ CAUSES: dict[str, str] = {
     "equipmentOrSystemFault": "une panne d'équipement", "abnormalTraffic": "un trafic perturbé",
     "winterDrivingConditions": "les conditions hivernales", "snow": "la neige", "ice": "le verglas",
     "flooding": "une inondation", "fire": "un incendie", "rescueAndRecoveryWork": "des opérations de secours",
-    "poorRoadSurfaceConditions": "l'état de la chaussée", "roadOrCarriagewayOrLaneManagement": "une restriction de circulation",
+    "poorRoadSurfaceConditions": "l'état de la chaussée",
+    "roadOrCarriagewayOrLaneManagement": "une restriction de circulation",
 }
 
 # Traffic regulations (DATEX II v3 trafficRegulation module, DiaLog).
@@ -159,19 +169,13 @@ VEHICLE_TYPES: dict[str, str] = {
     "motorcycle": "motos", "bicycle": "vélos", "pedestrian": "piétons", "agriculturalVehicle": "engins agricoles",
     "vehicleWithTrailer": "véhicules avec remorque", "trailer": "remorques", "caravan": "caravanes",
     "carWithCaravan": "voitures avec caravane", "motorhome": "camping-cars", "tanker": "camions-citernes",
-    "anyVehicle": "tous les véhicules", "moped": "cyclomoteurs", "van": "camionnettes",
+    "anyVehicle": "véhicules", "moped": "cyclomoteurs", "van": "camionnettes",
 }
 VEHICLE_USAGES: dict[str, str] = {
-    "emergencyServices": "véhicules de secours", "agricultural": "engins agricoles", "military": "véhicules militaires",
+    "emergencyServices": "véhicules de secours", "agricultural": "engins agricoles",
+    "military": "véhicules militaires",
     "publicTransport": "transports en commun", "roadMaintenanceOrConstruction": "véhicules d'entretien de la route",
     "roadOperator": "véhicules de l'exploitant", "taxi": "taxis", "delivery": "véhicules de livraison",
     "commercial": "véhicules professionnels", "nonCommercial": "véhicules particuliers", "police": "police",
     "residents": "riverains", "localTraffic": "desserte locale",
 }
-
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-
-def unknown_value(value: str) -> str:
-    """A value the tables do not know, kept for attributes (never shown as the sentence's subject)."""
-    return _CAMEL.sub(" ", value).lower()

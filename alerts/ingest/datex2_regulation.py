@@ -17,7 +17,7 @@ from typing import Any
 from ..domain import Area, Item, MsgType
 from ..french import WEEKDAYS, clock_fr, date_fr
 from ..roads import parse_roads
-from .common import commune_area, dedupe, departement_area, parse_datetime
+from .common import commune_area, dedupe, departement_area, origin, parse_datetime
 from .datex2_fr import REGULATION_TYPES, VEHICLE_TYPES, VEHICLE_USAGES, phrase
 from .errors import RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, serialise, text, xsi_type
@@ -36,7 +36,7 @@ def is_regulation_publication(root: ET.Element) -> bool:
 
 
 def parse_regulations(spec: Any, root: ET.Element, now: datetime) -> list[Item]:
-    sent = _date(root, "publicationTime")
+    sent = record_date(root, "publicationTime")
     creator = first_text(child(root, "publicationCreator") or root, "nationalIdentifier")
     items: list[Item] = []
     for index, order in enumerate(descendants(root, "trafficRegulationOrder"), start=1):
@@ -47,7 +47,8 @@ def parse_regulations(spec: Any, root: ET.Element, now: datetime) -> list[Item]:
     return items
 
 
-def _date(element: ET.Element, name: str) -> datetime | None:
+def record_date(element: ET.Element, name: str) -> datetime | None:
+    """The first `name` element's date below `element` (None when absent); RecordError naming the field."""
     value = first_text(element, name)
     try:
         return parse_datetime(value)
@@ -132,8 +133,8 @@ class _Restriction:
                 self.insee.append(node.text.strip())
 
     def _validity(self, condition: ET.Element) -> None:
-        self.start = self.start or _date(condition, "overallStartTime")
-        self.end = self.end or _date(condition, "overallEndTime")
+        self.start = self.start or record_date(condition, "overallStartTime")
+        self.end = self.end or record_date(condition, "overallEndTime")
         for period in descendants(condition, "validPeriod"):
             self.periods.append(_period_fr(period))
 
@@ -164,9 +165,11 @@ def _period_fr(period: ET.Element) -> str:
         hours = f"de {clock_fr(int(m1[1]), int(m1[2]))} à {clock_fr(int(m2[1]), int(m2[2]))}"
     if days and days == list(range(days[0], days[-1] + 1)) and len(days) > 2:
         day_text = f"du {WEEKDAYS[days[0]]} au {WEEKDAYS[days[-1]]}"
+    elif len(days) == 1:
+        day_text = f"le {WEEKDAYS[days[0]]}"
     elif days:
-        day_text = "le " + ", ".join(WEEKDAYS[d] for d in days) if len(days) == 1 else \
-            "les " + ", ".join(WEEKDAYS[d] + "s" for d in days)
+        names = [WEEKDAYS[d] + "s" for d in days]
+        day_text = "les " + ", ".join(names[:-1]) + " et " + names[-1]
     else:
         day_text = ""
     return " ".join(part for part in (day_text, hours) if part)
@@ -180,8 +183,8 @@ def _order_item(spec: Any, order: ET.Element, sent: datetime | None, creator: st
     description = " ".join(_values(child(order, "description")))
     authority = ", ".join(_values(child(order, "issuingAuthority")))
     validity = child(order, "validityByOrder")
-    onset = _date(validity, "overallStartTime") if validity is not None else None
-    expires = _date(validity, "overallEndTime") if validity is not None else None
+    onset = record_date(validity, "overallStartTime") if validity is not None else None
+    expires = record_date(validity, "overallEndTime") if validity is not None else None
     status = text(order, "status")
     restrictions = [_Restriction(r) for r in children(order, "trafficRegulation")
                     if text(r, "status") not in _ENDED_STATUSES]
@@ -261,5 +264,5 @@ def _order_item(spec: Any, order: ET.Element, sent: datetime | None, creator: st
         link=public_url,
         raw=serialise(order),
         attributes=attributes,
-        authority=authority or getattr(spec, "authority", "") or creator,
+        authority=origin(spec, authority, creator),
     )

@@ -1,6 +1,11 @@
 """Road-state open data ("état des routes", "viabilité hivernale") as a GeoJSON FeatureCollection, or
 a CSV of the same columns (kind "csv", or kind "geojson" served as text/csv).
 
+Two published shapes are read as well (kind "geojson"): traffic messages whose features carry
+situationId/version/releaseTime and announcements[] in several languages (Digitraffic; the French
+announcement is chosen when there is one), and road-weather forecasts {roadConditions: [{roadId,
+observation, forecast[]}]} with overallRoadCondition codes 1-4 (Digitraffic "keliennuste").
+
 options:
   mapping: {"id": ..., "road": ..., "state": ..., "insee": ..., "text": ..., "updated": ...,
             "lon": ..., "lat": ...} -- the property (column) holding each field; default candidates below
@@ -21,7 +26,7 @@ from typing import Any
 
 from ..domain import Area, Item, MsgType, Road, Severity
 from ..roads import fold, normalise_road, parse_roads
-from .common import commune_area, content_hash, dedupe, departement_area, load_json, parse_datetime
+from .common import commune_area, content_hash, dedupe, departement_area, load_json, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
 DEFAULT_MAPPING: dict[str, tuple[str, ...]] = {
@@ -231,6 +236,7 @@ def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
         geometry=geometry,
         raw=raw,
         attributes=attributes,
+        authority=origin(spec),
     )
 
 
@@ -263,7 +269,8 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
     road_location = details.get("roadAddressLocation") if isinstance(details.get("roadAddressLocation"), dict) else {}
     road_numbers = []
     for point in ("primaryPoint", "secondaryPoint"):
-        address = (road_location.get(point) or {}).get("roadAddress") if isinstance(road_location.get(point), dict) else None
+        place = road_location.get(point)
+        address = place.get("roadAddress") if isinstance(place, dict) else None
         if isinstance(address, dict) and address.get("road") not in (None, ""):
             road_numbers.append(str(address["road"]))
     version = str(props.get("version") or "").strip()
@@ -291,7 +298,7 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
         geometry=geometry,
         raw=raw,
         attributes=attributes,
-        authority=sender or getattr(spec, "authority", ""),
+        authority=origin(spec, sender),
     )
 
 
@@ -322,8 +329,8 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
                 lines.append(f"Observé : {now_label}, chaussée à {observation.get('roadTemperature', '?')} °C, "
                              f"air à {observation.get('temperature', '?')} °C.")
             for forecast in forecasts:
-                code = _condition_code(forecast) or 4
-                lines.append(f"Prévision à {forecast.get('forecastName', '?')} : {_OVERALL_CONDITIONS.get(code, _OVERALL_CONDITIONS[4])[0]}.")
+                state = _OVERALL_CONDITIONS.get(_condition_code(forecast) or 4, _OVERALL_CONDITIONS[4])[0]
+                lines.append(f"Prévision à {forecast.get('forecastName', '?')} : {state}.")
             items.append(Item(
                 source=spec.name,
                 external_id=road_id,
@@ -338,7 +345,7 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
                 areas=config.areas,
                 raw=json.dumps(section, ensure_ascii=False),
                 attributes={"state": label, "condition_code": worst, "road_number": number},
-                authority=getattr(spec, "authority", ""),
+                authority=origin(spec),
             ))
         except (RecordError, ValueError) as exc:
             skip_record(spec.name, f"roadConditions {index}", exc)

@@ -21,6 +21,7 @@ from . import SourceSpec, parse
 from .common import now_utc
 from .errors import ParseError, collect_issues, stop_collecting
 from .fetch import FetchError, fetch, next_delay
+from .links import LinkedDocuments, follow_cap_links, follows_links
 
 log = logging.getLogger("crieur.ingest")
 
@@ -110,6 +111,7 @@ class SourceLoop:
         self._health = {name: SourceHealth(name, spec.kind) for name, spec in self._specs.items()}
         self._loaded: set[str] = set()
         self._locks = {name: asyncio.Lock() for name in self._specs}
+        self._linked: dict[str, LinkedDocuments] = {}  # per source: CAP documents behind feed entries
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -187,6 +189,11 @@ class SourceLoop:
                     stage = "parse"
                     items, issues = await asyncio.to_thread(_parse_collecting, spec, result.body,
                                                             result.content_type)
+                    if follows_links(spec):
+                        stage = "linked documents"
+                        memory = self._linked.setdefault(spec.name, LinkedDocuments())
+                        items, link_issues = await follow_cap_links(self._session, spec, items, memory)
+                        issues += link_issues
                     stage = "sink"
                     await self._sink(spec, items)
                     health.etag, health.last_modified = result.etag, result.last_modified

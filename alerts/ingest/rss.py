@@ -19,9 +19,12 @@ import feedparser
 
 from ..domain import Area, Item
 from ..roads import parse_roads
-from .common import commune_area, content_hash, dedupe, departement_area, html_to_text
+from . import dates
+from .common import commune_area, content_hash, dedupe, departement_area, html_to_text, origin
 from .errors import ParseError, skip_record
 from .xml import local, parse_xml, serialise
+
+dates.register()  # French, Portuguese, Spanish... day and month names in pubDate
 
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _DEP_TAG = re.compile(r"^(?:d[ée]partement|dept?|dpt)\s*[:=\-_ ]\s*(\w{1,3})$", re.IGNORECASE)
@@ -150,4 +153,5 @@ def _item(spec: Any, entry: Any, departement: str, language: str, raw: str | Non
         roads=parse_roads(f"{title}\n{text}"),
         link=link,
         raw=raw if raw is not None else json.dumps(_jsonable(dict(entry)), ensure_ascii=False),
+        authority=origin(spec),
     )

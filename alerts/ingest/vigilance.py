@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..domain import Area, Certainty, Item, MsgType, Severity
-from .common import departement_area, load_json, parse_datetime
+from .common import departement_area, load_json, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
 PHENOMENA = {1: "vent", 2: "pluie-inondation", 3: "orages", 4: "crues", 5: "neige-verglas", 6: "canicule",
@@ -177,6 +177,7 @@ def _item(spec: Any, domain_id: str, area: Area, phenomenon: Any, update_time: s
         certainty=Certainty.LIKELY,
         areas=(area,),
         raw=json.dumps(phenomenon, ensure_ascii=False),
+        authority=origin(spec, "", "Météo-France"),
         attributes={"colour": colour, "colour_id": colour_id, "phenomenon": name, "phenomenon_id": pid,
                     "domain_id": domain_id},
     )

@@ -126,6 +126,7 @@ def alert_row(alert: Alert, now: float) -> dict[str, Any]:
                 "templates": alert.templates,
                 "signature": alert.signature,
                 "sms_gsm7": alert.sms_gsm7,
+                **({"authority": alert.authority} if alert.authority else {}),
             },
             ensure_ascii=False,
         ),
@@ -156,6 +157,7 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
         templates=dict(data.get("templates", {})),
         signature=data.get("signature", ""),
         sms_gsm7=bool(data.get("sms_gsm7", False)),
+        authority=str(data.get("authority", "")),
         expires=from_epoch(row["expires"]),
         supersedes=row["supersedes"],
         created_at=from_epoch(row["created_at"]),
@@ -175,6 +177,7 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
         "hashtags": list(alert.hashtags),
         "severity": alert.severity.cap,
         "roads": [r.label for r in alert.roads],
+        "authority": alert.authority,  # who issued what is relayed; "" = the département's own message
         "link": alert.link,
         "expires": _iso(alert.expires),
         "supersedes": alert.supersedes,

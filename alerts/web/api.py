@@ -36,8 +36,10 @@ def _problem(status: int, message: str) -> web.Response:
     return response
 
 
-def _alert_json(alert: Any, known: list[site.TerritoryInfo]) -> dict[str, Any]:
+def _alert_json(alert: Any, known: list[site.TerritoryInfo], publisher: str) -> dict[str, Any]:
     data = alert_to_json(alert)
+    data["authority"] = alert.authority or publisher  # who issued it, always named
+    data["relayed"] = bool(alert.authority and alert.authority != publisher)
     data["communes"] = site.commune_names(alert, known)
     data["cap"] = f"/alertes/{alert.id}.cap.xml"
     return data
@@ -53,7 +55,7 @@ async def list_alerts(request: web.Request) -> web.StreamResponse:
         return not_modified
     known = site.territories(crieur)
     alerts = await site.current_alerts(crieur, code)
-    body = {"territory": code, "count": len(alerts), "alerts": [_alert_json(a, known) for a in alerts]}
+    body = {"territory": code, "count": len(alerts), "alerts": [_alert_json(a, known, crieur.config.name) for a in alerts]}
     return site.with_cache_headers(_json(body), etag)
 
 
@@ -65,7 +67,7 @@ async def get_alert(request: web.Request) -> web.StreamResponse:
     alert = await crieur.store.alert(int(request.match_info["id"]))
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
         return _problem(404, f"no alert {request.match_info['id']}")
-    return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur))), etag)
+    return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur), crieur.config.name)), etag)
 
 
 def _by_content(request: web.Request, data: Any) -> web.Response:
@@ -189,6 +191,11 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                         "hashtags": {"type": "array", "items": {"type": "string"}},
                         "severity": {"enum": ["Unknown", "Minor", "Moderate", "Severe", "Extreme"]},
                         "roads": {"type": "array", "items": {"type": "string"}, "examples": [["RD 957", "RN 10"]]},
+                        "authority": {"type": "string", "description": "The authority that issued the alert "
+                                      "(the publisher itself for its own messages)",
+                                      "examples": ["Préfecture de Loir-et-Cher"]},
+                        "relayed": {"type": "boolean",
+                                    "description": "true when the alert relays another authority's publication"},
                         "communes": {"type": "array", "items": {"type": "string"}},
                         "link": {"type": "string"},
                         "expires": {"type": ["string", "null"], "format": "date-time"},

@@ -63,6 +63,16 @@ class FeedContext:
         self.sender = f"crieur@{host}"
         self.identifier_prefix = f"{host}.crieur.alerte."
 
+    def source(self, alert: Alert) -> str:
+        """Who issued the alert: the relayed authority, or the publisher for its own messages."""
+        return alert.authority or self.publisher
+
+    def sender_name(self, alert: Alert) -> str:
+        """CAP senderName: the issuing authority, and who relays it ("Préfecture de Loir-et-Cher, relayé
+        par Département de Loir-et-Cher")."""
+        if alert.authority and alert.authority != self.publisher:
+            return f"{alert.authority}, relayé par {self.publisher}"
+        return self.publisher
     def identifier(self, alert_id: int) -> str:
         return f"{self.identifier_prefix}{alert_id}"
 
@@ -100,7 +110,7 @@ def atom_feed(
         _sub(entry, _a("updated"), _utc(alert.updated_at))
         _sub(entry, _a("published"), _utc(alert.created_at))
         entry_author = _sub(entry, _a("author"))
-        _sub(entry_author, _a("name"), context.publisher)
+        _sub(entry_author, _a("name"), context.source(alert))
         _sub(entry, _a("summary"), _summary(alert), type="text")
         _sub(entry, _a("category"), term=alert.severity.cap, label=f"Sévérité {alert.severity.cap}")
         for code in alert.territories:
@@ -161,7 +171,7 @@ def cap_alert(
         _sub(info, _c("onset"), paris_iso(item.onset))
     if alert.expires is not None:
         _sub(info, _c("expires"), paris_iso(alert.expires))
-    _sub(info, _c("senderName"), context.publisher)
+    _sub(info, _c("senderName"), context.sender_name(alert))
     _sub(info, _c("headline"), (alert.title or alert.text)[:160])
     _sub(info, _c("description"), _summary(alert))
     _sub(info, _c("web"), alert.link or context.alert_page(alert))

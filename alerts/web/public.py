@@ -59,6 +59,7 @@ async def _page_context(crieur: Any, territory: TerritoryInfo | None) -> dict[st
         "last_change": await crieur.store.last_change(),
         "sms_number": site.sms_number(crieur),
         "now": datetime.now(timezone.utc),
+        "publisher": crieur.config.name,  # "Source : ..." of the département's own alerts
     }
 
 

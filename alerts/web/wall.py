@@ -131,9 +131,13 @@ class Wall:
 
     async def posts(self, tag: str, own: Sequence[Alert], author: str, limit: int = 20) -> list[Post]:
         """Our alerts and the partners' posts, newest first."""
-        mine = [Post(author, a.text or a.title, a.updated_at, "", True) for a in own]
+        mine = [Post(_relayed(a.authority, author), a.text or a.title, a.updated_at, "", True) for a in own]
         merged = mine + await self.partner_posts(tag)
         epoch = datetime.fromtimestamp(0, timezone.utc)
         merged.sort(key=lambda p: p.at or epoch, reverse=True)
         return merged[:limit]
 
+
+def _relayed(authority: str, publisher: str) -> str:
+    """"Préfecture de Loir-et-Cher (relayé par Département de Loir-et-Cher)", or the publisher alone."""
+    return f"{authority} (relayé par {publisher})" if authority and authority != publisher else publisher
