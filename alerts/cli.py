@@ -276,9 +276,9 @@ def cmd_sms(args: argparse.Namespace) -> int:
 def cmd_rules(args: argparse.Namespace) -> int:
     from rules import cli as rules_cli
 
-    if args.action == "check":
-        return rules_cli.check(args.paths, args.territories, args.templates)
     config = _load(args)
+    if args.action == "check":  # as the service of that configuration would load them
+        return rules_cli.check(args.paths, args.territories, args.templates, config=config, against=args.against)
     return rules_cli.test(
         args.paths[:-1] or [str(p) for p in config.rules],
         args.paths[-1],
@@ -337,12 +337,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--send", action="store_true",
                    help="really send what follows (escalations) through the configured channels; default: dry-run")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
-    p.add_argument("action", choices=["check", "test"])
-    p.add_argument("paths", nargs="+", help="check: RULES...; test: [RULES...] ITEM_FILE")
-    p.add_argument("--territories")
-    p.add_argument("--templates")
-    p.add_argument("--episode", action="append", metavar="TERRITORY",
-                   help="test: as if a snow episode were on in TERRITORY (repeatable)")
+    actions = p.add_subparsers(dest="action", required=True)
+    check = actions.add_parser("check", help="errors and never-firing rules, as the service would load them")
+    check.add_argument("paths", nargs="*", metavar="RULES", help="rule files (default: the configured ones)")
+    check.add_argument("--against", metavar="FOLDER",
+                       help="run the documents of FOLDER (feeds, a recorded episode) through the rules and report "
+                            "the rules that never fired and the items no rule handled")
+    test = actions.add_parser("test", help="what an item would become, without sending anything")
+    test.add_argument("paths", nargs="+", metavar="[RULES...] ITEM_FILE")
+    test.add_argument("--episode", action="append", metavar="TERRITORY",
+                      help="as if a snow episode were on in TERRITORY (repeatable)")
+    for sub in (check, test):
+        sub.add_argument("--config", default=argparse.SUPPRESS, help="crieur.yaml (as for every command)")
+        sub.add_argument("--territories")
+        sub.add_argument("--templates")
     return parser
 
 

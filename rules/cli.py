@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, TextIO
+from typing import Any, Iterable, Mapping, Sequence, TextIO
 
 from channels.base import Limits
 
@@ -61,24 +61,44 @@ def check(
     territories_path: PathLike | None = None,
     templates_dir: PathLike | None = None,
     *,
+    config: Any = None,
+    against: PathLike | None = None,
+    now: datetime | None = None,
     out: TextIO | None = None,
 ) -> int:
+    """Errors (exit 1) and warnings (rules that can never fire) of the rule files, checked as the service
+    of `config` would load them (its channels, sources, territories, templates, authorities); without a
+    configuration, against the territories file and templates next to the rules. `against`: also run the
+    documents of that folder through the rules (rules.coverage)."""
     out = out or sys.stdout
-    territories_path, templates_dir = _siblings(paths, territories_path, templates_dir)
-    book = RuleBook(paths, territories=territories_path, templates=templates_dir)
+    if config is not None:
+        book = RuleBook.for_config(config, paths=list(paths) or None, territories=territories_path,
+                                   templates=templates_dir)
+    else:
+        territories_path, templates_dir = _siblings(paths, territories_path, templates_dir)
+        book = RuleBook(paths, territories=territories_path, templates=templates_dir)
     errors = book.reload()
+    for finding in (*errors, *book.warnings):
+        print(finding, file=out)
     if errors:
-        for error in errors:
-            print(error, file=out)
         print(f"{len(errors)} error(s): nothing changed, fix them and check again", file=out)
         return 1
     engine = book.engine
-    parts = [f"{len(engine)} rule(s) in {len(paths)} file(s)"]
+    parts = [f"{len(engine)} rule(s) in {len(book.paths)} file(s)"]
     if book.territories is not None:
         parts.append(f"{len(book.territories)} territories ({', '.join(book.territories.codes())})")
     if book.templates is not None:
         parts.append(f"{len(book.templates.names())} templates")
+    if book.warnings:
+        parts.append(f"{len(book.warnings)} warning(s)")
     print("OK: " + ", ".join(parts), file=out)
+    if against is not None:
+        from .coverage import coverage
+
+        report = coverage(book, against, sources=book.sources, now=now)
+        print("", file=out)
+        for line in report.lines():
+            print(line, file=out)
     return 0
 
 

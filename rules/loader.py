@@ -48,16 +48,19 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import time
-from typing import Collection, Iterable
+from typing import Collection, Iterable, Mapping
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from alerts.domain import MsgType, Road, Severity
 
+from . import references
 from .model import DAYS, Action, Condition, Rule, RuleSet, TimeWindow
 from .roads import parse_road_spec
 from .text import fold, normalise_phrase
-from .yamlcheck import Checker, RuleError, ValidationFailed, compose, describe, display_name
+from .vocabulary import Vocabulary
+from .yamlcheck import Checker, RuleError, ValidationFailed, compose, describe, did_you_mean, display_name
+from .yamlcheck import hint as suggestion
 
 SEVERITIES = ("Minor", "Moderate", "Severe", "Extreme")
 MODES = ("first-match", "all")
@@ -76,14 +79,33 @@ THEN_KEYS = (
 )
 
 
+PARSERS = Vocabulary.from_parsers()
+
+
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What rule files may refer to. None: not checked (e.g. no templates directory given)."""
+    """What rule files may refer to. None: not checked (e.g. no templates directory given).
+
+    sources: configured source name → parser ("rss", "cap"...; `vocabulary.parser_of`); empty or None:
+    not checked. places: commune INSEE codes and folded commune / département names → territory code,
+    to tell a CM who wrote a commune where a territory is expected. vocabulary: what items can carry."""
 
     territories: Collection[str] | None = None
     templates: Collection[str] | None = None
     channels: Collection[str] | None = None
     authorities: Collection[str] | None = None
+    sources: Mapping[str, str] | None = None
+    places: Mapping[str, str] | None = None
+    vocabulary: Vocabulary = PARSERS
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """Everything `check` has to say about rule files: errors stop them from loading, warnings do not."""
+
+    ruleset: RuleSet
+    errors: list[RuleError]
+    warnings: list[RuleError]
 
 
 def load_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) -> RuleSet:
@@ -96,14 +118,24 @@ def load_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) 
 
 def check_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) -> tuple[RuleSet, list[RuleError]]:
     """Validate rule files. Returns the rules that validated and all errors (empty when all is well)."""
+    review = review_rules(paths, known)
+    return review.ruleset, review.errors
+
+
+def review_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()) -> Review:
+    """check_rules, plus the warnings: rules that load but can never fire (rules.lint)."""
+    from .lint import never_firing
+
     rules: list[Rule] = []
     errors: list[RuleError] = []
+    warnings: list[RuleError] = []
     names: dict[str, str] = {}
     files: list[str] = []
     for path in paths:
         name = display_name(path)
         files.append(name)
-        file_rules, file_errors, file_names = _check_file(path, known)
+        file_rules, file_errors, file_names, file_warnings = _check_file(path, known)
+        warnings.extend(file_warnings)
         duplicates: set[int] = set()
         for rule_name, line, column in file_names:
             if rule_name in names:
@@ -115,23 +147,26 @@ def check_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known())
                 names[rule_name] = f"{name}:{line}"
         rules.extend(rule for rule in file_rules if rule.line not in duplicates)
         errors.extend(sorted(file_errors, key=lambda e: (e.line, e.column)))  # top to bottom, as a CM reads
-    return RuleSet(tuple(rules), tuple(files)), errors
+    ruleset = RuleSet(tuple(rules), tuple(files))
+    warnings.extend(never_firing(ruleset))
+    warnings.sort(key=lambda w: (files.index(w.file) if w.file in files else len(files), w.line, w.column))
+    return Review(ruleset, errors, warnings)
 
 
 def _check_file(
     path: str | os.PathLike[str], known: Known
-) -> tuple[list[Rule], list[RuleError], list[tuple[str, int, int]]]:
-    """Valid rules, errors, and (name, line, column) of every named rule, valid or not."""
+) -> tuple[list[Rule], list[RuleError], list[tuple[str, int, int]], list[RuleError]]:
+    """Valid rules, errors, (name, line, column) of every named rule, valid or not, and warnings."""
     root, errors = compose(path)
     if errors:
-        return [], errors, []
+        return [], errors, [], []
     checker = _RuleChecker(display_name(path))
     if root is None:
         checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'")
-        return [], checker.errors, []
+        return [], checker.errors, [], []
     top = checker.mapping(root, "", ["mode", "rules"], required=["mode", "rules"])
     if not top:
-        return [], checker.errors, []
+        return [], checker.errors, [], checker.warnings
     mode = checker.choice(top["mode"][1], "mode", MODES) if "mode" in top else None
     rules: list[Rule] = []
     if "rules" in top:
@@ -139,7 +174,7 @@ def _check_file(
             rule = _rule(checker, node, mode or "first-match", known)
             if rule is not None:
                 rules.append(rule)
-    return rules, checker.errors, checker.names
+    return rules, checker.errors, checker.names, checker.warnings
 
 
 class _RuleChecker(Checker):
@@ -170,7 +205,7 @@ def _rule(checker: _RuleChecker, node: Node, mode: str, known: Known) -> Rule | 
             stop = not value
     if len(checker.errors) > before or name is None or when is None or then is None:
         return None
-    return Rule(name, when, then, stop, checker.file, node.start_mark.line + 1)
+    return Rule(name, when, then, stop, checker.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 # -- when ---------------------------------------------------------------------------------------------
@@ -181,24 +216,38 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
     if fields is None:
         return None
     values: dict = {}
+    vocabulary = known.vocabulary
+    if "source" in fields:
+        values["sources"] = frozenset(checker.string_list(
+            fields["source"][1], "when.source",
+            lambda v, n, p: references.check_source(checker, v, n, p, known.sources), non_empty=True))
+    scope = references.Scope.start(values.get("sources"), known.sources, vocabulary)
     for key, (_key_node, value_node) in fields.items():
         path = f"when.{key}"
         if key == "source":
-            values["sources"] = frozenset(checker.string_list(value_node, path, non_empty=True))
-        elif key == "category":
-            values["categories"] = frozenset(fold(v) for v in checker.string_list(value_node, path, non_empty=True))
+            continue
+        if key == "category":
+            found = _vocabulary_list(checker, value_node, path, "category", scope, vocabulary)
+            values["categories"] = frozenset(fold(v) for v in found)
         elif key == "event":
-            values["events"] = frozenset(fold(v) for v in checker.string_list(value_node, path, non_empty=True))
+            found = _vocabulary_list(checker, value_node, path, "event", scope, vocabulary)
+            values["events"] = frozenset(fold(v) for v in found)
         elif key == "msg_type":
             if _empty_list(checker, value_node, path):
                 continue
             choices = [m.value for m in MsgType]
             picked = [checker.choice(n, p, choices, fold_case=True) for n, p in checker.items(value_node, path)]
             values["msg_types"] = frozenset(MsgType(v) for v in picked if v)
+            if values["msg_types"] and all(picked):
+                listed = ", ".join(sorted(m.value for m in values["msg_types"]))
+                scope.narrow(checker, value_node, path, references.msg_type_producers(vocabulary, values["msg_types"]),
+                             f"the message type {listed}", f"le type de message {listed}")
         elif key == "severity":
             word = checker.choice(value_node, path, SEVERITIES, fold_case=True)
             if word:
                 values["min_severity"] = Severity.parse(word)
+                scope.narrow(checker, value_node, path, references.severity_producers(vocabulary, values["min_severity"]),
+                             f"a severity of {word} or more", f"une gravité {word} ou plus")
         elif key == "keywords":
             values.update(_keywords(checker, value_node, path))
         elif key == "regex":
@@ -210,12 +259,36 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
         elif key == "territories":
             values["territories"] = frozenset(_territories(checker, value_node, path, known, non_empty=True))
         elif key == "attributes":
-            values["attributes"] = _attributes(checker, value_node, path)
+            values["attributes"] = _attributes(checker, value_node, path, scope, vocabulary)
         elif key == "episode":
             values["episode"] = checker.boolean(value_node, path)
         elif key == "time":
             values["time"] = _time(checker, value_node, path)
     return Condition(**values)
+
+
+def _vocabulary_list(checker: Checker, node: Node, path: str, name: str, scope: references.Scope,
+                     vocabulary: Vocabulary) -> list[str]:
+    """Values of an event / category / attribute condition, each checked against what the parsers
+    produce; then the rule's scope is narrowed to the kinds of source that produce one of them."""
+    producers: set[str] = set()
+    failed = False
+
+    def convert(value: str, child: Node, child_path: str) -> str | None:
+        nonlocal failed
+        kinds = references.check_value(checker, child, child_path, name, value, vocabulary)
+        if kinds is None:
+            failed = True
+            return None
+        producers.update(kinds)
+        return value
+
+    found = checker.string_list(node, path, convert, non_empty=True)
+    if found and not failed:
+        what, what_fr = references.label(name)
+        listed = ", ".join(repr(v) for v in found)
+        scope.narrow(checker, node, path, producers, f"the {what} {listed}", f"{what_fr} {listed}")
+    return found
 
 
 def _keywords(checker: Checker, node: Node, path: str) -> dict:
@@ -225,6 +298,22 @@ def _keywords(checker: Checker, node: Node, path: str) -> dict:
     if fields is None:
         return {}
     result = {f"{key}_words": tuple(_phrases(checker, value, f"{path}.{key}")) for key, (_k, value) in fields.items()}
+    excluded = result.get("none_words", ())
+    if excluded:
+        def blocked(phrase: str) -> str | None:
+            return next((n for n in excluded if f" {n} " in f" {phrase} "), None)
+
+        required = [(w, blocked(w)) for w in result.get("all_words", ())]
+        if any(n for _w, n in required):
+            word, none = next((w, n) for w, n in required if n)
+            checker.warn(fields["all"][1], f"{path}.all", f"this rule can never fire: {word!r} is required but "
+                         f"{none!r} is excluded (keywords.none)",
+                         f"cette règle ne se déclenchera jamais : {word!r} est exigé mais {none!r} est exclu "
+                         "(keywords.none)")
+        elif result.get("any_words") and all(blocked(w) for w in result["any_words"]):
+            checker.warn(fields["any"][1], f"{path}.any", "this rule can never fire: every keyword of 'any' "
+                         "contains a word of 'none'",
+                         "cette règle ne se déclenchera jamais : chaque mot de 'any' contient un mot de 'none'")
     return result
 
 
@@ -265,21 +354,35 @@ def _territories(checker: Checker, node: Node, path: str, known: Known, *, non_e
         code = value.upper()
         if known.territories is not None and code not in known.territories:
             listed = ", ".join(sorted(known.territories)) or "none"
-            checker.error(child, child_path, f"unknown territory {value!r} (territories file has {listed})")
+            place = (known.places or {}).get(code) or (known.places or {}).get(fold(value))
+            if place is not None:
+                checker.error(child, child_path, f"{value!r} is a place of territory {place}, not a territory "
+                              f"(territories file has {listed}): did you mean {place!r}?",
+                              f"{value!r} est un lieu du territoire {place}, pas un territoire "
+                              f"(territoires : {listed}) : vouliez-vous dire {place!r} ?")
+                return None
+            guess = did_you_mean(code, known.territories)
+            hint, hint_fr = suggestion(guess)
+            checker.error(child, child_path, f"unknown territory {value!r} (territories file has {listed}{hint})",
+                          f"territoire {value!r} inconnu (territoires : {listed}{hint_fr})")
             return None
         return code
 
     return checker.string_list(node, path, convert, non_empty=non_empty)
 
 
-def _attributes(checker: Checker, node: Node, path: str) -> tuple[tuple[str, frozenset[str]], ...]:
+def _attributes(checker: Checker, node: Node, path: str, scope: references.Scope,
+                vocabulary: Vocabulary) -> tuple[tuple[str, frozenset[str]], ...]:
     fields = checker.mapping(node, path, None)
     if not fields:
         return ()
-    return tuple(
-        (key, frozenset(fold(v) for v in checker.string_list(value, f"{path}.{key}", non_empty=True)))
-        for key, (_k, value) in fields.items()
-    )
+    result = []
+    for key, (key_node, value) in fields.items():
+        if not references.check_attribute_name(checker, key_node, f"{path}.{key}", key, vocabulary):
+            continue
+        found = _vocabulary_list(checker, value, f"{path}.{key}", key, scope, vocabulary)
+        result.append((key, frozenset(fold(v) for v in found)))
+    return tuple(result)
 
 
 def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
@@ -374,10 +477,16 @@ def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:
     return tag
 
 
+_WHAT_FR = {"channel": "canal", "template": "modèle", "authority": "autorité"}
+
+
 def _member(checker: Checker, value: str, node: Node, path: str, known: Collection[str] | None, what: str) -> str | None:
     if known is not None and value not in known:
         listed = ", ".join(sorted(known)) or "none"
-        checker.error(node, path, f"unknown {what} {value!r} (known: {listed})")
+        guess = did_you_mean(value, known)
+        hint, hint_fr = suggestion(guess)
+        checker.error(node, path, f"unknown {what} {value!r} (known: {listed}{hint})",
+                      f"{_WHAT_FR.get(what, what)} {value!r} inconnu (connus : {listed}{hint_fr})")
         return None
     return value
 

@@ -7,6 +7,7 @@ source text, so `territories: [41]` and `territories: ["41"]` mean the same thin
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
@@ -26,15 +27,45 @@ _INT = "tag:yaml.org,2002:int"
 
 @dataclass(frozen=True, slots=True)
 class RuleError:
-    """One problem in a configuration file, at a 1-based line and column."""
+    """One problem in a configuration file, at a 1-based line and column. A "warning" does not stop the
+    file from loading (a rule that can never fire, say); `french` is the message as the console shows it
+    (empty: only the English message exists)."""
 
     file: str
     line: int
     column: int
     message: str
+    level: str = "error"
+    french: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        prefix = "warning: " if self.level == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {prefix}{self.message}"
+
+    def in_french(self) -> str:
+        prefix = "attention : " if self.level == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {prefix}{self.french or self.message}"
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a typo most likely meant: close spelling (case and accents ignored), or the same
+    characters in another order ("14" for "41"); None when nothing is close."""
+    from .text import fold
+
+    by_fold: dict[str, str] = {}
+    for candidate in candidates:
+        by_fold.setdefault(fold(str(candidate)), str(candidate))
+    folded = fold(value)
+    match = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.75)
+    if match:
+        return by_fold[match[0]]
+    anagrams = [c for f, c in by_fold.items() if sorted(f) == sorted(folded) and f != folded]
+    return anagrams[0] if len(anagrams) == 1 else None
+
+
+def hint(guess: str | None) -> tuple[str, str]:
+    """"; did you mean 'x'?" in English and French, or nothing."""
+    return (f"; did you mean {guess!r}?", f" ; vouliez-vous dire {guess!r} ?") if guess else ("", "")
 
 
 class ValidationFailed(Exception):
@@ -88,10 +119,18 @@ class Checker:
     def __init__(self, file: str):
         self.file = file
         self.errors: list[RuleError] = []
+        self.warnings: list[RuleError] = []
 
-    def error(self, node: Node | None, path: str, message: str) -> None:
+    def error(self, node: Node | None, path: str, message: str, french: str = "") -> None:
+        self.errors.append(self._finding(node, path, message, french, "error"))
+
+    def warn(self, node: Node | None, path: str, message: str, french: str = "") -> None:
+        self.warnings.append(self._finding(node, path, message, french, "warning"))
+
+    def _finding(self, node: Node | None, path: str, message: str, french: str, level: str) -> RuleError:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
-        self.errors.append(RuleError(self.file, line, column, f"{path}: {message}" if path else message))
+        return RuleError(self.file, line, column, f"{path}: {message}" if path else message, level,
+                         f"{path} : {french}" if path and french else french)
 
     def mapping(
         self, node: Node, path: str, allowed: Iterable[str] | None, required: Iterable[str] = ()
@@ -159,6 +198,13 @@ class Checker:
             for candidate in choices:
                 if candidate == value or (fold_case and candidate.lower() == value.lower()):
                     return candidate
+            guess = did_you_mean(value, choices)
+            if guess is not None:
+                self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)} "
+                           f"(did you mean {guess!r}?)",
+                           f"valeur attendue parmi {', '.join(choices)}, trouvé {describe(node)} "
+                           f"(vouliez-vous dire {guess!r} ?)")
+                return None
         self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}")
         return None
 

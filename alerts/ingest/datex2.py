@@ -33,6 +33,18 @@ _TYPE_FIELDS = ("roadOrCarriagewayOrLaneManagementType", "weatherRelatedRoadCond
                 "poorEnvironmentType", "winterEquipmentManagementType", "generalInstructionToRoadUsersType",
                 "generalNetworkManagementType", "networkManagementType", "roadMaintenanceType",
                 "obstructionType", "accidentType", "nonWeatherRelatedRoadConditionType")
+# situationRecord xsi:types of DATEX II v2.x and v3 (concrete classes), as attributes["record_type"] carries them
+RECORD_TYPES = (
+    "AbnormalTraffic", "Accident", "AnimalPresenceObstruction", "AuthorityOperation", "ConstructionWorks",
+    "DisturbanceActivity", "EnvironmentalObstruction", "EquipmentOrSystemFault",
+    "GeneralInstructionOrMessageToRoadUsers", "GeneralNetworkManagement", "GeneralObstruction",
+    "InfrastructureDamageObstruction", "MaintenanceWorks", "NonWeatherRelatedRoadConditions",
+    "PoorEnvironmentConditions", "PublicEvent", "ReroutingManagement", "RoadOperatorServiceDisruption",
+    "RoadOrCarriagewayOrLaneManagement", "RoadsideAssistance", "RoadsideServiceDisruption", "SpeedManagement",
+    "TransitInformation", "VehicleObstruction", "WeatherRelatedRoadConditions", "WinterDrivingManagement",
+)
+VALIDITY_STATUSES = ("active", "planned", "suspended", "definedByValidityTimeSpec")
+ATTRIBUTES = ("record_type", "situation_id", "detail", "validity_status", "direction", "hgv")  # what rules may test
 _DIRECTION_FIELDS = ("directionBoundOnLinearSection", "directionRelativeOnLinearSection", "directionBound",
                      "directionRelative", "tpegDirection", "tpegDirectionRoad", "alertCDirectionCoded")
 
@@ -137,6 +149,11 @@ def _classify(record_type: str, detail: str, hgv: bool) -> tuple[str, str]:
     if record_type == "GeneralInstructionOrMessageToRoadUsers":
         return "consigne", "Transport"
     return record_type, "Transport"
+
+
+# every (event, category) _classify gives, for rules to be checked against
+CLASSES = frozenset(_classify(record_type, detail, hgv) for record_type in RECORD_TYPES
+                    for detail in ("", "closed", "snow") for hgv in (False, True))
 
 
 def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str, now: datetime,

@@ -1,0 +1,293 @@
+"""`crieur rules check`: what the service would refuse, and rules that can never fire, found before a snow night.
+
+Each typo of issue 21 is tried as a CM would, on a draft rules file checked against the example
+configuration (its channels, sources, territories, templates); each answer names file:line:column and the
+word the CM probably meant. The service refuses the same files, and a reload keeps the rules in force."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from alerts.cli import main
+from alerts.config import load_config
+from alerts.service import Crieur
+from rules import cli
+from rules.book import RuleBook
+from rules.yamlcheck import ValidationFailed
+from tests.conftest import EXAMPLES
+
+HEADER = "mode: first-match\nrules:\n"
+
+
+@pytest.fixture
+def example(tmp_path) -> Path:
+    """A copy of the example deployment; drafts go to another folder (no territories or templates beside)."""
+    target = tmp_path / "loir-et-cher"
+    shutil.copytree(EXAMPLES / "loir-et-cher", target)
+    (tmp_path / "drafts").mkdir()
+    return target
+
+
+def draft(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "drafts" / "rules.yaml"
+    path.write_text(HEADER + textwrap.indent(textwrap.dedent(body).lstrip("\n"), "  "), encoding="utf-8")
+    return path
+
+
+def check(example: Path, path: Path) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    status = cli.check([path], config=load_config(example / "crieur.yaml"), out=out)
+    return status, [line.replace(str(path), "rules.yaml") for line in out.getvalue().splitlines()]
+
+
+VIGILANCE = """
+- name: vigilance
+  when:
+    source: [{source}]
+    event: [{event}]
+    attributes: {{colour: [{colour}]}}
+  then:
+    channels: [{channel}, sms, web]
+    template: {{default: alerte, sms: {template}}}
+    territories: ["{territory}"]
+"""
+
+
+def vigilance_rule(**changes: str) -> str:
+    values = dict(source="meteo-vigilance", event="neige-verglas", colour="orange", channel="mastodon",
+                  template="alerte-sms", territory="41")
+    return VIGILANCE.format(**{**values, **changes})
+
+
+def test_the_draft_without_typo_passes(example, tmp_path):
+    assert check(example, draft(tmp_path, vigilance_rule())) == (
+        0, ["OK: 1 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates"])
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"channel": "smss"},
+     "rules.yaml:9:18: then.channels[0]: unknown channel 'smss' (known: bluesky, email, facebook, mastodon, sms, "
+     "web, x; did you mean 'sms'?)"),
+    ({"source": "meteo-vigilence"},
+     "rules.yaml:5:16: when.source[0]: unknown source 'meteo-vigilence' (did you mean 'meteo-vigilance'?)"),
+    ({"event": "neige-verglass"},
+     "rules.yaml:6:15: when.event[0]: no source produces the event 'neige-verglass' (did you mean 'neige-verglas'?)"),
+    ({"colour": "ornage"},
+     "rules.yaml:7:29: when.attributes.colour[0]: no source produces the attribute colour 'ornage' "
+     "(did you mean 'orange'?)"),
+    ({"template": "alerte-smss"},
+     "rules.yaml:10:40: then.template.sms: unknown template 'alerte-smss' (known: alerte, alerte-sms, fin-alerte, "
+     "mise-a-jour; did you mean 'alerte-sms'?)"),
+    ({"territory": "14"},
+     "rules.yaml:11:21: then.territories[0]: unknown territory '14' (territories file has 28, 41; did you mean '41'?)"),
+], ids=["channel", "source", "event", "colour", "template", "territory"])
+def test_each_typo_of_the_issue_is_an_error_with_its_position_and_a_suggestion(example, tmp_path, change, expected):
+    status, lines = check(example, draft(tmp_path, vigilance_rule(**change)))
+    assert status == 1
+    assert lines == [expected, "1 error(s): nothing changed, fix them and check again"]
+
+
+def test_the_colour_in_capitals_is_the_same_colour(example, tmp_path):
+    """`colour: [Orange]` is no typo: values are compared without case, as the engine does; it fires."""
+    path = draft(tmp_path, vigilance_rule(colour="Orange"))
+    assert check(example, path)[0] == 0
+    item = tmp_path / "item.yaml"
+    item.write_text("source: meteo-vigilance\nevent: neige-verglas\ntitle: Vigilance orange\n"
+                    "attributes: {colour: orange}\nareas: ['departement:41']\n", encoding="utf-8")
+    out = io.StringIO()
+    assert cli.test([path], item, EXAMPLES / "loir-et-cher" / "territories.yaml",
+                    EXAMPLES / "loir-et-cher" / "templates", out=out) == 0
+    assert "rule vigilance fires" in out.getvalue()
+
+
+def test_the_command_line_checks_against_the_configuration(example, tmp_path, capsys):
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        path = draft(tmp_path, vigilance_rule(template="alerte-smss"))
+        assert main(["rules", "check", "--config", str(example / "crieur.yaml"), str(path)]) == 1
+        assert f"{path}:10:40: then.template.sms: unknown template 'alerte-smss'" in capsys.readouterr().out
+        assert main(["rules", "check", "--config", str(example / "crieur.yaml")]) == 0  # the configured rules
+        assert capsys.readouterr().out == "OK: 7 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates\n"
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("msg_type: [Cancle]", "when.msg_type[0]: expected one of Alert, Update, Cancel, got 'Cancle' "
+                           "(did you mean 'Cancel'?)"),
+    ("severity: Severre", "when.severity: expected one of Minor, Moderate, Severe, Extreme, got 'Severre' "
+                          "(did you mean 'Severe'?)"),
+    ("attributes: {color: [orange]}", "when.attributes.color: no source gives items the attribute 'color' "
+                                      "(did you mean 'colour'?)"),
+    ("attributes: {record_type: [WinterDrivingManagment]}",
+     "when.attributes.record_type[0]: no source produces the attribute record_type 'WinterDrivingManagment' "
+     "(did you mean 'WinterDrivingManagement'?)"),
+    ("attributes: {phenomenon: [grand-froit]}",
+     "when.attributes.phenomenon[0]: no source produces the attribute phenomenon 'grand-froit' "
+     "(did you mean 'grand-froid'?)"),
+    ("territories: ['41018']", "when.territories[0]: '41018' is a place of territory 41, not a territory "
+                               "(territories file has 28, 41): did you mean '41'?"),
+    ("territories: [Chartres]", "when.territories[0]: 'Chartres' is a place of territory 28, not a territory "
+                                "(territories file has 28, 41): did you mean '28'?"),
+], ids=["msg_type", "severity", "attribute-name", "datex-record-type", "phenomenon", "commune-code", "commune-name"])
+def test_values_are_checked_against_what_the_parsers_produce(example, tmp_path, when, expected):
+    path = draft(tmp_path, f"""
+        - name: r
+          when:
+            {when}
+          then: {{channels: [web]}}
+    """)
+    status, lines = check(example, path)
+    assert status == 1 and len(lines) == 2, lines
+    assert lines[0].startswith("rules.yaml:5:") and lines[0].split(": ", 1)[1] == expected
+
+
+def test_a_shadowed_rule_is_a_warning_naming_the_rule_that_takes_its_items(example, tmp_path):
+    path = draft(tmp_path, """
+        - name: neige
+          when:
+            keywords: [neige, verglas]
+          then: {channels: [web]}
+        - name: neige-routes
+          when:
+            keywords: {all: [neige, route]}
+            roads: [D]
+          then: {channels: [sms, web]}
+        - name: neige-sauf-exercice
+          when:
+            keywords: {any: [neige], none: [exercice]}
+            severity: Severe
+          then: {channels: [sms]}
+        - name: verglas-ou-pluie
+          when:
+            keywords: [verglas, pluie]
+          then: {channels: [sms]}
+    """)
+    status, lines = check(example, path)
+    assert status == 0
+    warning = ("warning: rule {} can never fire: rule 'neige' (line 3) comes first, takes every item it would take "
+               "and stops there (move it above, or give the earlier rule continue: true)")
+    assert lines[:2] == [
+        "rules.yaml:7:5: " + warning.format("'neige-routes'"),
+        "rules.yaml:12:5: " + warning.format("'neige-sauf-exercice'"),
+    ]
+    assert lines[2] == "OK: 4 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates, 2 warning(s)"
+
+
+def test_no_shadow_when_the_earlier_rule_lets_reading_continue_or_is_narrower(example, tmp_path):
+    path = draft(tmp_path, """
+        - name: tout-neige
+          when: {keywords: [neige]}
+          then: {channels: [web]}
+          continue: true
+        - name: neige-41
+          when: {keywords: [neige], territories: ["41"]}
+          then: {channels: [sms]}
+        - name: neige-41-grave
+          when: {keywords: [neige], severity: Severe}
+          then: {channels: [sms]}
+        - name: neige-episode
+          when: {keywords: [neige], episode: true}
+          then: {channels: [sms]}
+    """)
+    assert check(example, path)[1] == ["OK: 4 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates"]
+
+
+@pytest.mark.parametrize("when, expected", [
+    ("{source: [prefecture-41], severity: Severe}",
+     "warning: when.severity: this rule can never fire: items from source prefecture-41 (rss) never have a severity "
+     "of Severe or more (only cap, datex2, geojson, vigilance sources produce it)"),
+    ("{source: [prefecture-41], msg_type: [Cancel]}",
+     "warning: when.msg_type: this rule can never fire: items from source prefecture-41 (rss) never have the message "
+     "type Cancel (only cap, datex2, geojson, vigilance sources produce it)"),
+    ("{category: [Sécurité routière], msg_type: [Cancel]}",  # an RSS category; RSS items are never cancelled
+     "warning: when.msg_type: this rule can never fire: conditions contradict each other: the message type Cancel "
+     "comes only from cap, datex2, geojson, vigilance sources, which when.category already excludes"),
+    ("{keywords: {all: [neige, route], none: [route]}}",
+     "warning: when.keywords.all: this rule can never fire: 'route' is required but 'route' is excluded "
+     "(keywords.none)"),
+], ids=["severity-of-rss", "cancel-from-rss", "rss-category-and-cancel", "keyword-required-and-excluded"])
+def test_contradictory_conditions_are_warnings(example, tmp_path, when, expected):
+    path = draft(tmp_path, f"""
+        - name: r
+          when: {when}
+          then: {{channels: [web]}}
+    """)
+    status, lines = check(example, path)
+    assert status == 0 and len(lines) == 2, lines
+    assert lines[0].startswith("rules.yaml:4:") and lines[0].split(": ", 1)[1] == expected
+
+
+def test_a_source_of_another_deployment_is_a_warning_not_a_typo(example, tmp_path):
+    path = draft(tmp_path, """
+        - name: pl
+          when: {source: [prefecture-41, prefecture-45]}
+          then: {channels: [web]}
+    """)
+    status, lines = check(example, path)
+    assert status == 0
+    assert lines[0] == ("rules.yaml:4:36: warning: when.source[1]: source 'prefecture-45' is not configured "
+                        "(configured: meteo-vigilance, prefecture-28, prefecture-41): no item will come from it")
+
+
+def test_a_time_window_that_never_opens_is_refused(example, tmp_path):
+    path = draft(tmp_path, """
+        - name: matin
+          when: {keywords: [neige], time: {from: "05:00", to: "05:00"}}
+          then: {channels: [web]}
+    """)
+    status, lines = check(example, path)
+    assert status == 1
+    assert lines[0] == "rules.yaml:4:37: when.time: 'from' and 'to' are equal: the window would be empty"
+
+
+def test_the_example_rules_pass_without_any_warning():
+    book = RuleBook.for_config(load_config(EXAMPLES / "loir-et-cher" / "crieur.yaml"))
+    assert book.reload() == [] and book.warnings == []
+    assert len(book.engine) == 7
+
+
+def test_cap_events_seen_in_the_configured_sources_are_known(example, tmp_path):
+    """The example's MeteoAlarm feed publishes `neige-verglas` events: a CAP event is free text, so an event
+    close to one seen there is a typo, and an unseen word is accepted."""
+    config = load_config(example / "crieur.yaml")
+    book = RuleBook.for_config(config)
+    book.reload()
+    known = book.known(book.territories, book.templates)
+    assert "neige-verglas" in known.vocabulary.kinds["cap"].events.spellings
+    path = draft(tmp_path, vigilance_rule(event="Tempete"))
+    assert check(example, path)[0] == 0
+
+
+async def test_the_service_refuses_such_rules_and_a_reload_keeps_the_rules_in_force(example, tmp_path):
+    rules = example / "rules.yaml"
+    good = rules.read_text(encoding="utf-8")
+    rules.write_text(good.replace("source: [meteo-vigilance]", "source: [meteo-vigilence]", 1), encoding="utf-8")
+    config = load_config(example / "crieur.yaml")
+    config.data_dir = tmp_path / "data"
+    config.database = f"sqlite:///{tmp_path / 'crieur.db'}"
+    config.dry_run = True
+    crieur = Crieur(config)
+    with pytest.raises(ValidationFailed) as failed:
+        await crieur.open()
+    assert [str(e) for e in failed.value.errors] == [
+        f"{rules}:43:16: when.source[0]: unknown source 'meteo-vigilence' (did you mean 'meteo-vigilance'?)"]
+
+    rules.write_text(good, encoding="utf-8")
+    book = RuleBook.for_config(config).load_or_raise()
+    engine = book.engine
+    rules.write_text(good.replace("channels: [mastodon, x", "channels: [mastodom, x", 1), encoding="utf-8")
+    [error] = book.reload()
+    assert str(error) == (f"{rules}:48:18: then.channels[0]: unknown channel 'mastodom' (known: bluesky, email, "
+                          "facebook, mastodon, sms, web, x; did you mean 'mastodon'?)")
+    assert error.in_french().endswith("canal 'mastodom' inconnu (connus : bluesky, email, facebook, mastodon, sms, "
+                                      "web, x ; vouliez-vous dire 'mastodon' ?)")
+    assert book.engine is engine  # the rules in force stay
