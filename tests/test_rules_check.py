@@ -291,3 +291,72 @@ async def test_the_service_refuses_such_rules_and_a_reload_keeps_the_rules_in_fo
     assert error.in_french().endswith("canal 'mastodom' inconnu (connus : bluesky, email, facebook, mastodon, sms, "
                                       "web, x ; vouliez-vous dire 'mastodon' ?)")
     assert book.engine is engine  # the rules in force stay
+
+
+# ------------------------------------------------------------------------------------ coverage on real data
+
+SHARED_SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
+
+
+def coverage_of(example: Path, folder: Path, rules: Path | None = None) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    status = cli.check([rules] if rules else [], config=load_config(example / "crieur.yaml"), against=folder, out=out)
+    return status, out.getvalue().splitlines()
+
+
+def test_coverage_names_the_silent_rules_and_the_items_no_rule_handled(example, tmp_path):
+    episode = tmp_path / "episode"
+    (episode / "prefecture-28").mkdir(parents=True)
+    shutil.copy(example / "feeds" / "meteoalarm-41.xml", episode / "meteoalarm-41.xml")
+    shutil.copy(example / "feeds" / "prefecture-41.xml", episode / "prefecture-28" / "2026-11-25.xml")
+    shutil.copy(SHARED_SAMPLES / "datex2" / "bisonfute-tipi-v2-situation-vehicleobstruction-fr.xml", episode / "dir.xml")
+    (episode / "broken.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel><item>', encoding="utf-8")
+    (episode / "notes.json").write_text('{"hello": "world"}', encoding="utf-8")
+    status, lines = coverage_of(example, episode)
+    assert status == 0
+    assert f"Coverage: 4 item(s) from 3 document(s) of {episode}" in lines
+    report = lines[lines.index("Rules that never fired (4 of 7):"):]
+    silent = [line.split(" (")[0].strip() for line in report[1:5]]
+    # préfecture items carry no severity: outside an episode, `neige-hors-episode` (severity: Moderate) misses them
+    assert silent == ["fin-episode-vigilance-levee", "fin-episode-vigilance-verte", "neige-hors-episode",
+                      "transports-scolaires"]
+    assert report[1].endswith("rules.yaml:56)")
+    # the CAP alert opens the episode; the préfecture's items, read as prefecture-28 (their folder), are handled
+    assert "Fired: debut-episode-vigilance ×1, poids-lourds-prefecture ×1, neige-routes-episode ×1" in report
+    assert "Items no rule handled (1 of 4), by source and kind:" in report
+    assert "  no configured datex2 source (datex2): 1" in report
+    assert any(line.startswith("    VehicleObstruction ×1 — e.g. \"VehicleObstruction A 4\" (dir.xml)") for line in report)
+    assert report[-3] == "Not read (2):"
+    assert report[-2].startswith("  broken.xml: cannot read this rss document: ")
+    assert report[-1] == "  notes.json: not a format Crieur reads"
+
+
+def test_a_parser_that_fails_on_a_document_is_a_line_of_the_report(example, tmp_path, monkeypatch):
+    import rules.coverage
+
+    real = rules.coverage.parse
+
+    def flaky(spec, body, content_type=""):
+        if b"neige-verglas" in body:
+            raise KeyError("awareness_level")
+        return real(spec, body, content_type)
+
+    monkeypatch.setattr(rules.coverage, "parse", flaky)
+    folder = tmp_path / "feeds"
+    shutil.copytree(example / "feeds", folder)
+    status, lines = coverage_of(example, folder)
+    assert status == 0
+    assert "  meteoalarm-41.xml: the cap parser failed: KeyError: 'awareness_level'" in lines
+    assert any(line.startswith("Coverage: 3 item(s) from 2 document(s)") for line in lines)
+
+
+def test_coverage_of_the_shared_samples(example):
+    assert SHARED_SAMPLES.is_dir(), "the shared samples are missing"
+    status, lines = coverage_of(example, SHARED_SAMPLES)
+    assert status == 0
+    assert any(line.startswith("Coverage: ") for line in lines)
+    assert "  cap documents read as source meteo-vigilance" in lines
+    assert any(line.startswith("  no configured datex2 source (datex2): ") for line in lines)
+    assert "  providers/mastodon/mastodon-status-edited-anonymised.json: not a format Crieur reads" in lines
+    # the DWD archive is opened: its alerts are items, each member named
+    assert any("cap/dwd-cap-mul-8-languages-2023-06-23.zip!" in line for line in lines)
