@@ -54,6 +54,7 @@ class RuleBook:
         self.authorities = authorities
         self.sources = tuple(sources) if sources is not None else None
         self.warnings: list[RuleError] = []
+        self.errors: list[RuleError] = []  # of the last build; the rules in force are older then
         self._snapshot: Snapshot | None = None
 
     @classmethod
@@ -98,6 +99,7 @@ class RuleBook:
     def build(self) -> tuple[Snapshot | None, list[RuleError]]:
         """Read and validate everything, without touching the rules in force."""
         errors: list[RuleError] = []
+        self.warnings = []
         territories = None
         if self.territories_path is not None:
             territories, found = check_territories(self.territories_path)
@@ -144,6 +146,7 @@ class RuleBook:
     def reload(self) -> list[RuleError]:
         """Swap in freshly read rules; on any error keep the current ones and return the errors."""
         snapshot, errors = self.build()
+        self.errors = errors
         if snapshot is not None:
             self._snapshot = snapshot  # the single swap readers may observe
         return errors

@@ -83,7 +83,8 @@ class Coverage:
 
     def lines(self, french: bool = False) -> list[str]:
         t = _FR if french else _EN
-        out = [t["head"].format(items=self.items, documents=self.documents, folder=self.folder or t["store"])]
+        head = t["head"] if self.folder else t["head-store"]
+        out = [head.format(items=self.items, documents=self.documents, folder=self.folder)]
         out += [f"  {fr if french else en}" for en, fr in self.attributions.values()]
         silent = self.never_fired()
         out.append(t["silent"].format(n=len(silent), total=len(self.rules)) if silent else t["all-fired"])
@@ -109,7 +110,7 @@ class Coverage:
 
 _EN = {
     "head": "Coverage: {items} item(s) from {documents} document(s) of {folder}",
-    "store": "the items stored last",
+    "head-store": "Coverage: the last {items} item(s) stored, from {documents} source(s)",
     "silent": "Rules that never fired ({n} of {total}):",
     "all-fired": "Every rule fired at least once.",
     "fired": "Fired: ",
@@ -120,7 +121,7 @@ _EN = {
 }
 _FR = {
     "head": "Couverture : {items} message(s) de {documents} document(s) de {folder}",
-    "store": "les derniers messages reçus",
+    "head-store": "Couverture : les {items} derniers messages reçus, de {documents} source(s)",
     "silent": "Règles qui ne se sont jamais déclenchées ({n} sur {total}) :",
     "all-fired": "Chaque règle s'est déclenchée au moins une fois.",
     "fired": "Déclenchées : ",

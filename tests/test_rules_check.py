@@ -21,6 +21,7 @@ from rules import cli
 from rules.book import RuleBook
 from rules.yamlcheck import ValidationFailed
 from tests.conftest import EXAMPLES
+from tests.test_web_support import web_env  # noqa: F401  (fixture)
 
 HEADER = "mode: first-match\nrules:\n"
 
@@ -360,3 +361,54 @@ def test_coverage_of_the_shared_samples(example):
     assert "  providers/mastodon/mastodon-status-edited-anonymised.json: not a format Crieur reads" in lines
     # the DWD archive is opened: its alerts are items, each member named
     assert any("cap/dwd-cap-mul-8-languages-2023-06-23.zip!" in line for line in lines)
+
+
+# ------------------------------------------------------------------------------------------------ console
+
+async def test_the_console_reload_shows_the_same_report_in_french(web_env, tmp_path):  # noqa: F811
+    import html
+
+    from alerts.domain import Item, MsgType
+
+    folder = tmp_path / "deployment"
+    shutil.copytree(EXAMPLES / "loir-et-cher", folder)
+    config = load_config(folder / "crieur.yaml")
+    web_env.crieur.config.sources = config.sources
+    web_env.crieur.rules = RuleBook.for_config(config).load_or_raise()
+    await web_env.store.ingest([
+        Item(source="meteo-vigilance", external_id="v1", title="Vigilance orange neige-verglas", event="neige-verglas",
+             msg_type=MsgType.ALERT, attributes={"colour": "orange"}),
+        Item(source="prefecture-41", external_id="p1", title="Fête de la science à Blois", category="Culture"),
+    ])
+    token = await web_env.login("admin")
+    rules = folder / "rules.yaml"
+    good = rules.read_text(encoding="utf-8")
+    in_force = web_env.crieur.rules.engine
+
+    rules.write_text(good.replace("source: [meteo-vigilance]", "source: [meteo-vigilence]", 1), encoding="utf-8")
+    answer = await web_env.client.post("/console/rules/reload", data={"csrf": token})
+    page = html.unescape(await answer.text())
+    assert answer.status == 400 and web_env.crieur.rules.engine is in_force
+    assert "Règles non rechargées, les précédentes restent en vigueur (1 erreur(s)) :" in page
+    assert (f"{rules}:43:16: when.source[0] : source 'meteo-vigilence' inconnue "
+            "(vouliez-vous dire 'meteo-vigilance' ?)") in page
+
+    shadowed = good + textwrap.indent(textwrap.dedent("""
+        - name: poids-lourds-41
+          when:
+            source: [prefecture-41]
+            keywords: {all: [poids lourds], none: [exercice]}
+          then: {channels: [web]}
+    """), "  ")
+    rules.write_text(shadowed, encoding="utf-8")
+    answer = await web_env.client.post("/console/rules/reload", data={"csrf": token})
+    page = html.unescape(await answer.text())
+    assert answer.status == 200 and web_env.crieur.rules.engine is not in_force
+    assert "Règles rechargées." in page and "Règles rechargées, avec 1 avertissement(s) :" in page
+    line = shadowed.splitlines().index("  - name: poids-lourds-41") + 1
+    assert (f"{rules}:{line}:5: attention : la règle 'poids-lourds-41' ne se déclenchera jamais : la règle "
+            "'poids-lourds-prefecture' (ligne 80) passe avant") in page
+    assert "Couverture : les 2 derniers messages reçus, de 2 source(s)" in page
+    assert "Règles qui ne se sont jamais déclenchées (7 sur 8) :" in page
+    assert "Déclenchées : debut-episode-vigilance ×1" in page
+    assert "  prefecture-41 (rss) : 1" in page and "    category Culture ×1 — par ex. « Fête de la science à Blois »" in page
