@@ -34,6 +34,7 @@ _IGNORED_SUFFIXES = {".md", ".txt", ".xsd", ".rnc", ".rng", ".py", ".yaml", ".ym
 _CONTENT_TYPES = {"rss": "application/rss+xml", "cap": "application/cap+xml", "datex2": "application/xml",
                   "geojson": "application/geo+json", "csv": "text/csv", "vigilance": "application/json"}
 _MAX_BYTES = 50_000_000
+_KINDS_SHOWN = 8  # per source in the report; the rest is counted
 
 
 def guess_kind(name: str, head: bytes) -> str | None:
@@ -97,9 +98,13 @@ class Coverage:
             for (source, kind), kinds in sorted(self.unhandled.items()):
                 count = sum(entry[0] for entry in kinds.values())
                 out.append(f"  {source} ({kind}) : {count}" if french else f"  {source} ({kind}): {count}")
-                for what, (n, title, document) in sorted(kinds.items(), key=lambda kv: (-kv[1][0], kv[0])):
+                ranked = sorted(kinds.items(), key=lambda kv: (-kv[1][0], kv[0]))
+                for what, (n, title, document) in ranked[:_KINDS_SHOWN]:
                     out.append(f"    {what} ×{n} — {t['eg']} « {_short(title)} » ({document})" if french
                                else f"    {what} ×{n} — e.g. \"{_short(title)}\" ({document})")
+                if len(ranked) > _KINDS_SHOWN:
+                    rest = ranked[_KINDS_SHOWN:]
+                    out.append("    " + t["more"].format(kinds=len(rest), items=sum(e[0] for _w, e in rest)))
         elif self.items:
             out.append(t["all-handled"])
         if self.unread:
@@ -117,6 +122,7 @@ _EN = {
     "unhandled": "Items no rule handled ({n} of {total}), by source and kind:",
     "all-handled": "Every item was handled by a rule.",
     "eg": "e.g.",
+    "more": "… and {kinds} other kind(s), {items} item(s)",
     "unread": "Not read ({n}):",
 }
 _FR = {
@@ -128,6 +134,7 @@ _FR = {
     "unhandled": "Messages qu'aucune règle n'a traités ({n} sur {total}), par source et par type :",
     "all-handled": "Chaque message a été traité par une règle.",
     "eg": "par ex.",
+    "more": "… et {kinds} autre(s) type(s), {items} message(s)",
     "unread": "Non lus ({n}) :",
 }
 

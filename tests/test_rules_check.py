@@ -41,6 +41,12 @@ def draft(tmp_path: Path, body: str) -> Path:
     return path
 
 
+def where(text: str, fragment: str) -> str:
+    """"line:column" (1-based) of the first `fragment` in `text`."""
+    at = text.index(fragment)
+    return f"{text.count(chr(10), 0, at) + 1}:{at - text.rfind(chr(10), 0, at)}"
+
+
 def check(example: Path, path: Path) -> tuple[int, list[str]]:
     out = io.StringIO()
     status = cli.check([path], config=load_config(example / "crieur.yaml"), out=out)
@@ -272,6 +278,7 @@ async def test_the_service_refuses_such_rules_and_a_reload_keeps_the_rules_in_fo
     rules = example / "rules.yaml"
     good = rules.read_text(encoding="utf-8")
     rules.write_text(good.replace("source: [meteo-vigilance]", "source: [meteo-vigilence]", 1), encoding="utf-8")
+    typo = where(rules.read_text(encoding="utf-8"), "meteo-vigilence")
     config = load_config(example / "crieur.yaml")
     config.data_dir = tmp_path / "data"
     config.database = f"sqlite:///{tmp_path / 'crieur.db'}"
@@ -280,14 +287,14 @@ async def test_the_service_refuses_such_rules_and_a_reload_keeps_the_rules_in_fo
     with pytest.raises(ValidationFailed) as failed:
         await crieur.open()
     assert [str(e) for e in failed.value.errors] == [
-        f"{rules}:43:16: when.source[0]: unknown source 'meteo-vigilence' (did you mean 'meteo-vigilance'?)"]
+        f"{rules}:{typo}: when.source[0]: unknown source 'meteo-vigilence' (did you mean 'meteo-vigilance'?)"]
 
     rules.write_text(good, encoding="utf-8")
     book = RuleBook.for_config(config).load_or_raise()
     engine = book.engine
     rules.write_text(good.replace("channels: [mastodon, x", "channels: [mastodom, x", 1), encoding="utf-8")
     [error] = book.reload()
-    assert str(error) == (f"{rules}:48:18: then.channels[0]: unknown channel 'mastodom' (known: bluesky, email, "
+    assert str(error) == (f"{rules}:{where(rules.read_text(encoding='utf-8'), 'mastodom')}: then.channels[0]: unknown channel 'mastodom' (known: bluesky, email, "
                           "facebook, mastodon, sms, web, x; did you mean 'mastodon'?)")
     assert error.in_french().endswith("canal 'mastodom' inconnu (connus : bluesky, email, facebook, mastodon, sms, "
                                       "web, x ; vouliez-vous dire 'mastodon' ?)")
@@ -321,7 +328,8 @@ def test_coverage_names_the_silent_rules_and_the_items_no_rule_handled(example, 
     # préfecture items carry no severity: outside an episode, `neige-hors-episode` (severity: Moderate) misses them
     assert silent == ["fin-episode-vigilance-levee", "fin-episode-vigilance-verte", "neige-hors-episode",
                       "transports-scolaires"]
-    assert report[1].endswith("rules.yaml:56)")
+    line = where((example / "rules.yaml").read_text(encoding="utf-8"), "name: fin-episode-vigilance-levee").split(":")[0]
+    assert report[1].endswith(f"rules.yaml:{line})")
     # the CAP alert opens the episode; the préfecture's items, read as prefecture-28 (their folder), are handled
     assert "Fired: debut-episode-vigilance ×1, poids-lourds-prefecture ×1, neige-routes-episode ×1" in report
     assert "Items no rule handled (1 of 4), by source and kind:" in report
@@ -386,11 +394,12 @@ async def test_the_console_reload_shows_the_same_report_in_french(web_env, tmp_p
     in_force = web_env.crieur.rules.engine
 
     rules.write_text(good.replace("source: [meteo-vigilance]", "source: [meteo-vigilence]", 1), encoding="utf-8")
+    typo = where(rules.read_text(encoding="utf-8"), "meteo-vigilence")
     answer = await web_env.client.post("/console/rules/reload", data={"csrf": token})
     page = html.unescape(await answer.text())
     assert answer.status == 400 and web_env.crieur.rules.engine is in_force
     assert "Règles non rechargées, les précédentes restent en vigueur (1 erreur(s)) :" in page
-    assert (f"{rules}:43:16: when.source[0] : source 'meteo-vigilence' inconnue "
+    assert (f"{rules}:{typo}: when.source[0] : source 'meteo-vigilence' inconnue "
             "(vouliez-vous dire 'meteo-vigilance' ?)") in page
 
     shadowed = good + textwrap.indent(textwrap.dedent("""
@@ -407,7 +416,8 @@ async def test_the_console_reload_shows_the_same_report_in_french(web_env, tmp_p
     assert "Règles rechargées." in page and "Règles rechargées, avec 1 avertissement(s) :" in page
     line = shadowed.splitlines().index("  - name: poids-lourds-41") + 1
     assert (f"{rules}:{line}:5: attention : la règle 'poids-lourds-41' ne se déclenchera jamais : la règle "
-            "'poids-lourds-prefecture' (ligne 80) passe avant") in page
+            f"'poids-lourds-prefecture' (ligne {where(good, 'name: poids-lourds-prefecture').split(':')[0]}) "
+            "passe avant") in page
     assert "Couverture : les 2 derniers messages reçus, de 2 source(s)" in page
     assert "Règles qui ne se sont jamais déclenchées (7 sur 8) :" in page
     assert "Déclenchées : debut-episode-vigilance ×1" in page
