@@ -280,13 +280,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.action == "check":  # as the service of that configuration would load them
         return rules_cli.check(args.paths, args.territories, args.templates, config=config, against=args.against)
     return rules_cli.test(
-        args.paths[:-1] or [str(p) for p in config.rules],
+        args.paths[:-1],
         args.paths[-1],
-        args.territories or config.territories,
-        args.templates or config.templates,
+        args.territories,
+        args.templates,
         episodes=tuple(args.episode or ()),
         signature=config.signature,
         channel_kinds={name: str(options["kind"]) for name, options in config.channels.items()},
+        config=config,
     )
 
 

@@ -56,6 +56,15 @@ def _siblings(paths: Sequence[PathLike], territories: PathLike | None, templates
     return territories, templates
 
 
+def _book(paths: Sequence[PathLike], territories: PathLike | None, templates: PathLike | None, config: Any) -> RuleBook:
+    """The service's book for `config` (rules/territories/templates given here replace its own), else the
+    rule files with the territories and templates beside them."""
+    if config is not None:
+        return RuleBook.for_config(config, paths=list(paths) or None, territories=territories, templates=templates)
+    territories, templates = _siblings(paths, territories, templates)
+    return RuleBook(paths, territories=territories, templates=templates)
+
+
 def check(
     paths: Sequence[PathLike],
     territories_path: PathLike | None = None,
@@ -71,12 +80,7 @@ def check(
     configuration, against the territories file and templates next to the rules. `against`: also run the
     documents of that folder through the rules (rules.coverage)."""
     out = out or sys.stdout
-    if config is not None:
-        book = RuleBook.for_config(config, paths=list(paths) or None, territories=territories_path,
-                                   templates=templates_dir)
-    else:
-        territories_path, templates_dir = _siblings(paths, territories_path, templates_dir)
-        book = RuleBook(paths, territories=territories_path, templates=templates_dir)
+    book = _book(paths, territories_path, templates_dir, config)
     errors = book.reload()
     for finding in (*errors, *book.warnings):
         print(finding, file=out)
@@ -112,16 +116,18 @@ def test(
     episodes: Iterable[str] = (),
     signature: str = "",
     channel_kinds: Mapping[str, str] | None = None,
+    config: Any = None,
     out: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
-    territories_path, templates_dir = _siblings(rule_paths, territories_path, templates_dir)
     try:
-        book = RuleBook.load(*rule_paths, territories=territories_path, templates=templates_dir)
+        book = _book(rule_paths, territories_path, templates_dir, config).load_or_raise()
     except ValidationFailed as failed:
         for error in failed.errors:
             print(error, file=out)
         return 1
+    for warning in book.warnings:
+        print(warning, file=out)
     try:
         item = load_item(item_file)
     except ItemFileError as exc:

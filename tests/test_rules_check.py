@@ -122,6 +122,12 @@ def test_the_command_line_checks_against_the_configuration(example, tmp_path, ca
         assert f"{path}:10:40: then.template.sms: unknown template 'alerte-smss'" in capsys.readouterr().out
         assert main(["rules", "check", "--config", str(example / "crieur.yaml")]) == 0  # the configured rules
         assert capsys.readouterr().out == "OK: 7 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates\n"
+        # `rules test` loads the draft the same way: the same error, no dry run on rules the service would refuse
+        item = tmp_path / "item.yaml"
+        item.write_text("source: meteo-vigilance\ntitle: Vigilance orange\n", encoding="utf-8")
+        path = draft(tmp_path, vigilance_rule(channel="smss"))
+        assert main(["rules", "test", "--config", str(example / "crieur.yaml"), str(path), str(item)]) == 1
+        assert capsys.readouterr().out.startswith(f"{path}:9:18: then.channels[0]: unknown channel 'smss'")
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
