@@ -59,7 +59,7 @@ from .model import DAYS, Action, Condition, Rule, RuleSet, TimeWindow
 from .roads import parse_road_spec
 from .text import fold, normalise_phrase
 from .vocabulary import Vocabulary
-from .yamlcheck import Checker, RuleError, ValidationFailed, compose, describe, did_you_mean, display_name
+from .yamlcheck import EMPTY_LIST_FR, Checker, RuleError, ValidationFailed, compose, describe, did_you_mean, display_name
 from .yamlcheck import hint as suggestion
 
 SEVERITIES = ("Minor", "Moderate", "Severe", "Extreme")
@@ -139,9 +139,9 @@ def review_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()
         duplicates: set[int] = set()
         for rule_name, line, column in file_names:
             if rule_name in names:
-                file_errors.append(
-                    RuleError(name, line, column, f"name: rule {rule_name!r} is already defined at {names[rule_name]}")
-                )
+                file_errors.append(RuleError(
+                    name, line, column, f"name: rule {rule_name!r} is already defined at {names[rule_name]}",
+                    french=f"name : la règle {rule_name!r} existe déjà en {names[rule_name]}"))
                 duplicates.add(line)
             else:
                 names[rule_name] = f"{name}:{line}"
@@ -162,7 +162,8 @@ def _check_file(
         return [], errors, [], []
     checker = _RuleChecker(display_name(path))
     if root is None:
-        checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'")
+        checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'",
+                      "le fichier est vide : 'mode:' et 'rules:' attendus")
         return [], checker.errors, [], []
     top = checker.mapping(root, "", ["mode", "rules"], required=["mode", "rules"])
     if not top:
@@ -193,7 +194,8 @@ def _rule(checker: _RuleChecker, node: Node, mode: str, known: Known) -> Rule | 
         name = checker.string(fields["name"][1], "name")
         name_node = fields["name"][1]
         if name is not None and not _NAME.match(name):
-            checker.error(name_node, "name", f"use letters, digits, '-', '_' or '.', got {name!r}")
+            checker.error(name_node, "name", f"use letters, digits, '-', '_' or '.', got {name!r}",
+                          f"lettres, chiffres, '-', '_' ou '.' seulement, trouvé {name!r}")
         elif name is not None:
             checker.names.append((name, node.start_mark.line + 1, name_node.start_mark.column + 1))
     when = _when(checker, fields["when"][1], known) if "when" in fields else Condition()
@@ -321,12 +323,15 @@ def _phrases(checker: Checker, node: Node, path: str) -> list[str]:
     def convert(value: str, child: Node, child_path: str) -> str | None:
         phrase = normalise_phrase(value)
         if not phrase:
-            checker.error(child, child_path, f"keyword {value!r} has no Latin letters or digits to match")
+            checker.error(child, child_path, f"keyword {value!r} has no Latin letters or digits to match",
+                          f"le mot-clé {value!r} n'a ni lettre latine ni chiffre à chercher")
             return None
         if phrase.isdigit():
             checker.error(
                 child, child_path,
                 f"keyword {value!r} is only a number (in a [...] list a comma separates values: quote \"7,5 tonnes\")",
+                f"le mot-clé {value!r} n'est qu'un nombre (dans une liste [...] la virgule sépare les valeurs : "
+                "écrivez \"7,5 tonnes\" entre guillemets)",
             )
             return None
         return phrase
@@ -338,14 +343,16 @@ def _regex(checker: Checker, value: str, node: Node, path: str) -> re.Pattern[st
     try:
         return re.compile(value, re.IGNORECASE)
     except re.error as exc:
-        checker.error(node, path, f"invalid regular expression '{value}': {exc.msg} at position {exc.pos}")
+        checker.error(node, path, f"invalid regular expression '{value}': {exc.msg} at position {exc.pos}",
+                      f"expression régulière invalide '{value}' : {exc.msg} à la position {exc.pos}")
         return None
 
 
 def _road(checker: Checker, value: str, node: Node, path: str) -> str | Road | None:
     spec = parse_road_spec(value)
     if spec is None:
-        checker.error(node, path, f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}")
+        checker.error(node, path, f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}",
+                      f"type de route (D, N, A, C) ou route comme D957 attendu, trouvé {value!r}")
     return spec
 
 
@@ -398,7 +405,8 @@ def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
         raw = value_node.value if hasattr(value_node, "value") and isinstance(value_node.value, str) else None
         match = _CLOCK.match(raw.strip()) if raw is not None else None
         if match is None:
-            checker.error(value_node, f"{path}.{key}", f'expected a time like "05:00" (quote it), got {describe(value_node)}')
+            checker.error(value_node, f"{path}.{key}", f'expected a time like "05:00" (quote it), got {describe(value_node)}',
+                          f'heure attendue comme "05:00" (entre guillemets), trouvé {describe(value_node)}')
             ok = False
             continue
         parsed = time(int(match.group(1)), int(match.group(2)))
@@ -411,14 +419,15 @@ def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
         picked = [checker.choice(n, p, DAYS, fold_case=True) for n, p in checker.items(fields["days"][1], f"{path}.days")]
         days = frozenset(DAYS.index(d) for d in picked if d)
     if start == end and ("from" in fields or "to" in fields):
-        checker.error(node, path, "'from' and 'to' are equal: the window would be empty")
+        checker.error(node, path, "'from' and 'to' are equal: the window would be empty",
+                      "'from' et 'to' sont égaux : la plage ne s'ouvrirait jamais")
         ok = False
     return TimeWindow(start, end, days) if ok else None
 
 
 def _empty_list(checker: Checker, node: Node, path: str) -> bool:
     if isinstance(node, SequenceNode) and not node.value:
-        checker.error(node, path, "empty list: it would never match; remove the key to accept any value")
+        checker.error(node, path, "empty list: it would never match; remove the key to accept any value", EMPTY_LIST_FR)
         return True
     return False
 
@@ -465,14 +474,16 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
     if "template" in fields and templates:
         for channel in templates:
             if channel != "default" and channel not in channels:
-                checker.error(fields["template"][1], "then.template", f"channel {channel!r} is not in then.channels")
+                checker.error(fields["template"][1], "then.template", f"channel {channel!r} is not in then.channels",
+                              f"le canal {channel!r} n'est pas dans then.channels")
     return Action(**values)
 
 
 def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:
     tag = value if value.startswith("#") else f"#{value}"
     if not _HASHTAG.match(tag):
-        checker.error(node, path, f"expected a hashtag like #neige (letters, digits, _), got {value!r}")
+        checker.error(node, path, f"expected a hashtag like #neige (letters, digits, _), got {value!r}",
+                      f"hashtag attendu comme #neige (lettres, chiffres, _), trouvé {value!r}")
         return None
     return tag
 
@@ -513,7 +524,8 @@ def _duration(checker: Checker, node: Node, path: str) -> int | None:
     raw = node.value.strip().lower() if hasattr(node, "value") and isinstance(node.value, str) else ""
     match = _DURATION.match(raw) if raw else None
     if match is None or not any(match.groups()):
-        checker.error(node, path, f"expected a duration like 30m, 2h or 1h30m, got {describe(node)}")
+        checker.error(node, path, f"expected a duration like 30m, 2h or 1h30m, got {describe(node)}",
+                      f"durée attendue comme 30m, 2h ou 1h30m, trouvé {describe(node)}")
         return None
     d, h, m, s = (int(g) if g else 0 for g in match.groups())
     return ((d * 24 + h) * 60 + m) * 60 + s

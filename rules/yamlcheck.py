@@ -87,20 +87,33 @@ def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]
         with open(path, encoding="utf-8") as handle:
             return yaml.compose(handle, Loader=yaml.SafeLoader), []
     except OSError as exc:
-        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}",
+                                french=f"fichier illisible : {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                                french=f"texte non UTF-8 : {exc.reason} à l'octet {exc.start}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}, {problem}"
-        if any(word in problem for word in ("indent", "mapping", "block", "expected <")):
-            problem += " (check the indentation)"
-        return None, [RuleError(name, line, column, f"YAML syntax: {problem}")]
+        check = any(word in problem for word in ("indent", "mapping", "block", "expected <"))
+        return None, [RuleError(name, line, column, f"YAML syntax: {problem}" + (" (check the indentation)" if check else ""),
+                                french=f"syntaxe YAML : {problem}" + (" (vérifiez l'indentation)" if check else ""))]
     except yaml.YAMLError as exc:
         return None, [RuleError(name, 0, 0, f"YAML syntax: {exc}")]
+
+
+EMPTY_LIST_FR = "liste vide : elle ne correspondrait jamais ; retirez la clé pour accepter toute valeur"
+
+
+def describe_fr(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "une table"
+    if isinstance(node, SequenceNode):
+        return "une liste"
+    return "rien" if node.tag == _NULL else repr(node.value)
 
 
 def describe(node: Node) -> str:
@@ -138,34 +151,38 @@ class Checker:
         """Keys → (key node, value node). Unknown (unless allowed is None), duplicate and missing keys
         are errors."""
         if not isinstance(node, MappingNode):
-            self.error(node, path, f"expected a mapping, got {describe(node)}")
+            self.error(node, path, f"expected a mapping, got {describe(node)}",
+                       f"table attendue (clé: valeur), trouvé {describe_fr(node)}")
             return None
         allowed = tuple(allowed) if allowed is not None else None
         result: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             key_path = f"{path}.{key_node.value}" if path else str(key_node.value)
             if not isinstance(key_node, ScalarNode):
-                self.error(key_node, path, "keys must be plain words")
+                self.error(key_node, path, "keys must be plain words", "les clés doivent être des mots simples")
                 continue
             key = key_node.value
             if key in result:
-                self.error(key_node, key_path, "duplicate key")
+                self.error(key_node, key_path, "duplicate key", "clé en double")
             elif allowed is not None and key not in allowed:
-                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)})")
+                guess = did_you_mean(str(key), allowed)
+                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)}{hint(guess)[0]})",
+                           f"clé inconnue (clés possibles : {', '.join(allowed)}{hint(guess)[1]})")
             else:
                 result[key] = (key_node, value_node)
         for key in required:
             if key not in result:
-                self.error(node, path, f"missing required key {key!r}")
+                self.error(node, path, f"missing required key {key!r}", f"clé obligatoire {key!r} absente")
         return result
 
     def string(self, node: Node, path: str, *, allow_empty: bool = False) -> str | None:
         if not isinstance(node, ScalarNode) or node.tag == _NULL:
-            self.error(node, path, f"expected a text value, got {describe(node)}")
+            self.error(node, path, f"expected a text value, got {describe(node)}",
+                       f"texte attendu, trouvé {describe_fr(node)}")
             return None
         value = str(node.value).strip()
         if not value and not allow_empty:
-            self.error(node, path, "expected a non-empty text value")
+            self.error(node, path, "expected a non-empty text value", "texte non vide attendu")
             return None
         return value
 
@@ -176,7 +193,8 @@ class Checker:
                 return True
             if lowered in _BOOL_FALSE:
                 return False
-        self.error(node, path, f"expected true or false, got {describe(node)}")
+        self.error(node, path, f"expected true or false, got {describe(node)}",
+                   f"true ou false attendu, trouvé {describe_fr(node)}")
         return None
 
     def integer(self, node: Node, path: str, *, minimum: int | None = None) -> int | None:
@@ -188,7 +206,8 @@ class Checker:
             if value is not None and (minimum is None or value >= minimum):
                 return value
         bound = f" ≥ {minimum}" if minimum is not None else ""
-        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}")
+        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}",
+                   f"nombre entier{bound} attendu, trouvé {describe_fr(node)}")
         return None
 
     def choice(self, node: Node, path: str, choices: Iterable[str], *, fold_case: bool = False) -> str | None:
@@ -202,10 +221,11 @@ class Checker:
             if guess is not None:
                 self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)} "
                            f"(did you mean {guess!r}?)",
-                           f"valeur attendue parmi {', '.join(choices)}, trouvé {describe(node)} "
+                           f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)} "
                            f"(vouliez-vous dire {guess!r} ?)")
                 return None
-        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}")
+        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}",
+                   f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)}")
         return None
 
     def items(self, node: Node, path: str, *, scalar_ok: bool = True) -> list[tuple[Node, str]]:
@@ -214,7 +234,7 @@ class Checker:
             return [(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
         if scalar_ok and isinstance(node, ScalarNode) and node.tag != _NULL:
             return [(node, path)]
-        self.error(node, path, f"expected a list, got {describe(node)}")
+        self.error(node, path, f"expected a list, got {describe(node)}", f"liste attendue, trouvé {describe_fr(node)}")
         return []
 
     def string_list(
@@ -228,7 +248,8 @@ class Checker:
         """A list of texts (one text is accepted as a list of one), each optionally converted/checked.
         non_empty: an empty list is an error (for filters, where it would mean "never")."""
         if non_empty and isinstance(node, SequenceNode) and not node.value:
-            self.error(node, path, "empty list: it would never match; remove the key to accept any value")
+            self.error(node, path, "empty list: it would never match; remove the key to accept any value",
+                       EMPTY_LIST_FR)
             return []
         result: list = []
         for child, child_path in self.items(node, path):

@@ -428,3 +428,24 @@ async def test_the_console_reload_shows_the_same_report_in_french(web_env, tmp_p
     assert "Règles qui ne se sont jamais déclenchées (7 sur 8) :" in page
     assert "Déclenchées : debut-episode-vigilance ×1" in page
     assert "  prefecture-41 (rss) : 1" in page and "    category Culture ×1 — par ex. « Fête de la science à Blois »" in page
+
+
+def test_every_error_reads_in_french_for_the_console(tmp_path):
+    from rules.loader import review_rules
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("mode: first-match\nrules:\n  - name: r\n    when: {severity: Big, keyword: [neige]}\n"
+                    "    then: {channels: [], priorty: 3}\n", encoding="utf-8")
+    review = review_rules([path])
+    assert [e.in_french().replace(str(path), "rules.yaml") for e in review.errors] == [
+        "rules.yaml:4:22: when.severity : valeur attendue parmi Minor, Moderate, Severe, Extreme, trouvé 'Big'",
+        "rules.yaml:4:27: when.keyword : clé inconnue (clés possibles : source, category, event, msg_type, severity, "
+        "keywords, regex, roads, territories, attributes, episode, time ; vouliez-vous dire 'keywords' ?)",
+        "rules.yaml:5:22: then.channels : liste vide : elle ne correspondrait jamais ; retirez la clé pour accepter "
+        "toute valeur",
+        "rules.yaml:5:26: then.priorty : clé inconnue (clés possibles : territories, hashtags, channels, template, "
+        "priority, approve, escalate_to, suppress_duplicates, episode, sms_gsm7 ; vouliez-vous dire 'priority' ?)",
+    ]
+    path.write_text("mode: first-match\nrules:\n  - name: r\n   when: {}\n", encoding="utf-8")
+    [syntax] = review_rules([path]).errors
+    assert syntax.in_french().replace(str(path), "rules.yaml").startswith("rules.yaml:4:4: syntaxe YAML : ")
