@@ -49,7 +49,7 @@ def covers(first: Rule, later: Rule) -> bool:
         and _roads_cover(a, b)
         and _superset(a.territories, b.territories)
         and _attributes_cover(a, b)
-        and (a.time is None or a.time == b.time)
+        and _time_covers(a, b)
         and (a.episode is None or (a.episode == b.episode and first.then.territories == later.then.territories))
     )
 
@@ -83,6 +83,18 @@ def _roads_cover(a: Condition, b: Condition) -> bool:
     if not b.has_roads:
         return False
     return b.road_kinds <= a.road_kinds and all(r in a.road_refs or r.kind in a.road_kinds for r in b.road_refs)
+
+
+def _time_covers(a: Condition, b: Condition) -> bool:
+    """a's window holds b's (same days; windows that do not run over midnight), or a has none."""
+    if a.time is None or a.time == b.time:
+        return True
+    if b.time is None or not b.time.days <= a.time.days:
+        return False
+    x, y = a.time, b.time
+    if x.start > x.end or y.start > y.end:
+        return False
+    return x.start <= y.start and y.end <= x.end
 
 
 def _attributes_cover(a: Condition, b: Condition) -> bool:

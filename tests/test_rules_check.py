@@ -183,16 +183,26 @@ def test_a_shadowed_rule_is_a_warning_naming_the_rule_that_takes_its_items(examp
           when:
             keywords: [verglas, pluie]
           then: {channels: [sms]}
+        - name: cars-matin
+          when: {keywords: [cars], time: {from: "05:00", to: "10:00", days: [mon, tue, wed, thu, fri]}}
+          then: {channels: [sms]}
+        - name: cars-matin-lundi
+          when: {keywords: [cars], time: {from: "06:00", to: "08:00", days: [mon]}}
+          then: {channels: [sms]}
+        - name: cars-soir
+          when: {keywords: [cars], time: {from: "17:00", to: "19:00", days: [mon]}}
+          then: {channels: [sms]}
     """)
     status, lines = check(example, path)
     assert status == 0
     warning = ("warning: rule {} can never fire: rule 'neige' (line 3) comes first, takes every item it would take "
                "and stops there (move it above, or give the earlier rule continue: true)")
-    assert lines[:2] == [
+    assert lines[:3] == [
         "rules.yaml:7:5: " + warning.format("'neige-routes'"),
         "rules.yaml:12:5: " + warning.format("'neige-sauf-exercice'"),
+        "rules.yaml:24:5: " + warning.format("'cars-matin-lundi'").replace("'neige' (line 3)", "'cars-matin' (line 21)"),
     ]
-    assert lines[2] == "OK: 4 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates, 2 warning(s)"
+    assert lines[3] == "OK: 7 rule(s) in 1 file(s), 2 territories (41, 28), 4 templates, 3 warning(s)"
 
 
 def test_no_shadow_when_the_earlier_rule_lets_reading_continue_or_is_narrower(example, tmp_path):
@@ -449,3 +459,53 @@ def test_every_error_reads_in_french_for_the_console(tmp_path):
     path.write_text("mode: first-match\nrules:\n  - name: r\n   when: {}\n", encoding="utf-8")
     [syntax] = review_rules([path]).errors
     assert syntax.in_french().replace(str(path), "rules.yaml").startswith("rules.yaml:4:4: syntaxe YAML : ")
+
+
+# ------------------------------------------------------------------------- shadowing is never a false alarm
+
+from dataclasses import replace as _replace  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rules.engine import Engine, EvalState  # noqa: E402
+from rules.lint import covers  # noqa: E402
+from rules.model import RuleSet  # noqa: E402
+from tests.test_rules_engine import NOW, TWO, item_st, rule_st  # noqa: E402
+
+_LOOSE = {"sources": None, "events": None, "categories": None, "msg_types": None, "min_severity": None,
+          "territories": None, "episode": None, "any_words": (), "all_words": (), "none_words": (),
+          "attributes": (), "road_kinds": frozenset()}
+
+
+@st.composite
+def weaker_st(draw, rule):
+    """`rule` with some of its conditions dropped: it accepts at least what `rule` accepts."""
+    dropped = draw(st.sets(st.sampled_from(sorted(_LOOSE))))
+    when = _replace(rule.when, **{name: _LOOSE[name] for name in dropped})
+    return _replace(rule, name="first", when=when, then=_replace(rule.then), stop=True)
+
+
+def fires(rule, item, episodes) -> bool:
+    return bool(Engine(RuleSet((rule,)), TWO).decide(item, EvalState(NOW.now, episodes)))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), items=st.lists(item_st, min_size=1, max_size=6),
+       episodes=st.sets(st.sampled_from(["41", "28"])).map(frozenset))
+def test_a_rule_reported_as_shadowed_never_fires_alone_where_the_earlier_one_would_not(data, items, episodes):
+    later = data.draw(rule_st(1))
+    first = data.draw(st.one_of(rule_st(0), weaker_st(later)))
+    if not covers(first, later):
+        return
+    for item in items:
+        if fires(later, item, episodes):
+            assert fires(first, item, episodes), (first, later, item)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_dropping_conditions_makes_a_rule_that_shadows_the_original(data):
+    later = data.draw(rule_st(1))
+    first = data.draw(weaker_st(later))
+    assert covers(first, later)
