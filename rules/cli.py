@@ -3,8 +3,9 @@
 Both functions print to `out` and return a process exit code (0 fine, 1 rule/template problem, 2 bad
 item file). `test` sends nothing: it shows which rules fire and the exact text each channel would get.
 
-When no territories file or templates directory is given, `territories.yaml` and `templates/` next to
-the first rule file are used if present (the layout of examples/loir-et-cher/).
+With a service configuration (`crieur rules check|test --config`), rules are loaded exactly as that
+service loads them (RuleBook.for_config). Without one, `territories.yaml` and `templates/` next to the
+first rule file are used if present (the layout of examples/loir-et-cher/).
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ A rule file (commented example: examples/loir-et-cher/rules.yaml)::
 the order given, as one list; each rule keeps the default of its own file.
 
 Every problem is reported with file, line and column (`RuleError`), all at once; unknown keys are errors
-so that a typo never silently disables a condition.
+so that a typo never silently disables a condition. What a rule refers to is checked against `Known` (the
+configuration's channels, sources, territories, templates, authorities, and the words the parsers produce:
+rules.references); a likely typo is an error that names the word probably meant. `review_rules` also
+returns warnings: rules that load but can never fire (rules.references, rules.lint).
 """
 
 from __future__ import annotations
