@@ -294,17 +294,18 @@ def cmd_sms(args: argparse.Namespace) -> int:
 def cmd_rules(args: argparse.Namespace) -> int:
     from rules import cli as rules_cli
 
-    if args.action == "check":
-        return rules_cli.check(args.paths, args.territories, args.templates)
     config = _load(args)
+    if args.action == "check":  # as the service of that configuration would load them
+        return rules_cli.check(args.paths, args.territories, args.templates, config=config, against=args.against)
     return rules_cli.test(
-        args.paths[:-1] or [str(p) for p in config.rules],
+        args.paths[:-1],
         args.paths[-1],
-        args.territories or config.territories,
-        args.templates or config.templates,
+        args.territories,
+        args.templates,
         episodes=tuple(args.episode or ()),
         signature=config.signature,
         channel_kinds={name: str(options["kind"]) for name, options in config.channels.items()},
+        config=config,
     )
 
 
@@ -423,13 +424,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lines", type=int, default=6, help="text lines shown per item (default 6)")
     p.add_argument("--json", action="store_true", help="the items as JSON")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
-    p.add_argument("action", choices=["check", "test"])
-    p.add_argument("paths", nargs="+",
-                   help="check: RULES...; test: [RULES...] ITEM_FILE (YAML item, or a real CAP/Atom/DATEX/RSS file)")
-    p.add_argument("--territories")
-    p.add_argument("--templates")
-    p.add_argument("--episode", action="append", metavar="TERRITORY",
-                   help="test: as if a snow episode were on in TERRITORY (repeatable)")
+    actions = p.add_subparsers(dest="action", required=True)
+    check = actions.add_parser("check", help="errors and never-firing rules, as the service would load them")
+    check.add_argument("paths", nargs="*", metavar="RULES", help="rule files (default: the configured ones)")
+    check.add_argument("--against", metavar="FOLDER",
+                       help="run the documents of FOLDER (feeds, a recorded episode) through the rules and report "
+                            "the rules that never fired and the items no rule handled")
+    test = actions.add_parser("test", help="what an item would become, without sending anything")
+    test.add_argument("paths", nargs="+", metavar="[RULES...] ITEM_FILE",
+                      help="ITEM_FILE: a YAML item, or a real CAP/Atom/DATEX/RSS file")
+    test.add_argument("--episode", action="append", metavar="TERRITORY",
+                      help="as if a snow episode were on in TERRITORY (repeatable)")
+    for sub in (check, test):
+        sub.add_argument("--config", default=argparse.SUPPRESS, help="crieur.yaml (as for every command)")
+        sub.add_argument("--territories")
+        sub.add_argument("--templates")
     return parser
 
 

@@ -101,13 +101,9 @@ class Crieur:
             if missing:  # answers about these authorities cannot quote what they published
                 log.info("authorities' feeds not among the configured sources: %s", ", ".join(missing))
             name_source_authorities(self.config.sources, self.directory)
-        self.rules = RuleBook.load(
-            *self.config.rules,
-            territories=self.config.territories,
-            templates=self.config.templates,
-            channels=tuple(self.config.channels),
-            authorities=tuple(a.id for a in self.directory) if self.directory else None,
-        )
+        self.rules = RuleBook.for_config(self.config).load_or_raise()  # the checks `crieur rules check` makes
+        for warning in self.rules.warnings:
+            log.warning("rules: %s", warning)
         self.channels = build_channels(self.config)
         if self.store is None:
             self.store = await open_store(self.config.database)
@@ -131,6 +127,8 @@ class Crieur:
             log.error("rules not reloaded: %s", error)
         if not errors:
             log.info("rules reloaded")
+            for warning in self.rules.warnings:
+                log.warning("rules: %s", warning)
         return errors
 
     async def start(self, *, web: bool = True, ingest: bool = True, workers: int | None = None) -> None:

@@ -3,8 +3,9 @@
 Both functions print to `out` and return a process exit code (0 fine, 1 rule/template problem, 2 bad
 item file). `test` sends nothing: it shows which rules fire and the exact text each channel would get.
 
-When no territories file or templates directory is given, `territories.yaml` and `templates/` next to
-the first rule file are used if present (the layout of examples/loir-et-cher/).
+With a service configuration (`crieur rules check|test --config`), rules are loaded exactly as that
+service loads them (RuleBook.for_config). Without one, `territories.yaml` and `templates/` next to the
+first rule file are used if present (the layout of examples/loir-et-cher/).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence, TextIO
+from typing import Any, Iterable, Mapping, Sequence, TextIO
 
 from alerts.domain import Item
 from alerts.ingest import ParseError
@@ -58,29 +59,53 @@ def _siblings(paths: Sequence[PathLike], territories: PathLike | None, templates
     return territories, templates
 
 
+def _book(paths: Sequence[PathLike], territories: PathLike | None, templates: PathLike | None, config: Any) -> RuleBook:
+    """The service's book for `config` (rules/territories/templates given here replace its own), else the
+    rule files with the territories and templates beside them."""
+    if config is not None:
+        return RuleBook.for_config(config, paths=list(paths) or None, territories=territories, templates=templates)
+    territories, templates = _siblings(paths, territories, templates)
+    return RuleBook(paths, territories=territories, templates=templates)
+
+
 def check(
     paths: Sequence[PathLike],
     territories_path: PathLike | None = None,
     templates_dir: PathLike | None = None,
     *,
+    config: Any = None,
+    against: PathLike | None = None,
+    now: datetime | None = None,
     out: TextIO | None = None,
 ) -> int:
+    """Errors (exit 1) and warnings (rules that can never fire) of the rule files, checked as the service
+    of `config` would load them (its channels, sources, territories, templates, authorities); without a
+    configuration, against the territories file and templates next to the rules. `against`: also run the
+    documents of that folder through the rules (rules.coverage)."""
     out = out or sys.stdout
-    territories_path, templates_dir = _siblings(paths, territories_path, templates_dir)
-    book = RuleBook(paths, territories=territories_path, templates=templates_dir)
+    book = _book(paths, territories_path, templates_dir, config)
     errors = book.reload()
+    for finding in (*errors, *book.warnings):
+        print(finding, file=out)
     if errors:
-        for error in errors:
-            print(error, file=out)
         print(f"{len(errors)} error(s): nothing changed, fix them and check again", file=out)
         return 1
     engine = book.engine
-    parts = [f"{len(engine)} rule(s) in {len(paths)} file(s)"]
+    parts = [f"{len(engine)} rule(s) in {len(book.paths)} file(s)"]
     if book.territories is not None:
         parts.append(f"{len(book.territories)} territories ({', '.join(book.territories.codes())})")
     if book.templates is not None:
         parts.append(f"{len(book.templates.names())} templates")
+    if book.warnings:
+        parts.append(f"{len(book.warnings)} warning(s)")
     print("OK: " + ", ".join(parts), file=out)
+    if against is not None:
+        from .coverage import coverage
+
+        report = coverage(book, against, sources=book.sources, now=now)
+        print("", file=out)
+        for line in report.lines():
+            print(line, file=out)
     return 0
 
 
@@ -94,16 +119,18 @@ def test(
     episodes: Iterable[str] = (),
     signature: str = "",
     channel_kinds: Mapping[str, str] | None = None,
+    config: Any = None,
     out: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
-    territories_path, templates_dir = _siblings(rule_paths, territories_path, templates_dir)
     try:
-        book = RuleBook.load(*rule_paths, territories=territories_path, templates=templates_dir)
+        book = _book(rule_paths, territories_path, templates_dir, config).load_or_raise()
     except ValidationFailed as failed:
         for error in failed.errors:
             print(error, file=out)
         return 1
+    for warning in book.warnings:
+        print(warning, file=out)
     try:
         items = load_items(item_file)
     except (ItemFileError, ParseError) as exc:

@@ -84,6 +84,7 @@ class Rule:
     stop: bool  # True: evaluation stops after this rule fires (the file's mode and `continue:` decide)
     file: str = ""
     line: int = 0
+    column: int = 0
 
 
 @dataclass(frozen=True, slots=True)

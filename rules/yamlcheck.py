@@ -7,6 +7,7 @@ source text, so `territories: [41]` and `territories: ["41"]` mean the same thin
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar, overload
@@ -28,15 +29,45 @@ _INT = "tag:yaml.org,2002:int"
 
 @dataclass(frozen=True, slots=True)
 class RuleError:
-    """One problem in a configuration file, at a 1-based line and column."""
+    """One problem in a configuration file, at a 1-based line and column. A "warning" does not stop the
+    file from loading (a rule that can never fire, say); `french` is the message as the console shows it
+    (empty: only the English message exists)."""
 
     file: str
     line: int
     column: int
     message: str
+    level: str = "error"
+    french: str = ""
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        prefix = "warning: " if self.level == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {prefix}{self.message}"
+
+    def in_french(self) -> str:
+        prefix = "attention : " if self.level == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {prefix}{self.french or self.message}"
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a typo most likely meant: close spelling (case and accents ignored), or the same
+    characters in another order ("14" for "41"); None when nothing is close."""
+    from .text import fold
+
+    by_fold: dict[str, str] = {}
+    for candidate in candidates:
+        by_fold.setdefault(fold(str(candidate)), str(candidate))
+    folded = fold(value)
+    match = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.75)
+    if match:
+        return by_fold[match[0]]
+    anagrams = [c for f, c in by_fold.items() if sorted(f) == sorted(folded) and f != folded]
+    return anagrams[0] if len(anagrams) == 1 else None
+
+
+def hint(guess: str | None) -> tuple[str, str]:
+    """"; did you mean 'x'?" in English and French, or nothing."""
+    return (f"; did you mean {guess!r}?", f" ; vouliez-vous dire {guess!r} ?") if guess else ("", "")
 
 
 class ValidationFailed(CrieurError):
@@ -58,20 +89,33 @@ def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]
         with open(path, encoding="utf-8") as handle:
             return yaml.compose(handle, Loader=yaml.SafeLoader), []
     except OSError as exc:
-        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}")]
+        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}",
+                                french=f"fichier illisible : {exc.strerror or exc}")]
     except UnicodeDecodeError as exc:
-        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
+        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                                french=f"texte non UTF-8 : {exc.reason} à l'octet {exc.start}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}, {problem}"
-        if any(word in problem for word in ("indent", "mapping", "block", "expected <")):
-            problem += " (check the indentation)"
-        return None, [RuleError(name, line, column, f"YAML syntax: {problem}")]
+        check = any(word in problem for word in ("indent", "mapping", "block", "expected <"))
+        return None, [RuleError(name, line, column, f"YAML syntax: {problem}" + (" (check the indentation)" if check else ""),
+                                french=f"syntaxe YAML : {problem}" + (" (vérifiez l'indentation)" if check else ""))]
     except yaml.YAMLError as exc:
         return None, [RuleError(name, 0, 0, f"YAML syntax: {exc}")]
+
+
+EMPTY_LIST_FR = "liste vide : elle ne correspondrait jamais ; retirez la clé pour accepter toute valeur"
+
+
+def describe_fr(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "une table"
+    if isinstance(node, SequenceNode):
+        return "une liste"
+    return "rien" if node.tag == _NULL else repr(node.value)
 
 
 def describe(node: Node) -> str:
@@ -90,10 +134,18 @@ class Checker:
     def __init__(self, file: str):
         self.file = file
         self.errors: list[RuleError] = []
+        self.warnings: list[RuleError] = []
 
-    def error(self, node: Node | None, path: str, message: str) -> None:
+    def error(self, node: Node | None, path: str, message: str, french: str = "") -> None:
+        self.errors.append(self._finding(node, path, message, french, "error"))
+
+    def warn(self, node: Node | None, path: str, message: str, french: str = "") -> None:
+        self.warnings.append(self._finding(node, path, message, french, "warning"))
+
+    def _finding(self, node: Node | None, path: str, message: str, french: str, level: str) -> RuleError:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
-        self.errors.append(RuleError(self.file, line, column, f"{path}: {message}" if path else message))
+        return RuleError(self.file, line, column, f"{path}: {message}" if path else message, level,
+                         f"{path} : {french}" if path and french else french)
 
     def mapping(
         self, node: Node, path: str, allowed: Iterable[str] | None, required: Iterable[str] = ()
@@ -101,34 +153,38 @@ class Checker:
         """Keys → (key node, value node). Unknown (unless allowed is None), duplicate and missing keys
         are errors."""
         if not isinstance(node, MappingNode):
-            self.error(node, path, f"expected a mapping, got {describe(node)}")
+            self.error(node, path, f"expected a mapping, got {describe(node)}",
+                       f"table attendue (clé: valeur), trouvé {describe_fr(node)}")
             return None
         allowed = tuple(allowed) if allowed is not None else None
         result: dict[str, tuple[Node, Node]] = {}
         for key_node, value_node in node.value:
             key_path = f"{path}.{key_node.value}" if path else str(key_node.value)
             if not isinstance(key_node, ScalarNode):
-                self.error(key_node, path, "keys must be plain words")
+                self.error(key_node, path, "keys must be plain words", "les clés doivent être des mots simples")
                 continue
             key = key_node.value
             if key in result:
-                self.error(key_node, key_path, "duplicate key")
+                self.error(key_node, key_path, "duplicate key", "clé en double")
             elif allowed is not None and key not in allowed:
-                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)})")
+                guess = did_you_mean(str(key), allowed)
+                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)}{hint(guess)[0]})",
+                           f"clé inconnue (clés possibles : {', '.join(allowed)}{hint(guess)[1]})")
             else:
                 result[key] = (key_node, value_node)
         for key in required:
             if key not in result:
-                self.error(node, path, f"missing required key {key!r}")
+                self.error(node, path, f"missing required key {key!r}", f"clé obligatoire {key!r} absente")
         return result
 
     def string(self, node: Node, path: str, *, allow_empty: bool = False) -> str | None:
         if not isinstance(node, ScalarNode) or node.tag == _NULL:
-            self.error(node, path, f"expected a text value, got {describe(node)}")
+            self.error(node, path, f"expected a text value, got {describe(node)}",
+                       f"texte attendu, trouvé {describe_fr(node)}")
             return None
         value = str(node.value).strip()
         if not value and not allow_empty:
-            self.error(node, path, "expected a non-empty text value")
+            self.error(node, path, "expected a non-empty text value", "texte non vide attendu")
             return None
         return value
 
@@ -139,7 +195,8 @@ class Checker:
                 return True
             if lowered in _BOOL_FALSE:
                 return False
-        self.error(node, path, f"expected true or false, got {describe(node)}")
+        self.error(node, path, f"expected true or false, got {describe(node)}",
+                   f"true ou false attendu, trouvé {describe_fr(node)}")
         return None
 
     def integer(self, node: Node, path: str, *, minimum: int | None = None) -> int | None:
@@ -151,7 +208,8 @@ class Checker:
             if value is not None and (minimum is None or value >= minimum):
                 return value
         bound = f" ≥ {minimum}" if minimum is not None else ""
-        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}")
+        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}",
+                   f"nombre entier{bound} attendu, trouvé {describe_fr(node)}")
         return None
 
     def choice(self, node: Node, path: str, choices: Iterable[str], *, fold_case: bool = False) -> str | None:
@@ -161,7 +219,15 @@ class Checker:
             for candidate in choices:
                 if candidate == value or (fold_case and candidate.lower() == value.lower()):
                     return candidate
-        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}")
+            guess = did_you_mean(value, choices)
+            if guess is not None:
+                self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)} "
+                           f"(did you mean {guess!r}?)",
+                           f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)} "
+                           f"(vouliez-vous dire {guess!r} ?)")
+                return None
+        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}",
+                   f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)}")
         return None
 
     def items(self, node: Node, path: str, *, scalar_ok: bool = True) -> list[tuple[Node, str]]:
@@ -170,7 +236,7 @@ class Checker:
             return [(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
         if scalar_ok and isinstance(node, ScalarNode) and node.tag != _NULL:
             return [(node, path)]
-        self.error(node, path, f"expected a list, got {describe(node)}")
+        self.error(node, path, f"expected a list, got {describe(node)}", f"liste attendue, trouvé {describe_fr(node)}")
         return []
 
     @overload
@@ -192,7 +258,8 @@ class Checker:
         """A list of texts (one text is accepted as a list of one), each optionally converted/checked.
         non_empty: an empty list is an error (for filters, where it would mean "never")."""
         if non_empty and isinstance(node, SequenceNode) and not node.value:
-            self.error(node, path, "empty list: it would never match; remove the key to accept any value")
+            self.error(node, path, "empty list: it would never match; remove the key to accept any value",
+                       EMPTY_LIST_FR)
             return []
         result: list[Any] = []
         for child, child_path in self.items(node, path):

@@ -27,6 +27,14 @@ CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _COLOURS = {"green": "vert", "yellow": "jaune", "orange": "orange", "red": "rouge",
             "vert": "vert", "jaune": "jaune", "rouge": "rouge"}
 _LEVEL_COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
+COLOURS = tuple(_LEVEL_COLOURS.values())  # the colour words items carry (attributes["colour"])
+# <category> values CAP 1.2 allows (the spec's enumeration)
+CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE",
+              "Other")
+STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")  # <status>, kept in attributes["status"]
+# attributes an item may carry, for rules to test
+ATTRIBUTES = ("sender", "status", "colour", "awareness_level", "awareness_type", "phenomenon", "instruction",
+              "area_desc")
 _SEVERITY_COLOURS = {Severity.MINOR: "vert", Severity.MODERATE: "jaune", Severity.SEVERE: "orange",
                      Severity.EXTREME: "rouge"}
 _COMMUNE_GEOCODES = {"INSEE", "CODE_INSEE", "INSEE_COM", "INSEE_COMMUNE", "COMMUNE"}

@@ -40,6 +40,8 @@ _TYPE_FIELDS = ("roadOrCarriagewayOrLaneManagementType", "weatherRelatedRoadCond
                 "animalPresenceType", "infrastructureDamageType", "accidentType", "abnormalTrafficType",
                 "speedManagementType", "reroutingManagementType", "constructionWorkType",
                 "nonWeatherRelatedRoadConditionType", "roadSurfaceConditionMeasurements")
+VALIDITY_STATUSES = ("active", "planned", "suspended", "definedByValidityTimeSpec")
+ATTRIBUTES = ("record_type", "situation_id", "detail", "validity_status", "direction", "hgv")  # what rules may test
 _DIRECTION_FIELDS = ("directionBoundOnLinearSection", "directionRelativeOnLinearSection", "directionBound",
                      "directionRelative", "tpegDirection", "tpegDirectionRoad", "alertCDirectionCoded")
 
@@ -213,6 +215,11 @@ def _de(noun_phrase: str) -> str:
         if noun_phrase.startswith(article):
             return contracted + noun_phrase[len(article):]
     return ("d'" if noun_phrase[:1] in "aeiouéèh" else "de ") + noun_phrase
+
+
+# every (event, category) _classify gives, for rules to be checked against
+CLASSES = frozenset(_classify(record_type, detail, hgv) for record_type in RECORD_TYPES
+                    for detail in ("", "closed", "snow") for hgv in (False, True))
 
 
 def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str, now: datetime,

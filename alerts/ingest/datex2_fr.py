@@ -33,6 +33,8 @@ RECORD_TYPES: dict[str, str] = {
     "PoorEnvironmentConditions": "Conditions météorologiques difficiles",
     "PublicEvent": "Manifestation",
     "ReroutingManagement": "Déviation",
+    "RoadOperatorServiceDisruption": "Service de l'exploitant de la route perturbé",
+    "RoadsideServiceDisruption": "Service sur l'aire perturbé",
     "RoadOrCarriagewayOrLaneManagement": "Restriction de circulation",
     "Roadworks": "Travaux",
     "RoadsideAssistance": "Assistance sur le bord de la route",

@@ -51,6 +51,9 @@ DEFAULT_STATES: dict[str, Severity] = {
     "coupe": Severity.EXTREME,
 }
 DEFAULT_END_STATES = ("normal", "normale", "c1")
+EVENT = "viabilite-hivernale"  # every road-state item's event
+CATEGORY = "Transport"
+ATTRIBUTES = ("state", "commune")  # what rules may test
 _BARE_NUMBER = re.compile(r"^(?P<num>\d{1,4})(?P<suffix>[A-Za-z])?$")
 
 
@@ -228,8 +231,8 @@ def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
         sent=sent,
         title=title,
         text=comment,
-        category="Transport",
-        event="viabilite-hivernale",
+        category=CATEGORY,
+        event=EVENT,
         severity=severity,
         areas=dedupe(areas),
         roads=roads,

@@ -26,6 +26,7 @@ from .errors import ParseError, RecordError, skip_record
 PHENOMENA = {1: "vent", 2: "pluie-inondation", 3: "orages", 4: "crues", 5: "neige-verglas", 6: "canicule",
              7: "grand-froid", 8: "avalanches", 9: "vagues-submersion"}
 COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
+ATTRIBUTES = ("colour", "colour_id", "phenomenon", "phenomenon_id", "domain_id")  # what rules may test
 SEVERITIES = {1: Severity.MINOR, 2: Severity.MODERATE, 3: Severity.SEVERE, 4: Severity.EXTREME}
 
 

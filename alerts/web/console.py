@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import secrets
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import web
 from yarl import URL
@@ -353,11 +353,13 @@ async def preview_fragment(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------------------- admin
 
 
-async def users_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+async def users_page(request: web.Request, *, error: str = "", status: int = 200, flash: str = "",
+                     rules_report: Sequence[str] = ()) -> web.Response:
     _require(request, "admin")
     crieur = request.app[CRIEUR]
     return render(request, "console_users.html", status=status, users=await accounts.users(crieur.store),
-                  roles=accounts.ROLES, error=error, flash=_flash(request), page="users")
+                  roles=accounts.ROLES, error=error, flash=flash or _flash(request), page="users",
+                  rules_report=rules_report)
 
 
 async def users_add(request: web.Request) -> web.StreamResponse:
@@ -381,10 +383,14 @@ async def rules_reload(request: web.Request) -> web.StreamResponse:
     errors = await crieur.reload_rules()
     await accounts.audit(crieur.store, session.user.username, "rules-reload", "rules",
                          "ok" if not errors else f"{len(errors)} error(s)")
+    from rules.report import french_report, stored_coverage  # what `crieur rules check` says, in French
+
+    coverage = await stored_coverage(crieur.rules, crieur.store, crieur.config.sources)
+    report = french_report(crieur.rules, coverage)
     if errors:
-        return await users_page(request, error="Règles non rechargées, les précédentes restent en vigueur : "
-                                + " ; ".join(errors[:10]), status=400)
-    raise _back("/console/users", msg="rules-reloaded")
+        return await users_page(request, error="Règles non rechargées, les précédentes restent en vigueur.",
+                                rules_report=report, status=400)
+    return await users_page(request, flash=MESSAGES["rules-reloaded"], rules_report=report)
 
 
 async def audit_page(request: web.Request) -> web.Response:
