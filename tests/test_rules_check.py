@@ -350,7 +350,7 @@ def test_coverage_names_the_silent_rules_and_the_items_no_rule_handled(example, 
     assert "Fired: debut-episode-vigilance ×1, poids-lourds-prefecture ×1, neige-routes-episode ×1" in report
     assert "Items no rule handled (1 of 4), by source and kind:" in report
     assert "  no configured datex2 source (datex2): 1" in report
-    assert any(line.startswith("    VehicleObstruction ×1 — e.g. \"VehicleObstruction A 4\" (dir.xml)") for line in report)
+    assert any(line.startswith("    VehicleObstruction ×1 — e.g. \"Véhicule en panne sur l'A 4\" (dir.xml)") for line in report)
     assert report[-3] == "Not read (2):"
     assert report[-2].startswith("  broken.xml: cannot read this rss document: ")
     assert report[-1] == "  notes.json: not a format Crieur reads"
