@@ -11,6 +11,7 @@
     areas: ["departement:41", "commune:41018", "NUTS3:FRB05"]
     roads: [D957, RN10]
     link: https://www.loir-et-cher.gouv.fr/...
+    authority: Préfecture de Loir-et-Cher   # who issued it (templates say "Source : ...")
     attributes: {colour: orange}
 """
 
@@ -28,7 +29,8 @@ from alerts.errors import CrieurError
 
 from .roads import parse_road_spec
 
-_TEXT_FIELDS = ("source", "external_id", "version", "title", "text", "language", "category", "event", "link", "raw")
+_TEXT_FIELDS = ("source", "external_id", "version", "title", "text", "language", "category", "event", "link", "raw",
+                "authority")
 _DATE_FIELDS = ("sent", "onset", "expires")
 FIELDS = (*_TEXT_FIELDS, *_DATE_FIELDS, "msg_type", "references", "severity", "urgency", "certainty", "areas", "roads", "attributes")
 

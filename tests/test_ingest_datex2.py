@@ -55,6 +55,9 @@ def test_v3_records_hgv_restriction_closure_and_snow():
     hgv = items["DIRCE-2013-00457-01"]
     assert hgv.event == "restriction-poids-lourds" and hgv.attributes["hgv"] is True
     assert hgv.roads == (Road("N", "10"),) and hgv.msg_type is MsgType.UPDATE and hgv.version == "2"
+    assert hgv.title == "Route fermée aux poids lourds de plus de 7,5 t sur la RN 10"  # not "Route fermée"
+    assert hgv.text.startswith("Route fermée aux poids lourds de plus de 7,5 t sur la RN 10 en direction du sud, "
+                               "jusqu'au 21 janvier 2013 à 18 h 00.\nInterdiction de circuler pour les poids lourds")
     assert hgv.expires == datetime(2013, 1, 21, 18, 0, tzinfo=CET)
     assert hgv.attributes["direction"] == "southBound" and hgv.attributes["record_type"] == "RoadOrCarriagewayOrLaneManagement"
     closure = items["DIRCE-2013-00457-02"]

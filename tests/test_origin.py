@@ -91,3 +91,10 @@ async def test_page_feeds_api_and_wall_name_the_authority(web_env: Web) -> None:
 
     ending = await web_env.crieur.end_alert(relayed.id, by="camille")  # FIN D'ALERTE keeps the origin
     assert ending.authority == PREFECTURE
+
+
+def test_a_yaml_test_item_may_name_its_authority():
+    from rules.itemfile import item_from_dict
+
+    item = item_from_dict({"source": "prefecture-41", "title": "Poids lourds", "authority": PREFECTURE})
+    assert item.authority == PREFECTURE

@@ -18,7 +18,8 @@ from ..domain import Certainty, Item, MsgType, Road, Severity
 from ..roads import normalise_road, parse_roads
 from .common import dedupe, now_utc, origin
 from ..french import datetime_fr
-from .datex2_fr import CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES, phrase
+from .datex2_fr import (CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES,
+                        VEHICLE_TYPES, WEIGHT_COMPARISONS, phrase, tonnes)
 from .datex2_regulation import is_regulation_publication, parse_regulations, record_date
 from .errors import ParseError, RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
@@ -191,6 +192,24 @@ def _what(record: ET.Element, record_type: str, detail: str) -> str:
     return phrase(RECORD_TYPES, record_type, "Événement sur la route")
 
 
+def _vehicles(record: ET.Element) -> str:
+    """"aux poids lourds de plus de 7,5 t" for a record that applies to some vehicles only."""
+    phrases: list[str] = []
+    for characteristics in descendants(record, "forVehiclesWithCharacteristicsOf"):
+        types = [phrase(VEHICLE_TYPES, (n.text or "").strip(), "véhicules d'une catégorie particulière")
+                 for n in descendants(characteristics, "vehicleType") if (n.text or "").strip()]
+        weights = []
+        for weight in descendants(characteristics, "grossWeightCharacteristic"):
+            value = first_text(weight, "grossVehicleWeight")
+            if value:
+                pattern = WEIGHT_COMPARISONS.get(first_text(weight, "comparisonOperator"), "de {}")
+                weights.append(pattern.format(tonnes(value)))
+        words = " ou ".join(dict.fromkeys(types)) or ("véhicules" if weights else "")
+        if words:
+            phrases.append(" ".join([words, *weights]))
+    return f"aux {' et aux '.join(dict.fromkeys(phrases))}" if phrases else ""
+
+
 def _sentence(what: str, roads: tuple[Road, ...], direction: str, places: list[str], cause: str,
               expires: datetime | None, now: datetime) -> str:
     """"Véhicule en panne sur l'A 4 en direction de l'ouest, à Charenton-le-Pont, en raison de..., jusqu'au..."""
@@ -274,6 +293,8 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
     if comment_language == "fr":  # "A628" in an English comment is not a French autoroute
         roads = dedupe(list(roads) + list(parse_roads(comment_text)))
     what = _what(record, record_type, detail)
+    if vehicles := _vehicles(record):  # "Route fermée aux poids lourds de plus de 7,5 t"
+        what = f"{what} {vehicles}"
     title = what + (" sur " + ", ".join(_road_phrase(r) for r in roads[:3]) if roads else "")
     sentence = _sentence(what, roads, direction, places, cause, expires, now)
     return Item(

@@ -7,6 +7,21 @@ to the raw DATEX II name ("RoadOrCarriagewayOrLaneManagement" means nothing to a
 from __future__ import annotations
 
 
+def tonnes(value: str) -> str:
+    """"7.5" -> "7,5 t"; "5.0" -> "5 t"."""
+    try:
+        return f"{float(value):g} t".replace(".", ",")
+    except ValueError:
+        return f"{value} t"
+
+
+# comparisonOperator of a vehicle weight: how the threshold reads after the vehicle type
+WEIGHT_COMPARISONS: dict[str, str] = {
+    "greaterThan": "de plus de {}", "greaterThanOrEqualTo": "de {} ou plus",
+    "lessThan": "de moins de {}", "lessThanOrEqualTo": "de {} ou moins", "equalTo": "de {}",
+}
+
+
 def phrase(table: dict[str, str], value: str, fallback: str) -> str:
     """The French wording of a DATEX II value; `fallback` when the table does not know it."""
     return table.get(value.strip(), fallback) if value else fallback

@@ -18,7 +18,7 @@ from ..domain import Area, Item, MsgType
 from ..french import WEEKDAYS, clock_fr, date_fr
 from ..roads import parse_roads
 from .common import commune_area, dedupe, departement_area, origin, parse_datetime
-from .datex2_fr import REGULATION_TYPES, VEHICLE_TYPES, VEHICLE_USAGES, phrase
+from .datex2_fr import REGULATION_TYPES, VEHICLE_TYPES, VEHICLE_USAGES, phrase, tonnes
 from .errors import RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, serialise, text, xsi_type
 
@@ -63,15 +63,6 @@ def _values(element: ET.Element | None) -> list[str]:
     nodes = [v for v in descendants(element, "value") if v.text and v.text.strip()]
     french = [v for v in nodes if (v.get("lang") or "fr").lower().startswith("fr")]
     return [v.text.strip() for v in (french or nodes) if v.text]
-
-
-def _number(value: str) -> str:
-    """"7.5" -> "7,5"; "5.0" -> "5"."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return (f"{number:g}").replace(".", ",")
 
 
 class _Restriction:
@@ -120,7 +111,7 @@ class _Restriction:
                 # DiaLog writes "vehicles over 7.5 t" with comparisonOperator lessThanOrEqualTo: the operator
                 # is not reliable, so the threshold is stated without a direction (the arrêté's own
                 # description, the item's title, says which side is banned).
-                self.weights.append(f"{_number(weight.text.strip())} t")
+                self.weights.append(tonnes(weight.text.strip()))
         for name in names:
             (self.exempt if negate else self.vehicles).append(name)
 
