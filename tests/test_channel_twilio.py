@@ -98,10 +98,12 @@ async def test_recipient_errors(sms, fake_twilio, code, action):
     assert err.value.code == str(code) and err.value.recipient_action == action
 
 
-async def test_malformed_number_rejected_by_provider(sms):
+async def test_malformed_number_rejected_by_provider(sms, fake_twilio):
     with pytest.raises(PermanentError) as err:
         await sms.send(message(to="0612345678"))
-    assert err.value.recipient_action == "invalid"
+    assert err.value.recipient_action == "invalid" and err.value.code == "21211"
+    [refused] = fake_twilio.take_refused()  # Twilio's description: To is a phone-number (E.164)
+    assert refused.problems == ["body/To: '0612345678' is not a 'phone-number'"]
 
 
 async def test_find_sent_after_crash(sms, fake_twilio):
