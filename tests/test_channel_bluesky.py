@@ -109,10 +109,14 @@ async def test_500_and_hang_are_transient(bsky, fake_bluesky):
     assert time.monotonic() - started < 2
 
 
-async def test_invalid_record_is_permanent(bsky):
+async def test_invalid_record_is_permanent(bsky, fake_bluesky):
     with pytest.raises(PermanentError) as err:
         await bsky.send(message(text="x" * 3001))
     assert err.value.code == "InvalidRequest"
+    assert "Invalid app.bsky.feed.post record" in str(err.value)
+    [refused] = fake_bluesky.take_refused()  # the lexicon: at most 300 graphemes and 3000 bytes
+    assert refused.problems == ["record/text: must not be longer than 3000 bytes",
+                                "record/text: must not be longer than 300 graphemes"]
     with pytest.raises(PermanentError):
         await bsky.send(message(reply_to="at://no-cid"))
 

@@ -210,7 +210,7 @@ class FakeProvider:
         if self._hang_next > 0:
             self._hang_next -= 1
             await self._release.wait()
-            return web.Response(status=503)
+            return self.error(503, 503, "Service Unavailable")
         if not self.authorized(request, recorded):
             return self.unauthorized()
         if self._fail_next > 0:

@@ -144,9 +144,10 @@ class OpenAPIContract:
         segments = _path_values(operation, path)
         for parameter in operation.parameters:
             name, where = parameter["name"], parameter["in"]
+            schema = self._deref(parameter.get("schema") or {})
             if where == "query":
-                values = query_values.get(name)
-                raw: Any = values[0] if values and len(values) == 1 else values
+                values = query_values.get(name) or query_values.get(f"{name}[]")  # Rails' "types[]=..."
+                raw: Any = values if values and schema.get("type") == "array" else (values or [None])[0]
             elif where == "header":
                 raw = lowered.get(name.lower())
             elif where == "path":
@@ -157,7 +158,6 @@ class OpenAPIContract:
                 if parameter.get("required"):
                     problems.append(f"{where} parameter {name!r} is required")
                 continue
-            schema = self._deref(parameter.get("schema") or {})
             if schema.get("type") in ("object", "array") and not isinstance(raw, list):
                 schema = {"type": "string"}  # see the module docstring
                 problems += self._schema_errors(schema, raw, f"{where} {name}")
