@@ -308,8 +308,17 @@ class Crieur:
             alert, channel.kind, channel.limits, template, alert.signature or self.config.signature,
             gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
         )
-        extra = {"facets": list(rendered.facets)} if rendered.facets else {}
+        extra: dict[str, Any] = {"facets": list(rendered.facets)} if rendered.facets else {}
+        if channel.kind == "bluesky":
+            extra["card"] = self.page_card(alert)
         return Text(rendered.text, extra, subject=alert.title)
+
+    def page_card(self, alert: Alert) -> dict[str, str]:
+        """What a link card (Bluesky's app.bsky.embed.external) shows for an alert: its territory's page on
+        the public site (the site's index for several territories), the alert's title and text."""
+        base = str(self.config.public_url).rstrip("/")
+        uri = f"{base}/t/{alert.territories[0]}" if len(alert.territories) == 1 else f"{base}/"
+        return {"uri": uri, "title": alert.title or self.config.name, "description": alert.text}
 
     async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
                       signature: str = "", title: str = "") -> list[dict[str, Any]]:

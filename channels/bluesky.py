@@ -4,6 +4,8 @@ A session (createSession with an app password) is opened once and its accessJwt 
 answers 400 ExpiredToken, the session is refreshed with refreshSession (or reopened if that fails too)
 and the post is tried once more within the same attempt.
 
+Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card`.
+
 `facets_for(text)` computes hashtag and link facets with UTF-8 *byte* offsets, as the protocol requires; it
 is the only facet detection in Crieur (rules.fitting renders with it too).
 """
@@ -187,6 +189,9 @@ class BlueskyChannel(DryRunnable, Channel):
             parent = _strong_ref(message.reply_to)
             root = _strong_ref(str(message.extra.get("reply_root") or message.reply_to))
             record["reply"] = {"root": root, "parent": parent}
+        card = link_card(message)
+        if card is not None:
+            record["embed"] = card
         return record
 
     async def send(self, message: Message) -> Receipt:
@@ -204,6 +209,29 @@ class BlueskyChannel(DryRunnable, Channel):
         if not isinstance(created, dict) or not created.get("uri") or not created.get("cid"):
             raise TransientError(f"{self.name}: record created but the answer has no uri/cid", code="bad-answer")
         return Receipt(provider_id=f"{created['uri']}|{created['cid']}", detail=str(created["uri"]))
+
+
+CARD_DESCRIPTION = 300  # characters of the alert's text shown on the card
+
+
+def link_card(message: Message) -> dict[str, Any] | None:
+    """An app.bsky.embed.external card for the alert's page: message.extra["card"] (uri, title,
+    description, as the service renders it for the alert's page on the public site), else message.link.
+    None when there is no http(s) page to show."""
+    card = message.extra.get("card") or ({"uri": message.link} if message.link else None)
+    if not isinstance(card, Mapping) or not str(card.get("uri", "")).startswith(("https://", "http://")):
+        return None
+    description = str(card.get("description") or "")
+    if len(description) > CARD_DESCRIPTION:
+        description = description[: CARD_DESCRIPTION - 1].rstrip() + "…"
+    return {
+        "$type": "app.bsky.embed.external",
+        "external": {
+            "uri": str(card["uri"]),
+            "title": str(card.get("title") or message.subject or card["uri"]),
+            "description": description,
+        },
+    }
 
 
 def _strong_ref(value: str) -> dict[str, str]:
