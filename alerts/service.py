@@ -344,6 +344,7 @@ class Crieur:
                              segments=measured.segments if measured.encoding else None)
             if channel.subscribers:
                 entry["subscribers"] = await self.store.subscriber_count(alert.territories)
+                entry["duration_s"] = fanout_seconds(channel, entry["subscribers"], entry.get("segments") or 1)
             out.append(entry)
         return out
 
@@ -382,6 +383,15 @@ class Crieur:
             "workers": len(self.workers),
             "uptime_s": round(time.time() - self.started_at),
         }
+
+
+def fanout_seconds(channel: Channel, messages: int, segments: int = 1) -> float:
+    """How long a fan-out of `messages` takes on a channel: the adapter's own estimate (Twilio: senders in
+    the pool times their throughput) or its send rate."""
+    estimate = getattr(channel, "seconds_for", None)
+    if callable(estimate):
+        return float(estimate(messages, segments))
+    return messages / channel.rate if channel.rate > 0 else 0.0
 
 
 class _SourceStates:

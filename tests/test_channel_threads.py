@@ -54,3 +54,20 @@ async def test_update_and_end_are_threaded_on_each_network(crieur, fake_mastodon
     assert "reply" not in first["record"]
     assert update["record"]["reply"] == {"root": ref, "parent": ref}
     assert end["record"]["reply"] == {"root": ref, "parent": {"uri": update["uri"], "cid": update["cid"]}}
+
+
+async def test_preview_says_how_long_the_sms_fan_out_takes(tmp_path, db_url):
+    """The console's preview: 3 subscribers of 41, one sender at 1 segment/s (dry run: rate of the adapter)."""
+    path = tmp_path / "crieur.yaml"
+    path.write_text(config_text(tmp_path, db_url).replace('from: "+33757000041"}',
+                                                          'from: "+33757000041", sender_rate: 0.5}'))
+    service = Crieur(load_config(path))
+    await service.open()
+    try:
+        await service.store.add_subscribers([("+33600000001", "41"), ("+33600000002", "41"), ("+33600000003", "41")])
+        rows = await service.preview("Neige sur la RD 957", ["41"], ["sms", "mastodon"], "CM")
+        sms = next(r for r in rows if r["channel"] == "sms")
+        assert (sms["subscribers"], sms["segments"], sms["duration_s"]) == (3, 1, 6.0)
+        assert "duration_s" not in next(r for r in rows if r["channel"] == "mastodon")
+    finally:
+        await service.stop()
