@@ -20,7 +20,16 @@ from urllib.parse import quote
 import aiohttp
 
 from .base import Channel, ConfigurationError, DeliveryError, Limits, Message, Receipt, TransientError, register
-from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from ._http import (
+    Answer,
+    DryRunnable,
+    base_url_option,
+    error_for_status,
+    no_credentials,
+    positive_option,
+    request,
+    timeout_option,
+)
 
 log = logging.getLogger("crieur.channels.mastodon")
 
@@ -48,7 +57,8 @@ class MastodonChannel(DryRunnable, Channel):
             )
         self._token = self.secret("access_token") if credentials else ""
         if "max_characters" in self.options:
-            self.limits = Limits(counting="chars", max_length=_positive(self, self.options["max_characters"]))  # type: ignore[misc]
+            limit = positive_option(self, "max_characters", self.options["max_characters"])
+            self.limits = Limits(counting="chars", max_length=int(limit))  # type: ignore[misc]
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         await super().start(session)
@@ -125,12 +135,3 @@ class MastodonChannel(DryRunnable, Channel):
             f"/api/v1/timelines/tag/{quote(tag.lstrip('#'), safe='')}", [("limit", str(limit))]
         )
 
-
-def _positive(channel: Channel, raw: Any) -> int:
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = 0
-    if value <= 0:
-        raise ConfigurationError(f"channel {channel.name!r}: max_characters must be a positive integer, not {raw!r}")
-    return value

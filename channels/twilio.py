@@ -44,7 +44,7 @@ from .base import (
     TransientError,
     register,
 )
-from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
+from ._http import DryRunnable, no_credentials, parse_retry_after, positive_option, timeout_option
 
 log = logging.getLogger("crieur.channels.twilio")
 
@@ -102,9 +102,9 @@ class TwilioChannel(DryRunnable, Channel):
             raise ConfigurationError(
                 f"channel {name!r}: number_type must be one of {', '.join(RATES)}, not {number_type!r}"
             )
-        self.sender_rate = _positive_number(self, "sender_rate", self.options.get("sender_rate", RATES[number_type]))
+        self.sender_rate = positive_option(self, "sender_rate", self.options.get("sender_rate", RATES[number_type]))
         self._pool_configured = "senders" in self.options
-        self.senders = int(_positive_number(self, "senders", self.options.get("senders", 1)))
+        self.senders = int(positive_option(self, "senders", self.options.get("senders", 1)))
         self._rate_configured = "rate" in self.options
         if not self._rate_configured:
             self.rate = self.sender_rate * self.senders
@@ -233,12 +233,3 @@ def _safe(exc: BaseException) -> str:
     """An exception text without URLs (they name the account SID)."""
     return str(exc).split(" http", 1)[0][:200]
 
-
-def _positive_number(channel: Channel, option: str, raw: Any) -> float:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = 0.0
-    if value <= 0:
-        raise ConfigurationError(f"channel {channel.name!r}: {option} must be a positive number, not {raw!r}")
-    return value
