@@ -29,6 +29,7 @@ IDEMPOTENCY_WINDOW = 3600.0
 URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url
 _URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)]", re.IGNORECASE)
 _TAG = re.compile(r"(?<![\w/])#(\w*[^\W\d_]\w*)")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 def status_length(text: str) -> int:
@@ -133,7 +134,12 @@ class FakeMastodon(FakeProvider):
         return web.json_response(instance)
 
     def add_status(self, text: str, *, tags: tuple[str, ...] = (), account: str | None = None,
-                   in_reply_to_id: str | None = None, visibility: str = "public") -> dict[str, Any]:
+                   in_reply_to_id: str | None = None, visibility: str = "public",
+                   content: str | None = None) -> dict[str, Any]:
+        """A status on the server. Its `content` is given, or made from `text`: kept as it is when `text` is
+        already HTML (a post from another server, as tests inject them), else rendered as Mastodon does."""
+        if content is None:
+            content = text if _HTML_TAG.search(text) else status_html(text, self.base_url)
         status_id = str(next(self._ids))
         acct = account or self.account
         parent = next((s for s in self.statuses if s["id"] == in_reply_to_id), None)
@@ -146,9 +152,7 @@ class FakeMastodon(FakeProvider):
             "language": "fr",
             "uri": f"{self.base_url}/users/{acct}/statuses/{status_id}",
             "url": f"{self.base_url}/@{acct}/{status_id}",
-            # a status posted here is rendered as the server would; one given as HTML (a remote server's
-            # rendering, as tests inject citizens' mentions) is kept as it is
-            "content": text if text.lstrip().startswith("<") else status_html(text, self.base_url),
+            "content": content,
             "text": None,
             "spoiler_text": "",
             "sensitive": False,
@@ -193,7 +197,8 @@ class FakeMastodon(FakeProvider):
             return self.error(404, 404, "Record not found")
         tags = tuple(_TAG.findall(text))
         status = self.add_status(
-            text, tags=tags, in_reply_to_id=reply_to, visibility=str(data.get("visibility", "public"))
+            text, tags=tags, in_reply_to_id=reply_to, visibility=str(data.get("visibility", "public")),
+            content=status_html(text, self.base_url),
         )
         if key:
             self._idempotency[key] = (now, status)
