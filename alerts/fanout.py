@@ -50,7 +50,8 @@ class Fanout:
                     alert.id, name, alert.territories, kind, rendered.text
                 )
                 continue
-            reply_to = await self._reply_to(alert, name)
+            reply_to, root = await self._thread(alert, name)
+            extra = dict(rendered.extra) | ({"reply_root": root} if root and root != reply_to else {})
             recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
             queued[name] = await self.store.enqueue(
                 [
@@ -64,7 +65,7 @@ class Fanout:
                         subject=rendered.subject or alert.title,
                         link=alert.link,
                         reply_to=reply_to,
-                        extra=json.dumps(dict(rendered.extra), ensure_ascii=False),
+                        extra=json.dumps(extra, ensure_ascii=False),
                     )
                     for recipient in recipients
                 ]
@@ -72,11 +73,27 @@ class Fanout:
         log.info("alert %s queued: %s", alert.id, queued)
         return queued
 
-    async def _reply_to(self, alert: Alert, channel: str) -> str:
-        """For an update or an end: the provider id of the post it follows, so it is threaded under it."""
+    async def _thread(self, alert: Alert, channel: str) -> tuple[str, str]:
+        """For an update or an end: the provider ids of the post it follows (parent) and of the thread's
+        first post (root), so it is threaded under them (Bluesky's reply names both). ("", "") when the
+        alert starts a thread or the channel has no sent post to follow."""
         if alert.msg_type is MsgType.ALERT or alert.supersedes is None:
-            return ""
-        for sent in await self.store.deliveries(alert_id=alert.supersedes, state=DeliveryState.SENT, limit=50):
-            if sent.channel == channel and sent.provider_id:
-                return sent.provider_id
+            return "", ""
+        parent = root = ""
+        ancestor: int | None = alert.supersedes
+        seen: set[int] = set()
+        while ancestor is not None and ancestor not in seen:  # up the chain of updates to the first alert
+            seen.add(ancestor)
+            posted = await self._posted(ancestor, channel)
+            if posted:
+                parent = parent or posted
+                root = posted
+            previous = await self.store.alert(ancestor)
+            ancestor = previous.supersedes if previous is not None else None
+        return parent, root
+
+    async def _posted(self, alert_id: int, channel: str) -> str:
+        for row in await self.store.deliveries(alert_id=alert_id, state=DeliveryState.SENT, limit=50):
+            if row.channel == channel and row.provider_id:
+                return str(row.provider_id)
         return ""

@@ -324,8 +324,17 @@ class Crieur:
             alert, channel.kind, channel.limits, template, alert.signature or self.config.signature,
             gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
         )
-        extra = {"facets": list(rendered.facets)} if rendered.facets else {}
+        extra: dict[str, Any] = {"facets": list(rendered.facets)} if rendered.facets else {}
+        if channel.kind == "bluesky":
+            extra["card"] = self.page_card(alert)
         return Text(rendered.text, extra, subject=alert.title)
+
+    def page_card(self, alert: Alert) -> dict[str, str]:
+        """What a link card (Bluesky's app.bsky.embed.external) shows for an alert: its territory's page on
+        the public site (the site's index for several territories), the alert's title and text."""
+        base = str(self.config.public_url).rstrip("/")
+        uri = f"{base}/t/{alert.territories[0]}" if len(alert.territories) == 1 else f"{base}/"
+        return {"uri": uri, "title": alert.title or self.config.name, "description": alert.text}
 
     async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
                       signature: str = "", title: str = "") -> list[dict[str, Any]]:
@@ -351,6 +360,7 @@ class Crieur:
                              segments=measured.segments if measured.encoding else None)
             if channel.subscribers:
                 entry["subscribers"] = await self.store.subscriber_count(alert.territories)
+                entry["duration_s"] = fanout_seconds(channel, entry["subscribers"], entry.get("segments") or 1)
             out.append(entry)
         return out
 
@@ -404,6 +414,15 @@ class Crieur:
             "workers": len(self.workers),
             "uptime_s": round(time.time() - self.started_at),
         }
+
+
+def fanout_seconds(channel: Channel, messages: int, segments: int = 1) -> float:
+    """How long a fan-out of `messages` takes on a channel: the adapter's own estimate (Twilio: senders in
+    the pool times their throughput) or its send rate."""
+    estimate = getattr(channel, "seconds_for", None)
+    if callable(estimate):
+        return float(estimate(messages, segments))
+    return messages / channel.rate if channel.rate > 0 else 0.0
 
 
 class _SourceStates:

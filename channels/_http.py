@@ -42,16 +42,20 @@ class Answer:
             return None
 
 
-def timeout_option(channel: Channel) -> float:
-    """The `timeout` option in seconds (default 15), validated at construction."""
-    raw = channel.options.get("timeout", DEFAULT_TIMEOUT)
+def positive_option(channel: Channel, option: str, raw: Any) -> float:
+    """A positive number given for `option`, or a ConfigurationError naming the channel and the option."""
     try:
         value = float(raw)
     except (TypeError, ValueError):
-        raise ConfigurationError(f"channel {channel.name!r}: option 'timeout' must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"channel {channel.name!r}: option 'timeout' must be positive")
+        value = 0.0
+    if not value > 0:
+        raise ConfigurationError(f"channel {channel.name!r}: option {option!r} must be a positive number, not {raw!r}")
     return value
+
+
+def timeout_option(channel: Channel) -> float:
+    """The `timeout` option in seconds (default 15), validated at construction."""
+    return positive_option(channel, "timeout", channel.options.get("timeout", DEFAULT_TIMEOUT))
 
 
 def base_url_option(channel: Channel, option: str, default: str | None = None) -> str:

@@ -4,15 +4,21 @@ A session (createSession with an app password) is opened once and its accessJwt 
 answers 400 ExpiredToken, the session is refreshed with refreshSession (or reopened if that fails too)
 and the post is tried once more within the same attempt.
 
-`facets_for(text)` computes hashtag and link facets with UTF-8 *byte* offsets, as the protocol requires.
+Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card`.
+
+`facets_for(text)` computes hashtag and link facets with UTF-8 *byte* offsets, as the protocol requires; it
+is the only facet detection in Crieur (rules.fitting renders with it too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
+
+import regex
+from twitter_text.regexp.valid_cctld import valid_cctld
+from twitter_text.regexp.valid_gtld import valid_gtld
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
 from .base import (
@@ -31,11 +37,28 @@ from .base import (
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"
 
-# A tag starts after a space or the start, is not only digits, ends before a space; trailing punctuation
-# is not part of it (Bluesky's own rule, simplified to the characters French posts use).
-_TAG = re.compile(r"(?:^|(?<=\s))[#＃](?P<tag>[^\s#＃]*[^\d\s#＃][^\s#＃]*)")
-_LINK = re.compile(r"(?:^|(?<=[\s(]))(?P<url>https?://[^\s<>\"]+)")
-_TRAILING = ".,;:!?…»)\"'’"
+# atproto's own detection rules (packages/api/src/rich-text/util.ts and detection.ts), ported as written so
+# that the facets are the ones the Bluesky app would compute for the same text. Mentions and cashtags are
+# not detected: Crieur's posts name no accounts and quote no stock symbols.
+_LINK = regex.compile(
+    r"(^|\s|\()((https?://\S+)|(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)\S*)", regex.IGNORECASE
+)
+_TAG_STOP = "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"  # soft hyphen, word joiner, zero widths, U+20E2
+_TAG = regex.compile(
+    rf"(^|\s)[#\uff03]((?!\ufe0f)[^\s{_TAG_STOP}]*[^\d\s\p{{P}}{_TAG_STOP}]+[^\s{_TAG_STOP}]*)?"
+)
+_TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
+MAX_TAG_UNITS = 64  # atproto drops longer tags (UTF-16 units); the lexicon allows 64 graphemes
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _is_tld(label: str) -> bool:
+    """A top-level domain in IANA's list (the list twitter-text carries; atproto checks the same list)."""
+    label = label.lower()
+    return bool(valid_gtld.fullmatch(label) or valid_cctld.fullmatch(label))
 
 
 def _byte_index(text: str, start: int, end: int) -> dict[str, int]:
@@ -44,32 +67,44 @@ def _byte_index(text: str, start: int, end: int) -> dict[str, int]:
 
 
 def facets_for(text: str) -> list[dict[str, Any]]:
-    """Rich-text facets (app.bsky.richtext.facet) for the #hashtags and http(s) links in `text`, in order,
-    with UTF-8 byte offsets. "#route41," gives the tag "route41" over the bytes of "#route41"."""
-    facets: list[tuple[int, dict[str, Any]]] = []
+    """Rich-text facets (app.bsky.richtext.facet) for the http(s) links, bare domains ("cg41.fr/routes")
+    and #hashtags of `text`, in order, indexed in UTF-8 bytes as the protocol requires.
+
+    Links: one trailing . , ; : ! ? is left out, and a trailing ")" unless the link has a "(" (so
+    ".../Blois_(Loir-et-Cher)" keeps its parenthesis). Tags: trailing punctuation is left out
+    ("#route41," tags "route41"), punctuation inside is kept ("#with,punctuation"), a tag of only
+    digits or longer than 64 is no tag, and zero-width characters end a tag."""
+    found: list[tuple[int, dict[str, Any]]] = []
     for match in _LINK.finditer(text):
-        url = match.group("url").rstrip(_TRAILING)
-        if url.count("(") < url.count(")") and url.endswith(")"):
-            url = url[:-1]
-        start = match.start("url")
-        facets.append((start, {
-            "index": _byte_index(text, start, start + len(url)),
-            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
+        uri = match.group(2)
+        if not uri.lower().startswith("http"):
+            domain = match.group("domain")
+            if not domain or not _is_tld(domain.rsplit(".", 1)[-1]):
+                continue
+            uri = f"https://{uri}"
+        start = match.start(2)
+        end = match.end(2)
+        if uri[-1] in ".,;:!?":
+            uri, end = uri[:-1], end - 1
+        if uri.endswith(")") and "(" not in uri:
+            uri, end = uri[:-1], end - 1
+        found.append((start, {
+            "index": _byte_index(text, start, end),
+            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": uri}],
         }))
-    link_spans = [(f["index"]["byteStart"], f["index"]["byteEnd"]) for _, f in facets]
     for match in _TAG.finditer(text):
-        tag = match.group("tag").rstrip(_TRAILING)
-        if not tag or tag.isdigit() or len(tag) > 64:
+        tag = match.group(2)
+        if not tag:
             continue
-        start = match.start("tag") - 1  # include the '#'
-        index = _byte_index(text, start, match.start("tag") + len(tag))
-        if any(s <= index["byteStart"] < e for s, e in link_spans):
-            continue  # a '#fragment' inside a URL
-        facets.append((start, {
-            "index": index,
+        tag = _TRAILING_PUNCTUATION.sub("", tag.strip())
+        if not tag or _utf16_length(tag) > MAX_TAG_UNITS:
+            continue
+        start = match.start(2) - 1  # the '#'
+        found.append((start, {
+            "index": _byte_index(text, start, start + 1 + len(tag)),
             "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
         }))
-    return [facet for _, facet in sorted(facets, key=lambda pair: pair[0])]
+    return [facet for _, facet in sorted(found, key=lambda pair: pair[0])]
 
 
 @register
@@ -171,6 +206,9 @@ class BlueskyChannel(DryRunnable, Channel):
             parent = _strong_ref(message.reply_to)
             root = _strong_ref(str(message.extra.get("reply_root") or message.reply_to))
             record["reply"] = {"root": root, "parent": parent}
+        card = link_card(message)
+        if card is not None:
+            record["embed"] = card
         return record
 
     async def send(self, message: Message) -> Receipt:
@@ -188,6 +226,29 @@ class BlueskyChannel(DryRunnable, Channel):
         if not isinstance(created, dict) or not created.get("uri") or not created.get("cid"):
             raise TransientError(f"{self.name}: record created but the answer has no uri/cid", code="bad-answer")
         return Receipt(provider_id=f"{created['uri']}|{created['cid']}", detail=str(created["uri"]))
+
+
+CARD_DESCRIPTION = 300  # characters of the alert's text shown on the card
+
+
+def link_card(message: Message) -> dict[str, Any] | None:
+    """An app.bsky.embed.external card for the alert's page: message.extra["card"] (uri, title,
+    description, as the service renders it for the alert's page on the public site), else message.link.
+    None when there is no http(s) page to show."""
+    card = message.extra.get("card") or ({"uri": message.link} if message.link else None)
+    if not isinstance(card, Mapping) or not str(card.get("uri", "")).startswith(("https://", "http://")):
+        return None
+    description = str(card.get("description") or "")
+    if len(description) > CARD_DESCRIPTION:
+        description = description[: CARD_DESCRIPTION - 1].rstrip() + "…"
+    return {
+        "$type": "app.bsky.embed.external",
+        "external": {
+            "uri": str(card["uri"]),
+            "title": str(card.get("title") or message.subject or card["uri"]),
+            "description": description,
+        },
+    }
 
 
 def _strong_ref(value: str) -> dict[str, str]:

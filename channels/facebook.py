@@ -1,5 +1,11 @@
 """Facebook Page posts through the Graph API: POST /{version}/{page_id}/feed with a Page access token.
 
+Facebook publishes no machine-readable (OpenAPI) description of the Graph API. This adapter follows the
+Graph API reference documentation for the Page feed edge (`/{page-id}/feed`, "Publishing" section): form
+parameters `message` and `link`, the Page access token as `access_token`, the answer {"id":
+"<page-id>_<post-id>"}, and Graph error objects; the test fake (tests/fakes/facebook.py) checks requests
+against the same documented rules.
+
 Graph API errors are classified by their `code`, not the HTTP status: 4/17/32/613 are rate limits, 190 an
 invalid or expired token, 10 and 200-299 missing permissions, 1/2 temporary failures.
 """

@@ -2,18 +2,40 @@
 
 Mastodon deduplicates POST /api/v1/statuses by the Idempotency-Key header for an hour, so a retried send
 with the delivery's key never posts twice.
+
+The length limit is the server's own: `start` reads configuration.statuses.max_characters from GET
+/api/v2/instance (many servers allow more than 500). Until then, or when the instance cannot be read, the
+`max_characters` option applies (default 500, Mastodon's default).
+
+Held to the Mastodon OpenAPI description (abraham/mastodon-openapi, generated from Mastodon's
+documentation) by the test fake.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
-from .base import TIMEOUT, Channel, ConfigurationError, Limits, Message, Option, Receipt, TransientError, register
+import aiohttp
+
+from ._http import (
+    Answer,
+    DryRunnable,
+    base_url_option,
+    error_for_status,
+    no_credentials,
+    positive_option,
+    request,
+    timeout_option,
+)
+from .base import TIMEOUT, Channel, ConfigurationError, DeliveryError, Limits, Message, Option, Receipt, TransientError, register
+
+log = logging.getLogger("crieur.channels.mastodon")
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 RESET_HEADERS = ("X-RateLimit-Reset",)
+DEFAULT_MAX_CHARACTERS = 500
 
 
 @register
@@ -23,9 +45,11 @@ class MastodonChannel(DryRunnable, Channel):
         Option("base_url", "url", required=True, description="the instance, https://mastodon.example"),
         Option("access_token", "secret", required=True, description="the account's access token"),
         Option("visibility", "text", default="public", description="public, unlisted, private or direct"),
+        Option("max_characters", "integer",
+               description="the status length used when the instance's own limit cannot be read (default 500)"),
         TIMEOUT,
     )
-    limits = Limits(counting="chars", max_length=500)
+    limits = Limits(counting="chars", max_length=DEFAULT_MAX_CHARACTERS)  # until the instance says (start)
     per_recipient = False
     idempotent = True
     default_rate = 1.0  # 300 statuses per 3 hours per account; bursts are fine, floods are not
@@ -40,6 +64,35 @@ class MastodonChannel(DryRunnable, Channel):
                 f"channel {name!r}: visibility must be one of {', '.join(VISIBILITIES)}, not {self.visibility!r}"
             )
         self._token = self.secret("access_token") if credentials else ""
+        if "max_characters" in self.options:
+            limit = positive_option(self, "max_characters", self.options["max_characters"])
+            self.limits = Limits(counting="chars", max_length=int(limit))  # type: ignore[misc]
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        await super().start(session)
+        await self.read_instance_limit()
+
+    async def read_instance_limit(self) -> int:
+        """The server's max_characters (GET /api/v2/instance, public), kept as this channel's limit. When the
+        instance cannot be read the configured limit stays, and a warning says so: sends still work."""
+        try:
+            answer = await request(self, "GET", f"{self.base_url}/api/v2/instance",
+                                   headers={"Accept": "application/json"}, timeout=self.timeout)
+        except DeliveryError as exc:
+            log.warning("%s: instance limits not read (%s); keeping %s characters", self.name, exc,
+                        self.limits.max_length)
+            return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
+        body = answer.json() if answer.status == 200 else None
+        try:
+            value = int(body["configuration"]["statuses"]["max_characters"])  # type: ignore[index]
+        except (TypeError, KeyError, ValueError):
+            log.warning("%s: GET /api/v2/instance answered %s without configuration.statuses.max_characters;"
+                        " keeping %s characters", self.name, answer.status, self.limits.max_length)
+            return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
+        if value > 0 and value != self.limits.max_length:
+            log.info("%s: the server allows %d characters per status", self.name, value)
+            self.limits = Limits(counting="chars", max_length=value)  # type: ignore[misc]
+        return value
 
     def _headers(self) -> dict[str, str]:
         if not self._token:
@@ -89,3 +142,4 @@ class MastodonChannel(DryRunnable, Channel):
         return await self._get_list(
             f"/api/v1/timelines/tag/{quote(tag.lstrip('#'), safe='')}", [("limit", str(limit))]
         )
+

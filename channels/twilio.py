@@ -4,6 +4,14 @@ The library does the request building and error parsing; `_TwilioHttp` only hand
 session, bounds each exchange by the channel timeout, remembers the last answer's headers (the library's
 exception drops Retry-After) and, when the `api_base` option is set (tests, benchmarks), sends the requests
 to that base instead of https://api.twilio.com (or the edge/region host the library picked).
+
+Sending through a Messaging Service (`messaging_service_sid`) lets Twilio spread messages over the
+service's pool of sender numbers. Throughput is per sender: `sender_rate` segments per second (by default
+Twilio's figure for the `number_type`), times the pool size (`senders`, else read from the service at
+start: GET /v1/Services/{sid}/PhoneNumbers). `seconds_for(messages, segments)` says how long a fan-out
+takes at that rate; the console shows it before sending.
+
+Held to Twilio's own OpenAPI descriptions (twilio-oai: 2010-04-01 and Messaging v1) by the test fake.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import logging
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -23,7 +32,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ._http import DryRunnable, no_credentials, parse_retry_after, timeout_option
+from ._http import DryRunnable, no_credentials, parse_retry_after, positive_option, timeout_option
 from .base import (
     API_BASE,
     TIMEOUT,
@@ -41,7 +50,9 @@ from .base import (
     register,
 )
 
-# Messages per second a sender can push, by number type (Twilio's queueing limits for France/US senders).
+log = logging.getLogger("crieur.channels.twilio")
+
+# Segments per second one sender can push, by number type (Twilio's queueing limits for France/US senders).
 RATES = {"long_code": 1.0, "toll_free": 3.0, "short_code": 100.0}
 UNSUBSCRIBED = {21610}  # recipient replied STOP
 INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / unreachable / region off
@@ -89,6 +100,9 @@ class TwilioChannel(DryRunnable, Channel):
         Option("messaging_service_sid", "text", description="a Messaging Service, instead of from"),
         Option("number_type", "text", default="long_code",
                description="long_code, toll_free or short_code: sets the default rate"),
+        Option("senders", "integer", default=1,
+               description="senders in the Messaging Service's pool (read from Twilio at start when not set)"),
+        Option("sender_rate", "number", description="segments per second one sender may send (default: by number_type)"),
         Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
         Option("gsm7", "boolean", default=False, description="transliterate every text to the GSM-7 alphabet"),
         Option("status_callback", "url", description="where Twilio reports delivery (…/twilio/status)"),
@@ -109,8 +123,12 @@ class TwilioChannel(DryRunnable, Channel):
             raise ConfigurationError(
                 f"channel {name!r}: number_type must be one of {', '.join(RATES)}, not {number_type!r}"
             )
-        if "rate" not in self.options:
-            self.rate = RATES[number_type]
+        self.sender_rate = positive_option(self, "sender_rate", self.options.get("sender_rate", RATES[number_type]))
+        self._pool_configured = "senders" in self.options
+        self.senders = int(positive_option(self, "senders", self.options.get("senders", 1)))
+        self._rate_configured = "rate" in self.options
+        if not self._rate_configured:
+            self.rate = self.sender_rate * self.senders
         try:
             segments = int(self.options.get("max_segments", 10))
         except (TypeError, ValueError):
@@ -134,6 +152,29 @@ class TwilioChannel(DryRunnable, Channel):
         if self._sid:
             http = _TwilioHttp(session, self.api_base, self.timeout)
             self._client = Client(self._sid, self._token, http_client=http, environment={})
+            if self.service_sid and not self._pool_configured:
+                await self.read_sender_pool()
+
+    async def read_sender_pool(self) -> int:
+        """The number of senders in the Messaging Service's pool, kept as `senders` (and the rate follows,
+        unless configured). When the pool cannot be read, the configured figure stays and a warning says so."""
+        try:
+            numbers = await self._api().messaging.v1.services(self.service_sid).phone_numbers.list_async()
+        except (TwilioException, TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("%s: sender pool of %s not read (%s); counting %d sender(s)", self.name, self.service_sid,
+                        _safe(exc), self.senders)
+            return self.senders
+        self.senders = max(1, len(numbers))
+        if not self._rate_configured:
+            self.rate = self.sender_rate * self.senders
+        log.info("%s: %d sender(s) in %s, %.1f segments/s", self.name, self.senders, self.service_sid,
+                 self.sender_rate * self.senders)
+        return self.senders
+
+    def seconds_for(self, messages: int, segments: int = 1) -> float:
+        """How long sending `messages` messages of `segments` segments takes at the pool's throughput."""
+        per_second = self.rate if self._rate_configured else self.sender_rate * self.senders
+        return messages * max(1, segments) / per_second if messages else 0.0
 
     def _api(self) -> Client:
         if not self._sid:
@@ -212,3 +253,4 @@ class TwilioChannel(DryRunnable, Channel):
 def _safe(exc: BaseException) -> str:
     """An exception text without URLs (they name the account SID)."""
     return str(exc).split(" http", 1)[0][:200]
+

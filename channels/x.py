@@ -28,6 +28,7 @@ from .base import (
 
 RESET_HEADERS = ("x-rate-limit-reset",)
 FORM = "application/x-www-form-urlencoded"
+CONTENT_REFUSALS = {"duplicate": "duplicate", "too long": "too-long", "reply to a tweet": "reply-gone"}
 
 
 def oauth1_authorization(
@@ -96,9 +97,11 @@ class XChannel(DryRunnable, Channel):
         body = answer.json()
         body = body if isinstance(body, dict) else {}
         detail = str(body.get("detail") or body.get("title") or "")
-        if answer.status == 403 and "duplicate" in detail.lower():
-            return PermanentError(f"{self.name}: {detail}", code="duplicate")
         if answer.status == 403:
+            # X refuses some posts with a 403 that says nothing about credentials: those fail this post only
+            for marker, code in CONTENT_REFUSALS.items():
+                if marker in detail.lower():
+                    return PermanentError(f"{self.name}: {detail}", code=code)
             return AuthError(f"{self.name}: HTTP 403 {detail}", code=str(body.get("type") or 403))
         return error_for_status(self, answer, detail=detail, reset_headers=RESET_HEADERS)
 

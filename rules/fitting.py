@@ -1,9 +1,11 @@
 """How long a text is for each channel, and making it fit.
 
 Counting (`Limits.counting`):
-  * "x": X's weighted length (twitter-text v3): after NFC, code points in 0-4351, 8192-8205, 8208-8223
-    and 8242-8247 weigh 1, every other one 2; an emoji (a whole grapheme cluster, ZWJ sequences included)
-    weighs 2; every URL weighs 23 whatever its length, bare domains such as "cg41.fr" included.
+  * "x": X's weighted length, computed by twitter-text's own algorithm and configuration v3 (the
+    twitter-text-parser port, which passes twitter-text's conformance suite): after NFC, code points in
+    0-4351, 8192-8205, 8208-8223 and 8242-8247 weigh 1, every other one 2; an emoji weighs 2; a URL
+    X would link weighs 23 whatever its length, bare domains such as "cg41.fr" included, but a host with
+    a label over 63 characters is no link and counts in full.
   * "chars": Mastodon: code points, every URL 23. (Mastodon itself counts grapheme clusters, never more
     than code points, so this count is never below the server's.)
   * "graphemes": Bluesky: user-perceived characters (grapheme clusters), URLs as written.
@@ -27,23 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import grapheme
+from twitter_text import parse_tweet
+from twitter_text.config import config as _twitter_text_config
 
 from alerts.errors import CrieurError
 from channels.base import Limits
+from channels.bluesky import facets_for
 
 URL_WEIGHT = 23
 URL = re.compile(r"(?:https?://|www\.)[^\s<>\"«»]+[^\s<>\"«».,;:!?')\]]", re.IGNORECASE)
-# X also links bare domains ("cg41.fr"): a short one still weighs 23. Common TLDs only (twitter-text
-# knows them all); a domain missed here is counted at its real length.
-X_URL = re.compile(
-    URL.pattern + r"|(?<![\w@.\-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:fr|com|org|net|eu|info|io|be|ch|bzh)"
-    r"(?![\w\-])(?:/[^\s<>\"«»]*[^\s<>\"«».,;:!?')\]])?",
-    re.IGNORECASE,
-)
-# Bluesky's tag rule, simplified: after start or whitespace, '#', then a tag that is not only digits;
-# trailing punctuation is not part of the tag.
-HASHTAG = re.compile(r"(?<!\S)[#＃](\w*[^\W\d_]\w*)")
-
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -64,7 +58,6 @@ _TO_GSM7 = {
     "\u200b": "", "\u2060": "", "\ufeff": "", "\t": " ",
     "°": "o", "½": "1/2", "¼": "1/4", "¾": "3/4", "²": "2", "³": "3",
 }
-_WEIGHT_1 = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
 
 class FittingError(CrieurError, ValueError):
@@ -104,33 +97,11 @@ def _split_urls(text: str, pattern: re.Pattern[str] = URL) -> tuple[list[str], i
     return pieces, count
 
 
-def _codepoint_weight(char: str) -> int:
-    code = ord(char)
-    for low, high in _WEIGHT_1:
-        if low <= code <= high:
-            return 1
-    return 2
-
-
-def _is_emoji_cluster(cluster: str) -> bool:
-    if any(ord(c) >= 0x1F000 for c in cluster):
-        return True
-    return len(cluster) > 1 and any(c in "\ufe0f\u20e3" for c in cluster)
+X_CONFIG = _twitter_text_config["version3"]  # twitter-text's config/v3.json (the test compares them)
 
 
 def x_length(text: str) -> int:
-    pieces, urls = _split_urls(unicodedata.normalize("NFC", text), X_URL)
-    total = urls * URL_WEIGHT
-    for piece in pieces:
-        if piece.isascii():
-            total += len(piece)
-            continue
-        for cluster in grapheme.graphemes(piece):
-            if _is_emoji_cluster(cluster):
-                total += 2
-            else:
-                total += sum(_codepoint_weight(c) for c in cluster)
-    return total
+    return int(parse_tweet(text, X_CONFIG).weightedLength)
 
 
 def mastodon_length(text: str) -> int:
@@ -217,26 +188,9 @@ def describe_limit(limits: Limits) -> str:
 
 
 def bluesky_facets(text: str) -> tuple[dict[str, Any], ...]:
-    """app.bsky.richtext.facet records for the links and hashtags of `text`, indexed in UTF-8 bytes."""
-    spans: list[tuple[int, int, dict[str, Any]]] = []
-    for match in URL.finditer(text):
-        uri = match.group(0)
-        if not uri.lower().startswith("http"):
-            uri = f"https://{uri}"
-        spans.append((match.start(), match.end(), {"$type": "app.bsky.richtext.facet#link", "uri": uri}))
-    url_spans = [(s, e) for s, e, _ in spans]
-    for match in HASHTAG.finditer(text):
-        start, end = match.start(), match.end()
-        if any(s <= start < e for s, e in url_spans):
-            continue  # a "#fragment" inside a link
-        spans.append((start, end, {"$type": "app.bsky.richtext.facet#tag", "tag": match.group(1)}))
-    spans.sort(key=lambda span: span[0])
-    facets = []
-    for start, end, feature in spans:
-        byte_start = len(text[:start].encode("utf-8"))
-        byte_end = byte_start + len(text[start:end].encode("utf-8"))
-        facets.append({"index": {"byteStart": byte_start, "byteEnd": byte_end}, "features": [feature]})
-    return tuple(facets)
+    """app.bsky.richtext.facet records for the links and hashtags of `text`, indexed in UTF-8 bytes: the
+    Bluesky adapter's own detection (channels.bluesky.facets_for), so rendering and sending agree."""
+    return tuple(facets_for(text))
 
 
 # -- shortening ---------------------------------------------------------------------------------------
@@ -245,7 +199,6 @@ def bluesky_facets(text: str) -> tuple[dict[str, Any], ...]:
 def cut_points(body: str) -> list[int]:
     """Positions where `body` may be cut: word boundaries that are not inside a link or a hashtag."""
     protected = [(m.start(), m.end()) for m in URL.finditer(body)]
-    protected += [(m.start(), m.end()) for m in HASHTAG.finditer(body)]
     points = [0]
     for match in re.finditer(r"\s+", body):
         position = match.start()

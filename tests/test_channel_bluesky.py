@@ -64,6 +64,21 @@ async def test_given_facets_are_used_as_is(bsky, fake_bluesky):
     assert fake_bluesky.records[0]["record"]["facets"] == given
 
 
+async def test_link_card_for_the_alerts_page(bsky, fake_bluesky):
+    card = {"uri": "https://alertes.loir-et-cher.fr/t/41", "title": "Neige sur la RD 957",
+            "description": "La RD 957 est fermée. " * 20}
+    await bsky.send(message("d-1", extra={"card": card}))
+    embed = fake_bluesky.records[0]["record"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.external"
+    assert embed["external"]["uri"] == card["uri"] and embed["external"]["title"] == card["title"]
+    assert len(embed["external"]["description"]) == 300 and embed["external"]["description"].endswith("…")
+    await bsky.send(message("d-2", text="Autre", link="https://www.loir-et-cher.fr/routes", subject="Routes"))
+    assert fake_bluesky.records[1]["record"]["embed"]["external"] == {
+        "uri": "https://www.loir-et-cher.fr/routes", "title": "Routes", "description": ""}
+    await bsky.send(message("d-3", text="Sans lien", link="javascript:alert(1)"))
+    assert "embed" not in fake_bluesky.records[2]["record"]
+
+
 async def test_reply_refs(bsky, fake_bluesky):
     first = await bsky.send(message("d-1"))
     await bsky.send(message("d-2", text="Fin d'alerte #route41", reply_to=first.provider_id))
@@ -109,10 +124,14 @@ async def test_500_and_hang_are_transient(bsky, fake_bluesky):
     assert time.monotonic() - started < 2
 
 
-async def test_invalid_record_is_permanent(bsky):
+async def test_invalid_record_is_permanent(bsky, fake_bluesky):
     with pytest.raises(PermanentError) as err:
         await bsky.send(message(text="x" * 3001))
     assert err.value.code == "InvalidRequest"
+    assert "Invalid app.bsky.feed.post record" in str(err.value)
+    [refused] = fake_bluesky.take_refused()  # the lexicon: at most 300 graphemes and 3000 bytes
+    assert refused.problems == ["record/text: must not be longer than 3000 bytes",
+                                "record/text: must not be longer than 300 graphemes"]
     with pytest.raises(PermanentError):
         await bsky.send(message(reply_to="at://no-cid"))
 

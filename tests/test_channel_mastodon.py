@@ -7,8 +7,9 @@ import time
 import pytest
 
 from channels.base import AuthError, ConfigurationError, PermanentError, RateLimited, TransientError
-from channels.base import Message
+from channels.base import Limits, Message
 from channels.mastodon import MastodonChannel
+from tests.fakes.mastodon import FakeMastodon
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -55,7 +56,39 @@ async def test_visibility_option(fake_mastodon, http_session):
     channel = MastodonChannel("m", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "visibility": "unlisted"})
     await channel.start(http_session)
     await channel.send(message())
-    assert fake_mastodon.requests[0].json["visibility"] == "unlisted"
+    assert fake_mastodon.received("POST", "/api/v1/statuses")[0].json["visibility"] == "unlisted"
+
+
+async def test_the_servers_own_character_limit_is_read_at_start(http_session, caplog):
+    """A server allowing 1000 characters: the channel fits texts to 1000, and a 700-character status is
+    accepted by the server (the fake counts as Mastodon does)."""
+    async with FakeMastodon(max_characters=1000) as fake:
+        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token"})
+        assert channel.limits.max_length == 500  # Mastodon's default, until the server says
+        await channel.start(http_session)
+        assert channel.limits == Limits(counting="chars", max_length=1000)
+        assert fake.received("GET", "/api/v2/instance")[0].header("Authorization") == ""  # public endpoint
+        await channel.send(message(text="❄ " + "neige " * 116))
+        assert fake.statuses[-1]["content"].startswith("<p>❄ neige")
+    async with FakeMastodon(max_characters=300) as fake:
+        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token"})
+        await channel.start(http_session)
+        assert channel.limits.max_length == 300
+        with pytest.raises(PermanentError, match="character limit of 300"):
+            await channel.send(message(text="x" * 301))
+        assert fake.take_refused() == []  # refused by the server's rule, not by the description
+
+
+async def test_an_unreadable_instance_keeps_the_configured_limit(http_session, caplog):
+    async with FakeMastodon() as fake:
+        fake.fail_next(1, status=503)
+        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token",
+                                        "max_characters": 480})
+        await channel.start(http_session)
+        assert channel.limits.max_length == 480
+        assert "instance limits not read" in caplog.text or "without configuration" in caplog.text
+    with pytest.raises(ConfigurationError, match="max_characters"):
+        MastodonChannel("m", {"base_url": "https://m.example", "access_token": "t", "max_characters": "beaucoup"})
 
 
 async def test_bad_token_is_auth_error(fake_mastodon, http_session):

@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.base import AuthError, ConfigurationError, Message, PermanentError, RateLimited, TransientError
 from channels.twilio import TwilioChannel
+from tests.fakes.twilio import FakeTwilio
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -50,11 +51,43 @@ async def test_create_message_through_library(sms, fake_twilio):
 async def test_messaging_service_sid_instead_of_from(fake_twilio, http_session):
     opts = options(fake_twilio, messaging_service_sid="MG" + "1" * 32)
     del opts["from"]
-    channel = TwilioChannel("sms", opts)
+    channel = TwilioChannel("sms", opts | {"senders": 1})
     await channel.start(http_session)
     await channel.send(message())
     form = fake_twilio.requests[0].form
     assert form["MessagingServiceSid"] == "MG" + "1" * 32 and "From" not in form and "StatusCallback" not in form
+
+
+SERVICE = "MG" + "2" * 32
+
+
+async def test_messaging_service_pool_sets_the_throughput(http_session, caplog):
+    """Three senders in the service's pool at 1 segment/s each (long codes): 3 messages per second, so 600
+    two-segment SMS take 400 s; the pool is read from Twilio (Messaging v1) at start."""
+    pool = ["+33700000001", "+33700000002", "+33700000003"]
+    async with FakeTwilio(services={SERVICE: pool}) as fake:
+        opts = options(fake, messaging_service_sid=SERVICE)
+        del opts["from"]
+        channel = TwilioChannel("sms", opts)
+        assert (channel.senders, channel.rate) == (1, 1.0)
+        await channel.start(http_session)
+        [listing] = fake.received("GET", f"/v1/Services/{SERVICE}/PhoneNumbers")
+        assert listing.answered == 200
+        assert (channel.senders, channel.rate) == (3, 3.0)
+        assert channel.seconds_for(600, segments=2) == 400
+        assert channel.seconds_for(0) == 0
+        faster = TwilioChannel("sms", opts | {"sender_rate": 10})
+        await faster.start(http_session)
+        assert faster.rate == 30 and faster.seconds_for(600) == 20
+        unknown = TwilioChannel("sms", opts | {"messaging_service_sid": "MG" + "9" * 32})
+        await unknown.start(http_session)
+        assert unknown.senders == 1 and "sender pool of MG999" in caplog.text
+        configured = TwilioChannel("sms", opts | {"senders": 5, "rate": 2})
+        await configured.start(http_session)
+        assert len(fake.received("GET")) == 3  # a configured pool is not read
+        assert (configured.senders, configured.rate, configured.seconds_for(10)) == (5, 2.0, 5.0)
+    with pytest.raises(ConfigurationError, match="sender_rate"):
+        TwilioChannel("sms", opts | {"sender_rate": "vite"})
 
 
 async def test_wrong_token_is_auth_error_without_secret(fake_twilio, http_session):
@@ -98,10 +131,12 @@ async def test_recipient_errors(sms, fake_twilio, code, action):
     assert err.value.code == str(code) and err.value.recipient_action == action
 
 
-async def test_malformed_number_rejected_by_provider(sms):
+async def test_malformed_number_rejected_by_provider(sms, fake_twilio):
     with pytest.raises(PermanentError) as err:
         await sms.send(message(to="0612345678"))
-    assert err.value.recipient_action == "invalid"
+    assert err.value.recipient_action == "invalid" and err.value.code == "21211"
+    [refused] = fake_twilio.take_refused()  # Twilio's description: To is a phone-number (E.164)
+    assert refused.problems == ["body/To: '0612345678' is not a 'phone-number'"]
 
 
 async def test_find_sent_after_crash(sms, fake_twilio):

@@ -5,21 +5,44 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import datetime
 
 import pytest
 
 from channels.base import AuthError, ConfigurationError, Message, PermanentError, RateLimited, TransientError
 from channels.webhook import WebhookChannel, WebhookVerificationError, sign, verify
+from tests.shared_files import shared_json, shared_path
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-def test_standard_webhooks_reference_vector():
-    # Test vector of the Standard Webhooks reference libraries.
-    body = b'{"test": 2432232314}'
-    assert sign(SECRET, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+VECTORS = shared_json("api-specs", "standard-webhooks", "signature-vectors.derived.json")["vectors"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["msg_id"] for v in VECTORS])
+def test_standard_webhooks_reference_vectors(vector):
+    """The signing vectors of the Standard Webhooks reference libraries (read from ../shared/api-specs)."""
+    body = vector["payload"].encode("utf-8")
+    assert sign(vector["secret"], vector["msg_id"], vector["timestamp"], body) == vector["signature"]
+    headers = {"webhook-id": vector["msg_id"], "webhook-timestamp": str(vector["timestamp"]),
+               "webhook-signature": vector["signature"]}
+    verify(vector["secret"], headers, body, now=vector["timestamp"] + 10)
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verify(vector["secret"], headers, body + b" ", now=vector["timestamp"])
+    with pytest.raises(WebhookVerificationError, match="from now"):
+        verify(vector["secret"], headers, body, now=vector["timestamp"] + 301)
+
+
+def test_default_payload_has_the_structure_the_specification_recommends():
+    """Standard Webhooks, "Payload structure": `type` (full-stop delimited), `timestamp` (ISO 8601), `data`."""
+    assert "`type`: a full-stop delimited type" in shared_path(
+        "api-specs", "standard-webhooks", "standard-webhooks.md").read_text("utf-8")
+    payload = WebhookChannel.payload(Message(key="k", alert_id=3, text="Neige", kind="Update"))
+    assert set(payload) == {"type", "timestamp", "data"}
+    assert payload["type"] == "alert.update"
+    assert datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00")).tzinfo is not None
 
 
 def test_verify_accepts_good_and_refuses_tampered_old_or_missing():

@@ -163,6 +163,10 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
         await wait_for(lambda: _async(fake_x.received("POST", "/2/tweets") and fake_facebook.posts
                                       and fake_bluesky.received("POST", "createRecord")))
         assert "#route41" in fake_facebook.posts[0]["message"]
+        # Bluesky: a link card for the alert's page on the public site (checked against the lexicon)
+        card = fake_bluesky.records[0]["record"]["embed"]
+        assert card["$type"] == "app.bsky.embed.external"
+        assert card["external"]["uri"] == f"{config.public_url}/t/41" and "RD 957" in card["external"]["description"]
 
         async with aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"

@@ -87,6 +87,7 @@ async def test_sigkill_mid_fanout_loses_and_doubles_nothing(db_url, tmp_path):
         assert {r.provider_id for r in rows} == by_sid  # each row names the provider's own message
         # the leased rows were taken up again in doubt, and the ones the provider had were not re-sent
         assert sum(1 for r in rows if r.in_doubt) == len(in_flight)
+        fake.assert_contract_kept()  # every request of both workers was one Twilio's description accepts
     finally:
         for proc in workers:
             await proc.stop()

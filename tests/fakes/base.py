@@ -3,6 +3,12 @@ switches (fail the next N, rate-limit the next N, hang, a seeded failure ratio).
 its routes, its auth check and its error body format.
 
 Usable in pytest (see fixtures.py) and as a process: `python -m tests.fakes.<provider> --port N`.
+
+A fake with a `contract` (tests/fakes/contract.py, tests/fakes/lexicon.py) checks every request against the
+provider's published description before its handler sees it, refuses what the description refuses (in
+the provider's error format, recorded in `refused`), and checks its own answers against the described
+response schemas (`answer_violations`). Leaving `async with` (so every fixture) fails the test when
+either list is not empty: a test that sends a bad request on purpose takes it with `take_refused()`.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import random
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from aiohttp import web
 
@@ -45,6 +51,30 @@ class Recorded:
 RECORDED = web.RequestKey("recorded", Recorded)
 
 
+class Contract(Protocol):
+    """What a fake needs from a provider description (OpenAPIContract, LexiconContract)."""
+
+    def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
+                      body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]: ...
+
+    def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class Refused:
+    """A request the provider's description refuses, and why."""
+
+    request: Recorded
+    problems: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.request.method} {self.request.path}: " + "; ".join(self.problems)
+
+
+class ContractBroken(AssertionError):
+    """A test sent a request its provider would refuse, or a fake answered outside its description."""
+
+
 @dataclass(slots=True)
 class Rejection:
     status: int
@@ -56,9 +86,12 @@ class FakeProvider:
     """Base class of the fakes. Subclasses implement `routes`, `authorized` and `error`."""
 
     name = "fake"
+    contract: Contract | None = None
 
     def __init__(self, *, seed: int = 0) -> None:
         self.requests: list[Recorded] = []
+        self.refused: list[Refused] = []
+        self.answer_violations: list[str] = []
         self.rejections: dict[str, Rejection] = {}
         self.base_url = ""
         self._fail_next = 0
@@ -110,6 +143,21 @@ class FakeProvider:
         """Whom a recorded request was for (to count deliveries per recipient)."""
         return ""
 
+    def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
+        """The provider's answer to a request its description refuses (subclasses: the real status/body)."""
+        return self.error(400, 400, "; ".join(problems))
+
+    # ---- the contract ---------------------------------------------------------------------------
+    def take_refused(self) -> list[Refused]:
+        """The refused requests so far, forgotten (for tests that send bad requests on purpose)."""
+        refused, self.refused = self.refused, []
+        return refused
+
+    def assert_contract_kept(self) -> None:
+        problems = [f"refused: {r}" for r in self.refused] + [f"answer: {v}" for v in self.answer_violations]
+        if problems:
+            raise ContractBroken(f"fake {self.name} (see ../shared/api-specs):\n  " + "\n  ".join(problems))
+
     # ---- queries for tests ----------------------------------------------------------------------
     def received(self, method: str | None = None, path_contains: str = "") -> list[Recorded]:
         return [
@@ -140,15 +188,29 @@ class FakeProvider:
                 recorded.json = None
         self.requests.append(recorded)
         request[RECORDED] = recorded
+        operation = None
+        if self.contract is not None:
+            operation, problems = self.contract.check_request(
+                request.method, request.path, recorded.query, recorded.headers, body, recorded.form, recorded.json
+            )
+            if problems:
+                self.refused.append(Refused(recorded, problems))
+                refusal = self.refuse(recorded, problems)
+                recorded.answered = refusal.status
+                return refusal
         response = await self._answer(request, recorded, handler)
         recorded.answered = response.status
+        if operation is not None and isinstance(response, web.Response) and self.contract is not None:
+            body_bytes = response.body if isinstance(response.body, bytes) else b""
+            for problem in self.contract.check_response(operation, response.status, response.content_type, body_bytes):
+                self.answer_violations.append(f"{request.method} {request.path}: {problem}")
         return response
 
     async def _answer(self, request: web.Request, recorded: Recorded, handler: Handler) -> web.StreamResponse:
         if self._hang_next > 0:
             self._hang_next -= 1
             await self._release.wait()
-            return web.Response(status=503)
+            return self.error(503, 503, "Service Unavailable")
         if not self.authorized(request, recorded):
             return self.unauthorized()
         if self._fail_next > 0:
@@ -198,8 +260,10 @@ class FakeProvider:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.stop()
+        if exc_type is None:
+            self.assert_contract_kept()
 
 
 def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], description: str) -> None:
@@ -211,10 +275,15 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--failure-ratio", type=float, default=0.0)
     parser.add_argument("--token", default="test-token", help="credential the fake accepts")
+    parser.add_argument("--no-contract", action="store_true",
+                        help="do not check requests and answers against the provider's description (benchmarks"
+                             " measuring Crieur's throughput, not the validator's; the test suite always checks)")
     args = parser.parse_args()
 
     async def serve() -> None:
         fake = factory(args)
+        if args.no_contract:
+            fake.contract = None
         fake.failure_ratio(args.failure_ratio, args.seed)
         url = await fake.start(args.host, args.port)
         print(f"listening on {url}", flush=True)
@@ -224,7 +293,10 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         accepted = sum(1 for r in fake.requests if 200 <= r.answered < 300)
-        print(f"stopping: {len(fake.requests)} requests, {accepted} accepted", flush=True)
+        print(f"stopping: {len(fake.requests)} requests, {accepted} accepted, {len(fake.refused)} refused by"
+              f" the description, {len(fake.answer_violations)} answers outside it", flush=True)
+        for problem in [*map(str, fake.refused), *fake.answer_violations][:20]:
+            print(f"contract: {problem}", flush=True)
         await fake.stop()
 
     asyncio.run(serve())

@@ -1,5 +1,12 @@
 """Fake Bluesky PDS: createSession, refreshSession, createRecord (XRPC).
 
+Every call is checked against the AT Protocol lexicons (../shared/api-specs/bluesky/lexicons, converted
+to JSON Schema by tests/fakes/lexicon.py), records against their collection's lexicon (app.bsky.feed.post:
+text of at most 300 graphemes and 3000 bytes, facets inside the text, tags of at most 64 graphemes, at
+most 3 languages, an RFC 3339 createdAt, embeds and reply refs as described); answers against the
+methods' output schemas. A refused record gets the PDS's answer: 400 InvalidRequest "Invalid
+app.bsky.feed.post record: ...".
+
 Errors are XRPC bodies {"error": "ExpiredToken", "message": "..."}; rate limits carry ratelimit-limit,
 ratelimit-remaining, ratelimit-reset (epoch seconds) and ratelimit-policy.
 """
@@ -15,6 +22,16 @@ from typing import Any
 from aiohttp import web
 
 from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .lexicon import LexiconContract
+
+
+_S32 = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid(counter: int) -> str:
+    """A record key as a PDS makes it: a TID, 13 base32-sortable characters of (microseconds << 10 | clock)."""
+    value = ((int(time.time() * 1_000_000) + counter) << 10) | 1
+    return "".join(_S32[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 
 class FakeBluesky(FakeProvider):
@@ -22,6 +39,7 @@ class FakeBluesky(FakeProvider):
 
     def __init__(self, *, identifier: str = "cd41.bsky.social", password: str = "test-token", seed: int = 0):
         super().__init__(seed=seed)
+        self.contract = LexiconContract()
         self.identifier = identifier
         self.password = password
         self.did = "did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24]
@@ -43,6 +61,14 @@ class FakeBluesky(FakeProvider):
             code if isinstance(code, int) else 0, str(code)
         )
         return web.json_response({"error": name, "message": message}, status=status)
+
+    def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
+        if "no lexicon" in problems[0] or "not an XRPC method" in problems[0]:
+            return self.error(501, "MethodNotImplemented", "Method Not Implemented")
+        if problems[0].startswith("record"):
+            collection = (recorded.json or {}).get("collection", "")
+            return self.error(400, "InvalidRequest", f"Invalid {collection} record: " + "; ".join(problems))
+        return self.error(400, "InvalidRequest", "Input " + "; ".join(problems))
 
     def too_many(self, headers: dict[str, str]) -> web.Response:
         response = self.error(429, 429, "Rate Limit Exceeded")
@@ -92,11 +118,14 @@ class FakeBluesky(FakeProvider):
             return self.error(400, "ExpiredToken", "Token has expired")
         data = request[RECORDED].json or {}
         record = data.get("record") or {}
-        if data.get("repo") != self.did or data.get("collection") != "app.bsky.feed.post":
-            return self.error(400, "InvalidRequest", "Invalid repo or collection")
-        if not isinstance(record.get("text"), str) or len(record["text"]) > 3000 or "createdAt" not in record:
-            return self.error(400, "InvalidRequest", "Invalid app.bsky.feed.post record")
-        rkey = f"3l{next(self._rkeys):011d}"
+        if data.get("repo") not in (self.did, self.identifier):
+            return self.error(400, "InvalidRequest", "Could not find repo")
+        reply = record.get("reply") or {}
+        for role in ("root", "parent"):
+            ref = reply.get(role) if isinstance(reply, dict) else None
+            if ref and not any(r["uri"] == ref.get("uri") and r["cid"] == ref.get("cid") for r in self.records):
+                return self.error(400, "InvalidRequest", f"Invalid reply: {role} {ref.get('uri')} not found")
+        rkey = tid(next(self._rkeys))
         uri = f"at://{self.did}/app.bsky.feed.post/{rkey}"
         cid = "bafyrei" + hashlib.sha256(repr(record).encode()).hexdigest()[:52]
         self.records.append({"uri": uri, "cid": cid, "record": record})

@@ -1,17 +1,72 @@
 """Fake Facebook Graph API: POST /{version}/{page_id}/feed with a Page access token.
 
+Facebook publishes no machine-readable description of the Graph API (see ../shared/api-specs/SOURCES.md),
+so `GraphFeedContract` below follows the Graph API reference for the Page feed edge (POST
+/{page-id}/feed): a versioned path, form parameters among those documented (message, link, published,
+scheduled_publish_time...), a message of at most 63,206 characters, an absolute http(s) link, booleans
+as true/false; the answer is {"id": "<page-id>_<post-id>"}. What it refuses gets Graph's (#100) error.
 Errors are Graph error objects {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from .base import RECORDED, FakeProvider, Recorded, run_standalone
+
+FEED = re.compile(r"^/v\d+\.\d+/[^/]+/feed$")
+# the documented parameters of POST /{page-id}/feed (Graph API reference, Page Feed)
+FEED_PARAMETERS = {
+    "access_token", "message", "link", "published", "scheduled_publish_time", "place", "tags",
+    "targeting", "feed_targeting", "backdated_time", "child_attachments", "multi_share_optimized",
+    "multi_share_end_card", "object_attachment", "unpublished_content_type", "appsecret_proof",
+}
+MAX_MESSAGE = 63206
+POST_ID = re.compile(r"^\d+_\d+$")
+
+
+class GraphFeedContract:
+    """POST /{version}/{page-id}/feed as the Graph API reference describes it (no OpenAPI exists)."""
+
+    def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
+                      body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]:
+        if method != "POST" or not FEED.match(path):
+            return None, [f"{method} {path}: not the Page feed edge (POST /vX.Y/{{page-id}}/feed)"]
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        if not content_type.startswith("application/x-www-form-urlencoded"):
+            return "feed", [f"parameters must be form-encoded, not {content_type or '(none)'}"]
+        problems = [f"param {name}: not a parameter of the feed edge" for name in form if name not in FEED_PARAMETERS]
+        message = form.get("message", "")
+        if len(message) > MAX_MESSAGE:
+            problems.append(f"param message: longer than {MAX_MESSAGE} characters")
+        link = form.get("link")
+        if link is not None and (urlsplit(link).scheme not in ("http", "https") or not urlsplit(link).netloc):
+            problems.append(f"param link: {link!r} is not an absolute http(s) URL")
+        if form.get("published", "true") not in ("true", "false"):
+            problems.append("param published: must be true or false")
+        return "feed", problems
+
+    def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]:
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            return [f"answer {status} is not JSON"]
+        if status == 200:
+            if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("id", ""))):
+                return ["answer 200 is not {\"id\": \"<page-id>_<post-id>\"}"]
+            return []
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(error, dict) or not {"message", "type", "code"} <= set(error):
+            return [f"error {status} is not a Graph error object"]
+        return []
+
 
 STATUS_FOR_CODE = {1: 500, 2: 503, 4: 400, 17: 400, 32: 400, 613: 400, 190: 400, 100: 400, 200: 403, 506: 400}
 
@@ -21,6 +76,7 @@ class FakeFacebook(FakeProvider):
 
     def __init__(self, *, page_id: str = "100200300400500", token: str = "test-token", seed: int = 0):
         super().__init__(seed=seed)
+        self.contract = GraphFeedContract()
         self.page_id = page_id
         self.token = token
         self.posts: list[dict[str, Any]] = []
@@ -51,6 +107,11 @@ class FakeFacebook(FakeProvider):
         if status >= 500:
             return self.graph_error(2, "An unexpected error has occurred. Please retry your request later.", status=status)
         return self.graph_error(int(code) if str(code).isdigit() else 100, message, status=status)
+
+    def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
+        if "not the Page feed edge" in problems[0]:
+            return self.graph_error(100, "Unknown path components", status=400)
+        return self.graph_error(100, f"(#100) {problems[0]}", error_type="OAuthException")
 
     def unauthorized(self) -> web.Response:
         return self.graph_error(190, "Error validating access token: Session has expired.", subcode=463)

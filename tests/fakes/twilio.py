@@ -1,11 +1,15 @@
 """Fake Twilio Programmable Messaging API (2010-04-01): create and list messages, and status callbacks
-signed with X-Twilio-Signature like the real service.
+signed with X-Twilio-Signature like the real service; Messaging v1: a Messaging Service and its pool of
+sender numbers.
 
+Every request is checked against Twilio's own OpenAPI descriptions (twilio-oai, 2010-04-01 and Messaging
+v1, read from ../shared/api-specs/twilio) and every answer against their response schemas.
 Errors follow Twilio's body: {"code": 21610, "message": ..., "more_info": ..., "status": 400}.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import datetime, timezone
@@ -17,26 +21,50 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .contract import Contracts, openapi
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MESSAGES = "/2010-04-01/Accounts/{sid}/Messages.json"
 
 
+SENDERS = "/v1/Services/{service}/PhoneNumbers"
+# Twilio's error code for a refused parameter, by parameter (the description says which parameter is bad)
+PARAMETER_CODES = {"To": 21211, "From": 21212, "MessagingServiceSid": 21701, "StatusCallback": 21609}
+
+
 class FakeTwilio(FakeProvider):
     name = "twilio"
 
-    def __init__(self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token", seed: int = 0):
+    def __init__(self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token", seed: int = 0,
+                 services: dict[str, list[str]] | None = None):
         super().__init__(seed=seed)
+        self.contract = Contracts(openapi("twilio", "twilio_api_v2010.json"),
+                                  openapi("twilio", "twilio_messaging_v1.json"))
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, Any]] = []
         self.callbacks_sent: list[tuple[str, dict[str, str], int]] = []
+        # Messaging Services: service SID -> the sender numbers of its pool
+        self.services: dict[str, list[str]] = dict(services or {})
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post(MESSAGES, self.create_message),
             web.get(MESSAGES, self.list_messages),
+            web.get(SENDERS, self.list_senders),
         ]
+
+    def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
+        """Twilio names the parameter: 21604 for a missing 'To', 21211 for a bad one, 20001 otherwise."""
+        first = problems[0]
+        if "no such operation" in first:
+            return self.error(404, 20404, "The requested resource was not found")
+        if "'To' is a required property" in first:
+            return self.error(400, 21604, "A 'To' phone number is required.")
+        for parameter, code in PARAMETER_CODES.items():
+            if first.startswith(f"body/{parameter}:"):
+                return self.error(400, code, f"Invalid '{parameter}' parameter: {first}")
+        return self.error(400, 20001, f"Invalid parameter: {first}")
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         auth = request.headers.get("Authorization", "")
@@ -112,6 +140,26 @@ class FakeTwilio(FakeProvider):
         stored["_callback"] = form.get("StatusCallback", "")
         self.messages.append(stored)
         return web.json_response(message, status=201)
+
+    async def list_senders(self, request: web.Request) -> web.Response:
+        """GET /v1/Services/{sid}/PhoneNumbers: the numbers of a Messaging Service's sender pool."""
+        service = request.match_info["service"]
+        if service not in self.services:
+            return self.error(404, 20404, f"The requested resource /Services/{service} was not found")
+        stamp = self._now().isoformat().replace("+00:00", "Z")
+        url = f"{self.base_url}/v1/Services/{service}/PhoneNumbers"
+        numbers = [
+            {"sid": "PN" + hashlib.sha256(number.encode()).hexdigest()[:32], "account_sid": self.account_sid,
+             "service_sid": service, "date_created": stamp, "date_updated": stamp, "phone_number": number,
+             "country_code": "FR", "capabilities": ["SMS"], "url": f"{url}/{number}"}
+            for number in self.services[service]
+        ]
+        page = f"{url}?PageSize=50&Page=0"
+        return web.json_response({
+            "phone_numbers": numbers,
+            "meta": {"page": 0, "page_size": 50, "first_page_url": page, "previous_page_url": None,
+                     "next_page_url": None, "key": "phone_numbers", "url": page},
+        })
 
     async def list_messages(self, request: web.Request) -> web.Response:
         to = request.query.get("To")

@@ -1,6 +1,9 @@
 """Fake X API v2: POST /2/tweets with OAuth 1.0a user-context signatures checked (an independent,
 stdlib implementation of RFC 5849 §3.4, so the adapter's signing is really verified).
 
+Requests and answers are checked against X's own OpenAPI description (../shared/api-specs/x, the
+snapshot X's XDK is generated from). The text is measured as X measures it (twitter-text's weighted
+length, configuration v3): over 280 is refused with a 403, as X does.
 Errors are problem JSON {"title", "detail", "type", "status"}; rate limits carry x-rate-limit-limit,
 x-rate-limit-remaining, x-rate-limit-reset (epoch seconds).
 """
@@ -17,9 +20,15 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
+from twitter_text import parse_tweet
+from twitter_text.config import config as twitter_text_config
 
 from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .contract import openapi
 
+MAX_WEIGHTED_LENGTH = 280
+TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines text length see"
+            " https://github.com/twitter/twitter-text.")
 TITLES = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
           500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -48,6 +57,7 @@ class FakeX(FakeProvider):
     def __init__(self, *, consumer_key: str = "ck", consumer_secret: str = "cs", token: str = "at",
                  token_secret: str = "ats", seed: int = 0):
         super().__init__(seed=seed)
+        self.contract = openapi("x", "openapi.json")
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
         self.token, self.token_secret = token, token_secret
         self.tweets: list[dict[str, Any]] = []
@@ -82,6 +92,16 @@ class FakeX(FakeProvider):
             status=status, content_type="application/problem+json",
         )
 
+    def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
+        if "no such operation" in problems[0]:
+            return self.error(404, 404, "Not Found")
+        return web.json_response(
+            {"errors": [{"message": problem} for problem in problems], "title": "Invalid Request",
+             "detail": "One or more parameters to your request was invalid.",
+             "type": "https://api.twitter.com/2/problems/invalid-request"},
+            status=400, content_type="application/problem+json",
+        )
+
     def too_many(self, headers: dict[str, str]) -> web.Response:
         response = self.error(429, 429, "Too Many Requests")
         response.headers.update({"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
@@ -97,13 +117,16 @@ class FakeX(FakeProvider):
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"]:
             return self.error(400, 400, "One or more parameters to your request was invalid.")
         text = data["text"]
+        if parse_tweet(text, twitter_text_config["version3"]).weightedLength > MAX_WEIGHTED_LENGTH:
+            return self.error(403, 403, TOO_LONG)
         if any(t["text"] == text for t in self.tweets):
             return self.error(403, 403, "You are not allowed to create a Tweet with duplicate content.")
         reply = (data.get("reply") or {}).get("in_reply_to_tweet_id")
-        tweet = {"id": str(next(self._ids)), "text": text, "edit_history_tweet_ids": [], "in_reply_to": reply}
-        tweet["edit_history_tweet_ids"] = [tweet["id"]]
+        if reply and not any(t["id"] == reply for t in self.tweets):
+            return self.error(403, 403, "You attempted to reply to a Tweet that is deleted or not visible to you.")
+        tweet = {"id": str(next(self._ids)), "text": text, "in_reply_to": reply}
         self.tweets.append(tweet)
-        return web.json_response({"data": {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}},
+        return web.json_response({"data": {"id": tweet["id"], "text": text, "edit_history_post_ids": [tweet["id"]]}},
                                  status=201)
 
 
