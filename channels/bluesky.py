@@ -37,9 +37,10 @@ from .base import (
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"
 
-# atproto's own detection rules (packages/api/src/rich-text/util.ts and detection.ts), ported as written so
-# that the facets are the ones the Bluesky app would compute for the same text. Mentions and cashtags are
-# not detected: Crieur's posts name no accounts and quote no stock symbols.
+# The rules of atproto's rich-text detection (its @atproto/api package), so that the facets are the ones
+# the Bluesky app computes for the same text; tests/test_peer_vectors.py runs atproto's own detection
+# tests against them. Mentions and cashtags are not detected: Crieur's posts name no accounts and quote no
+# stock symbols.
 _LINK = regex.compile(
     r"(^|\s|\()((https?://\S+)|(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)\S*)", regex.IGNORECASE
 )

@@ -8,6 +8,7 @@ import pytest
 
 from channels.base import AuthError, ConfigurationError, Message, PermanentError, RateLimited, TransientError
 from channels.x import XChannel, oauth1_authorization
+from rules.fitting import x_length
 from tests.fakes.x import oauth_signature, parse_oauth_header
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -77,6 +78,20 @@ async def test_duplicate_is_permanent_not_auth(x):
     with pytest.raises(PermanentError) as err:
         await x.send(message("d-2"))
     assert type(err.value) is PermanentError and err.value.code == "duplicate"
+
+
+async def test_too_long_and_unknown_parent_fail_the_post_not_the_credentials(x, fake_x):
+    """X answers 403 to a post over 280 (its weighted count: a 64-character host label is no link) and to
+    a reply to a post it does not know: those fail this delivery, they do not stop the channel."""
+    host = "a" * 64 + ".fr"
+    with pytest.raises(PermanentError) as err:
+        await x.send(message(text=f"Infos : https://{host}/" + "x" * 210))
+    assert type(err.value) is PermanentError and err.value.code == "too-long"
+    with pytest.raises(PermanentError) as err:
+        await x.send(message("d-2", reply_to="1850000000000009999"))
+    assert type(err.value) is PermanentError and err.value.code == "reply-gone"
+    assert fake_x.take_refused() == []  # both requests were valid: X refused their content
+    assert x_length(f"Infos : https://{host}/" + "x" * 210) > 280  # what Crieur fits texts with agrees
 
 
 async def test_rate_limit_reset(x, fake_x):
