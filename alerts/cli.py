@@ -238,16 +238,56 @@ def cmd_episode(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(args, act))
 
 
-def cmd_users(args: argparse.Namespace) -> int:
+def _new_password() -> str:
+    """A new password, never from the command line (other users see it in the process list): asked twice
+    at a terminal, else the first line of standard input (`... --password-stdin < file`, scripts)."""
     import getpass
 
-    from .web.accounts import add_user
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Mot de passe (10 caractères au moins) : ")
+    if getpass.getpass("Le même, une seconde fois : ") != first:
+        raise SystemExit("crieur: the two passwords differ")
+    return first
 
-    password = args.password or os.environ.get("CRIEUR_NEW_PASSWORD") or getpass.getpass("Mot de passe : ")
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Console accounts: add, list, disable, enable, remove, unlock, password. Every change but add and
+    enable ends the account's sessions at once."""
+    from .web import accounts
+
+    if args.action != "list" and not args.username:
+        raise SystemExit(f"crieur: users {args.action} needs a username")
+    password = _new_password() if args.action in ("add", "password") else ""
 
     async def act(store: Any) -> int:
-        await add_user(store, args.username, password, args.role)
-        print(f"user {args.username} ({args.role}) created")
+        name = (args.username or "").strip().lower()
+        try:
+            if args.action == "add":
+                await accounts.add_user(store, name, password, args.role)
+                print(f"user {name} ({args.role}) created")
+            elif args.action == "list":
+                for row in await accounts.users(store):
+                    state = "active" if row["active"] else "disabled"
+                    if row["throttled_until"]:
+                        state += ", logins waiting"
+                    print(f"{row['username']:24} {row['role']:9} {state}  failed logins {row['failed_attempts']}")
+            elif args.action in ("disable", "enable"):
+                await accounts.set_active(store, name, args.action == "enable")
+                print(f"user {name} {args.action}d" + (", sessions ended" if args.action == "disable" else ""))
+            elif args.action == "remove":
+                await accounts.remove_user(store, name)
+                print(f"user {name} removed, sessions ended")
+            elif args.action == "unlock":
+                await accounts.unlock_user(store, name)
+                print(f"user {name}: failed logins forgotten, sessions ended")
+            else:
+                await accounts.set_password(store, name, password)
+                print(f"user {name}: password changed, sessions ended")
+        except accounts.AccountError as exc:
+            raise SystemExit(f"crieur: {exc}") from None
+        if args.action != "list":
+            await accounts.audit(store, "cli", f"user-{args.action}", f"user:{name}")
         return 0
 
     return asyncio.run(_with_store(args, act))
@@ -326,11 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("territory")
     p.add_argument("--by")
     p.add_argument("--reason")
-    p = command("users", cmd_users, "console accounts")
-    p.add_argument("action", choices=["add"])
-    p.add_argument("username")
+    p = command("users", cmd_users, "console accounts (a new password is asked, or read from standard input)")
+    p.add_argument("action", choices=["add", "list", "disable", "enable", "remove", "unlock", "password"])
+    p.add_argument("username", nargs="?")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
-    p.add_argument("--password", help="(default: $CRIEUR_NEW_PASSWORD, else asked)")
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")
     p.add_argument("text")

@@ -388,18 +388,31 @@ def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
     return str(address.ipv4_mapped or address) if address.version == 6 else str(address)
 
 
+_RequestKey = getattr(web, "RequestKey", None)
+CLIENT: Any = _RequestKey("client", str) if _RequestKey else "crieur.client"
+
+
+def client_of(request: web.Request) -> str:
+    """The client's key (address, or /64) as the request limits middleware derived it, trusted proxies
+    taken into account; without the middleware, the peer address."""
+    found = request.get(CLIENT)
+    return str(found) if found else client_key(request)
+
+
 def request_limits(limits: RequestLimits | None = None) -> Any:
-    """The middleware. Keep one per application: its buckets are its memory of each client."""
+    """The middleware. Keep one per application: its buckets are its memory of each client. It also
+    records each request's client key (`client_of(request)`) for the handlers' own limits."""
     limits = limits or RequestLimits()
     trusted = [ipaddress.ip_network(n, strict=False) for n in limits.trusted_proxies]
     buckets: OrderedDict[tuple[int, str], TokenBucket] = OrderedDict()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = request[CLIENT] = client_key(request, trusted)
         found = limits.rule(request.method, request.path)
         if found is not None:
             index, rule = found
-            key = (index, client_key(request, trusted))
+            key = (index, client)
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = TokenBucket(rule.rate, rule.burst)

@@ -26,7 +26,7 @@ from .domain import Alert, AlertStatus, Item, MsgType
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
-from .security import RequestLimits, install_request_limits, safe_session
+from .security import safe_session
 from .storage import Ingested, Store, open_store
 
 log = logging.getLogger("crieur")
@@ -105,12 +105,7 @@ class Crieur:
             await channel.start(self.session)
         self.fanout = Fanout(self.store, self.channels, self.render)
         self.citizens = Citizens(self)
-        limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
-        self.route_installers += [
-            self.citizens.install_routes,
-            self.metrics.install_routes,
-            lambda app: install_request_limits(app, limits),
-        ]
+        self.route_installers += [self.citizens.install_routes, self.metrics.install_routes]
 
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors

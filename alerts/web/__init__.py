@@ -13,7 +13,9 @@ from typing import Any, Awaitable, Callable
 import jinja2
 from aiohttp import web
 
-from . import api, console, public
+from alerts.security import RequestLimits, install_request_limits
+
+from . import account_pages, api, console, public
 from .site import CRIEUR, SECURE_COOKIES, SEVERITY_FR, TEMPLATES, WALL, paris, paris_iso
 from .wall import Wall
 
@@ -56,7 +58,8 @@ async def security_headers(
 
 
 def make_app(crieur: Any) -> web.Application:
-    """The whole web application for a running (or test) Crieur."""
+    """The whole web application for a running (or test) Crieur, request limits included (the same app
+    in production and in tests: the limits are part of what is tested)."""
     app = web.Application(middlewares=[security_headers, console.auth_middleware], client_max_size=256 * 1024)
     app[CRIEUR] = crieur
     app[TEMPLATES] = templates()
@@ -65,10 +68,13 @@ def make_app(crieur: Any) -> web.Application:
     public.setup(app)
     api.setup(app)
     console.setup(app)
+    account_pages.setup(app)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
     extra = getattr(crieur, "extra_routes", None)
     if callable(extra):
         extra(app)
+    trusted = tuple(getattr(crieur.config, "trusted_proxies", ()) or ())
+    install_request_limits(app, RequestLimits(trusted_proxies=trusted))
     return app
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import secrets
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
+from alerts.security import client_of
 
 from . import accounts, site
 from .accounts import AccountError, Session
@@ -128,15 +131,26 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page de connexion.")
     username = str(form.get("username", "")).strip().lower()
     request[LOGIN_NAME] = username
-    result = await accounts.login(crieur.store, username, str(form.get("password", "")))
+    address = client_of(request)
+    result = await accounts.login(crieur.store, username, str(form.get("password", "")), address=address)
     if result.session is None:
-        await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", request.remote or "")
-        if result.reason == "locked":
-            message = (f"Trop d'essais : ce compte est bloqué jusqu'à {site.paris(result.locked_until)}"
-                       " (heure de Paris).")
-            return await login_form(request, error=message, status=429)
-        return await login_form(request, error="Identifiant ou mot de passe incorrect.", status=401)
-    await accounts.audit(crieur.store, username, "login", request.remote or "")
+        await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", address)
+        if result.reason == "busy":
+            response = await login_form(request, error="Le serveur est très sollicité : réessayez dans un instant.",
+                                        status=503)
+            response.headers["Retry-After"] = "5"
+            return response
+        if result.retry_at is None:
+            return await login_form(request, error="Identifiant ou mot de passe incorrect.", status=401)
+        wait = max(1, math.ceil(result.retry_at - time.time()))
+        later = f"Trop d'essais depuis cette adresse : réessayez dans {wait} seconde{'s' if wait > 1 else ''}."
+        if result.reason == "throttled":
+            response = await login_form(request, error=later, status=429)
+        else:
+            response = await login_form(request, error=f"Identifiant ou mot de passe incorrect. {later}", status=401)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    await accounts.audit(crieur.store, username, "login", address)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(SESSION_COOKIE, result.session.token, path="/console", httponly=True, samesite="Strict",
                         secure=request.app[SECURE_COOKIES], max_age=accounts.SESSION_SECONDS)

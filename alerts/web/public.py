@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from alerts.security import client_of
+
 from . import site
 from .feeds import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, FeedContext, atom_feed, cap_alert, source_item
 from .limits import SlidingWindow
@@ -113,7 +115,7 @@ async def ask_question(request: web.Request) -> web.StreamResponse:
     question: dict[str, Any] = {"text": text, "phone": phone_raw, "errors": errors, "reply": "", "status": ""}
     status = 400 if errors else 200
     limits = request.app[QUESTION_LIMITS]
-    if not errors and not (limits["address"].allow(request.remote or "?")
+    if not errors and not (limits["address"].allow(client_of(request))
                            and (not phone or limits["phone"].allow(phone))):
         question["status"], question["reply"], status = "limited", TOO_MANY, 429
     elif not errors:

@@ -1,0 +1,269 @@
+"""Hostile clients against the real web application (make_app with its request limits, as served in
+production): logins that would freeze the site, guessed passwords, user enumeration, account lifecycle,
+the question form behind a reverse proxy, odd ids."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from alerts.web import accounts, make_app
+from tests.test_web_support import PASSWORD, Web, csrf_of, make_crieur, web_env  # noqa: F401 (fixture)
+
+ADDRESS = "198.51.100.7"
+
+
+async def form_login(client: TestClient, username: str, password: str, **headers: str) -> Any:
+    token = csrf_of(await (await client.get("/console/login")).text())
+    return await client.post("/console/login", data={"username": username, "password": password, "csrf": token},
+                             allow_redirects=False, headers=headers)
+
+
+# --------------------------------------------------------------------------------------- logins
+
+
+async def test_concurrent_wrong_passwords_are_all_counted(web_env: Web) -> None:
+    results = await asyncio.gather(*(accounts.login(web_env.store, "camille", f"essai-{n}", address=ADDRESS)
+                                     for n in range(20)))
+    heard = [r for r in results if r.reason == "bad-credentials"]
+    assert len(heard) == accounts.FREE_FAILURES  # the others were refused unheard: a wait had started
+    assert all(r.reason == "throttled" and r.session is None for r in results if r not in heard)
+    row = await web_env.store.db.fetchrow(
+        "SELECT failures, next_at FROM login_failures WHERE username = 'camille' AND address = $1", ADDRESS)
+    assert row["failures"] == accounts.FREE_FAILURES
+    assert (await web_env.store.db.fetchval("SELECT failed_attempts FROM users WHERE username = 'camille'")
+            == accounts.FREE_FAILURES)
+
+
+async def test_someone_elses_guesses_do_not_lock_the_user_out(web_env: Web) -> None:
+    for n in range(12):
+        await accounts.login(web_env.store, "camille", f"essai-{n}", address="203.0.113.66")
+    assert (await accounts.login(web_env.store, "camille", "x", address="203.0.113.66")).reason == "throttled"
+    mine = await accounts.login(web_env.store, "camille", PASSWORD, address=ADDRESS)
+    assert mine.session is not None
+
+
+async def test_an_admin_unlocks_a_user(web_env: Web) -> None:
+    for n in range(4):
+        await accounts.login(web_env.store, "camille", f"essai-{n}", address=ADDRESS)
+    assert (await accounts.login(web_env.store, "camille", PASSWORD, address=ADDRESS)).reason == "throttled"
+    listed = {u["username"]: u for u in await accounts.users(web_env.store)}
+    assert listed["camille"]["throttled_until"] is not None
+    await web_env.login("admin")
+    page = await web_env.client.get("/console/users")
+    csrf = csrf_of(await page.text())
+    assert "essais suspendus" in await page.text()
+    response = await web_env.client.post("/console/users/camille/unlock", data={"csrf": csrf}, allow_redirects=False)
+    assert response.status == 303
+    assert (await accounts.login(web_env.store, "camille", PASSWORD, address=ADDRESS)).session is not None
+
+
+async def test_unknown_names_answer_exactly_like_wrong_passwords(web_env: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    verified: list[str] = []
+    real = accounts._verify_now
+
+    def spy(hasher: Any, password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return real(hasher, password_hash, password)
+
+    monkeypatch.setattr(accounts, "_verify_now", spy)
+    known = [await accounts.login(web_env.store, "camille", "faux", address=ADDRESS, now=1000.0 + n * 10)
+             for n in range(4)]
+    unknown = [await accounts.login(web_env.store, "personne", "faux", address=ADDRESS, now=1000.0 + n * 10)
+               for n in range(4)]
+    assert [(r.reason, r.retry_at) for r in known] == [(r.reason, r.retry_at) for r in unknown]
+    assert len(verified) == 8  # a hash is verified for the unknown name too: same work, same time
+    assert all(h.startswith("$argon2id$") for h in verified)
+    # and through the form: same status, same message, same headers
+    answers = []
+    for name in ("alex.martin", "quelquun"):
+        response = await form_login(web_env.client, name, "faux-mot-de-passe")
+        body = (await response.text()).replace(name, "NAME")
+        answers.append((response.status, body.count("incorrect"), "Retry-After" in response.headers))
+    assert answers[0] == answers[1] == (401, 1, False)
+
+
+async def test_passwords_are_hashed_off_the_event_loop_and_a_page_answers_meanwhile(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With production argon2 parameters: while logins hash, the event loop keeps serving pages, the
+    hashing runs on other threads and never more than MAX_CONCURRENT_HASHES at once."""
+    crieur = await make_crieur(tmp_path)
+    await accounts.add_user(crieur.store, "camille", PASSWORD, "cm")
+    threads: set[int] = set()
+    running, peak = [0], [0]
+    real = accounts._verify_now
+
+    def spy(hasher: Any, password_hash: str, password: str) -> bool:
+        threads.add(threading.get_ident())
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        try:
+            return real(hasher, password_hash, password)
+        finally:
+            running[0] -= 1
+
+    monkeypatch.setattr(accounts, "_verify_now", spy)
+    finished: list[str] = []
+    try:
+        async with TestClient(TestServer(make_app(crieur))) as client:
+            async def login(n: int) -> None:
+                await accounts.login(crieur.store, "camille", f"faux-{n}", address=f"203.0.113.{n}")
+                finished.append("login")
+
+            async def page() -> None:
+                await asyncio.sleep(0.05)  # the logins are hashing by now
+                response = await client.get("/healthz")
+                assert response.status == 200
+                finished.append("page")
+
+            await asyncio.gather(*(login(n) for n in range(8)), page())
+    finally:
+        await crieur.store.close()
+    assert finished.index("page") < len(finished) - 1, finished  # not queued behind every login
+    assert threading.get_ident() not in threads and threads
+    assert 1 <= peak[0] <= accounts.MAX_CONCURRENT_HASHES
+
+
+async def test_too_many_waiting_logins_are_answered_busy(web_env: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "MAX_WAITING_LOGINS", 2)
+    gate = threading.Event()
+
+    def slow(hasher: Any, password_hash: str, password: str) -> bool:
+        gate.wait(10)
+        return False
+
+    monkeypatch.setattr(accounts, "_verify_now", slow)
+    tasks = [asyncio.create_task(accounts.login(web_env.store, "camille", "faux", address=f"203.0.113.{n}"))
+             for n in range(6)]
+    for _ in range(500):
+        if sum(t.done() for t in tasks) >= 4:
+            break
+        await asyncio.sleep(0.01)
+    assert [t.result().reason for t in tasks if t.done()] == ["busy"] * 4
+    gate.set()
+    reasons = sorted(r.reason for r in await asyncio.gather(*tasks))
+    assert reasons == ["bad-credentials"] * 2 + ["busy"] * 4
+
+
+# ------------------------------------------------------------------------------------ lifecycle
+
+
+async def session_alive(client: TestClient) -> bool:
+    response = await client.get("/console", allow_redirects=False)
+    return response.status == 200
+
+
+async def second_client(web_env: Web, username: str) -> TestClient:
+    client = TestClient(web_env.client.server)
+    response = await form_login(client, username, PASSWORD)
+    assert response.status == 303
+    return client
+
+
+@pytest.mark.parametrize("action", ["disable", "remove", "unlock", "password"])
+async def test_every_account_change_ends_the_users_sessions(web_env: Web, action: str) -> None:
+    victim = await second_client(web_env, "camille")
+    try:
+        assert await session_alive(victim)
+        await web_env.login("admin")
+        csrf = csrf_of(await (await web_env.client.get("/console/users")).text())
+        data = {"csrf": csrf, "password": "un-tout-nouveau-mot"} if action == "password" else {"csrf": csrf}
+        response = await web_env.client.post(f"/console/users/camille/{action}", data=data, allow_redirects=False)
+        assert response.status == 303, await response.text()
+        assert not await session_alive(victim)
+        audit = await accounts.audit_log(web_env.store)
+        assert any(e["action"] == f"user-{action}" and e["target"] == "user:camille" for e in audit)
+        relogin = await form_login(victim, "camille", PASSWORD)
+        expected = 303 if action == "unlock" else 401
+        assert relogin.status == expected
+    finally:
+        await victim.close()
+    if action == "password":
+        assert (await accounts.login(web_env.store, "camille", "un-tout-nouveau-mot")).session is not None
+
+
+async def test_a_disabled_account_can_be_enabled_again(web_env: Web) -> None:
+    await accounts.set_active(web_env.store, "camille", False)
+    assert (await accounts.login(web_env.store, "camille", PASSWORD)).session is None
+    await accounts.set_active(web_env.store, "camille", True)
+    assert (await accounts.login(web_env.store, "camille", PASSWORD)).session is not None
+
+
+async def test_only_an_admin_manages_accounts_and_not_their_own_removal(web_env: Web) -> None:
+    csrf = await web_env.login("camille")
+    refused = await web_env.client.post("/console/users/alex.martin/disable", data={"csrf": csrf})
+    assert refused.status == 403
+    other = await second_client(web_env, "admin")
+    try:
+        csrf = csrf_of(await (await other.get("/console/users")).text())
+        own = await other.post("/console/users/admin/remove", data={"csrf": csrf})
+        assert own.status == 400
+        unknown = await other.post("/console/users/personne/disable", data={"csrf": csrf})
+        assert unknown.status == 400 and "existe pas" in await unknown.text()
+    finally:
+        await other.close()
+    assert {u["username"] for u in await accounts.users(web_env.store)} == {"admin", "alex.martin", "camille"}
+
+
+async def test_a_user_changes_their_own_password(web_env: Web) -> None:
+    await web_env.login("camille")
+    page = await web_env.client.get("/console/password")
+    csrf = csrf_of(await page.text())
+    wrong = await web_env.client.post("/console/password", data={
+        "csrf": csrf, "current": "pas-le-bon", "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"})
+    assert wrong.status == 400 and "actuel incorrect" in await wrong.text()
+    differ = await web_env.client.post("/console/password", data={
+        "csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-42"})
+    assert differ.status == 400
+    done = await web_env.client.post("/console/password", data={
+        "csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"},
+        allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == "/console/login"
+    assert not await session_alive(web_env.client)
+    assert (await form_login(web_env.client, "camille", "neige-et-verglas-41")).status == 303
+
+
+# ------------------------------------------------------------------------ behind a reverse proxy
+
+
+async def test_question_buckets_are_per_citizen_behind_a_trusted_proxy(tmp_path: Any) -> None:
+    """The real app, its limits included, behind a proxy on loopback that appends X-Forwarded-For."""
+    crieur = await make_crieur(tmp_path, trusted_proxies=["127.0.0.0/8"])
+
+    class Citizens:
+        async def ask(self, **kwargs: Any) -> dict[str, Any]:
+            return {"reply": "Merci."}
+
+    crieur.citizens = Citizens()
+    try:
+        async with TestClient(TestServer(make_app(crieur))) as client:
+            async def ask(citizen: str) -> int:
+                response = await client.post("/questions", data={"text": "Le car passe ?"},
+                                             headers={"X-Forwarded-For": citizen})
+                return response.status
+
+            first = [await ask("198.51.100.1") for _ in range(6)]
+            assert first == [200] * 5 + [429]
+            assert [await ask("198.51.100.2") for _ in range(5)] == [200] * 5  # another citizen, own bucket
+    finally:
+        await crieur.store.close()
+
+
+async def test_without_trusted_proxies_a_forged_forwarded_for_buys_nothing(web_env: Web) -> None:
+    class Citizens:
+        async def ask(self, **kwargs: Any) -> dict[str, Any]:
+            return {"reply": "Merci."}
+
+    web_env.crieur.citizens = Citizens()  # type: ignore[attr-defined]
+    statuses = [(await web_env.client.post("/questions", data={"text": "Q"},
+                                           headers={"X-Forwarded-For": f"198.51.100.{n}"})).status for n in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
+async def test_the_web_tests_app_has_the_production_limits(web_env: Web) -> None:
+    statuses = [(await web_env.client.post("/console/login", data={})).status for _ in range(12)]
+    assert 429 in statuses  # the login form's per-address rate (10 at once, then one per 6 s)
