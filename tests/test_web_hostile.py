@@ -267,3 +267,25 @@ async def test_without_trusted_proxies_a_forged_forwarded_for_buys_nothing(web_e
 async def test_the_web_tests_app_has_the_production_limits(web_env: Web) -> None:
     statuses = [(await web_env.client.post("/console/login", data={})).status for _ in range(12)]
     assert 429 in statuses  # the login form's per-address rate (10 at once, then one per 6 s)
+
+
+# ------------------------------------------------------------------------------------------ ids
+
+ODD_IDS = ["99999999999999999999", "9223372036854775808", "²", "١٢", "0", "00000000000000000000001"]
+
+
+async def test_odd_ids_are_404_or_400_never_500(web_env: Web) -> None:
+    alert = await web_env.add()
+    assert (await web_env.client.get(f"/api/v1/alerts/{alert.id}")).status == 200
+    for odd in ODD_IDS:
+        api = await web_env.client.get(f"/api/v1/alerts/{odd}")
+        assert api.status == 404, odd
+        assert (await api.json())["status"] == 404
+        assert (await web_env.client.get(f"/alertes/{odd}.cap.xml")).status == 404, odd
+        progress = await web_env.client.get("/api/v1/deliveries/progress", params={"alert": odd})
+        assert progress.status == 400, odd
+    assert (await web_env.client.get("/api/v1/alerts/9223372036854775807")).status == 404
+    csrf = await web_env.login("admin")
+    for odd in ODD_IDS:
+        response = await web_env.client.post(f"/console/alerts/{odd}/end", data={"csrf": csrf}, allow_redirects=False)
+        assert response.status in (303, 404), odd

@@ -19,7 +19,7 @@ VOLATILE_CACHE = "no-cache"  # source health and progress change without any ale
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/alerts", list_alerts)
-    r.add_get(r"/api/v1/alerts/{id:\d+}", get_alert)
+    r.add_get("/api/v1/alerts/{id}", get_alert)
     r.add_get("/api/v1/sources", sources)
     r.add_get("/api/v1/deliveries/progress", progress)
     r.add_get("/api/v1/openapi.json", openapi)
@@ -59,12 +59,15 @@ async def list_alerts(request: web.Request) -> web.StreamResponse:
 
 async def get_alert(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        return _problem(404, "no such alert: an alert id is a whole number")
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
-    alert = await crieur.store.alert(int(request.match_info["id"]))
+    alert = await crieur.store.alert(alert_id)
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
-        return _problem(404, f"no alert {request.match_info['id']}")
+        return _problem(404, f"no alert {alert_id}")
     return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur))), etag)
 
 
@@ -88,9 +91,9 @@ async def progress(request: web.Request) -> web.Response:
     raw = request.query.get("alert")
     alert_id: int | None = None
     if raw is not None:
-        if not raw.isdigit():
+        alert_id = site.parse_id(raw)
+        if alert_id is None:
             return _problem(400, "alert: expected an alert id (a whole number)")
-        alert_id = int(raw)
     rows = await request.app[CRIEUR].store.progress(alert_id)
     return _by_content(request, {"alert": alert_id, "channels": rows})
 

@@ -58,7 +58,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/compose", compose_form)
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
-    r.add_post(r"/console/alerts/{id:\d+}/{action:approve|reject|end}", alert_action)
+    r.add_post("/console/alerts/{id:" + site.ID_PATTERN + "}/{action:approve|reject|end}", alert_action)
     r.add_post("/console/episodes", episode_action)
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_add)
@@ -196,7 +196,9 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     session = _session(request)
     action = request.match_info["action"]
-    alert_id = int(request.match_info["id"])
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        raise _back("/console", msg="not-found")
     username = session.user.username
     if action in ("approve", "reject"):
         _require(request, "approve")

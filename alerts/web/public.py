@@ -39,7 +39,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/alertes.atom", atom_all)
     r.add_get("/t/{code}/alertes.atom", atom_territory)
     r.add_get("/t/{code}/alertes.cap.xml", cap_index)
-    r.add_get(r"/alertes/{id:\d+}.cap.xml", cap_message)
+    r.add_get("/alertes/{id:" + site.ID_PATTERN + "}.cap.xml", cap_message)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
 
@@ -184,10 +184,13 @@ async def _territory_feed(request: web.Request, title: str, *, cap_index: bool) 
 
 async def cap_message(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        raise web.HTTPNotFound(text="Alerte inconnue")
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
-    alert = await crieur.store.alert(int(request.match_info["id"]))
+    alert = await crieur.store.alert(alert_id)
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
         raise web.HTTPNotFound(text="Alerte inconnue")
     superseded = await crieur.store.alert(alert.supersedes) if alert.supersedes is not None else None
