@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from alerts.domain import Alert, Severity
+from alerts.domain import Alert, Severity, web_link
 from channels.base import Limits
 
 from .engine import PARIS
@@ -167,7 +167,7 @@ def _context(alert: Alert, channel_kind: str, signature: str) -> dict[str, Any]:
     roads = [road.label for road in alert.roads]
     return {
         "title": alert.title,
-        "link": alert.link,
+        "link": web_link(alert.link),
         "signature": signature,
         "hashtags": list(alert.hashtags),
         "hashtags_text": " ".join(alert.hashtags),

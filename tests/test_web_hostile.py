@@ -289,3 +289,46 @@ async def test_odd_ids_are_404_or_400_never_500(web_env: Web) -> None:
     for odd in ODD_IDS:
         response = await web_env.client.post(f"/console/alerts/{odd}/end", data={"csrf": csrf}, allow_redirects=False)
         assert response.status in (303, 404), odd
+
+
+# ----------------------------------------------------------------------------------------- links
+
+HOSTILE_LINKS = ["javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)",
+                 "data:text/html;base64,PHNjcmlwdD4=", "vbscript:msgbox", "http:javascript:alert(1)", "//evil.example/x",
+                 "file:///etc/passwd"]
+RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>P</title>
+<item><guid>a1</guid><title>Neige</title><description>Prudence</description><link>{link}</link></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS)
+def test_only_web_links_are_kept_at_ingest(link: str) -> None:
+    from xml.sax.saxutils import escape
+
+    from alerts.ingest import SourceSpec, parse
+
+    spec = SourceSpec(name="pref41", kind="rss", url="file:unused", options={})
+    [item] = parse(spec, RSS.format(link=escape(link)).encode(), "application/rss+xml")
+    assert item.link == ""
+    [kept] = parse(spec, RSS.format(link="https://www.loir-et-cher.gouv.fr/neige").encode(), "application/rss+xml")
+    assert kept.link == "https://www.loir-et-cher.gouv.fr/neige"
+
+
+async def test_a_hostile_link_already_stored_is_never_written_out(web_env: Web) -> None:
+    """A row written before the check (or by another tool): page, Atom, CAP, API and SMS text drop it."""
+    from channels.base import Limits
+    from rules.templates import Templates
+
+    alert = await web_env.add(link="https://www.loir-et-cher.gouv.fr/neige")
+    await web_env.store.db.execute("UPDATE alerts SET link = $1 WHERE id = $2", "javascript:alert(1)", alert.id)
+    for path in ("/t/41", "/", "/alertes.atom", "/t/41/alertes.atom", f"/alertes/{alert.id}.cap.xml",
+                 "/api/v1/alerts", f"/api/v1/alerts/{alert.id}"):
+        response = await web_env.client.get(path)
+        assert response.status == 200, path
+        assert "javascript" not in (await response.text()).lower(), path
+    stored = await web_env.store.alert(alert.id)
+    assert stored.link == ""
+    stored.link = "javascript:alert(1)"  # even if something set it after construction
+    rendered = Templates({"sms": "{{ title }} {{ link }}"}).render(stored, "sms", Limits(counting="sms", max_segments=3),
+                                                                   "sms")
+    assert "javascript" not in rendered.text

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 import jinja2
 from aiohttp import web
 
+from alerts.domain import web_link
 from alerts.security import RequestLimits, install_request_limits
 
 from . import account_pages, api, console, public
@@ -42,6 +43,7 @@ def templates() -> jinja2.Environment:
     )
     env.filters["paris"] = paris
     env.filters["paris_iso"] = paris_iso
+    env.filters["web_link"] = web_link
     env.filters["severity_fr"] = lambda s: SEVERITY_FR.get(int(s), "Information")
     env.filters["severity_class"] = lambda s: ("info", "minor", "moderate", "severe", "extreme")[int(s)]
     return env

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from alerts.domain import web_link
 from alerts.storage.records import alert_to_json
 
 from . import site
@@ -38,6 +39,7 @@ def _problem(status: int, message: str) -> web.Response:
 
 def _alert_json(alert: Any, known: list[site.TerritoryInfo]) -> dict[str, Any]:
     data = alert_to_json(alert)
+    data["link"] = web_link(data.get("link"))
     data["communes"] = site.commune_names(alert, known)
     data["cap"] = f"/alertes/{alert.id}.cap.xml"
     return data
