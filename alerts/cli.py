@@ -116,6 +116,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SECRET_KEY = "crieur-demo-secret-not-for-production"  # public: good for nothing but the demo
+
+
+def _demo_secret(config: Any) -> None:
+    """The demo's signing key, when none is set: only `crieur demo` (and `crieur sms` playing a message
+    without sending anything) use it, never a service run from a configuration, dry-run or not."""
+    config.demo_secret_key = DEMO_SECRET_KEY
+
+
 DEMO_SUBSCRIBERS = [("+33600000001", "41"), ("+33600000002", "41"), ("+33600000003", "28")]
 
 
@@ -123,6 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .service import Crieur
 
     config = _load(args, dry_run=True)
+    _demo_secret(config)
     if args.port:
         config.port = args.port
     dry_log = config.data_dir / "dry-run.jsonl"
@@ -298,6 +308,8 @@ def cmd_sms(args: argparse.Namespace) -> int:
     from .service import Crieur
 
     config = _load(args, dry_run=None if args.send else True)
+    if not args.send:
+        _demo_secret(config)
 
     async def act() -> int:
         crieur = Crieur(config)

@@ -339,10 +339,12 @@ class RequestLimits:
         "/twilio/": 64 * 1024,
         "/api/": 16 * 1024,
         "/console/login": 8 * 1024,
+        "/escalations/": 4 * 1024,
     })
     rules: list[RateRule] = field(default_factory=lambda: [
         RateRule("/questions", rate=1 / 30, burst=5, methods=POST),
         RateRule("/console/login", rate=1 / 6, burst=10, methods=POST),
+        RateRule("/escalations/", rate=1, burst=10, methods=POST),
         RateRule("/twilio/", rate=50, burst=200, methods=POST),
         RateRule("/api/", rate=5, burst=30),
     ])

@@ -340,15 +340,23 @@ async def test_webmaster_acknowledges_with_the_signed_link(world: World):
         assert "Lien invalide ou expiré" in await response.text()
     assert (await world.store.escalation(escalation_id))["state"] == "sent"
 
-    response = await world.client.get(f"{parts.path}?{parts.query}")
+    for method in ("GET", "HEAD"):  # what a mail scanner does: shows the page, acknowledges nothing
+        response = await world.client.request(method, f"{parts.path}?{parts.query}")
+        assert response.status == 200 and response.content_type == "text/html"
+        assert response.headers["Cache-Control"] == "no-store"
+    assert (await world.store.escalation(escalation_id))["state"] == "sent"
+    form = await (await world.client.get(f"{parts.path}?{parts.query}")).text()
+    assert 'method="post"' in form and "Confirmer la réception" in form
+    for bad in (tampered, "garbage"):
+        assert (await world.client.post("/escalations/ack", data={"token": bad})).status == 403
+    response = await world.client.post("/escalations/ack", data={"token": token})
     assert response.status == 200 and response.content_type == "text/html"
-    assert response.headers["Cache-Control"] == "no-store"
     page = await response.text()
     assert '<html lang="fr">' in page and "Signalement bien reçu" in page and "1 question" in page
     assert "poids lourds" in page
     row = await world.store.escalation(escalation_id)
     assert row["state"] == "acknowledged" and row["acknowledged_at"] is not None
-    again = await world.client.get(f"{parts.path}?{parts.query}")
+    again = await world.client.post("/escalations/ack", data={"token": token})
     assert again.status == 200
     assert (await world.store.escalation(escalation_id))["acknowledged_at"] == row["acknowledged_at"]
 

@@ -332,3 +332,22 @@ async def test_a_hostile_link_already_stored_is_never_written_out(web_env: Web) 
     rendered = Templates({"sms": "{{ title }} {{ link }}"}).render(stored, "sms", Limits(counting="sms", max_segments=3),
                                                                    "sms")
     assert "javascript" not in rendered.text
+
+
+# ------------------------------------------------------------------------------ escalation links
+
+
+def test_a_dry_run_configuration_signs_with_no_built_in_key(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.cli import DEMO_SECRET_KEY, _demo_secret
+    from rules.yamlcheck import ValidationFailed
+    from tests.test_web_support import make_config
+
+    monkeypatch.delenv("CRIEUR_SECRET_KEY", raising=False)
+    config = make_config(tmp_path, dry_run=True)
+    with pytest.raises(ValidationFailed, match="CRIEUR_SECRET_KEY is not set"):
+        config.secret_key()
+    monkeypatch.setenv("CRIEUR_SECRET_KEY", "clé-du-département-41")
+    assert config.secret_key() == "clé-du-département-41".encode()
+    monkeypatch.delenv("CRIEUR_SECRET_KEY")
+    _demo_secret(config)  # what `crieur demo` does, and only it
+    assert config.secret_key() == DEMO_SECRET_KEY.encode()
