@@ -365,9 +365,9 @@ class RequestLimits:
         return None
 
 
-def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
+def client_address(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
     """Who is asking: the peer address, or behind trusted proxies the first untrusted address of
-    X-Forwarded-For read from the right. IPv6 clients are grouped by /64 (one subscriber's prefix)."""
+    X-Forwarded-For read from the right (an IPv4-mapped IPv6 address as IPv4)."""
     chain = [request.remote or ""]
     if trusted:
         forwarded = request.headers.get("X-Forwarded-For", "")
@@ -385,20 +385,46 @@ def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
         address = ipaddress.ip_address(chosen.strip("[]"))
     except ValueError:
         return chosen or "unknown"
-    if address.version == 6 and address.ipv4_mapped is None:
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
+    """The client_address, IPv6 clients grouped by /64 (one subscriber's prefix): what limits count."""
+    chosen = client_address(request, trusted)
+    try:
+        address = ipaddress.ip_address(chosen)
+    except ValueError:
+        return chosen
+    if address.version == 6:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address.ipv4_mapped or address) if address.version == 6 else str(address)
+    return str(address)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 _RequestKey = getattr(web, "RequestKey", None)
 CLIENT: Any = _RequestKey("client", str) if _RequestKey else "crieur.client"
+CLIENT_ADDRESS: Any = _RequestKey("client_address", str) if _RequestKey else "crieur.client_address"
 
 
 def client_of(request: web.Request) -> str:
     """The client's key (address, or /64) as the request limits middleware derived it, trusted proxies
-    taken into account; without the middleware, the peer address."""
+    taken into account; without the middleware, the peer's."""
     found = request.get(CLIENT)
     return str(found) if found else client_key(request)
+
+
+def client_address_of(request: web.Request) -> str:
+    """The client's address as the request limits middleware derived it; without it, the peer's."""
+    found = request.get(CLIENT_ADDRESS)
+    return str(found) if found else client_address(request)
 
 
 def request_limits(limits: RequestLimits | None = None) -> Any:
@@ -410,6 +436,7 @@ def request_limits(limits: RequestLimits | None = None) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[CLIENT_ADDRESS] = client_address(request, trusted)
         client = request[CLIENT] = client_key(request, trusted)
         found = limits.rule(request.method, request.path)
         if found is not None:

@@ -351,3 +351,43 @@ def test_a_dry_run_configuration_signs_with_no_built_in_key(tmp_path: Any, monke
     monkeypatch.delenv("CRIEUR_SECRET_KEY")
     _demo_secret(config)  # what `crieur demo` does, and only it
     assert config.secret_key() == DEMO_SECRET_KEY.encode()
+
+
+# ------------------------------------------------------------------------ metrics, raw errors
+
+
+async def test_metrics_answer_loopback_or_the_token_bearer_only(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts.service import Crieur
+
+    monkeypatch.delenv("CRIEUR_METRICS_TOKEN", raising=False)
+    crieur = await make_crieur(tmp_path, trusted_proxies=["127.0.0.0/8"])
+    assert isinstance(crieur, Crieur)
+    crieur.route_installers.append(crieur.metrics.install_routes)
+    try:
+        async with TestClient(TestServer(make_app(crieur))) as client:
+            local = await client.get("/metrics")
+            assert local.status == 200 and "crieur_" in await local.text()
+            # the same request through the reverse proxy, from a citizen: refused
+            outside = await client.get("/metrics", headers={"X-Forwarded-For": "198.51.100.7"})
+            assert outside.status == 403 and "crieur_" not in await outside.text()
+            monkeypatch.setenv("CRIEUR_METRICS_TOKEN", "jeton-de-supervision-41")
+            assert (await client.get("/metrics")).status == 401  # a token configured: even loopback shows it
+            bearer = {"Authorization": "Bearer jeton-de-supervision-41", "X-Forwarded-For": "198.51.100.7"}
+            assert (await client.get("/metrics", headers=bearer)).status == 200
+    finally:
+        await crieur.store.close()
+
+
+async def test_readiness_names_no_internal_error(web_env: Web) -> None:
+    class Broken:
+        async def fetchval(self, *args: Any) -> Any:
+            raise OSError("connection refused by db-interne.cg41.local:5432 (user crieur_admin)")
+
+    real = web_env.store.db
+    web_env.store.db = Broken()  # type: ignore[assignment]
+    try:
+        response = await web_env.client.get("/readyz")
+        text = await response.text()
+    finally:
+        web_env.store.db = real
+    assert response.status == 503 and text == "database: unavailable"

@@ -84,9 +84,24 @@ def _by_content(request: web.Request, data: Any) -> web.Response:
     return response
 
 
+SOURCE_STATUSES = ("never", "ok", "not_modified", "error")
+
+
+def public_source(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    """What the public may know of a source's health: whether it answers and when it last did. Never
+    its raw error (internal host names, paths, provider messages), validators or failure counters."""
+    status = str(state.get("last_status") or "never")
+    return {
+        "name": name,
+        "status": status if status in SOURCE_STATUSES else "error",
+        "last_success": state.get("last_success") if isinstance(state.get("last_success"), str) else None,
+        "last_attempt": state.get("last_attempt") if isinstance(state.get("last_attempt"), str) else None,
+    }
+
+
 async def sources(request: web.Request) -> web.Response:
     states = await request.app[CRIEUR].store.source_states()
-    return _by_content(request, {"sources": [{"name": name, **state} for name, state in states.items()]})
+    return _by_content(request, {"sources": [public_source(name, state) for name, state in states.items()]})
 
 
 async def progress(request: web.Request) -> web.Response:
@@ -158,9 +173,14 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                     "operationId": "listSources",
                     "responses": {"200": {"description": "Source states", "content": {"application/json": {
                         "schema": {"type": "object", "required": ["sources"], "properties": {"sources": {
-                            "type": "array", "items": {"type": "object", "required": ["name"],
-                                                       "properties": {"name": {"type": "string"}},
-                                                       "additionalProperties": True}}}}}}},
+                            "type": "array", "items": {
+                                "type": "object", "required": ["name", "status"], "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "status": {"enum": list(SOURCE_STATUSES)},
+                                    "last_success": {"type": ["string", "null"], "format": "date-time"},
+                                    "last_attempt": {"type": ["string", "null"], "format": "date-time"},
+                                }}}}}}}},
                         "304": not_modified},
                 }
             },
