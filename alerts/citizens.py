@@ -54,6 +54,7 @@ from .domain import Item
 from .ingest.common import html_to_text
 from .keywords import CommandKind, parse_sms
 from .phones import InvalidPhone, mask, normalise_phone
+from .shared_limits import first_delivery, forget_delivery
 from .storage import NewDelivery
 
 __all__ = ["Citizens", "FloodLimits", "mention_text", "MENTIONS_STATE", "NO_ALERT"]
@@ -71,7 +72,6 @@ PERMANENT_CODES: Mapping[str, str] = {
     **{str(code): "invalid" for code in (*INVALID_RECIPIENT, 30005, 30006)},
 }
 _MENTION = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]+(?:@[A-Za-z0-9.\-]+[A-Za-z0-9])?")
-_SID_MEMORY = 10_000
 
 
 # --------------------------------------------------------------------------------------- flood limits
@@ -197,7 +197,6 @@ class Citizens:
         self._now = now
         self._per_number = _SlidingCounter(self.limits.per_number, self.limits.per_number_window, clock)
         self._replies = _SlidingCounter(self.limits.replies, self.limits.replies_window, clock)
-        self._seen_sids: OrderedDict[str, None] = OrderedDict()
         self._stopping = asyncio.Event()
 
     # the service's parts, read when used
@@ -599,13 +598,15 @@ class Citizens:
         if params is None:
             return web.Response(status=403, text="Signature Twilio invalide.")
         sid = params.get("MessageSid") or params.get("SmsSid") or ""
-        if sid:
-            if sid in self._seen_sids:  # a retried webhook: already handled
-                return _twiml("")
-            self._seen_sids[sid] = None
-            if len(self._seen_sids) > _SID_MEMORY:
-                self._seen_sids.popitem(last=False)
-        return _twiml(await self.handle_sms(params.get("From", ""), params.get("Body", "")))
+        # A retried webhook is handled once, by whichever process, even across a restart.
+        if sid and not await first_delivery(self.store.db, f"twilio:{sid}"):
+            return _twiml("")
+        try:
+            return _twiml(await self.handle_sms(params.get("From", ""), params.get("Body", "")))
+        except BaseException:
+            if sid:  # not handled: Twilio's retry must be
+                await forget_delivery(self.store.db, f"twilio:{sid}")
+            raise
 
     async def _status_route(self, request: web.Request) -> web.Response:
         params = await self._verified_form(request)

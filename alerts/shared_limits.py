@@ -1,0 +1,186 @@
+"""Limits and memories that every Crieur process shares through the database.
+
+A deployment runs several web and worker processes (PostgreSQL), or one process on SQLite; anything kept
+in a process's memory would be multiplied by the number of processes (N workers sending N times a
+provider's allowed rate) or lost on restart (a Twilio retry after a restart handled twice). What must be
+shared lives in the tables of migration 0005_shared_limits:
+
+- `rate_budgets`: rate limits by the generic cell rate algorithm (GCRA). One row per budget holds its
+  *theoretical arrival time* (TAT); taking a token is one atomic UPDATE, so concurrent processes never
+  share a token and no lock is held. `SharedRate.try_take` refuses when the budget is spent (HTTP limits:
+  the answer is 429), `SharedRate.reserve` always takes the next free slot and says how long to wait for
+  it (deliveries: the send waits). The clock is the wall clock (time.time), the one all processes share.
+- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), for a day.
+
+Everything here is one statement per call, the same SQL on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+log = logging.getLogger("crieur.limits")
+
+REPLAY_TTL = 24 * 3600.0  # Twilio retries a webhook for minutes, never a day later
+PRUNE_EVERY = 500  # one call in this many also deletes expired rows
+
+
+def _later(a: str, b: str) -> str:
+    """SQL for the later of two times (GREATEST in PostgreSQL, MAX(a, b) in SQLite), as a CASE both read."""
+    return f"(CASE WHEN {a} > {b} THEN {a} ELSE {b} END)"
+
+
+_NOW = "CAST($2 AS DOUBLE PRECISION)"
+_TAT = _later("rate_budgets.tat", _NOW)
+# $1 name, $2 now, $3 interval between tokens, $4 tolerance (burst - 1 intervals).
+_TRY_TAKE = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, {_NOW} + CAST($3 AS DOUBLE PRECISION))
+ON CONFLICT (name) DO UPDATE SET tat = {_TAT} + $3
+WHERE {_TAT} - $2 <= $4
+RETURNING tat
+"""
+_RESERVE = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, {_NOW} + CAST($3 AS DOUBLE PRECISION) * $4)
+ON CONFLICT (name) DO UPDATE SET tat = {_TAT} + $3 * $4
+RETURNING tat
+"""
+_PUSH = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, CAST($2 AS DOUBLE PRECISION))
+ON CONFLICT (name) DO UPDATE SET tat = {_later("rate_budgets.tat", "CAST($2 AS DOUBLE PRECISION)")}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_second` tokens a second on average, at most `burst` at once."""
+
+    per_second: float
+    burst: float = 1.0
+
+    @classmethod
+    def per(cls, count: int, seconds: float) -> "Rate":
+        """`count` uses in any `seconds` window, all of them allowed at once (a form's allowance)."""
+        return cls(count / seconds, float(count))
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / max(self.per_second, 1e-9)
+
+    @property
+    def tolerance(self) -> float:
+        return (max(self.burst, 1.0) - 1.0) * self.interval
+
+
+class SharedRate:
+    """Rate budgets in the `rate_budgets` table of `db` (an alerts.storage Database)."""
+
+    def __init__(self, db: Any, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+        self._calls = 0
+
+    async def try_take(self, name: str, rate: Rate) -> float:
+        """Take one token of budget `name`: 0.0 when taken, else the seconds until one is free (nothing
+        is taken then, so a refused client does not push its own wait further)."""
+        now = self.clock()
+        await self._maybe_prune(now)
+        taken = await self.db.fetchval(_TRY_TAKE, name, float(now), rate.interval, rate.tolerance)
+        if taken is not None:
+            return 0.0
+        tat = await self.db.fetchval("SELECT tat FROM rate_budgets WHERE name = $1", name)
+        return max(0.0, float(tat or now) - rate.tolerance - now) or rate.interval
+
+    async def allow(self, name: str, rate: Rate) -> bool:
+        return await self.try_take(name, rate) == 0.0
+
+    async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
+        """Take the next `count` tokens of budget `name` whatever the wait; returns the seconds to wait
+        before using the first (0.0: now). Tokens of a process that dies after reserving are simply lost:
+        the budget is never exceeded, at worst under-used."""
+        now = self.clock()
+        await self._maybe_prune(now)
+        tat = float(await self.db.fetchval(_RESERVE, name, float(now), rate.interval, float(count)))
+        return max(0.0, tat - count * rate.interval - rate.tolerance - now)
+
+    async def push_back(self, name: str, until: float) -> None:
+        """No token of budget `name` before wall-clock time `until` (a provider's Retry-After)."""
+        await self.db.execute(_PUSH, name, float(until))
+
+    async def _maybe_prune(self, now: float) -> None:
+        self._calls += 1
+        if self._calls % PRUNE_EVERY == 0:  # budgets whose TAT is past are full again: their row is useless
+            await self.db.execute("DELETE FROM rate_budgets WHERE tat < $1", now - 3600.0)
+
+
+class SharedBucket:
+    """A provider's rate for one channel and sender, shared by every delivery worker of every process:
+    the interface of alerts.delivery.TokenBucket (acquire, pause, try_acquire), backed by SharedRate."""
+
+    def __init__(self, db: Any, name: str, per_second: float, burst: float | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.name = name
+        self.rate = Rate(max(per_second, 0.001), burst if burst is not None else 1.0)
+        self.shared = SharedRate(db, clock)
+        self.clock = clock
+        self._pushes: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> None:
+        wait = await self.shared.reserve(self.name, self.rate)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def try_acquire_async(self) -> float:
+        return await self.shared.try_take(self.name, self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """Every worker waits `seconds` (a 429's Retry-After): pushes the shared budget forward."""
+        task = asyncio.ensure_future(self._push(self.clock() + seconds))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, until: float) -> None:
+        try:
+            await self.shared.push_back(self.name, until)
+        except Exception as exc:  # the next reservation still waits for the provider's own answer
+            log.warning("rate budget %s: pause not shared: %s", self.name, exc)
+
+
+def sender_of(channel: Any) -> str:
+    """Who a channel sends as, for its rate budget: two channels posting as the same account share one
+    (the provider counts per account). Falls back to the channel's name."""
+    options = getattr(channel, "options", None) or {}
+    for key in ("from", "account_sid", "handle", "identifier", "page_id", "account", "username"):
+        value = options.get(key)
+        if value:
+            return f"{getattr(channel, 'kind', '')}:{value}"
+    base = options.get("base_url") or options.get("api_base") or ""
+    return f"{getattr(channel, 'kind', '')}:{base}:{getattr(channel, 'name', '')}"
+
+
+def send_budget(channel: Any) -> str:
+    return f"send:{sender_of(channel)}"
+
+
+# ------------------------------------------------------------------------------------- webhook replays
+
+
+async def first_delivery(db: Any, key: str, ttl: float = REPLAY_TTL, now: float | None = None) -> bool:
+    """True the first time `key` (e.g. "twilio:SM…") is seen within `ttl` seconds, by any process."""
+    now = time.time() if now is None else now
+    if random.random() < 1 / PRUNE_EVERY:
+        await db.execute("DELETE FROM webhook_replays WHERE seen_at < $1", now - ttl)
+    inserted = await db.fetchval(
+        "INSERT INTO webhook_replays (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2"
+        " WHERE webhook_replays.seen_at < $3 RETURNING seen_at",
+        key, float(now), float(now - ttl))
+    return inserted is not None
+
+
+async def forget_delivery(db: Any, key: str) -> None:
+    """Undo first_delivery (the handling failed: the provider's retry must be handled)."""
+    await db.execute("DELETE FROM webhook_replays WHERE id = $1", key)
