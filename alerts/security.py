@@ -21,10 +21,14 @@ anyone can POST to, answering 413 or 429 with Retry-After.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import ipaddress
+import json
 import logging
 import math
 import os
+import re
 import socket
 import traceback
 from collections import OrderedDict
@@ -501,23 +505,45 @@ def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> set[
     return {v for v in values if len(v) >= MIN_SECRET_LENGTH}
 
 
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
 class SecretRedactor(logging.Filter):
     """A handler filter: the record's message (arguments merged) and traceback with every secret, in
-    every written form (as is, URL-encoded), replaced by [secret]. The traceback is folded into the
-    message, so every formatter shows the redacted one."""
+    every written form (as is, URL-encoded, JSON-escaped, inside base64 such as an HTTP `Basic sid:token`
+    header), replaced by [secret]. The traceback is folded into the message, so every formatter shows the
+    redacted one."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         forms: set[str] = set()
         for secret in secrets:
-            forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+            escaped = json.dumps(secret)[1:-1]
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret), escaped,
+                          json.dumps(secret, ensure_ascii=False)[1:-1], escaped.replace("/", "\\/")})
         self.forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self._plain = [f.encode() for f in self.forms if f.isascii()] + [f.encode() for f in self.forms]
 
     def redact(self, text: str) -> str:
         for form in self.forms:
             if form in text:
                 text = text.replace(form, "[secret]")
+        if self.forms:
+            text = _BASE64_RUN.sub(self._redact_base64, text)
         return text
+
+    def _redact_base64(self, match: re.Match[str]) -> str:
+        """A base64 run (standard or URL-safe alphabet) that decodes to text holding a secret."""
+        run = match.group(0)
+        body = run.rstrip("=")
+        for alphabet in ((b"+/"), (b"-_")):
+            try:
+                decoded = base64.b64decode(body + "=" * (-len(body) % 4), altchars=alphabet, validate=False)
+            except (binascii.Error, ValueError):
+                continue
+            if any(form in decoded for form in self._plain):
+                return "[secret]"
+        return run
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.forms:
