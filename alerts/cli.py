@@ -303,6 +303,30 @@ def cmd_users(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(args, act))
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented starting configuration into DIR, then check that it loads."""
+    from rules.yamlcheck import ValidationFailed
+
+    from .config import load_config
+    from .example import write_starter
+
+    target = pathlib.Path(args.directory)
+    try:
+        written = write_starter(target, force=args.force)
+    except FileExistsError as exc:
+        raise SystemExit(f"crieur: {exc}") from None
+    try:
+        load_config(target / "crieur.yaml")
+    except ValidationFailed as exc:  # a bug of ours: the starter must always load
+        raise SystemExit(f"crieur: the starting configuration does not load\n{exc}") from None
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nNext: edit {target / 'crieur.yaml'} (name, public_url, channels), then the territories, rules,\n"
+          f"authorities and templates; check with `crieur rules check {target / 'rules.yaml'}`,\n"
+          f"try with `crieur run --config {target / 'crieur.yaml'}` (dry-run until you set dry_run: false).")
+    return 0
+
+
 def cmd_sms(args: argparse.Namespace) -> int:
     """Play a citizen's SMS through the same code as the Twilio webhook (demo, support)."""
     from .service import Crieur
@@ -382,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add", "list", "disable", "enable", "remove", "unlock", "password"])
     p.add_argument("username", nargs="?")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
+    p = sub.add_parser("init", help="write a commented starting configuration into DIR")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--force", action="store_true", help="overwrite files already in DIR")
+    p.set_defaults(func=cmd_init)
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")
     p.add_argument("text")

@@ -391,4 +391,6 @@ def _host() -> str:
 
 
 def default_config_path() -> pathlib.Path:
-    return pathlib.Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher" / "crieur.yaml"
+    from .example import example_config
+
+    return example_config()
