@@ -99,13 +99,13 @@ class SharedRate:
         return await self.try_take(name, rate) == 0.0
 
     async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
-        """Take the next `count` tokens of budget `name` whatever the wait; returns the seconds to wait
-        before using the first (0.0: now). Tokens of a process that dies after reserving are simply lost:
-        the budget is never exceeded, at worst under-used."""
+        """Take the next `count` tokens of budget `name` whatever the wait; returns the wall-clock time
+        from which the first may be used (each next one `rate.interval` later). Tokens of a process that
+        dies after reserving are simply lost: the budget is never exceeded, at worst under-used."""
         now = self.clock()
         await self._maybe_prune(now)
         tat = float(await self.db.fetchval(_RESERVE, name, float(now), rate.interval, float(count)))
-        return max(0.0, tat - count * rate.interval - rate.tolerance - now)
+        return max(now, tat - count * rate.interval - rate.tolerance)
 
     async def push_back(self, name: str, until: float) -> None:
         """No token of budget `name` before wall-clock time `until` (a provider's Retry-After)."""
@@ -119,27 +119,54 @@ class SharedRate:
 
 class SharedBucket:
     """A provider's rate for one channel and sender, shared by every delivery worker of every process:
-    the interface of alerts.delivery.TokenBucket (acquire, pause, try_acquire), backed by SharedRate."""
+    the interface of alerts.delivery.TokenBucket (acquire, pause) backed by SharedRate, without burst.
 
-    def __init__(self, db: Any, name: str, per_second: float, burst: float | None = None,
+    Each process reserves a few slots at a time (about `batch_seconds` worth, one statement) and uses
+    each at its time; a slot it lets pass by more than one interval is dropped, never used late, so that
+    in any second the provider receives at most its rate (plus one) from all processes together."""
+
+    def __init__(self, db: Any, name: str, per_second: float, *, batch_seconds: float = 0.1,
                  clock: Callable[[], float] = time.time):
         self.name = name
-        self.rate = Rate(max(per_second, 0.001), burst if burst is not None else 1.0)
+        self.rate = Rate(max(per_second, 0.001), 1.0)
         self.shared = SharedRate(db, clock)
         self.clock = clock
+        self.batch = max(1, min(1000, int(self.rate.per_second * batch_seconds)))
+        self._next = 0.0  # time of the next reserved slot
+        self._left = 0  # reserved slots not used yet
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
         self._pushes: set[asyncio.Task[None]] = set()
 
     async def acquire(self) -> None:
-        wait = await self.shared.reserve(self.name, self.rate)
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    async def try_acquire_async(self) -> float:
-        return await self.shared.try_take(self.name, self.rate)
+        interval = self.rate.interval
+        async with self._lock:
+            while True:
+                now = self.clock()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                if self._left and now > self._next + interval:  # slots gone by: dropped, not used late
+                    missed = min(self._left, int((now - self._next) / interval))
+                    self._left -= missed
+                    self._next += missed * interval
+                    continue
+                if self._left:
+                    if self._next > now:
+                        await asyncio.sleep(self._next - now)
+                    self._left -= 1
+                    self._next += interval
+                    return
+                self._next = await self.shared.reserve(self.name, self.rate, self.batch)
+                self._left = self.batch
 
     def pause(self, seconds: float) -> None:
-        """Every worker waits `seconds` (a 429's Retry-After): pushes the shared budget forward."""
-        task = asyncio.ensure_future(self._push(self.clock() + seconds))
+        """Every worker waits `seconds` (a 429's Retry-After): this one at once, the others through the
+        shared budget, pushed forward; the slots this process holds are given up."""
+        until = self.clock() + seconds
+        self._paused_until = max(self._paused_until, until)
+        self._left = 0
+        task = asyncio.ensure_future(self._push(until))
         self._pushes.add(task)
         task.add_done_callback(self._pushes.discard)
 
@@ -148,6 +175,11 @@ class SharedBucket:
             await self.shared.push_back(self.name, until)
         except Exception as exc:  # the next reservation still waits for the provider's own answer
             log.warning("rate budget %s: pause not shared: %s", self.name, exc)
+
+
+def provider_bucket(db: Any, channel: Any) -> SharedBucket:
+    """The shared send budget of a channel (alerts.delivery's hook)."""
+    return SharedBucket(db, send_budget(channel), float(getattr(channel, "rate", 1.0) or 1.0))
 
 
 def sender_of(channel: Any) -> str:

@@ -153,12 +153,14 @@ async def test_a_timeout_leaves_the_delivery_in_doubt_and_the_provider_is_asked_
     channel = Recorder()
     channel.failures["+33600000000"] = [TransientError("no answer", code="timeout")]
     channel.failures["+33600000001"] = [TransientError("HTTP 500", code="500")]
-    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST)
+    # retries due 0.2 to 0.4 s later: not within the first drain (each send waits for the shared rate budget)
+    settings = WorkerSettings(retry_initial=0.2, retry_max=0.2, max_attempts=3, idle_wait=0.05)
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=settings)
     await worker.drain()
     states = {r["recipient"]: r for r in await store.deliveries()}
     assert states["+33600000000"]["in_doubt"] == 1 and states["+33600000001"]["in_doubt"] == 0
     channel.provider_has = {rows(1)[0].key: Receipt("SM-accepted-before-the-timeout")}
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.45)
     await worker.drain()
     states = {r["recipient"]: r for r in await store.deliveries()}
     assert states["+33600000000"]["provider_id"] == "SM-accepted-before-the-timeout"

@@ -267,13 +267,3 @@ async def test_question_phone_must_be_a_mobile(web_env: Web) -> None:
     response = await web_env.client.post("/questions", data={"text": "Question", "phone": "02 54 58 41 41"})
     assert response.status == 400
     assert "Numéro de mobile non reconnu" in await response.text()
-
-
-def test_sliding_window() -> None:
-    from alerts.web.limits import SlidingWindow
-
-    now = [0.0]
-    window = SlidingWindow(2, 10.0, clock=lambda: now[0])
-    assert [window.allow("a"), window.allow("a"), window.allow("a"), window.allow("b")] == [True, True, False, True]
-    now[0] = 10.5
-    assert window.allow("a")  # the first two left the window

@@ -12,16 +12,13 @@ from alerts.security import client_of
 
 from . import site
 from .feeds import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, FeedContext, atom_feed, cap_alert, source_item
-from .limits import SlidingWindow
+from .limits import QuestionLimits
 from .rendering import render
 from .site import CRIEUR, WALL, TerritoryInfo
 
 log = logging.getLogger("crieur.web.public")
 
 MAX_QUESTION = 1000
-QUESTIONS_PER_ADDRESS = (5, 600.0)  # 5 questions per 10 minutes from one address
-QUESTIONS_PER_PHONE = (3, 3600.0)  # 3 answers an hour to one number
-QUESTION_LIMITS: web.AppKey[dict[str, SlidingWindow]] = web.AppKey("question_limits", dict)
 TOO_MANY = "Vous avez envoyé beaucoup de questions : merci de réessayer dans quelques minutes."
 UNAVAILABLE = (
     "Le service de questions est momentanément indisponible. Pour une urgence, appelez le 112 ; "
@@ -30,8 +27,6 @@ UNAVAILABLE = (
 
 
 def setup(app: web.Application) -> None:
-    app[QUESTION_LIMITS] = {"address": SlidingWindow(*QUESTIONS_PER_ADDRESS),
-                            "phone": SlidingWindow(*QUESTIONS_PER_PHONE)}
     r = app.router
     r.add_get("/", index, name="index")
     r.add_get("/t/{code}", territory_page, name="territory")
@@ -114,9 +109,7 @@ async def ask_question(request: web.Request) -> web.StreamResponse:
             errors["phone"] = "Numéro de mobile non reconnu (exemple : 06 12 34 56 78)."
     question: dict[str, Any] = {"text": text, "phone": phone_raw, "errors": errors, "reply": "", "status": ""}
     status = 400 if errors else 200
-    limits = request.app[QUESTION_LIMITS]
-    if not errors and not (limits["address"].allow(client_of(request))
-                           and (not phone or limits["phone"].allow(phone))):
+    if not errors and not await QuestionLimits(crieur.store.db).allow(client_of(request), phone):
         question["status"], question["reply"], status = "limited", TOO_MANY, 429
     elif not errors:
         citizens = getattr(crieur, "citizens", None)
