@@ -54,8 +54,8 @@ async def test_buckets_of_several_processes_share_one_rate(store, db_url) -> Non
         await other.close()
     assert time.time() - started >= (80 - 2) / rate * 0.95  # together, not each, at 40/s
     times.sort()
-    for index, start in enumerate(times):  # no half-second holds more than its share (+ the slot edges)
-        assert sum(1 for t in times[index:] if t < start + 0.5) <= rate * 0.5 + 2
+    for index, start in enumerate(times):  # no second holds more than the rate + 10 % (the bound)
+        assert sum(1 for t in times[index:] if t < start + 1.0) <= rate * 1.1
 
 
 async def test_a_pause_reaches_every_process(store, db_url) -> None:
