@@ -220,3 +220,28 @@ async def first_delivery(db: Any, key: str, ttl: float = REPLAY_TTL, now: float 
 async def forget_delivery(db: Any, key: str) -> None:
     """Undo first_delivery (the handling failed: the provider's retry must be handled)."""
     await db.execute("DELETE FROM webhook_replays WHERE id = $1", key)
+
+
+# ---------------------------------------------------------------------------------------- shared cache
+
+
+async def cached_value(db: Any, name: str) -> tuple[float, str] | None:
+    """(time stored, value) of a shared cache entry, or None."""
+    row = await db.fetchrow("SELECT at, value FROM shared_cache WHERE name = $1", name)
+    return (float(row["at"]), str(row["value"])) if row else None
+
+
+async def claim_refresh(db: Any, name: str, max_age: float, now: float) -> bool:
+    """True for the one process that should recompute entry `name` (absent, or older than `max_age`);
+    the entry's time is moved to `now` at once, so the others keep serving the value they have."""
+    claimed = await db.fetchval(
+        "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, '') ON CONFLICT (name) DO UPDATE SET at = $2"
+        " WHERE shared_cache.at <= $3 RETURNING name",
+        name, float(now), float(now - max_age))
+    return claimed is not None
+
+
+async def store_value(db: Any, name: str, value: str, now: float) -> None:
+    await db.execute(
+        "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO UPDATE SET at = $2, value = $3", name, float(now), value)

@@ -391,3 +391,21 @@ async def test_readiness_names_no_internal_error(web_env: Web) -> None:
     finally:
         web_env.store.db = real
     assert response.status == 503 and text == "database: unavailable"
+
+
+# ------------------------------------------------------------------------------ shared wall cache
+
+
+async def test_the_wall_timeline_is_fetched_once_for_all_web_processes(web_env: Web) -> None:
+    from alerts.web.wall import Wall
+    from tests.fakes.mastodon import FakeMastodon
+    from tests.test_web_public import _with_mastodon
+
+    async with FakeMastodon() as fake:
+        fake.add_status("Salage en cours #route41", tags=("route41",), account="mairie_blois@mastodon.example")
+        await _with_mastodon(web_env, fake)
+        processes = [Wall(web_env.crieur) for _ in range(3)]  # three web processes' walls, one database
+        seen = [await wall.partner_posts("#route41") for wall in processes]
+    assert len(fake.received("GET", "/timelines/tag/")) == 1
+    assert [[p.text for p in posts] for posts in seen] == [["Salage en cours #route41"]] * 3
+    assert len({wall.generation("#route41") for wall in processes}) == 1  # same ETag from every process

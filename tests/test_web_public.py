@@ -162,7 +162,11 @@ async def test_wall_timeline_is_cached_for_a_minute(web_env: Web) -> None:
         assert len(fake.received("GET", "/timelines/tag/")) == 1
         cache = web_env.client.app[WALL]._cache
         stamp, posts = cache["#route41"]
-        cache["#route41"] = (stamp - 61, posts)  # a minute later
+        cache["#route41"] = (stamp - 61, posts)  # a minute later, in this process's memory...
+        await web_env.client.get("/t/41")
+        assert len(fake.received("GET", "/timelines/tag/")) == 1  # ...but another process may have fetched
+        await web_env.store.db.execute("UPDATE shared_cache SET at = at - 61")  # nobody did for a minute
+        cache["#route41"] = (stamp - 61, posts)
         await web_env.client.get("/t/41")
         assert len(fake.received("GET", "/timelines/tag/")) == 2
 

@@ -28,3 +28,10 @@ CREATE TABLE rate_budgets (
     tat DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX rate_budgets_tat ON rate_budgets (tat);
+
+-- Values that one process computes for all (the hashtag wall's partner posts, a minute at a time).
+CREATE TABLE shared_cache (
+    name TEXT PRIMARY KEY,
+    at DOUBLE PRECISION NOT NULL,
+    value TEXT NOT NULL DEFAULT ''
+);
