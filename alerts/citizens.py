@@ -12,8 +12,8 @@ Flood policy (SMS pumping, a script texting us): a number that sent more than `p
 `per_number_window` seconds is ignored (nothing stored, empty TwiML); beyond `replies` answers in
 `replies_window` seconds over all numbers, messages are still handled (a subscription is made, a question
 stored and routed) but no reply is sent, since replies are what cost money. A stop word is always honoured,
-even from a limited number. Counters live in this process: with several web processes the limits apply to
-each of them.
+even from a limited number. Counters live in the database, so the limits hold for all web processes
+together: `per_number` messages at once, then one every `per_number_window / per_number` seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import time
-from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
@@ -54,7 +53,7 @@ from .domain import Item
 from .ingest.common import html_to_text
 from .keywords import CommandKind, parse_sms
 from .phones import InvalidPhone, mask, normalise_phone
-from .shared_limits import first_delivery, forget_delivery
+from .shared_limits import SharedCounter, first_delivery, forget_delivery
 from .storage import NewDelivery
 
 __all__ = ["Citizens", "FloodLimits", "mention_text", "MENTIONS_STATE", "NO_ALERT"]
@@ -101,38 +100,6 @@ class FloodLimits:
                 raise ValueError(f"{where}.{name}: must be positive, not {value!r}")
             values[name] = number
         return cls(**values)
-
-
-class _SlidingCounter:
-    """Events in the last `span` seconds, per key, never more than `limit` kept per key."""
-
-    def __init__(self, limit: int, span: float, clock: Callable[[], float], max_keys: int = 100_000):
-        self.limit, self.span, self.clock, self.max_keys = limit, span, clock, max_keys
-        self._events: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def allow(self, key: str) -> bool:
-        """Count one event for `key` if it is under its limit; False (and nothing counted) otherwise."""
-        now = self.clock()
-        events = self._events.get(key)
-        if events is None:
-            self._bound(now)  # before inserting, so the new key is never the one evicted
-            events = self._events[key] = deque()
-        while events and events[0] <= now - self.span:
-            events.popleft()
-        if len(events) >= self.limit:
-            return False
-        events.append(now)
-        self._events.move_to_end(key)
-        return True
-
-    def _bound(self, now: float) -> None:
-        """Make room for one more key: drop expired keys, then the least recently counted ones."""
-        if len(self._events) < self.max_keys:
-            return
-        for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.span]:
-            del self._events[key]
-        while len(self._events) >= self.max_keys:
-            self._events.popitem(last=False)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -189,14 +156,17 @@ class Citizens:
         crieur: Any,
         *,
         limits: FloodLimits | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         self.crieur = crieur
         self.limits = limits or FloodLimits.from_mapping(getattr(crieur.config, "citizen_limits", None))
         self._now = now
-        self._per_number = _SlidingCounter(self.limits.per_number, self.limits.per_number_window, clock)
-        self._replies = _SlidingCounter(self.limits.replies, self.limits.replies_window, clock)
+        # counted in the database: the limits hold for all web processes together (alerts.shared_limits)
+        self._per_number = SharedCounter(lambda: self.store.db, "sms:number", self.limits.per_number,
+                                         self.limits.per_number_window, clock)
+        self._replies = SharedCounter(lambda: self.store.db, "sms:replies", self.limits.replies,
+                                      self.limits.replies_window, clock)
         self._stopping = asyncio.Event()
 
     # the service's parts, read when used
@@ -264,31 +234,31 @@ class Citizens:
             cancelled = await self.store.opt_out(phone, reason="stop")
             log.info("STOP from %s: %d queued deliveries cancelled", mask(phone), cancelled)
             # Honoured whatever the limits; the confirmation costs an SMS, so it obeys them.
-            if not self._per_number.allow(phone):
+            if not await self._per_number.allow(phone):
                 return ""
-            return self._reply(replies.unsubscribed(codes[0] if codes else ""))
+            return await self._reply(replies.unsubscribed(codes[0] if codes else ""))
 
-        if not self._per_number.allow(phone):
+        if not await self._per_number.allow(phone):
             log.warning("inbound SMS from %s over the per-number limit: ignored", mask(phone))
             return ""
 
         if command.kind is CommandKind.SUBSCRIBE:
             if not command.ok:
-                return self._reply(replies.command_error(command, codes))
+                return await self._reply(replies.command_error(command, codes))
             added = await self.store.subscribe(phone, command.territories)
             log.info("subscription of %s to %s (new: %s)", mask(phone), command.territories, added)
             if added:
-                return self._reply(replies.subscribed(command.territories, names))
-            return self._reply(replies.already_subscribed(command.territories, names))
+                return await self._reply(replies.subscribed(command.territories, names))
+            return await self._reply(replies.already_subscribed(command.territories, names))
         if command.kind is CommandKind.HELP:
-            return self._reply(replies.help_text(codes, names))
+            return await self._reply(replies.help_text(codes, names))
         subscribed = await self.store.subscriptions(phone)
         result = await self.ask("sms", phone, command.text, territories=subscribed)
-        return self._reply(result["reply"])
+        return await self._reply(result["reply"])
 
-    def _reply(self, text: str) -> str:
+    async def _reply(self, text: str) -> str:
         """`text`, unless the global reply limit is reached (then the citizen gets no SMS)."""
-        if not self._replies.allow("*"):
+        if not await self._replies.allow("*"):
             log.warning("global SMS reply limit reached (%d in %g s): reply withheld",
                         self.limits.replies, self.limits.replies_window)
             return ""

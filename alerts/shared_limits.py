@@ -245,3 +245,18 @@ async def store_value(db: Any, name: str, value: str, now: float) -> None:
     await db.execute(
         "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, $3)"
         " ON CONFLICT (name) DO UPDATE SET at = $2, value = $3", name, float(now), value)
+
+
+class SharedCounter:
+    """`limit` uses per `window` seconds for each key, whichever process counts them: all of them at
+    once, then one every `window / limit` seconds (GCRA). `db_of` gives the database when counting (the
+    owner may be built before its store is open)."""
+
+    def __init__(self, db_of: Callable[[], Any], prefix: str, limit: int, window: float,
+                 clock: Callable[[], float] = time.time):
+        self.db_of, self.prefix, self.clock = db_of, prefix, clock
+        self.rate = Rate.per(limit, window)
+
+    async def allow(self, key: str) -> bool:
+        """Count one use of `key`; False (nothing counted) when its allowance is spent."""
+        return await SharedRate(self.db_of(), self.clock).allow(f"{self.prefix}:{key}", self.rate)
