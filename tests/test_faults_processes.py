@@ -29,7 +29,6 @@ from alerts.web import accounts
 from tests.fakes.base import RECORDED
 from tests.fakes.twilio import FakeTwilio
 from tests.faults.procs import Proc
-from tests.faults.worker import SENDER
 
 SUBSCRIBERS = int(os.environ.get("CRIEUR_TEST_FANOUT", "100000"))
 PROVIDER_LIMIT = 500  # messages the fake accepts in any one-second window; beyond: 429
