@@ -117,6 +117,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_SECRET_KEY = "crieur-demo-secret-not-for-production"  # public: good for nothing but the demo
+
+
+def _demo_secret(config: Any) -> None:
+    """The demo's signing key, when none is set: only `crieur demo` (and `crieur sms` playing a message
+    without sending anything) use it, never a service run from a configuration, dry-run or not."""
+    config.demo_secret_key = DEMO_SECRET_KEY
+
+
 DEMO_SUBSCRIBERS = [("+33600000001", "41"), ("+33600000002", "41"), ("+33600000003", "28")]
 
 
@@ -124,6 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .service import Crieur
 
     config = _load(args, dry_run=True)
+    _demo_secret(config)
     if args.port:
         config.port = args.port
     dry_log = config.data_dir / "dry-run.jsonl"
@@ -255,19 +265,83 @@ def cmd_episode(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(args, act))
 
 
-def cmd_users(args: argparse.Namespace) -> int:
+def _new_password() -> str:
+    """A new password, never from the command line (other users see it in the process list): asked twice
+    at a terminal, else the first line of standard input (`... --password-stdin < file`, scripts)."""
     import getpass
 
-    from .web.accounts import add_user
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Mot de passe (10 caractères au moins) : ")
+    if getpass.getpass("Le même, une seconde fois : ") != first:
+        raise SystemExit("crieur: the two passwords differ")
+    return first
 
-    password = args.password or os.environ.get("CRIEUR_NEW_PASSWORD") or getpass.getpass("Mot de passe : ")
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Console accounts: add, list, disable, enable, remove, unlock, password. Every change but add and
+    enable ends the account's sessions at once."""
+    from .web import accounts
+
+    if args.action != "list" and not args.username:
+        raise SystemExit(f"crieur: users {args.action} needs a username")
+    password = _new_password() if args.action in ("add", "password") else ""
 
     async def act(store: Any) -> int:
-        await add_user(store, args.username, password, args.role)
-        print(f"user {args.username} ({args.role}) created")
+        name = (args.username or "").strip().lower()
+        try:
+            if args.action == "add":
+                await accounts.add_user(store, name, password, args.role)
+                print(f"user {name} ({args.role}) created")
+            elif args.action == "list":
+                for row in await accounts.users(store):
+                    state = "active" if row["active"] else "disabled"
+                    if row["throttled_until"]:
+                        state += ", logins waiting"
+                    print(f"{row['username']:24} {row['role']:9} {state}  failed logins {row['failed_attempts']}")
+            elif args.action in ("disable", "enable"):
+                await accounts.set_active(store, name, args.action == "enable")
+                print(f"user {name} {args.action}d" + (", sessions ended" if args.action == "disable" else ""))
+            elif args.action == "remove":
+                await accounts.remove_user(store, name)
+                print(f"user {name} removed, sessions ended")
+            elif args.action == "unlock":
+                await accounts.unlock_user(store, name)
+                print(f"user {name}: failed logins forgotten, sessions ended")
+            else:
+                await accounts.set_password(store, name, password)
+                print(f"user {name}: password changed, sessions ended")
+        except accounts.AccountError as exc:
+            raise SystemExit(f"crieur: {exc}") from None
+        if args.action != "list":
+            await accounts.audit(store, "cli", f"user-{args.action}", f"user:{name}")
         return 0
 
     return asyncio.run(_with_store(args, act))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented starting configuration into DIR, then check that it loads."""
+    from rules.yamlcheck import ValidationFailed
+
+    from .config import load_config
+    from .example import write_starter
+
+    target = pathlib.Path(args.directory)
+    try:
+        written = write_starter(target, force=args.force)
+    except FileExistsError as exc:
+        raise SystemExit(f"crieur: {exc}") from None
+    try:
+        load_config(target / "crieur.yaml")
+    except ValidationFailed as exc:  # a bug of ours: the starter must always load
+        raise SystemExit(f"crieur: the starting configuration does not load\n{exc}") from None
+    for path in written:
+        print(f"wrote {path}")
+    print(f"\nNext: edit {target / 'crieur.yaml'} (name, public_url, channels), then the territories, rules,\n"
+          f"authorities and templates; check with `crieur rules check {target / 'rules.yaml'}`,\n"
+          f"try with `crieur run --config {target / 'crieur.yaml'}` (dry-run until you set dry_run: false).")
+    return 0
 
 
 def cmd_sms(args: argparse.Namespace) -> int:
@@ -275,6 +349,8 @@ def cmd_sms(args: argparse.Namespace) -> int:
     from .service import Crieur
 
     config = _load(args, dry_run=None if args.send else True)
+    if not args.send:
+        _demo_secret(config)
 
     async def act() -> int:
         crieur = Crieur(config)
@@ -402,11 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("territory")
     p.add_argument("--by")
     p.add_argument("--reason")
-    p = command("users", cmd_users, "console accounts")
-    p.add_argument("action", choices=["add"])
-    p.add_argument("username")
+    p = command("users", cmd_users, "console accounts (a new password is asked, or read from standard input)")
+    p.add_argument("action", choices=["add", "list", "disable", "enable", "remove", "unlock", "password"])
+    p.add_argument("username", nargs="?")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
-    p.add_argument("--password", help="(default: $CRIEUR_NEW_PASSWORD, else asked)")
+    p = sub.add_parser("init", help="write a commented starting configuration into DIR")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--force", action="store_true", help="overwrite files already in DIR")
+    p.set_defaults(func=cmd_init)
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")
     p.add_argument("text")

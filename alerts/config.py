@@ -59,16 +59,16 @@ class ServiceConfig:
     # are private or loopback; everything else internal is refused (SSRF guard, alerts.security).
     allow: list[str] = field(default_factory=list)
     trusted_proxies: list[str] = field(default_factory=list)  # reverse proxies whose X-Forwarded-For counts
+    demo_secret_key: str = ""  # set by `crieur demo` only (never read from a file): used when the variable is unset
 
     @property
     def folder(self) -> pathlib.Path:
         return self.path.parent
 
     def secret_key(self) -> bytes:
-        """Signing key for acknowledgement links and sessions; in dry-run demos a fixed local one."""
-        value = os.environ.get(self.secret_key_env, "")
-        if not value and self.dry_run:
-            value = "crieur-demo-secret-not-for-production"
+        """Signing key for acknowledgement links and sessions, from the environment: never a built-in
+        one, dry-run or not (only `crieur demo` sets demo_secret_key)."""
+        value = os.environ.get(self.secret_key_env, "") or self.demo_secret_key
         if not value:
             raise ValidationFailed([_error(self.path, f"environment variable {self.secret_key_env} is not set")])
         return value.encode()

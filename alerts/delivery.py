@@ -25,6 +25,7 @@ from tenacity import RetryCallState, wait_exponential_jitter
 from channels.base import Channel, DeliveryError, Message, PermanentError, RateLimited, Receipt
 
 from .errors import LeaseLost
+from .shared_limits import provider_bucket
 from .storage import Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
@@ -165,7 +166,8 @@ class DeliveryWorker:
         self.channels = dict(channels)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.settings = settings or WorkerSettings()
-        self.buckets = {name: TokenBucket(ch.rate) for name, ch in self.channels.items()}
+        # one budget per channel and sender for all workers of all processes (alerts.shared_limits)
+        self.buckets = {name: provider_bucket(store.db, ch) for name, ch in self.channels.items()}
         self.on_event = on_event or (lambda kind, data: None)
         self._stopping = asyncio.Event()
         self._sent: list[tuple[int, str, str]] = []

@@ -14,6 +14,28 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
+
+WEB_SCHEMES = ("http", "https")
+
+
+def web_link(url: str | None) -> str:
+    """`url` if a citizen may safely follow it (an absolute http or https URL with a host), else "".
+
+    Feeds are not trusted: a `javascript:` or `data:` link would run in a citizen's browser from the
+    public page, and would be relayed by SMS, posts, Atom, CAP and the API. Items and alerts pass their
+    link through this at construction (so at ingest and when read back from the database); every place
+    that writes a link out checks it again with this same function."""
+    text = str(url or "").strip()
+    if not text or any(ord(c) < 0x21 or c == "\x7f" for c in text):
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        return ""
+    return text
 
 
 class Severity(enum.IntEnum):
@@ -137,6 +159,9 @@ class Item:
     # Free-form facts a format carries that rules may test (DATEX record type, vigilance colour...).
     attributes: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.link = web_link(self.link)
+
     @property
     def key(self) -> str:
         return f"{self.source}:{self.external_id}"
@@ -188,3 +213,6 @@ class Alert:
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.link = web_link(self.link)

@@ -35,7 +35,8 @@ class Metrics:
     """One service's metrics. `crieur` is the Crieur (its store, source loop, workers); it may be None
     in a process that only counts (then only the counters are exposed).
 
-    If the environment variable named by `token_env` is set, /metrics wants `Authorization: Bearer <it>`.
+    If the environment variable named by `token_env` is set, /metrics wants `Authorization: Bearer <it>`;
+    if not, /metrics answers only requests from this machine (loopback).
     """
 
     def __init__(self, crieur: MetricsHost | None = None, *, token_env: str = "CRIEUR_METRICS_TOKEN") -> None:
@@ -120,14 +121,20 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _authorized(self, request: web.Request) -> bool:
+        """With a token configured, the bearer of it; without, only this machine (loopback, the client
+        behind trusted proxies counting, so a local reverse proxy does not open it to everyone)."""
+        from .security import client_address_of, is_loopback
+
         token = os.environ.get(self.token_env, "") if self.token_env else ""
         if not token:
-            return True
+            return is_loopback(client_address_of(request))
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     async def handle(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
+            if not (self.token_env and os.environ.get(self.token_env)):
+                return web.Response(status=403, text="403: /metrics answers this machine only (or set a token)\n")
             return web.Response(status=401, text="401: Unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
         await self.refresh()
         return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -21,10 +21,14 @@ anyone can POST to, answering 413 or 429 with Retry-After.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import ipaddress
+import json
 import logging
 import math
 import os
+import re
 import socket
 import traceback
 from collections import OrderedDict
@@ -341,10 +345,12 @@ class RequestLimits:
         "/twilio/": 64 * 1024,
         "/api/": 16 * 1024,
         "/console/login": 8 * 1024,
+        "/escalations/": 4 * 1024,
     })
     rules: list[RateRule] = field(default_factory=lambda: [
         RateRule("/questions", rate=1 / 30, burst=5, methods=POST),
         RateRule("/console/login", rate=1 / 6, burst=10, methods=POST),
+        RateRule("/escalations/", rate=1, burst=10, methods=POST),
         RateRule("/twilio/", rate=50, burst=200, methods=POST),
         RateRule("/api/", rate=5, burst=30),
     ])
@@ -365,9 +371,9 @@ class RequestLimits:
         return None
 
 
-def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
+def client_address(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
     """Who is asking: the peer address, or behind trusted proxies the first untrusted address of
-    X-Forwarded-For read from the right. IPv6 clients are grouped by /64 (one subscriber's prefix)."""
+    X-Forwarded-For read from the right (an IPv4-mapped IPv6 address as IPv4)."""
     chain = [request.remote or ""]
     if trusted:
         forwarded = request.headers.get("X-Forwarded-For", "")
@@ -385,23 +391,63 @@ def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
         address = ipaddress.ip_address(chosen.strip("[]"))
     except ValueError:
         return chosen or "unknown"
-    if address.version == 6 and address.ipv4_mapped is None:
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def client_key(request: web.Request, trusted: Sequence[IPNetwork] = ()) -> str:
+    """The client_address, IPv6 clients grouped by /64 (one subscriber's prefix): what limits count."""
+    chosen = client_address(request, trusted)
+    try:
+        address = ipaddress.ip_address(chosen)
+    except ValueError:
+        return chosen
+    if address.version == 6:
         return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address.ipv4_mapped or address) if address.version == 6 else str(address)
+    return str(address)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+_RequestKey = getattr(web, "RequestKey", None)
+CLIENT: Any = _RequestKey("client", str) if _RequestKey else "crieur.client"
+CLIENT_ADDRESS: Any = _RequestKey("client_address", str) if _RequestKey else "crieur.client_address"
+
+
+def client_of(request: web.Request) -> str:
+    """The client's key (address, or /64) as the request limits middleware derived it, trusted proxies
+    taken into account; without the middleware, the peer's."""
+    found = request.get(CLIENT)
+    return str(found) if found else client_key(request)
+
+
+def client_address_of(request: web.Request) -> str:
+    """The client's address as the request limits middleware derived it; without it, the peer's."""
+    found = request.get(CLIENT_ADDRESS)
+    return str(found) if found else client_address(request)
 
 
 def request_limits(limits: RequestLimits | None = None) -> Any:
-    """The middleware. Keep one per application: its buckets are its memory of each client."""
+    """The middleware. Keep one per application: its buckets are its memory of each client. It also
+    records each request's client key (`client_of(request)`) for the handlers' own limits."""
     limits = limits or RequestLimits()
     trusted = [ipaddress.ip_network(n, strict=False) for n in limits.trusted_proxies]
     buckets: OrderedDict[tuple[int, str], TokenBucket] = OrderedDict()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[CLIENT_ADDRESS] = client_address(request, trusted)
+        client = request[CLIENT] = client_key(request, trusted)
         found = limits.rule(request.method, request.path)
         if found is not None:
             index, rule = found
-            key = (index, client_key(request, trusted))
+            key = (index, client)
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = TokenBucket(rule.rate, rule.burst)
@@ -461,23 +507,45 @@ def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> set[
     return {v for v in values if len(v) >= MIN_SECRET_LENGTH}
 
 
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
 class SecretRedactor(logging.Filter):
     """A handler filter: the record's message (arguments merged) and traceback with every secret, in
-    every written form (as is, URL-encoded), replaced by [secret]. The traceback is folded into the
-    message, so every formatter shows the redacted one."""
+    every written form (as is, URL-encoded, JSON-escaped, inside base64 such as an HTTP `Basic sid:token`
+    header), replaced by [secret]. The traceback is folded into the message, so every formatter shows the
+    redacted one."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         forms: set[str] = set()
         for secret in secrets:
-            forms.update({secret, quote(secret, safe=""), quote_plus(secret)})
+            escaped = json.dumps(secret)[1:-1]
+            forms.update({secret, quote(secret, safe=""), quote_plus(secret), escaped,
+                          json.dumps(secret, ensure_ascii=False)[1:-1], escaped.replace("/", "\\/")})
         self.forms = sorted((f for f in forms if f), key=len, reverse=True)
+        self._plain = [f.encode() for f in self.forms if f.isascii()] + [f.encode() for f in self.forms]
 
     def redact(self, text: str) -> str:
         for form in self.forms:
             if form in text:
                 text = text.replace(form, "[secret]")
+        if self.forms:
+            text = _BASE64_RUN.sub(self._redact_base64, text)
         return text
+
+    def _redact_base64(self, match: re.Match[str]) -> str:
+        """A base64 run (standard or URL-safe alphabet) that decodes to text holding a secret."""
+        run = match.group(0)
+        body = run.rstrip("=")
+        for alphabet in ((b"+/"), (b"-_")):
+            try:
+                decoded = base64.b64decode(body + "=" * (-len(body) % 4), altchars=alphabet, validate=False)
+            except (binascii.Error, ValueError):
+                continue
+            if any(form in decoded for form in self._plain):
+                return "[secret]"
+        return run
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.forms:

@@ -28,7 +28,7 @@ from .errors import AlertNotFound, NotAwaitingApproval
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
-from .security import RequestLimits, install_request_limits, safe_session
+from .security import safe_session
 from .storage import Ingested, Store, open_store
 
 if TYPE_CHECKING:
@@ -112,12 +112,7 @@ class Crieur:
             await channel.start(self.session)
         self.fanout = Fanout(self.store, self.channels, self.render)
         self.citizens = Citizens(self)
-        limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
-        self.route_installers += [
-            self.citizens.install_routes,
-            self.metrics.install_routes,
-            lambda app: install_request_limits(app, limits),
-        ]
+        self.route_installers += [self.citizens.install_routes, self.metrics.install_routes]
 
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors
@@ -446,7 +441,9 @@ def _host() -> str:
 
 
 def default_config_path() -> pathlib.Path:
-    return pathlib.Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher" / "crieur.yaml"
+    from .example import example_config
+
+    return example_config()
 
 
 def name_source_authorities(sources: Sequence[Any], directory: Any) -> None:

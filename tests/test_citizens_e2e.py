@@ -233,6 +233,27 @@ async def test_a_retried_webhook_is_handled_once(world: World):
     assert len(await world.store.questions()) == 1
 
 
+async def test_a_webhook_replayed_after_a_restart_or_to_another_process_is_handled_once(world: World):
+    from alerts.shared_limits import REPLAY_TTL, first_delivery
+
+    sid = "SM" + "b" * 32
+    assert await world.sms(ALICE, HGV, sid=sid)
+    restarted = Citizens(world.citizens.crieur, limits=world.citizens.limits)  # a new process, same database
+    app = web.Application()
+    restarted.install_routes(app)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as other:
+        params = {"AccountSid": world.twilio.account_sid, "Body": HGV, "From": ALICE, "MessageSid": sid}
+        url = world.public + "/twilio/sms"
+        signature = RequestValidator(world.twilio.auth_token).compute_signature(url, params)
+        response = await other.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
+        assert response.status == 200 and "<Message>" not in await response.text()
+    assert len(await world.store.questions()) == 1
+    # the memory lasts a day, then the id may be used again
+    later = time.time() + REPLAY_TTL + 60
+    assert await first_delivery(world.store.db, f"twilio:{sid}", now=later)
+    assert not await first_delivery(world.store.db, f"twilio:{sid}", now=later + 1)
+
+
 async def test_stop_during_a_fanout_stops_the_sms_to_that_number(world: World):
     for number in (ALICE, BRUNO, CLAIRE, DAVID):
         await world.sms(number, "ROUTE41")
@@ -341,15 +362,23 @@ async def test_webmaster_acknowledges_with_the_signed_link(world: World):
         assert "Lien invalide ou expiré" in await response.text()
     assert (await world.store.escalation(escalation_id))["state"] == "sent"
 
-    response = await world.client.get(f"{parts.path}?{parts.query}")
+    for method in ("GET", "HEAD"):  # what a mail scanner does: shows the page, acknowledges nothing
+        response = await world.client.request(method, f"{parts.path}?{parts.query}")
+        assert response.status == 200 and response.content_type == "text/html"
+        assert response.headers["Cache-Control"] == "no-store"
+    assert (await world.store.escalation(escalation_id))["state"] == "sent"
+    form = await (await world.client.get(f"{parts.path}?{parts.query}")).text()
+    assert 'method="post"' in form and "Confirmer la réception" in form
+    for bad in (tampered, "garbage"):
+        assert (await world.client.post("/escalations/ack", data={"token": bad})).status == 403
+    response = await world.client.post("/escalations/ack", data={"token": token})
     assert response.status == 200 and response.content_type == "text/html"
-    assert response.headers["Cache-Control"] == "no-store"
     page = await response.text()
     assert '<html lang="fr">' in page and "Signalement bien reçu" in page and "1 question" in page
     assert "poids lourds" in page
     row = await world.store.escalation(escalation_id)
     assert row["state"] == "acknowledged" and row["acknowledged_at"] is not None
-    again = await world.client.get(f"{parts.path}?{parts.query}")
+    again = await world.client.post("/escalations/ack", data={"token": token})
     assert again.status == 200
     assert (await world.store.escalation(escalation_id))["acknowledged_at"] == row["acknowledged_at"]
 

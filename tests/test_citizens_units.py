@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from alerts.citizens import Citizens, FloodLimits, SlidingCounter, mention_text, query_value
+from alerts.citizens import Citizens, FloodLimits, mention_text, query_value
 from alerts.config import ServiceConfig
 from rules.competence import Directory
 
@@ -41,17 +41,18 @@ def test_flood_limits_from_configuration():
         FloodLimits.from_mapping({"per_minute": 5})
 
 
-def test_sliding_counter_frees_slots_as_time_passes_and_bounds_memory():
+async def test_flood_counters_are_shared_by_every_process_and_free_slots_as_time_passes(store):
+    from alerts.shared_limits import SharedCounter
+
     now = [1000.0]
-    counter = SlidingCounter(limit=2, span=60.0, clock=lambda: now[0], max_keys=3)
-    assert counter.allow("a") and counter.allow("a") and not counter.allow("a")
-    now[0] += 30
-    assert not counter.allow("a")  # refused attempts are not counted: the window still ends at 1060
-    now[0] += 31
-    assert counter.allow("a")
-    for key in "bcdef":
-        counter.allow(key)
-    assert len(counter._events) == 3 and "f" in counter._events
+    processes = [SharedCounter(lambda: store.db, "sms:number", 2, 60.0, lambda: now[0]) for _ in range(2)]
+    assert await processes[0].allow("+33612345601") and await processes[1].allow("+33612345601")
+    assert not await processes[0].allow("+33612345601") and not await processes[1].allow("+33612345601")
+    assert await processes[1].allow("+33612345602")  # another number, its own allowance
+    now[0] += 29
+    assert not await processes[0].allow("+33612345601")  # refusals are not counted
+    now[0] += 1
+    assert await processes[1].allow("+33612345601")  # one every window / limit = 30 s
 
 
 def test_status_callback_key_is_read_literally():

@@ -189,3 +189,58 @@ def test_every_runtime_data_file_is_declared_for_the_wheel():
             if not any(fnmatch.fnmatch(relative, p) and ("/" in p) == ("/" in relative) for p in patterns):
                 missing.append(path.relative_to(ROOT).as_posix())
     assert missing == []
+
+
+# Releases below these have published CVEs (Jinja2 sandbox escapes: CVE-2024-56201, CVE-2024-56326,
+# CVE-2025-27516; aiohttp request smuggling, path traversal and decompression bombs up to 3.13.2).
+SECURITY_FLOORS = {"jinja2": "3.1.6", "aiohttp": "3.13.3"}
+
+
+def _requirements() -> dict[str, str]:
+    from packaging.requirements import Requirement
+
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(ROOT / "setup.cfg")
+    found = {}
+    for line in config["options"]["install_requires"].splitlines():
+        if line.strip():
+            requirement = Requirement(line.strip())
+            found[requirement.name.lower()] = str(requirement.specifier)
+    return found
+
+
+def test_dependency_floors_exclude_releases_with_known_cves():
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    requirements = _requirements()
+    for name, floor in SECURITY_FLOORS.items():
+        allowed = SpecifierSet(requirements[name])
+        below = Version(floor).release
+        older = Version(".".join(map(str, below[:-1] + (below[-1] - 1,))))
+        assert older not in allowed and Version(floor) in allowed, (name, requirements[name])
+
+
+def test_the_image_installs_from_a_constraints_file_that_pins_every_runtime_dependency():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pins = {}
+    for line in (DOCKER / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            [spec] = list(requirement.specifier)
+            assert spec.operator == "==", line
+            pins[requirement.name.lower().replace("_", "-")] = spec.version
+    for name, specifier in _requirements().items():
+        assert name in pins, f"{name} is not pinned in docker/constraints.txt"
+        from packaging.specifiers import SpecifierSet
+
+        assert Version(pins[name]) in SpecifierSet(specifier), (name, pins[name], specifier)
+    for name, floor in SECURITY_FLOORS.items():
+        assert Version(pins[name]) >= Version(floor)
+    runs = " ".join(args for word, args in dockerfile() if word == "RUN")
+    assert "pip wheel --constraint constraints.txt" in runs
+    assert "--constraint /wheels/constraints.txt crieur" in runs
+    copies = [args for word, args in dockerfile() if word == "COPY"]
+    assert "docker/constraints.txt ./constraints.txt" in copies and "examples ./examples" in copies

@@ -445,3 +445,23 @@ def test_refusals_never_quote_the_secret_parts_of_a_url(url):
     with pytest.raises(UnsafeURL) as refused:
         check_url(url)
     assert "s3cr3t" not in str(refused.value)
+
+
+def test_redactor_finds_secrets_inside_base64_and_json_escapes():
+    import base64
+
+    from alerts.security import SecretRedactor
+
+    sid, token = "AC0123456789abcdef0123456789abcdef", 'tw/"tok\\en+41é'
+    redactor = SecretRedactor([token])
+    basic = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(f"x{token}".encode()).decode().rstrip("=")
+    for text in (f"Authorization: Basic {basic}", f"cookie={urlsafe}; path=/",
+                 json.dumps({"auth_token": token}), json.dumps({"auth_token": token}, ensure_ascii=False),
+                 json.dumps({"t": token}).replace("/", "\\/")):
+        cleaned = redactor.redact(text)
+        assert "[secret]" in cleaned, text
+        assert token not in cleaned and basic not in cleaned and urlsafe not in cleaned
+        assert "tok\\\\en" not in cleaned and "tok\\\\\\\\en" not in cleaned, cleaned
+    innocent = "Authorization: Basic " + base64.b64encode(b"someone:else").decode() + " id 0123456789abcdef"
+    assert redactor.redact(innocent) == innocent

@@ -56,10 +56,14 @@ async def test_etag_and_304(web_env: Web) -> None:
 
 
 async def test_sources(web_env: Web) -> None:
-    await web_env.store.save_source_state("prefecture-41", {"ok": True, "last_fetch": 1700000000.0, "errors": 0})
+    await web_env.store.save_source_state("prefecture-41", {
+        "last_status": "error", "last_success": "2026-12-03T06:00:00+00:00", "last_attempt": "2026-12-03T06:30:00+00:00",
+        "last_error": "ClientConnectorError: Cannot connect to host intranet.cg41.local:8443", "consecutive_failures": 7,
+        "etag": '"abc"', "issues": ["x"]})
     response = await web_env.client.get("/api/v1/sources")
     body = await response.json()
-    assert body["sources"] == [{"name": "prefecture-41", "ok": True, "last_fetch": 1700000000.0, "errors": 0}]
+    assert body["sources"] == [{"name": "prefecture-41", "status": "error", "last_success": "2026-12-03T06:00:00+00:00",
+                                "last_attempt": "2026-12-03T06:30:00+00:00"}]  # no raw error, no counters
     again = await web_env.client.get("/api/v1/sources", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
 

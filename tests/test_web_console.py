@@ -70,33 +70,41 @@ async def test_login_form_needs_its_csrf_token(web_env: Web) -> None:
     assert response.status == 403
 
 
-async def test_wrong_password_then_lockout_after_five_failures(web_env: Web) -> None:
+async def test_wrong_passwords_from_one_address_make_it_wait(web_env: Web) -> None:
     async def attempt(password: str) -> Any:
         token = csrf_of(await (await web_env.client.get("/console/login")).text())
         return await web_env.client.post(
             "/console/login", data={"username": "camille", "password": password, "csrf": token}, allow_redirects=False
         )
 
-    for n in range(4):
+    for n in range(2):
         response = await attempt("mauvais-mot-de-passe")
         assert response.status == 401
         assert "Identifiant ou mot de passe incorrect" in await response.text()
-    fifth = await attempt("mauvais-mot-de-passe")
-    assert fifth.status == 429 and "bloqué" in await fifth.text()
-    right_but_locked = await attempt(PASSWORD)
-    assert right_but_locked.status == 429
+    third = await attempt("mauvais-mot-de-passe")
+    assert third.status == 401 and "réessayez dans 1 seconde" in await third.text()
+    assert third.headers["Retry-After"] == "1"
+    right_but_too_soon = await attempt(PASSWORD)  # not even heard: the wait is running
+    assert right_but_too_soon.status == 429 and "réessayez dans" in await right_but_too_soon.text()
     log = await accounts.audit_log(web_env.store)
-    assert [e["action"] for e in log].count("login-bad-credentials") == 4
-    assert "login-locked" in [e["action"] for e in log]
+    assert [e["action"] for e in log].count("login-bad-credentials") == 3
+    assert "login-throttled" in [e["action"] for e in log]
 
 
-async def test_lockout_lasts_fifteen_minutes(web_env: Web) -> None:
+async def test_waits_double_up_to_fifteen_minutes_and_a_right_password_starts_afresh(web_env: Web) -> None:
     now = 1_800_000_000.0
-    for _ in range(5):
-        result = await accounts.login(web_env.store, "camille", "faux-mot-de-passe", now=now)
-    assert result.reason == "locked" and result.locked_until == now + 15 * 60
-    assert (await accounts.login(web_env.store, "camille", PASSWORD, now=now + 14 * 60)).reason == "locked"
-    assert (await accounts.login(web_env.store, "camille", PASSWORD, now=now + 15 * 60 + 1)).session is not None
+    waits = []
+    for _ in range(15):
+        result = await accounts.login(web_env.store, "camille", "faux-mot-de-passe", address="198.51.100.7", now=now)
+        assert result.reason == "bad-credentials"
+        waits.append(round(result.retry_at - now) if result.retry_at else 0)
+        now = result.retry_at or now
+    assert waits == [0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
+    early = await accounts.login(web_env.store, "camille", PASSWORD, address="198.51.100.7", now=now - 1)
+    assert early.session is None and early.reason == "throttled" and early.retry_at == now
+    assert (await accounts.login(web_env.store, "camille", PASSWORD, address="198.51.100.7", now=now)).session
+    fresh = await accounts.login(web_env.store, "camille", "faux", address="198.51.100.7", now=now)
+    assert fresh.reason == "bad-credentials" and fresh.retry_at is None
 
 
 async def test_unknown_user_is_refused_like_a_wrong_password(web_env: Web) -> None:

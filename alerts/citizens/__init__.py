@@ -5,7 +5,8 @@ mentions, routed to the authority that decides, and escalations to that authorit
     crieur.route_installers.append(crieur.citizens.install_routes)
 
 Routes: POST /twilio/sms (inbound SMS, answered in TwiML), POST /twilio/status (delivery status
-callbacks), GET /escalations/ack?token=... (a webmaster acknowledges an escalation without an account).
+callbacks), GET /escalations/ack?token=... (a page whose button POSTs the token: a webmaster acknowledges
+an escalation without an account; a mail scanner opening the link acknowledges nothing).
 
 One module per concern: desk.py (SMS commands and questions, routed), flood.py (flood limits),
 escalations.py (webmasters warned, acknowledgement links), mentions.py (Mastodon mentions), sms.py
@@ -14,8 +15,8 @@ escalations.py (webmasters warned, acknowledgement links), mentions.py (Mastodon
 
 from .base import NO_ALERT
 from .desk import Citizens
-from .flood import FloodLimits, SlidingCounter
+from .flood import FloodLimits
 from .mentions import MENTIONS_STATE, mention_text
 from .sms import query_value
 
-__all__ = ["MENTIONS_STATE", "NO_ALERT", "Citizens", "FloodLimits", "SlidingCounter", "mention_text", "query_value"]
+__all__ = ["MENTIONS_STATE", "NO_ALERT", "Citizens", "FloodLimits", "mention_text", "query_value"]

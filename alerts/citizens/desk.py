@@ -22,7 +22,8 @@ from ..phones import InvalidPhone, mask, normalise_phone
 from ..seams import CitizensHost
 from .base import Part
 from .escalations import Escalations
-from .flood import FloodLimits, SlidingCounter
+from ..shared_limits import SharedCounter
+from .flood import FloodLimits
 from .mentions import Mentions
 from .sms import TwilioWebhooks
 
@@ -45,14 +46,17 @@ class Citizens(Part):
         crieur: CitizensHost,
         *,
         limits: FloodLimits | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         super().__init__(crieur)
         self.limits = limits or FloodLimits.from_mapping(crieur.config.citizen_limits)
         self._now = now
-        self._per_number = SlidingCounter(self.limits.per_number, self.limits.per_number_window, clock)
-        self._replies = SlidingCounter(self.limits.replies, self.limits.replies_window, clock)
+        # counted in the database: the limits hold for all web processes together (alerts.shared_limits)
+        self._per_number = SharedCounter(lambda: self.store.db, "sms:number", self.limits.per_number,
+                                         self.limits.per_number_window, clock)
+        self._replies = SharedCounter(lambda: self.store.db, "sms:replies", self.limits.replies,
+                                      self.limits.replies_window, clock)
         self.escalations = Escalations(crieur)
         self.mentions = Mentions(self)
         self.twilio = TwilioWebhooks(self)
@@ -61,9 +65,11 @@ class Citizens(Part):
         return self._now()
 
     def install_routes(self, app: web.Application) -> None:
-        """POST /twilio/sms, POST /twilio/status and GET /escalations/ack."""
+        """POST /twilio/sms, POST /twilio/status, GET and POST /escalations/ack."""
         self.twilio.install_routes(app)
+        # GET (and HEAD) only show the page: mail scanners open links; the webmaster's button POSTs.
         app.router.add_get("/escalations/ack", self.escalations.ack_route)
+        app.router.add_post("/escalations/ack", self.escalations.ack_route)
 
     # the parts' entry points the service and the CLI use
 
@@ -133,31 +139,31 @@ class Citizens(Part):
             cancelled = await self.store.opt_out(phone, reason="stop")
             log.info("STOP from %s: %d queued deliveries cancelled", mask(phone), cancelled)
             # Honoured whatever the limits; the confirmation costs an SMS, so it obeys them.
-            if not self._per_number.allow(phone):
+            if not await self._per_number.allow(phone):
                 return ""
-            return self._reply(replies.unsubscribed(codes[0] if codes else ""))
+            return await self._reply(replies.unsubscribed(codes[0] if codes else ""))
 
-        if not self._per_number.allow(phone):
+        if not await self._per_number.allow(phone):
             log.warning("inbound SMS from %s over the per-number limit: ignored", mask(phone))
             return ""
 
         if command.kind is CommandKind.SUBSCRIBE:
             if not command.ok:
-                return self._reply(replies.command_error(command, codes))
+                return await self._reply(replies.command_error(command, codes))
             added = await self.store.subscribe(phone, command.territories)
             log.info("subscription of %s to %s (new: %s)", mask(phone), command.territories, added)
             if added:
-                return self._reply(replies.subscribed(command.territories, names))
-            return self._reply(replies.already_subscribed(command.territories, names))
+                return await self._reply(replies.subscribed(command.territories, names))
+            return await self._reply(replies.already_subscribed(command.territories, names))
         if command.kind is CommandKind.HELP:
-            return self._reply(replies.help_text(codes, names))
+            return await self._reply(replies.help_text(codes, names))
         subscribed = await self.store.subscriptions(phone)
         result = await self.ask("sms", phone, command.text, territories=subscribed)
-        return self._reply(result["reply"])
+        return await self._reply(result["reply"])
 
-    def _reply(self, text: str) -> str:
+    async def _reply(self, text: str) -> str:
         """`text`, unless the global reply limit is reached (then the citizen gets no SMS)."""
-        if not self._replies.allow("*"):
+        if not await self._replies.allow("*"):
             log.warning("global SMS reply limit reached (%d in %g s): reply withheld",
                         self.limits.replies, self.limits.replies_window)
             return ""

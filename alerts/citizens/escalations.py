@@ -106,25 +106,31 @@ class Escalations(Part):
             return name
         return next((n for n, ch in self.channels.items() if ch.kind == "webhook"), "")
 
-    async def acknowledge(self, token: str) -> tuple[int, dict[str, Any] | None]:
-        """(HTTP status, escalation row) for an acknowledgement token: 200 and the row once acknowledged,
+    async def escalation_for(self, token: str) -> tuple[int, dict[str, Any] | None]:
+        """(HTTP status, escalation row) for an acknowledgement token, changing nothing: 200 and the row,
         403 for a forged, altered or expired token, 404 for a valid token of an unknown escalation."""
         escalation_id = verify_ack(token, self.config.secret_key())
         if escalation_id is None:
             return 403, None
         row = await self.store.escalation(escalation_id)
-        if row is None:
-            return 404, None
-        if row["state"] != "acknowledged":
-            await self.store.set_escalation_state(escalation_id, "acknowledged")
-            row = await self.store.escalation(escalation_id)
-            log.info("escalation %s acknowledged by its webmaster", escalation_id)
-        return 200, row
+        return (404, None) if row is None else (200, row)
+
+    async def acknowledge(self, token: str) -> tuple[int, dict[str, Any] | None]:
+        """escalation_for, and the escalation marked acknowledged (once: a second time changes nothing)."""
+        status, row = await self.escalation_for(token)
+        if row is not None and row["state"] != "acknowledged":
+            await self.store.set_escalation_state(row["id"], "acknowledged")
+            row = await self.store.escalation(row["id"])
+            log.info("escalation %s acknowledged by its webmaster", row["id"] if row else "?")
+        return status, row
 
     async def ack_route(self, request: web.Request) -> web.Response:
-        """GET /escalations/ack?token=...: a webmaster acknowledges an escalation without an account."""
+        """GET /escalations/ack?token=... shows a page whose button POSTs the token; the POST acknowledges
+        (a webmaster needs no account; a mail scanner opening the link acknowledges nothing)."""
+        posted = request.method == "POST"
+        token = str((await request.post()).get("token", "")) if posted else request.query.get("token", "")
         try:
-            status, row = await self.acknowledge(request.query.get("token", ""))
+            status, row = await (self.acknowledge(token) if posted else self.escalation_for(token))
         except Exception:
             log.exception("acknowledgement failed")
             return page("Service indisponible", "<p>Veuillez réessayer dans quelques minutes.</p>", 503)
@@ -142,9 +148,17 @@ class Escalations(Part):
         subject = topic.label if topic is not None else row["topic"]
         count = int(row["question_count"])
         questions = "1 question" if count == 1 else f"{count} questions"
+        about = f"<strong>{html.escape(questions)}</strong> de citoyens sur « {html.escape(subject)} »"
+        if row["state"] != "acknowledged":
+            body = (
+                f"<p>Signalement : {about}.</p>\n"
+                '<form method="post" action="/escalations/ack">'
+                f'<input type="hidden" name="token" value="{html.escape(token)}">'
+                '<button type="submit">Confirmer la réception</button></form>'
+            )
+            return page("Confirmer la réception du signalement", body, 200)
         body = (
-            f"<p>Merci. Nous avons bien noté que vous avez pris connaissance du signalement : "
-            f"<strong>{html.escape(questions)}</strong> de citoyens sur « {html.escape(subject)} ».</p>\n"
+            f"<p>Merci. Nous avons bien noté que vous avez pris connaissance du signalement : {about}.</p>\n"
             "<p>Une publication de votre part sur ce sujet permettra de leur répondre automatiquement.</p>"
         )
         return page("Signalement bien reçu", body, 200)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
@@ -18,6 +17,7 @@ from channels.base import ConfigurationError
 from channels.twilio import INVALID_RECIPIENT, UNSUBSCRIBED
 
 from ..phones import InvalidPhone, mask, normalise_phone
+from ..shared_limits import first_delivery, forget_delivery
 from .base import Part
 
 if TYPE_CHECKING:
@@ -31,14 +31,12 @@ PERMANENT_CODES: Mapping[str, str] = {
     **{str(code): "unsubscribe" for code in UNSUBSCRIBED},
     **{str(code): "invalid" for code in (*INVALID_RECIPIENT, 30005, 30006)},
 }
-_SID_MEMORY = 10_000
 
 
 class TwilioWebhooks(Part):
     def __init__(self, desk: Citizens):
         super().__init__(desk.crieur)
         self.desk = desk
-        self._seen_sids: OrderedDict[str, None] = OrderedDict()
 
     def install_routes(self, app: web.Application) -> None:
         app.router.add_post("/twilio/sms", self._sms_route)
@@ -85,13 +83,15 @@ class TwilioWebhooks(Part):
         if params is None:
             return web.Response(status=403, text="Signature Twilio invalide.")
         sid = params.get("MessageSid") or params.get("SmsSid") or ""
-        if sid:
-            if sid in self._seen_sids:  # a retried webhook: already handled
-                return twiml("")
-            self._seen_sids[sid] = None
-            if len(self._seen_sids) > _SID_MEMORY:
-                self._seen_sids.popitem(last=False)
-        return twiml(await self.desk.handle_sms(params.get("From", ""), params.get("Body", "")))
+        # A retried webhook is handled once, by whichever process, even across a restart.
+        if sid and not await first_delivery(self.store.db, f"twilio:{sid}"):
+            return twiml("")
+        try:
+            return twiml(await self.desk.handle_sms(params.get("From", ""), params.get("Body", "")))
+        except BaseException:
+            if sid:  # not handled: Twilio's retry must be
+                await forget_delivery(self.store.db, f"twilio:{sid}")
+            raise
 
     async def _status_route(self, request: web.Request) -> web.Response:
         params = await self._verified_form(request)

@@ -13,7 +13,10 @@ from typing import Any, Awaitable, Callable
 import jinja2
 from aiohttp import web
 
-from . import api, console, public
+from alerts.domain import web_link
+from alerts.security import RequestLimits, install_request_limits
+
+from . import account_pages, api, console, public
 from .site import CRIEUR, SECURE_COOKIES, SEVERITY_FR, TEMPLATES, WALL, paris, paris_iso
 from .wall import Wall
 
@@ -40,6 +43,7 @@ def templates() -> jinja2.Environment:
     )
     env.filters["paris"] = paris
     env.filters["paris_iso"] = paris_iso
+    env.filters["web_link"] = web_link
     env.filters["severity_fr"] = lambda s: SEVERITY_FR.get(int(s), "Information")
     env.filters["severity_class"] = lambda s: ("info", "minor", "moderate", "severe", "extreme")[int(s)]
     return env
@@ -56,7 +60,8 @@ async def security_headers(
 
 
 def make_app(crieur: Any) -> web.Application:
-    """The whole web application for a running (or test) Crieur."""
+    """The whole web application for a running (or test) Crieur, request limits included (the same app
+    in production and in tests: the limits are part of what is tested)."""
     app = web.Application(middlewares=[security_headers, console.auth_middleware], client_max_size=256 * 1024)
     app[CRIEUR] = crieur
     app[TEMPLATES] = templates()
@@ -65,10 +70,13 @@ def make_app(crieur: Any) -> web.Application:
     public.setup(app)
     api.setup(app)
     console.setup(app)
+    account_pages.setup(app)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
     extra = getattr(crieur, "extra_routes", None)
     if callable(extra):
         extra(app)
+    trusted = tuple(getattr(crieur.config, "trusted_proxies", ()) or ())
+    install_request_limits(app, RequestLimits(trusted_proxies=trusted))
     return app
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from alerts.domain import web_link
 from alerts.storage.records import alert_to_json
 
 from . import site
@@ -19,7 +20,7 @@ VOLATILE_CACHE = "no-cache"  # source health and progress change without any ale
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/alerts", list_alerts)
-    r.add_get(r"/api/v1/alerts/{id:\d+}", get_alert)
+    r.add_get("/api/v1/alerts/{id}", get_alert)
     r.add_get("/api/v1/sources", sources)
     r.add_get("/api/v1/deliveries/progress", progress)
     r.add_get("/api/v1/openapi.json", openapi)
@@ -40,6 +41,7 @@ def _alert_json(alert: Any, known: list[site.TerritoryInfo], publisher: str) -> 
     data = alert_to_json(alert)
     data["authority"] = alert.authority or publisher  # who issued it, always named
     data["relayed"] = bool(alert.authority and alert.authority != publisher)
+    data["link"] = web_link(data.get("link"))
     data["communes"] = site.commune_names(alert, known)
     data["cap"] = f"/alertes/{alert.id}.cap.xml"
     return data
@@ -61,12 +63,15 @@ async def list_alerts(request: web.Request) -> web.StreamResponse:
 
 async def get_alert(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        return _problem(404, "no such alert: an alert id is a whole number")
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
-    alert = await crieur.store.alert(int(request.match_info["id"]))
+    alert = await crieur.store.alert(alert_id)
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
-        return _problem(404, f"no alert {request.match_info['id']}")
+        return _problem(404, f"no alert {alert_id}")
     return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur), crieur.config.name)), etag)
 
 
@@ -81,18 +86,33 @@ def _by_content(request: web.Request, data: Any) -> web.Response:
     return response
 
 
+SOURCE_STATUSES = ("never", "ok", "not_modified", "error")
+
+
+def public_source(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    """What the public may know of a source's health: whether it answers and when it last did. Never
+    its raw error (internal host names, paths, provider messages), validators or failure counters."""
+    status = str(state.get("last_status") or "never")
+    return {
+        "name": name,
+        "status": status if status in SOURCE_STATUSES else "error",
+        "last_success": state.get("last_success") if isinstance(state.get("last_success"), str) else None,
+        "last_attempt": state.get("last_attempt") if isinstance(state.get("last_attempt"), str) else None,
+    }
+
+
 async def sources(request: web.Request) -> web.Response:
     states = await request.app[CRIEUR].store.source_states()
-    return _by_content(request, {"sources": [{"name": name, **state} for name, state in states.items()]})
+    return _by_content(request, {"sources": [public_source(name, state) for name, state in states.items()]})
 
 
 async def progress(request: web.Request) -> web.Response:
     raw = request.query.get("alert")
     alert_id: int | None = None
     if raw is not None:
-        if not raw.isdigit():
+        alert_id = site.parse_id(raw)
+        if alert_id is None:
             return _problem(400, "alert: expected an alert id (a whole number)")
-        alert_id = int(raw)
     rows = await request.app[CRIEUR].store.progress(alert_id)
     return _by_content(request, {"alert": alert_id, "channels": rows})
 
@@ -155,9 +175,14 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                     "operationId": "listSources",
                     "responses": {"200": {"description": "Source states", "content": {"application/json": {
                         "schema": {"type": "object", "required": ["sources"], "properties": {"sources": {
-                            "type": "array", "items": {"type": "object", "required": ["name"],
-                                                       "properties": {"name": {"type": "string"}},
-                                                       "additionalProperties": True}}}}}}},
+                            "type": "array", "items": {
+                                "type": "object", "required": ["name", "status"], "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "status": {"enum": list(SOURCE_STATUSES)},
+                                    "last_success": {"type": ["string", "null"], "format": "date-time"},
+                                    "last_attempt": {"type": ["string", "null"], "format": "date-time"},
+                                }}}}}}}},
                         "304": not_modified},
                 }
             },

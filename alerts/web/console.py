@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import secrets
+import time
 from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import web
@@ -19,6 +21,7 @@ from yarl import URL
 from alerts.domain import Alert, AlertStatus, Severity
 from alerts.errors import AlertNotFound, NotAwaitingApproval
 from alerts.seams import ConsoleService
+from alerts.security import client_of
 
 from . import accounts, site
 from .accounts import AccountError, Session
@@ -57,7 +60,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/console/compose", compose_form)
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
-    r.add_post(r"/console/alerts/{id:\d+}/{action:approve|reject|end}", alert_action)
+    r.add_post("/console/alerts/{id:" + site.ID_PATTERN + "}/{action:approve|reject|end}", alert_action)
     r.add_post("/console/episodes", episode_action)
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_add)
@@ -130,15 +133,26 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page de connexion.")
     username = str(form.get("username", "")).strip().lower()
     request[LOGIN_NAME] = username
-    result = await accounts.login(crieur.store, username, str(form.get("password", "")))
+    address = client_of(request)
+    result = await accounts.login(crieur.store, username, str(form.get("password", "")), address=address)
     if result.session is None:
-        await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", request.remote or "")
-        if result.reason == "locked":
-            message = (f"Trop d'essais : ce compte est bloqué jusqu'à {site.paris(result.locked_until)}"
-                       " (heure de Paris).")
-            return await login_form(request, error=message, status=429)
-        return await login_form(request, error="Identifiant ou mot de passe incorrect.", status=401)
-    await accounts.audit(crieur.store, username, "login", request.remote or "")
+        await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", address)
+        if result.reason == "busy":
+            response = await login_form(request, error="Le serveur est très sollicité : réessayez dans un instant.",
+                                        status=503)
+            response.headers["Retry-After"] = "5"
+            return response
+        if result.retry_at is None:
+            return await login_form(request, error="Identifiant ou mot de passe incorrect.", status=401)
+        wait = max(1, math.ceil(result.retry_at - time.time()))
+        later = f"Trop d'essais depuis cette adresse : réessayez dans {wait} seconde{'s' if wait > 1 else ''}."
+        if result.reason == "throttled":
+            response = await login_form(request, error=later, status=429)
+        else:
+            response = await login_form(request, error=f"Identifiant ou mot de passe incorrect. {later}", status=401)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    await accounts.audit(crieur.store, username, "login", address)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(SESSION_COOKIE, result.session.token, path="/console", httponly=True, samesite="Strict",
                         secure=request.app[SECURE_COOKIES], max_age=accounts.SESSION_SECONDS)
@@ -184,7 +198,9 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     session = _session(request)
     action = request.match_info["action"]
-    alert_id = int(request.match_info["id"])
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        raise _back("/console", msg="not-found")
     username = session.user.username
     if action in ("approve", "reject"):
         _require(request, "approve")

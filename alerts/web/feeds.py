@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
-from alerts.domain import Alert, AlertStatus, Certainty, Item, MsgType, Urgency
+from alerts.domain import Alert, AlertStatus, Certainty, Item, MsgType, Urgency, web_link
 
 from .site import TerritoryInfo, paris_iso
 
@@ -118,7 +118,7 @@ def atom_feed(
         if cap_index:
             _sub(entry, _a("link"), rel="alternate", href=context.cap_url(alert.id), type=CAP_MEDIA_TYPE)
         else:
-            _sub(entry, _a("link"), rel="alternate", href=alert.link or context.alert_page(alert), type="text/html")
+            _sub(entry, _a("link"), rel="alternate", href=web_link(alert.link) or context.alert_page(alert), type="text/html")
             _sub(entry, _a("link"), rel="related", href=context.cap_url(alert.id), type=CAP_MEDIA_TYPE)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode").encode()
 
@@ -174,7 +174,7 @@ def cap_alert(
     _sub(info, _c("senderName"), context.sender_name(alert))
     _sub(info, _c("headline"), (alert.title or alert.text)[:160])
     _sub(info, _c("description"), _summary(alert))
-    _sub(info, _c("web"), alert.link or context.alert_page(alert))
+    _sub(info, _c("web"), web_link(alert.link) or context.alert_page(alert))
     area = _sub(info, _c("area"))
     description = ", ".join(context.names(alert.territories))
     if alert.roads:

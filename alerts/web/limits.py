@@ -1,38 +1,28 @@
-"""Sliding-window limits for the public question form.
+"""Limits of the public question form, shared by every web process (alerts.shared_limits).
 
 The form can make Crieur send an SMS to the number typed in it (the answer), so without a limit it would
-let anyone run up the SMS bill or bombard a stranger's phone. Limits are per process and in memory:
-enough for one web process; behind a reverse proxy, aiohttp must be told to trust X-Forwarded-For (or
-`request.remote` is the proxy's address for everyone).
+let anyone run up the SMS bill or bombard a stranger's phone. The allowance is per client (its address,
+behind trusted reverse proxies the one they forwarded: alerts.security.client_of) and per phone number,
+counted in the database, so that N web processes do not allow N times as many.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from typing import Callable
+from typing import Any
 
-MAX_KEYS = 50_000  # beyond this, the oldest keys are forgotten: memory stays bounded under a flood
+from alerts.shared_limits import Rate, SharedRate
+
+QUESTIONS_PER_ADDRESS = Rate.per(5, 600.0)  # 5 questions at once from one address, then one per 2 minutes
+QUESTIONS_PER_PHONE = Rate.per(3, 3600.0)  # 3 answers at once to one number, then one per 20 minutes
 
 
-class SlidingWindow:
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
+class QuestionLimits:
+    def __init__(self, db: Any):
+        self.shared = SharedRate(db)
 
-    def allow(self, key: str) -> bool:
-        """Count one use of `key`; False (and not counted) when `limit` uses already fall in the window."""
-        now = self.clock()
-        hits = self._hits.pop(key, None) or deque()
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        allowed = len(hits) < self.limit
-        if allowed:
-            hits.append(now)
-        if hits:
-            self._hits[key] = hits  # re-inserted last: dict order is least recently used first
-        while len(self._hits) > MAX_KEYS:
-            del self._hits[next(iter(self._hits))]
-        return allowed
+    async def allow(self, address: str, phone: str = "") -> bool:
+        """Count one question from `address` (and to `phone`); False when either allowance is spent (a
+        question refused for its phone still counts for its address)."""
+        if not await self.shared.allow(f"questions:address:{address}", QUESTIONS_PER_ADDRESS):
+            return False
+        return not phone or await self.shared.allow(f"questions:phone:{phone}", QUESTIONS_PER_PHONE)

@@ -8,18 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
+from alerts.security import client_of
+
 from . import site
 from .feeds import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, FeedContext, atom_feed, cap_alert, source_item
-from .limits import SlidingWindow
+from .limits import QuestionLimits
 from .rendering import render
 from .site import CRIEUR, WALL, TerritoryInfo
 
 log = logging.getLogger("crieur.web.public")
 
 MAX_QUESTION = 1000
-QUESTIONS_PER_ADDRESS = (5, 600.0)  # 5 questions per 10 minutes from one address
-QUESTIONS_PER_PHONE = (3, 3600.0)  # 3 answers an hour to one number
-QUESTION_LIMITS: web.AppKey[dict[str, SlidingWindow]] = web.AppKey("question_limits", dict)
 TOO_MANY = "Vous avez envoyé beaucoup de questions : merci de réessayer dans quelques minutes."
 UNAVAILABLE = (
     "Le service de questions est momentanément indisponible. Pour une urgence, appelez le 112 ; "
@@ -28,8 +27,6 @@ UNAVAILABLE = (
 
 
 def setup(app: web.Application) -> None:
-    app[QUESTION_LIMITS] = {"address": SlidingWindow(*QUESTIONS_PER_ADDRESS),
-                            "phone": SlidingWindow(*QUESTIONS_PER_PHONE)}
     r = app.router
     r.add_get("/", index, name="index")
     r.add_get("/t/{code}", territory_page, name="territory")
@@ -37,7 +34,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/alertes.atom", atom_all)
     r.add_get("/t/{code}/alertes.atom", atom_territory)
     r.add_get("/t/{code}/alertes.cap.xml", cap_index)
-    r.add_get(r"/alertes/{id:\d+}.cap.xml", cap_message)
+    r.add_get("/alertes/{id:" + site.ID_PATTERN + "}.cap.xml", cap_message)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
 
@@ -113,9 +110,7 @@ async def ask_question(request: web.Request) -> web.StreamResponse:
             errors["phone"] = "Numéro de mobile non reconnu (exemple : 06 12 34 56 78)."
     question: dict[str, Any] = {"text": text, "phone": phone_raw, "errors": errors, "reply": "", "status": ""}
     status = 400 if errors else 200
-    limits = request.app[QUESTION_LIMITS]
-    if not errors and not (limits["address"].allow(request.remote or "?")
-                           and (not phone or limits["phone"].allow(phone))):
+    if not errors and not await QuestionLimits(crieur.store.db).allow(client_of(request), phone):
         question["status"], question["reply"], status = "limited", TOO_MANY, 429
     elif not errors:
         citizens = getattr(crieur, "citizens", None)
@@ -183,10 +178,13 @@ async def _territory_feed(request: web.Request, title: str, *, cap_index: bool) 
 
 async def cap_message(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        raise web.HTTPNotFound(text="Alerte inconnue")
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
-    alert = await crieur.store.alert(int(request.match_info["id"]))
+    alert = await crieur.store.alert(alert_id)
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
         raise web.HTTPNotFound(text="Alerte inconnue")
     superseded = await crieur.store.alert(alert.supersedes) if alert.supersedes is not None else None
@@ -209,8 +207,9 @@ async def readyz(request: web.Request) -> web.Response:
     problems = []
     try:
         await crieur.store.db.fetchval("SELECT 1")
-    except Exception as exc:
-        problems.append(f"database: {type(exc).__name__}: {exc}")
+    except Exception:  # the details go to the log, not to whoever asks
+        log.exception("readiness: the database does not answer")
+        problems.append("database: unavailable")
     loop = getattr(crieur, "source_loop", None)
     if loop is not None:
         task = next((t for t in getattr(crieur, "_tasks", []) if t.get_name() == "sources"), None)

@@ -48,6 +48,19 @@ class TerritoryInfo:
         return self.hashtag.lstrip("#").upper() or f"ROUTE{self.code}"
 
 
+MAX_ID = 2**63 - 1  # the largest id a database row can have (BIGINT)
+ID_PATTERN = "[0-9]{1,19}"  # route pattern; \d would also match "²" or Arabic-Indic digits
+
+
+def parse_id(text: str | None) -> int | None:
+    """A row id written in ASCII digits and within BIGINT range, else None (the caller answers 400/404
+    rather than letting int() or the database raise a 500)."""
+    if not text or len(text) > 19 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 def territories(crieur: Any) -> list[TerritoryInfo]:
     """The configured territories in file order: from the rules engine when it is loaded, else from the
     territories file named by the configuration (a web-only process need not load the rules)."""

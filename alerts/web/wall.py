@@ -1,14 +1,16 @@
 """The hashtag wall: our own alerts plus partners' posts carrying the territory hashtag.
 
 Partners' posts come from the Mastodon tag timeline, filtered by the allow-list `config.partners` (anyone
-can post #route41; only the mairies, gendarmerie... we trust appear). The timeline is cached 60 s per tag;
-when Mastodon fails the wall shows our own posts only, and the failure is cached too, so that a slow
-instance does not slow every page view.
+can post #route41; only the mairies, gendarmerie... we trust appear). The timeline is cached 60 s per tag,
+in the database for every web process (one fetch a minute for the whole deployment, whichever process
+makes it) and in each process's memory; when Mastodon fails the wall shows our own posts only, and the
+failure is cached too, so that a slow instance does not slow every page view.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -18,7 +20,8 @@ from html.parser import HTMLParser
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
-from alerts.domain import Alert
+from alerts.domain import Alert, web_link
+from alerts.shared_limits import cached_value, claim_refresh, store_value
 
 log = logging.getLogger("crieur.web.wall")
 
@@ -75,7 +78,7 @@ def _when(value: Any) -> datetime | None:
 
 
 class Wall:
-    def __init__(self, crieur: Any, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, crieur: Any, clock: Callable[[], float] = time.time):
         self.crieur = crieur
         self.clock = clock
         self._cache: dict[str, tuple[float, list[Post]]] = {}
@@ -97,10 +100,19 @@ class Wall:
         lock = self._locks.setdefault(tag, asyncio.Lock())
         async with lock:  # one fetch per expiry, however many readers arrive together
             entry = self._cache.get(tag)
-            if entry is not None and self.clock() - entry[0] < CACHE_SECONDS:
+            now = self.clock()
+            if entry is not None and now - entry[0] < CACHE_SECONDS:
                 return entry[1]
+            db, name = self.crieur.store.db, f"wall:{tag}"
+            if not await claim_refresh(db, name, CACHE_SECONDS, now):  # fresh, or another process fetches
+                shared = await cached_value(db, name)
+                if shared is not None:
+                    self._cache[tag] = (shared[0], _load_posts(shared[1]))
+                    return self._cache[tag][1]
             posts = await self._fetch(tag, limit)
-            self._cache[tag] = (self.clock(), posts)
+            now = self.clock()
+            await store_value(db, name, _dump_posts(posts), now)
+            self._cache[tag] = (now, posts)
             return posts
 
     async def _fetch(self, tag: str, limit: int) -> list[Post]:
@@ -123,9 +135,7 @@ class Wall:
             if author not in partners:
                 continue
             text = plain_text(str(status.get("content") or ""))
-            url = str(status.get("url") or "")
-            if not url.startswith(("https://", "http://")):
-                url = ""
+            url = web_link(status.get("url"))
             posts.append(Post(author, text, _when(status.get("created_at")), url))
         return posts
 
@@ -141,3 +151,16 @@ class Wall:
 def _relayed(authority: str, publisher: str) -> str:
     """"Préfecture de Loir-et-Cher (relayé par Département de Loir-et-Cher)", or the publisher alone."""
     return f"{authority} (relayé par {publisher})" if authority and authority != publisher else publisher
+
+def _dump_posts(posts: Sequence[Post]) -> str:
+    return json.dumps([{"author": p.author, "text": p.text, "at": p.at.isoformat() if p.at else None,
+                        "url": p.url} for p in posts], ensure_ascii=False)
+
+
+def _load_posts(text: str) -> list[Post]:
+    try:
+        raw = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [Post(str(p.get("author", "")), str(p.get("text", "")), _when(p.get("at")) if p.get("at") else None,
+                 web_link(p.get("url"))) for p in raw if isinstance(p, dict)]

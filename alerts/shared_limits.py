@@ -1,0 +1,262 @@
+"""Limits and memories that every Crieur process shares through the database.
+
+A deployment runs several web and worker processes (PostgreSQL), or one process on SQLite; anything kept
+in a process's memory would be multiplied by the number of processes (N workers sending N times a
+provider's allowed rate) or lost on restart (a Twilio retry after a restart handled twice). What must be
+shared lives in the tables of migration 0005_shared_limits:
+
+- `rate_budgets`: rate limits by the generic cell rate algorithm (GCRA). One row per budget holds its
+  *theoretical arrival time* (TAT); taking a token is one atomic UPDATE, so concurrent processes never
+  share a token and no lock is held. `SharedRate.try_take` refuses when the budget is spent (HTTP limits:
+  the answer is 429), `SharedRate.reserve` always takes the next free slot and says how long to wait for
+  it (deliveries: the send waits). The clock is the wall clock (time.time), the one all processes share.
+- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), for a day.
+
+Everything here is one statement per call, the same SQL on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+log = logging.getLogger("crieur.limits")
+
+REPLAY_TTL = 24 * 3600.0  # Twilio retries a webhook for minutes, never a day later
+PRUNE_EVERY = 500  # one call in this many also deletes expired rows
+
+
+def _later(a: str, b: str) -> str:
+    """SQL for the later of two times (GREATEST in PostgreSQL, MAX(a, b) in SQLite), as a CASE both read."""
+    return f"(CASE WHEN {a} > {b} THEN {a} ELSE {b} END)"
+
+
+_NOW = "CAST($2 AS DOUBLE PRECISION)"
+_TAT = _later("rate_budgets.tat", _NOW)
+# $1 name, $2 now, $3 interval between tokens, $4 tolerance (burst - 1 intervals).
+_TRY_TAKE = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, {_NOW} + CAST($3 AS DOUBLE PRECISION))
+ON CONFLICT (name) DO UPDATE SET tat = {_TAT} + $3
+WHERE {_TAT} - $2 <= $4
+RETURNING tat
+"""
+_RESERVE = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, {_NOW} + CAST($3 AS DOUBLE PRECISION) * $4)
+ON CONFLICT (name) DO UPDATE SET tat = {_TAT} + $3 * $4
+RETURNING tat
+"""
+_PUSH = f"""
+INSERT INTO rate_budgets (name, tat) VALUES ($1, CAST($2 AS DOUBLE PRECISION))
+ON CONFLICT (name) DO UPDATE SET tat = {_later("rate_budgets.tat", "CAST($2 AS DOUBLE PRECISION)")}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_second` tokens a second on average, at most `burst` at once."""
+
+    per_second: float
+    burst: float = 1.0
+
+    @classmethod
+    def per(cls, count: int, seconds: float) -> "Rate":
+        """`count` uses in any `seconds` window, all of them allowed at once (a form's allowance)."""
+        return cls(count / seconds, float(count))
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / max(self.per_second, 1e-9)
+
+    @property
+    def tolerance(self) -> float:
+        return (max(self.burst, 1.0) - 1.0) * self.interval
+
+
+class SharedRate:
+    """Rate budgets in the `rate_budgets` table of `db` (an alerts.storage Database)."""
+
+    def __init__(self, db: Any, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+        self._calls = 0
+
+    async def try_take(self, name: str, rate: Rate) -> float:
+        """Take one token of budget `name`: 0.0 when taken, else the seconds until one is free (nothing
+        is taken then, so a refused client does not push its own wait further)."""
+        now = self.clock()
+        await self._maybe_prune(now)
+        taken = await self.db.fetchval(_TRY_TAKE, name, float(now), rate.interval, rate.tolerance)
+        if taken is not None:
+            return 0.0
+        tat = await self.db.fetchval("SELECT tat FROM rate_budgets WHERE name = $1", name)
+        return max(0.0, float(tat or now) - rate.tolerance - now) or rate.interval
+
+    async def allow(self, name: str, rate: Rate) -> bool:
+        return await self.try_take(name, rate) == 0.0
+
+    async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
+        """Take the next `count` tokens of budget `name` whatever the wait; returns the wall-clock time
+        from which the first may be used (each next one `rate.interval` later). Tokens of a process that
+        dies after reserving are simply lost: the budget is never exceeded, at worst under-used."""
+        now = self.clock()
+        await self._maybe_prune(now)
+        tat = float(await self.db.fetchval(_RESERVE, name, float(now), rate.interval, float(count)))
+        return max(now, tat - count * rate.interval - rate.tolerance)
+
+    async def push_back(self, name: str, until: float) -> None:
+        """No token of budget `name` before wall-clock time `until` (a provider's Retry-After)."""
+        await self.db.execute(_PUSH, name, float(until))
+
+    async def _maybe_prune(self, now: float) -> None:
+        self._calls += 1
+        if self._calls % PRUNE_EVERY == 0:  # budgets whose TAT is past are full again: their row is useless
+            await self.db.execute("DELETE FROM rate_budgets WHERE tat < $1", now - 3600.0)
+
+
+class SharedBucket:
+    """A provider's rate for one channel and sender, shared by every delivery worker of every process:
+    the interface of alerts.delivery.TokenBucket (acquire, pause) backed by SharedRate, without burst.
+
+    Each process reserves a few slots at a time (about `batch_seconds` worth, one statement) and uses
+    each at its time; a slot it lets pass by more than LATE_SLOT seconds (a busy event loop) is dropped,
+    never used later, so that in any second the provider receives at most its rate plus LATE_SLOT's worth
+    (2 %) from all processes together."""
+
+    LATE_SLOT = 0.02
+
+    def __init__(self, db: Any, name: str, per_second: float, *, batch_seconds: float = 0.1,
+                 clock: Callable[[], float] = time.time):
+        self.name = name
+        self.rate = Rate(max(per_second, 0.001), 1.0)
+        self.shared = SharedRate(db, clock)
+        self.clock = clock
+        self.batch = max(1, min(1000, int(self.rate.per_second * batch_seconds)))
+        self._next = 0.0  # time of the next reserved slot
+        self._left = 0  # reserved slots not used yet
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+        self._pushes: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> None:
+        interval = self.rate.interval
+        async with self._lock:
+            while True:
+                now = self.clock()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                late = max(interval, self.LATE_SLOT)
+                if self._left and now > self._next + late:  # slots long gone: dropped, not used late
+                    missed = min(self._left, int((now - self._next - late) / interval) + 1)
+                    self._left -= missed
+                    self._next += missed * interval
+                    continue
+                if self._left:
+                    if self._next > now:
+                        await asyncio.sleep(self._next - now)
+                    self._left -= 1
+                    self._next += interval
+                    return
+                self._next = await self.shared.reserve(self.name, self.rate, self.batch)
+                self._left = self.batch
+
+    def pause(self, seconds: float) -> None:
+        """Every worker waits `seconds` (a 429's Retry-After): this one at once, the others through the
+        shared budget, pushed forward; the slots this process holds are given up."""
+        until = self.clock() + seconds
+        self._paused_until = max(self._paused_until, until)
+        self._left = 0
+        task = asyncio.ensure_future(self._push(until))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, until: float) -> None:
+        try:
+            await self.shared.push_back(self.name, until)
+        except Exception as exc:  # the next reservation still waits for the provider's own answer
+            log.warning("rate budget %s: pause not shared: %s", self.name, exc)
+
+
+def provider_bucket(db: Any, channel: Any) -> SharedBucket:
+    """The shared send budget of a channel (alerts.delivery's hook)."""
+    return SharedBucket(db, send_budget(channel), float(getattr(channel, "rate", 1.0) or 1.0))
+
+
+def sender_of(channel: Any) -> str:
+    """Who a channel sends as, for its rate budget: two channels posting as the same account share one
+    (the provider counts per account). Falls back to the channel's name."""
+    options = getattr(channel, "options", None) or {}
+    for key in ("from", "account_sid", "handle", "identifier", "page_id", "account", "username"):
+        value = options.get(key)
+        if value:
+            return f"{getattr(channel, 'kind', '')}:{value}"
+    base = options.get("base_url") or options.get("api_base") or ""
+    return f"{getattr(channel, 'kind', '')}:{base}:{getattr(channel, 'name', '')}"
+
+
+def send_budget(channel: Any) -> str:
+    return f"send:{sender_of(channel)}"
+
+
+# ------------------------------------------------------------------------------------- webhook replays
+
+
+async def first_delivery(db: Any, key: str, ttl: float = REPLAY_TTL, now: float | None = None) -> bool:
+    """True the first time `key` (e.g. "twilio:SM…") is seen within `ttl` seconds, by any process."""
+    now = time.time() if now is None else now
+    if random.random() < 1 / PRUNE_EVERY:
+        await db.execute("DELETE FROM webhook_replays WHERE seen_at < $1", now - ttl)
+    inserted = await db.fetchval(
+        "INSERT INTO webhook_replays (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2"
+        " WHERE webhook_replays.seen_at < $3 RETURNING seen_at",
+        key, float(now), float(now - ttl))
+    return inserted is not None
+
+
+async def forget_delivery(db: Any, key: str) -> None:
+    """Undo first_delivery (the handling failed: the provider's retry must be handled)."""
+    await db.execute("DELETE FROM webhook_replays WHERE id = $1", key)
+
+
+# ---------------------------------------------------------------------------------------- shared cache
+
+
+async def cached_value(db: Any, name: str) -> tuple[float, str] | None:
+    """(time stored, value) of a shared cache entry, or None."""
+    row = await db.fetchrow("SELECT at, value FROM shared_cache WHERE name = $1", name)
+    return (float(row["at"]), str(row["value"])) if row else None
+
+
+async def claim_refresh(db: Any, name: str, max_age: float, now: float) -> bool:
+    """True for the one process that should recompute entry `name` (absent, or older than `max_age`);
+    the entry's time is moved to `now` at once, so the others keep serving the value they have."""
+    claimed = await db.fetchval(
+        "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, '') ON CONFLICT (name) DO UPDATE SET at = $2"
+        " WHERE shared_cache.at <= $3 RETURNING name",
+        name, float(now), float(now - max_age))
+    return claimed is not None
+
+
+async def store_value(db: Any, name: str, value: str, now: float) -> None:
+    await db.execute(
+        "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO UPDATE SET at = $2, value = $3", name, float(now), value)
+
+
+class SharedCounter:
+    """`limit` uses per `window` seconds for each key, whichever process counts them: all of them at
+    once, then one every `window / limit` seconds (GCRA). `db_of` gives the database when counting (the
+    owner may be built before its store is open)."""
+
+    def __init__(self, db_of: Callable[[], Any], prefix: str, limit: int, window: float,
+                 clock: Callable[[], float] = time.time):
+        self.db_of, self.prefix, self.clock = db_of, prefix, clock
+        self.rate = Rate.per(limit, window)
+
+    async def allow(self, key: str) -> bool:
+        """Count one use of `key`; False (nothing counted) when its allowance is spent."""
+        return await SharedRate(self.db_of(), self.clock).allow(f"{self.prefix}:{key}", self.rate)
