@@ -18,7 +18,7 @@ from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
 
-from . import accounts, site
+from . import accounts, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -171,7 +171,7 @@ async def dashboard(request: web.Request) -> web.Response:
         territories=known,
         episodes=episodes,
         progress=await store.progress(),
-        sources=await store.source_states(),
+        sources=source_health.views(await store.source_states(), getattr(crieur.config, "sources", ())),
         questions=await store.questions(limit=20),
         escalations=await store.escalations(limit=20),
         page="dashboard",
