@@ -327,3 +327,36 @@ async def test_logout_ends_the_session(web_env: Web) -> None:
     assert response.status == 303
     assert await web_env.store.db.fetchval("SELECT COUNT(*) FROM web_sessions") == 0
     assert (await web_env.client.get("/console", allow_redirects=False)).status == 302
+
+
+async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_env: Web) -> None:
+    from alerts.storage.store import NewDelivery
+    from alerts.web import delivery_progress
+
+    store = web_env.store
+    ids = [(await web_env.add(title=f"Alerte {n}")).id for n in range(10)]
+    for alert_id in ids:
+        await store.enqueue([NewDelivery(f"{alert_id}:mastodon", alert_id, "mastodon", "t")]
+                            + [NewDelivery(f"{alert_id}:sms:{n}", alert_id, "sms", "t", recipient=f"+3361234560{n}")
+                               for n in range(4)])
+    newest = ids[-1]
+    claimed = {d["key"]: d["id"] for d in await store.claim("w1", 100, 60.0) if d["alert_id"] == newest}
+    await store.mark_sent([(claimed[f"{newest}:mastodon"], "p1", "")] + [(claimed[f"{newest}:sms:0"], "SM1", "queued")])
+    await store.mark_failed(claimed[f"{newest}:sms:1"], "Twilio 21610: le destinataire a répondu STOP")
+    await store.release("w1")
+
+    await web_env.login()
+    html = html_lib.unescape(await (await web_env.client.get("/console")).text())
+    section = html[html.index('id="progress-title"'):html.index('id="sources-title"')]
+    # bounded: only the most recent alerts, newest first, one card each (not one row per alert x channel)
+    shown = re.findall(r"<h3>n° (\d+) — ", section)
+    assert shown == [str(i) for i in reversed(ids)][:delivery_progress.RECENT_ALERTS]
+    card = section[section.index(f"n° {newest} — "):section.index(f"n° {ids[-2]} — ")]
+    assert f'<progress id="progress-{newest}-sms" max="4" value="2">' in card
+    assert f'<progress id="progress-{newest}-mastodon" max="1" value="1">' in card
+    assert "3 / 5 traités" in card and "1 / 4 envoyé" in card and "2 en file" in card
+    assert f'href="/console/alerts/{newest}/failures#canal-sms"' in card
+    # the failure's reason is one click away, the subscriber's number masked
+    page = html_lib.unescape(await (await web_env.client.get(f"/console/alerts/{newest}/failures")).text())
+    assert "le destinataire a répondu STOP" in page and "+33612345601" not in page and "+336" in page
+    assert 'id="canal-sms"' in page

@@ -18,7 +18,7 @@ from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
 
-from . import accounts, site, source_health
+from . import accounts, delivery_progress, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -56,6 +56,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
     r.add_post(r"/console/alerts/{id:\d+}/{action:approve|reject|end}", alert_action)
+    r.add_get(r"/console/alerts/{id:\d+}/failures", failures_page)
     r.add_post("/console/episodes", episode_action)
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_add)
@@ -170,7 +171,7 @@ async def dashboard(request: web.Request) -> web.Response:
         pending=await store.alerts((AlertStatus.PENDING_APPROVAL,), limit=50),
         territories=known,
         episodes=episodes,
-        progress=await store.progress(),
+        progress=await delivery_progress.recent(store),
         sources=source_health.views(await store.source_states(), getattr(crieur.config, "sources", ())),
         questions=await store.questions(limit=20),
         escalations=await store.escalations(limit=20),
@@ -208,6 +209,17 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
         raise _back("/console", msg="not-pending")
     await accounts.audit(crieur.store, username, action, f"alert:{alert_id}")
     raise _back("/console", msg=message)
+
+
+async def failures_page(request: web.Request) -> web.Response:
+    """The failed deliveries of one alert with their reasons (linked from "Progression des envois")."""
+    crieur = request.app[CRIEUR]
+    alert_id = int(request.match_info["id"])
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for row in await delivery_progress.failures(crieur.store, alert_id):
+        by_channel.setdefault(row["channel"], []).append(row)
+    return render(request, "console_failures.html", alert_id=alert_id, alert=await crieur.store.alert(alert_id),
+                  by_channel=by_channel, page="dashboard")
 
 
 async def episode_action(request: web.Request) -> web.StreamResponse:
