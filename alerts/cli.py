@@ -246,7 +246,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("CRIEUR_NEW_PASSWORD") or getpass.getpass("Mot de passe : ")
 
     async def act(store: Any) -> int:
-        await add_user(store, args.username, password, args.role)
+        await add_user(store, args.username, password, args.role, args.initials or "")
         print(f"user {args.username} ({args.role}) created")
         return 0
 
@@ -330,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add"])
     p.add_argument("username")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
+    p.add_argument("--initials", help="what the account signs its posts with (default: from the username, "
+                                      "jean.dupont -> JD)")
     p.add_argument("--password", help="(default: $CRIEUR_NEW_PASSWORD, else asked)")
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")

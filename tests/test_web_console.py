@@ -360,3 +360,38 @@ async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_e
     page = html_lib.unescape(await (await web_env.client.get(f"/console/alerts/{newest}/failures")).text())
     assert "le destinataire a répondu STOP" in page and "+33612345601" not in page and "+336" in page
     assert 'id="canal-sms"' in page
+
+
+async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(web_env: Web) -> None:
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    csrf = await web_env.login("alex.martin")
+    page = await (await web_env.client.get("/console/compose")).text()
+    assert 'id="signature" name="signature" maxlength="20" value="AM"' in page  # alex.martin -> AM
+    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
+            ("text", "Verglas sur la RD 2152"), ("action", "send")]
+    await web_env.client.post("/console/compose", data=[*form, ("signature", "")])  # emptied: still signed
+    await web_env.client.post("/console/compose", data=[*form, ("signature", "A. Martin")])
+    assert [a.signature for a in web_env.crieur.fanout.planned] == ["AM", "A. Martin"]
+    entries = [e for e in await accounts.audit_log(web_env.store) if e["action"] == "publish"]
+    assert [(e["username"], e["initials"]) for e in entries] == [("alex.martin", "AM")] * 2
+    assert "signé A. Martin" in entries[0]["detail"] and "signé AM" in entries[1]["detail"]
+    web_env.client.session.cookie_jar.clear()
+    await web_env.login("admin")
+    audit = await (await web_env.client.get("/console/audit")).text()
+    assert "alex.martin (AM)" in audit
+
+
+async def test_accounts_without_initials_get_them_from_the_migration(web_env: Web) -> None:
+    from alerts.storage import migrate
+
+    db = web_env.store.db
+    await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"
+                     " VALUES ('dominique', 'x', 'cm', '', 0)")
+    # replay migration 0006 on this database as if the account predated it
+    await db.execute("ALTER TABLE audit_log DROP COLUMN initials")
+    await db.execute("DELETE FROM schema_migrations WHERE version = 6")
+    assert await migrate(db) == ["0006_console_initials.sql"]
+    assert await db.fetchval("SELECT initials FROM users WHERE username = 'dominique'") == "DO"
+    assert await db.fetchval("SELECT initials FROM users WHERE username = 'alex.martin'") == "AM"  # kept
+    await accounts.audit(web_env.store, "dominique", "login", initials="DO")
+    assert (await accounts.audit_log(web_env.store))[0]["initials"] == "DO"

@@ -81,7 +81,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             given = str((await request.post()).get("csrf", ""))
         if not accounts.csrf_ok(session.csrf, given):
-            await accounts.audit(crieur.store, session.user.username, "csrf-refused", path)
+            await accounts.audit(crieur.store, session.user.username, "csrf-refused", path,
+                                 initials=session.user.initials)
             raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page et recommencez.")
     request[SESSION] = session
     response = await handler(request)
@@ -98,6 +99,12 @@ def _require(request: web.Request, permission: str) -> Session:
     if not session.user.can(permission):
         raise web.HTTPForbidden(text="Votre rôle ne permet pas cette action.")
     return session
+
+
+async def _audit(request: web.Request, action: str, target: str = "", detail: str = "") -> None:
+    """An audit entry by the session's account, with the initials it signs with."""
+    user = _session(request).user
+    await accounts.audit(request.app[CRIEUR].store, user.username, action, target, detail, initials=user.initials)
 
 
 def _back(path: str, **query: Any) -> web.HTTPSeeOther:
@@ -137,7 +144,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
                        " (heure de Paris).")
             return await login_form(request, error=message, status=429)
         return await login_form(request, error="Identifiant ou mot de passe incorrect.", status=401)
-    await accounts.audit(crieur.store, username, "login", request.remote or "")
+    await accounts.audit(crieur.store, username, "login", request.remote or "", initials=result.session.user.initials)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(SESSION_COOKIE, result.session.token, path="/console", httponly=True, samesite="Strict",
                         secure=request.app[SECURE_COOKIES], max_age=accounts.SESSION_SECONDS)
@@ -149,7 +156,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     session = _session(request)
     await accounts.end_session(crieur.store, session.token)
-    await accounts.audit(crieur.store, session.user.username, "logout")
+    await _audit(request, "logout")
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console")
     raise response
@@ -207,7 +214,7 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
         raise _back("/console", msg="not-found")
     except ValueError:
         raise _back("/console", msg="not-pending")
-    await accounts.audit(crieur.store, username, action, f"alert:{alert_id}")
+    await _audit(request, action, f"alert:{alert_id}")
     raise _back("/console", msg=message)
 
 
@@ -237,7 +244,7 @@ async def episode_action(request: web.Request) -> web.StreamResponse:
         await _maybe_await(method(code, by=by, reason=reason))
     else:
         await crieur.store.set_episode(code, start, by=by, reason=reason)
-    await accounts.audit(crieur.store, by, "episode-start" if start else "episode-end", f"territory:{code}", reason)
+    await _audit(request, "episode-start" if start else "episode-end", f"territory:{code}", reason)
     raise _back("/console", msg="episode-started" if start else "episode-ended")
 
 
@@ -261,7 +268,8 @@ def _read_compose(crieur: Any, form: Any, session: Session) -> tuple[dict[str, A
         "territories": [c for c in form.getall("territories", []) if c in known],
         "channels": [c for c in form.getall("channels", []) if c in channels],
         "severity": str(form.get("severity", "2")),
-        "signature": str(form.get("signature", session.user.initials)).strip()[:20],
+        # every post is signed by the person who wrote it: an emptied field falls back to their initials
+        "signature": str(form.get("signature", "")).strip()[:20] or session.user.initials,
     }
     errors = {}
     if not draft["text"]:
@@ -332,8 +340,8 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     if form.get("action") == "send" and not errors:
         alert = _compose_alert(crieur, draft)
         stored = await crieur.publish(alert, created_by=session.user.username)
-        await accounts.audit(crieur.store, session.user.username, "publish", f"alert:{stored.id}",
-                             f"{','.join(draft['territories'])} → {','.join(draft['channels'])}: {draft['text'][:200]}")
+        await _audit(request, "publish", f"alert:{stored.id}", f"{','.join(draft['territories'])} →"
+                     f" {','.join(draft['channels'])}, signé {draft['signature'] or '—'} : {draft['text'][:200]}")
         raise _back("/console", msg="published" if stored.status is AlertStatus.PUBLISHED else "pending")
     preview, preview_error = await _preview(crieur, draft) if not errors.get("text") else ([], "")
     context = _compose_context(crieur, session, draft)
