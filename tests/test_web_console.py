@@ -395,3 +395,32 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
     assert await db.fetchval("SELECT initials FROM users WHERE username = 'alex.martin'") == "AM"  # kept
     await accounts.audit(web_env.store, "dominique", "login", initials="DO")
     assert (await accounts.audit_log(web_env.store))[0]["initials"] == "DO"
+
+
+async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(web_env: Web) -> None:
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
+        return [{"channel": "sms", "kind": "twilio", "text": text, "length": 200, "max_length": 480,
+                 "segments": 2, "encoding": "GSM-7", "subscribers": 1250}]
+
+    web_env.crieur.preview = preview  # type: ignore[attr-defined]
+    web_env.crieur.config.channels["sms"]["price_per_segment"] = 0.0725
+    csrf = await web_env.login()
+    form = {"territories": "41", "channels": "sms", "text": "Neige sur la RD 957"}
+    html = await (await web_env.client.post("/console/preview", data=form, headers={"X-CSRF-Token": csrf})).text()
+    # 2 segments x 1250 subscribers x 0,0725 € = 181,25 €
+    assert "2500 SMS facturés ≈ 181,25\u00a0€" in html
+    assert "Coût total estimé : 2500 SMS, soit 181,25\u00a0€." in html
+    # the same without JavaScript, through the Prévisualiser button
+    page = await (await web_env.client.post("/console/compose", data={**form, "csrf": csrf, "action": "preview"})).text()
+    assert "181,25\u00a0€" in page
+    web_env.crieur.config.channels["sms"]["price_per_segment"] = "sept centimes"
+    html = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form,
+                                                              headers={"X-CSRF-Token": csrf})).text())
+    assert "channels.sms.price_per_segment : 'sept centimes' n'est pas un prix en euros" in html
+    assert "2500 SMS facturés" in html and "€" not in html
+
+
+def test_euros_are_written_the_french_way() -> None:
+    from alerts.web.console import euros
+
+    assert (euros(181.25), euros(0.0725), euros(12345.5)) == ("181,25\u00a0€", "0,07\u00a0€", "12\u202f345,50\u00a0€")

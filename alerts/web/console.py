@@ -297,13 +297,44 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     except Exception as exc:
         log.exception("preview failed")
         return [], f"La prévisualisation a échoué : {exc}"
-    return [_preview_row(row) for row in rows or []], ""
+    return [_preview_row(row, crieur.config.channels.get(str(row.get("channel", "")), {})) for row in rows or []], ""
 
 
-def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
+def segment_price(channel: str, options: dict[str, Any]) -> float | None:
+    """The configured price of one SMS segment in euros (channels.<name>.price_per_segment), or None.
+    A value that is not a price raises ValueError naming the setting."""
+    value = options.get("price_per_segment")
+    if value is None or value == "":
+        return None
+    try:
+        price = float(str(value).replace(",", "."))
+    except ValueError:
+        price = -1.0
+    if not price >= 0:
+        raise ValueError(f"channels.{channel}.price_per_segment : {value!r} n'est pas un prix en euros (ex. 0.0725)")
+    return price
+
+
+def euros(amount: float) -> str:
+    """"1 234,56 €", as French invoices write it."""
+    whole, cents = f"{amount:,.2f}".split(".")
+    return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
+
+
+def _preview_row(row: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One channel's preview with every key the template reads (the engine leaves some out: no
-    subscribers for a post, no length when rendering failed, whose reason is in "error")."""
+    subscribers for a post, no length when rendering failed, whose reason is in "error"), and the cost
+    in euros of an SMS sent to every subscriber when the channel has a price per segment."""
     text = str(row.get("text") or "")
+    error = str(row.get("error") or "")
+    billed = (row.get("segments") or 0) * (row.get("subscribers") or 0) if row.get("encoding") else 0
+    cost, price_error = None, ""
+    try:
+        price = segment_price(str(row.get("channel", "")), options or {})
+    except ValueError as exc:
+        price, price_error = None, f"Coût en euros inconnu : {exc}"
+    if price is not None and billed:
+        cost = billed * price
     return {
         "channel": str(row.get("channel", "")),
         "kind": str(row.get("kind", "")),
@@ -313,7 +344,10 @@ def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
         "segments": row.get("segments"),
         "encoding": row.get("encoding"),
         "subscribers": row.get("subscribers"),
-        "error": str(row.get("error") or ""),
+        "billed": billed,
+        "cost": cost,
+        "price_error": price_error,
+        "error": error,
     }
 
 
