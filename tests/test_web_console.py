@@ -389,8 +389,9 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
                      " VALUES ('dominique', 'x', 'cm', '', 0)")
     # replay migration 0006 on this database as if the account predated it
     await db.execute("ALTER TABLE audit_log DROP COLUMN initials")
+    await db.execute("ALTER TABLE users DROP COLUMN seen_question_id")
     await db.execute("DELETE FROM schema_migrations WHERE version = 6")
-    assert await migrate(db) == ["0006_console_initials.sql"]
+    assert await migrate(db) == ["0006_console.sql"]
     assert await db.fetchval("SELECT initials FROM users WHERE username = 'dominique'") == "DO"
     assert await db.fetchval("SELECT initials FROM users WHERE username = 'alex.martin'") == "AM"  # kept
     await accounts.audit(web_env.store, "dominique", "login", initials="DO")
@@ -424,3 +425,81 @@ def test_euros_are_written_the_french_way() -> None:
     from alerts.web.console import euros
 
     assert (euros(181.25), euros(0.0725), euros(12345.5)) == ("181,25\u00a0€", "0,07\u00a0€", "12\u202f345,50\u00a0€")
+
+
+async def read_event(stream: Any, timeout: float) -> dict:
+    """The next `attention` server-sent event's data (comments and retry lines skipped)."""
+    import asyncio
+    import json
+
+    async def next_event() -> dict:
+        data = None
+        while True:
+            line = (await stream.readline()).decode()
+            assert line, "the event stream ended"
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "\n" and data is not None:
+                return data
+
+    return await asyncio.wait_for(next_event(), timeout)
+
+
+async def test_live_badge_events_tell_of_a_new_question_a_pending_alert_and_a_source_down(web_env: Web) -> None:
+    from alerts.ingest import SourceSpec
+
+    await web_env.store.add_question(channel="sms", sender="+33612345678", text="Le car scolaire passe-t-il ?")
+    await web_env.login()  # the dashboard: that question is seen
+    events = await web_env.client.get("/console/events")
+    assert events.headers["Content-Type"] == "text/event-stream"
+    first = await read_event(events.content, 5)
+    assert (first["total"], first["summary"]) == (0, "rien pour l'instant")
+    await web_env.store.add_question(channel="mastodon", sender="@jean@example.org",
+                                     text="La RD 957 est-elle déneigée vers Vendôme ?")
+    second = await read_event(events.content, 5)
+    assert second["new_questions"] == 1 and second["total"] == 1
+    assert "La RD 957 est-elle déneigée vers Vendôme ?" in second["items"][0]["text"]
+    await web_env.add(status=AlertStatus.PENDING_APPROVAL)
+    web_env.crieur.config.sources = [SourceSpec("dir-centre-ouest", "rss", "https://dir.example/rss")]
+    await web_env.store.save_source_state("dir-centre-ouest", {"last_status": "error", "consecutive_failures": 4,
+                                                               "last_error": "HTTP 503 Service Unavailable"})
+    third = await read_event(events.content, 5)
+    assert (third["pending"], third["sources_down"], third["total"]) == (1, ["dir-centre-ouest"], 3)
+    assert third["summary"] == "1 nouvelle question · 1 alerte à valider · 1 source en panne"
+    events.close()
+    # without JavaScript every page carries the same state: title, badge, panel
+    page = html_lib.unescape(await (await web_env.client.get("/console/compose")).text())
+    assert "<title>(3) Rédiger une alerte" in page
+    assert '<span class="count">3</span>' in page and "Source en panne : dir-centre-ouest" in page
+    polled = await (await web_env.client.get("/console/attention")).json()
+    assert polled["total"] == 3
+    # opening the dashboard marks the question seen, and shows it as new one last time
+    dashboard = html_lib.unescape(await (await web_env.client.get("/console")).text())
+    assert '<span class="pill pill-down">nouvelle</span>' in dashboard
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 0
+
+
+async def test_seen_button_clears_new_questions_and_streams_need_a_session(web_env: Web) -> None:
+    assert (await web_env.client.get("/console/events", allow_redirects=False)).status == 302
+    csrf = await web_env.login()
+    await web_env.store.add_question(channel="sms", sender="+33612345678", text="Route de Blois ?")
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 1
+    await web_env.client.post("/console/attention/seen", data={"csrf": csrf})
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 0
+    # another account still has it to see
+    from alerts.web import attention
+
+    assert (await attention.gather(web_env.crieur, "admin")).new_questions == 1
+
+
+async def test_event_streams_end_when_the_server_shuts_down(web_env: Web) -> None:
+    import asyncio
+
+    await web_env.login()
+    events = await web_env.client.get("/console/events")
+    await read_event(events.content, 5)
+    shutdown = asyncio.create_task(web_env.client.server.runner.shutdown())
+    # the stream ends (it does not wait EVENT_STREAM_SECONDS for the browser to hang up)
+    rest = await asyncio.wait_for(events.content.read(), 10)
+    assert b"data:" not in rest
+    await shutdown

@@ -8,6 +8,7 @@ session yet, is protected by a double-submit token in a SameSite=Strict cookie.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import secrets
@@ -18,7 +19,7 @@ from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, Severity
 
-from . import accounts, delivery_progress, site, source_health
+from . import accounts, attention, delivery_progress, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -42,16 +43,30 @@ MESSAGES = {
     "not-found": "Alerte introuvable.",
     "not-published": "Cette alerte n'est pas en cours.",
 }
+QUESTION_STATES = {"new": "nouvelle", "answered": "répondue automatiquement", "escalated": "transmise à l'autorité",
+                   "queued": "à traiter par l'équipe"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STREAMS: web.AppKey[attention.Streams] = web.AppKey("console_streams", attention.Streams)
+EVENT_CHECK_SECONDS = 2.0  # how often an open /console/events stream looks for something new
+EVENT_STREAM_SECONDS = 300.0  # then the browser reconnects (and its session is checked again)
+HEARTBEAT_SECONDS = 15.0
+# Pages whose requests compute the attention badge themselves (or need none).
+NO_BADGE = ("/console/events", "/console/attention", "/console/preview")
 
 
 def setup(app: web.Application) -> None:
+    streams = attention.Streams()
+    app[STREAMS] = streams
+    app.on_shutdown.append(streams.on_shutdown)
     r = app.router
     r.add_get("/console/login", login_form)
     r.add_post("/console/login", login_submit)
     r.add_post("/console/logout", logout)
     r.add_get("/console", dashboard)
     r.add_get("/console/", dashboard)
+    r.add_get("/console/attention", attention_json)
+    r.add_post("/console/attention/seen", attention_seen)
+    r.add_get("/console/events", attention_events)
     r.add_get("/console/compose", compose_form)
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
@@ -85,6 +100,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                                  initials=session.user.initials)
             raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page et recommencez.")
     request[SESSION] = session
+    if request.method == "GET" and path not in NO_BADGE:
+        request[attention.ATTENTION] = await attention.gather(crieur, session.user.username)
     response = await handler(request)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -168,8 +185,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def dashboard(request: web.Request) -> web.Response:
     crieur = request.app[CRIEUR]
     store = crieur.store
+    username = _session(request).user.username
     known = site.territories(crieur)
     episodes = {row["territory"]: row for row in await store.episodes()}
+    questions = await store.questions(limit=20)
+    # the dashboard shows the questions: they are seen now, and the ones new to this CM are marked
+    before = request.get(attention.ATTENTION)
+    seen_before = before.seen_question_id if before is not None else 0
+    await attention.mark_seen(store, username, max((q["id"] for q in questions), default=0))
+    request[attention.ATTENTION] = await attention.gather(crieur, username)
     return render(
         request,
         "console_dashboard.html",
@@ -180,10 +204,59 @@ async def dashboard(request: web.Request) -> web.Response:
         episodes=episodes,
         progress=await delivery_progress.recent(store),
         sources=source_health.views(await store.source_states(), getattr(crieur.config, "sources", ())),
-        questions=await store.questions(limit=20),
+        questions=questions,
+        new_question_ids={q["id"] for q in questions if q["id"] > seen_before},
+        question_states=QUESTION_STATES,
         escalations=await store.escalations(limit=20),
         page="dashboard",
     )
+
+
+async def attention_json(request: web.Request) -> web.Response:
+    """The badge's state as JSON, for browsers without server-sent events (polled by console.js)."""
+    found = await attention.gather(request.app[CRIEUR], _session(request).user.username)
+    return web.json_response(found.as_json())
+
+
+async def attention_seen(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    found = await attention.gather(crieur, _session(request).user.username)
+    await attention.mark_seen(crieur.store, _session(request).user.username, found.latest_question_id)
+    raise _back("/console")
+
+
+async def attention_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the badge's state whenever it changes (checked every EVENT_CHECK_SECONDS),
+    a comment line as heartbeat. Ends after EVENT_STREAM_SECONDS, when the session ends, or at shutdown;
+    the browser's EventSource reconnects by itself."""
+    crieur = request.app[CRIEUR]
+    session = _session(request)
+    closing = request.app[STREAMS].closing
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    started = last_write = loop.time()
+    last = b""
+    try:
+        await response.write(b"retry: 3000\n\n")
+        while not closing.is_set() and loop.time() - started < EVENT_STREAM_SECONDS:
+            if await accounts.session(crieur.store, session.token) is None:
+                break  # logged out or expired: the reconnection will meet the login page
+            payload = attention.event(await attention.gather(crieur, session.user.username))
+            if payload != last:
+                await response.write(payload)
+                last, last_write = payload, loop.time()
+            elif loop.time() - last_write >= HEARTBEAT_SECONDS:
+                await response.write(b": ping\n\n")
+                last_write = loop.time()
+            try:
+                await asyncio.wait_for(closing.wait(), EVENT_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+    except ConnectionError:  # the browser went away
+        pass
+    return response
 
 
 async def alert_action(request: web.Request) -> web.StreamResponse:
