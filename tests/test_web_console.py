@@ -370,7 +370,8 @@ async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(
     form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
             ("text", "Verglas sur la RD 2152"), ("action", "send")]
     await web_env.client.post("/console/compose", data=[*form, ("signature", "")])  # emptied: still signed
-    await web_env.client.post("/console/compose", data=[*form, ("signature", "A. Martin")])
+    await web_env.client.post("/console/compose", data=[*form[:-1], ("signature", "A. Martin"),
+                                                        ("action", "send-anyway")])  # same text: held otherwise
     assert [a.signature for a in web_env.crieur.fanout.planned] == ["AM", "A. Martin"]
     entries = [e for e in await accounts.audit_log(web_env.store) if e["action"] == "publish"]
     assert [(e["username"], e["initials"]) for e in entries] == [("alex.martin", "AM")] * 2
@@ -503,3 +504,81 @@ async def test_event_streams_end_when_the_server_shuts_down(web_env: Web) -> Non
     rest = await asyncio.wait_for(events.content.read(), 10)
     assert b"data:" not in rest
     await shutdown
+
+
+async def test_near_duplicate_is_held_and_can_be_sent_as_an_update_threaded_under_the_first(web_env: Web) -> None:
+    import time
+
+    from alerts.domain import Road
+
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    first = await web_env.add(title="RD 957 coupée entre Blois et Vendôme", text="Chaussée enneigée.",
+                              roads=(Road("D", "957"),))
+    # it went out 12 minutes ago
+    await web_env.store.db.execute("UPDATE alerts SET created_at = $2 WHERE id = $1", first.id, time.time() - 12 * 60)
+    csrf = await web_env.login()
+    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "3"),
+            ("text", "La RD957 reste fermée à Saint-Sulpice, déviation par la RD 766.")]
+    # the preview warns as the CM types
+    fragment = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form[1:],
+                                                                  headers={"X-CSRF-Token": csrf})).text())
+    assert f"Une alerte citant la RD 957 est partie il y a 12 min : n° {first.id}" in fragment
+    held = await web_env.client.post("/console/compose", data=[*form, ("action", "send")])
+    assert held.status == 409 and not web_env.crieur.fanout.planned  # nothing sent yet
+    page = html_lib.unescape(await held.text())
+    assert "Mettre à jour cette alerte" in page and f'name="supersedes" value="{first.id}"' in page
+    # "mettre à jour cette alerte": a threaded update, the first one ends
+    done = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
+                                                              ("action", "update")])
+    assert "Mise à jour publiée" in html_lib.unescape(await done.text())
+    [update] = web_env.crieur.fanout.planned
+    assert (update.msg_type, update.supersedes) == (MsgType.UPDATE, first.id)
+    assert (await web_env.store.alert(first.id)).status is AlertStatus.ENDED
+    assert "publish-update" in [e["action"] for e in await accounts.audit_log(web_env.store)]
+    # an update of an alert no longer out is refused, not sent as if it were
+    again = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
+                                                               ("action", "update")])
+    assert again.status == 400 and "n'est plus en cours" in html_lib.unescape(await again.text())
+    assert len(web_env.crieur.fanout.planned) == 1
+
+
+async def test_send_anyway_and_unrelated_alerts_are_not_held(web_env: Web) -> None:
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    await web_env.add(title="RD 957 coupée", text="Chaussée enneigée.", territories=("41",))
+    csrf = await web_env.login()
+    base = [("csrf", csrf), ("channels", "mastodon"), ("severity", "2")]
+    other_road = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "41"), ("text", "Verglas sur la RD 2152 à Vendôme."), ("action", "send")])
+    other_place = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "28"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send")])
+    anyway = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "41"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send-anyway")])
+    assert [r.status for r in (other_road, other_place, anyway)] == [200, 200, 200]
+    assert len(web_env.crieur.fanout.planned) == 3
+
+
+def test_near_duplicates_by_road_by_text_and_only_recent_published_ones() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from alerts.domain import Road
+    from alerts.web.near_duplicates import find
+    from tests.test_web_support import snow_alert
+
+    now = datetime(2026, 12, 3, 18, 0, tzinfo=timezone.utc)
+
+    def sent(minutes: float, **fields: Any) -> Any:
+        alert = snow_alert(**fields)
+        alert.id, alert.created_at = 7, now - timedelta(minutes=minutes)
+        return alert
+
+    road = sent(12, roads=(Road("D", "957"),))
+    assert find("", "Route départementale 957 : toujours fermée", ["41"], [road], now).message == \
+        "Une alerte citant la RD 957 est partie il y a 12 min : n° 7 « Neige : RD 957 coupée entre Blois et Vendôme »."
+    alike = sent(30, title="Chutes de neige sur le nord du département", text="Prudence sur les routes.", roads=())
+    found = find("", "Chutes de neige sur le nord du département, prudence sur les routes", ["41"], [alike], now)
+    assert found is not None and found.roads == () and "au texte très proche" in found.message
+    assert find("", "Vigilance orange : vent violent", ["41"], [alike], now) is None
+    assert find("", "RD 957 fermée", ["41"], [sent(7 * 60, roads=(Road("D", "957"),))], now) is None  # too old
+    assert find("", "RD 957 fermée", ["41"], [sent(5, status=AlertStatus.ENDED)], now) is None
+    newest = find("", "RD 957 fermée", ["41"], [road, sent(3)], now)
+    assert newest is not None and newest.age_seconds == 180

@@ -17,9 +17,9 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from yarl import URL
 
-from alerts.domain import Alert, AlertStatus, Severity
+from alerts.domain import Alert, AlertStatus, MsgType, Severity
 
-from . import accounts, attention, delivery_progress, site, source_health
+from . import accounts, attention, delivery_progress, near_duplicates, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -35,6 +35,7 @@ MESSAGES = {
     "approved": "Alerte validée et publiée.",
     "rejected": "Alerte rejetée.",
     "ended": "Fin d'alerte publiée.",
+    "updated": "Mise à jour publiée, à la suite de l'alerte précédente.",
     "episode-started": "Épisode neigeux ouvert.",
     "episode-ended": "Épisode neigeux clos.",
     "user-added": "Compte créé.",
@@ -436,15 +437,29 @@ def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None
 async def compose_form(request: web.Request) -> web.Response:
     crieur = request.app[CRIEUR]
     context = _compose_context(crieur, _session(request), None)
-    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", **context)
+    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", duplicate=None,
+                  **context)
 
 
 async def compose_submit(request: web.Request) -> web.StreamResponse:
+    """Preview (the no-script path), send, or update a published alert. A send that nearly repeats an
+    alert still out is held once: the CM chooses to update that alert or to send a new one anyway."""
     crieur = request.app[CRIEUR]
     session = _session(request)
     form = await request.post()
+    action = str(form.get("action", ""))
     draft, errors = _read_compose(crieur, form, session)
-    if form.get("action") == "send" and not errors:
+    duplicate = await near_duplicates.check(crieur.store, draft) if not errors.get("text") else None
+    if action == "update" and not errors:
+        previous = await _updatable(crieur, str(form.get("supersedes", "")))
+        if previous is None:
+            errors["supersedes"] = "L'alerte à mettre à jour n'est plus en cours : envoyez une nouvelle alerte."
+        else:
+            stored = await _publish_update(crieur, draft, previous, session.user.username)
+            await _audit(request, "publish-update", f"alert:{stored.id}", f"met à jour alert:{previous.id},"
+                         f" signé {draft['signature'] or '—'} : {draft['text'][:200]}")
+            raise _back("/console", msg="updated")
+    if action in ("send", "send-anyway") and not errors and (duplicate is None or action == "send-anyway"):
         alert = _compose_alert(crieur, draft)
         stored = await crieur.publish(alert, created_by=session.user.username)
         await _audit(request, "publish", f"alert:{stored.id}", f"{','.join(draft['territories'])} →"
@@ -452,9 +467,33 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
         raise _back("/console", msg="published" if stored.status is AlertStatus.PUBLISHED else "pending")
     preview, preview_error = await _preview(crieur, draft) if not errors.get("text") else ([], "")
     context = _compose_context(crieur, session, draft)
-    status = 400 if errors and form.get("action") == "send" else 200
+    if errors and action in ("send", "send-anyway", "update"):
+        status = 400
+    elif duplicate is not None and action == "send":
+        status = 409  # held: the warning and its two choices are on the page
+    else:
+        status = 200
+    request[attention.ATTENTION] = await attention.gather(crieur, session.user.username)
     return render(request, "console_compose.html", status=status, errors=errors, preview=preview,
-                  preview_error=preview_error, **context)
+                  preview_error=preview_error, duplicate=duplicate, **context)
+
+
+async def _updatable(crieur: Any, alert_id: str) -> Alert | None:
+    """The published alert a CM asked to update, or None."""
+    if not alert_id.isdigit():
+        return None
+    alert = await crieur.store.alert(int(alert_id))
+    return alert if alert is not None and alert.status is AlertStatus.PUBLISHED else None
+
+
+async def _publish_update(crieur: Any, draft: dict[str, Any], previous: Alert, username: str) -> Alert:
+    """The draft as a "MISE À JOUR" of `previous`, threaded under it on every channel that threads; the
+    previous alert ends (as an update from a source does, Crieur.process)."""
+    alert = _compose_alert(crieur, draft)
+    alert.msg_type = MsgType.UPDATE
+    alert.supersedes = previous.id
+    await crieur.store.set_alert_status(previous.id, AlertStatus.ENDED)
+    return await crieur.publish(alert, created_by=username)
 
 
 def _compose_alert(crieur: Any, draft: dict[str, Any]) -> Alert:
@@ -485,9 +524,10 @@ async def preview_fragment(request: web.Request) -> web.Response:
     session = _session(request)
     draft, errors = _read_compose(crieur, await request.post(), session)
     preview, preview_error = await _preview(crieur, draft)
+    duplicate = await near_duplicates.check(crieur.store, draft) if not errors.get("text") else None
     context = _compose_context(crieur, session, draft)
     return render(request, "console_preview.html", preview=preview, preview_error=preview_error, errors=errors,
-                  **context)
+                  duplicate=duplicate, **context)
 
 
 # ------------------------------------------------------------------------------------------- admin
