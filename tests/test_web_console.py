@@ -582,3 +582,47 @@ def test_near_duplicates_by_road_by_text_and_only_recent_published_ones() -> Non
     assert find("", "RD 957 fermée", ["41"], [sent(5, status=AlertStatus.ENDED)], now) is None
     newest = find("", "RD 957 fermée", ["41"], [road, sent(3)], now)
     assert newest is not None and newest.age_seconds == 180
+
+
+async def test_now_view_per_territory(web_env: Web) -> None:
+    from alerts.domain import Road
+    from alerts.storage.store import NewDelivery
+
+    store = web_env.store
+    out = await web_env.add(title="RD 957 coupée", channels=("mastodon", "sms"))
+    await store.enqueue([NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
+                        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}") for n in range(3)])
+    claimed = {d["key"]: d["id"] for d in await store.claim("w", 10, 60.0)}
+    await store.mark_sent([(claimed[f"{out.id}:m"], "p", "")])
+    await store.release("w")
+    await web_env.add(title="Verglas à Chartres", territories=("28",), hashtags=("#route28",))
+    waiting = await web_env.add(title="Fermeture du col", status=AlertStatus.PENDING_APPROVAL)
+    ended = await web_env.add(title="Neige à Romorantin", roads=(Road("D", "724"),))
+    await web_env.crieur.end_alert(ended.id, by="camille", text="Routes dégagées.")
+    replaced = await web_env.add(title="RD 2152 glissante", roads=(Road("D", "2152"),), channels=("mastodon",))
+    csrf = await web_env.login()
+    await web_env.client.post("/console/compose", data=[
+        ("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
+        ("text", "RD 2152 : salage terminé, prudence."), ("supersedes", str(replaced.id)), ("action", "update")])
+
+    response = await web_env.client.get("/console/now?territoire=41")
+    assert response.status == 200
+    page = html_lib.unescape(await response.text())
+    published = page[page.index('id="published-title"'):page.index('id="waiting-title"')]
+    waiting_part = page[page.index('id="waiting-title"'):page.index('id="ended-title"')]
+    ended_part = page[page.index('id="ended-title"'):]
+    mastodon = published[published.index("<h3>mastodon"):published.index("<h3>sms")]
+    sms = published[published.index("<h3>sms"):published.index("<h3>web")]
+    assert f"n° {out.id} — RD 957 coupée" in mastodon and "envoyé (1 / 1)" in mastodon
+    assert f"n° {out.id} — RD 957 coupée" in sms and "envoi en cours : 0 / 3" in sms
+    assert "RD 2152 : salage terminé" in mastodon and "RD 2152 : salage terminé" not in sms
+    assert "Rien de publié sur ce canal" in published[published.index("<h3>web"):]
+    assert "Verglas à Chartres" not in page  # another territory
+    assert f"n° {waiting.id} — Fermeture du col" in waiting_part and "3 en file" in waiting_part
+    assert f"n° {ended.id} — Neige à Romorantin · fin publiée" in ended_part.replace(" <span class=\"small\">", " ")
+    assert "remplacée par la mise à jour n° " in ended_part and "RD 2152 glissante" in ended_part
+    assert "Routes dégagées" not in ended_part  # the end message itself is not listed as an alert
+    other = html_lib.unescape(await (await web_env.client.get("/console/now?territoire=28")).text())
+    assert "Verglas à Chartres" in other and "RD 957 coupée" not in other
+    assert (await web_env.client.get("/console/now?territoire=99")).status == 404
+    assert (await web_env.client.get("/console/now")).status == 200

@@ -19,7 +19,7 @@ from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, MsgType, Severity
 
-from . import accounts, attention, delivery_progress, near_duplicates, site, source_health
+from . import accounts, attention, delivery_progress, near_duplicates, now_view, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -65,6 +65,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/logout", logout)
     r.add_get("/console", dashboard)
     r.add_get("/console/", dashboard)
+    r.add_get("/console/now", now_page)
     r.add_get("/console/attention", attention_json)
     r.add_post("/console/attention/seen", attention_seen)
     r.add_get("/console/events", attention_events)
@@ -211,6 +212,18 @@ async def dashboard(request: web.Request) -> web.Response:
         escalations=await store.escalations(limit=20),
         page="dashboard",
     )
+
+
+async def now_page(request: web.Request) -> web.Response:
+    """"En ce moment" for one territory (?territoire=41; the first configured one by default)."""
+    crieur = request.app[CRIEUR]
+    known = site.territories(crieur)
+    code = request.query.get("territoire", "")
+    chosen = next((t for t in known if t.code == code), None) if code else (known[0] if known else None)
+    if chosen is None:
+        raise web.HTTPNotFound(text=f"Territoire inconnu : {code}" if code else "Aucun territoire configuré.")
+    return render(request, "console_now.html", now=await now_view.territory_now(crieur, chosen),
+                  territories=known, page="now")
 
 
 async def attention_json(request: web.Request) -> web.Response:

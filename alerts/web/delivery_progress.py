@@ -24,6 +24,12 @@ class ChannelProgress:
     rate_per_s: float
     eta_s: float | None
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "ChannelProgress":
+        """One row of Store.progress."""
+        return cls(row["channel"], row["total"], row["sent"], row["failed"], row["queued"], row["cancelled"],
+                   row["rate_per_s"], row["eta_s"])
+
     @property
     def done(self) -> int:
         return self.sent + self.failed + self.cancelled
@@ -93,8 +99,7 @@ async def recent(store: Any, limit: int = RECENT_ALERTS) -> list[AlertProgress]:
             alert_id=alert_id,
             title=alert.title if alert is not None else f"alerte {alert_id}",
             status=alert.status.value if alert is not None else "",
-            channels=[ChannelProgress(r["channel"], r["total"], r["sent"], r["failed"], r["queued"],
-                                      r["cancelled"], r["rate_per_s"], r["eta_s"]) for r in rows],
+            channels=[ChannelProgress.from_row(r) for r in rows],
         ))
     return found
 
