@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import secrets
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -404,7 +405,8 @@ def segment_price(channel: str, options: dict[str, Any]) -> float | None:
 
 def euros(amount: float) -> str:
     """"1 234,56 €", as French invoices write it."""
-    whole, cents = f"{amount:,.2f}".split(".")
+    rounded = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # cents as invoiced
+    whole, cents = f"{rounded:,.2f}".split(".")
     return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
 
 

@@ -45,7 +45,7 @@ class ChannelProgress:
             return "terminé"
         if self.eta_s is None:
             return "pas encore commencé" if not self.done else "durée restante inconnue"
-        return f"environ {duration_fr(self.eta_s)} restantes"
+        return remaining(self.eta_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,11 @@ class AlertProgress:
         etas = [c.eta_s for c in self.channels if not c.finished]
         if any(e is None for e in etas):
             return "durée restante inconnue"
-        return f"environ {duration_fr(max(etas))} restantes"  # type: ignore[type-var]
+        return remaining(max(etas))  # type: ignore[type-var]
+
+
+def remaining(seconds: float) -> str:
+    return "moins d'une minute restante" if seconds < 60 else f"environ {duration_fr(seconds)} restantes"
 
 
 async def recent_alert_ids(store: Any, limit: int = RECENT_ALERTS) -> list[int]:
