@@ -141,6 +141,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"  public page     http://{config.host}:{config.port}/   (and /t/41, /t/28)\n"
                 f"  alert feed      http://{config.host}:{config.port}/alertes.atom\n"
                 f"  JSON API        http://{config.host}:{config.port}/api/v1/alerts\n"
+                f"  CM console      http://{config.host}:{config.port}/console   (first an account:"
+                " crieur users add NAME --role admin)\n"
                 f"  dry-run log     {dry_log}  (every message a channel would have sent)\n"
                 f"  database        {config.database}\n"
                 f"  example feeds   {config.folder / 'feeds'}\n"

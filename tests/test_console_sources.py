@@ -133,7 +133,8 @@ def test_a_source_no_longer_configured_is_judged_on_failures_only() -> None:
 @pytest.mark.parametrize("message, expected", [
     ("source 'x': HTTP 503 Service Unavailable", "Le serveur a répondu 503 : service indisponible"),
     ("source 'x': HTTP 404 Not Found", "Le serveur a répondu 404 : adresse introuvable"),
-    ("source 'x': no complete answer within 20 s", "Délai dépassé : le serveur n'a pas envoyé le document complet en 20 s"),
+    ("source 'x': no complete answer within 20 s",
+     "Délai dépassé : le serveur n'a pas envoyé le document complet en 20 s"),
     ("source 'x': ClientConnectorError: Cannot connect to host a:80", "Impossible de joindre le serveur"),
     ("source 'x': expected a CAP <alert> or an Atom <feed>, found <rss>", "n'est pas au format CAP"),
     ("source 'x', line 3: malformed CAP document: mismatched tag", "mal formé (XML invalide) (ligne 3)"),

@@ -413,7 +413,8 @@ async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(we
     assert "2500 SMS facturés ≈ 181,25\u00a0€" in html
     assert "Coût total estimé : 2500 SMS, soit 181,25\u00a0€." in html
     # the same without JavaScript, through the Prévisualiser button
-    page = await (await web_env.client.post("/console/compose", data={**form, "csrf": csrf, "action": "preview"})).text()
+    page = await (await web_env.client.post("/console/compose",
+                                            data={**form, "csrf": csrf, "action": "preview"})).text()
     assert "181,25\u00a0€" in page
     web_env.crieur.config.channels["sms"]["price_per_segment"] = "sept centimes"
     html = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form,
@@ -591,7 +592,8 @@ async def test_now_view_per_territory(web_env: Web) -> None:
     store = web_env.store
     out = await web_env.add(title="RD 957 coupée", channels=("mastodon", "sms"))
     await store.enqueue([NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
-                        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}") for n in range(3)])
+                        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}")
+                           for n in range(3)])
     claimed = {d["key"]: d["id"] for d in await store.claim("w", 10, 60.0)}
     await store.mark_sent([(claimed[f"{out.id}:m"], "p", "")])
     await store.release("w")

@@ -55,7 +55,7 @@ async def snow_night(crieur: Any) -> None:
                                                     "last_success": "2999-01-01T00:00:00+00:00"})
     await store.save_source_state("dir-centre-ouest", {"kind": "datex2", "last_status": "error",
                                                        "consecutive_failures": 5,
-                                                       "last_error": "source 'dir-centre-ouest': HTTP 503 Service Unavailable"})
+                                                       "last_error": "HTTP 503 Service Unavailable"})
     await store.add_alert(snow_alert(title="Fermeture du pont de Montrichard", status=AlertStatus.PENDING_APPROVAL,
                                      severity=Severity.MODERATE, roads=()))
     ended = await store.add_alert(snow_alert(title="Neige à Romorantin", roads=(), severity=Severity.MINOR))
