@@ -93,3 +93,18 @@ async def test_dashboard_compose_and_now_screenshots_without_axe_violations(site
     assert "Neige à Romorantin" in await page.locator("main").inner_text()
     await page.screenshot(path=str(ARTIFACTS / f"console-now-{width}.png"), full_page=True)
     assert await axe_violations(page) == []
+
+
+async def test_without_server_sent_events_polling_shows_the_question_within_5_s(site: dict[str, Any],
+                                                                                page: Any) -> None:
+    base = site["base"]
+    await page.add_init_script("delete window.EventSource;")  # an old browser, or a proxy that buffers streams
+    await login(page, base)
+    assert await page.evaluate("typeof window.EventSource") == "undefined"
+    await site["crieur"].store.add_question(channel="mastodon", sender="@jean@example.org",
+                                            text="Le pont de Montrichard est-il ouvert ?")
+    await page.locator("#attention .attention-items").get_by_text("pont de Montrichard").wait_for(timeout=5000)
+    assert (await page.title()).startswith("(1) ")
+    # the session ends elsewhere: the panel says so instead of polling the login page forever
+    await site["crieur"].store.db.execute("DELETE FROM web_sessions")
+    await page.get_by_text("session terminée").wait_for(timeout=5000)

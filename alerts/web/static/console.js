@@ -66,11 +66,29 @@
     lastTotal = total;
   }
 
+  var timer = null;
+
+  function sessionEnded() {
+    if (timer) { window.clearInterval(timer); timer = null; }
+    summary.textContent = "session terminée : rechargez la page pour vous reconnecter";
+    panel.classList.add("attention-on");
+  }
+
   function poll() {
     fetch(panel.getAttribute("data-poll"), { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
-      .then(show)
-      .catch(function () { /* next poll */ });
+      .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (response.redirected || type.indexOf("application/json") !== 0) { sessionEnded(); return null; }
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.json();
+      })
+      .then(function (state) { if (state) { show(state); } })
+      .catch(function () { /* network hiccup: next poll */ });
+  }
+
+  function startPolling() {
+    if (!timer) { timer = window.setInterval(poll, POLL_MS); }
+    poll();
   }
 
   if (window.EventSource) {
@@ -79,10 +97,11 @@
       try { show(JSON.parse(event.data)); } catch (e) { /* malformed event: keep the last state */ }
     });
     source.onerror = function () {
-      // EventSource reconnects by itself; if it gave up (session ended), fall back to polling
-      if (source.readyState === EventSource.CLOSED) { window.setInterval(poll, POLL_MS); }
+      // EventSource reconnects by itself; when it gives up (a proxy refusing streams, the session ended),
+      // polling takes over and tells an ended session apart
+      if (source.readyState === EventSource.CLOSED) { startPolling(); }
     };
   } else {
-    window.setInterval(poll, POLL_MS);
+    startPolling();
   }
 }());
