@@ -59,7 +59,7 @@ class StateInStore:
 
 async def test_source_states_from_real_polls_are_shown_in_french(web_env: Web, feeds: str) -> None:
     specs = [
-        SourceSpec("prefecture-41", "rss", f"{feeds}/rss", interval=0.4, timeout=0.4),
+        SourceSpec("prefecture-41", "rss", f"{feeds}/rss", interval=30, timeout=5),
         SourceSpec("meteo-vigilance", "cap", f"{feeds}/rss", interval=0.4, timeout=0.4),  # a feed, not CAP
         SourceSpec("dir-centre-ouest", "rss", f"{feeds}/busy", interval=0.4, timeout=0.4),
         SourceSpec("prefecture-28", "rss", f"{feeds}/rss", interval=60, timeout=5),
