@@ -152,6 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"  public page     http://{config.host}:{config.port}/   (and /t/41, /t/28)\n"
                 f"  alert feed      http://{config.host}:{config.port}/alertes.atom\n"
                 f"  JSON API        http://{config.host}:{config.port}/api/v1/alerts\n"
+                f"  CM console      http://{config.host}:{config.port}/console   (first an account:"
+                " crieur users add NAME --role admin)\n"
                 f"  dry-run log     {dry_log}  (every message a channel would have sent)\n"
                 f"  database        {config.database}\n"
                 f"  example feeds   {config.folder / 'feeds'}\n"
@@ -291,7 +293,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         name = (args.username or "").strip().lower()
         try:
             if args.action == "add":
-                await accounts.add_user(store, name, password, args.role)
+                await accounts.add_user(store, name, password, args.role, args.initials or "")
                 print(f"user {name} ({args.role}) created")
             elif args.action == "list":
                 for row in await accounts.users(store):
@@ -482,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add", "list", "disable", "enable", "remove", "unlock", "password"])
     p.add_argument("username", nargs="?")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
+    p.add_argument("--initials", help="what the account signs its posts with (default: from the username, "
+                                      "jean.dupont -> JD)")
     p = sub.add_parser("init", help="write a commented starting configuration into DIR")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite files already in DIR")

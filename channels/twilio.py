@@ -104,6 +104,7 @@ class TwilioChannel(DryRunnable, Channel):
                description="senders in the Messaging Service's pool (read from Twilio at start when not set)"),
         Option("sender_rate", "number", description="segments per second one sender may send (default: by number_type)"),
         Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
+        Option("price_per_segment", "number", description="euros per SMS segment: the console shows the cost"),
         Option("gsm7", "boolean", default=False, description="transliterate every text to the GSM-7 alphabet"),
         Option("status_callback", "url", description="where Twilio reports delivery (…/twilio/status)"),
         API_BASE,

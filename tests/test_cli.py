@@ -88,3 +88,23 @@ def test_bad_config_is_a_clear_error(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["sources"])
     assert f"{path}:2:3: service.prot: unknown key" in str(exit_.value)
+
+
+def test_users_add_with_initials(example, capsys):
+    import asyncio
+    import os
+
+    from alerts.storage import open_store
+
+    password = ["--password", "neige-sur-la-RD957"]
+    assert main(["users", "add", "lea.roux", "--role", "cm", "--initials", "lr", *password]) == 0
+    assert main(["users", "add", "jean.dupont", *password]) == 0
+
+    async def initials() -> dict:
+        store = await open_store(f"sqlite:///{os.environ['CRIEUR_DATA_DIR']}/crieur.db")
+        try:
+            return {r["username"]: r["initials"] for r in await store.db.fetch("SELECT username, initials FROM users")}
+        finally:
+            await store.close()
+
+    assert asyncio.run(initials()) == {"lea.roux": "LR", "jean.dupont": "JD"}

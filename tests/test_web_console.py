@@ -335,3 +335,304 @@ async def test_logout_ends_the_session(web_env: Web) -> None:
     assert response.status == 303
     assert await web_env.store.db.fetchval("SELECT COUNT(*) FROM web_sessions") == 0
     assert (await web_env.client.get("/console", allow_redirects=False)).status == 302
+
+
+async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_env: Web) -> None:
+    from alerts.storage.store import NewDelivery
+    from alerts.web import delivery_progress
+
+    store = web_env.store
+    ids = [(await web_env.add(title=f"Alerte {n}")).id for n in range(10)]
+    for alert_id in ids:
+        await store.enqueue([NewDelivery(f"{alert_id}:mastodon", alert_id, "mastodon", "t")]
+                            + [NewDelivery(f"{alert_id}:sms:{n}", alert_id, "sms", "t", recipient=f"+3361234560{n}")
+                               for n in range(4)])
+    newest = ids[-1]
+    claimed = {d["key"]: d["id"] for d in await store.claim("w1", 100, 60.0) if d["alert_id"] == newest}
+    await store.mark_sent([(claimed[f"{newest}:mastodon"], "p1", "")] + [(claimed[f"{newest}:sms:0"], "SM1", "queued")])
+    await store.mark_failed(claimed[f"{newest}:sms:1"], "Twilio 21610: le destinataire a répondu STOP")
+    await store.release("w1")
+
+    await web_env.login()
+    html = html_lib.unescape(await (await web_env.client.get("/console")).text())
+    section = html[html.index('id="progress-title"'):html.index('id="sources-title"')]
+    # bounded: only the most recent alerts, newest first, one card each (not one row per alert x channel)
+    shown = re.findall(r"<h3>n° (\d+) — ", section)
+    assert shown == [str(i) for i in reversed(ids)][:delivery_progress.RECENT_ALERTS]
+    card = section[section.index(f"n° {newest} — "):section.index(f"n° {ids[-2]} — ")]
+    assert f'<progress id="progress-{newest}-sms" max="4" value="2">' in card
+    assert f'<progress id="progress-{newest}-mastodon" max="1" value="1">' in card
+    assert "3 / 5 traités" in card and "1 / 4 envoyé" in card and "2 en file" in card
+    assert f'href="/console/alerts/{newest}/failures#canal-sms"' in card
+    # the failure's reason is one click away, the subscriber's number masked
+    page = html_lib.unescape(await (await web_env.client.get(f"/console/alerts/{newest}/failures")).text())
+    assert "le destinataire a répondu STOP" in page and "+33612345601" not in page and "+336" in page
+    assert 'id="canal-sms"' in page
+
+
+async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(web_env: Web) -> None:
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    csrf = await web_env.login("alex.martin")
+    page = await (await web_env.client.get("/console/compose")).text()
+    assert 'id="signature" name="signature" maxlength="20" value="AM"' in page  # alex.martin -> AM
+    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
+            ("text", "Verglas sur la RD 2152"), ("action", "send")]
+    await web_env.client.post("/console/compose", data=[*form, ("signature", "")])  # emptied: still signed
+    await web_env.client.post("/console/compose", data=[*form[:-1], ("signature", "A. Martin"),
+                                                        ("action", "send-anyway")])  # same text: held otherwise
+    assert [a.signature for a in web_env.crieur.fanout.planned] == ["AM", "A. Martin"]
+    entries = [e for e in await accounts.audit_log(web_env.store) if e["action"] == "publish"]
+    assert [(e["username"], e["initials"]) for e in entries] == [("alex.martin", "AM")] * 2
+    assert "signé A. Martin" in entries[0]["detail"] and "signé AM" in entries[1]["detail"]
+    web_env.client.session.cookie_jar.clear()
+    await web_env.login("admin")
+    audit = await (await web_env.client.get("/console/audit")).text()
+    assert "alex.martin (AM)" in audit
+
+
+async def test_accounts_without_initials_get_them_from_the_migration(web_env: Web) -> None:
+    from alerts.storage import migrate
+
+    db = web_env.store.db
+    await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"
+                     " VALUES ('dominique', 'x', 'cm', '', 0)")
+    # replay migration 0006 on this database as if the account predated it
+    await db.execute("ALTER TABLE audit_log DROP COLUMN initials")
+    await db.execute("ALTER TABLE users DROP COLUMN seen_question_id")
+    await db.execute("DELETE FROM schema_migrations WHERE version = 6")
+    assert await migrate(db) == ["0006_console.sql"]
+    assert await db.fetchval("SELECT initials FROM users WHERE username = 'dominique'") == "DO"
+    assert await db.fetchval("SELECT initials FROM users WHERE username = 'alex.martin'") == "AM"  # kept
+    await accounts.audit(web_env.store, "dominique", "login", initials="DO")
+    assert (await accounts.audit_log(web_env.store))[0]["initials"] == "DO"
+
+
+async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(web_env: Web) -> None:
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
+        return [{"channel": "sms", "kind": "twilio", "text": text, "length": 200, "max_length": 480,
+                 "segments": 2, "encoding": "GSM-7", "subscribers": 1250}]
+
+    web_env.crieur.preview = preview  # type: ignore[attr-defined]
+    web_env.crieur.config.channels["sms"]["price_per_segment"] = 0.0725
+    csrf = await web_env.login()
+    form = {"territories": "41", "channels": "sms", "text": "Neige sur la RD 957"}
+    html = await (await web_env.client.post("/console/preview", data=form, headers={"X-CSRF-Token": csrf})).text()
+    # 2 segments x 1250 subscribers x 0,0725 € = 181,25 €
+    assert "2500 SMS facturés ≈ 181,25\u00a0€" in html
+    assert "Coût total estimé : 2500 SMS, soit 181,25\u00a0€." in html
+    # the same without JavaScript, through the Prévisualiser button
+    page = await (await web_env.client.post("/console/compose",
+                                            data={**form, "csrf": csrf, "action": "preview"})).text()
+    assert "181,25\u00a0€" in page
+    web_env.crieur.config.channels["sms"]["price_per_segment"] = "sept centimes"
+    html = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form,
+                                                              headers={"X-CSRF-Token": csrf})).text())
+    assert "channels.sms.price_per_segment : 'sept centimes' n'est pas un prix en euros" in html
+    assert "2500 SMS facturés" in html and "€" not in html
+
+
+def test_euros_are_written_the_french_way() -> None:
+    from alerts.web.console import euros
+
+    assert (euros(181.25), euros(0.0725), euros(12345.5)) == ("181,25\u00a0€", "0,07\u00a0€", "12\u202f345,50\u00a0€")
+
+
+async def read_event(stream: Any, timeout: float) -> dict:
+    """The next `attention` server-sent event's data (comments and retry lines skipped)."""
+    import asyncio
+    import json
+
+    async def next_event() -> dict:
+        data = None
+        while True:
+            line = (await stream.readline()).decode()
+            assert line, "the event stream ended"
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "\n" and data is not None:
+                return data
+
+    return await asyncio.wait_for(next_event(), timeout)
+
+
+async def test_live_badge_events_tell_of_a_new_question_a_pending_alert_and_a_source_down(web_env: Web) -> None:
+    from alerts.ingest import SourceSpec
+
+    await web_env.store.add_question(channel="sms", sender="+33612345678", text="Le car scolaire passe-t-il ?")
+    await web_env.login()  # the dashboard: that question is seen
+    events = await web_env.client.get("/console/events")
+    assert events.headers["Content-Type"] == "text/event-stream"
+    first = await read_event(events.content, 5)
+    assert (first["total"], first["summary"]) == (0, "rien pour l'instant")
+    await web_env.store.add_question(channel="mastodon", sender="@jean@example.org",
+                                     text="La RD 957 est-elle déneigée vers Vendôme ?")
+    second = await read_event(events.content, 5)
+    assert second["new_questions"] == 1 and second["total"] == 1
+    assert "La RD 957 est-elle déneigée vers Vendôme ?" in second["items"][0]["text"]
+    await web_env.add(status=AlertStatus.PENDING_APPROVAL)
+    web_env.crieur.config.sources = [SourceSpec("dir-centre-ouest", "rss", "https://dir.example/rss")]
+    await web_env.store.save_source_state("dir-centre-ouest", {"last_status": "error", "consecutive_failures": 4,
+                                                               "last_error": "HTTP 503 Service Unavailable"})
+    third = await read_event(events.content, 5)
+    assert (third["pending"], third["sources_down"], third["total"]) == (1, ["dir-centre-ouest"], 3)
+    assert third["summary"] == "1 nouvelle question · 1 alerte à valider · 1 source en panne"
+    events.close()
+    # without JavaScript every page carries the same state: title, badge, panel
+    page = html_lib.unescape(await (await web_env.client.get("/console/compose")).text())
+    assert "<title>(3) Rédiger une alerte" in page
+    assert '<span class="count">3</span>' in page and "Source en panne : dir-centre-ouest" in page
+    polled = await (await web_env.client.get("/console/attention")).json()
+    assert polled["total"] == 3
+    # opening the dashboard marks the question seen, and shows it as new one last time
+    dashboard = html_lib.unescape(await (await web_env.client.get("/console")).text())
+    assert '<span class="pill pill-down">nouvelle</span>' in dashboard
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 0
+
+
+async def test_seen_button_clears_new_questions_and_streams_need_a_session(web_env: Web) -> None:
+    assert (await web_env.client.get("/console/events", allow_redirects=False)).status == 302
+    csrf = await web_env.login()
+    await web_env.store.add_question(channel="sms", sender="+33612345678", text="Route de Blois ?")
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 1
+    await web_env.client.post("/console/attention/seen", data={"csrf": csrf})
+    assert (await (await web_env.client.get("/console/attention")).json())["new_questions"] == 0
+    # another account still has it to see
+    from alerts.web import attention
+
+    assert (await attention.gather(web_env.crieur, "admin")).new_questions == 1
+
+
+async def test_event_streams_end_when_the_server_shuts_down(web_env: Web) -> None:
+    import asyncio
+
+    await web_env.login()
+    events = await web_env.client.get("/console/events")
+    await read_event(events.content, 5)
+    shutdown = asyncio.create_task(web_env.client.server.runner.shutdown())
+    # the stream ends (it does not wait EVENT_STREAM_SECONDS for the browser to hang up)
+    rest = await asyncio.wait_for(events.content.read(), 10)
+    assert b"data:" not in rest
+    await shutdown
+
+
+async def test_near_duplicate_is_held_and_can_be_sent_as_an_update_threaded_under_the_first(web_env: Web) -> None:
+    import time
+
+    from alerts.domain import Road
+
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    first = await web_env.add(title="RD 957 coupée entre Blois et Vendôme", text="Chaussée enneigée.",
+                              roads=(Road("D", "957"),))
+    # it went out 12 minutes ago
+    await web_env.store.db.execute("UPDATE alerts SET created_at = $2 WHERE id = $1", first.id, time.time() - 12 * 60)
+    csrf = await web_env.login()
+    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "3"),
+            ("text", "La RD957 reste fermée à Saint-Sulpice, déviation par la RD 766.")]
+    # the preview warns as the CM types
+    fragment = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form[1:],
+                                                                  headers={"X-CSRF-Token": csrf})).text())
+    assert f"Une alerte citant la RD 957 est partie il y a 12 min : n° {first.id}" in fragment
+    held = await web_env.client.post("/console/compose", data=[*form, ("action", "send")])
+    assert held.status == 409 and not web_env.crieur.fanout.planned  # nothing sent yet
+    page = html_lib.unescape(await held.text())
+    assert "Mettre à jour cette alerte" in page and f'name="supersedes" value="{first.id}"' in page
+    # "mettre à jour cette alerte": a threaded update, the first one ends
+    done = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
+                                                              ("action", "update")])
+    assert "Mise à jour publiée" in html_lib.unescape(await done.text())
+    [update] = web_env.crieur.fanout.planned
+    assert (update.msg_type, update.supersedes) == (MsgType.UPDATE, first.id)
+    assert (await web_env.store.alert(first.id)).status is AlertStatus.ENDED
+    assert "publish-update" in [e["action"] for e in await accounts.audit_log(web_env.store)]
+    # an update of an alert no longer out is refused, not sent as if it were
+    again = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
+                                                               ("action", "update")])
+    assert again.status == 400 and "n'est plus en cours" in html_lib.unescape(await again.text())
+    assert len(web_env.crieur.fanout.planned) == 1
+
+
+async def test_send_anyway_and_unrelated_alerts_are_not_held(web_env: Web) -> None:
+    web_env.crieur.preview = None  # type: ignore[assignment]
+    await web_env.add(title="RD 957 coupée", text="Chaussée enneigée.", territories=("41",))
+    csrf = await web_env.login()
+    base = [("csrf", csrf), ("channels", "mastodon"), ("severity", "2")]
+    other_road = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "41"), ("text", "Verglas sur la RD 2152 à Vendôme."), ("action", "send")])
+    other_place = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "28"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send")])
+    anyway = await web_env.client.post("/console/compose", data=[
+        *base, ("territories", "41"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send-anyway")])
+    assert [r.status for r in (other_road, other_place, anyway)] == [200, 200, 200]
+    assert len(web_env.crieur.fanout.planned) == 3
+
+
+def test_near_duplicates_by_road_by_text_and_only_recent_published_ones() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from alerts.domain import Road
+    from alerts.web.near_duplicates import find
+    from tests.test_web_support import snow_alert
+
+    now = datetime(2026, 12, 3, 18, 0, tzinfo=timezone.utc)
+
+    def sent(minutes: float, **fields: Any) -> Any:
+        alert = snow_alert(**fields)
+        alert.id, alert.created_at = 7, now - timedelta(minutes=minutes)
+        return alert
+
+    road = sent(12, roads=(Road("D", "957"),))
+    assert find("", "Route départementale 957 : toujours fermée", ["41"], [road], now).message == \
+        "Une alerte citant la RD 957 est partie il y a 12 min : n° 7 « Neige : RD 957 coupée entre Blois et Vendôme »."
+    alike = sent(30, title="Chutes de neige sur le nord du département", text="Prudence sur les routes.", roads=())
+    found = find("", "Chutes de neige sur le nord du département, prudence sur les routes", ["41"], [alike], now)
+    assert found is not None and found.roads == () and "au texte très proche" in found.message
+    assert find("", "Vigilance orange : vent violent", ["41"], [alike], now) is None
+    assert find("", "RD 957 fermée", ["41"], [sent(7 * 60, roads=(Road("D", "957"),))], now) is None  # too old
+    assert find("", "RD 957 fermée", ["41"], [sent(5, status=AlertStatus.ENDED)], now) is None
+    newest = find("", "RD 957 fermée", ["41"], [road, sent(3)], now)
+    assert newest is not None and newest.age_seconds == 180
+
+
+async def test_now_view_per_territory(web_env: Web) -> None:
+    from alerts.domain import Road
+    from alerts.storage.store import NewDelivery
+
+    store = web_env.store
+    out = await web_env.add(title="RD 957 coupée", channels=("mastodon", "sms"))
+    await store.enqueue([NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
+                        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}")
+                           for n in range(3)])
+    claimed = {d["key"]: d["id"] for d in await store.claim("w", 10, 60.0)}
+    await store.mark_sent([(claimed[f"{out.id}:m"], "p", "")])
+    await store.release("w")
+    await web_env.add(title="Verglas à Chartres", territories=("28",), hashtags=("#route28",))
+    waiting = await web_env.add(title="Fermeture du col", status=AlertStatus.PENDING_APPROVAL)
+    ended = await web_env.add(title="Neige à Romorantin", roads=(Road("D", "724"),))
+    await web_env.crieur.end_alert(ended.id, by="camille", text="Routes dégagées.")
+    replaced = await web_env.add(title="RD 2152 glissante", roads=(Road("D", "2152"),), channels=("mastodon",))
+    csrf = await web_env.login()
+    await web_env.client.post("/console/compose", data=[
+        ("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
+        ("text", "RD 2152 : salage terminé, prudence."), ("supersedes", str(replaced.id)), ("action", "update")])
+
+    response = await web_env.client.get("/console/now?territoire=41")
+    assert response.status == 200
+    page = html_lib.unescape(await response.text())
+    published = page[page.index('id="published-title"'):page.index('id="waiting-title"')]
+    waiting_part = page[page.index('id="waiting-title"'):page.index('id="ended-title"')]
+    ended_part = page[page.index('id="ended-title"'):]
+    mastodon = published[published.index("<h3>mastodon"):published.index("<h3>sms")]
+    sms = published[published.index("<h3>sms"):published.index("<h3>web")]
+    assert f"n° {out.id} — RD 957 coupée" in mastodon and "envoyé (1 / 1)" in mastodon
+    assert f"n° {out.id} — RD 957 coupée" in sms and "envoi en cours : 0 / 3" in sms
+    assert "RD 2152 : salage terminé" in mastodon and "RD 2152 : salage terminé" not in sms
+    assert "Rien de publié sur ce canal" in published[published.index("<h3>web"):]
+    assert "Verglas à Chartres" not in page  # another territory
+    assert f"n° {waiting.id} — Fermeture du col" in waiting_part and "3 en file" in waiting_part
+    assert f"n° {ended.id} — Neige à Romorantin · fin publiée" in ended_part.replace(" <span class=\"small\">", " ")
+    assert "remplacée par la mise à jour n° " in ended_part and "RD 2152 glissante" in ended_part
+    assert "Routes dégagées" not in ended_part  # the end message itself is not listed as an alert
+    other = html_lib.unescape(await (await web_env.client.get("/console/now?territoire=28")).text())
+    assert "Verglas à Chartres" in other and "RD 957 coupée" not in other
+    assert (await web_env.client.get("/console/now?territoire=99")).status == 404
+    assert (await web_env.client.get("/console/now")).status == 200

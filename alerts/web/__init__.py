@@ -45,6 +45,7 @@ def templates() -> jinja2.Environment:
     env.filters["paris_iso"] = paris_iso
     env.filters["web_link"] = web_link
     env.filters["severity_fr"] = lambda s: SEVERITY_FR.get(int(s), "Information")
+    env.filters["euros"] = console.euros
     env.filters["severity_class"] = lambda s: ("info", "minor", "moderate", "severe", "extreme")[int(s)]
     return env
 

@@ -369,12 +369,15 @@ def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
 
 
-async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "") -> None:
-    """Record who did what, when. Never raises on long text: detail is cut at 2000 characters."""
+async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "", *,
+                initials: str = "") -> None:
+    """Record who (account and initials) did what, when. Never raises on long text: detail is cut at 2000
+    characters."""
     await store.db.execute(
-        "INSERT INTO audit_log (at, username, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit_log (at, username, initials, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         time.time(),
         username,
+        initials[:20],
         action,
         target,
         detail[:2000],
@@ -383,5 +386,6 @@ async def audit(store: Store, username: str, action: str, target: str = "", deta
 
 async def audit_log(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     return await store.db.fetch(
-        "SELECT id, at, username, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1", limit
+        "SELECT id, at, username, initials, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        limit,
     )

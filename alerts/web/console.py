@@ -8,22 +8,24 @@ session yet, is protected by a double-submit token in a SameSite=Strict cookie.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import math
 import secrets
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import web
 from yarl import URL
 
-from alerts.domain import Alert, AlertStatus, Severity
+from alerts.domain import Alert, AlertStatus, MsgType, Severity
 from alerts.errors import AlertNotFound, NotAwaitingApproval
 from alerts.seams import ConsoleService
 from alerts.security import client_of
 
-from . import accounts, site
+from . import accounts, attention, delivery_progress, near_duplicates, now_view, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -39,6 +41,7 @@ MESSAGES = {
     "approved": "Alerte validée et publiée.",
     "rejected": "Alerte rejetée.",
     "ended": "Fin d'alerte publiée.",
+    "updated": "Mise à jour publiée, à la suite de l'alerte précédente.",
     "episode-started": "Épisode neigeux ouvert.",
     "episode-ended": "Épisode neigeux clos.",
     "user-added": "Compte créé.",
@@ -47,20 +50,36 @@ MESSAGES = {
     "not-found": "Alerte introuvable.",
     "not-published": "Cette alerte n'est pas en cours.",
 }
+QUESTION_STATES = {"new": "nouvelle", "answered": "répondue automatiquement", "escalated": "transmise à l'autorité",
+                   "queued": "à traiter par l'équipe"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STREAMS: web.AppKey[attention.Streams] = web.AppKey("console_streams", attention.Streams)
+EVENT_CHECK_SECONDS = 2.0  # how often an open /console/events stream looks for something new
+EVENT_STREAM_SECONDS = 300.0  # then the browser reconnects (and its session is checked again)
+HEARTBEAT_SECONDS = 15.0
+# Pages whose requests compute the attention badge themselves (or need none).
+NO_BADGE = ("/console/events", "/console/attention", "/console/preview")
 
 
 def setup(app: web.Application) -> None:
+    streams = attention.Streams()
+    app[STREAMS] = streams
+    app.on_shutdown.append(streams.on_shutdown)
     r = app.router
     r.add_get("/console/login", login_form)
     r.add_post("/console/login", login_submit)
     r.add_post("/console/logout", logout)
     r.add_get("/console", dashboard)
     r.add_get("/console/", dashboard)
+    r.add_get("/console/now", now_page)
+    r.add_get("/console/attention", attention_json)
+    r.add_post("/console/attention/seen", attention_seen)
+    r.add_get("/console/events", attention_events)
     r.add_get("/console/compose", compose_form)
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
     r.add_post("/console/alerts/{id:" + site.ID_PATTERN + "}/{action:approve|reject|end}", alert_action)
+    r.add_get("/console/alerts/{id:" + site.ID_PATTERN + "}/failures", failures_page)
     r.add_post("/console/episodes", episode_action)
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_add)
@@ -85,9 +104,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             given = str((await request.post()).get("csrf", ""))
         if not accounts.csrf_ok(session.csrf, given):
-            await accounts.audit(crieur.store, session.user.username, "csrf-refused", path)
+            await accounts.audit(crieur.store, session.user.username, "csrf-refused", path,
+                                 initials=session.user.initials)
             raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page et recommencez.")
     request[SESSION] = session
+    if request.method == "GET" and path not in NO_BADGE:
+        request[attention.ATTENTION] = await attention.gather(crieur, session.user.username)
     response = await handler(request)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -102,6 +124,12 @@ def _require(request: web.Request, permission: str) -> Session:
     if not session.user.can(permission):
         raise web.HTTPForbidden(text="Votre rôle ne permet pas cette action.")
     return session
+
+
+async def _audit(request: web.Request, action: str, target: str = "", detail: str = "") -> None:
+    """An audit entry by the session's account, with the initials it signs with."""
+    user = _session(request).user
+    await accounts.audit(request.app[CRIEUR].store, user.username, action, target, detail, initials=user.initials)
 
 
 def _back(path: str, **query: Any) -> web.HTTPSeeOther:
@@ -152,7 +180,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             response = await login_form(request, error=f"Identifiant ou mot de passe incorrect. {later}", status=401)
         response.headers["Retry-After"] = str(wait)
         return response
-    await accounts.audit(crieur.store, username, "login", address)
+    await accounts.audit(crieur.store, username, "login", address, initials=result.session.user.initials)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(SESSION_COOKIE, result.session.token, path="/console", httponly=True, samesite="Strict",
                         secure=request.app[SECURE_COOKIES], max_age=accounts.SESSION_SECONDS)
@@ -164,7 +192,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     session = _session(request)
     await accounts.end_session(crieur.store, session.token)
-    await accounts.audit(crieur.store, session.user.username, "logout")
+    await _audit(request, "logout")
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console")
     raise response
@@ -176,8 +204,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def dashboard(request: web.Request) -> web.Response:
     crieur = request.app[CRIEUR]
     store = crieur.store
+    username = _session(request).user.username
     known = site.territories(crieur)
     episodes = {row["territory"]: row for row in await store.episodes()}
+    questions = await store.questions(limit=20)
+    # the dashboard shows the questions: they are seen now, and the ones new to this CM are marked
+    before = request.get(attention.ATTENTION)
+    seen_before = before.seen_question_id if before is not None else 0
+    await attention.mark_seen(store, username, max((q["id"] for q in questions), default=0))
+    request[attention.ATTENTION] = await attention.gather(crieur, username)
     return render(
         request,
         "console_dashboard.html",
@@ -186,12 +221,73 @@ async def dashboard(request: web.Request) -> web.Response:
         pending=await store.alerts((AlertStatus.PENDING_APPROVAL,), limit=50),
         territories=known,
         episodes=episodes,
-        progress=await store.progress(),
-        sources=await store.source_states(),
-        questions=await store.questions(limit=20),
+        progress=await delivery_progress.recent(store),
+        sources=source_health.views(await store.source_states(), getattr(crieur.config, "sources", ())),
+        questions=questions,
+        new_question_ids={q["id"] for q in questions if q["id"] > seen_before},
+        question_states=QUESTION_STATES,
         escalations=await store.escalations(limit=20),
         page="dashboard",
     )
+
+
+async def now_page(request: web.Request) -> web.Response:
+    """"En ce moment" for one territory (?territoire=41; the first configured one by default)."""
+    crieur = request.app[CRIEUR]
+    known = site.territories(crieur)
+    code = request.query.get("territoire", "")
+    chosen = next((t for t in known if t.code == code), None) if code else (known[0] if known else None)
+    if chosen is None:
+        raise web.HTTPNotFound(text=f"Territoire inconnu : {code}" if code else "Aucun territoire configuré.")
+    return render(request, "console_now.html", now=await now_view.territory_now(crieur, chosen),
+                  territories=known, page="now")
+
+
+async def attention_json(request: web.Request) -> web.Response:
+    """The badge's state as JSON, for browsers without server-sent events (polled by console.js)."""
+    found = await attention.gather(request.app[CRIEUR], _session(request).user.username)
+    return web.json_response(found.as_json())
+
+
+async def attention_seen(request: web.Request) -> web.StreamResponse:
+    crieur = request.app[CRIEUR]
+    found = await attention.gather(crieur, _session(request).user.username)
+    await attention.mark_seen(crieur.store, _session(request).user.username, found.latest_question_id)
+    raise _back("/console")
+
+
+async def attention_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the badge's state whenever it changes (checked every EVENT_CHECK_SECONDS),
+    a comment line as heartbeat. Ends after EVENT_STREAM_SECONDS, when the session ends, or at shutdown;
+    the browser's EventSource reconnects by itself."""
+    crieur = request.app[CRIEUR]
+    session = _session(request)
+    closing = request.app[STREAMS].closing
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    started = last_write = loop.time()
+    last = b""
+    try:
+        await response.write(b"retry: 3000\n\n")
+        while not closing.is_set() and loop.time() - started < EVENT_STREAM_SECONDS:
+            if await accounts.session(crieur.store, session.token) is None:
+                break  # logged out or expired: the reconnection will meet the login page
+            payload = attention.event(await attention.gather(crieur, session.user.username))
+            if payload != last:
+                await response.write(payload)
+                last, last_write = payload, loop.time()
+            elif loop.time() - last_write >= HEARTBEAT_SECONDS:
+                await response.write(b": ping\n\n")
+                last_write = loop.time()
+            try:
+                await asyncio.wait_for(closing.wait(), EVENT_CHECK_SECONDS)
+            except TimeoutError:
+                pass
+    except ConnectionError:  # the browser went away
+        pass
+    return response
 
 
 async def alert_action(request: web.Request) -> web.StreamResponse:
@@ -224,8 +320,19 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
         raise _back("/console", msg="not-found") from None
     except NotAwaitingApproval:
         raise _back("/console", msg="not-pending") from None
-    await accounts.audit(crieur.store, username, action, f"alert:{alert_id}")
+    await _audit(request, action, f"alert:{alert_id}")
     raise _back("/console", msg=message)
+
+
+async def failures_page(request: web.Request) -> web.Response:
+    """The failed deliveries of one alert with their reasons (linked from "Progression des envois")."""
+    crieur = request.app[CRIEUR]
+    alert_id = int(request.match_info["id"])
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for row in await delivery_progress.failures(crieur.store, alert_id):
+        by_channel.setdefault(row["channel"], []).append(row)
+    return render(request, "console_failures.html", alert_id=alert_id, alert=await crieur.store.alert(alert_id),
+                  by_channel=by_channel, page="dashboard")
 
 
 async def episode_action(request: web.Request) -> web.StreamResponse:
@@ -242,7 +349,7 @@ async def episode_action(request: web.Request) -> web.StreamResponse:
         await crieur.start_episode(code, by=by, reason=reason)
     else:
         await crieur.end_episode(code, by=by, reason=reason)
-    await accounts.audit(crieur.store, by, "episode-start" if start else "episode-end", f"territory:{code}", reason)
+    await _audit(request, "episode-start" if start else "episode-end", f"territory:{code}", reason)
     raise _back("/console", msg="episode-started" if start else "episode-ended")
 
 
@@ -266,7 +373,8 @@ def _read_compose(crieur: Any, form: Any, session: Session) -> tuple[dict[str, A
         "territories": [c for c in form.getall("territories", []) if c in known],
         "channels": [c for c in form.getall("channels", []) if c in channels],
         "severity": str(form.get("severity", "2")),
-        "signature": str(form.get("signature", session.user.initials)).strip()[:20],
+        # every post is signed by the person who wrote it: an emptied field falls back to their initials
+        "signature": str(form.get("signature", "")).strip()[:20] or session.user.initials,
     }
     errors = {}
     if not draft["text"]:
@@ -294,13 +402,45 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     except Exception as exc:
         log.exception("preview failed")
         return [], f"La prévisualisation a échoué : {exc}"
-    return [_preview_row(row) for row in rows or []], ""
+    return [_preview_row(row, crieur.config.channels.get(str(row.get("channel", "")), {})) for row in rows or []], ""
 
 
-def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
+def segment_price(channel: str, options: dict[str, Any]) -> float | None:
+    """The configured price of one SMS segment in euros (channels.<name>.price_per_segment), or None.
+    A value that is not a price raises ValueError naming the setting."""
+    value = options.get("price_per_segment")
+    if value is None or value == "":
+        return None
+    try:
+        price = float(str(value).replace(",", "."))
+    except ValueError:
+        price = -1.0
+    if not price >= 0:
+        raise ValueError(f"channels.{channel}.price_per_segment : {value!r} n'est pas un prix en euros (ex. 0.0725)")
+    return price
+
+
+def euros(amount: float) -> str:
+    """"1 234,56 €", as French invoices write it."""
+    rounded = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # cents as invoiced
+    whole, cents = f"{rounded:,.2f}".split(".")
+    return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
+
+
+def _preview_row(row: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One channel's preview with every key the template reads (the engine leaves some out: no
-    subscribers for a post, no length when rendering failed, whose reason is in "error")."""
+    subscribers for a post, no length when rendering failed, whose reason is in "error"), and the cost
+    in euros of an SMS sent to every subscriber when the channel has a price per segment."""
     text = str(row.get("text") or "")
+    error = str(row.get("error") or "")
+    billed = (row.get("segments") or 0) * (row.get("subscribers") or 0) if row.get("encoding") else 0
+    cost, price_error = None, ""
+    try:
+        price = segment_price(str(row.get("channel", "")), options or {})
+    except ValueError as exc:
+        price, price_error = None, f"Coût en euros inconnu : {exc}"
+    if price is not None and billed:
+        cost = billed * price
     return {
         "channel": str(row.get("channel", "")),
         "kind": str(row.get("kind", "")),
@@ -311,7 +451,10 @@ def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
         "encoding": row.get("encoding"),
         "subscribers": row.get("subscribers"),
         "duration_s": row.get("duration_s"),
-        "error": str(row.get("error") or ""),
+        "billed": billed,
+        "cost": cost,
+        "price_error": price_error,
+        "error": error,
     }
 
 
@@ -327,25 +470,63 @@ def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None
 async def compose_form(request: web.Request) -> web.Response:
     crieur = request.app[CRIEUR]
     context = _compose_context(crieur, _session(request), None)
-    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", **context)
+    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", duplicate=None,
+                  **context)
 
 
 async def compose_submit(request: web.Request) -> web.StreamResponse:
+    """Preview (the no-script path), send, or update a published alert. A send that nearly repeats an
+    alert still out is held once: the CM chooses to update that alert or to send a new one anyway."""
     crieur = request.app[CRIEUR]
     session = _session(request)
     form = await request.post()
+    action = str(form.get("action", ""))
     draft, errors = _read_compose(crieur, form, session)
-    if form.get("action") == "send" and not errors:
+    duplicate = await near_duplicates.check(crieur.store, draft) if not errors.get("text") else None
+    if action == "update" and not errors:
+        previous = await _updatable(crieur, str(form.get("supersedes", "")))
+        if previous is None:
+            errors["supersedes"] = "L'alerte à mettre à jour n'est plus en cours : envoyez une nouvelle alerte."
+        else:
+            stored = await _publish_update(crieur, draft, previous, session.user.username)
+            await _audit(request, "publish-update", f"alert:{stored.id}", f"met à jour alert:{previous.id},"
+                         f" signé {draft['signature'] or '—'} : {draft['text'][:200]}")
+            raise _back("/console", msg="updated")
+    if action in ("send", "send-anyway") and not errors and (duplicate is None or action == "send-anyway"):
         alert = _compose_alert(crieur, draft)
         stored = await crieur.publish(alert, created_by=session.user.username)
-        await accounts.audit(crieur.store, session.user.username, "publish", f"alert:{stored.id}",
-                             f"{','.join(draft['territories'])} → {','.join(draft['channels'])}: {draft['text'][:200]}")
+        await _audit(request, "publish", f"alert:{stored.id}", f"{','.join(draft['territories'])} →"
+                     f" {','.join(draft['channels'])}, signé {draft['signature'] or '—'} : {draft['text'][:200]}")
         raise _back("/console", msg="published" if stored.status is AlertStatus.PUBLISHED else "pending")
     preview, preview_error = await _preview(crieur, draft) if not errors.get("text") else ([], "")
     context = _compose_context(crieur, session, draft)
-    status = 400 if errors and form.get("action") == "send" else 200
+    if errors and action in ("send", "send-anyway", "update"):
+        status = 400
+    elif duplicate is not None and action == "send":
+        status = 409  # held: the warning and its two choices are on the page
+    else:
+        status = 200
+    request[attention.ATTENTION] = await attention.gather(crieur, session.user.username)
     return render(request, "console_compose.html", status=status, errors=errors, preview=preview,
-                  preview_error=preview_error, **context)
+                  preview_error=preview_error, duplicate=duplicate, **context)
+
+
+async def _updatable(crieur: Any, alert_id: str) -> Alert | None:
+    """The published alert a CM asked to update, or None."""
+    if not alert_id.isdigit():
+        return None
+    alert = await crieur.store.alert(int(alert_id))
+    return alert if alert is not None and alert.status is AlertStatus.PUBLISHED else None
+
+
+async def _publish_update(crieur: Any, draft: dict[str, Any], previous: Alert, username: str) -> Alert:
+    """The draft as a "MISE À JOUR" of `previous`, threaded under it on every channel that threads; the
+    previous alert ends (as an update from a source does, Crieur.process)."""
+    alert = _compose_alert(crieur, draft)
+    alert.msg_type = MsgType.UPDATE
+    alert.supersedes = previous.id
+    await crieur.store.set_alert_status(previous.id, AlertStatus.ENDED)
+    return await crieur.publish(alert, created_by=username)
 
 
 def _compose_alert(crieur: ConsoleService, draft: dict[str, Any]) -> Alert:
@@ -362,9 +543,10 @@ async def preview_fragment(request: web.Request) -> web.Response:
     session = _session(request)
     draft, errors = _read_compose(crieur, await request.post(), session)
     preview, preview_error = await _preview(crieur, draft)
+    duplicate = await near_duplicates.check(crieur.store, draft) if not errors.get("text") else None
     context = _compose_context(crieur, session, draft)
     return render(request, "console_preview.html", preview=preview, preview_error=preview_error, errors=errors,
-                  **context)
+                  duplicate=duplicate, **context)
 
 
 # ------------------------------------------------------------------------------------------- admin

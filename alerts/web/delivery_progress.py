@@ -1,0 +1,125 @@
+""""Progression des envois" for the console: the deliveries of the most recent alerts, grouped per alert,
+one bar per channel, the time left and the failures with their reasons. Bounded: only the latest
+alerts are shown (older ones stay available through `crieur deliveries`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .durations import duration_fr
+
+RECENT_ALERTS = 8
+FAILED_STATES = ("failed", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelProgress:
+    channel: str
+    total: int
+    sent: int
+    failed: int
+    queued: int
+    cancelled: int
+    rate_per_s: float
+    eta_s: float | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "ChannelProgress":
+        """One row of Store.progress."""
+        return cls(row["channel"], row["total"], row["sent"], row["failed"], row["queued"], row["cancelled"],
+                   row["rate_per_s"], row["eta_s"])
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.cancelled
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def left(self) -> str:
+        """The time left in words."""
+        if self.finished:
+            return "terminé"
+        if self.eta_s is None:
+            return "pas encore commencé" if not self.done else "durée restante inconnue"
+        return remaining(self.eta_s)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertProgress:
+    alert_id: int
+    title: str
+    status: str
+    channels: list[ChannelProgress] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(c.total for c in self.channels)
+
+    @property
+    def done(self) -> int:
+        return sum(c.done for c in self.channels)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.channels)
+
+    @property
+    def finished(self) -> bool:
+        return all(c.finished for c in self.channels)
+
+    @property
+    def left(self) -> str:
+        if self.finished:
+            return "terminé"
+        etas = [c.eta_s for c in self.channels if not c.finished]
+        if any(e is None for e in etas):
+            return "durée restante inconnue"
+        return remaining(max(etas))  # type: ignore[type-var]
+
+
+def remaining(seconds: float) -> str:
+    return "moins d'une minute restante" if seconds < 60 else f"environ {duration_fr(seconds)} restantes"
+
+
+async def recent_alert_ids(store: Any, limit: int = RECENT_ALERTS) -> list[int]:
+    """The newest alerts that have deliveries (the outbox's alert index answers it without a scan)."""
+    rows = await store.db.fetch(
+        "SELECT alert_id FROM deliveries GROUP BY alert_id ORDER BY alert_id DESC LIMIT $1", limit
+    )
+    return [int(r["alert_id"]) for r in rows]
+
+
+async def recent(store: Any, limit: int = RECENT_ALERTS) -> list[AlertProgress]:
+    """Per recent alert (newest first): one ChannelProgress per channel, from Store.progress."""
+    found = []
+    for alert_id in await recent_alert_ids(store, limit):
+        alert = await store.alert(alert_id)
+        rows = await store.progress(alert_id)
+        found.append(AlertProgress(
+            alert_id=alert_id,
+            title=alert.title if alert is not None else f"alerte {alert_id}",
+            status=alert.status.value if alert is not None else "",
+            channels=[ChannelProgress.from_row(r) for r in rows],
+        ))
+    return found
+
+
+async def failures(store: Any, alert_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """The failed deliveries of one alert, with their reasons, per channel then time."""
+    found: list[dict[str, Any]] = []
+    for state in FAILED_STATES:
+        found += await store.deliveries(alert_id, state=state, limit=limit)
+    found.sort(key=lambda d: (d["channel"], d["updated_at"]))
+    return [{**d, "recipient": mask(d["recipient"])} for d in found[:limit]]
+
+
+def mask(recipient: str) -> str:
+    """A phone number with its middle hidden ("+33 6 •• •• •• 01"): a CM needs to tell failures apart,
+    not to read subscribers' numbers."""
+    if recipient.startswith("+") and len(recipient) > 6:
+        return f"{recipient[:4]}{'•' * (len(recipient) - 6)}{recipient[-2:]}"
+    return recipient
