@@ -327,7 +327,9 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
 async def failures_page(request: web.Request) -> web.Response:
     """The failed deliveries of one alert with their reasons (linked from "Progression des envois")."""
     crieur = request.app[CRIEUR]
-    alert_id = int(request.match_info["id"])
+    alert_id = site.parse_id(request.match_info["id"])
+    if alert_id is None:
+        raise web.HTTPNotFound(text="Alerte inconnue.")
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for row in await delivery_progress.failures(crieur.store, alert_id):
         by_channel.setdefault(row["channel"], []).append(row)
