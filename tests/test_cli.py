@@ -90,15 +90,17 @@ def test_bad_config_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert f"{path}:2:3: service.prot: unknown key" in str(exit_.value)
 
 
-def test_users_add_with_initials(example, capsys):
+def test_users_add_with_initials(example, capsys, monkeypatch):
     import asyncio
+    import io
     import os
 
     from alerts.storage import open_store
 
-    password = ["--password", "neige-sur-la-RD957"]
-    assert main(["users", "add", "lea.roux", "--role", "cm", "--initials", "lr", *password]) == 0
-    assert main(["users", "add", "jean.dupont", *password]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("neige-sur-la-RD957\n"))  # the password, never an argument
+    assert main(["users", "add", "lea.roux", "--role", "cm", "--initials", "lr"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("neige-sur-la-RD957\n"))
+    assert main(["users", "add", "jean.dupont"]) == 0
 
     async def initials() -> dict:
         store = await open_store(f"sqlite:///{os.environ['CRIEUR_DATA_DIR']}/crieur.db")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from alerts.domain import AlertStatus, MsgType, Severity
+from alerts.storage import DeliveryState
 from alerts.web import accounts
 from tests.test_web_support import PASSWORD, Web, csrf_of, web_env  # noqa: F401  (fixture)
 
@@ -348,10 +349,12 @@ async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_e
                             + [NewDelivery(f"{alert_id}:sms:{n}", alert_id, "sms", "t", recipient=f"+3361234560{n}")
                                for n in range(4)])
     newest = ids[-1]
-    claimed = {d["key"]: d["id"] for d in await store.claim("w1", 100, 60.0) if d["alert_id"] == newest}
-    await store.mark_sent([(claimed[f"{newest}:mastodon"], "p1", "")] + [(claimed[f"{newest}:sms:0"], "SM1", "queued")])
-    await store.mark_failed(claimed[f"{newest}:sms:1"], "Twilio 21610: le destinataire a répondu STOP")
-    await store.release("w1")
+    held = {d.key: d for d in await store.claim("w1", 100, 60.0) if d.alert_id == newest}
+    await store.outbox.mark_sent("w1", [(held[f"{newest}:mastodon"].id, "p1", "")]
+                                 + [(held[f"{newest}:sms:0"].id, "SM1", "queued")])
+    await store.outbox.mark_ended(held[f"{newest}:sms:1"], "w1", DeliveryState.FAILED,
+                                  "Twilio 21610: le destinataire a répondu STOP")
+    await store.outbox.release("w1")
 
     await web_env.login()
     html = html_lib.unescape(await (await web_env.client.get("/console")).text())
@@ -391,7 +394,7 @@ async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(
 
 
 async def test_accounts_without_initials_get_them_from_the_migration(web_env: Web) -> None:
-    from alerts.storage import migrate
+    from alerts.storage import DeliveryState, migrate
 
     db = web_env.store.db
     await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"
@@ -602,9 +605,9 @@ async def test_now_view_per_territory(web_env: Web) -> None:
     await store.enqueue([NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
                         + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}")
                            for n in range(3)])
-    claimed = {d["key"]: d["id"] for d in await store.claim("w", 10, 60.0)}
-    await store.mark_sent([(claimed[f"{out.id}:m"], "p", "")])
-    await store.release("w")
+    claimed = {d.key: d.id for d in await store.claim("w", 10, 60.0)}
+    await store.outbox.mark_sent("w", [(claimed[f"{out.id}:m"], "p", "")])
+    await store.outbox.release("w")
     await web_env.add(title="Verglas à Chartres", territories=("28",), hashtags=("#route28",))
     waiting = await web_env.add(title="Fermeture du col", status=AlertStatus.PENDING_APPROVAL)
     ended = await web_env.add(title="Neige à Romorantin", roads=(Road("D", "724"),))

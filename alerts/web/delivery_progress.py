@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.storage import Delivery
+
 from .durations import duration_fr
 
 RECENT_ALERTS = 8
@@ -110,11 +112,12 @@ async def recent(store: Any, limit: int = RECENT_ALERTS) -> list[AlertProgress]:
 
 async def failures(store: Any, alert_id: int, limit: int = 500) -> list[dict[str, Any]]:
     """The failed deliveries of one alert, with their reasons, per channel then time."""
-    found: list[dict[str, Any]] = []
+    found: list[Delivery] = []
     for state in FAILED_STATES:
         found += await store.deliveries(alert_id, state=state, limit=limit)
-    found.sort(key=lambda d: (d["channel"], d["updated_at"]))
-    return [{**d, "recipient": mask(d["recipient"])} for d in found[:limit]]
+    found.sort(key=lambda d: (d.channel, d.updated_at))
+    return [{"channel": d.channel, "recipient": mask(d.recipient), "state": d.state.value, "last_error": d.last_error,
+             "attempts": d.attempts, "updated_at": d.updated_at, "key": d.key} for d in found[:limit]]
 
 
 def mask(recipient: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerts.storage import DeliveryState
+
 import pytest
 
 from tests.browser.test_web_browser import ARTIFACTS, axe_violations, login, page, site  # noqa: F401  (fixtures)
@@ -46,9 +48,9 @@ async def snow_night(crieur: Any) -> None:
                         + [NewDelivery(f"{first.id}:sms:{n}", first.id, "sms", "t", recipient=f"+336000000{n:02d}")
                            for n in range(40)])
     claimed = await store.claim("w1", 30, 60.0)
-    await store.mark_sent([(d["id"], f"SM{d['id']}", "queued") for d in claimed[:-1]])
-    await store.mark_failed(claimed[-1]["id"], "Twilio 21211: numéro invalide")
-    await store.release("w1")
+    await store.outbox.mark_sent("w1", [(d.id, f"SM{d.id}", "queued") for d in claimed[:-1]])
+    await store.outbox.mark_ended(claimed[-1], "w1", DeliveryState.FAILED, "Twilio 21211: numéro invalide")
+    await store.outbox.release("w1")
     crieur.config.sources = [SourceSpec("prefecture-41", "rss", "https://prefecture-41.example/rss", interval=300),
                              SourceSpec("dir-centre-ouest", "datex2", "https://dir.example/d2.xml", interval=300)]
     await store.save_source_state("prefecture-41", {"kind": "rss", "last_status": "ok", "consecutive_failures": 0,
