@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from alerts.errors import LeaseLost
@@ -116,13 +117,22 @@ class Delivery:
         return cls(
             id=row["id"], key=row["key"], alert_id=row["alert_id"], channel=row["channel"],
             recipient=row["recipient"], kind=row["kind"], text=row["text"], subject=row["subject"],
-            link=row["link"], reply_to=row["reply_to"], extra=json.loads(row["extra"] or "{}"),
-            state=DeliveryState(row["state"]), attempts=row["attempts"], in_doubt=bool(row["in_doubt"]),
+            link=row["link"], reply_to=row["reply_to"], extra=_extra(row["extra"]),
+            state=_STATES[row["state"]], attempts=row["attempts"], in_doubt=bool(row["in_doubt"]),
             due_at=row["due_at"], lease_until=row["lease_until"], worker=row["worker"],
             first_attempt_at=row["first_attempt_at"], last_error=row["last_error"],
             provider_id=row["provider_id"], provider_status=row["provider_status"],
             created_at=row["created_at"], sent_at=row["sent_at"], updated_at=row["updated_at"],
         )
+
+
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+_STATES = {state.value: state for state in DeliveryState}  # a claim reads thousands of rows
+
+
+def _extra(raw: str | None) -> Mapping[str, Any]:
+    """The channel payload of a row; most have none."""
+    return json.loads(raw) if raw and raw != "{}" else _NO_EXTRA
 
 
 class Outbox:
@@ -199,15 +209,14 @@ class Outbox:
         if not results:
             return []
         now = time.time()
-        ids = [delivery_id for delivery_id, _, _ in results]
         recorded: set[int] = set()
-        async with self.db.transaction() as tx:
-            await tx.executemany(SQL["mark_sent"], [(i, worker, pid, status, now) for i, pid, status in results])
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = await tx.fetch(SQL["recorded_sent"].format(ids=in_list(3, len(chunk))), worker, now, *chunk)
-                recorded.update(r["id"] for r in rows)
-        lost = [i for i in ids if i not in recorded]
+        for start in range(0, len(results), 500):
+            chunk = results[start:start + 500]
+            values = ", ".join(f"(CAST(${i} AS BIGINT), ${i + 1}, ${i + 2})" for i in range(3, 3 + 3 * len(chunk), 3))
+            args = [value for result in chunk for value in result]
+            rows = await self.db.fetch(SQL["mark_sent"].format(values=values), worker, now, *args)
+            recorded.update(r["id"] for r in rows)
+        lost = [i for i, _, _ in results if i not in recorded]
         if lost:
             log.warning("worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "
                         "with the provider", worker, len(lost), lost[:20])

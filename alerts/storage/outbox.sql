@@ -38,15 +38,15 @@ UPDATE deliveries SET lease_until = $1
 WHERE worker = $2 AND state = 'sending' AND id IN ({ids});
 
 -- mark_sent --
--- $1 id, $2 worker, $3 provider id, $4 provider status, $5 now.
+-- A batch in one statement: $1 worker, $2 now, then {values} = (id, provider id, provider status) per
+-- delivery (VALUES columns are column1..column3 on both databases). Returns the ids recorded: the others
+-- were no longer held by this worker.
 UPDATE deliveries
-SET state = 'sent', provider_id = $3, provider_status = $4, sent_at = $5, updated_at = $5,
+SET state = 'sent', provider_id = v.column2, provider_status = v.column3, sent_at = $2, updated_at = $2,
     lease_until = NULL, last_error = ''
-WHERE id = $1 AND state = 'sending' AND worker = $2;
-
--- recorded_sent --
--- Which of a mark_sent batch this worker recorded ($2 is the batch's sent_at).
-SELECT id FROM deliveries WHERE worker = $1 AND sent_at = $2 AND state = 'sent' AND id IN ({ids});
+FROM (VALUES {values}) AS v
+WHERE deliveries.id = v.column1 AND deliveries.state = 'sending' AND deliveries.worker = $1
+RETURNING id;
 
 -- mark_retry --
 -- $1 id, $2 worker, $3 due at, $4 error, $5 now, $6 in doubt.
