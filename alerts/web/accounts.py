@@ -272,7 +272,7 @@ async def login(store: Store, username: str, password: str, *, address: str = ""
 # ------------------------------------------------------------------------------------------ hashing
 
 
-class _Busy(Exception):
+class _Busy(CrieurError):
     """Too many logins are already waiting for a hashing slot."""
 
 
