@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .citizens import Citizens
     from .ingest.loop import SourceLoop
+    from .oncall import OnCall
 
 log = logging.getLogger("crieur")
 USER_AGENT = "Crieur/0.1 (+alertes)"
@@ -66,6 +67,7 @@ class Crieur:
         self.rules: RuleBook | None = None
         self.directory: Directory | None = None
         self.citizens: Citizens | None = None
+        self.oncall: OnCall | None = None
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: SourceLoop | None = None
@@ -112,6 +114,10 @@ class Crieur:
             await channel.start(self.session)
         self.fanout = Fanout(self.store, self.channels, self.render)
         self.citizens = Citizens(self)
+        if self.config.oncall is not None:
+            from .oncall import OnCall, load_rota
+
+            self.oncall = OnCall(self, load_rota(self.config.oncall))
         limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
         self.route_installers += [
             self.citizens.install_routes,
@@ -145,6 +151,8 @@ class Crieur:
         citizens = self.citizens
         if ingest and citizens is not None and citizens.mastodon_channel() is not None:
             self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
+        if ingest and self.oncall is not None:
+            self._tasks.append(asyncio.create_task(self.oncall.run(30), name="oncall"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
                                     on_event=self.metrics.delivery_event)
@@ -166,6 +174,8 @@ class Crieur:
             worker.stop()
         if self.citizens is not None:
             self.citizens.stop()
+        if self.oncall is not None:
+            self.oncall.stop()
         for task in self._tasks:
             if task.get_name() == "sources":
                 task.cancel()

@@ -212,11 +212,13 @@ def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
 
 
-async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "") -> None:
-    """Record who did what, when. Never raises on long text: detail is cut at 2000 characters."""
+async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "",
+                at: float | None = None) -> None:
+    """Record who did what, when (`at`: the caller's clock, default now). Never raises on long text: detail
+    is cut at 2000 characters."""
     await store.db.execute(
         "INSERT INTO audit_log (at, username, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        time.time(),
+        time.time() if at is None else at,
         username,
         action,
         target,

@@ -1,0 +1,298 @@
+"""Paging the on-call person for what waits on one, and their answers by SMS.
+
+An alert pending approval opens a *case* (table oncall_cases). After the rota's delay for its kind and
+severity the first person of the chain (CM on call → back-up → head of communication) is paged by SMS and
+email, through the outbox like any delivery (keys `page:...`: exactly once); with no acknowledgement the
+next person is paged after the next delay, and so on. The case closes when someone decides (console or
+SMS) or acknowledges ("VU 12"); a rule's `approve: {within, otherwise}` decides for them at the deadline.
+
+SMS answers, from the rota's numbers only, each signed with the person's PIN:
+    OUI 12 4821   approve alert 12          NON 12 4821   reject it          VU 12 4821   I am on it
+They go through `Crieur.approve` / `Crieur.reject`, the console's one transition, and every step is in the
+audit log with who, how and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from alerts.citizens.base import NO_ALERT
+from alerts.domain import Alert, AlertStatus
+from alerts.errors import NotAwaitingApproval
+from alerts.phones import mask
+from alerts.seams import ConsoleService
+from alerts.storage import NewDelivery, Store
+from alerts.storage.db import Database
+from alerts.web import accounts
+
+from .rota import Person, Rota, paris
+
+log = logging.getLogger("crieur.oncall")
+
+COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
+PIN_FAILURES, PIN_WINDOW = 5, 3600.0  # wrong PINs allowed per number per hour; then every answer is refused
+POLICY_WORDS = {"publish": "publiée", "discard": "rejetée", "escalate": "transmise à la direction"}
+
+
+def page_key(subject: str, step: int, channel: str, recipient: str) -> str:
+    return f"page:{subject}:{step}:{channel}:{recipient}"
+
+
+class OnCall:
+    """The pager: `tick()` moves every case on (the service calls it every `interval`; tests call it with
+    an injected clock), `handle_sms()` takes the on-call person's answers."""
+
+    def __init__(self, crieur: ConsoleService, rota: Rota, *, clock: Callable[[], float] = time.time):
+        self.crieur = crieur
+        self.rota = rota
+        self.clock = clock
+        self._failures: dict[str, list[float]] = {}  # wrong PINs per number, times
+        self._stop = asyncio.Event()
+
+    @property
+    def store(self) -> Store:
+        return self.crieur.store
+
+    @property
+    def db(self) -> Database:
+        return self.crieur.store.db
+
+    # ------------------------------------------------------------------------------------ the loop
+
+    async def run(self, interval: float = 30.0) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("on-call tick failed; trying again in %.0f s", interval)
+            try:
+                await asyncio.wait_for(self._stop.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def tick(self) -> None:
+        now = self.clock()
+        pending = {a.id: a for a in await self.store.alerts((AlertStatus.PENDING_APPROVAL,), limit=500)}
+        for alert in pending.values():
+            await self._open(alert, now)
+        for case in await self.db.fetch(
+                "SELECT * FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered') ORDER BY opened_at"):
+            alert_id = int(case["subject"].split(":", 1)[1])
+            if alert_id not in pending:
+                decided = await self.store.alert(alert_id)
+                await self._close(case["subject"], "decided", "", "console", now, only_from=case["state"])
+                log.info("case %s closed: alert %s", case["subject"], decided.status.value if decided else "gone")
+                continue
+            if case["deadline"] is not None and now >= case["deadline"] and case["otherwise"]:
+                await self._deadline(case, pending[alert_id], now)
+            elif case["state"] == "open" and now >= case["next_at"]:
+                await self._advance(case, pending[alert_id], now)
+
+    # ------------------------------------------------------------------------------------ cases
+
+    async def _open(self, alert: Alert, now: float) -> None:
+        delays = self.rota.delays("alert", alert.severity)
+        within, otherwise = self._policy(alert)
+        chain = [p.id for p in self.rota.chain(datetime.fromtimestamp(now, timezone.utc))]
+        added = await self.db.execute(
+            "INSERT INTO oncall_cases (subject, kind, severity, chain, opened_at, next_at, deadline, otherwise)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject) DO NOTHING",
+            f"alert:{alert.id}", "alert", int(alert.severity), json.dumps(chain), now, now + delays.after,
+            now + within if within else None, otherwise,
+        )
+        if added:
+            await self._audit(now, "crieur", "oncall-open", f"alert:{alert.id}",
+                              f"en attente de validation ; astreinte : {' → '.join(chain)}"
+                              + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""))
+
+    def _policy(self, alert: Alert) -> tuple[int, str]:
+        """The approval deadline of the rule that made the alert (seconds, what then), or (0, "")."""
+        rules = getattr(self.crieur, "rules", None)
+        try:
+            engine = rules.engine if rules is not None else None
+        except RuntimeError:
+            engine = None
+        for rule in getattr(engine, "rules", ()):
+            if rule.name == alert.rule:
+                return rule.then.approve_within, rule.then.approve_otherwise
+        return 0, ""
+
+    async def _advance(self, case: dict[str, Any], alert: Alert, now: float) -> None:
+        """Page the next person of the chain; past its end, the case is marked unanswered."""
+        chain = json.loads(case["chain"])
+        step = int(case["step"]) + 1
+        delays = self.rota.delays(case["kind"], alert.severity)
+        if step >= len(chain):
+            if await self.db.execute("UPDATE oncall_cases SET state = 'unanswered' WHERE subject = $1 "
+                                     "AND state = 'open' AND step = $2", case["subject"], case["step"]):
+                await self._audit(now, "crieur", "oncall-unanswered", case["subject"],
+                                  "personne n'a répondu : l'alerte attend dans la console")
+            return
+        moved = await self.db.execute(
+            "UPDATE oncall_cases SET step = $2, next_at = $3 WHERE subject = $1 AND step = $4 AND state = 'open'",
+            case["subject"], step, now + delays.next, case["step"],
+        )
+        if moved:  # this process won the step: it pages
+            await self._page(case["subject"], step, self.rota.people[chain[step]], alert, case, now)
+
+    async def _page(self, subject: str, step: int, person: Person, alert: Alert, case: dict[str, Any],
+                    now: float) -> None:
+        sms_channel, email_channel = self._channels()
+        sms, subject_line, mail = self._page_texts(alert, case, now)
+        deliveries = []
+        if sms_channel:
+            deliveries.append(NewDelivery(key=page_key(subject, step, sms_channel, person.phone), alert_id=NO_ALERT,
+                                          channel=sms_channel, recipient=person.phone, kind="Page", text=sms,
+                                          extra=json.dumps({"page": subject, "person": person.id})))
+        if email_channel:
+            deliveries.append(NewDelivery(key=page_key(subject, step, email_channel, person.email),
+                                          alert_id=NO_ALERT, channel=email_channel, recipient=person.email,
+                                          kind="Page", text=mail, subject=subject_line,
+                                          extra=json.dumps({"page": subject, "person": person.id})))
+        await self.store.enqueue(deliveries)
+        how = " et ".join(x for x, c in (("SMS", sms_channel), ("e-mail", email_channel)) if c) or "aucun canal"
+        await self._audit(now, "crieur", "oncall-page", subject,
+                          f"{person.id} ({person.name}) appelé·e par {how}, rang {step + 1} de la chaîne")
+        log.info("%s: paged %s (step %d)", subject, person.id, step + 1)
+
+    def _channels(self) -> tuple[str, str]:
+        config = self.crieur.config
+        channels = self.crieur.channels
+        sms = self.rota.channels.get("sms") or config.sms_channel
+        email = self.rota.channels.get("email") or config.email_channel
+        return (sms if sms in channels else "", email if email in channels else "")
+
+    def _page_texts(self, alert: Alert, case: dict[str, Any], now: float) -> tuple[str, str, str]:
+        since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
+        where = ", ".join(alert.territories)
+        what = f"{alert.title}" + (f" ({where})" if where else "")
+        deadline = ""
+        if case["deadline"] is not None and case["otherwise"]:
+            at = paris(datetime.fromtimestamp(case["deadline"], timezone.utc))
+            deadline = f" Sans décision à {at[-5:]}, elle sera {POLICY_WORDS[case['otherwise']]}."
+        sms = (f"Crieur astreinte : l'alerte {alert.id} attend une validation depuis {since[-5:]} : {what}."
+               f"{deadline} Répondez OUI {alert.id} <code> pour la publier, NON {alert.id} <code> pour la "
+               f"rejeter, VU {alert.id} <code> pour la prendre en charge.")
+        console = f"{self.crieur.config.public_url.rstrip('/')}/console"
+        mail = (f"L'alerte {alert.id} attend une validation depuis {since} (heure de Paris).\n\n"
+                f"{alert.title}\n{alert.text}\n\nTerritoires : {where or '-'}\nRègle : {alert.rule or '-'}\n"
+                f"{deadline.strip()}\n\nDécider dans la console : {console}\n"
+                f"ou par SMS au numéro de Crieur : OUI {alert.id} <code> / NON {alert.id} <code> / "
+                f"VU {alert.id} <code>.\n")
+        return sms, f"[Astreinte] Alerte {alert.id} à valider : {alert.title}"[:200], mail
+
+    async def _deadline(self, case: dict[str, Any], alert: Alert, now: float) -> None:
+        """Nobody decided in time: the rule's `otherwise` decides."""
+        otherwise, subject, alert_id = case["otherwise"], case["subject"], int(alert.id or 0)
+        by = f"règle:{alert.rule}"
+        if otherwise == "escalate":
+            # Page the head of communication now (the last of the chain), once.
+            chain = json.loads(case["chain"])
+            last = len(chain) - 1
+            if not await self.db.execute("UPDATE oncall_cases SET deadline = NULL, state = 'open', step = $2, "
+                                         "next_at = $3 WHERE subject = $1 AND deadline IS NOT NULL",
+                                         subject, last, now + self.rota.delays(case["kind"], alert.severity).next):
+                return
+            await self._audit(now, by, "oncall-deadline", subject, "délai de validation dépassé : escalade")
+            if int(case["step"]) < last:
+                await self._page(subject, last, self.rota.people[chain[last]], alert, case, now)
+            return
+        try:
+            if otherwise == "publish":
+                await self.crieur.approve(alert_id, by=by)
+            else:
+                await self.crieur.reject(alert_id, by=by)
+        except NotAwaitingApproval:
+            return  # someone decided meanwhile
+        action = "approve" if otherwise == "publish" else "reject"
+        await self._audit(now, by, action, subject, f"délai de validation dépassé : {POLICY_WORDS[otherwise]} "
+                          "automatiquement (approve.otherwise de la règle)")
+        await self._close(subject, "decided", by, "policy", now)
+
+    async def _close(self, subject: str, state: str, by: str, how: str, now: float,
+                     only_from: str | None = None) -> bool:
+        sql = ("UPDATE oncall_cases SET state = $2, closed_at = $3, closed_by = $4, how = $5 WHERE subject = $1 "
+               "AND state IN ('open', 'acknowledged', 'unanswered')")
+        args: list[Any] = [subject, state, now, by, how]
+        if only_from is not None:
+            sql += " AND state = $6"
+            args.append(only_from)
+        return await self.db.execute(sql, *args) > 0
+
+    async def cases(self) -> list[dict[str, Any]]:
+        return await self.db.fetch("SELECT * FROM oncall_cases ORDER BY opened_at")
+
+    # ------------------------------------------------------------------------------------ SMS answers
+
+    def knows(self, phone: str) -> bool:
+        return self.rota.by_phone(phone) is not None
+
+    async def handle_sms(self, phone: str, body: str) -> str | None:
+        """The reply to an on-call answer from a rota number, or None when the SMS is not one (it then
+        goes to the citizens' desk like any other)."""
+        person = self.rota.by_phone(phone)
+        match = COMMAND.match(body or "")
+        if person is None or match is None:
+            return None
+        now = self.clock()
+        word, alert_id, given = match.group(1).upper(), int(match.group(2)), match.group(3) or ""
+        who = f"astreinte:{person.id}"
+        if not given:
+            return f"Ajoutez votre code : {word} {alert_id} <code>."
+        pin = person.pin()
+        right = bool(pin) and hmac.compare_digest(given.encode(), pin.encode())
+        recent = [t for t in self._failures.get(phone, []) if t > now - PIN_WINDOW]
+        if not right or len(recent) >= PIN_FAILURES:
+            if len(recent) >= PIN_FAILURES:
+                why, reply = "trop d'essais", "Trop d'essais : réessayez dans une heure ou passez par la console."
+            else:
+                recent.append(now)
+                why = "code incorrect" if pin else f"aucun code défini ({person.pin_env or 'pin_env'})"
+                reply = "Code incorrect : rien n'a été fait."
+            self._failures[phone] = recent
+            await self._audit(now, who, "oncall-sms-refused", f"alert:{alert_id}",
+                              f"{word} par SMS depuis {mask(phone)} : {why}")
+            log.warning("on-call SMS from %s refused: %s", mask(phone), why)
+            return reply
+        subject = f"alert:{alert_id}"
+        alert = await self.store.alert(alert_id)
+        if alert is None:
+            return f"Alerte {alert_id} introuvable."
+        if word == "VU":
+            if alert.status is not AlertStatus.PENDING_APPROVAL:
+                return f"L'alerte {alert_id} n'attend plus de validation ({_status_fr(alert.status)})."
+            await self.db.execute("UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
+                                  "WHERE subject = $1 AND state IN ('open', 'unanswered')", subject, person.id)
+            await self._audit(now, who, "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}")
+            return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
+        try:
+            if word == "OUI":
+                await self.crieur.approve(alert_id, by=who)
+            else:
+                await self.crieur.reject(alert_id, by=who)
+        except NotAwaitingApproval:
+            current = await self.store.alert(alert_id)
+            status = current.status if current is not None else AlertStatus.ENDED
+            return f"L'alerte {alert_id} n'attend plus de validation ({_status_fr(status)})."
+        action = "approve" if word == "OUI" else "reject"
+        await self._audit(now, who, action, subject, f"par SMS depuis {mask(phone)}")
+        await self._close(subject, "decided", person.id, "sms", now)
+        return f"Alerte {alert_id} publiée." if word == "OUI" else f"Alerte {alert_id} rejetée."
+
+    async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
+        await accounts.audit(self.store, username, action, target, detail, at=now)
+
+
+def _status_fr(status: AlertStatus) -> str:
+    return {AlertStatus.PUBLISHED: "publiée", AlertStatus.REJECTED: "rejetée", AlertStatus.ENDED: "terminée",
+            AlertStatus.EXPIRED: "expirée", AlertStatus.PENDING_APPROVAL: "en attente"}[status]
