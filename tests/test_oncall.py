@@ -361,3 +361,10 @@ async def test_a_minor_item_nobody_answers_is_discarded_after_the_whole_chain(ni
         assert actions[-2:] == [("23:35", "oncall-unanswered"), ("23:45", "reject")]
     finally:
         await close(night)
+
+
+def test_the_bundled_rota_loads():
+    rota = load_rota(EXAMPLE / "astreinte.yaml")
+    assert [p.id for p in rota.chain(SATURDAY_23H)] == ["camille", "yanis", "helene"]
+    assert [p.id for p in rota.chain(datetime(2026, 12, 23, 10, 0, tzinfo=PARIS))] == ["yanis", "camille", "helene"]
+    assert rota.delays("alert", Severity.EXTREME).after == 0
