@@ -185,6 +185,7 @@ class Alert:
     authority: str = ""
     expires: datetime | None = None
     supersedes: int | None = None  # id of the alert this one updates or ends
+    exercise: bool = False  # an exercise (CAP status Exercise/Test): exercise channels only (alerts.exercise)
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

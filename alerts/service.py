@@ -25,6 +25,8 @@ from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
 from .domain import Alert, AlertStatus, Item, MsgType
 from .errors import AlertNotFound, NotAwaitingApproval
+from .exercise import is_exercise, marked
+from .exercise import prepare as prepare_exercise
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
@@ -112,7 +114,7 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render)
+        self.fanout = Fanout(self.store, self.channels, self.render, self.config.exercise_recipients)
         self.citizens = Citizens(self)
         if self.config.oncall is not None:
             from .oncall import OnCall, load_rota
@@ -235,6 +237,12 @@ class Crieur:
                 continue
             alert = decision.to_alert(item)
             alert.signature = alert.signature or self.config.signature
+            if is_exercise(item):
+                prepare_exercise(alert, self.config.exercise_channels)
+                if not alert.channels:
+                    log.warning("exercise %s (rule %s): no exercise channel among %s, not sent (exercise.channels)",
+                                item.key, alert.rule, ", ".join(decision.channels))
+                    continue
             dedup = decision.dedup_key(item)
             if decision.suppress_window:
                 twin = await self.store.recent_alert_like(dedup, time.time() - decision.suppress_window)
@@ -308,6 +316,7 @@ class Crieur:
             signature=alert.signature,
             supersedes=alert.id,
             authority=alert.authority,
+            exercise=alert.exercise,
         )
         stored = await self.store.add_alert(ending, created_by=by)
         await self.fanout.plan(stored)  # type: ignore[union-attr]
@@ -335,7 +344,7 @@ class Crieur:
             gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
         )
         extra = {"facets": list(rendered.facets)} if rendered.facets else {}
-        return Text(rendered.text, extra, subject=alert.title)
+        return Text(marked(alert, rendered.text), extra, subject=alert.title)
 
     async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
                       signature: str = "", title: str = "") -> list[dict[str, Any]]:
