@@ -30,6 +30,7 @@ from .exercise import prepare as prepare_exercise
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
+from .schedule import Scheduler, scheduled_later
 from .security import RequestLimits, install_request_limits, safe_session
 from .storage import Ingested, Store, open_store
 
@@ -70,6 +71,7 @@ class Crieur:
         self.directory: Directory | None = None
         self.citizens: Citizens | None = None
         self.oncall: OnCall | None = None
+        self.scheduler = Scheduler(self)
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: SourceLoop | None = None
@@ -155,6 +157,8 @@ class Crieur:
             self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
         if ingest and self.oncall is not None:
             self._tasks.append(asyncio.create_task(self.oncall.run(30), name="oncall"))
+        if ingest:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(30), name="scheduler"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
                                     on_event=self.metrics.delivery_event)
@@ -178,6 +182,7 @@ class Crieur:
             self.citizens.stop()
         if self.oncall is not None:
             self.oncall.stop()
+        self.scheduler.stop()
         for task in self._tasks:
             if task.get_name() == "sources":
                 task.cancel()
@@ -270,7 +275,10 @@ class Crieur:
         return found
 
     async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert:
-        """Store an alert; a published one is fanned out at once, a held one waits for a CM."""
+        """Store an alert; a published one is fanned out at once, a held one waits for a CM, a scheduled
+        one for its publish_at (alerts.schedule)."""
+        if alert.status is AlertStatus.PUBLISHED and scheduled_later(alert):
+            alert.status = AlertStatus.SCHEDULED
         stored = await self.store.add_alert(alert, created_by=created_by, dedup=dedup)
         if stored.status is AlertStatus.PUBLISHED:
             await self.fanout.plan(stored)  # type: ignore[union-attr]
@@ -280,6 +288,10 @@ class Crieur:
     async def approve(self, alert_id: int, by: str) -> Alert:
         """Publish a held alert and fan it out. Of two CMs approving at once, one does it; the other is told
         it is no longer waiting (NotAwaitingApproval)."""
+        held = await self._alert(alert_id)
+        if scheduled_later(held):  # approved ahead of its time: it goes out at its publish_at
+            await self._decide(alert_id, AlertStatus.SCHEDULED)
+            return await self._alert(alert_id)
         await self._decide(alert_id, AlertStatus.PUBLISHED)
         alert = await self._alert(alert_id)
         await self.fanout.plan(alert)  # type: ignore[union-attr]

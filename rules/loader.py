@@ -35,6 +35,8 @@ A rule file (commented example: examples/loir-et-cher/rules.yaml)::
           suppress_duplicates: 30m           # same rule + territories + text within 30 min: no alert
           episode: start                     # start / end the snow episode on its territories
           sms_gsm7: true                     # SMS rendered in GSM-7 (ê → e, « → ") to save segments
+          publish_at: onset                  # not before the item's onset (an arrêté from 06:00)
+          end_after: 6h                      # its "fin d'alerte" goes out 6 h after publication
         continue: false                      # override the mode for this rule
 
 `continue` defaults to false in first-match mode and to true in "all" mode. Several files are read in
@@ -89,7 +91,7 @@ WHEN_KEYS = (
 )
 THEN_KEYS = (
     "territories", "hashtags", "channels", "template", "priority", "approve", "escalate_to",
-    "suppress_duplicates", "episode", "sms_gsm7",
+    "suppress_duplicates", "episode", "sms_gsm7", "publish_at", "end_after",
 )
 
 
@@ -484,6 +486,10 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
             values["episode_action"] = checker.choice(value_node, path, ("start", "end"))
         elif key == "sms_gsm7":
             values["sms_gsm7"] = bool(checker.boolean(value_node, path))
+        elif key == "publish_at":
+            values["publish_at"] = checker.choice(value_node, path, ("onset",)) or ""
+        elif key == "end_after":
+            values["end_after"] = _duration(checker, value_node, path) or 0
     templates = values.get("templates", {})
     if "template" in fields and templates:
         for channel in templates:

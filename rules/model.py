@@ -78,6 +78,8 @@ class Action:
     suppress_window: int = 0  # seconds
     episode_action: str | None = None  # "start" / "end"
     sms_gsm7: bool = False
+    publish_at: str = ""  # "onset": not before the item's onset (alerts.schedule)
+    end_after: int = 0  # seconds after publication, its "fin d'alerte" goes out; 0: never by itself
 
 
 @dataclass(frozen=True, slots=True)
