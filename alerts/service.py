@@ -72,6 +72,7 @@ class Crieur:
         self.citizens: Citizens | None = None
         self.oncall: OnCall | None = None
         self.scheduler = Scheduler(self)
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # a replay plays its own time
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: SourceLoop | None = None
@@ -224,7 +225,7 @@ class Crieur:
         item = ingested.item
         previous = await self._previous_alert(item)
         episodes = await self.store.active_episodes()
-        decisions = self._rules().decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
+        decisions = self._rules().decide(item, EvalState(now=self.now(), episodes=episodes))
         for decision in decisions:
             for territory in decision.territories:
                 if decision.episode_action == "start":
