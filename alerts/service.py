@@ -124,11 +124,13 @@ class Crieur:
 
             self.oncall = OnCall(self, load_rota(self.config.oncall))
         limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
+        from .oncall.console import install_routes as oncall_routes
         from .timeline import install_routes as timeline_routes
 
         self.route_installers += [
             self.citizens.install_routes,
             timeline_routes,
+            oncall_routes,
             self.metrics.install_routes,
             lambda app: install_request_limits(app, limits),
         ]

@@ -368,3 +368,30 @@ def test_the_bundled_rota_loads():
     assert [p.id for p in rota.chain(SATURDAY_23H)] == ["camille", "yanis", "helene"]
     assert [p.id for p in rota.chain(datetime(2026, 12, 23, 10, 0, tzinfo=PARIS))] == ["yanis", "camille", "helene"]
     assert rota.delays("alert", Severity.EXTREME).after == 0
+
+
+async def test_the_console_shows_who_is_on_call_and_the_cases(night_factory, monkeypatch):
+    from argon2 import PasswordHasher
+
+    from alerts.web import make_app
+    from tests.test_web_support import PASSWORD, Web
+
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    night = await night_factory("publish", "20m")
+    client = TestClient(TestServer(make_app(night.crieur), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await night.crieur.process_items([orange_vigilance(SATURDAY_23H)])
+        await night.at(23, 0)
+        await night.at(23, 5)
+        assert (await client.get("/console/astreinte", allow_redirects=False)).status == 302  # login first
+        await accounts.add_user(night.crieur.store, "camille", PASSWORD, "cm")
+        await Web(night.crieur, client).login("camille")
+        page = await client.get("/console/astreinte")
+        text = await page.text()
+        assert page.status == 200
+        assert text.index("Alice Martin") < text.index("Bruno Petit") < text.index("Claire Roux")
+        assert "appel en cours" in text and "sam. 05/12 23:20 : publish" in text
+    finally:
+        await client.close()
+        await close(night)
