@@ -298,11 +298,12 @@ async def test_saturday_night_the_backup_approves_by_sms(night_factory):
         ]
         assert "alice (Alice Martin)" in log[1][4] and "bruno (Bruno Petit)" in log[2][4]
         assert "par SMS depuis" in log[4][4] and "1602" not in log[4][4]  # the number is masked
-        pages = [d for d in await night.crieur.store.deliveries(limit=50) if d.kind == "Page"]
+        pages = [d for d in await night.crieur.store.deliveries(limit=50)
+                 if d.kind == "Page" and d.extra["page"] == f"alert:{alert.id}"]  # (the citizen's "OUI" is paged too)
         assert sorted((d.channel, d.recipient, d.state.value) for d in pages) == [
             ("email", "alice@cd41.example", "sent"), ("email", "bruno@cd41.example", "sent"),
             ("sms", ALICE, "sent"), ("sms", BRUNO, "sent")]
-        [case] = await night.oncall.cases()
+        [case] = [c for c in await night.oncall.cases() if c["subject"] == f"alert:{alert.id}"]
         assert (case["state"], case["closed_by"], case["how"]) == ("decided", "bruno", "sms")
     finally:
         await close(night)
@@ -394,4 +395,28 @@ async def test_the_console_shows_who_is_on_call_and_the_cases(night_factory, mon
         assert "appel en cours" in text and "sam. 05/12 23:20 : publish" in text
     finally:
         await client.close()
+        await close(night)
+
+
+async def test_a_question_for_the_departement_pages_until_someone_takes_it(night_factory):
+    night = await night_factory("publish", "20m")
+    try:
+        assert night.crieur.citizens is not None
+        asked = await night.crieur.citizens.ask("sms", CITIZEN, "La RD 957 est-elle déneigée vers Vendôme ?", ["41"])
+        qid = asked["question_id"]
+        await night.at(23, 0)
+        await night.at(23, 14)
+        assert night.sms_to(ALICE) == []  # questions wait 15 minutes (paging.default)
+        await night.at(23, 15)
+        [page] = night.sms_to(ALICE)
+        assert "question d'un citoyen" in page and "La RD 957 est-elle déneigée" in page and f"VU Q{qid} <code>" in page
+        night._clock[0] = SATURDAY_23H.replace(minute=20).timestamp()
+        assert "se prend en charge" in await night.sms(ALICE, f"OUI Q{qid} 1357")
+        assert await night.sms(ALICE, f"VU Q{qid} 1357") == \
+            f"Question Q{qid} prise en charge : plus personne d'autre n'est appelé."
+        await night.at(23, 59)
+        assert night.sms_to(BRUNO) == []
+        [case] = await night.oncall.cases()
+        assert (case["subject"], case["state"], case["closed_by"]) == (f"question:{qid}", "acknowledged", "alice")
+    finally:
         await close(night)

@@ -1,6 +1,7 @@
 """Paging the on-call person for what waits on one, and their answers by SMS.
 
-An alert pending approval opens a *case* (table oncall_cases). After the rota's delay for its kind and
+An alert pending approval, or a citizen's question in the Département's competence left in the team's
+queue, opens a *case* (table oncall_cases). After the rota's delay for its kind and
 severity the first person of the chain (CM on call → back-up → head of communication) is paged by SMS and
 email, through the outbox like any delivery (keys `page:...`: exactly once); with no acknowledgement the
 next person is paged after the next delay, and so on. The case closes when someone decides (console or
@@ -8,6 +9,7 @@ SMS) or acknowledges ("VU 12"); a rule's `approve: {within, otherwise}` decides 
 
 SMS answers, from the rota's numbers only, each signed with the person's PIN:
     OUI 12 4821   approve alert 12          NON 12 4821   reject it          VU 12 4821   I am on it
+    VU Q7 4821    I am on question 7 (answered in the console)
 They go through `Crieur.approve` / `Crieur.reject`, the console's one transition, and every step is in the
 audit log with who, how and when.
 """
@@ -20,11 +22,12 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from alerts.citizens.base import NO_ALERT
-from alerts.domain import Alert, AlertStatus
+from alerts.domain import Alert, AlertStatus, Severity
 from alerts.errors import NotAwaitingApproval
 from alerts.phones import mask
 from alerts.seams import ConsoleService
@@ -36,13 +39,33 @@ from .rota import Person, Rota, paris
 
 log = logging.getLogger("crieur.oncall")
 
-COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
+COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+(Q?)\s*(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
 PIN_FAILURES, PIN_WINDOW = 5, 3600.0  # wrong PINs allowed per number per hour; then every answer is refused
 POLICY_WORDS = {"publish": "publiée", "discard": "rejetée", "escalate": "transmise à la direction"}
 
 
 def page_key(subject: str, step: int, channel: str, recipient: str) -> str:
     return f"page:{subject}:{step}:{channel}:{recipient}"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Something waiting on a person: an alert pending approval, or a citizen's question in the
+    Département's competence still in the team's queue."""
+
+    subject: str  # "alert:12", "question:7"
+    kind: str  # "alert", "question": the rota's paging delays are per kind (and severity)
+    severity: Severity
+    alert: Alert | None = None
+    question: dict[str, Any] | None = None
+
+    @classmethod
+    def of_alert(cls, alert: Alert) -> "Waiting":
+        return cls(f"alert:{alert.id}", "alert", alert.severity, alert=alert)
+
+    @classmethod
+    def of_question(cls, row: dict[str, Any]) -> "Waiting":
+        return cls(f"question:{row['id']}", "question", Severity.UNKNOWN, question=row)
 
 
 class OnCall:
@@ -82,37 +105,41 @@ class OnCall:
 
     async def tick(self) -> None:
         now = self.clock()
-        pending = {a.id: a for a in await self.store.alerts((AlertStatus.PENDING_APPROVAL,), limit=500)}
-        for alert in pending.values():
-            await self._open(alert, now)
+        waiting = {w.subject: w for w in map(Waiting.of_alert,
+                                             await self.store.alerts((AlertStatus.PENDING_APPROVAL,), limit=500))}
+        for row in await self.store.questions(status="queued", limit=500):
+            if row["in_scope"]:
+                waiting[f"question:{row['id']}"] = Waiting.of_question(row)
+        for item in waiting.values():
+            await self._open(item, now)
         for case in await self.db.fetch(
                 "SELECT * FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered') ORDER BY opened_at"):
-            alert_id = int(case["subject"].split(":", 1)[1])
-            if alert_id not in pending:
-                decided = await self.store.alert(alert_id)
+            found = waiting.get(case["subject"])
+            if found is None:  # decided or answered elsewhere (the console)
                 await self._close(case["subject"], "decided", "", "console", now, only_from=case["state"])
-                log.info("case %s closed: alert %s", case["subject"], decided.status.value if decided else "gone")
+                log.info("case %s closed: no longer waiting", case["subject"])
                 continue
-            if case["deadline"] is not None and now >= case["deadline"] and case["otherwise"]:
-                await self._deadline(case, pending[alert_id], now)
+            if found.alert is not None and case["deadline"] is not None and now >= case["deadline"] \
+                    and case["otherwise"]:
+                await self._deadline(case, found.alert, now)
             elif case["state"] == "open" and now >= case["next_at"]:
-                await self._advance(case, pending[alert_id], now)
+                await self._advance(case, found, now)
 
     # ------------------------------------------------------------------------------------ cases
 
-    async def _open(self, alert: Alert, now: float) -> None:
-        delays = self.rota.delays("alert", alert.severity)
-        within, otherwise = self._policy(alert)
+    async def _open(self, waiting: Waiting, now: float) -> None:
+        delays = self.rota.delays(waiting.kind, waiting.severity)
+        within, otherwise = self._policy(waiting.alert) if waiting.alert is not None else (0, "")
         chain = [p.id for p in self.rota.chain(datetime.fromtimestamp(now, timezone.utc))]
         added = await self.db.execute(
             "INSERT INTO oncall_cases (subject, kind, severity, chain, opened_at, next_at, deadline, otherwise)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject) DO NOTHING",
-            f"alert:{alert.id}", "alert", int(alert.severity), json.dumps(chain), now, now + delays.after,
+            waiting.subject, waiting.kind, int(waiting.severity), json.dumps(chain), now, now + delays.after,
             now + within if within else None, otherwise,
         )
         if added:
-            await self._audit(now, "crieur", "oncall-open", f"alert:{alert.id}",
-                              f"en attente de validation ; astreinte : {' → '.join(chain)}"
+            what = "en attente de validation" if waiting.alert is not None else "question de citoyen en attente"
+            await self._audit(now, "crieur", "oncall-open", waiting.subject, f"{what} ; astreinte : {' → '.join(chain)}"
                               + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""))
 
     def _policy(self, alert: Alert) -> tuple[int, str]:
@@ -127,28 +154,31 @@ class OnCall:
                 return rule.then.approve_within, rule.then.approve_otherwise
         return 0, ""
 
-    async def _advance(self, case: dict[str, Any], alert: Alert, now: float) -> None:
+    async def _advance(self, case: dict[str, Any], waiting: Waiting, now: float) -> None:
         """Page the next person of the chain; past its end, the case is marked unanswered."""
         chain = json.loads(case["chain"])
         step = int(case["step"]) + 1
-        delays = self.rota.delays(case["kind"], alert.severity)
+        delays = self.rota.delays(case["kind"], waiting.severity)
         if step >= len(chain):
             if await self.db.execute("UPDATE oncall_cases SET state = 'unanswered' WHERE subject = $1 "
                                      "AND state = 'open' AND step = $2", case["subject"], case["step"]):
                 await self._audit(now, "crieur", "oncall-unanswered", case["subject"],
-                                  "personne n'a répondu : l'alerte attend dans la console")
+                                  "personne n'a répondu : cela attend dans la console")
             return
         moved = await self.db.execute(
             "UPDATE oncall_cases SET step = $2, next_at = $3 WHERE subject = $1 AND step = $4 AND state = 'open'",
             case["subject"], step, now + delays.next, case["step"],
         )
         if moved:  # this process won the step: it pages
-            await self._page(case["subject"], step, self.rota.people[chain[step]], alert, case, now)
+            await self._page(case["subject"], step, self.rota.people[chain[step]], waiting, case, now)
 
-    async def _page(self, subject: str, step: int, person: Person, alert: Alert, case: dict[str, Any],
+    async def _page(self, subject: str, step: int, person: Person, waiting: Waiting, case: dict[str, Any],
                     now: float) -> None:
         sms_channel, email_channel = self._channels()
-        sms, subject_line, mail = self._page_texts(alert, case, now)
+        if waiting.alert is not None:
+            sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
+        else:
+            sms, subject_line, mail = self._question_texts(waiting.question or {}, case)
         deliveries = []
         if sms_channel:
             deliveries.append(NewDelivery(key=page_key(subject, step, sms_channel, person.phone), alert_id=NO_ALERT,
@@ -191,6 +221,20 @@ class OnCall:
                 f"VU {alert.id} <code>.\n")
         return sms, f"[Astreinte] Alerte {alert.id} à valider : {alert.title}"[:200], mail
 
+    def _question_texts(self, question: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
+        since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
+        qid = question.get("id")
+        text = " ".join(str(question.get("text", "")).split())
+        short = text if len(text) <= 140 else text[:139] + "…"
+        console = f"{self.crieur.config.public_url.rstrip('/')}/console"
+        sms = (f"Crieur astreinte : question d'un citoyen ({question.get('channel', '')}) en attente depuis "
+               f"{since[-5:]} : « {short} ». Répondez VU Q{qid} <code> pour la prendre en charge, puis "
+               f"dans la console.")
+        mail = (f"Une question de citoyen attend une réponse du Département depuis {since} (heure de Paris).\n\n"
+                f"« {text} »\n\nCanal : {question.get('channel', '')}\nRépondre dans la console : {console}\n"
+                f"Prendre en charge par SMS : VU Q{qid} <code>.\n")
+        return sms, f"[Astreinte] Question de citoyen en attente (Q{qid})", mail
+
     async def _deadline(self, case: dict[str, Any], alert: Alert, now: float) -> None:
         """Nobody decided in time: the rule's `otherwise` decides."""
         otherwise, subject, alert_id = case["otherwise"], case["subject"], int(alert.id or 0)
@@ -205,7 +249,7 @@ class OnCall:
                 return
             await self._audit(now, by, "oncall-deadline", subject, "délai de validation dépassé : escalade")
             if int(case["step"]) < last:
-                await self._page(subject, last, self.rota.people[chain[last]], alert, case, now)
+                await self._page(subject, last, self.rota.people[chain[last]], Waiting.of_alert(alert), case, now)
             return
         try:
             if otherwise == "publish":
@@ -245,10 +289,12 @@ class OnCall:
         if person is None or match is None:
             return None
         now = self.clock()
-        word, alert_id, given = match.group(1).upper(), int(match.group(2)), match.group(3) or ""
+        word, is_question = match.group(1).upper(), bool(match.group(2))
+        alert_id, given = int(match.group(3)), match.group(4) or ""
         who = f"astreinte:{person.id}"
+        ref = f"Q{alert_id}" if is_question else str(alert_id)
         if not given:
-            return f"Ajoutez votre code : {word} {alert_id} <code>."
+            return f"Ajoutez votre code : {word} {ref} <code>."
         pin = person.pin()
         right = bool(pin) and hmac.compare_digest(given.encode(), pin.encode())
         recent = [t for t in self._failures.get(phone, []) if t > now - PIN_WINDOW]
@@ -260,10 +306,12 @@ class OnCall:
                 why = "code incorrect" if pin else f"aucun code défini ({person.pin_env or 'pin_env'})"
                 reply = "Code incorrect : rien n'a été fait."
             self._failures[phone] = recent
-            await self._audit(now, who, "oncall-sms-refused", f"alert:{alert_id}",
+            await self._audit(now, who, "oncall-sms-refused", f"{'question' if is_question else 'alert'}:{alert_id}",
                               f"{word} par SMS depuis {mask(phone)} : {why}")
             log.warning("on-call SMS from %s refused: %s", mask(phone), why)
             return reply
+        if is_question:
+            return await self._question_answer(word, alert_id, person, phone, now)
         subject = f"alert:{alert_id}"
         alert = await self.store.alert(alert_id)
         if alert is None:
@@ -288,6 +336,18 @@ class OnCall:
         await self._audit(now, who, action, subject, f"par SMS depuis {mask(phone)}")
         await self._close(subject, "decided", person.id, "sms", now)
         return f"Alerte {alert_id} publiée." if word == "OUI" else f"Alerte {alert_id} rejetée."
+
+    async def _question_answer(self, word: str, question_id: int, person: Person, phone: str, now: float) -> str:
+        if word != "VU":
+            return f"Une question se prend en charge (VU Q{question_id} <code>) puis se traite dans la console."
+        subject = f"question:{question_id}"
+        taken = await self.db.execute("UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
+                                      "WHERE subject = $1 AND state IN ('open', 'unanswered')", subject, person.id)
+        if not taken:
+            return f"La question Q{question_id} n'attend personne."
+        await self._audit(now, f"astreinte:{person.id}", "oncall-ack", subject,
+                          f"prise en charge par SMS depuis {mask(phone)}")
+        return f"Question Q{question_id} prise en charge : plus personne d'autre n'est appelé."
 
     async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
         await accounts.audit(self.store, username, action, target, detail, at=now)
