@@ -370,13 +370,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from .storage import open_store
 
     config = _load(args)
-    folder = pathlib.Path(args.folder)
-    if not folder.exists():
-        raise SystemExit(f"crieur replay: no such folder {folder}")
-    items, unread = recorded_items(folder, config.sources)
+    items: list[Any] = []
+    unread: list[str] = []
+    if args.folder:
+        folder = pathlib.Path(args.folder)
+        if not folder.exists():
+            raise SystemExit(f"crieur replay: no such folder {folder}")
+        items, unread = recorded_items(folder, config.sources)
+    elif not (args.start and args.end):
+        raise SystemExit("crieur replay: give a FOLDER, or --from and --to (stored items)")
 
     async def main() -> int:
+        nonlocal items
         subscribers: list[tuple[str, str]] = []
+        if not args.folder:
+            from .replay import stored_items
+
+            store = await open_store(config.database)
+            try:
+                items = await stored_items(store, _when(args.start), _when(args.end))
+            finally:
+                await store.close()
         if args.subscribers:
             store = await open_store(config.database)
             try:
@@ -394,6 +408,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def _when(text: str) -> datetime:
+    """An ISO date or date-time; without a zone, Paris time."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"crieur replay: {text!r} is not a date like 2026-12-05 or 2026-12-05T23:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Paris"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -456,7 +481,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lines", type=int, default=6, help="text lines shown per item (default 6)")
     p.add_argument("--json", action="store_true", help="the items as JSON")
     p = command("replay", cmd_replay, "what a recorded episode would send with these rules (nothing is sent)")
-    p.add_argument("folder", help="documents of the episode (feeds as published), played in the order of their dates")
+    p.add_argument("folder", nargs="?", help="documents of the episode (feeds as published), played in the order "
+                   "of their dates; without it, the items stored between --from and --to")
+    p.add_argument("--from", dest="start", metavar="DATE", help="stored items received from DATE (Paris time)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="... up to DATE")
     p.add_argument("--rules", action="append", metavar="FILE", help="a proposed rule file (repeatable; "
                    "default: the configured rules)")
     p.add_argument("--sms-price", type=float, default=0.0725, help="euros per SMS segment (default 0.0725)")

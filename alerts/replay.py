@@ -84,6 +84,19 @@ def recorded_items(folder: str | pathlib.Path, sources: Sequence[Any]) -> tuple[
     return found, [f"{u.document}: {u.reason}" for u in report.unread]
 
 
+async def stored_items(store: Any, start: datetime, end: datetime) -> list[Item]:
+    """Items the live service received between `start` and `end`, in the order of their dates. Each item in
+    its last known version (earlier versions are kept only as raw documents)."""
+    from .storage.records import item_from_dict
+
+    rows = await store.db.fetch("SELECT data FROM items WHERE first_seen >= $1 AND first_seen <= $2 ORDER BY id",
+                                start.timestamp(), end.timestamp())
+    found = [item_from_dict(json.loads(r["data"])) for r in rows]
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    found.sort(key=lambda i: i.sent or epoch)
+    return found
+
+
 async def replay(config: ServiceConfig, items: Sequence[Item], *, rules: Sequence[pathlib.Path] = (),
                  sms_price: float = 0.0725, subscribers: Sequence[tuple[str, str]] = ()) -> ReplayReport:
     """Play `items` through a dry-run copy of the service; nothing is sent, the live database is not written."""
