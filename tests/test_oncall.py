@@ -420,3 +420,26 @@ async def test_a_question_for_the_departement_pages_until_someone_takes_it(night
         assert (case["subject"], case["state"], case["closed_by"]) == (f"question:{qid}", "acknowledged", "alice")
     finally:
         await close(night)
+
+
+async def test_an_escalation_no_webmaster_acknowledged_pages_the_rota(night_factory):
+    night = await night_factory("publish", "20m")
+    try:
+        store = night.crieur.store
+        row, _ = await store.count_escalation("prefecture-41", "poids-lourds", SATURDAY_23H.timestamp())
+        await store.set_escalation_state(row["id"], "sent")
+        eid = row["id"]
+        await night.at(23, 0)
+        await night.at(23, 15)
+        [page] = night.sms_to(ALICE)
+        assert f"l'escalade E{eid} vers prefecture-41" in page and f"VU E{eid} <code>" in page
+        night._clock[0] = SATURDAY_23H.replace(minute=16).timestamp()
+        assert await night.sms(ALICE, f"VU E{eid} 1357") == \
+            f"L'escalade E{eid} prise en charge : plus personne d'autre n'est appelé."
+        await store.set_escalation_state(eid, "acknowledged")  # the webmaster's link, later
+        await night.at(23, 40)
+        assert night.sms_to(BRUNO) == []
+        [case] = await night.oncall.cases()
+        assert (case["subject"], case["state"]) == (f"escalation:{eid}", "decided")
+    finally:
+        await close(night)

@@ -1,7 +1,7 @@
 """Paging the on-call person for what waits on one, and their answers by SMS.
 
-An alert pending approval, or a citizen's question in the Département's competence left in the team's
-queue, opens a *case* (table oncall_cases). After the rota's delay for its kind and
+An alert pending approval, a citizen's question in the Département's competence left in the team's queue,
+or an escalation no webmaster acknowledged opens a *case* (table oncall_cases). After the rota's delay for its kind and
 severity the first person of the chain (CM on call → back-up → head of communication) is paged by SMS and
 email, through the outbox like any delivery (keys `page:...`: exactly once); with no acknowledgement the
 next person is paged after the next delay, and so on. The case closes when someone decides (console or
@@ -10,6 +10,7 @@ SMS) or acknowledges ("VU 12"); a rule's `approve: {within, otherwise}` decides 
 SMS answers, from the rota's numbers only, each signed with the person's PIN:
     OUI 12 4821   approve alert 12          NON 12 4821   reject it          VU 12 4821   I am on it
     VU Q7 4821    I am on question 7 (answered in the console)
+    VU E3 4821    I am on escalation 3 (a webmaster who has not acknowledged: call the authority)
 They go through `Crieur.approve` / `Crieur.reject`, the console's one transition, and every step is in the
 audit log with who, how and when.
 """
@@ -39,7 +40,9 @@ from .rota import Person, Rota, paris
 
 log = logging.getLogger("crieur.oncall")
 
-COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+(Q?)\s*(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
+COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+([QE]?)\s*(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
+PREFIXES = {"Q": "question", "E": "escalation"}  # "VU Q7", "VU E3": what is not an alert
+LABELS = {"question": "La question", "escalation": "L'escalade"}
 PIN_FAILURES, PIN_WINDOW = 5, 3600.0  # wrong PINs allowed per number per hour; then every answer is refused
 POLICY_WORDS = {"publish": "publiée", "discard": "rejetée", "escalate": "transmise à la direction"}
 
@@ -66,6 +69,11 @@ class Waiting:
     @classmethod
     def of_question(cls, row: dict[str, Any]) -> "Waiting":
         return cls(f"question:{row['id']}", "question", Severity.UNKNOWN, question=row)
+
+    @classmethod
+    def of_escalation(cls, row: dict[str, Any]) -> "Waiting":
+        """An escalation sent to an authority's webmaster and not acknowledged yet."""
+        return cls(f"escalation:{row['id']}", "escalation", Severity.UNKNOWN, question=row)
 
 
 class OnCall:
@@ -110,6 +118,9 @@ class OnCall:
         for row in await self.store.questions(status="queued", limit=500):
             if row["in_scope"]:
                 waiting[f"question:{row['id']}"] = Waiting.of_question(row)
+        for row in await self.store.escalations(limit=500):
+            if row["state"] == "sent":
+                waiting[f"escalation:{row['id']}"] = Waiting.of_escalation(row)
         for item in waiting.values():
             await self._open(item, now)
         for case in await self.db.fetch(
@@ -177,6 +188,8 @@ class OnCall:
         sms_channel, email_channel = self._channels()
         if waiting.alert is not None:
             sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
+        elif waiting.kind == "escalation":
+            sms, subject_line, mail = self._escalation_texts(waiting.question or {}, case)
         else:
             sms, subject_line, mail = self._question_texts(waiting.question or {}, case)
         deliveries = []
@@ -235,6 +248,17 @@ class OnCall:
                 f"Prendre en charge par SMS : VU Q{qid} <code>.\n")
         return sms, f"[Astreinte] Question de citoyen en attente (Q{qid})", mail
 
+    def _escalation_texts(self, row: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
+        since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
+        eid = row.get("id")
+        what = f"l'escalade E{eid} vers {row.get('authority', '')} ({row.get('topic', '')}, " \
+               f"{row.get('question_count', 0)} question(s))"
+        sms = (f"Crieur astreinte : {what} n'est pas accusée depuis {since[-5:]}. Appelez l'autorité ; "
+               f"répondez VU E{eid} <code> pour la prendre en charge.")
+        mail = (f"{what[0].upper()}{what[1:]} n'a pas été accusée par son webmestre depuis {since} (heure de "
+                f"Paris). Appelez l'autorité pour qu'elle publie ; prise en charge par SMS : VU E{eid} <code>.\n")
+        return sms, f"[Astreinte] Escalade E{eid} non accusée : {row.get('authority', '')}", mail
+
     async def _deadline(self, case: dict[str, Any], alert: Alert, now: float) -> None:
         """Nobody decided in time: the rule's `otherwise` decides."""
         otherwise, subject, alert_id = case["otherwise"], case["subject"], int(alert.id or 0)
@@ -289,10 +313,11 @@ class OnCall:
         if person is None or match is None:
             return None
         now = self.clock()
-        word, is_question = match.group(1).upper(), bool(match.group(2))
+        word, prefix = match.group(1).upper(), match.group(2).upper()
         alert_id, given = int(match.group(3)), match.group(4) or ""
+        kind = PREFIXES.get(prefix, "alert")
         who = f"astreinte:{person.id}"
-        ref = f"Q{alert_id}" if is_question else str(alert_id)
+        ref = f"{prefix}{alert_id}"
         if not given:
             return f"Ajoutez votre code : {word} {ref} <code>."
         pin = person.pin()
@@ -306,12 +331,12 @@ class OnCall:
                 why = "code incorrect" if pin else f"aucun code défini ({person.pin_env or 'pin_env'})"
                 reply = "Code incorrect : rien n'a été fait."
             self._failures[phone] = recent
-            await self._audit(now, who, "oncall-sms-refused", f"{'question' if is_question else 'alert'}:{alert_id}",
+            await self._audit(now, who, "oncall-sms-refused", f"{kind}:{alert_id}",
                               f"{word} par SMS depuis {mask(phone)} : {why}")
             log.warning("on-call SMS from %s refused: %s", mask(phone), why)
             return reply
-        if is_question:
-            return await self._question_answer(word, alert_id, person, phone, now)
+        if kind != "alert":
+            return await self._take_over(word, kind, prefix, alert_id, person, phone, now)
         subject = f"alert:{alert_id}"
         alert = await self.store.alert(alert_id)
         if alert is None:
@@ -337,17 +362,20 @@ class OnCall:
         await self._close(subject, "decided", person.id, "sms", now)
         return f"Alerte {alert_id} publiée." if word == "OUI" else f"Alerte {alert_id} rejetée."
 
-    async def _question_answer(self, word: str, question_id: int, person: Person, phone: str, now: float) -> str:
+    async def _take_over(self, word: str, kind: str, prefix: str, number: int, person: Person, phone: str,
+                         now: float) -> str:
+        """VU Q7 / VU E3: the on-call person takes a question or an escalation over."""
+        ref = f"{prefix}{number}"
         if word != "VU":
-            return f"Une question se prend en charge (VU Q{question_id} <code>) puis se traite dans la console."
-        subject = f"question:{question_id}"
+            return f"{LABELS[kind]} {ref} se prend en charge (VU {ref} <code>) puis se traite dans la console."
+        subject = f"{kind}:{number}"
         taken = await self.db.execute("UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
                                       "WHERE subject = $1 AND state IN ('open', 'unanswered')", subject, person.id)
         if not taken:
-            return f"La question Q{question_id} n'attend personne."
+            return f"{LABELS[kind]} {ref} n'attend personne."
         await self._audit(now, f"astreinte:{person.id}", "oncall-ack", subject,
                           f"prise en charge par SMS depuis {mask(phone)}")
-        return f"Question Q{question_id} prise en charge : plus personne d'autre n'est appelé."
+        return f"{LABELS[kind].split()[-1].capitalize()} {ref} prise en charge : plus personne d'autre n'est appelé."
 
     async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
         await accounts.audit(self.store, username, action, target, detail, at=now)
