@@ -443,3 +443,27 @@ async def test_an_escalation_no_webmaster_acknowledged_pages_the_rota(night_fact
         assert (case["subject"], case["state"]) == (f"escalation:{eid}", "decided")
     finally:
         await close(night)
+
+
+async def test_a_source_failing_during_an_episode_pages_until_it_answers(night_factory):
+    night = await night_factory("publish", "20m")
+    try:
+        store = night.crieur.store
+        failing = {"last_status": "error", "consecutive_failures": 4, "last_error": "HTTP 503 from the server",
+                   "last_success": "2026-12-05T20:00:00+00:00"}
+        await store.save_source_state("meteo-vigilance", failing)
+        await night.at(23, 0)
+        await night.at(23, 20)
+        assert night.sms_to(ALICE) == []  # no snow episode: a failing feed is for office hours
+        await store.set_episode("41", True, by="test")
+        await night.at(23, 21)
+        await night.at(23, 36)
+        [page] = night.sms_to(ALICE)
+        assert "la source meteo-vigilance ne répond plus (4 échecs" in page and "HTTP 503" in page
+        await store.save_source_state("meteo-vigilance", {**failing, "last_status": "ok", "consecutive_failures": 0})
+        await night.at(23, 59)
+        assert night.sms_to(BRUNO) == []  # it answers again: nobody else is called
+        [case] = await night.oncall.cases()
+        assert case["state"] == "decided" and case["subject"].startswith("source:meteo-vigilance:")
+    finally:
+        await close(night)

@@ -1,7 +1,8 @@
 """Paging the on-call person for what waits on one, and their answers by SMS.
 
 An alert pending approval, a citizen's question in the Département's competence left in the team's queue,
-or an escalation no webmaster acknowledged opens a *case* (table oncall_cases). After the rota's delay for its kind and
+an escalation no webmaster acknowledged, or a source failing while a snow episode is on opens a *case*
+(table oncall_cases). After the rota's delay for its kind and
 severity the first person of the chain (CM on call → back-up → head of communication) is paged by SMS and
 email, through the outbox like any delivery (keys `page:...`: exactly once); with no acknowledgement the
 next person is paged after the next delay, and so on. The case closes when someone decides (console or
@@ -71,6 +72,12 @@ class Waiting:
         return cls(f"question:{row['id']}", "question", Severity.UNKNOWN, question=row)
 
     @classmethod
+    def of_source(cls, name: str, state: dict[str, Any]) -> "Waiting":
+        """A source failing during a snow episode; one case per run of failures (since its last success)."""
+        return cls(f"source:{name}:{state.get('last_success') or 'jamais'}", "source", Severity.UNKNOWN,
+                   question={"name": name, **state})
+
+    @classmethod
     def of_escalation(cls, row: dict[str, Any]) -> "Waiting":
         """An escalation sent to an authority's webmaster and not acknowledged yet."""
         return cls(f"escalation:{row['id']}", "escalation", Severity.UNKNOWN, question=row)
@@ -121,6 +128,11 @@ class OnCall:
         for row in await self.store.escalations(limit=500):
             if row["state"] == "sent":
                 waiting[f"escalation:{row['id']}"] = Waiting.of_escalation(row)
+        if await self.store.active_episodes():
+            for name, state in (await self.store.source_states()).items():
+                if state.get("last_status") == "error" and int(state.get("consecutive_failures") or 0) > 0:
+                    failing = Waiting.of_source(name, state)
+                    waiting[failing.subject] = failing
         for item in waiting.values():
             await self._open(item, now)
         for case in await self.db.fetch(
@@ -190,6 +202,8 @@ class OnCall:
             sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
         elif waiting.kind == "escalation":
             sms, subject_line, mail = self._escalation_texts(waiting.question or {}, case)
+        elif waiting.kind == "source":
+            sms, subject_line, mail = self._source_texts(waiting.question or {}, case)
         else:
             sms, subject_line, mail = self._question_texts(waiting.question or {}, case)
         deliveries = []
@@ -258,6 +272,16 @@ class OnCall:
         mail = (f"{what[0].upper()}{what[1:]} n'a pas été accusée par son webmestre depuis {since} (heure de "
                 f"Paris). Appelez l'autorité pour qu'elle publie ; prise en charge par SMS : VU E{eid} <code>.\n")
         return sms, f"[Astreinte] Escalade E{eid} non accusée : {row.get('authority', '')}", mail
+
+    def _source_texts(self, state: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
+        since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
+        error = " ".join(str(state.get("last_error", "")).split())[:120]
+        what = f"la source {state.get('name')} ne répond plus ({state.get('consecutive_failures')} échecs"
+        sms = (f"Crieur astreinte : {what}, depuis {since[-5:]}) pendant l'épisode neigeux : {error}. "
+               "Vérifiez-la ; les appels cessent quand elle répond.")
+        mail = (f"Pendant l'épisode neigeux, {what} depuis {since}, heure de Paris).\nDernière erreur : {error}\n"
+                f"État des sources dans la console : {self.crieur.config.public_url.rstrip('/')}/console\n")
+        return sms, f"[Astreinte] Source en panne : {state.get('name')}", mail
 
     async def _deadline(self, case: dict[str, Any], alert: Alert, now: float) -> None:
         """Nobody decided in time: the rule's `otherwise` decides."""
