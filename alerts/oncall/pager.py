@@ -61,7 +61,7 @@ class Waiting:
     kind: str  # "alert", "question": the rota's paging delays are per kind (and severity)
     severity: Severity
     alert: Alert | None = None
-    question: dict[str, Any] | None = None
+    row: dict[str, Any] | None = None  # the question, escalation or source state
 
     @classmethod
     def of_alert(cls, alert: Alert) -> "Waiting":
@@ -69,18 +69,18 @@ class Waiting:
 
     @classmethod
     def of_question(cls, row: dict[str, Any]) -> "Waiting":
-        return cls(f"question:{row['id']}", "question", Severity.UNKNOWN, question=row)
+        return cls(f"question:{row['id']}", "question", Severity.UNKNOWN, row=row)
 
     @classmethod
     def of_source(cls, name: str, state: dict[str, Any]) -> "Waiting":
         """A source failing during a snow episode; one case per run of failures (since its last success)."""
         return cls(f"source:{name}:{state.get('last_success') or 'jamais'}", "source", Severity.UNKNOWN,
-                   question={"name": name, **state})
+                   row={"name": name, **state})
 
     @classmethod
     def of_escalation(cls, row: dict[str, Any]) -> "Waiting":
         """An escalation sent to an authority's webmaster and not acknowledged yet."""
-        return cls(f"escalation:{row['id']}", "escalation", Severity.UNKNOWN, question=row)
+        return cls(f"escalation:{row['id']}", "escalation", Severity.UNKNOWN, row=row)
 
 
 class OnCall:
@@ -138,8 +138,9 @@ class OnCall:
         for case in await self.db.fetch(
                 "SELECT * FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered') ORDER BY opened_at"):
             found = waiting.get(case["subject"])
-            if found is None:  # decided or answered elsewhere (the console)
-                await self._close(case["subject"], "decided", "", "console", now, only_from=case["state"])
+            if found is None:  # decided or answered elsewhere (the console), or the source answers again
+                how = "rétablie" if case["kind"] == "source" else "console"
+                await self._close(case["subject"], "decided", "", how, now, only_from=case["state"])
                 log.info("case %s closed: no longer waiting", case["subject"])
                 continue
             if found.alert is not None and case["deadline"] is not None and now >= case["deadline"] \
@@ -201,11 +202,11 @@ class OnCall:
         if waiting.alert is not None:
             sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
         elif waiting.kind == "escalation":
-            sms, subject_line, mail = self._escalation_texts(waiting.question or {}, case)
+            sms, subject_line, mail = self._escalation_texts(waiting.row or {}, case)
         elif waiting.kind == "source":
-            sms, subject_line, mail = self._source_texts(waiting.question or {}, case)
+            sms, subject_line, mail = self._source_texts(waiting.row or {}, case)
         else:
-            sms, subject_line, mail = self._question_texts(waiting.question or {}, case)
+            sms, subject_line, mail = self._question_texts(waiting.row or {}, case)
         deliveries = []
         if sms_channel:
             deliveries.append(NewDelivery(key=page_key(subject, step, sms_channel, person.phone), alert_id=NO_ALERT,
