@@ -442,6 +442,63 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Play a recorded episode through the current (or a proposed) rule set; report what would be sent."""
+    from .replay import recorded_items, replay
+    from .storage import open_store
+
+    config = _load(args)
+    items: list[Any] = []
+    unread: list[str] = []
+    if args.folder:
+        folder = pathlib.Path(args.folder)
+        if not folder.exists():
+            raise SystemExit(f"crieur replay: no such folder {folder}")
+        items, unread = recorded_items(folder, config.sources)
+    elif not (args.start and args.end):
+        raise SystemExit("crieur replay: give a FOLDER, or --from and --to (stored items)")
+
+    async def main() -> int:
+        nonlocal items
+        subscribers: list[tuple[str, str]] = []
+        if not args.folder:
+            from .replay import stored_items
+
+            store = await open_store(config.database)
+            try:
+                items = await stored_items(store, _when(args.start), _when(args.end))
+            finally:
+                await store.close()
+        if args.subscribers:
+            store = await open_store(config.database)
+            try:
+                rows = await store.db.fetch("SELECT phone, territory FROM subscribers")
+                subscribers = [(r["phone"], r["territory"]) for r in rows]
+            finally:
+                await store.close()
+        report = await replay(config, items, rules=[pathlib.Path(p) for p in args.rules or ()],
+                              sms_price=args.sms_price, subscribers=subscribers)
+        report.unread = unread
+        if args.json:
+            print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        else:
+            print("\n".join(report.lines()))
+        return 0
+
+    return asyncio.run(main())
+
+
+def _when(text: str) -> datetime:
+    """An ISO date or date-time; without a zone, Paris time."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"crieur replay: {text!r} is not a date like 2026-12-05 or 2026-12-05T23:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Paris"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crieur", description="Crieur — alertes neige et routes, sur tous les canaux")
     parser.add_argument("--log-level", default=os.environ.get("CRIEUR_LOG_LEVEL", "INFO"))
@@ -506,6 +563,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="as if a snow episode were on in TERRITORY (repeatable)")
     p.add_argument("--lines", type=int, default=6, help="text lines shown per item (default 6)")
     p.add_argument("--json", action="store_true", help="the items as JSON")
+    p = command("replay", cmd_replay, "what a recorded episode would send with these rules (nothing is sent)")
+    p.add_argument("folder", nargs="?", help="documents of the episode (feeds as published), played in the order "
+                   "of their dates; without it, the items stored between --from and --to")
+    p.add_argument("--from", dest="start", metavar="DATE", help="stored items received from DATE (Paris time)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="... up to DATE")
+    p.add_argument("--rules", action="append", metavar="FILE", help="a proposed rule file (repeatable; "
+                   "default: the configured rules)")
+    p.add_argument("--sms-price", type=float, default=0.0725, help="euros per SMS segment (default 0.0725)")
+    p.add_argument("--subscribers", action=argparse.BooleanOptionalAction, default=True,
+                   help="count SMS for the live database's subscribers (default: yes)")
+    p.add_argument("--json", action="store_true")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
     actions = p.add_subparsers(dest="action", required=True)
     check = actions.add_parser("check", help="errors and never-firing rules, as the service would load them")

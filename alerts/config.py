@@ -43,6 +43,9 @@ class ServiceConfig:
     rules: list[pathlib.Path] = field(default_factory=list)
     templates: pathlib.Path | None = None
     authorities: pathlib.Path | None = None
+    oncall: pathlib.Path | None = None  # the on-call rota (alerts.oncall.rota)
+    exercise_channels: list[str] = field(default_factory=list)  # alerts.exercise
+    exercise_recipients: list[str] = field(default_factory=list)
     sources: list[SourceSpec] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
@@ -118,7 +121,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     config = ServiceConfig(path=path)
     if root is None:
         raise ValidationFailed([_error(path, "the file is empty")])
-    top = check.mapping(root, "", ("service", "sources", "channels", "citizens", "security")) or {}
+    top = check.mapping(root, "", ("service", "sources", "channels", "citizens", "security", "exercise")) or {}
 
     def local(value: str) -> pathlib.Path:
         return (path.parent / value).resolve()
@@ -128,7 +131,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             top["service"][1],
             "service",
             ("name", "public_url", "host", "port", "data_dir", "database", "dry_run", "signature",
-             "secret_key_env", "territories", "rules", "templates", "authorities", "workers"),
+             "secret_key_env", "territories", "rules", "templates", "authorities", "workers", "oncall"),
         ) or {}
         for key in ("name", "public_url", "host", "database", "signature", "secret_key_env"):
             if key in service:
@@ -145,7 +148,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             value = check.string(service["data_dir"][1], "service.data_dir")
             if value:
                 config.data_dir = pathlib.Path(value)
-        for key in ("territories", "templates", "authorities"):
+        for key in ("territories", "templates", "authorities", "oncall"):
             if key in service:
                 value = check.string(service[key][1], f"service.{key}")
                 if value:
@@ -229,10 +232,26 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             if key in security:
                 setattr(config, key, check.string_list(security[key][1], f"security.{key}"))
 
+    if "exercise" in top:  # alerts.exercise
+        exercise = check.mapping(top["exercise"][1], "exercise", ("channels", "recipients")) or {}
+        if "channels" in exercise:
+            config.exercise_channels = check.string_list(exercise["channels"][1], "exercise.channels")
+            for node, where in check.items(exercise["channels"][1], "exercise.channels"):
+                if str(node.value) not in config.channels:
+                    check.error(node, where, f"no channel named {node.value!r}")
+        if "recipients" in exercise:
+            from alerts.phones import InvalidPhone, normalise_phone
+
+            for node, where in check.items(exercise["recipients"][1], "exercise.recipients"):
+                try:
+                    config.exercise_recipients.append(normalise_phone(str(node.value)))
+                except InvalidPhone as exc:
+                    check.error(node, where, f"not a phone number: {exc}")
+
     _apply_environment(config)
     if not config.database:
         config.database = f"sqlite:///{config.data_dir / 'crieur.db'}"
-    for attr in ("territories", "authorities", "templates"):
+    for attr in ("territories", "authorities", "templates", "oncall"):
         target = getattr(config, attr)
         if target is not None and not target.exists():
             check.errors.append(_error(path, f"service.{attr}: {target.name} does not exist next to the file"))

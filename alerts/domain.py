@@ -179,6 +179,7 @@ class Item:
 
 class AlertStatus(str, enum.Enum):
     PENDING_APPROVAL = "pending_approval"
+    SCHEDULED = "scheduled"  # approved or composed, waits for its publish_at (alerts.schedule)
     PUBLISHED = "published"
     REJECTED = "rejected"
     ENDED = "ended"  # cancelled by its source or ended by a CM
@@ -210,6 +211,9 @@ class Alert:
     authority: str = ""
     expires: datetime | None = None
     supersedes: int | None = None  # id of the alert this one updates or ends
+    exercise: bool = False  # an exercise (CAP status Exercise/Test): exercise channels only (alerts.exercise)
+    publish_at: datetime | None = None  # scheduled: goes out then, not before (alerts.schedule)
+    end_at: datetime | None = None  # its "fin d'alerte" goes out then
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

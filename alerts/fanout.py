@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from channels.base import Channel
 
@@ -28,10 +28,12 @@ Renderer = Callable[[Alert, Channel], Text]
 
 
 class Fanout:
-    def __init__(self, store: Store, channels: Mapping[str, Channel], render: Renderer):
+    def __init__(self, store: Store, channels: Mapping[str, Channel], render: Renderer,
+                 exercise_recipients: Sequence[str] = ()):
         self.store = store
         self.channels = channels
         self.render = render
+        self.exercise_recipients = tuple(exercise_recipients)  # an exercise's only SMS numbers
 
     async def plan(self, alert: Alert) -> dict[str, int]:
         """Queue the alert on each of its channels; returns deliveries queued per channel. Planning the same
@@ -45,14 +47,17 @@ class Fanout:
                 log.warning("alert %s names channel %r, which is not configured", alert.id, name)
                 continue
             rendered = self.render(alert, channel)
-            if channel.subscribers:
+            if channel.subscribers and not alert.exercise:
                 queued[name] = await self.store.enqueue_subscribers(
                     alert.id, name, alert.territories, kind, rendered.text
                 )
                 continue
             reply_to, root = await self._thread(alert, name)
             extra = dict(rendered.extra) | ({"reply_root": root} if root and root != reply_to else {})
-            recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
+            if channel.subscribers:  # an exercise: the exercise numbers, never the subscribers' lists
+                recipients = list(self.exercise_recipients)
+            else:
+                recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
             queued[name] = await self.store.enqueue(
                 [
                     NewDelivery(

@@ -25,9 +25,12 @@ from .config import ServiceConfig
 from .delivery import DeliveryWorker, WorkerSettings
 from .domain import Alert, AlertStatus, Item, MsgType
 from .errors import AlertNotFound, NotAwaitingApproval
+from .exercise import is_exercise, marked
+from .exercise import prepare as prepare_exercise
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
+from .schedule import Scheduler, scheduled_later
 from .security import safe_session
 from .storage import Ingested, Store, open_store
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
     from .citizens import Citizens
     from .ingest.loop import SourceLoop
+    from .oncall import OnCall
 
 log = logging.getLogger("crieur")
 USER_AGENT = "Crieur/0.1 (+alertes)"
@@ -66,6 +70,9 @@ class Crieur:
         self.rules: RuleBook | None = None
         self.directory: Directory | None = None
         self.citizens: Citizens | None = None
+        self.oncall: OnCall | None = None
+        self.scheduler = Scheduler(self)
+        self.now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # a replay plays its own time
         self.fanout: Fanout | None = None
         self.session: aiohttp.ClientSession | None = None
         self.source_loop: SourceLoop | None = None
@@ -110,9 +117,21 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render)
+        self.fanout = Fanout(self.store, self.channels, self.render, self.config.exercise_recipients)
         self.citizens = Citizens(self)
-        self.route_installers += [self.citizens.install_routes, self.metrics.install_routes]
+        if self.config.oncall is not None:
+            from .oncall import OnCall, load_rota
+
+            self.oncall = OnCall(self, load_rota(self.config.oncall))
+        from .oncall.console import install_routes as oncall_routes
+        from .timeline import install_routes as timeline_routes
+
+        self.route_installers += [
+            self.citizens.install_routes,
+            timeline_routes,
+            oncall_routes,
+            self.metrics.install_routes,
+        ]
 
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors
@@ -140,6 +159,10 @@ class Crieur:
         citizens = self.citizens
         if ingest and citizens is not None and citizens.mastodon_channel() is not None:
             self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
+        if ingest and self.oncall is not None:
+            self._tasks.append(asyncio.create_task(self.oncall.run(30), name="oncall"))
+        if ingest:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(30), name="scheduler"))
         for index in range(self.config.workers if workers is None else workers):
             worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
                                     on_event=self.metrics.delivery_event)
@@ -161,6 +184,9 @@ class Crieur:
             worker.stop()
         if self.citizens is not None:
             self.citizens.stop()
+        if self.oncall is not None:
+            self.oncall.stop()
+        self.scheduler.stop()
         for task in self._tasks:
             if task.get_name() == "sources":
                 task.cancel()
@@ -202,7 +228,7 @@ class Crieur:
         item = ingested.item
         previous = await self._previous_alert(item)
         episodes = await self.store.active_episodes()
-        decisions = self._rules().decide(item, EvalState(now=datetime.now(timezone.utc), episodes=episodes))
+        decisions = self._rules().decide(item, EvalState(now=self.now(), episodes=episodes))
         for decision in decisions:
             for territory in decision.territories:
                 if decision.episode_action == "start":
@@ -220,6 +246,12 @@ class Crieur:
                 continue
             alert = decision.to_alert(item)
             alert.signature = alert.signature or self.config.signature
+            if is_exercise(item):
+                prepare_exercise(alert, self.config.exercise_channels)
+                if not alert.channels:
+                    log.warning("exercise %s (rule %s): no exercise channel among %s, not sent (exercise.channels)",
+                                item.key, alert.rule, ", ".join(decision.channels))
+                    continue
             dedup = decision.dedup_key(item)
             if decision.suppress_window:
                 twin = await self.store.recent_alert_like(dedup, time.time() - decision.suppress_window)
@@ -247,7 +279,10 @@ class Crieur:
         return found
 
     async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert:
-        """Store an alert; a published one is fanned out at once, a held one waits for a CM."""
+        """Store an alert; a published one is fanned out at once, a held one waits for a CM, a scheduled
+        one for its publish_at (alerts.schedule)."""
+        if alert.status is AlertStatus.PUBLISHED and scheduled_later(alert):
+            alert.status = AlertStatus.SCHEDULED
         stored = await self.store.add_alert(alert, created_by=created_by, dedup=dedup)
         if stored.status is AlertStatus.PUBLISHED:
             await self.fanout.plan(stored)  # type: ignore[union-attr]
@@ -257,6 +292,10 @@ class Crieur:
     async def approve(self, alert_id: int, by: str) -> Alert:
         """Publish a held alert and fan it out. Of two CMs approving at once, one does it; the other is told
         it is no longer waiting (NotAwaitingApproval)."""
+        held = await self._alert(alert_id)
+        if scheduled_later(held):  # approved ahead of its time: it goes out at its publish_at
+            await self._decide(alert_id, AlertStatus.SCHEDULED)
+            return await self._alert(alert_id)
         await self._decide(alert_id, AlertStatus.PUBLISHED)
         alert = await self._alert(alert_id)
         await self.fanout.plan(alert)  # type: ignore[union-attr]
@@ -293,6 +332,7 @@ class Crieur:
             signature=alert.signature,
             supersedes=alert.id,
             authority=alert.authority,
+            exercise=alert.exercise,
         )
         stored = await self.store.add_alert(ending, created_by=by)
         await self.fanout.plan(stored)  # type: ignore[union-attr]
@@ -322,7 +362,7 @@ class Crieur:
         extra: dict[str, Any] = {"facets": list(rendered.facets)} if rendered.facets else {}
         if channel.kind == "bluesky":
             extra["card"] = self.page_card(alert)
-        return Text(rendered.text, extra, subject=alert.title)
+        return Text(marked(alert, rendered.text), extra, subject=alert.title)
 
     def page_card(self, alert: Alert) -> dict[str, str]:
         """What a link card (Bluesky's app.bsky.embed.external) shows for an alert: its territory's page on

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -61,8 +61,12 @@ class Decision:
     suppress_window: int = 0  # seconds; 0 = no duplicate suppression
     episode_action: str | None = None  # "start" / "end" / None
     sms_gsm7: bool = False
+    publish_at: str = ""  # "onset"
+    end_after: int = 0  # seconds
 
     def to_alert(self, item: Item) -> Alert:
+        publish_at = item.onset if self.publish_at == "onset" else None
+        start = publish_at or item.sent or datetime.now(timezone.utc)  # end_after counts from there
         return Alert(
             title=item.title,
             text=item.text,
@@ -81,6 +85,8 @@ class Decision:
             sms_gsm7=self.sms_gsm7,
             expires=item.expires,
             authority=item.authority,
+            publish_at=publish_at,
+            end_at=start + timedelta(seconds=self.end_after) if self.end_after else None,
         )
 
     def dedup_key(self, item: Item) -> str:
@@ -347,4 +353,6 @@ class Engine:
             suppress_window=then.suppress_window,
             episode_action=then.episode_action,
             sms_gsm7=then.sms_gsm7,
+            publish_at=then.publish_at,
+            end_after=then.end_after,
         )

@@ -28,11 +28,15 @@ A rule file (commented example: examples/loir-et-cher/rules.yaml)::
           channels: [mastodon, sms, web]     # required
           template: {default: alerte, sms: alerte-sms}   # or one name for every channel
           priority: 10
-          approve: true                      # a CM approves before anything is sent
+          approve: true                      # a CM approves before anything is sent; or, with a
+                                             # deadline: {within: 15m, otherwise: publish} (or discard,
+                                             # escalate: page the head of communication), see alerts.oncall
           escalate_to: prefecture-41         # authority id (authorities.yaml)
           suppress_duplicates: 30m           # same rule + territories + text within 30 min: no alert
           episode: start                     # start / end the snow episode on its territories
           sms_gsm7: true                     # SMS rendered in GSM-7 (ê → e, « → ") to save segments
+          publish_at: onset                  # not before the item's onset (an arrêté from 06:00)
+          end_after: 6h                      # its "fin d'alerte" goes out 6 h after publication
         continue: false                      # override the mode for this rule
 
 `continue` defaults to false in first-match mode and to true in "all" mode. Several files are read in
@@ -62,7 +66,16 @@ from .model import DAYS, Action, Condition, Rule, RuleSet, TimeWindow
 from .roads import parse_road_spec
 from .text import fold, normalise_phrase
 from .vocabulary import Vocabulary
-from .yamlcheck import EMPTY_LIST_FR, Checker, RuleError, ValidationFailed, compose, describe, did_you_mean, display_name
+from .yamlcheck import (
+    EMPTY_LIST_FR,
+    Checker,
+    RuleError,
+    ValidationFailed,
+    compose,
+    describe,
+    did_you_mean,
+    display_name,
+)
 from .yamlcheck import hint as suggestion
 
 SEVERITIES = ("Minor", "Moderate", "Severe", "Extreme")
@@ -78,7 +91,7 @@ WHEN_KEYS = (
 )
 THEN_KEYS = (
     "territories", "hashtags", "channels", "template", "priority", "approve", "escalate_to",
-    "suppress_duplicates", "episode", "sms_gsm7",
+    "suppress_duplicates", "episode", "sms_gsm7", "publish_at", "end_after",
 )
 
 
@@ -462,7 +475,7 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
             if priority is not None:
                 values["priority"] = priority
         elif key == "approve":
-            values["approve"] = bool(checker.boolean(value_node, path))
+            values.update(_approve(checker, value_node, path))
         elif key == "escalate_to":
             authority = checker.string(value_node, path)
             if authority is not None:
@@ -473,6 +486,10 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
             values["episode_action"] = checker.choice(value_node, path, ("start", "end"))
         elif key == "sms_gsm7":
             values["sms_gsm7"] = bool(checker.boolean(value_node, path))
+        elif key == "publish_at":
+            values["publish_at"] = checker.choice(value_node, path, ("onset",)) or ""
+        elif key == "end_after":
+            values["end_after"] = _duration(checker, value_node, path) or 0
     templates = values.get("templates", {})
     if "template" in fields and templates:
         for channel in templates:
@@ -480,6 +497,23 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
                 checker.error(fields["template"][1], "then.template", f"channel {channel!r} is not in then.channels",
                               f"le canal {channel!r} n'est pas dans then.channels")
     return Action(**values)
+
+
+APPROVE_OTHERWISE = ("publish", "discard", "escalate")
+
+
+def _approve(checker: Checker, node: Node, path: str) -> dict:
+    """`approve: true`, or `approve: {within: 15m, otherwise: publish|discard|escalate}`."""
+    if not isinstance(node, MappingNode):
+        return {"approve": bool(checker.boolean(node, path))}
+    fields = checker.mapping(node, path, ("within", "otherwise"), required=("within", "otherwise"))
+    if not fields or "within" not in fields or "otherwise" not in fields:
+        return {}
+    within = _duration(checker, fields["within"][1], f"{path}.within")
+    otherwise = checker.choice(fields["otherwise"][1], f"{path}.otherwise", APPROVE_OTHERWISE)
+    if not within or otherwise is None:
+        return {}
+    return {"approve": True, "approve_within": within, "approve_otherwise": otherwise}
 
 
 def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:

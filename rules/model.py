@@ -70,10 +70,16 @@ class Action:
     templates: Mapping[str, str] = field(default_factory=dict)  # channel name or "default" -> template
     priority: int = 0
     approve: bool = False
+    # `approve: {within: 15m, otherwise: publish|discard|escalate}`: what happens when nobody decided in
+    # time (alerts.oncall); 0 / "": the alert waits for a person however long it takes.
+    approve_within: int = 0  # seconds
+    approve_otherwise: str = ""
     escalate_to: str | None = None
     suppress_window: int = 0  # seconds
     episode_action: str | None = None  # "start" / "end"
     sms_gsm7: bool = False
+    publish_at: str = ""  # "onset": not before the item's onset (alerts.schedule)
+    end_after: int = 0  # seconds after publication, its "fin d'alerte" goes out; 0: never by itself
 
 
 @dataclass(frozen=True, slots=True)

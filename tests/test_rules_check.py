@@ -454,7 +454,7 @@ def test_every_error_reads_in_french_for_the_console(tmp_path):
         "rules.yaml:5:22: then.channels : liste vide : elle ne correspondrait jamais ; retirez la clé pour accepter "
         "toute valeur",
         "rules.yaml:5:26: then.priorty : clé inconnue (clés possibles : territories, hashtags, channels, template, "
-        "priority, approve, escalate_to, suppress_duplicates, episode, sms_gsm7 ; vouliez-vous dire 'priority' ?)",
+        "priority, approve, escalate_to, suppress_duplicates, episode, sms_gsm7, publish_at, end_after ; vouliez-vous dire 'priority' ?)",
     ]
     path.write_text("mode: first-match\nrules:\n  - name: r\n   when: {}\n", encoding="utf-8")
     [syntax] = review_rules([path]).errors

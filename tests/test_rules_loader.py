@@ -139,7 +139,7 @@ def test_unknown_keys_are_errors_everywhere(tmp_path):
         "keywords, regex, roads, territories, attributes, episode, time; did you mean 'keywords'?)",
         "rules.yaml:6:32: when.keywords.anny: unknown key (expected one of any, all, none; did you mean 'any'?)",
         "rules.yaml:7:29: then.priorty: unknown key (expected one of territories, hashtags, channels, template, "
-        "priority, approve, escalate_to, suppress_duplicates, episode, sms_gsm7; did you mean 'priority'?)",
+        "priority, approve, escalate_to, suppress_duplicates, episode, sms_gsm7, publish_at, end_after; did you mean 'priority'?)",
         "rules.yaml:8:5: contine: unknown key (expected one of name, when, then, continue; did you mean 'continue'?)",
     ]
 

@@ -132,6 +132,11 @@ class Citizens(Part):
         except InvalidPhone as exc:
             log.warning("inbound SMS from an unusable sender ignored: %s", mask(str(sender)), extra={"why": str(exc)})
             return ""
+        oncall = getattr(self.crieur, "oncall", None)  # the on-call person answering a page (alerts.oncall)
+        if oncall is not None and oncall.knows(phone):
+            answer: str | None = await oncall.handle_sms(phone, body)
+            if answer is not None:
+                return answer
         codes, names = self._codes_and_names()
         command = parse_sms(body or "", codes)
 

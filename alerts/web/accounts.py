@@ -370,12 +370,12 @@ def csrf_ok(expected: str, given: str | None) -> bool:
 
 
 async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "", *,
-                initials: str = "") -> None:
-    """Record who (account and initials) did what, when. Never raises on long text: detail is cut at 2000
-    characters."""
+                initials: str = "", at: float | None = None) -> None:
+    """Record who (account and initials) did what, when (`at`: the caller's clock, default now). Never raises
+    on long text: detail is cut at 2000 characters."""
     await store.db.execute(
         "INSERT INTO audit_log (at, username, initials, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        time.time(),
+        time.time() if at is None else at,
         username,
         initials[:20],
         action,

@@ -117,14 +117,14 @@ async def current_alerts(crieur: Any, code: str | None = None) -> list[Alert]:
     """Published, unexpired alerts, most severe first, then newest."""
     found = await crieur.store.alerts((AlertStatus.PUBLISHED,), territory=code, limit=200)
     now = datetime.now(timezone.utc)
-    current = [a for a in found if is_current(a, now)]
+    current = [a for a in found if is_current(a, now) and not a.exercise]  # exercises are never public
     current.sort(key=lambda a: (-int(a.severity), -(a.updated_at or now).timestamp()))
     return current
 
 
 async def recent_alerts(crieur: Any, code: str | None = None, limit: int = 50) -> list[Alert]:
     """What was published, newest first: the feeds' entries, updates and ends included."""
-    found = await crieur.store.alerts(PUBLIC_STATUSES, territory=code, limit=limit)
+    found = [a for a in await crieur.store.alerts(PUBLIC_STATUSES, territory=code, limit=limit) if not a.exercise]
     epoch = datetime.fromtimestamp(0, timezone.utc)
     found.sort(key=lambda a: (a.updated_at or epoch, a.id or 0), reverse=True)
     return found[:limit]
