@@ -210,7 +210,7 @@ async def test_alert_page_has_its_map_and_open_graph_card(client: TestClient) ->
     assert "<h1 id=\"alerte-titre\">A4 : voies bloquées</h1>" in html
     assert f'id="carte-{alert.id}"' in html and "<strong>Voies fermées</strong>" in html
     assert f'<meta property="og:image" content="http://127.0.0.1:8041/alertes/{alert.id}/carte.png">' in html
-    assert """<meta property="og:image:alt" content="Carte et titre de l'alerte : A4 : voies bloquées">""" in html
+    assert '<meta property="og:image:alt" content="Alerte « A4 : voies bloquées », sévérité modérée.' in html
     pending = await crieur.store.add_alert(_alert(None, None, title="À valider", status=AlertStatus.PENDING_APPROVAL))
     assert (await client.get(f"/alertes/{pending.id}")).status == 404
     assert (await client.get("/alertes/999999")).status == 404

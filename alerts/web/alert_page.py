@@ -9,6 +9,7 @@ from aiohttp import web
 from alerts.domain import Alert
 
 from . import site
+from .card import alert_card, card_alt
 from .map import map_view
 from .rendering import render
 from .site import CRIEUR
@@ -16,6 +17,7 @@ from .site import CRIEUR
 
 def setup(app: web.Application) -> None:
     app.router.add_get(r"/alertes/{id:\d+}", alert_page, name="alert_page")
+    app.router.add_get(r"/alertes/{id:\d+}/carte.png", alert_card_png, name="alert_card")
 
 
 async def public_alert(crieur: Any, alert_id: int) -> Alert:
@@ -41,5 +43,16 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         request, "alert.html", alert=alert, territory=territory, territories=known,
         communes=site.commune_names(alert, known), current=site.is_current(alert), map=view,
         page_url=f"{base}/alertes/{alert.id}", card_url=f"{base}/alertes/{alert.id}/carte.png",
+        card_alt=card_alt(alert, view.marks if view else [], territory.name if territory else ""),
     )
     return site.with_cache_headers(response, etag)
+
+
+async def alert_card_png(request: web.Request) -> web.StreamResponse:
+    """The alert's PNG card (its Open Graph image)."""
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    crieur = request.app[CRIEUR]
+    card = await alert_card(crieur, await public_alert(crieur, int(request.match_info["id"])))
+    return site.with_cache_headers(web.Response(body=card.png, content_type=card.media_type), etag)

@@ -14,6 +14,7 @@ import logging
 import math
 import pathlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Iterable, Sequence
@@ -128,6 +129,7 @@ class Shape:
     size: float = 13.0
     bold: bool = False
     closed_sign: bool = False  # a point drawn as a no-entry sign
+    background: bool = False  # outlines under the alerts: drawn to the whole pixel
     title: str = ""
 
 
@@ -223,14 +225,14 @@ def build_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: S
         if code != territory_code and place.shape.intersects(view):
             shown = place.shape.intersection(view)
             shapes.append(Shape("area", _rings(shown, project), fill=NEIGHBOUR, stroke=BORDER, width=1.0,
-                                title=place.name))
+                                title=place.name, background=True))
             if shown.area > 0.08 * view.area / 4:  # name the neighbours that show enough to be recognised
                 spot = shown.representative_point()
                 neighbour_labels.append(Shape("label", (project(np.asarray([[spot.x, spot.y]])),),
                                               text=place.name, size=13, fill=MUTED))
     for place in atlas.communes_of(territory_code):
         shapes.append(Shape("area", _rings(place.shape, project), fill=LAND, stroke="#c9ced6", width=0.6,
-                            title=place.name))
+                            title=place.name, background=True))
     if outline is not None and not atlas.communes_of(territory_code):
         shapes.append(Shape("area", _rings(outline.shape, project), fill=LAND))
     # areas (vigilance, communes named), then the outline over them, then lines and points
@@ -274,12 +276,21 @@ def _tooltip(mark: Mark) -> str:
 # -------------------------------------------------------------------------------------------- SVG
 
 
-def _d(rings: Iterable[np.ndarray], close: bool) -> str:
+def _d(rings: Iterable[np.ndarray], close: bool, decimals: int = 1) -> str:
+    """SVG path data; whole pixels for the background (a third lighter), tenths for what the alerts draw.
+    Points that rounding merges are written once."""
     parts = []
     for ring in rings:
         if len(ring) == 0:
             continue
-        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in ring)
+        rounded = np.round(ring, decimals)
+        keep = np.ones(len(rounded), dtype=bool)
+        keep[1:] = (np.diff(rounded, axis=0) != 0).any(axis=1)
+        rounded = rounded[keep]
+        if decimals == 0:
+            coords = " ".join(f"{int(x)},{int(y)}" for x, y in rounded)
+        else:
+            coords = " ".join(f"{x:.{decimals}f},{y:.{decimals}f}" for x, y in rounded)
         parts.append(f"M{coords}{'Z' if close else ''}")
     return "".join(parts)
 
@@ -299,7 +310,7 @@ def to_svg(scene: Scene, map_id: str = "carte") -> str:
     for shape in scene.shapes:
         title = f"<title>{escape(shape.title)}</title>" if shape.title else ""
         if shape.kind == "area":
-            out.append(f'<path d="{_d(shape.rings, True)}" fill="{shape.fill}" fill-rule="evenodd"'
+            out.append(f'<path d="{_d(shape.rings, True, 0 if shape.background else 1)}" fill="{shape.fill}" fill-rule="evenodd"'
                        + (f' fill-opacity="{shape.fill_opacity}"' if shape.fill_opacity != 1 else "")
                        + (f' stroke="{shape.stroke}" stroke-width="{shape.width}" stroke-linejoin="round"'
                           if shape.stroke != "none" else "")
@@ -377,11 +388,23 @@ async def marks_for(crieur: Any, alerts: Sequence[Alert], atlas: Atlas | None,
     return [mark_for(alert, await source_item(crieur, alert), atlas, commune_names) for alert in alerts]
 
 
+_VIEWS: OrderedDict[tuple, MapView] = OrderedDict()
+VIEW_CACHE_SIZE = 64
+
+
 async def map_view(crieur: Any, territory: Any, alerts: Sequence[Alert], map_id: str = "carte") -> MapView | None:
-    """The map of `territory` (a site.TerritoryInfo) with `alerts`, or None without outlines."""
+    """The map of `territory` (a site.TerritoryInfo) with `alerts`, or None without outlines. A map is drawn
+    once per set of alert versions (a snow night's readers all see the same few), then served from memory."""
     atlas = await atlas_for(crieur)
     if atlas is None or atlas.departement(territory.code) is None:
         return None
+    key = (id(atlas), territory.code, map_id, tuple((a.id, a.updated_at, a.status) for a in alerts))
+    if key in _VIEWS:
+        _VIEWS.move_to_end(key)
+        return _VIEWS[key]
     marks = await marks_for(crieur, alerts, atlas, dict(territory.communes))
     scene = build_scene(atlas, territory.code, territory.name, marks, labels=territory.communes.values())
-    return MapView(Markup(to_svg(scene, map_id)), scene.marks)
+    view = _VIEWS[key] = MapView(Markup(to_svg(scene, map_id)), scene.marks)
+    while len(_VIEWS) > VIEW_CACHE_SIZE:
+        _VIEWS.popitem(last=False)
+    return view
