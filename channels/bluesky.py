@@ -33,6 +33,7 @@ from .base import (
     TransientError,
     register,
 )
+from .media import bluesky_images_embed
 
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"
@@ -217,6 +218,9 @@ class BlueskyChannel(DryRunnable, Channel):
             raise PermanentError(f"{self.name}: reply_to must be 'uri|cid', got {message.reply_to!r}", code="reply_to")
         token = await self._session()
         body = {"repo": self.did, "collection": "app.bsky.feed.post", "record": self._record(message)}
+        embed = await bluesky_images_embed(self, token, message)
+        if embed:
+            body["record"]["embed"] = embed
         answer = await self._xrpc("POST", "com.atproto.repo.createRecord", token=token, body=body)
         if self._expired(answer):
             await self._renew(token)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
+from functools import lru_cache, partial
 from typing import Any, Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
@@ -226,3 +227,34 @@ async def alert_card(crieur: Any, alert: Alert) -> Card:
     name = territory.name if territory else ""
     png = await asyncio.to_thread(render_card, alert, scene, getattr(crieur.config, "name", "Crieur"), name)
     return Card(png, card_alt(alert, marks, name))
+
+
+# ------------------------------------------------------------------------------------ social posts
+
+SOCIAL_KINDS = ("mastodon", "bluesky")  # the adapters that upload pictures (channels.media)
+_CARDS: OrderedDict[tuple, Card] = OrderedDict()
+CARD_CACHE_SIZE = 32
+
+
+async def message_attachment(crieur: Any, message: Any) -> Any:
+    """The card of the message's alert as a channels.media.Attachment, drawn once per alert version and
+    shared by every channel that posts it; None when the alert is gone."""
+    from channels.media import Attachment
+
+    alert = await crieur.store.alert(message.alert_id)
+    if alert is None:
+        return None
+    key = (alert.id, alert.updated_at)
+    card = _CARDS.get(key)
+    if card is None:
+        card = _CARDS[key] = await alert_card(crieur, alert)
+        while len(_CARDS) > CARD_CACHE_SIZE:
+            _CARDS.popitem(last=False)
+    return Attachment(card.png, card.media_type, card.alt, WIDTH, HEIGHT)
+
+
+def install_card_attachments(crieur: Any) -> None:
+    """Give every social channel of the service the alert's card to attach to its posts."""
+    for channel in crieur.channels.values():
+        if getattr(channel, "kind", "") in SOCIAL_KINDS:
+            channel.attachments = partial(message_attachment, crieur)
