@@ -42,6 +42,7 @@ from .base import (
     TransientError,
     register,
 )
+from .media import facebook_photo_post
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 AUTH_CODES = {102, 190}
@@ -93,6 +94,9 @@ class FacebookChannel(DryRunnable, Channel):
     async def send(self, message: Message) -> Receipt:
         if not self._token:
             raise no_credentials(self)
+        photo = await facebook_photo_post(self, message)
+        if photo is not None:
+            return photo
         form = {"message": message.text, "access_token": self._token}
         if message.link:
             form["link"] = message.link

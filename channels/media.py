@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import aiohttp
 
-from .base import Message, PermanentError, TransientError
+from .base import Message, PermanentError, Receipt, TransientError
 from ._http import request
 
 if TYPE_CHECKING:
@@ -101,4 +101,68 @@ async def bluesky_images_embed(channel: Any, token: str, message: Message) -> di
     return {"$type": "app.bsky.embed.images", "images": [image]}
 
 
-__all__ = ["Attachment", "AttachmentSource", "attachment_for", "bluesky_images_embed", "mastodon_media_id"]
+X_ALT_TEXT_LIMIT = 1000  # /2/media/metadata alt_text.text maxLength
+
+
+async def x_media_id(channel: Any, message: Message) -> str | None:
+    """Upload the message's picture to X (POST /2/media/upload, multipart `media` + media_category
+    tweet_image), set its alt text (POST /2/media/metadata), and return the media id for the post's
+    media.media_ids; None without a picture."""
+    attachment = await attachment_for(channel, message)
+    if attachment is None:
+        return None
+    upload_url = f"{channel.api_base}/2/media/upload"
+    form = aiohttp.FormData()
+    form.add_field("media", attachment.data, filename=attachment.filename, content_type=attachment.media_type)
+    form.add_field("media_category", "tweet_image")
+    # a multipart body is not part of the OAuth 1.0a signature: only the method, URL and oauth_* are
+    answer = await request(channel, "POST", upload_url, data=form,
+                           headers={"Authorization": channel._authorization("POST", upload_url)},
+                           timeout=channel.timeout)
+    if answer.status not in (200, 201):
+        raise channel._error(answer)
+    body = answer.json()
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not data.get("id"):
+        raise TransientError(f"{channel.name}: media uploaded but the answer has no data.id", code="bad-answer")
+    media_id = str(data["id"])
+    metadata_url = f"{channel.api_base}/2/media/metadata"
+    answer = await request(
+        channel, "POST", metadata_url,
+        json={"id": media_id, "metadata": {"alt_text": {"text": attachment.alt[:X_ALT_TEXT_LIMIT]}}},
+        headers={"Authorization": channel._authorization("POST", metadata_url), "Content-Type": "application/json"},
+        timeout=channel.timeout,
+    )
+    if answer.status not in (200, 201):
+        raise channel._error(answer)
+    return media_id
+
+
+async def facebook_photo_post(channel: Any, message: Message) -> Receipt | None:
+    """Post the message as a Page photo (POST /{page_id}/photos: `source` file, `caption`, `alt_text_custom`)
+    and return its receipt (the Page post's id), or None without a picture: the caller posts to the feed."""
+    attachment = await attachment_for(channel, message)
+    if attachment is None:
+        return None
+    caption = message.text
+    if message.link and message.link not in caption:  # a photo has no link preview: the link goes in the text
+        caption = f"{caption}\n{message.link}"
+    form = aiohttp.FormData()
+    form.add_field("source", attachment.data, filename=attachment.filename, content_type=attachment.media_type)
+    form.add_field("caption", caption)
+    form.add_field("alt_text_custom", attachment.alt)
+    form.add_field("published", "true")
+    form.add_field("access_token", channel._token)
+    url = f"{channel.api_base}/{channel.version}/{channel.page_id}/photos"
+    answer = await request(channel, "POST", url, data=form, timeout=channel.timeout)
+    if answer.status != 200:
+        raise channel._error(answer)
+    body = answer.json()
+    post_id = str(body.get("post_id") or body.get("id") or "") if isinstance(body, dict) else ""
+    if not post_id:
+        raise TransientError(f"{channel.name}: photo posted but the answer has no post_id", code="bad-answer")
+    return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")
+
+
+__all__ = ["Attachment", "AttachmentSource", "attachment_for", "bluesky_images_embed", "mastodon_media_id",
+           "facebook_photo_post", "x_media_id"]

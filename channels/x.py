@@ -25,6 +25,7 @@ from .base import (
     TransientError,
     register,
 )
+from .media import x_media_id
 
 RESET_HEADERS = ("x-rate-limit-reset",)
 FORM = "application/x-www-form-urlencoded"
@@ -110,6 +111,9 @@ class XChannel(DryRunnable, Channel):
         payload: dict[str, Any] = {"text": message.text}
         if message.reply_to:
             payload["reply"] = {"in_reply_to_tweet_id": message.reply_to}
+        media_id = await x_media_id(self, message)
+        if media_id:
+            payload["media"] = {"media_ids": [media_id]}
         headers = {"Authorization": self._authorization("POST", url), "Content-Type": "application/json"}
         answer = await request(self, "POST", url, json=payload, headers=headers, timeout=self.timeout)
         if answer.status not in (200, 201):

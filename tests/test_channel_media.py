@@ -142,25 +142,91 @@ async def test_bluesky_upload_renews_an_expired_session(bsky, fake_bluesky):
     assert len(fake_bluesky.records) == 2 and fake_bluesky.records[1]["record"]["embed"]["images"][0]["alt"] == ALT
 
 
-async def test_the_service_attaches_the_alerts_real_card(tmp_path: pathlib.Path, mastodon, fake_mastodon,
-                                                        bsky, fake_bluesky) -> None:
+@pytest.fixture
+async def x(fake_x, http_session):
+    from channels.x import XChannel
+
+    channel = XChannel("x41", {"api_base": fake_x.base_url, "consumer_key": "ck", "consumer_secret": "cs",
+                               "access_token": "at", "access_token_secret": "ats", "timeout": 1})
+    await channel.start(http_session)
+    return channel
+
+
+async def test_x_uploads_the_picture_sets_its_alt_text_and_posts_it(x, fake_x):
+    x.attachments = await picture()
+    await x.send(message())
+    [upload] = fake_x.received("POST", "/2/media/upload")
+    assert upload.header("Authorization").startswith("OAuth ")  # signed, and accepted by the fake's check
+    [(media_id, media)] = fake_x.media.items()
+    assert media == {"data": PNG, "type": "image/png", "category": "tweet_image", "alt_text": ALT}
+    [post] = fake_x.received("POST", "/2/tweets")
+    assert post.json["media"] == {"media_ids": [media_id]}
+    assert fake_x.tweets[0]["media_ids"] == [media_id]
+    assert all(r.answered in (200, 201) for r in fake_x.requests)
+
+
+async def test_fake_x_refuses_unknown_media_and_missing_fields(fake_x, http_session):
+    from channels.x import oauth1_authorization
+
+    def signed(url: str) -> dict[str, str]:
+        return {"Authorization": oauth1_authorization("POST", url, consumer_key="ck", consumer_secret="cs",
+                                                      token="at", token_secret="ats")}
+    tweets = f"{fake_x.base_url}/2/tweets"
+    async with http_session.post(tweets, headers=signed(tweets),
+                                 json={"text": "x", "media": {"media_ids": ["1"]}}) as answer:
+        assert answer.status == 400
+    upload = f"{fake_x.base_url}/2/media/upload"
+    form = aiohttp.FormData()
+    form.add_field("media", PNG, filename="carte.png", content_type="image/png")
+    async with http_session.post(upload, headers=signed(upload), data=form) as answer:
+        assert answer.status == 400  # media_category is required
+
+
+@pytest.fixture
+async def facebook(fake_facebook, http_session):
+    from channels.facebook import FacebookChannel
+
+    channel = FacebookChannel("fb41", {"api_base": fake_facebook.base_url, "page_id": fake_facebook.page_id,
+                                       "page_token": "test-token", "timeout": 1})
+    await channel.start(http_session)
+    return channel
+
+
+async def test_facebook_posts_a_page_photo_with_its_alt_text(facebook, fake_facebook):
+    facebook.attachments = await picture()
+    link = "https://www.route41.example/alertes/1"
+    receipt = await facebook.send(Message(key="d-1", alert_id=1, text="RD 957 fermée. #route41", link=link))
+    assert fake_facebook.received("POST", "/feed") == []
+    [post] = fake_facebook.posts
+    assert post["photo"] == PNG and post["alt_text_custom"] == ALT
+    assert post["message"] == f"RD 957 fermée. #route41\n{link}"  # no link preview on a photo: the link is in the text
+    assert receipt.provider_id == post["id"]
+    # an end goes to the feed, as text
+    await facebook.send(Message(key="d-2", alert_id=1, text="Fin : RD 957 rouverte. #route41", kind="Cancel"))
+    assert len(fake_facebook.received("POST", "/feed")) == 1
+
+
+async def test_the_service_attaches_the_alerts_real_card_on_every_network(
+        tmp_path: pathlib.Path, mastodon, fake_mastodon, bsky, fake_bluesky, x, fake_x, facebook, fake_facebook) -> None:
     crieur = await make_crieur(tmp_path, geo=GEO)
     try:
         alert = await crieur.store.add_alert(Alert(
-            "RD 957 fermée à Vendôme", "Congères.", ("41",), ("#route41",), ("mastodon", "bluesky"),
+            "RD 957 fermée à Vendôme", "Congères.", ("41",), ("#route41",), ("mastodon", "bluesky", "x", "facebook"),
             severity=Severity.SEVERE, roads=(Road("D", "957"),), areas=(Area("commune", "41269"),)))
-        crieur.channels = {"mastodon": mastodon, "bluesky": bsky}
+        crieur.channels = {"mastodon": mastodon, "bluesky": bsky, "x": x, "facebook": facebook}
         install_card_attachments(crieur)
-        for channel in (mastodon, bsky):
+        for channel in crieur.channels.values():
             await channel.send(Message(key=f"{channel.name}-1", alert_id=alert.id, text="RD 957 fermée. #route41"))
         media = next(iter(fake_mastodon.media.values()))
         [blob] = fake_bluesky.blobs.values()
-        assert media["_data"] == blob[0]  # the same card on both networks
+        [x_media] = fake_x.media.values()
+        [photo] = fake_facebook.posts
+        assert media["_data"] == blob[0] == x_media["data"] == photo["photo"]  # one card on every network
         image = Image.open(io.BytesIO(media["_data"]))
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
         expected = ("Alerte « RD 957 fermée à Vendôme », sévérité sévère. "
                     "Carte de Loir-et-Cher : Route fermée : RD 957 · Vendôme.")
-        assert media["description"] == expected
+        assert media["description"] == x_media["alt_text"] == photo["alt_text_custom"] == expected
         assert fake_bluesky.records[0]["record"]["embed"]["images"][0]["alt"] == expected
     finally:
         await crieur.store.close()

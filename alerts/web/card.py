@@ -231,7 +231,7 @@ async def alert_card(crieur: Any, alert: Alert) -> Card:
 
 # ------------------------------------------------------------------------------------ social posts
 
-SOCIAL_KINDS = ("mastodon", "bluesky")  # the adapters that upload pictures (channels.media)
+SOCIAL_KINDS = ("mastodon", "bluesky", "x", "facebook")  # the adapters that upload pictures (channels.media)
 _CARDS: OrderedDict[tuple, Card] = OrderedDict()
 CARD_CACHE_SIZE = 32
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standalone
 
 FEED = re.compile(r"^/v\d+\.\d+/[^/]+/feed$")
 # the documented parameters of POST /{page-id}/feed (Graph API reference, Page Feed)
@@ -84,10 +84,13 @@ class FakeFacebook(FakeProvider):
         self.next_error: list[tuple[int, int | None, str]] = []  # (code, subcode, message) answered in order
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/{version}/{page_id}/feed", self.post_feed)]
+        return [web.post("/{version}/{page_id}/feed", self.post_feed),
+                web.post("/{version}/{page_id}/photos", self.post_photo)]
 
     def _token(self, request: web.Request, recorded: Recorded) -> str:
-        return recorded.form.get("access_token") or request.query.get("access_token", "")
+        parts = multipart_parts(recorded) or {}
+        from_parts = parts.get("access_token", (b"", ""))[0].decode()
+        return recorded.form.get("access_token") or from_parts or request.query.get("access_token", "")
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         return self._token(request, recorded) == self.token
@@ -121,7 +124,7 @@ class FakeFacebook(FakeProvider):
         self.next_error.append((code, subcode, message))
 
     def recipient(self, recorded: Recorded) -> str:
-        return self.page_id if recorded.path.endswith("/feed") else ""
+        return self.page_id if recorded.path.endswith(("/feed", "/photos")) else ""
 
     async def post_feed(self, request: web.Request) -> web.Response:
         if self.next_error:
@@ -137,6 +140,30 @@ class FakeFacebook(FakeProvider):
         post = {"id": f"{self.page_id}_{next(self._ids)}", "message": form.get("message", ""), "link": form.get("link", "")}
         self.posts.append(post)
         return web.json_response({"id": post["id"]})
+
+
+    async def post_photo(self, request: web.Request) -> web.Response:
+        """POST /{page_id}/photos, multipart: `source` (the image), `caption`, `alt_text_custom`, `published`.
+        Answers {"id": photo id, "post_id": the Page post's id}."""
+        if self.next_error:
+            code, subcode, message = self.next_error.pop(0)
+            return self.graph_error(code, message, subcode=subcode)
+        if request.match_info["page_id"] != self.page_id:
+            return self.graph_error(100, "Unsupported post request. Object does not exist", subcode=33)
+        parts = multipart_parts(request[RECORDED]) or {}
+        if "source" not in parts and "url" not in parts:
+            return self.graph_error(324, "(#324) Requires upload file")
+        data, media_type = parts.get("source", (b"", ""))
+        if "source" in parts and not media_type.startswith("image/"):
+            return self.graph_error(100, "(#100) Invalid image type")
+        caption = parts.get("caption", parts.get("message", (b"", "")))[0].decode()
+        if caption and any(p["message"] == caption for p in self.posts):
+            return self.graph_error(506, "Duplicate status message", subcode=1455006)
+        photo_id = str(next(self._ids))
+        post = {"id": f"{self.page_id}_{next(self._ids)}", "message": caption, "link": "", "photo_id": photo_id,
+                "photo": data, "alt_text_custom": parts.get("alt_text_custom", (b"", ""))[0].decode()}
+        self.posts.append(post)
+        return web.json_response({"id": photo_id, "post_id": post["id"]})
 
 
 def main() -> None:
