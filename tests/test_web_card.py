@@ -4,7 +4,6 @@ the alert page's Open Graph image, with an alt text saying what it shows."""
 from __future__ import annotations
 
 import io
-import pathlib
 
 import numpy as np
 from aiohttp.test_utils import TestClient

@@ -21,7 +21,6 @@ from alerts.geo import Atlas, GeoError, datex_shape, locate
 from alerts.ingest import SourceSpec, datex2, vigilance
 from alerts.web import make_app
 from alerts.web.map import build_scene, classify, mark_for, to_svg
-from alerts.web.site import territory as territory_info
 from rules.yamlcheck import ValidationFailed
 from tests.test_web_support import make_crieur
 
@@ -235,3 +234,19 @@ def test_geo_setting(tmp_path: pathlib.Path) -> None:
     (tmp_path / "crieur.yaml").write_text("service:\n  geo: cartes\n", encoding="utf-8")
     with pytest.raises(ValidationFailed, match="service.geo: cartes does not exist"):
         load_config(tmp_path / "crieur.yaml")
+
+
+def test_a_few_streets_get_a_marker_too(atlas: Atlas) -> None:
+    """DiaLog's arrêté in Maisse covers a few streets: at département scale a dashed line of a few pixels,
+    so a marker shows where it is."""
+    root = ET.parse(DIALOG).getroot()
+    order = next(e for e in root.iter() if e.tag.endswith("}trafficRegulationOrder"))
+    item = Item("dialog", "maisse", raw=ET.tostring(order, encoding="unicode"), event="restriction-poids-lourds",
+                severity=Severity.MODERATE)
+    mark = mark_for(_alert(item, 9, title="Maisse : poids lourds interdits"), item, atlas, {})
+    assert mark.kind == "restriction" and mark.label == "Circulation restreinte"
+    scene = build_scene(atlas, "41", "Loir-et-Cher", [mark])
+    kinds = [s.kind for s in scene.shapes if s.title.startswith("Circulation restreinte")]
+    assert kinds == ["line", "point"]
+    svg = to_svg(scene)
+    assert 'stroke-dasharray="10 6"' in svg and "<circle" in svg

@@ -32,6 +32,7 @@ log = logging.getLogger("crieur.web.map")
 
 WIDTH = 800
 PAD = 12
+MIN_LINE_PX = 14  # a line shorter than this also gets a point marker
 MAX_SPAN_DEGREES = 4.0  # a mark further than this from the territory is listed, not drawn (the map would be all void)
 # Vigilance colours (Météo-France's scale) and the severities they stand for.
 COLOURS = {"rouge": "#c8102e", "orange": "#e8710a", "jaune": "#f2c200", "vert": "#2e8540", "gris": "#4a5568"}
@@ -251,7 +252,11 @@ def build_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: S
                                 casing=DARK[mark.colour], dash="10 6" if mark.kind == "restriction" else "",
                                 title=_tooltip(mark)))
     for mark in order:
-        for point in _points(mark.located.shape):
+        points = _points(mark.located.shape)
+        line = _lines(mark.located.shape)
+        if not line.is_empty and _extent_px(line, project) < MIN_LINE_PX:
+            points.append(line.centroid)  # a few streets at département scale: a marker, or nobody sees them
+        for point in points:
             shapes.append(Shape("point", (project(np.asarray([[point.x, point.y]])),), fill=COLOURS[mark.colour],
                                 stroke=PAPER, width=2.0, closed_sign=mark.kind in ("fermeture", "voies"), title=_tooltip(mark)))
     shapes.extend(neighbour_labels)
@@ -262,6 +267,12 @@ def build_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: S
             shapes.append(Shape("label", (project(np.asarray([[spot.x, spot.y]])),), text=name, size=13))
     title = f"Carte des alertes en cours — {territory_name}"
     return Scene(project.width, project.height, shapes, title, drawn)
+
+
+def _extent_px(geometry: BaseGeometry, project: Projection) -> float:
+    minx, miny, maxx, maxy = geometry.bounds
+    corners = project(np.asarray([[minx, miny], [maxx, maxy]]))
+    return float(max(abs(corners[1] - corners[0])))
 
 
 def _replace_drawn(mark: Mark, drawn: bool) -> Mark:
