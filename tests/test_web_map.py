@@ -44,6 +44,12 @@ def tipi_item() -> Item:
     return item
 
 
+def dialog_item() -> Item:
+    """DiaLog's arrêté for Maisse (Essonne): lorries over 7.5 t may not cross the village, on named streets."""
+    items = datex2.parse(SourceSpec("dialog", "datex2", "file:unused"), DIALOG.read_bytes())
+    return next(i for i in items if "MAISSE" in i.title)
+
+
 def orange_vigilance() -> Item:
     items = vigilance.parse(SourceSpec("vigilance", "vigilance", "file:unused"), VIGILANCE.read_bytes())
     return next(i for i in items if i.attributes.get("colour") == "orange" and any(a.code == "41" for a in i.areas))

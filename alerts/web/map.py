@@ -32,7 +32,7 @@ log = logging.getLogger("crieur.web.map")
 
 WIDTH = 800
 PAD = 12
-MIN_LINE_PX = 14  # a line shorter than this also gets a point marker
+MIN_LINE_PX = 24  # a line shorter than this also gets a point marker, or nobody finds it
 MAX_SPAN_DEGREES = 4.0  # a mark further than this from the territory is listed, not drawn (the map would be all void)
 # Vigilance colours (Météo-France's scale) and the severities they stand for.
 COLOURS = {"rouge": "#c8102e", "orange": "#e8710a", "jaune": "#f2c200", "vert": "#2e8540", "gris": "#4a5568"}

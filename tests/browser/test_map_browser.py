@@ -1,5 +1,6 @@
-"""The map in a real headless Chromium: /t/41 with a real DATEX II record (Bison Futé/Tipi, lanes blocked on the
-A4, placed by its own coordinates) and an orange vigilance over Loir-et-Cher, at desktop and 360 px widths,
+"""The map in a real headless Chromium: /t/41 with real DATEX II records placed by their own coordinates (Bison
+Futé/Tipi: lanes blocked on the A4; DiaLog: an arrêté closing Maisse's streets to lorries over 7.5 t) and an
+orange vigilance over Loir-et-Cher, at desktop and 360 px widths,
 axe-core, the page with its stylesheet off, the alert page and « Qui fait quoi ? ». Screenshots go to
 test-artifacts/."""
 
@@ -14,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from alerts.web import make_app
 from rules.competence import Directory
 from tests.browser.test_web_browser import ARTIFACTS, axe_violations, page  # noqa: F401  (fixture)
-from tests.test_web_map import GEO, add_item_alert, orange_vigilance, tipi_item
+from tests.test_web_map import GEO, add_item_alert, dialog_item, orange_vigilance, tipi_item
 from tests.test_web_support import make_crieur
 
 pytestmark = pytest.mark.browser
@@ -28,6 +29,7 @@ async def mapped_site(tmp_path: pathlib.Path) -> AsyncIterator[dict[str, Any]]:
     crieur.directory = Directory.load(EXAMPLE)
     obstruction = await add_item_alert(crieur, tipi_item(), title="A4 : voies bloquées à Charenton-le-Pont")
     vigilance = await add_item_alert(crieur, orange_vigilance())
+    await add_item_alert(crieur, dialog_item(), title="Maisse : traversée interdite aux plus de 7,5 t")
     server = TestServer(make_app(crieur), host="127.0.0.1", port=0)
     await server.start_server()
     try:
@@ -53,12 +55,15 @@ async def test_territory_map_at_desktop_and_phone_widths(mapped_site: dict[str, 
         assert 300 < box["width"] <= width and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5
         scroll = await page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"the page scrolls sideways at {width} px"
-        # what is drawn: the A4 point (no-entry sign) and the orange vigilance over the département
-        assert await page.locator("svg#carte circle").count() == 1
+        # what is drawn: the A4 point (no-entry sign), Maisse's streets (dashed, with a marker as they are
+        # only a few pixels long) and the orange vigilance over the département
+        assert await page.locator("svg#carte circle").count() == 2
+        assert await page.locator('svg#carte path[stroke-dasharray="10 6"]').count() == 1
         assert await page.locator('svg#carte path[fill="#e8710a"]').count() == 1
         legend = await page.locator(".map-section").inner_text()
         assert "Voies fermées — A4 : voies bloquées à Charenton-le-Pont : A 4" in legend
         assert "Vigilance orange — Vigilance orange neige-verglas (41) : Loir-et-Cher" in legend
+        assert "Circulation restreinte — Maisse : traversée interdite aux plus de 7,5 t" in legend
         assert "IGN Admin Express (via france-geojson), Licence Ouverte" in legend
         await page.locator("svg#carte").scroll_into_view_if_needed()
         await page.screenshot(path=str(ARTIFACTS / f"map-territory-41-{name}.png"), full_page=True)
