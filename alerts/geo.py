@@ -28,6 +28,7 @@ from shapely.geometry import GeometryCollection, LineString, Point, shape
 from shapely.geometry.base import BaseGeometry
 
 from alerts.domain import Area, Item
+from alerts.errors import CrieurError
 
 SIMPLIFY_DEGREES = 0.001  # about 100 m: invisible at département scale, a tenth of the points
 ATTRIBUTION = "Contours : IGN Admin Express (via france-geojson), Licence Ouverte"
@@ -36,7 +37,7 @@ _INSEE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 _EMMA = re.compile(r"^FR(?:0(\d\d)|0?(2[AB])|(97\d))$")
 
 
-class GeoError(ValueError):
+class GeoError(CrieurError, ValueError):
     """An outline file that cannot be used; the message names the file and the feature."""
 
 

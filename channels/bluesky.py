@@ -21,6 +21,7 @@ from twitter_text.regexp.valid_cctld import valid_cctld
 from twitter_text.regexp.valid_gtld import valid_gtld
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from ._media import bluesky_images_embed
 from .base import (
     TIMEOUT,
     AuthError,
@@ -33,7 +34,6 @@ from .base import (
     TransientError,
     register,
 )
-from .media import bluesky_images_embed
 
 RESET_HEADERS = ("ratelimit-reset",)
 XRPC = "/xrpc/"

@@ -26,6 +26,7 @@ from ._http import (
     retry_after,
     timeout_option,
 )
+from ._media import facebook_photo_post
 from .base import (
     API_BASE,
     TIMEOUT,
@@ -42,7 +43,6 @@ from .base import (
     TransientError,
     register,
 )
-from .media import facebook_photo_post
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 AUTH_CODES = {102, 190}

@@ -29,8 +29,8 @@ from ._http import (
     request,
     timeout_option,
 )
+from ._media import mastodon_media_id
 from .base import TIMEOUT, Channel, ConfigurationError, DeliveryError, Limits, Message, Option, Receipt, TransientError, register
-from .media import mastodon_media_id
 
 log = logging.getLogger("crieur.channels.mastodon")
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from ._media import x_media_id
 from .base import (
     API_BASE,
     TIMEOUT,
@@ -25,7 +26,6 @@ from .base import (
     TransientError,
     register,
 )
-from .media import x_media_id
 
 RESET_HEADERS = ("x-rate-limit-reset",)
 FORM = "application/x-www-form-urlencoded"

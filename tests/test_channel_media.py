@@ -17,7 +17,7 @@ from alerts.web.card import HEIGHT, WIDTH, install_card_attachments
 from channels.base import Message, PermanentError
 from channels.bluesky import BlueskyChannel
 from channels.mastodon import MastodonChannel
-from channels.media import Attachment
+from channels._media import Attachment
 from tests.test_web_map import GEO
 from tests.test_web_support import make_crieur
 

@@ -231,15 +231,15 @@ async def alert_card(crieur: Any, alert: Alert) -> Card:
 
 # ------------------------------------------------------------------------------------ social posts
 
-SOCIAL_KINDS = ("mastodon", "bluesky", "x", "facebook")  # the adapters that upload pictures (channels.media)
+SOCIAL_KINDS = ("mastodon", "bluesky", "x", "facebook")  # the adapters that upload pictures (channels._media)
 _CARDS: OrderedDict[tuple, Card] = OrderedDict()
 CARD_CACHE_SIZE = 32
 
 
 async def message_attachment(crieur: Any, message: Any) -> Any:
-    """The card of the message's alert as a channels.media.Attachment, drawn once per alert version and
+    """The card of the message's alert as a channels._media.Attachment, drawn once per alert version and
     shared by every channel that posts it; None when the alert is gone."""
-    from channels.media import Attachment
+    from channels._media import Attachment
 
     alert = await crieur.store.alert(message.alert_id)
     if alert is None:
