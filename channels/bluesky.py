@@ -4,7 +4,9 @@ A session (createSession with an app password) is opened once and its accessJwt 
 answers 400 ExpiredToken, the session is refreshed with refreshSession (or reopened if that fails too)
 and the post is tried once more within the same attempt.
 
-Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card`.
+Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card` — or, when the
+service gives the channel a picture (the alert's map card, channels._media), that picture as an image embed
+with its alt text instead: a post has a single embed.
 
 `facets_for(text)` computes hashtag and link facets with UTF-8 *byte* offsets, as the protocol requires; it
 is the only facet detection in Crieur (rules.fitting renders with it too).

@@ -22,6 +22,12 @@ from aiohttp import web
 from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standalone
 
 FEED = re.compile(r"^/v\d+\.\d+/[^/]+/feed$")
+PHOTOS = re.compile(r"^/v\d+\.\d+/[^/]+/photos$")
+# the documented parameters of POST /{page-id}/photos (Graph API reference, Page Photos), sent multipart
+PHOTO_PARAMETERS = {
+    "access_token", "source", "url", "caption", "message", "published", "alt_text_custom", "no_story",
+    "scheduled_publish_time", "temporary", "appsecret_proof",
+}
 # the documented parameters of POST /{page-id}/feed (Graph API reference, Page Feed)
 FEED_PARAMETERS = {
     "access_token", "message", "link", "published", "scheduled_publish_time", "place", "tags",
@@ -37,9 +43,11 @@ class GraphFeedContract:
 
     def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
                       body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]:
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        if method == "POST" and PHOTOS.match(path):
+            return "photos", self._photo_problems(content_type, body, headers)
         if method != "POST" or not FEED.match(path):
             return None, [f"{method} {path}: not the Page feed edge (POST /vX.Y/{{page-id}}/feed)"]
-        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
         if not content_type.startswith("application/x-www-form-urlencoded"):
             return "feed", [f"parameters must be form-encoded, not {content_type or '(none)'}"]
         problems = [f"param {name}: not a parameter of the feed edge" for name in form if name not in FEED_PARAMETERS]
@@ -53,7 +61,24 @@ class GraphFeedContract:
             problems.append("param published: must be true or false")
         return "feed", problems
 
+    @staticmethod
+    def _photo_problems(content_type: str, body: bytes, headers: dict[str, str]) -> list[str]:
+        """POST /{page-id}/photos: a file upload (multipart), documented parameters, a caption of at most
+        63,206 characters."""
+        if not content_type.startswith("multipart/form-data"):
+            return [f"a photo upload is multipart/form-data, not {content_type or '(none)'}"]
+        parts = multipart_parts(Recorded("POST", "", [], headers, body)) or {}
+        problems = [f"param {name}: not a parameter of the photos edge" for name in parts if name not in PHOTO_PARAMETERS]
+        if len(parts.get("caption", (b"", ""))[0].decode("utf-8", "replace")) > MAX_MESSAGE:
+            problems.append(f"param caption: longer than {MAX_MESSAGE} characters")
+        return problems
+
     def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]:
+        if operation == "photos" and status == 200:
+            answer = json.loads(body) if body else None
+            if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("post_id", ""))):
+                return ["answer 200 is not {\"id\": \"<photo-id>\", \"post_id\": \"<page-id>_<post-id>\"}"]
+            return []
         try:
             answer = json.loads(body) if body else None
         except ValueError:

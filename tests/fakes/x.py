@@ -165,7 +165,7 @@ class FakeX(FakeProvider):
         if not isinstance(alt, str) or len(alt) > 1000:
             return self.error(400, 400, "alt_text.text must be a string of at most 1000 characters.")
         self.media[media_id]["alt_text"] = alt
-        return web.json_response({"data": {"id": media_id, "associated_metadata": True}})
+        return web.json_response({"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": alt}}}})
 
 
 def main() -> None:
