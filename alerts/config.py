@@ -46,6 +46,7 @@ class ServiceConfig:
     oncall: pathlib.Path | None = None  # the on-call rota (alerts.oncall.rota)
     exercise_channels: list[str] = field(default_factory=list)  # alerts.exercise
     exercise_recipients: list[str] = field(default_factory=list)
+    geo: pathlib.Path | None = None  # folder of GeoJSON outlines for the maps (alerts.geo)
     sources: list[SourceSpec] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
@@ -131,7 +132,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             top["service"][1],
             "service",
             ("name", "public_url", "host", "port", "data_dir", "database", "dry_run", "signature",
-             "secret_key_env", "territories", "rules", "templates", "authorities", "workers", "oncall"),
+             "secret_key_env", "territories", "rules", "templates", "authorities", "workers", "oncall", "geo"),
         ) or {}
         for key in ("name", "public_url", "host", "database", "signature", "secret_key_env"):
             if key in service:
@@ -148,7 +149,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             value = check.string(service["data_dir"][1], "service.data_dir")
             if value:
                 config.data_dir = pathlib.Path(value)
-        for key in ("territories", "templates", "authorities", "oncall"):
+        for key in ("territories", "templates", "authorities", "oncall", "geo"):
             if key in service:
                 value = check.string(service[key][1], f"service.{key}")
                 if value:
@@ -251,7 +252,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     _apply_environment(config)
     if not config.database:
         config.database = f"sqlite:///{config.data_dir / 'crieur.db'}"
-    for attr in ("territories", "authorities", "templates", "oncall"):
+    for attr in ("territories", "authorities", "templates", "oncall", "geo"):
         target = getattr(config, attr)
         if target is not None and not target.exists():
             check.errors.append(_error(path, f"service.{attr}: {target.name} does not exist next to the file"))

@@ -100,6 +100,7 @@ class Crieur:
         from rules.competence import Directory
 
         from .citizens import Citizens
+        from .web.card import install_card_attachments
 
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.directory = Directory.load(self.config.authorities) if self.config.authorities else None
@@ -112,6 +113,7 @@ class Crieur:
         for warning in self.rules.warnings:
             log.warning("rules: %s", warning)
         self.channels = build_channels(self.config)
+        install_card_attachments(self)  # social posts carry the alert's card (alerts.web.card)
         if self.store is None:
             self.store = await open_store(self.config.database)
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})

@@ -4,7 +4,9 @@ A session (createSession with an app password) is opened once and its accessJwt 
 answers 400 ExpiredToken, the session is refreshed with refreshSession (or reopened if that fails too)
 and the post is tried once more within the same attempt.
 
-Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card`.
+Each post carries a link card (app.bsky.embed.external) for the alert's page, see `link_card` — or, when the
+service gives the channel a picture (the alert's map card, channels._media), that picture as an image embed
+with its alt text instead: a post has a single embed.
 
 `facets_for(text)` computes hashtag and link facets with UTF-8 *byte* offsets, as the protocol requires; it
 is the only facet detection in Crieur (rules.fitting renders with it too).
@@ -21,6 +23,7 @@ from twitter_text.regexp.valid_cctld import valid_cctld
 from twitter_text.regexp.valid_gtld import valid_gtld
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from ._media import bluesky_images_embed
 from .base import (
     TIMEOUT,
     AuthError,
@@ -217,6 +220,9 @@ class BlueskyChannel(DryRunnable, Channel):
             raise PermanentError(f"{self.name}: reply_to must be 'uri|cid', got {message.reply_to!r}", code="reply_to")
         token = await self._session()
         body = {"repo": self.did, "collection": "app.bsky.feed.post", "record": self._record(message)}
+        embed = await bluesky_images_embed(self, token, message)
+        if embed:
+            body["record"]["embed"] = embed
         answer = await self._xrpc("POST", "com.atproto.repo.createRecord", token=token, body=body)
         if self._expired(answer):
             await self._renew(token)

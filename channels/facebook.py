@@ -26,6 +26,7 @@ from ._http import (
     retry_after,
     timeout_option,
 )
+from ._media import facebook_photo_post
 from .base import (
     API_BASE,
     TIMEOUT,
@@ -93,6 +94,9 @@ class FacebookChannel(DryRunnable, Channel):
     async def send(self, message: Message) -> Receipt:
         if not self._token:
             raise no_credentials(self)
+        photo = await facebook_photo_post(self, message)
+        if photo is not None:
+            return photo
         form = {"message": message.text, "access_token": self._token}
         if message.link:
             form["link"] = message.link

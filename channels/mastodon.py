@@ -29,6 +29,7 @@ from ._http import (
     request,
     timeout_option,
 )
+from ._media import mastodon_media_id
 from .base import TIMEOUT, Channel, ConfigurationError, DeliveryError, Limits, Message, Option, Receipt, TransientError, register
 
 log = logging.getLogger("crieur.channels.mastodon")
@@ -109,6 +110,9 @@ class MastodonChannel(DryRunnable, Channel):
         payload: dict[str, Any] = {"status": message.text, "visibility": self.visibility, "language": "fr"}
         if message.reply_to:
             payload["in_reply_to_id"] = message.reply_to
+        media_id = await mastodon_media_id(self, message)
+        if media_id:
+            payload["media_ids"] = [media_id]
         answer = await request(
             self, "POST", f"{self.base_url}/api/v1/statuses", json=payload, headers=headers, timeout=self.timeout
         )

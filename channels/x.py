@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
+from ._media import x_media_id
 from .base import (
     API_BASE,
     TIMEOUT,
@@ -110,6 +111,9 @@ class XChannel(DryRunnable, Channel):
         payload: dict[str, Any] = {"text": message.text}
         if message.reply_to:
             payload["reply"] = {"in_reply_to_tweet_id": message.reply_to}
+        media_id = await x_media_id(self, message)
+        if media_id:
+            payload["media"] = {"media_ids": [media_id]}
         headers = {"Authorization": self._authorization("POST", url), "Content-Type": "application/json"}
         answer = await request(self, "POST", url, json=payload, headers=headers, timeout=self.timeout)
         if answer.status not in (200, 201):

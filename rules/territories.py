@@ -10,12 +10,15 @@ File format (see examples/loir-et-cher/territories.yaml)::
         match_names: true          # also recognise commune and département names in the text
         communes:                  # INSEE code: name
           "41018": Blois
+        border_communes:           # listed communes near another territory's edge: INSEE code: [codes]
+          "41075": ["28"]          # an item about Droué also carries #route28
 
 An item resolves to territories from, in this order of confidence:
   * its areas: departement code; commune INSEE code (listed commune, else its département prefix);
     NUTS3 ("FR245" or "FRB05" → 41) and verified Meteoalarm EMMA_IDs ("FR035" → 74, see alerts.geocodes);
   * when `match_names` is set, commune and département names written in its title or text, compared
     without case or accents, on whole words ("Vendôme" = "VENDOME", but "Bloisiens" is not "Blois");
+  * a border commune (found by its code or its name) also brings the territories its entry lists;
   * its roads, only when exactly one territory manages that road (a D957 exists in many départements,
     so with 41 and 28 both managing D roads a bare "D957" resolves nothing).
 The result is in the order of the file, so hashtags always come out in the same order.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 import ahocorasick
 
@@ -51,6 +54,7 @@ class Territory:
     road_kinds: frozenset[str] = frozenset()
     road_refs: frozenset[Road] = frozenset()
     match_names: bool = False
+    border_communes: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
 
 
 def departement_of(insee: str) -> str:
@@ -71,14 +75,18 @@ class Territories:
         self.by_code = {t.code: t for t in self.items}
         self._order = {t.code: i for i, t in enumerate(self.items)}
         self._commune = {insee: t.code for t in self.items for insee in t.communes}
+        # INSEE code -> every territory an item about that commune concerns (border communes bring several)
+        self._commune_territories = {insee: frozenset({t.code, *t.border_communes.get(insee, ())})
+                                     for t in self.items for insee in t.communes}
         names: dict[str, set[str]] = {}
         for t in self.items:
             if not t.match_names:
                 continue
-            for name in (t.name, *t.communes.values()):
+            named = [(t.name, {t.code})] + [(n, self._commune_territories[i]) for i, n in t.communes.items()]
+            for name, codes in named:
                 phrase = normalise_phrase(name)
                 if phrase:
-                    names.setdefault(f" {phrase} ", set()).add(t.code)
+                    names.setdefault(f" {phrase} ", set()).update(codes)
         self._names = None
         if names:
             automaton = ahocorasick.Automaton()
@@ -111,6 +119,8 @@ class Territories:
             code = self._area_territory(area.kind, area.code)
             if code is not None:
                 found.add(code)
+                if area.kind.casefold() == "commune":
+                    found.update(self._commune_territories.get(area.code.strip().upper(), ()))
         if self._names is not None:
             if normalised_text is None:
                 normalised_text = normalise(f"{item.title}\n{item.text}")
@@ -166,8 +176,9 @@ def check_territories(path: str | os.PathLike[str]) -> tuple[Territories | None,
     result: list[Territory] = []
     if top and "territories" in top:
         seen: set[str] = set()
+        border_nodes: list[tuple[Any, str, tuple[str, ...]]] = []
         for node, path_ in checker.items(top["territories"][1], "territories", scalar_ok=False):
-            territory = _territory(checker, node, path_)
+            territory = _territory(checker, node, path_, border_nodes)
             if territory is None:
                 continue
             if territory.code in seen:
@@ -175,14 +186,19 @@ def check_territories(path: str | os.PathLike[str]) -> tuple[Territories | None,
                 continue
             seen.add(territory.code)
             result.append(territory)
+        for value_node, where, codes in border_nodes:
+            unknown = [c for c in codes if c not in seen]
+            if unknown:
+                checker.error(value_node, where, f"no territory {', '.join(map(repr, unknown))} in this file")
     if checker.errors:
         return None, sorted(checker.errors, key=lambda e: (e.line, e.column))
     return Territories(result), []
 
 
-def _territory(checker: Checker, node, path: str) -> Territory | None:
+def _territory(checker: Checker, node, path: str, border_nodes: list) -> Territory | None:
     fields = checker.mapping(
-        node, path, ["code", "name", "hashtag", "roads", "match_names", "communes"], required=["code", "name", "hashtag"]
+        node, path, ["code", "name", "hashtag", "roads", "match_names", "communes", "border_communes"],
+        required=["code", "name", "hashtag"],
     )
     if fields is None:
         return None
@@ -224,9 +240,24 @@ def _territory(checker: Checker, node, path: str) -> Territory | None:
             commune_name = checker.string(value_node, f"{path}.communes.{insee}")
             if commune_name is not None:
                 communes[insee] = commune_name
+    border: dict[str, tuple[str, ...]] = {}
+    if "border_communes" in fields:
+        entries = checker.mapping(fields["border_communes"][1], f"{path}.border_communes", None)
+        for insee, (key_node, value_node) in (entries or {}).items():
+            where = f"{path}.border_communes.{insee}"
+            if insee.upper() not in communes:
+                checker.error(key_node, where, f"{insee!r} is not one of this territory's communes: list it there first")
+                continue
+            codes = checker.string_list(value_node, where)
+            bad = [c for c in codes if not _DEPT.match(c.upper())]
+            if bad or not codes:
+                checker.error(value_node, where, f"expected territory codes like [28], got {bad or codes!r}")
+                continue
+            border[insee.upper()] = tuple(c.upper() for c in codes)
+            border_nodes.append((value_node, where, border[insee.upper()]))
     if len(checker.errors) > before or code is None or name is None or hashtag is None:
         return None
-    return Territory(code, name, hashtag, communes, frozenset(kinds), frozenset(refs), match_names)
+    return Territory(code, name, hashtag, communes, frozenset(kinds), frozenset(refs), match_names, border)
 
 
 def _road(checker: Checker, value: str, node, path: str) -> str | Road | None:

@@ -83,7 +83,11 @@ def test_example_file_loads(directory: Directory) -> None:
         # road-manager keyword without a road: the département
         ("La route est-elle salée vers Vendôme ?", "cd41", "routes-departementales", Reason.KEYWORD),
         ("quand passe le chasse neige", "cd41", "routes-departementales", Reason.KEYWORD),
-        ("Le car scolaire passe-t-il demain matin ?", "cd41", "transport-scolaire", Reason.KEYWORD),
+        # school and interurban coaches are the Région's since the loi NOTRe (1 September 2017)
+        ("Le car scolaire passe-t-il demain matin ?", "region-cvl", "transport-scolaire", Reason.KEYWORD),
+        ("Les transports scolaires sont-ils suspendus à Vendôme ?", "region-cvl", "transport-scolaire",
+         Reason.KEYWORD),
+        ("le ramassage scolaire est maintenu sur la D957 ?", "region-cvl", "transport-scolaire", Reason.KEYWORD),
         ("le TER Blois-Paris roule ?", "region-cvl", "transports-regionaux", Reason.KEYWORD),
         ("les cars Remi circulent ?", "region-cvl", "transports-regionaux", Reason.KEYWORD),
         # communes: the one named, otherwise "votre mairie"
@@ -230,7 +234,7 @@ def test_hgv_answer_without_prefecture_item(directory: Directory) -> None:
 
 def test_answers_use_french_contractions_and_agreement(directory: Directory) -> None:
     school = routed_answer(directory.route("car scolaire ?", territories=["28"]), None)
-    assert school.startswith("Le transport scolaire relève du Conseil départemental d'Eure-et-Loir.")
+    assert school.startswith("Le transport scolaire relève de la Région Centre-Val de Loire (réseau Rémi).")
     street = routed_answer(directory.route("ma rue n'est pas déneigée"), None)
     assert street == (
         "Le déneigement des rues et des trottoirs relève de votre mairie. Renseignez-vous auprès de votre mairie."

@@ -163,10 +163,13 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
         await wait_for(lambda: _async(fake_x.received("POST", "/2/tweets") and fake_facebook.posts
                                       and fake_bluesky.received("POST", "createRecord")))
         assert "#route41" in fake_facebook.posts[0]["message"]
-        # Bluesky: a link card for the alert's page on the public site (checked against the lexicon)
-        card = fake_bluesky.records[0]["record"]["embed"]
-        assert card["$type"] == "app.bsky.embed.external"
-        assert card["external"]["uri"] == f"{config.public_url}/t/41" and "RD 957" in card["external"]["description"]
+        # Bluesky: the alert's card (map and headline) as an image with its alt text (checked against the
+        # lexicon); a post has one embed, so the picture takes the place of the link card
+        embed = fake_bluesky.records[0]["record"]["embed"]
+        assert embed["$type"] == "app.bsky.embed.images"
+        [image] = embed["images"]
+        assert image["alt"].startswith("Alerte « ") and "RD 957" in image["alt"]
+        assert image["aspectRatio"] == {"width": 1200, "height": 630}
 
         async with aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"

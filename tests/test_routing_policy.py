@@ -32,7 +32,7 @@ TABLE = [
     ("Les poids lourds peuvent-ils circuler ?",              "prefecture-41",     "subject keyword",     "HGV bans are the préfet's decision"),
     ("Les poids lourds sont-ils interdits sur l'A10 ?",      "prefecture-41",     "subject keyword",     "a decision beats the road it is about"),
     ("camions bloqués sur la RN10",                          "prefecture-41",     "subject keyword",     "same, on a national road"),
-    ("Le car scolaire passe-t-il demain ?",                  "cd41",              "subject keyword",     "school transport is the département's"),
+    ("Le car scolaire passe-t-il demain ?",                  "region-cvl",        "subject keyword",     "school coaches are the Région's (loi NOTRe)"),
     ("ma rue n'est pas déneigée à Blois",                    "ville-blois",       "subject keyword",     "the commune named answers for its streets"),
     ("ma rue n'est pas déneigée",                            "mairies",           "subject keyword",     "no town named: 'votre mairie'"),
     ("les camions en Eure-et-Loir ?",                        "prefecture-28",     "subject keyword",     "naming a place picks its préfecture"),

@@ -280,5 +280,5 @@ def test_territories_file_errors(tmp_path):
         "t.yaml:5:16: territories[0].roads[1]: expected a road kind (D, N, A, C) or a road like D957, got 'X9'",
         "t.yaml:6:32: territories[0].communes: expected a 5-character INSEE code, got '4101'",
         "t.yaml:7:11: territories[1].code: expected a département code like 41 or 2A, got '411'",
-        "t.yaml:10:5: territories[1].colour: unknown key (expected one of code, name, hashtag, roads, match_names, communes)",
+        "t.yaml:10:5: territories[1].colour: unknown key (expected one of code, name, hashtag, roads, match_names, communes, border_communes)",
     ]

@@ -101,3 +101,40 @@ def test_roads_only_when_unambiguous(territories):
 
 def test_hashtags_in_stable_order(territories):
     assert territories.hashtags(["28", "41", "28", "99"]) == ("#route41", "#route28")
+
+
+# ---------------------------------------------------------------------------------- border communes
+
+
+@pytest.mark.parametrize(
+    "text, area, expected",
+    [
+        ("", Area("commune", "41075"), ("41", "28")),  # Droué, by its INSEE code
+        ("Neige à Droué : la D921 est glissante", None, ("41", "28")),  # by its name
+        ("", Area("commune", "28103"), ("41", "28")),  # Cloyes-les-Trois-Rivières, from the other side
+        ("Route coupée à CLOYES-LES-TROIS-RIVIERES", None, ("41", "28")),
+        ("", Area("commune", "41018"), ("41",)),  # Blois is far from any edge
+        ("", Area("commune", "28085"), ("28",)),
+    ],
+)
+def test_border_communes_concern_both_territories(territories, text, area, expected):
+    assert resolve(territories, text, *([area] if area else [])) == expected
+    assert territories.hashtags(expected) == tuple(f"#route{c}" for c in expected)
+
+
+def test_border_communes_are_checked(tmp_path):
+    from rules.yamlcheck import ValidationFailed
+
+    path = tmp_path / "territories.yaml"
+    path.write_text(
+        'territories:\n'
+        '  - code: "41"\n    name: Loir-et-Cher\n    hashtag: "#route41"\n'
+        '    communes: {"41075": Droué}\n'
+        '    border_communes:\n      "41075": ["45"]\n      "41018": ["28"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        load_territories(path)
+    messages = [str(e) for e in failed.value.errors]
+    assert any("yaml:8:" in m and "'41018' is not one of this territory's communes" in m for m in messages), messages
+    assert any("yaml:7:" in m and "no territory '45' in this file" in m for m in messages), messages

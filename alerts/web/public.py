@@ -13,6 +13,7 @@ from alerts.security import client_of
 from . import site
 from .feeds import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, FeedContext, atom_feed, cap_alert, source_item
 from .limits import QuestionLimits
+from .map import map_view
 from .rendering import render
 from .site import CRIEUR, WALL, TerritoryInfo
 
@@ -81,6 +82,7 @@ async def territory_page(request: web.Request) -> web.StreamResponse:
     own = [a for a, _ in context["alerts"]]
     posts = await wall.posts(territory.hashtag, own, author=crieur.config.name)
     context["wall"] = {"posts": posts, "partners": len(partner_posts)}
+    context["map"] = await map_view(crieur, territory, own)
     return site.with_cache_headers(render(request, "public.html", **context, question=None), etag)
 
 

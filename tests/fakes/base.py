@@ -51,6 +51,27 @@ class Recorded:
 RECORDED = web.RequestKey("recorded", Recorded)
 
 
+def multipart_parts(recorded: Recorded) -> dict[str, tuple[bytes, str]] | None:
+    """The fields of a multipart/form-data body (name -> (bytes, content type)), or None when the body is
+    not one. Parsed from the recorded bytes, as the middleware has already read the stream."""
+    import email.parser
+    import email.policy
+
+    content_type = recorded.header("Content-Type")
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + recorded.body)
+    if not message.is_multipart():
+        return None
+    parts: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            parts[str(name)] = (part.get_payload(decode=True) or b"", part.get_content_type())
+    return parts
+
+
 class Contract(Protocol):
     """What a fake needs from a provider description (OpenAPIContract, LexiconContract)."""
 

@@ -46,6 +46,7 @@ class FakeBluesky(FakeProvider):
         self.access_tokens: set[str] = set()
         self.refresh_tokens: set[str] = set()
         self.records: list[dict[str, Any]] = []
+        self.blobs: dict[str, tuple[bytes, str]] = {}  # cid -> (bytes, MIME type)
         self.sessions_created = 0
         self._rkeys = itertools.count(1)
 
@@ -54,6 +55,7 @@ class FakeBluesky(FakeProvider):
             web.post("/xrpc/com.atproto.server.createSession", self.create_session),
             web.post("/xrpc/com.atproto.server.refreshSession", self.refresh_session),
             web.post("/xrpc/com.atproto.repo.createRecord", self.create_record),
+            web.post("/xrpc/com.atproto.repo.uploadBlob", self.upload_blob),
         ]
 
     def error(self, status: int, code: int | str, message: str) -> web.Response:
@@ -125,11 +127,51 @@ class FakeBluesky(FakeProvider):
             ref = reply.get(role) if isinstance(reply, dict) else None
             if ref and not any(r["uri"] == ref.get("uri") and r["cid"] == ref.get("cid") for r in self.records):
                 return self.error(400, "InvalidRequest", f"Invalid reply: {role} {ref.get('uri')} not found")
+        problem = self._embed_problem(record.get("embed"))
+        if problem:
+            return self.error(400, "InvalidRequest", problem)
         rkey = tid(next(self._rkeys))
         uri = f"at://{self.did}/app.bsky.feed.post/{rkey}"
         cid = "bafyrei" + hashlib.sha256(repr(record).encode()).hexdigest()[:52]
         self.records.append({"uri": uri, "cid": cid, "record": record})
         return web.json_response({"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"})
+
+
+    async def upload_blob(self, request: web.Request) -> web.Response:
+        """com.atproto.repo.uploadBlob: the raw bytes as the body, their MIME type as Content-Type."""
+        token = self._bearer(request)
+        if not token:
+            return self.error(401, "AuthenticationRequired", "Authentication Required")
+        if token not in self.access_tokens:
+            return self.error(400, "ExpiredToken", "Token has expired")
+        recorded: Recorded = request[RECORDED]
+        media_type = recorded.header("Content-Type").split(";")[0].strip()
+        if not recorded.body or not media_type or media_type == "application/json":
+            return self.error(400, "InvalidRequest", "Expected a blob with its Content-Type")
+        cid = "bafkrei" + hashlib.sha256(recorded.body).hexdigest()[:52]
+        self.blobs[cid] = (recorded.body, media_type)
+        return web.json_response({"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": media_type,
+                                           "size": len(recorded.body)}})
+
+    def _embed_problem(self, embed: Any) -> str:
+        """What app.bsky.embed.images refuses: more than 4 images, a missing alt, an unknown or non-image
+        blob, one over 2 MB. Other embed types are not checked by this fake."""
+        if not isinstance(embed, dict) or embed.get("$type") != "app.bsky.embed.images":
+            return ""
+        images = embed.get("images")
+        if not isinstance(images, list) or not 1 <= len(images) <= 4:
+            return "embed.images: 1 to 4 images"
+        for image in images:
+            if not isinstance(image, dict) or not isinstance(image.get("alt"), str):
+                return "embed.images: each image needs an alt string"
+            blob = image.get("image") or {}
+            cid = (blob.get("ref") or {}).get("$link") if isinstance(blob, dict) else None
+            if cid not in self.blobs:
+                return "embed.images: blob not found"
+            data, media_type = self.blobs[cid]
+            if not media_type.startswith("image/") or len(data) > 2_000_000:
+                return "embed.images: an image/* blob of at most 2 MB"
+        return ""
 
 
 def main() -> None:

@@ -19,9 +19,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standalone
 
 FEED = re.compile(r"^/v\d+\.\d+/[^/]+/feed$")
+PHOTOS = re.compile(r"^/v\d+\.\d+/[^/]+/photos$")
+# the documented parameters of POST /{page-id}/photos (Graph API reference, Page Photos), sent multipart
+PHOTO_PARAMETERS = {
+    "access_token", "source", "url", "caption", "message", "published", "alt_text_custom", "no_story",
+    "scheduled_publish_time", "temporary", "appsecret_proof",
+}
 # the documented parameters of POST /{page-id}/feed (Graph API reference, Page Feed)
 FEED_PARAMETERS = {
     "access_token", "message", "link", "published", "scheduled_publish_time", "place", "tags",
@@ -37,9 +43,11 @@ class GraphFeedContract:
 
     def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
                       body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]:
+        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+        if method == "POST" and PHOTOS.match(path):
+            return "photos", self._photo_problems(content_type, body, headers)
         if method != "POST" or not FEED.match(path):
             return None, [f"{method} {path}: not the Page feed edge (POST /vX.Y/{{page-id}}/feed)"]
-        content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
         if not content_type.startswith("application/x-www-form-urlencoded"):
             return "feed", [f"parameters must be form-encoded, not {content_type or '(none)'}"]
         problems = [f"param {name}: not a parameter of the feed edge" for name in form if name not in FEED_PARAMETERS]
@@ -53,7 +61,24 @@ class GraphFeedContract:
             problems.append("param published: must be true or false")
         return "feed", problems
 
+    @staticmethod
+    def _photo_problems(content_type: str, body: bytes, headers: dict[str, str]) -> list[str]:
+        """POST /{page-id}/photos: a file upload (multipart), documented parameters, a caption of at most
+        63,206 characters."""
+        if not content_type.startswith("multipart/form-data"):
+            return [f"a photo upload is multipart/form-data, not {content_type or '(none)'}"]
+        parts = multipart_parts(Recorded("POST", "", [], headers, body)) or {}
+        problems = [f"param {name}: not a parameter of the photos edge" for name in parts if name not in PHOTO_PARAMETERS]
+        if len(parts.get("caption", (b"", ""))[0].decode("utf-8", "replace")) > MAX_MESSAGE:
+            problems.append(f"param caption: longer than {MAX_MESSAGE} characters")
+        return problems
+
     def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]:
+        if operation == "photos" and status == 200:
+            answer = json.loads(body) if body else None
+            if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("post_id", ""))):
+                return ["answer 200 is not {\"id\": \"<photo-id>\", \"post_id\": \"<page-id>_<post-id>\"}"]
+            return []
         try:
             answer = json.loads(body) if body else None
         except ValueError:
@@ -84,10 +109,13 @@ class FakeFacebook(FakeProvider):
         self.next_error: list[tuple[int, int | None, str]] = []  # (code, subcode, message) answered in order
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/{version}/{page_id}/feed", self.post_feed)]
+        return [web.post("/{version}/{page_id}/feed", self.post_feed),
+                web.post("/{version}/{page_id}/photos", self.post_photo)]
 
     def _token(self, request: web.Request, recorded: Recorded) -> str:
-        return recorded.form.get("access_token") or request.query.get("access_token", "")
+        parts = multipart_parts(recorded) or {}
+        from_parts = parts.get("access_token", (b"", ""))[0].decode()
+        return recorded.form.get("access_token") or from_parts or request.query.get("access_token", "")
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         return self._token(request, recorded) == self.token
@@ -121,7 +149,7 @@ class FakeFacebook(FakeProvider):
         self.next_error.append((code, subcode, message))
 
     def recipient(self, recorded: Recorded) -> str:
-        return self.page_id if recorded.path.endswith("/feed") else ""
+        return self.page_id if recorded.path.endswith(("/feed", "/photos")) else ""
 
     async def post_feed(self, request: web.Request) -> web.Response:
         if self.next_error:
@@ -137,6 +165,30 @@ class FakeFacebook(FakeProvider):
         post = {"id": f"{self.page_id}_{next(self._ids)}", "message": form.get("message", ""), "link": form.get("link", "")}
         self.posts.append(post)
         return web.json_response({"id": post["id"]})
+
+
+    async def post_photo(self, request: web.Request) -> web.Response:
+        """POST /{page_id}/photos, multipart: `source` (the image), `caption`, `alt_text_custom`, `published`.
+        Answers {"id": photo id, "post_id": the Page post's id}."""
+        if self.next_error:
+            code, subcode, message = self.next_error.pop(0)
+            return self.graph_error(code, message, subcode=subcode)
+        if request.match_info["page_id"] != self.page_id:
+            return self.graph_error(100, "Unsupported post request. Object does not exist", subcode=33)
+        parts = multipart_parts(request[RECORDED]) or {}
+        if "source" not in parts and "url" not in parts:
+            return self.graph_error(324, "(#324) Requires upload file")
+        data, media_type = parts.get("source", (b"", ""))
+        if "source" in parts and not media_type.startswith("image/"):
+            return self.graph_error(100, "(#100) Invalid image type")
+        caption = parts.get("caption", parts.get("message", (b"", "")))[0].decode()
+        if caption and any(p["message"] == caption for p in self.posts):
+            return self.graph_error(506, "Duplicate status message", subcode=1455006)
+        photo_id = str(next(self._ids))
+        post = {"id": f"{self.page_id}_{next(self._ids)}", "message": caption, "link": "", "photo_id": photo_id,
+                "photo": data, "alt_text_custom": parts.get("alt_text_custom", (b"", ""))[0].decode()}
+        self.posts.append(post)
+        return web.json_response({"id": photo_id, "post_id": post["id"]})
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import grapheme
 from aiohttp import web
 
-from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standalone
 from .contract import openapi
 
 IDEMPOTENCY_WINDOW = 3600.0
@@ -74,10 +74,12 @@ class FakeMastodon(FakeProvider):
         self.notifications: list[dict[str, Any]] = []
         self._ids = itertools.count(110_000_000_000_000_001)
         self._idempotency: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.media: dict[str, dict[str, Any]] = {}  # id -> MediaAttachment (with the uploaded bytes in "_data")
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/api/v1/statuses", self.post_status),
+            web.post("/api/v2/media", self.post_media),
             web.get("/api/v1/notifications", self.get_notifications),
             web.get("/api/v1/timelines/tag/{tag}", self.get_tag),
             web.get("/api/v2/instance", self.get_instance),
@@ -195,14 +197,41 @@ class FakeMastodon(FakeProvider):
         reply_to = data.get("in_reply_to_id")
         if reply_to and not any(s["id"] == reply_to for s in self.statuses):
             return self.error(404, 404, "Record not found")
+        media_ids = data.get("media_ids") or []
+        if not isinstance(media_ids, list) or len(media_ids) > 4:
+            return self.error(422, 422, "Validation failed: Media attachments: at most 4")
+        if any(str(m) not in self.media for m in media_ids):
+            return self.error(422, 422, "Validation failed: media_ids are not yours or do not exist")
         tags = tuple(_TAG.findall(text))
         status = self.add_status(
             text, tags=tags, in_reply_to_id=reply_to, visibility=str(data.get("visibility", "public")),
             content=status_html(text, self.base_url),
         )
+        status["media_attachments"] = [
+            {k: v for k, v in self.media[str(m)].items() if not k.startswith("_")} for m in media_ids]
         if key:
             self._idempotency[key] = (now, status)
         return web.json_response(status)
+
+    async def post_media(self, request: web.Request) -> web.Response:
+        """POST /api/v2/media: multipart form with a `file` (its own MIME type) and an optional `description`
+        (at most 1,500 characters); 202 with the MediaAttachment while it is processed."""
+        recorded: Recorded = request[RECORDED]
+        parts = multipart_parts(recorded)
+        if parts is None or "file" not in parts:
+            return self.error(422, 422, "Validation failed: File can't be blank")
+        data, media_type = parts["file"]
+        if not media_type.startswith(("image/", "video/", "audio/")):
+            return self.error(422, 422, f"Validation failed: File content type {media_type!r} is invalid")
+        description = parts.get("description", (b"", ""))[0].decode("utf-8")
+        if len(description) > 1500:
+            return self.error(422, 422, "Validation failed: Description is too long (maximum is 1500 characters)")
+        media_id = str(next(self._ids))
+        self.media[media_id] = {"id": media_id, "type": media_type.split("/")[0], "url": None,
+                                "preview_url": f"{self.base_url}/media/{media_id}/small",
+                                "description": description or None, "_data": data, "_type": media_type}
+        return web.json_response({k: v for k, v in self.media[media_id].items() if not k.startswith("_")},
+                                 status=202)
 
     async def get_notifications(self, request: web.Request) -> web.Response:
         types = request.query.getall("types[]", [])

@@ -23,7 +23,7 @@ from aiohttp import web
 from twitter_text import parse_tweet
 from twitter_text.config import config as twitter_text_config
 
-from .base import RECORDED, FakeProvider, Recorded, run_standalone
+from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standalone
 from .contract import openapi
 
 MAX_WEIGHTED_LENGTH = 280
@@ -63,9 +63,12 @@ class FakeX(FakeProvider):
         self.tweets: list[dict[str, Any]] = []
         self._ids = itertools.count(1_850_000_000_000_000_001)
         self._nonces: set[str] = set()
+        self.media: dict[str, dict[str, Any]] = {}  # id -> {"data", "type", "category", "alt_text"}
+        self._media_ids = itertools.count(1_900_000_000_000_000_001)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/2/tweets", self.create_tweet)]
+        return [web.post("/2/tweets", self.create_tweet), web.post("/2/media/upload", self.upload_media),
+                web.post("/2/media/metadata", self.media_metadata)]
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         oauth = parse_oauth_header(request.headers.get("Authorization", ""))
@@ -121,13 +124,48 @@ class FakeX(FakeProvider):
             return self.error(403, 403, TOO_LONG)
         if any(t["text"] == text for t in self.tweets):
             return self.error(403, 403, "You are not allowed to create a Tweet with duplicate content.")
+        media = data.get("media")
+        if media is not None:
+            ids = media.get("media_ids") if isinstance(media, dict) else None
+            if not isinstance(ids, list) or not 1 <= len(ids) <= 4 or any(str(i) not in self.media for i in ids):
+                return self.error(400, 400, "Your media IDs are invalid.")
         reply = (data.get("reply") or {}).get("in_reply_to_tweet_id")
         if reply and not any(t["id"] == reply for t in self.tweets):
             return self.error(403, 403, "You attempted to reply to a Tweet that is deleted or not visible to you.")
         tweet = {"id": str(next(self._ids)), "text": text, "in_reply_to": reply}
+        tweet["media_ids"] = [str(i) for i in (media or {}).get("media_ids", [])]
         self.tweets.append(tweet)
         return web.json_response({"data": {"id": tweet["id"], "text": text, "edit_history_post_ids": [tweet["id"]]}},
                                  status=201)
+
+
+    async def upload_media(self, request: web.Request) -> web.Response:
+        """POST /2/media/upload, multipart: `media` (raw bytes) and `media_category` (tweet_image...)."""
+        parts = multipart_parts(request[RECORDED])
+        if parts is None or "media" not in parts or "media_category" not in parts:
+            return self.error(400, 400, "The media and media_category fields are required.")
+        category = parts["media_category"][0].decode()
+        if category not in ("tweet_image", "tweet_video", "tweet_gif", "dm_image", "dm_video", "dm_gif", "subtitles"):
+            return self.error(400, 400, f"Invalid media_category {category!r}.")
+        data, media_type = parts["media"]
+        if category == "tweet_image" and (len(data) > 5 * 1024 * 1024 or not media_type.startswith("image/")):
+            return self.error(400, 400, "Images must be image files of at most 5 MB.")
+        media_id = str(next(self._media_ids))
+        self.media[media_id] = {"data": data, "type": media_type, "category": category, "alt_text": None}
+        return web.json_response({"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(data),
+                                           "expires_after_secs": 86400}})
+
+    async def media_metadata(self, request: web.Request) -> web.Response:
+        """POST /2/media/metadata: {"id", "metadata": {"alt_text": {"text" (at most 1,000 characters)}}}."""
+        data = request[RECORDED].json
+        media_id = str(data.get("id", "")) if isinstance(data, dict) else ""
+        if media_id not in self.media:
+            return self.error(400, 400, "Unknown media id.")
+        alt = ((data.get("metadata") or {}).get("alt_text") or {}).get("text")
+        if not isinstance(alt, str) or len(alt) > 1000:
+            return self.error(400, 400, "alt_text.text must be a string of at most 1000 characters.")
+        self.media[media_id]["alt_text"] = alt
+        return web.json_response({"data": {"id": media_id, "associated_metadata": {"alt_text": {"text": alt}}}})
 
 
 def main() -> None:
