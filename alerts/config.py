@@ -43,6 +43,7 @@ class ServiceConfig:
     rules: list[pathlib.Path] = field(default_factory=list)
     templates: pathlib.Path | None = None
     authorities: pathlib.Path | None = None
+    geo: pathlib.Path | None = None  # folder of communes-*.geojson outlines: targeting by commune (alerts.places)
     sources: list[SourceSpec] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
@@ -128,7 +129,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             top["service"][1],
             "service",
             ("name", "public_url", "host", "port", "data_dir", "database", "dry_run", "signature",
-             "secret_key_env", "territories", "rules", "templates", "authorities", "workers"),
+             "secret_key_env", "territories", "rules", "templates", "authorities", "workers", "geo"),
         ) or {}
         for key in ("name", "public_url", "host", "database", "signature", "secret_key_env"):
             if key in service:
@@ -145,7 +146,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             value = check.string(service["data_dir"][1], "service.data_dir")
             if value:
                 config.data_dir = pathlib.Path(value)
-        for key in ("territories", "templates", "authorities"):
+        for key in ("territories", "templates", "authorities", "geo"):
             if key in service:
                 value = check.string(service[key][1], f"service.{key}")
                 if value:
@@ -232,7 +233,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     _apply_environment(config)
     if not config.database:
         config.database = f"sqlite:///{config.data_dir / 'crieur.db'}"
-    for attr in ("territories", "authorities", "templates"):
+    for attr in ("territories", "authorities", "templates", "geo"):
         target = getattr(config, attr)
         if target is not None and not target.exists():
             check.errors.append(_error(path, f"service.{attr}: {target.name} does not exist next to the file"))

@@ -28,6 +28,7 @@ from .errors import AlertNotFound, NotAwaitingApproval
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
+from .places import gazetteer_for
 from .security import RequestLimits, install_request_limits, safe_session
 from .storage import Ingested, Store, open_store
 
@@ -110,7 +111,7 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render)
+        self.fanout = Fanout(self.store, self.channels, self.render, gazetteer_for(self.config.geo))
         self.citizens = Citizens(self)
         limits = RequestLimits(trusted_proxies=tuple(self.config.trusted_proxies))
         self.route_installers += [
