@@ -351,7 +351,11 @@ class Crieur:
                 entry.update(text=rendered.text, length=measured.length, encoding=measured.encoding,
                              segments=measured.segments if measured.encoding else None)
             if channel.subscribers:
-                entry["subscribers"] = await self.store.subscriber_count(alert.territories)
+                if self.fanout is not None:  # whom it reaches and why: whole département, communes, roads
+                    audience = await self.fanout.audience(alert)
+                    entry.update(subscribers=audience.total, audience=audience.describe())
+                else:
+                    entry["subscribers"] = await self.store.subscriber_count(alert.territories)
             out.append(entry)
         return out
 

@@ -155,3 +155,24 @@ def test_the_geo_folder_is_a_service_setting(tmp_path):
     with pytest.raises(Exception, match="service.geo: geo does not exist"):
         load_config(tmp_path / "crieur.yaml")
     assert gazetteer_for(None) is None
+
+
+async def test_the_console_preview_says_whom_an_alert_reaches(tmp_path, db_url):
+    """The real service, configured with the shared commune outlines: the compose preview counts every
+    subscriber of the département (communes and roads included) and says why."""
+    from alerts.config import load_config
+    from alerts.service import Crieur
+    from tests.test_service import config_text
+
+    path = tmp_path / "crieur.yaml"
+    path.write_text(config_text(tmp_path, db_url).replace("  workers: 0\n", f"  workers: 0\n  geo: {GEO}\n"))
+    service = Crieur(load_config(path))
+    await service.open()
+    try:
+        assert service.fanout.gazetteer is not None and VENDOME in service.fanout.gazetteer.communes
+        await subscribe_everyone(service.store)
+        [sms] = await service.preview("Neige\nVigilance neige sur tout le département", ["41"], ["sms"], "CA")
+        assert sms["subscribers"] == 6
+        assert sms["audience"] == "6 personnes : tout le 41 (6)"
+    finally:
+        await service.stop()

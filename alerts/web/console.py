@@ -294,6 +294,7 @@ def _preview_row(row: dict[str, Any]) -> dict[str, Any]:
         "segments": row.get("segments"),
         "encoding": row.get("encoding"),
         "subscribers": row.get("subscribers"),
+        "audience": str(row.get("audience") or ""),
         "error": str(row.get("error") or ""),
     }
 
