@@ -56,6 +56,10 @@ def build_channels(config: ServiceConfig) -> dict[str, Channel]:
             channels[name] = dry_run(kind, name, options, config.data_dir / "dry-run.jsonl")
         else:
             channels[name] = channel_class(kind)(name, options)
+    for channel in channels.values():  # a channel over others (failover) binds them once all exist
+        inner = getattr(channel, "inner", channel)
+        if callable(getattr(inner, "attach", None)):
+            inner.attach(channels)
     return channels
 
 
