@@ -52,6 +52,10 @@ class DeliveryState(enum.StrEnum):
         return self in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.DEAD, DeliveryState.CANCELLED)
 
 
+# A provider's receipt saying a sent message did not reach the handset.
+UNDELIVERED_STATUSES = ("undelivered", "failed")
+
+
 def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
     """The idempotency key of an alert's delivery. The recipient comes last: `enqueue_subscribers` passes
     the key with an empty recipient and the SQL appends each phone to it."""
@@ -286,6 +290,10 @@ class Outbox:
 
     # ------------------------------------------------------------------ reading
 
+    async def latest_receipts(self, phone: str, count: int) -> list[str]:
+        """The provider statuses of the `count` latest messages sent to `phone` that have one, newest first."""
+        return [r["provider_status"] for r in await self.db.fetch(SQL["latest_receipts"], phone, count)]
+
     async def delivery(self, key: str) -> Delivery | None:
         row = await self.db.fetchrow(SQL["by_key"], key)
         return Delivery.from_row(row) if row else None
@@ -316,8 +324,13 @@ class Outbox:
             for field, pick in (("started", min), ("last_sent", max)):
                 if row[field] is not None:
                     entry[field] = row[field] if entry[field] is None else pick(entry[field], row[field])
+        for row in await self.db.fetch(SQL["receipts"], alert_id):
+            entry = report.get((row["alert_id"], row["channel"]))
+            if entry is not None:
+                entry.setdefault("receipts", {})[row["provider_status"]] = row["n"]
         out = []
         for entry in report.values():
+            receipts = entry.get("receipts", {})
             states = entry["states"]
             done = sum(states.get(s.value, 0) for s in DeliveryState if s.finished)
             remaining = entry["total"] - done
@@ -334,6 +347,9 @@ class Outbox:
                     "failed": states.get("failed", 0) + states.get("dead", 0),
                     "queued": states.get("queued", 0) + states.get("sending", 0),
                     "cancelled": states.get("cancelled", 0),
+                    # the provider's receipts (Twilio status callbacks) for what was sent
+                    "delivered": receipts.get("delivered", 0),
+                    "undelivered": sum(receipts.get(s, 0) for s in UNDELIVERED_STATUSES),
                     "rate_per_s": round(rate, 1),
                     "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
                 }

@@ -107,6 +107,17 @@ UPDATE deliveries
 SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
 WHERE key = $1;
 
+-- latest_receipts --
+-- The provider's last word on the latest messages sent to a number ($1), newest first, $2 of them.
+SELECT provider_status FROM deliveries
+WHERE recipient = $1 AND state = 'sent' AND provider_status <> '' ORDER BY sent_at DESC LIMIT $2;
+
+-- receipts --
+-- Per alert and channel, how many sent messages the provider says were delivered or not ($1 alert or NULL).
+SELECT alert_id, channel, provider_status, COUNT(*) AS n FROM deliveries
+WHERE state = 'sent' AND (CAST($1 AS BIGINT) IS NULL OR alert_id = $1)
+GROUP BY alert_id, channel, provider_status;
+
 -- by_key --
 SELECT * FROM deliveries WHERE key = $1;
 

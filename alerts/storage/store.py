@@ -282,7 +282,8 @@ class Store:
         now = time.time()
         added = []
         async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason = 'stop'", phone)
+            # the number texted us: STOP is lifted, and so is "undeliverable" (it works again)
+            await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason IN ('stop', 'undeliverable')", phone)
             for territory in territories:
                 count = await tx.execute(
                     "INSERT INTO subscribers (phone, territory, created_at) VALUES ($1, $2, $3)"
