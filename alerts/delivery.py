@@ -285,9 +285,11 @@ class DeliveryWorker:
                 log.info("delivery %s was already accepted by the provider (%s)", delivery.key, found.provider_id)
                 await self._record_sent(delivery, found)
                 return
-        if not await self.superseded.blocked(delivery.id):  # asked first so as not to spend a token on it
-            await self.buckets[name].acquire()
-        if await self.superseded.blocked(delivery.id):  # asked again: the bucket may have made it wait
+        bucket = self.buckets[name]
+        if bucket.try_acquire() > 0:  # it must wait for a token: not one spent on a superseded delivery
+            if not await self.superseded.blocked(delivery.id):
+                await bucket.acquire()
+        if await self.superseded.blocked(delivery.id):  # asked after the token: a newer version may have come
             await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
                                          "superseded: a newer version of the alert replaced it before sending")
             self.on_event("cancelled", {"channel": name})
