@@ -47,6 +47,7 @@ def build_channels(config: ServiceConfig) -> dict[str, Channel]:
     """Instantiate every configured channel; in dry-run, wrapped so that each records instead of sending.
     A missing secret raises ConfigurationError naming the channel (at start-up, not at the first send)."""
     from channels.dryrun import dry_run
+    from channels.failover import FailoverChannel
 
     channels: dict[str, Channel] = {}
     for name, options in config.channels.items():
@@ -58,7 +59,7 @@ def build_channels(config: ServiceConfig) -> dict[str, Channel]:
             channels[name] = channel_class(kind)(name, options)
     for channel in channels.values():  # a channel over others (failover) binds them once all exist
         inner = getattr(channel, "inner", channel)
-        if callable(getattr(inner, "attach", None)):
+        if isinstance(inner, FailoverChannel):
             inner.attach(channels)
     return channels
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import aiohttp
 
-from .base import Channel, ConfigurationError, Limits, Message, Option, RateLimited, Receipt, TransientError, register
+from .base import Channel, ConfigurationError, Message, Option, RateLimited, Receipt, TransientError, register
 
 log = logging.getLogger("crieur.channels.failover")
 

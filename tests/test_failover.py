@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from alerts.config import ServiceConfig
 from alerts.delivery import DeliveryWorker, WorkerSettings
 from alerts.service import build_channels
-from alerts.config import ServiceConfig
 from channels.base import ConfigurationError, Message, Receipt, TransientError
 from channels.failover import CircuitBreaker, FailoverChannel
 from channels.ovh import OvhChannel

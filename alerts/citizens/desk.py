@@ -18,8 +18,8 @@ from rules.escalation import escalation_key
 from .. import replies
 from ..domain import Item
 from ..keywords import CommandKind, PlaceRequest, parse_place_request, parse_sms, territory_command
-from ..places import commune_key, departement_of, gazetteer_for, road_key, territory_of_key
 from ..phones import InvalidPhone, mask, normalise_phone
+from ..places import commune_key, departement_of, gazetteer_for, road_key, territory_of_key
 from ..seams import CitizensHost
 from .base import Part
 from .escalations import Escalations

@@ -325,9 +325,9 @@ class Outbox:
                 if row[field] is not None:
                     entry[field] = row[field] if entry[field] is None else pick(entry[field], row[field])
         for row in await self.db.fetch(SQL["receipts"], alert_id):
-            entry = report.get((row["alert_id"], row["channel"]))
-            if entry is not None:
-                entry.setdefault("receipts", {})[row["provider_status"]] = row["n"]
+            sent = report.get((row["alert_id"], row["channel"]))
+            if sent is not None:
+                sent.setdefault("receipts", {})[row["provider_status"]] = row["n"]
         out = []
         for entry in report.values():
             receipts = entry.get("receipts", {})
