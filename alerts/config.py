@@ -46,7 +46,7 @@ class ServiceConfig:
     oncall: pathlib.Path | None = None  # the on-call rota (alerts.oncall.rota)
     exercise_channels: list[str] = field(default_factory=list)  # alerts.exercise
     exercise_recipients: list[str] = field(default_factory=list)
-    geo: pathlib.Path | None = None  # folder of GeoJSON outlines for the maps (alerts.geo)
+    geo: pathlib.Path | None = None  # folder of GeoJSON outlines: maps (alerts.geo), targeting by commune (alerts.places)
     sources: list[SourceSpec] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
@@ -56,6 +56,8 @@ class ServiceConfig:
     verify_twilio_signature: bool = True
     twilio_auth_token_env: str = ""
     escalation_window: float = 6 * 3600
+    # A number whose last N messages all came back undelivered is put aside (0: never); texting us lifts it.
+    undelivered_limit: int = 3
     citizen_limits: dict[str, Any] = field(default_factory=dict)  # see alerts.citizens.FloodLimits
     workers: int = 1
     partners: list[str] = field(default_factory=list)  # accounts whose #route41 posts join the wall
@@ -197,7 +199,7 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
             top["citizens"][1],
             "citizens",
             ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "verify_signature",
-             "twilio_auth_token_env", "escalation_window", "partners", "limits"),
+             "twilio_auth_token_env", "escalation_window", "partners", "limits", "undelivered_limit"),
         ) or {}
         for key in ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "twilio_auth_token_env"):
             if key in citizens:
@@ -212,6 +214,9 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         if "verify_signature" in citizens:
             config.verify_twilio_signature = bool(
                 check.boolean(citizens["verify_signature"][1], "citizens.verify_signature"))
+        if "undelivered_limit" in citizens:
+            config.undelivered_limit = check.integer(citizens["undelivered_limit"][1], "citizens.undelivered_limit",
+                                                     minimum=0) or 0
         if "escalation_window" in citizens:
             config.escalation_window = _duration(check, citizens["escalation_window"][1],
                                                  "citizens.escalation_window") or config.escalation_window

@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Generic, Mapping, TypeVar
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -29,6 +29,7 @@ from .shared_limits import provider_bucket
 from .storage import Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
+K = TypeVar("K")
 
 
 def backoff_delay(attempt: int, initial: float = 2.0, maximum: float = 600.0) -> float:
@@ -81,22 +82,22 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
-class OptOutGate:
-    """"Has this number opted out?", asked just before each send, answered for all the sends that ask at
-    the same moment by one query. A batch is claimed before some of its numbers may send STOP; this gate
-    makes sure nothing goes to a number once `Store.opt_out` has returned: a question is always answered
-    by a query that started after it was asked."""
+class Gate(Generic[K]):
+    """A yes/no question asked just before each send, answered for all the sends that ask at the same
+    moment by one query (`ask` returns the subjects for which the answer is yes). A question is always
+    answered by a query that started after it was asked, so a change committed before the question (an
+    opt-out, a newer version of the alert) is seen."""
 
-    def __init__(self, store: Store):
-        self.store = store
-        self._waiting: dict[str, asyncio.Future[bool]] = {}
+    def __init__(self, ask: Callable[[list[K]], Awaitable[set[K]]]):
+        self.ask = ask
+        self._waiting: dict[K, asyncio.Future[bool]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def blocked(self, phone: str) -> bool:
-        future = self._waiting.get(phone)
+    async def blocked(self, subject: K) -> bool:
+        future = self._waiting.get(subject)
         if future is None:
             future = asyncio.get_running_loop().create_future()
-            self._waiting[phone] = future
+            self._waiting[subject] = future
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._answer())
         return await asyncio.shield(future)
@@ -106,15 +107,15 @@ class OptOutGate:
             await asyncio.sleep(0)  # let the sends of this moment join the query
             asked, self._waiting = self._waiting, {}
             try:
-                found = await self.store.opted_out_among(list(asked))
+                found = await self.ask(list(asked))
             except Exception as exc:  # the caller treats it like any database failure
                 for future in asked.values():
                     if not future.done():
                         future.set_exception(exc)
             else:
-                for phone, future in asked.items():
+                for subject, future in asked.items():
                     if not future.done():
-                        future.set_result(phone in found)
+                        future.set_result(subject in found)
 
 
 @dataclass
@@ -173,7 +174,11 @@ class DeliveryWorker:
         self._sent: list[tuple[int, str, str]] = []
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
-        self.gate = OptOutGate(store)
+        # A batch is claimed before some of its numbers may send STOP, or before a newer version of its
+        # alert comes: nothing goes to a number once `Store.opt_out` has returned, nor an old version once
+        # the newer one is queued.
+        self.opted_out = Gate[str](store.opted_out_among)
+        self.superseded = Gate[int](self.outbox.superseded_among)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -282,8 +287,16 @@ class DeliveryWorker:
                 log.info("delivery %s was already accepted by the provider (%s)", delivery.key, found.provider_id)
                 await self._record_sent(delivery, found)
                 return
-        await self.buckets[name].acquire()
-        if delivery.recipient and channel.per_recipient and await self.gate.blocked(delivery.recipient):
+        bucket = self.buckets[name]
+        if bucket.try_acquire() > 0:  # it must wait for a token: not one spent on a superseded delivery
+            if not await self.superseded.blocked(delivery.id):
+                await bucket.acquire()
+        if await self.superseded.blocked(delivery.id):  # asked after the token: a newer version may have come
+            await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
+                                         "superseded: a newer version of the alert replaced it before sending")
+            self.on_event("cancelled", {"channel": name})
+            return
+        if delivery.recipient and channel.per_recipient and await self.opted_out.blocked(delivery.recipient):
             await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
                                          "opt-out: the number opted out before sending")
             self.on_event("cancelled", {"channel": name})

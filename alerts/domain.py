@@ -203,6 +203,9 @@ class Alert:
     link: str = ""
     roads: tuple[Road, ...] = ()
     areas: tuple[Area, ...] = ()
+    # The item's GeoJSON geometry (a closure's point or line, a zone's polygon): reaches the communes it
+    # touches (alerts/places.py).
+    geometry: dict[str, Any] | None = None
     templates: dict[str, str] = field(default_factory=dict)  # channel name -> template name
     signature: str = ""
     sms_gsm7: bool = False  # render SMS in GSM-7 characters (one 160-character segment, not 70)

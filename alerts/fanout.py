@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 from channels.base import Channel
 
 from .domain import Alert, MsgType
+from .places import Audience, Gazetteer, Target, targets
 from .storage import DeliveryState, NewDelivery, Store, delivery_key
 
 log = logging.getLogger("crieur.fanout")
@@ -29,17 +30,28 @@ Renderer = Callable[[Alert, Channel], Text]
 
 class Fanout:
     def __init__(self, store: Store, channels: Mapping[str, Channel], render: Renderer,
-                 exercise_recipients: Sequence[str] = ()):
+                 exercise_recipients: Sequence[str] = (), gazetteer: Gazetteer | None = None):
         self.store = store
         self.channels = channels
         self.render = render
         self.exercise_recipients = tuple(exercise_recipients)  # an exercise's only SMS numbers
+        self.gazetteer = gazetteer  # commune outlines: an alert's geometry reaches the communes it touches
+
+    def targets(self, alert: Alert) -> list[Target]:
+        """Whom the alert's subscriber channels reach, and why (alerts.places)."""
+        return targets(alert, self.gazetteer)
+
+    async def audience(self, alert: Alert) -> Audience:
+        """How many subscribers the alert will reach, and for which reasons (the console's preview)."""
+        return await self.store.audience(self.targets(alert))
 
     async def plan(self, alert: Alert) -> dict[str, int]:
         """Queue the alert on each of its channels; returns deliveries queued per channel. Planning the same
         alert twice queues nothing new."""
         assert alert.id is not None
         kind = alert.msg_type.value
+        priority = await self._priority(alert)
+        subscription_keys: list[str] | None = None
         queued: dict[str, int] = {}
         for name in alert.channels:
             channel = self.channels.get(name)
@@ -48,8 +60,11 @@ class Fanout:
                 continue
             rendered = self.render(alert, channel)
             if channel.subscribers and not alert.exercise:
+                if subscription_keys is None:
+                    by_target = await self.store.target_keys(self.targets(alert))
+                    subscription_keys = list(dict.fromkeys(k for keys in by_target.values() for k in keys))
                 queued[name] = await self.store.enqueue_subscribers(
-                    alert.id, name, alert.territories, kind, rendered.text
+                    alert.id, name, subscription_keys, kind, rendered.text, priority, alert.supersedes
                 )
                 continue
             reply_to, root = await self._thread(alert, name)
@@ -71,12 +86,24 @@ class Fanout:
                         link=alert.link,
                         reply_to=reply_to,
                         extra=json.dumps(extra, ensure_ascii=False),
+                        priority=priority,
                     )
                     for recipient in recipients
-                ]
+                ],
+                supersedes=alert.supersedes,
             )
         log.info("alert %s queued: %s", alert.id, queued)
         return queued
+
+    async def _priority(self, alert: Alert) -> int:
+        """The alert's severity; an update or an end goes at least as fast as the version it replaces
+        (an "all clear" must not wait behind information messages)."""
+        priority = int(alert.severity)
+        if alert.supersedes is not None:
+            previous = await self.store.alert(alert.supersedes)
+            if previous is not None:
+                priority = max(priority, int(previous.severity))
+        return priority
 
     async def _thread(self, alert: Alert, channel: str) -> tuple[str, str]:
         """For an update or an end: the provider ids of the post it follows (parent) and of the thread's

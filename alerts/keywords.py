@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from rules.text import fold
@@ -156,6 +156,11 @@ def _split_territories(tokens: list[str]) -> tuple[list[str], list[str]]:
     return codes, rest
 
 
+def territory_command(codes: Sequence[str], known_territories: Collection[str]) -> Command:
+    """A SUBSCRIBE to these territory codes as written ("041", "2a"), checked against the known ones."""
+    return _subscribe(list(codes), known_territories)
+
+
 def _subscribe(codes: list[str], known_territories: Collection[str]) -> Command:
     known = {_territory_key(code): code for code in known_territories}
     if not codes:
@@ -174,3 +179,48 @@ def _subscribe(codes: list[str], known_territories: Collection[str]) -> Command:
     if unknown:
         return Command(CommandKind.SUBSCRIBE, error=CommandError.UNKNOWN_TERRITORY, unknown=tuple(unknown))
     return Command(CommandKind.SUBSCRIBE, territories=tuple(chosen))
+
+
+# "D957", "RD957", "d 957", "N10": a road a citizen subscribes to (départementales and nationales).
+_ROAD = re.compile(r"r?(?P<kind>[dn])(?P<number>[0-9]{1,4}[a-z]?)", re.ASCII)
+_ROAD_PREFIX = {"d": "D", "rd": "D", "n": "N", "rn": "N"}
+_POLITE_WORDS = frozenset({"svp", "stp", "merci", "bonjour", "bonsoir"})
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRequest:
+    """A subscription to places ("ROUTE41 BLOIS", "ABONNER D957", "INFO 41 VENDOME D957"): territory codes
+    as written, roads ("D957") and the words of a commune name, still to be resolved (alerts.places)."""
+
+    codes: tuple[str, ...]
+    roads: tuple[str, ...]
+    commune: str
+
+
+def parse_place_request(text: str) -> PlaceRequest | None:
+    """A subscription keyword followed by roads or a commune name; None for anything else (a territory
+    subscription, STOP, a question), which `parse_sms` classifies. The caller treats a commune name it
+    cannot find as a question: "ROUTE 41 fermée ?" is not a commune."""
+    tokens = words(text)
+    if not tokens or (tokens[0] not in SUBSCRIBE_WORDS and not _GLUED.fullmatch(tokens[0])):
+        return None
+    codes, rest = _split_territories(tokens)
+    if rest and rest[0] in SUBSCRIBE_WORDS:
+        rest = rest[1:]
+    roads: list[str] = []
+    name: list[str] = []
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        road = _ROAD.fullmatch(token)
+        if road:
+            roads.append(f"{road['kind'].upper()}{road['number'].upper()}")
+        elif token in _ROAD_PREFIX and i + 1 < len(rest) and re.fullmatch(r"[0-9]{1,4}[a-z]?", rest[i + 1]):
+            roads.append(f"{_ROAD_PREFIX[token]}{rest[i + 1].upper()}")
+            i += 1
+        elif token not in _POLITE_WORDS:
+            name.append(token)
+        i += 1
+    if not roads and not name:
+        return None
+    return PlaceRequest(tuple(codes), tuple(dict.fromkeys(roads)), " ".join(name))

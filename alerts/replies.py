@@ -92,6 +92,19 @@ def subscribed(territories: Sequence[str], names: Mapping[str, str] = {}) -> str
     return gsm7(f"Abonnement confirmé aux alertes routes : {_territory_list(territories, names)}. {STOP_HINT}")
 
 
+def subscribed_places(labels: Sequence[str], new: bool = True) -> str:
+    """Confirmation of a subscription to communes or roads ("commune de Blois (41)", "route D957 (41)")."""
+    lead = "Abonnement confirmé" if new else "Vous étiez déjà abonné"
+    return gsm7(f"{lead} aux alertes routes : {', '.join(labels)}, et aux alertes pour tout le département. "
+                f"{STOP_HINT}")
+
+
+def which_commune(names: Sequence[str]) -> str:
+    """Several communes of that name in our territories: ask which."""
+    return gsm7(f"Plusieurs communes portent ce nom : {', '.join(names)}. Précisez le département, "
+                f"par exemple ROUTE{names[0].rsplit('(', 1)[-1].rstrip(')')} suivi du nom.")
+
+
 def already_subscribed(territories: Sequence[str], names: Mapping[str, str] = {}) -> str:
     return gsm7(f"Vous étiez déjà abonné aux alertes routes : {_territory_list(territories, names)}. {STOP_HINT}")
 

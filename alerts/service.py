@@ -30,6 +30,7 @@ from .exercise import prepare as prepare_exercise
 from .fanout import Fanout, Text
 from .ingest import SourceSpec
 from .metrics import Metrics
+from .places import gazetteer_for
 from .schedule import Scheduler, scheduled_later
 from .security import safe_session
 from .storage import Ingested, Store, open_store
@@ -50,6 +51,7 @@ def build_channels(config: ServiceConfig) -> dict[str, Channel]:
     """Instantiate every configured channel; in dry-run, wrapped so that each records instead of sending.
     A missing secret raises ConfigurationError naming the channel (at start-up, not at the first send)."""
     from channels.dryrun import dry_run
+    from channels.failover import FailoverChannel
 
     channels: dict[str, Channel] = {}
     for name, options in config.channels.items():
@@ -59,6 +61,10 @@ def build_channels(config: ServiceConfig) -> dict[str, Channel]:
             channels[name] = dry_run(kind, name, options, config.data_dir / "dry-run.jsonl")
         else:
             channels[name] = channel_class(kind)(name, options)
+    for channel in channels.values():  # a channel over others (failover) binds them once all exist
+        inner = getattr(channel, "inner", channel)
+        if isinstance(inner, FailoverChannel):
+            inner.attach(channels)
     return channels
 
 
@@ -119,7 +125,8 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render, self.config.exercise_recipients)
+        self.fanout = Fanout(self.store, self.channels, self.render, self.config.exercise_recipients,
+                             gazetteer_for(self.config.geo))
         self.citizens = Citizens(self)
         if self.config.oncall is not None:
             from .oncall import OnCall, load_rota
@@ -396,8 +403,13 @@ class Crieur:
                 entry.update(text=rendered.text, length=measured.length, encoding=measured.encoding,
                              segments=measured.segments if measured.encoding else None)
             if channel.subscribers:
-                entry["subscribers"] = await self.store.subscriber_count(alert.territories)
-                entry["duration_s"] = fanout_seconds(channel, entry["subscribers"], entry.get("segments") or 1)
+                if self.fanout is not None:  # whom it reaches and why: whole département, communes, roads
+                    audience = await self.fanout.audience(alert)
+                    entry.update(subscribers=audience.total, audience=audience.describe())
+                    entry["duration_s"] = fanout_seconds(channel, audience.total, entry.get("segments") or 1)
+                else:
+                    entry["subscribers"] = await self.store.subscriber_count(alert.territories)
+                    entry["duration_s"] = fanout_seconds(channel, entry["subscribers"], entry.get("segments") or 1)
             out.append(entry)
         return out
 

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import aiohttp
+from yarl import URL
 
 from .base import (
     AuthError,
@@ -71,7 +72,7 @@ def base_url_option(channel: Channel, option: str, default: str | None = None) -
 async def request(
     channel: Channel,
     method: str,
-    url: str,
+    url: str | URL,
     *,
     timeout: float,
     **kwargs: Any,

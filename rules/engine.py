@@ -81,6 +81,7 @@ class Decision:
             link=item.link,
             roads=item.roads or roads_in_text(f"{item.title}\n{item.text}"),
             areas=item.areas,
+            geometry=item.geometry,
             templates=dict(self.templates),
             sms_gsm7=self.sms_gsm7,
             expires=item.expires,

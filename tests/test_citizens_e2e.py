@@ -454,6 +454,28 @@ async def test_status_callbacks_update_deliveries_and_act_on_numbers(world: Worl
     assert not await world.store.opted_out(ALICE)
 
 
+async def test_a_number_whose_messages_keep_coming_back_undelivered_is_put_aside(world: World):
+    """citizens.undelivered_limit (3) receipts in a row saying undelivered (not a permanent code): the number
+    gets nothing more until it texts us again; the console's progress counts the receipts."""
+    for number in (ALICE, BRUNO):
+        await world.sms(number, "ROUTE41")
+    for alert_id in (31, 32, 33):
+        await world.store.enqueue_subscribers(alert_id, "sms", ["41"], "Alert", f"Message {alert_id}.")
+        await world.worker().drain(10)
+        sids = {m["to"]: m["sid"] for m in world.twilio.messages if m["body"] == f"Message {alert_id}."}
+        assert await world.twilio.send_status_callback(sids[BRUNO], "delivered") == 204
+        assert await world.twilio.send_status_callback(sids[ALICE], "undelivered", error_code=30003) == 204
+        assert await world.store.opted_out(ALICE) == (alert_id == 33)  # not after one or two
+    assert not await world.store.opted_out(BRUNO)
+    [progress] = await world.store.progress(alert_id=33)
+    assert (progress["delivered"], progress["undelivered"]) == (1, 1)
+    await world.store.enqueue_subscribers(34, "sms", ["41"], "Alert", "Message 34.")
+    await world.worker().drain(10)
+    assert [m["to"] for m in world.twilio.messages if m["body"] == "Message 34."] == [BRUNO]
+    await world.sms(ALICE, "ROUTE41")  # the number works again: it texted us
+    assert not await world.store.opted_out(ALICE)
+
+
 # ------------------------------------------------------------------------------------ flood limits
 
 

@@ -181,7 +181,8 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
         calls.append((text, territories, channels, signature))
         return [
             {"channel": "sms", "kind": "twilio", "text": f"{text} #route41 — {signature}", "length": 64,
-             "max_length": 480, "segments": 1, "encoding": "GSM-7", "subscribers": 1200},
+             "max_length": 480, "segments": 1, "encoding": "GSM-7", "subscribers": 1200,
+             "audience": "1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)"},
             {"channel": "mastodon", "kind": "mastodon", "text": f"{text} #route41", "length": 58, "max_length": 500,
              "segments": None, "encoding": None, "subscribers": None},
         ]
@@ -198,6 +199,7 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
     html = await response.text()
     assert calls == [("RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
     assert "1200 abonnés" in html and "1200 SMS facturés" in html
+    assert "Destinataires : 1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)" in html
     assert "#route41" in html and "64 / 480 caractères" in html
     assert not web_env.crieur.fanout.planned  # a preview sends nothing
 

@@ -17,8 +17,9 @@ from rules.escalation import escalation_key
 
 from .. import replies
 from ..domain import Item
-from ..keywords import CommandKind, parse_sms
+from ..keywords import CommandKind, PlaceRequest, parse_place_request, parse_sms, territory_command
 from ..phones import InvalidPhone, mask, normalise_phone
+from ..places import commune_key, departement_of, gazetteer_for, road_key, territory_of_key
 from ..seams import CitizensHost
 from .base import Part
 from .escalations import Escalations
@@ -162,9 +163,51 @@ class Citizens(Part):
             return await self._reply(replies.already_subscribed(command.territories, names))
         if command.kind is CommandKind.HELP:
             return await self._reply(replies.help_text(codes, names))
-        subscribed = await self.store.subscriptions(phone)
+        place = parse_place_request(body or "")
+        if place is not None:
+            answer = await self._subscribe_places(phone, place, codes)
+            if answer is not None:
+                return await self._reply(answer)
+        subscribed = sorted({territory_of_key(key) for key in await self.store.subscriptions(phone)})
         result = await self.ask("sms", phone, command.text, territories=subscribed)
         return await self._reply(result["reply"])
+
+    async def _subscribe_places(self, phone: str, place: PlaceRequest, codes: Sequence[str]) -> str | None:
+        """Subscribe to a commune or roads ("ROUTE41 BLOIS", "ABONNER D957"); None when the words name no
+        commune we know, so that the message is handled as a question ("ROUTE 41 fermée ?")."""
+        chosen: tuple[str, ...] = ()
+        if place.codes:
+            command = territory_command(place.codes, codes)
+            if not command.ok:
+                return replies.command_error(command, codes)
+            chosen = command.territories
+        labels: list[str] = []
+        keys: list[str] = []
+        territory = chosen[0] if len(chosen) == 1 else (codes[0] if len(codes) == 1 and not chosen else "")
+        if place.commune:
+            gazetteer = gazetteer_for(self.config.geo)
+            if gazetteer is None:
+                return None
+            found = [c for c in gazetteer.find(place.commune) if departement_of(c.code) in (chosen or codes)]
+            if not found:
+                return None
+            if len(found) > 1:
+                return replies.which_commune([f"{c.name} ({departement_of(c.code)})" for c in found])
+            commune = found[0]
+            territory = departement_of(commune.code)
+            keys.append(commune_key(commune.code))
+            labels.append(f"commune de {commune.name} ({territory})")
+        if place.roads:
+            road_territories = [territory] if territory else list(chosen)
+            if not road_territories:
+                return replies.command_error(territory_command([], codes), codes)
+            for code in road_territories:
+                for road in place.roads:
+                    keys.append(road_key(code, road))
+                    labels.append(f"route {road} ({code})")
+        added = await self.store.subscribe(phone, keys)
+        log.info("subscription of %s to %s (new: %s)", mask(phone), keys, added)
+        return replies.subscribed_places(labels, new=bool(added))
 
     async def _reply(self, text: str) -> str:
         """`text`, unless the global reply limit is reached (then the citizen gets no SMS)."""

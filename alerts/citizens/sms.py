@@ -18,6 +18,7 @@ from channels.twilio import INVALID_RECIPIENT, UNSUBSCRIBED
 
 from ..phones import InvalidPhone, mask, normalise_phone
 from ..shared_limits import first_delivery, forget_delivery
+from ..storage.outbox import UNDELIVERED_STATUSES
 from .base import Part
 
 if TYPE_CHECKING:
@@ -108,14 +109,28 @@ class TwilioWebhooks(Part):
                 recipient = found.recipient if found and found.recipient else recipient
             else:
                 log.warning("status callback for unknown delivery %s", key)
-        if code in PERMANENT_CODES and recipient:
-            try:
-                phone = normalise_phone(recipient)
-            except InvalidPhone:
-                phone = recipient
+        if not recipient:
+            return web.Response(status=204)
+        try:
+            phone = normalise_phone(recipient)
+        except InvalidPhone:
+            phone = recipient
+        if code in PERMANENT_CODES:
             await self.store.opt_out(phone, reason=PERMANENT_CODES[code])
             log.info("Twilio %s for %s: number marked %s", code, mask(phone), PERMANENT_CODES[code])
+        elif status in UNDELIVERED_STATUSES and await self._undeliverable(phone):
+            await self.store.opt_out(phone, reason="undeliverable")
+            log.info("%s: the last %d messages came back undelivered: number put aside", mask(phone),
+                     self.config.undelivered_limit)
         return web.Response(status=204)
+
+    async def _undeliverable(self, phone: str) -> bool:
+        """The last `citizens.undelivered_limit` messages to the number all came back undelivered."""
+        limit = self.config.undelivered_limit
+        if limit <= 0:
+            return False
+        receipts = await self.store.outbox.latest_receipts(phone, limit)
+        return len(receipts) == limit and all(status in UNDELIVERED_STATUSES for status in receipts)
 
 
 def twiml(reply: str) -> web.Response:

@@ -53,6 +53,10 @@ class DeliveryState(enum.StrEnum):
         return self in (DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.DEAD, DeliveryState.CANCELLED)
 
 
+# A provider's receipt saying a sent message did not reach the handset.
+UNDELIVERED_STATUSES = ("undelivered", "failed")
+
+
 def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
     """The idempotency key of an alert's delivery. The recipient comes last: `enqueue_subscribers` passes
     the key with an empty recipient and the SQL appends each phone to it."""
@@ -81,6 +85,7 @@ class NewDelivery:
     link: str = ""
     reply_to: str = ""
     extra: str = "{}"
+    priority: int = 0  # the alert's severity: higher is claimed first
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,8 @@ class Delivery:
     created_at: float
     sent_at: float | None
     updated_at: float
+    priority: int = 0
+    superseded_by: int | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Delivery":
@@ -123,6 +130,7 @@ class Delivery:
             first_attempt_at=row["first_attempt_at"], last_error=row["last_error"],
             provider_id=row["provider_id"], provider_status=row["provider_status"],
             created_at=row["created_at"], sent_at=row["sent_at"], updated_at=row["updated_at"],
+            priority=row["priority"], superseded_by=row["superseded_by"],
         )
 
 
@@ -152,41 +160,61 @@ class Outbox:
 
     # ------------------------------------------------------------------ queueing
 
-    async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
-        """Queue deliveries; a key already present is left as it is. Returns how many were new."""
+    async def enqueue(self, deliveries: Sequence[NewDelivery], supersedes: int | None = None) -> int:
+        """Queue deliveries; a key already present is left as it is. Returns how many were new.
+        `supersedes`: the alert these deliveries are a newer version of (see `_supersede`)."""
         if not deliveries:
             return 0
         now = time.time()
         added = 0
         async with self.db.transaction() as tx:
+            if supersedes is not None:
+                for channel in sorted({d.channel for d in deliveries}):
+                    await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
             for d in deliveries:
                 added += await tx.execute(
                     SQL["enqueue"], d.key, d.alert_id, d.channel, d.recipient, d.kind, d.text, d.subject, d.link,
-                    d.reply_to, d.extra, now,
+                    d.reply_to, d.extra, now, d.priority,
                 )
         await self.notify_work()
         return added
 
     async def enqueue_subscribers(
-        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str
+        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str,
+        priority: int = 0, supersedes: int | None = None,
     ) -> int:
         """One delivery per subscribed number of any of `territories` (each number once), in one statement:
         100,000 subscribers are queued without passing through Python."""
         if not territories:
             return 0
-        count = await self.db.execute(
-            SQL["enqueue_subscribers"].format(territories=in_list(7, len(territories))),
-            delivery_key(alert_id, channel, kind, recipient=""), alert_id, channel, kind, text, time.time(),
-            *territories,
-        )
+        now = time.time()
+        async with self.db.transaction() as tx:
+            if supersedes is not None:
+                await self._supersede(tx, supersedes, channel, alert_id, now)
+            count = await tx.execute(
+                SQL["enqueue_subscribers"].format(territories=in_list(8, len(territories))),
+                delivery_key(alert_id, channel, kind, recipient=""), alert_id, channel, kind, text, now, priority,
+                *territories,
+            )
         await self.notify_work()
+        return count
+
+    @staticmethod
+    async def _supersede(tx: Executor, old_alert: int, channel: str, new_alert: int, now: float) -> int:
+        """Within the transaction that queues the newer version: what of the old one is still queued on
+        `channel` is cancelled, what is being sent is marked (its worker checks before sending, and the new
+        version's delivery to that recipient waits for it): nobody gets the old text after the new one."""
+        count = await tx.execute(SQL["supersede"], old_alert, channel, new_alert,
+                                 f"superseded: replaced by alert {new_alert}", now)
+        if count:
+            log.info("alert %s on %s: %d deliveries of alert %s superseded", new_alert, channel, count, old_alert)
         return count
 
     # ------------------------------------------------------------------ a worker's transitions
 
     async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
-        """Take up to `limit` due deliveries under a lease of `lease` seconds, oldest first. A delivery whose
-        lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
+        """Take up to `limit` due deliveries under a lease of `lease` seconds, most severe first, then
+        oldest. A delivery whose lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
         now = time.time()
         sql = SQL["claim"].format(
             channels=f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
@@ -194,7 +222,7 @@ class Outbox:
         )
         async with self.db.transaction() as tx:
             rows = await tx.fetch(sql, now + lease, worker, now, limit, *channels)
-        return sorted((Delivery.from_row(r) for r in rows), key=lambda d: d.id)
+        return sorted((Delivery.from_row(r) for r in rows), key=lambda d: (-d.priority, d.id))
 
     async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
         """Extend the lease of `worker`'s deliveries among `ids` that are still in flight."""
@@ -256,11 +284,24 @@ class Outbox:
         """Within the caller's transaction: forget `phone` and the texts sent to it (RGPD erasure)."""
         await tx.execute(SQL["erase_recipient"], phone)
 
+    async def superseded_among(self, ids: Sequence[int]) -> set[int]:
+        """Which of these deliveries a newer version of their alert replaced."""
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            rows = await self.db.fetch(SQL["superseded_among"].format(ids=in_list(1, len(chunk))), *chunk)
+            found.update(r["id"] for r in rows)
+        return found
+
     async def set_provider_status(self, key: str, status: str, error: str = "") -> bool:
         """A provider's later word on a sent delivery (Twilio status callback: delivered, failed...)."""
         return await self.db.execute(SQL["set_provider_status"], key, status, error, time.time()) > 0
 
     # ------------------------------------------------------------------ reading
+
+    async def latest_receipts(self, phone: str, count: int) -> list[str]:
+        """The provider statuses of the `count` latest messages sent to `phone` that have one, newest first."""
+        return [r["provider_status"] for r in await self.db.fetch(SQL["latest_receipts"], phone, count)]
 
     async def delivery(self, key: str) -> Delivery | None:
         row = await self.db.fetchrow(SQL["by_key"], key)
@@ -292,8 +333,13 @@ class Outbox:
             for field, pick in (("started", min), ("last_sent", max)):
                 if row[field] is not None:
                     entry[field] = row[field] if entry[field] is None else pick(entry[field], row[field])
+        for row in await self.db.fetch(SQL["receipts"], alert_id):
+            sent = report.get((row["alert_id"], row["channel"]))
+            if sent is not None:
+                sent.setdefault("receipts", {})[row["provider_status"]] = row["n"]
         out = []
         for entry in report.values():
+            receipts = entry.get("receipts", {})
             states = entry["states"]
             done = sum(states.get(s.value, 0) for s in DeliveryState if s.finished)
             remaining = entry["total"] - done
@@ -310,6 +356,9 @@ class Outbox:
                     "failed": states.get("failed", 0) + states.get("dead", 0),
                     "queued": states.get("queued", 0) + states.get("sending", 0),
                     "cancelled": states.get("cancelled", 0),
+                    # the provider's receipts (Twilio status callbacks) for what was sent
+                    "delivered": receipts.get("delivered", 0),
+                    "undelivered": sum(receipts.get(s, 0) for s in UNDELIVERED_STATUSES),
                     "rate_per_s": round(rate, 1),
                     "eta_s": round(remaining / rate, 1) if rate > 0 and remaining else (0.0 if not remaining else None),
                 }

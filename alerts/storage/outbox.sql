@@ -5,23 +5,25 @@
 -- enqueue --
 -- A key already present is left as it is: a second enqueue of the same delivery is a no-op.
 INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, subject, link, reply_to, extra,
-                        due_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)
+                        due_at, created_at, updated_at, priority)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
 ON CONFLICT (key) DO NOTHING;
 
 -- enqueue_subscribers --
 -- One row per subscribed number of the territories, each number once, never to an opted-out one. $1 is
 -- the key of the delivery without its recipient (`delivery_key(..., recipient="")`): the key is that
 -- prefix followed by the phone, as `delivery_key` builds it.
-INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at, updated_at)
-SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6
+-- $7 is the priority, then the territories.
+INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at, updated_at, priority)
+SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6, $7
 FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories})) s
 WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
 ON CONFLICT (key) DO NOTHING;
 
 -- claim --
 -- queued and due, or sending under an expired lease (its worker died mid-send: taken again in doubt).
--- $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
+-- Most severe first, then oldest. A delivery waits while an older version of its alert is still being sent
+-- to the same recipient (see `supersede`). $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
 UPDATE deliveries
 SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,
     state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
@@ -30,8 +32,27 @@ WHERE id IN (SELECT id FROM deliveries
              WHERE ((state = 'queued' AND due_at <= $3) OR (state = 'sending' AND lease_until < $3))
              {channels}
              AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
-             ORDER BY id LIMIT $4 {lock})
+             AND NOT EXISTS (SELECT 1 FROM deliveries f
+                             WHERE f.superseded_by IS NOT NULL AND f.state = 'sending'
+                             AND f.recipient = deliveries.recipient AND f.channel = deliveries.channel
+                             AND f.id <> deliveries.id)
+             ORDER BY priority DESC, id LIMIT $4 {lock})
 RETURNING *;
+
+-- supersede --
+-- A newer version ($3) of alert $1 is queued on channel $2: what of the old one is still queued is cancelled,
+-- and what is being sent is marked, so that the worker checks before sending (`superseded_among`) and the
+-- newer version waits for it (`claim`). One statement: a row going back from sending to queued (a retry)
+-- meanwhile is cancelled too. $4 why, $5 now.
+UPDATE deliveries
+SET state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+    last_error = CASE WHEN state = 'queued' THEN $4 ELSE last_error END,
+    superseded_by = $3, updated_at = $5
+WHERE alert_id = $1 AND channel = $2 AND state IN ('queued', 'sending');
+
+-- superseded_among --
+-- Which of these deliveries a newer version of their alert replaced (asked just before sending).
+SELECT id FROM deliveries WHERE superseded_by IS NOT NULL AND id IN ({ids});
 
 -- renew --
 UPDATE deliveries SET lease_until = $1
@@ -85,6 +106,17 @@ SELECT alert_id, channel, state, text, sent_at FROM deliveries WHERE recipient =
 UPDATE deliveries
 SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
 WHERE key = $1;
+
+-- latest_receipts --
+-- The provider's last word on the latest messages sent to a number ($1), newest first, $2 of them.
+SELECT provider_status FROM deliveries
+WHERE recipient = $1 AND state = 'sent' AND provider_status <> '' ORDER BY sent_at DESC LIMIT $2;
+
+-- receipts --
+-- Per alert and channel, how many sent messages the provider says were delivered or not ($1 alert or NULL).
+SELECT alert_id, channel, provider_status, COUNT(*) AS n FROM deliveries
+WHERE state = 'sent' AND (CAST($1 AS BIGINT) IS NULL OR alert_id = $1)
+GROUP BY alert_id, channel, provider_status;
 
 -- by_key --
 SELECT * FROM deliveries WHERE key = $1;

@@ -123,6 +123,7 @@ def alert_row(alert: Alert, now: float) -> dict[str, Any]:
             {
                 "roads": [[r.kind, r.number] for r in alert.roads],
                 "areas": [[a.kind, a.code] for a in alert.areas],
+                **({"geometry": alert.geometry} if alert.geometry else {}),
                 "templates": alert.templates,
                 "signature": alert.signature,
                 "sms_gsm7": alert.sms_gsm7,
@@ -157,6 +158,7 @@ def alert_from_row(row: dict[str, Any]) -> Alert:
         link=row["link"],
         roads=tuple(Road(k, n) for k, n in data.get("roads", ())),
         areas=tuple(Area(k, c) for k, c in data.get("areas", ())),
+        geometry=data.get("geometry"),
         templates=dict(data.get("templates", {})),
         signature=data.get("signature", ""),
         sms_gsm7=bool(data.get("sms_gsm7", False)),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from alerts.domain import Alert, AlertStatus, Item
+from alerts.places import Audience, Target
 
 from .db import Database, StorageError, connect, migrate
 from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
@@ -238,13 +239,15 @@ class Store:
     # ------------------------------------------------------------------ deliveries: see outbox.py
     # The outbox owns the `deliveries` table; these pass through to it, for the callers that hold a Store.
 
-    async def enqueue(self, deliveries: Sequence[NewDelivery]) -> int:
-        return await self.outbox.enqueue(deliveries)
+    async def enqueue(self, deliveries: Sequence[NewDelivery], supersedes: int | None = None) -> int:
+        return await self.outbox.enqueue(deliveries, supersedes)
 
     async def enqueue_subscribers(
-        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str
+        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str,
+        priority: int = 0, supersedes: int | None = None,
     ) -> int:
-        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text)
+        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text, priority,
+                                                     supersedes)
 
     async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
         return await self.outbox.claim(worker, limit, lease, channels)
@@ -279,7 +282,8 @@ class Store:
         now = time.time()
         added = []
         async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason = 'stop'", phone)
+            # the number texted us: STOP is lifted, and so is "undeliverable" (it works again)
+            await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason IN ('stop', 'undeliverable')", phone)
             for territory in territories:
                 count = await tx.execute(
                     "INSERT INTO subscribers (phone, territory, created_at) VALUES ($1, $2, $3)"
@@ -330,6 +334,38 @@ class Store:
                 *territories,
             )
         )
+
+    async def target_keys(self, targets: Sequence[Target]) -> dict[Target, list[str]]:
+        """The subscription keys each target reaches: itself, and for a territory concerned as a whole
+        every commune and road subscribed within it (alerts.places)."""
+        out: dict[Target, list[str]] = {}
+        for target in targets:
+            keys = [target.key]
+            if target.whole:
+                rows = await self.db.fetch(
+                    "SELECT DISTINCT territory FROM subscribers WHERE territory LIKE $1 ORDER BY territory",
+                    f"{target.key}:%",
+                )
+                keys += [r["territory"] for r in rows]
+            out[target] = keys
+        return out
+
+    async def audience(self, targets: Sequence[Target]) -> Audience:
+        """How many numbers (not opted out) `targets` reach, and how many for each of them."""
+        by_target = await self.target_keys(targets)
+
+        async def count(keys: Sequence[str]) -> int:
+            if not keys:
+                return 0
+            return int(await self.db.fetchval(
+                f"SELECT COUNT(DISTINCT s.phone) FROM subscribers s WHERE s.territory IN ({in_list(1, len(keys))})"
+                " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)",
+                *keys,
+            ) or 0)
+
+        every = sorted({key for keys in by_target.values() for key in keys})
+        reasons = [(target.label, await count(keys)) for target, keys in by_target.items()]
+        return Audience(total=await count(every), reasons=tuple(reasons))
 
     async def add_subscribers(self, rows: Iterable[tuple[str, str]]) -> None:
         """Bulk import (phone, territory) pairs, e.g. from a migration of an older list."""

@@ -457,6 +457,7 @@ def _preview_row(row: dict[str, Any], options: dict[str, Any] | None = None) -> 
         "cost": cost,
         "price_error": price_error,
         "error": error,
+        "audience": str(row.get("audience") or ""),
     }
 
 

@@ -25,12 +25,14 @@ class ChannelProgress:
     cancelled: int
     rate_per_s: float
     eta_s: float | None
+    delivered: int = 0  # the provider's receipts (Twilio status callbacks)
+    undelivered: int = 0
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ChannelProgress":
         """One row of Store.progress."""
         return cls(row["channel"], row["total"], row["sent"], row["failed"], row["queued"], row["cancelled"],
-                   row["rate_per_s"], row["eta_s"])
+                   row["rate_per_s"], row["eta_s"], row.get("delivered", 0), row.get("undelivered", 0))
 
     @property
     def done(self) -> int:
