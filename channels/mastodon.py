@@ -29,7 +29,18 @@ from ._http import (
     request,
     timeout_option,
 )
-from .base import TIMEOUT, Channel, ConfigurationError, DeliveryError, Limits, Message, Option, Receipt, TransientError, register
+from .base import (
+    TIMEOUT,
+    Channel,
+    ConfigurationError,
+    DeliveryError,
+    Limits,
+    Message,
+    Option,
+    Receipt,
+    TransientError,
+    register,
+)
 
 log = logging.getLogger("crieur.channels.mastodon")
 

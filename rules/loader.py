@@ -62,7 +62,16 @@ from .model import DAYS, Action, Condition, Rule, RuleSet, TimeWindow
 from .roads import parse_road_spec
 from .text import fold, normalise_phrase
 from .vocabulary import Vocabulary
-from .yamlcheck import EMPTY_LIST_FR, Checker, RuleError, ValidationFailed, compose, describe, did_you_mean, display_name
+from .yamlcheck import (
+    EMPTY_LIST_FR,
+    Checker,
+    RuleError,
+    ValidationFailed,
+    compose,
+    describe,
+    did_you_mean,
+    display_name,
+)
 from .yamlcheck import hint as suggestion
 
 SEVERITIES = ("Minor", "Moderate", "Severe", "Extreme")

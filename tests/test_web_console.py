@@ -394,7 +394,7 @@ async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(
 
 
 async def test_accounts_without_initials_get_them_from_the_migration(web_env: Web) -> None:
-    from alerts.storage import DeliveryState, migrate
+    from alerts.storage import migrate
 
     db = web_env.store.db
     await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"

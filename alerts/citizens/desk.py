@@ -20,9 +20,9 @@ from ..domain import Item
 from ..keywords import CommandKind, parse_sms
 from ..phones import InvalidPhone, mask, normalise_phone
 from ..seams import CitizensHost
+from ..shared_limits import SharedCounter
 from .base import Part
 from .escalations import Escalations
-from ..shared_limits import SharedCounter
 from .flood import FloodLimits
 from .mentions import Mentions
 from .sms import TwilioWebhooks

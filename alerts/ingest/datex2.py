@@ -15,11 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Certainty, Item, MsgType, Road, Severity
+from ..french import datetime_fr
 from ..roads import normalise_road, parse_roads
 from .common import dedupe, now_utc, origin
-from ..french import datetime_fr
-from .datex2_fr import (CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES,
-                        VEHICLE_TYPES, WEIGHT_COMPARISONS, phrase, tonnes)
+from .datex2_fr import (
+    CAUSES,
+    DETAILS,
+    DIRECTIONS,
+    RECORD_TYPES,
+    TRANSIT_INFORMATION,
+    TRANSIT_SERVICES,
+    VEHICLE_TYPES,
+    WEIGHT_COMPARISONS,
+    phrase,
+    tonnes,
+)
 from .datex2_regulation import is_regulation_publication, parse_regulations, record_date
 from .errors import ParseError, RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
