@@ -78,7 +78,7 @@ async def test_wrong_passwords_from_one_address_make_it_wait(web_env: Web) -> No
             "/console/login", data={"username": "camille", "password": password, "csrf": token}, allow_redirects=False
         )
 
-    for n in range(2):
+    for _ in range(2):
         response = await attempt("mauvais-mot-de-passe")
         assert response.status == 401
         assert "Identifiant ou mot de passe incorrect" in await response.text()
