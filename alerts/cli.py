@@ -586,10 +586,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="ITEM_FILE: a YAML item, or a real CAP/Atom/DATEX/RSS file")
     test.add_argument("--episode", action="append", metavar="TERRITORY",
                       help="as if a snow episode were on in TERRITORY (repeatable)")
-    for sub in (check, test):
-        sub.add_argument("--config", default=argparse.SUPPRESS, help="crieur.yaml (as for every command)")
-        sub.add_argument("--territories")
-        sub.add_argument("--templates")
+    for subcommand in (check, test):
+        subcommand.add_argument("--config", default=argparse.SUPPRESS, help="crieur.yaml (as for every command)")
+        subcommand.add_argument("--territories")
+        subcommand.add_argument("--templates")
     return parser
 
 

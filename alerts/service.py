@@ -145,12 +145,13 @@ class Crieur:
     async def reload_rules(self) -> list[str]:
         """Re-read rules, territories and templates; on any error the rules in force stay and the errors
         are returned (and logged)."""
-        errors = [str(e) for e in self._rules().reload()]
+        book = self._rules()
+        errors = [str(e) for e in book.reload()]
         for error in errors:
             log.error("rules not reloaded: %s", error)
         if not errors:
             log.info("rules reloaded")
-            for warning in self.rules.warnings:
+            for warning in book.warnings:
                 log.warning("rules: %s", warning)
         return errors
 

@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["alerts", "rules"]):
     # parse() imports its format modules on first use: import them here so they are instrumented
-    from alerts.ingest import cap, common, datex2, geojson, rss, vigilance, xml  # noqa: F401
     from alerts.domain import Item
-    from alerts.ingest import KINDS, ParseError, SourceSpec, parse
+    from alerts.ingest import KINDS, ParseError, SourceSpec, cap, common, datex2, geojson, parse, rss, vigilance, xml  # noqa: F401
     from alerts.keywords import Command, parse_sms
 
 DEFAULT_RUNS = 20_000

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     naive = [engine.decide_naive(item, state) for item in naive_items]
     naive_time = time.perf_counter() - started
 
-    mismatches = sum(1 for a, b in zip(indexed, naive) if a != b)
+    mismatches = sum(1 for a, b in zip(indexed, naive, strict=False) if a != b)
     fired = sum(len(d) for d in indexed)
     indexed_rate = len(items) / indexed_time
     naive_rate = len(naive_items) / naive_time

@@ -30,7 +30,18 @@ from ._http import (
     timeout_option,
 )
 from ._media import mastodon_media_id
-from .base import TIMEOUT, Channel, ConfigurationError, DeliveryError, Limits, Message, Option, Receipt, TransientError, register
+from .base import (
+    TIMEOUT,
+    Channel,
+    ConfigurationError,
+    DeliveryError,
+    Limits,
+    Message,
+    Option,
+    Receipt,
+    TransientError,
+    register,
+)
 
 log = logging.getLogger("crieur.channels.mastodon")
 

@@ -22,12 +22,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from alerts.domain import Item
 from alerts.ingest import KINDS, ParseError, SourceSpec, parse
 from alerts.ingest.errors import collect_issues, stop_collecting
 
+from .book import RuleBook
 from .engine import EvalState
 
 _IGNORED_SUFFIXES = {".md", ".txt", ".xsd", ".rnc", ".rng", ".py", ".yaml", ".yml", ".j2", ".html"}
@@ -68,9 +69,9 @@ class Coverage:
     rules: Sequence[tuple[str, str]]  # (name, "file:line") of every rule, in order
     items: int = 0
     documents: int = 0
-    fired: Counter = field(default_factory=Counter)  # rule name -> items it fired for
+    fired: Counter[str] = field(default_factory=Counter)  # rule name -> items it fired for
     # (source, kind) -> item kind -> [count, example title, document]
-    unhandled: dict[tuple[str, str], dict[str, list]] = field(default_factory=lambda: defaultdict(dict))
+    unhandled: dict[tuple[str, str], dict[str, list[Any]]] = field(default_factory=lambda: defaultdict(dict))
     unread: list[Unread] = field(default_factory=list)
     attributions: dict[str, tuple[str, str]] = field(default_factory=dict)  # parser -> how its documents got a source
     folder: str = ""
@@ -154,7 +155,7 @@ def item_kind(item: Item) -> str:
     return f"category {item.category}" if item.category else "no event"
 
 
-def evaluate(book, items: Iterable[tuple[Item, str, str]], report: Coverage, now: datetime | None = None) -> Coverage:
+def evaluate(book: RuleBook, items: Iterable[tuple[Item, str, str]], report: Coverage, now: datetime | None = None) -> Coverage:
     """Run (item, kind, document) through the book's rules, with and without a snow episode on its
     territories, at the item's time; fill `report`."""
     engine = book.engine
@@ -173,7 +174,7 @@ def evaluate(book, items: Iterable[tuple[Item, str, str]], report: Coverage, now
     return report
 
 
-def rule_places(book) -> list[tuple[str, str]]:
+def rule_places(book: RuleBook) -> list[tuple[str, str]]:
     """(name, "file:line") of every rule, the file relative to the current folder when it is inside it."""
     places = []
     for rule in book.engine.rules:
@@ -183,7 +184,7 @@ def rule_places(book) -> list[tuple[str, str]]:
     return places
 
 
-def coverage(book, folder: str | os.PathLike[str], *, sources: Sequence[SourceSpec] | None = None,
+def coverage(book: RuleBook, folder: str | os.PathLike[str], *, sources: Sequence[SourceSpec] | None = None,
              now: datetime | None = None) -> Coverage:
     """Read every document under `folder` and run its items through the rules of `book` (a loaded RuleBook)."""
     root = Path(folder)

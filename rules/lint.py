@@ -9,6 +9,8 @@ other, keywords both required and excluded) are found while the rule is read (ru
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from .model import Condition, Rule, RuleSet
 from .yamlcheck import RuleError
 
@@ -54,7 +56,10 @@ def covers(first: Rule, later: Rule) -> bool:
     )
 
 
-def _superset(a: frozenset | None, b: frozenset | None) -> bool:
+T = TypeVar("T")
+
+
+def _superset(a: frozenset[T] | None, b: frozenset[T] | None) -> bool:
     """Condition a (None: anything) accepts whatever condition b accepts."""
     return a is None or (b is not None and b <= a)
 

@@ -149,8 +149,8 @@ class Territories:
             dept = departement_of(code)
             return dept if dept in self.by_code else None
         if kind in ("emma_id", "nuts3"):
-            dept = emma_departement(code) if kind == "emma_id" else nuts3_departement(code)
-            return dept if dept in self.by_code else None
+            coded = emma_departement(code) if kind == "emma_id" else nuts3_departement(code)
+            return coded if coded in self.by_code else None
         return None
 
 

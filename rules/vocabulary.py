@@ -17,6 +17,7 @@ from typing import Iterable, Mapping
 
 from alerts.domain import Item, MsgType, Severity
 from alerts.ingest import KINDS, SourceSpec, cap, datex2, geojson, vigilance
+from alerts.ingest.datex2_fr import RECORD_TYPES as DATEX2_RECORD_TYPES
 
 from .text import fold
 
@@ -79,7 +80,7 @@ def _parser_words() -> dict[str, KindWords]:
         ),
         "datex2": KindWords(
             "datex2", _words(datex_events), _words(datex_categories), frozenset(MsgType), Severity.EXTREME,
-            {**{name: FREE for name in datex2.ATTRIBUTES}, "record_type": _words(datex2.RECORD_TYPES),
+            {**{name: FREE for name in datex2.ATTRIBUTES}, "record_type": _words(DATEX2_RECORD_TYPES),
              "validity_status": _words(datex2.VALIDITY_STATUSES), "hgv": _words(["true"])},
         ),
         "geojson": KindWords(

@@ -9,7 +9,6 @@ import pathlib
 import signal
 import sys
 
-
 from channels.base import DeliveryError, Message, RateLimited, TransientError
 from channels.bluesky import BlueskyChannel
 from channels.facebook import FacebookChannel

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from channels.base import AuthError, ConfigurationError, PermanentError, RateLimited, TransientError
-from channels.base import Limits, Message
+from channels.base import AuthError, ConfigurationError, Limits, Message, PermanentError, RateLimited, TransientError
 from channels.mastodon import MastodonChannel
 from tests.fakes.mastodon import FakeMastodon
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
 from alerts.storage import NewDelivery
 from channels.base import Channel, Limits, Message, PermanentError, RateLimited, Receipt, TransientError

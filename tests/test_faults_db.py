@@ -50,7 +50,7 @@ async def test_worker_survives_its_connections_being_cut(pg_url, tmp_path):
         await proc.wait_line("worker ready")
         cuts = []
         for threshold in (SUBSCRIBERS // 4 + 59, SUBSCRIBERS // 2 + 211):
-            await wait_until(lambda: len(fake.messages) >= threshold, 60, f"{threshold} SMS")
+            await wait_until(lambda threshold=threshold: len(fake.messages) >= threshold, 60, f"{threshold} SMS")
             cuts.append(await terminate(name))
         assert all(cut >= 1 for cut in cuts), cuts  # the worker's pool and listener connections were cut
         line = await proc.wait_line("drained", timeout=60)

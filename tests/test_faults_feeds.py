@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import pathlib
 import time
 
@@ -70,7 +71,7 @@ async def test_hanging_and_dribbling_feeds_do_not_hold_up_the_others():
 
     # about one poll per interval; a poll waiting on the stuck servers would make gaps of a whole second
     assert len(hits) >= 8, hits
-    gaps = [b - a for a, b in zip(hits, hits[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(hits)]
     assert max(gaps) < INTERVAL + 0.5, gaps
     assert health["vigilance"]["last_status"] == "ok" and health["vigilance"]["consecutive_failures"] == 0
     for name in ("hang", "dribble"):  # both cut at their timeout, the body never complete

@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alerts.config import load_config
 from rules.loader import Known, check_rules, load_rules

@@ -102,3 +102,15 @@ def test_csv_without_useful_columns():
 def test_utf8_bom_before_geojson_without_content_type():
     body = b"\xef\xbb\xbf" + (DATA / "viabilite41.geojson").read_bytes()
     assert [i.external_id for i in parse(spec(), body)][:1] == ["VH41-0957-01"]
+
+
+def test_road_condition_with_an_unknown_code_reads_as_undetermined():
+    """An overallRoadCondition outside Digitraffic's 1-4 is 'état non déterminé', observed as forecast."""
+    doc = {"messageTimestamp": "2024-01-05T06:00:00Z", "roadConditions": [{
+        "roadId": "00041_001", "observation": {"Time": "2024-01-05T05:50:00Z", "overallRoadCondition": 7},
+        "forecast": [{"forecastName": "2h", "overallRoadCondition": 9}],
+    }]}
+    [item] = parse(spec(), json.dumps(doc).encode(), "application/json")
+    assert item.title == "Route 41 : état non déterminé" and item.severity is Severity.UNKNOWN
+    assert item.text.splitlines() == ["Observé : état non déterminé, chaussée à ? °C, air à ? °C.",
+                                      "Prévision à 2h : état non déterminé."]

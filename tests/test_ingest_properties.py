@@ -4,7 +4,8 @@ SourceLoop survives whatever a source serves."""
 import pathlib
 
 import aiohttp
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alerts.domain import Item
 from alerts.ingest import ParseError, SourceSpec, parse

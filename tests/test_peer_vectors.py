@@ -204,7 +204,7 @@ def _without_mentions(expected: list[list[str]]) -> list[list[str]]:
     return out
 
 
-SEGMENTS = list(zip(ATPROTO["segments_inputs"], ATPROTO["segments_outputs"]))
+SEGMENTS = list(zip(ATPROTO["segments_inputs"], ATPROTO["segments_outputs"], strict=True))
 
 
 @pytest.mark.parametrize("case", SEGMENTS, ids=[repr(c[0]) for c in SEGMENTS])

@@ -1,7 +1,8 @@
 """Road references in free French text."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from alerts.domain import Road
 from alerts.roads import fold, normalise_road, parse_roads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from alerts.domain import Area, Item, MsgType, Road, Severity
 from rules import cli
 from rules.book import RuleBook
-from rules.engine import Decision, EvalState
+from rules.engine import EvalState
 from rules.itemfile import ItemFileError, item_from_dict, load_item
 from rules.yamlcheck import ValidationFailed
 

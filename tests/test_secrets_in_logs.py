@@ -282,7 +282,7 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
             for where, haystack in (("production log", production_text), ("raw log", raw_text),
                                     ("answers", "\n".join(answers)), ("deliveries.last_error", stored_errors)):
                 if form in haystack:
-                    line = next(l for l in haystack.splitlines() if form in l)
+                    line = next(candidate for candidate in haystack.splitlines() if form in candidate)
                     leaks.append(f"{name} in {where}: {line[:300]}")
     assert not leaks, "\n".join(leaks)
     assert len(raw.lines) > 100 and production_text.count("\n") > 30

@@ -55,7 +55,7 @@ async def test_alert_roundtrip(store):
 
 
 async def test_enqueue_is_idempotent_by_key(store):
-    rows = [NewDelivery(key=f"1:mastodon:Alert:", alert_id=1, channel="mastodon", text="t")]
+    rows = [NewDelivery(key="1:mastodon:Alert:", alert_id=1, channel="mastodon", text="t")]
     assert await store.enqueue(rows) == 1
     assert await store.enqueue(rows) == 0
     assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries") == 1

@@ -78,7 +78,7 @@ async def test_wrong_passwords_from_one_address_make_it_wait(web_env: Web) -> No
             "/console/login", data={"username": "camille", "password": password, "csrf": token}, allow_redirects=False
         )
 
-    for n in range(2):
+    for _ in range(2):
         response = await attempt("mauvais-mot-de-passe")
         assert response.status == 401
         assert "Identifiant ou mot de passe incorrect" in await response.text()
@@ -396,7 +396,7 @@ async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(
 
 
 async def test_accounts_without_initials_get_them_from_the_migration(web_env: Web) -> None:
-    from alerts.storage import DeliveryState, migrate
+    from alerts.storage import migrate
 
     db = web_env.store.db
     await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"

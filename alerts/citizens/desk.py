@@ -21,9 +21,9 @@ from ..keywords import CommandKind, PlaceRequest, parse_place_request, parse_sms
 from ..phones import InvalidPhone, mask, normalise_phone
 from ..places import commune_key, departement_of, gazetteer_for, road_key, territory_of_key
 from ..seams import CitizensHost
+from ..shared_limits import SharedCounter
 from .base import Part
 from .escalations import Escalations
-from ..shared_limits import SharedCounter
 from .flood import FloodLimits
 from .mentions import Mentions
 from .sms import TwilioWebhooks

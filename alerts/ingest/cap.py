@@ -233,8 +233,8 @@ def geocode_areas(pairs: list[tuple[str, str]]) -> list[Area]:
         elif upper in _COMMUNE_GEOCODES:
             area = commune_area(value)
             areas.append(area if area else Area(name.strip(), value))
-            if area and (dep := departement_area(area.code[:3] if area.code.startswith("97") else area.code[:2])):
-                areas.append(dep)
+            if area and (dep_area := departement_area(area.code[:3] if area.code.startswith("97") else area.code[:2])):
+                areas.append(dep_area)
         elif upper in _DEPARTEMENT_GEOCODES:
             area = departement_area(value)
             areas.append(area if area else Area(name.strip(), value))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import feedparser
 
 from ..roads import fold
-from .common import PARIS, _FRENCH_DATE, parse_datetime
+from .common import _FRENCH_DATE, PARIS, parse_datetime
 
 # Full month names, accent-folded, in the Romance languages of European publishers.
 _MONTH_NAMES: dict[int, tuple[str, ...]] = {

@@ -15,11 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Certainty, Item, MsgType, Road, Severity
+from ..french import datetime_fr
 from ..roads import normalise_road, parse_roads
 from .common import dedupe, now_utc, origin
-from ..french import datetime_fr
-from .datex2_fr import (CAUSES, DETAILS, DIRECTIONS, RECORD_TYPES, TRANSIT_INFORMATION, TRANSIT_SERVICES,
-                        VEHICLE_TYPES, WEIGHT_COMPARISONS, phrase, tonnes)
+from .datex2_fr import (
+    CAUSES,
+    DETAILS,
+    DIRECTIONS,
+    RECORD_TYPES,
+    TRANSIT_INFORMATION,
+    TRANSIT_SERVICES,
+    VEHICLE_TYPES,
+    WEIGHT_COMPARISONS,
+    phrase,
+    tonnes,
+)
 from .datex2_regulation import is_regulation_publication, parse_regulations, record_date
 from .errors import ParseError, RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
@@ -115,7 +125,7 @@ def _comments(record: ET.Element, language: str) -> tuple[list[str], str]:
         if not any(langs):
             chosen = values
         else:
-            chosen = [v for v, lang in zip(values, langs) if lang.startswith(language)] or values[:1]
+            chosen = [v for v, lang in zip(values, langs, strict=True) if lang.startswith(language)] or values[:1]
             chosen_language = chosen_language or (chosen[0].get("lang") or "").lower()
         out.extend(" ".join(line.strip() for line in v.text.strip().splitlines()) for v in chosen if v.text)
     return out, chosen_language
@@ -171,8 +181,8 @@ def _places(record: ET.Element, language: str) -> list[str]:
     for node in descendants(record, "name"):
         kind = text(node, "tpegOtherPointDescriptorType") or first_text(node, "tpegOtherPointDescriptorType")
         if kind in {"townName", "localityName", "placeName", "tpegJunctionName", "junctionName"}:
-            values = [v.text.strip() for v in descendants(node, "value") if v.text and v.text.strip()]
-            names.extend(values[:1])
+            texts = [v.text.strip() for v in descendants(node, "value") if v.text and v.text.strip()]
+            names.extend(texts[:1])
     for node in descendants(record, "alertCLocationName"):
         values = [v for v in descendants(node, "value") if v.text and v.text.strip()]
         preferred = [v for v in values if (v.get("lang") or "").lower().startswith(language)] or values[:1]

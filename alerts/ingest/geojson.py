@@ -257,19 +257,19 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
                   announcements[0])
     try:
         sent = parse_datetime(str(props.get("releaseTime") or ""))
-        timing = chosen.get("timeAndDuration") if isinstance(chosen.get("timeAndDuration"), dict) else {}
+        timing = _object(chosen, "timeAndDuration")
         onset = parse_datetime(str(timing.get("startTime") or ""))
         expires = parse_datetime(str(timing.get("endTime") or ""))
     except ValueError as exc:
         raise RecordError(f"field 'releaseTime/timeAndDuration': {exc}") from None
-    location = chosen.get("location") if isinstance(chosen.get("location"), dict) else {}
+    location = _object(chosen, "location")
     features = [str(f) for f in chosen.get("features") or [] if isinstance(f, (str, int, float))]
     title = " ".join(str(chosen.get("title") or "").split())
     lines = [str(location.get("description") or "").strip(), ", ".join(features),
              str(chosen.get("comment") or "").strip(), str(chosen.get("additionalInformation") or "").strip()]
     body = "\n".join(line for line in lines if line)
-    details = chosen.get("locationDetails") if isinstance(chosen.get("locationDetails"), dict) else {}
-    road_location = details.get("roadAddressLocation") if isinstance(details.get("roadAddressLocation"), dict) else {}
+    details = _object(chosen, "locationDetails")
+    road_location = _object(details, "roadAddressLocation")
     road_numbers = []
     for point in ("primaryPoint", "secondaryPoint"):
         place = road_location.get(point)
@@ -319,7 +319,7 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
             if not isinstance(section, dict) or not str(section.get("roadId") or "").strip():
                 raise RecordError("field 'roadId' is missing")
             road_id = str(section["roadId"]).strip()
-            observation = section.get("observation") if isinstance(section.get("observation"), dict) else {}
+            observation = _object(section, "observation")
             forecasts = [f for f in section.get("forecast") or [] if isinstance(f, dict)]
             codes = [c for c in (_condition_code(observation), *(_condition_code(f) for f in forecasts)) if c]
             worst = max(codes, default=4, key=lambda c: (c != 4, c))
@@ -328,7 +328,7 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
             number = road_id.split("_", 1)[0].lstrip("0")
             lines = []
             if observation:
-                now_label = _OVERALL_CONDITIONS.get(_condition_code(observation) or 4)[0]
+                now_label = _OVERALL_CONDITIONS.get(_condition_code(observation) or 4, _OVERALL_CONDITIONS[4])[0]
                 lines.append(f"Observé : {now_label}, chaussée à {observation.get('roadTemperature', '?')} °C, "
                              f"air à {observation.get('temperature', '?')} °C.")
             for forecast in forecasts:
@@ -353,6 +353,12 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
         except (RecordError, ValueError) as exc:
             skip_record(spec.name, f"roadConditions {index}", exc)
     return items
+
+
+def _object(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """The JSON object under `key`, or an empty one when it is missing or not an object."""
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _condition_code(record: dict[str, Any]) -> int | None:

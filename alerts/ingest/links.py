@@ -75,7 +75,7 @@ async def follow_cap_links(session: aiohttp.ClientSession, spec: SourceSpec, ite
         del memory.cache[stale]
     results = await asyncio.gather(*(_one(session, spec, url, memory) for url in wanted))
     documents: dict[str, Item] = {}
-    for url, (found, problem) in zip(wanted, results):
+    for url, (found, problem) in zip(wanted, results, strict=True):
         if found is not None:
             documents[url] = found
         if problem:
@@ -83,7 +83,7 @@ async def follow_cap_links(session: aiohttp.ClientSession, spec: SourceSpec, ite
     out: list[Item] = []
     replaced: set[str] = set()
     for item in items:
-        url = linked_url(spec, item)
+        url = linked_url(spec, item) or ""
         full = documents.get(url) if url else None
         if full is None:
             out.append(item)

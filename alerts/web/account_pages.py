@@ -4,8 +4,6 @@ Each of these ends the sessions of the account concerned (a departed CM is out a
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from . import accounts, console
@@ -75,7 +73,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
 
 
 def _french(message: str) -> str:
-    known: dict[str, Any] = {
+    known: dict[str, str] = {
         "current password: incorrect": "Mot de passe actuel incorrect.",
         f"password: at least {accounts.MIN_PASSWORD_LENGTH} characters":
             f"Le mot de passe doit compter au moins {accounts.MIN_PASSWORD_LENGTH} caractères.",

@@ -25,7 +25,7 @@ import secrets
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -287,7 +287,10 @@ class _HashSlots:
 _slots: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HashSlots]" = weakref.WeakKeyDictionary()
 
 
-async def _off_loop(function: Any, *args: Any) -> Any:
+T = TypeVar("T")
+
+
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
     """Run an argon2 call on the loop's executor, at most MAX_CONCURRENT_HASHES at a time."""
     loop = asyncio.get_running_loop()
     slots = _slots.get(loop)

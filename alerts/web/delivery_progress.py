@@ -80,9 +80,10 @@ class AlertProgress:
         if self.finished:
             return "terminé"
         etas = [c.eta_s for c in self.channels if not c.finished]
-        if any(e is None for e in etas):
+        known = [e for e in etas if e is not None]
+        if len(known) < len(etas):
             return "durée restante inconnue"
-        return remaining(max(etas))  # type: ignore[type-var]
+        return remaining(max(known))
 
 
 def remaining(seconds: float) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.storage import DeliveryState
-
 import pytest
 
+from alerts.storage import DeliveryState
 from tests.browser.test_web_browser import ARTIFACTS, axe_violations, login, page, site  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser

@@ -24,7 +24,6 @@ from aiohttp import web
 from .base import RECORDED, FakeProvider, Recorded, run_standalone
 from .lexicon import LexiconContract
 
-
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
 
 

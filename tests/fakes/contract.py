@@ -73,6 +73,11 @@ class Operation:
 
 class OpenAPIContract:
     def __init__(self, path: Path, *, prefix: str = "") -> None:
+        # Caches per contract (an lru_cache on the methods themselves would be keyed on, and keep alive, self).
+        self._schema = functools.lru_cache(maxsize=None)(self._build_schema)
+        self._validator = functools.lru_cache(maxsize=None)(self._build_validator)
+        self._value_errors = functools.lru_cache(maxsize=4096)(self._find_value_errors)
+        self._property_errors = functools.lru_cache(maxsize=65536)(self._find_property_errors)
         self.path = path
         self.spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         version = str(self.spec.get("openapi", ""))
@@ -109,25 +114,21 @@ class OpenAPIContract:
             node = target
         return node
 
-    @functools.lru_cache(maxsize=None)
-    def _schema(self, pointer: str) -> Any:
+    def _build_schema(self, pointer: str) -> Any:
         return self._inline(self._deref({"$ref": "#" + pointer}), (pointer,))
 
-    @functools.lru_cache(maxsize=None)
-    def _validator(self, pointer: str, key: str | None = None) -> Any:
+    def _build_validator(self, pointer: str, key: str | None = None) -> Any:
         schema = self._schema(pointer)
         if key is not None:
             schema = schema["properties"][key]
         return self._validator_class(schema, registry=self._registry, format_checker=FORMATS)
 
-    @functools.lru_cache(maxsize=4096)
-    def _value_errors(self, pointer: str, kind: str, value: Any) -> tuple[str, ...]:
+    def _find_value_errors(self, pointer: str, kind: str, value: Any) -> tuple[str, ...]:
         """A scalar's errors (path and query parameters), remembered by value."""
         found = self._validator(pointer).iter_errors(value)
         return tuple(f": {e.message[:300]}" for e in found)[:5]
 
-    @functools.lru_cache(maxsize=65536)
-    def _property_errors(self, pointer: str, key: str, kind: str, frozen: Any) -> tuple[str, ...]:
+    def _find_property_errors(self, pointer: str, key: str, kind: str, frozen: Any) -> tuple[str, ...]:
         """A property's errors, remembered by value: most properties of a fake's traffic repeat (sender,
         body, account, status), so a 20,000-SMS fan-out validates each distinct value once. `frozen` is
         the value itself for a scalar (`kind` its type, so True and 1 differ), else its JSON."""
@@ -342,7 +343,7 @@ def _path_values(operation: Operation, path: str) -> dict[str, str]:
         for part in re.split(r"(\{[^}]+\})", operation.template)
     )
     match = re.search(f"{regex}$", path)
-    return dict(zip(names, match.groups())) if match else {}
+    return dict(zip(names, match.groups(), strict=True)) if match else {}
 
 
 def _coerce(raw: Any, schema: dict[str, Any], deref: Any) -> Any:

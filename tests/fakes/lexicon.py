@@ -109,6 +109,8 @@ class Lexicons:
     """Every lexicon under a folder, converted; `validator(nsid, def)` validates against one definition."""
 
     def __init__(self, root: Path) -> None:
+        # A cache per instance (an lru_cache on the method itself would be keyed on, and keep alive, self).
+        self.validator = functools.lru_cache(maxsize=None)(self._build_validator)
         self.root = root
         self.documents: dict[str, dict[str, Any]] = {}
         for path in sorted(root.rglob("*.json")):
@@ -186,8 +188,7 @@ class Lexicons:
             return {"type": "string"}
         return {}
 
-    @functools.lru_cache(maxsize=None)
-    def validator(self, nsid: str, name: str = "main") -> Any:
+    def _build_validator(self, nsid: str, name: str = "main") -> Any:
         return LexiconValidator({"$ref": _uri(nsid, name)}, registry=self.registry, format_checker=FORMATS)
 
     def errors(self, nsid: str, name: str, value: Any, where: str) -> list[str]:
