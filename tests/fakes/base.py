@@ -57,8 +57,11 @@ class FakeProvider:
 
     name = "fake"
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, keep: bool = True) -> None:
         self.requests: list[Recorded] = []
+        self.keep = keep  # False (benchmarks): count the requests, keep none of them
+        self.seen = 0
+        self.accepted = 0
         self.rejections: dict[str, Rejection] = {}
         self.base_url = ""
         self._fail_next = 0
@@ -138,10 +141,13 @@ class FakeProvider:
                 recorded.json = json.loads(body)
             except ValueError:
                 recorded.json = None
-        self.requests.append(recorded)
+        if self.keep:
+            self.requests.append(recorded)
         request[RECORDED] = recorded
         response = await self._answer(request, recorded, handler)
         recorded.answered = response.status
+        self.seen += 1
+        self.accepted += 200 <= response.status < 300
         return response
 
     async def _answer(self, request: web.Request, recorded: Recorded, handler: Handler) -> web.StreamResponse:
@@ -211,10 +217,13 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--failure-ratio", type=float, default=0.0)
     parser.add_argument("--token", default="test-token", help="credential the fake accepts")
+    parser.add_argument("--count-only", action="store_true",
+                        help="validate and count the requests without keeping them (benchmarks)")
     args = parser.parse_args()
 
     async def serve() -> None:
         fake = factory(args)
+        fake.keep = not args.count_only
         fake.failure_ratio(args.failure_ratio, args.seed)
         url = await fake.start(args.host, args.port)
         print(f"listening on {url}", flush=True)
@@ -223,8 +232,7 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        accepted = sum(1 for r in fake.requests if 200 <= r.answered < 300)
-        print(f"stopping: {len(fake.requests)} requests, {accepted} accepted", flush=True)
+        print(f"stopping: {fake.seen} requests, {fake.accepted} accepted", flush=True)
         await fake.stop()
 
     asyncio.run(serve())
