@@ -178,12 +178,15 @@ class Outbox:
         """Take up to `limit` due deliveries under a lease of `lease` seconds, oldest first. A delivery whose
         lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
         now = time.time()
-        sql = SQL["claim"].format(
-            channels=f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
-            lock="FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
-        )
+        parts = {
+            "channels": f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
+            "lock": "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
+        }
         async with self.db.transaction() as tx:
-            rows = await tx.fetch(sql, now + lease, worker, now, limit, *channels)
+            rows = await tx.fetch(SQL["claim_expired"].format(**parts), now + lease, worker, now, limit, *channels)
+            if len(rows) < limit:
+                rows += await tx.fetch(SQL["claim_queued"].format(**parts), now + lease, worker, now,
+                                       limit - len(rows), *channels)
         return sorted((Delivery.from_row(r) for r in rows), key=lambda d: d.id)
 
     async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:

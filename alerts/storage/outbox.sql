@@ -19,15 +19,27 @@ FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories}))
 WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
 ON CONFLICT (key) DO NOTHING;
 
--- claim --
--- queued and due, or sending under an expired lease (its worker died mid-send: taken again in doubt).
+-- claim_expired --
+-- sending under an expired lease: its worker died mid-send, so it is taken again in doubt. Few rows, found
+-- through the partial index deliveries_leased, longest expired first.
 -- $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
 UPDATE deliveries
-SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,
-    state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
+SET in_doubt = 1, lease_until = $1, worker = $2, attempts = attempts + 1, updated_at = $3
+WHERE id IN (SELECT id FROM deliveries
+             WHERE state = 'sending' AND lease_until < $3
+             {channels}
+             AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
+             ORDER BY lease_until LIMIT $4 {lock})
+RETURNING *;
+
+-- claim_queued --
+-- queued and due, oldest first: read in id order from the partial index deliveries_queued (channel, id),
+-- so a claim reads about the batch whatever the backlog. Same parameters as claim_expired.
+UPDATE deliveries
+SET state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
     first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
 WHERE id IN (SELECT id FROM deliveries
-             WHERE ((state = 'queued' AND due_at <= $3) OR (state = 'sending' AND lease_until < $3))
+             WHERE state = 'queued' AND due_at <= $3
              {channels}
              AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
              ORDER BY id LIMIT $4 {lock})
