@@ -201,15 +201,11 @@ class Outbox:
         sent at the provider."""
         if not results:
             return []
-        now = time.time()
         ids = [delivery_id for delivery_id, _, _ in results]
-        recorded: set[int] = set()
-        async with self.db.transaction() as tx:
-            await tx.executemany(SQL["mark_sent"], [(i, worker, pid, status, now) for i, pid, status in results])
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = await tx.fetch(SQL["recorded_sent"].format(ids=in_list(3, len(chunk))), worker, now, *chunk)
-                recorded.update(r["id"] for r in rows)
+        elements = "json_array_elements(CAST($1 AS json))" if self.db.dialect == "postgresql" else "json_each($1)"
+        rows = await self.db.fetch(SQL["mark_sent"].format(elements=elements),
+                                   json.dumps([list(result) for result in results]), worker, time.time())
+        recorded = {r["id"] for r in rows}
         lost = [i for i in ids if i not in recorded]
         if lost:
             log.warning("worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "

@@ -50,15 +50,16 @@ UPDATE deliveries SET lease_until = $1
 WHERE worker = $2 AND state = 'sending' AND id IN ({ids});
 
 -- mark_sent --
--- $1 id, $2 worker, $3 provider id, $4 provider status, $5 now.
+-- A batch in one statement. $1 a JSON array of [id, provider id, provider status], $2 worker, $3 now;
+-- {elements} reads the array (json_each / json_array_elements). Returns the ids this worker still held,
+-- and has now recorded as sent.
 UPDATE deliveries
-SET state = 'sent', provider_id = $3, provider_status = $4, sent_at = $5, updated_at = $5,
+SET state = 'sent', provider_id = v.pid, provider_status = v.pstatus, sent_at = $3, updated_at = $3,
     lease_until = NULL, last_error = ''
-WHERE id = $1 AND state = 'sending' AND worker = $2;
-
--- recorded_sent --
--- Which of a mark_sent batch this worker recorded ($2 is the batch's sent_at).
-SELECT id FROM deliveries WHERE worker = $1 AND sent_at = $2 AND state = 'sent' AND id IN ({ids});
+FROM (SELECT CAST(value ->> 0 AS BIGINT) AS did, value ->> 1 AS pid, value ->> 2 AS pstatus
+      FROM {elements}) AS v
+WHERE id = v.did AND state = 'sending' AND worker = $2
+RETURNING id;
 
 -- mark_retry --
 -- $1 id, $2 worker, $3 due at, $4 error, $5 now, $6 in doubt.
