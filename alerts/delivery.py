@@ -12,6 +12,7 @@ Exactly once per recipient rests on three things:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -149,6 +150,20 @@ def message_of(delivery: Delivery) -> Message:
     )
 
 
+@dataclass
+class _Held:
+    """A claimed batch whose leases a task renews until `release()` (the batch has been processed)."""
+
+    claimed: list[Delivery]
+    done: asyncio.Event
+    renewal: asyncio.Task[None] | None
+
+    async def release(self) -> None:
+        self.done.set()  # not cancel(): a renewal under way ends its query (asyncpg dislikes cancelled ones)
+        if self.renewal is not None:
+            await self.renewal
+
+
 class DeliveryWorker:
     """One worker process's share of the outbox: a task per channel, so a slow provider never holds up
     another."""
@@ -207,12 +222,13 @@ class DeliveryWorker:
 
     async def run_once(self, channel_name: str) -> bool:
         """Claim and process one batch for one channel; False when there was nothing to do."""
-        claimed = await self.outbox.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
-                                          [channel_name])
-        if not claimed:
-            return False
-        await self._process(channel_name, claimed)
-        return True
+        held = await self._claim_held(channel_name)
+        try:
+            if held.claimed:
+                await self._process(channel_name, held.claimed)
+        finally:
+            await held.release()
+        return bool(held.claimed)
 
     # -------------------------------------------------------------- internals
 
@@ -222,10 +238,29 @@ class DeliveryWorker:
         rate = self.channels[channel_name].rate
         return max(1, min(self.settings.batch, math.floor(rate * self.settings.lease / 2)))
 
+    async def _claim(self, channel_name: str) -> list[Delivery]:
+        return await self.outbox.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
+                                       [channel_name])
+
     async def _channel_loop(self, name: str) -> None:
+        """Batch after batch. The next batch is claimed while the last sends of the current one are in
+        flight (once all of them have started), so the provider never waits for the database; its leases
+        are renewed from the moment it is claimed."""
+        ahead: asyncio.Task[_Held] | None = None
         while not self._stopping.is_set():
             try:
-                worked = await self.run_once(name)
+                next_batch, ahead = ahead, None
+                held = await (next_batch if next_batch is not None else self._claim_held(name))
+                try:
+                    if held.claimed:
+                        def claim_ahead() -> None:
+                            nonlocal ahead
+                            if not self._stopping.is_set():
+                                ahead = asyncio.create_task(self._claim_held(name))
+                        await self._process(name, held.claimed, all_started=claim_ahead)
+                finally:
+                    await held.release()
+                worked = bool(held.claimed)
             except Exception:  # a database hiccup (PostgreSQL restart): log, wait, go on
                 log.exception("worker %s: channel %s loop error", self.worker_id, name)
                 worked = False
@@ -236,27 +271,38 @@ class DeliveryWorker:
                 await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (wait, stop):
                     task.cancel()
+        if ahead is not None:  # claimed but not sent: run() gives its leases back
+            with contextlib.suppress(Exception):
+                await (await ahead).release()
 
-    async def _process(self, name: str, claimed: list[Delivery]) -> None:
-        """Send a claimed batch. Every send finishes before the next claim (a database error in one of
-        them is raised after the others are done), and the batch's leases are renewed meanwhile, so a
-        slow provider never lets another worker take a delivery this one is still sending."""
+    async def _claim_held(self, name: str) -> "_Held":
+        """Claim a batch, and keep renewing its leases until `release()`."""
+        claimed = await self._claim(name)
+        done = asyncio.Event()
+        renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], done)) if claimed else None
+        return _Held(claimed, done, renewal)
+
+    async def _process(self, name: str, claimed: list[Delivery],
+                       all_started: Callable[[], None] | None = None) -> None:
+        """Send a claimed batch (a database error in one of the sends is raised after the others are
+        done); its leases are renewed meanwhile (`_claim_held`), so a slow provider never lets another
+        worker take a delivery this one is still sending. `all_started` is called once the last send has
+        started."""
         semaphore = asyncio.Semaphore(self.settings.concurrency)
+        unstarted = len(claimed)
 
         async def one(delivery: Delivery) -> None:
+            nonlocal unstarted
             async with semaphore:
+                unstarted -= 1
+                if unstarted == 0 and all_started is not None:
+                    all_started()
                 try:
                     await self._deliver(name, delivery)
                 except LeaseLost as exc:  # another worker holds it now, and decides its fate
                     log.warning("worker %s: %s", self.worker_id, exc)
 
-        done = asyncio.Event()
-        renew = asyncio.create_task(self._renew_leases([d.id for d in claimed], done))
-        try:
-            results = await asyncio.gather(*(one(d) for d in claimed), return_exceptions=True)
-        finally:
-            done.set()  # not cancel(): a renewal under way ends its query (asyncpg dislikes cancelled ones)
-            await renew
+        results = await asyncio.gather(*(one(d) for d in claimed), return_exceptions=True)
         await self.flush()
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:

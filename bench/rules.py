@@ -1,18 +1,21 @@
 """Rule engine throughput: the indexed engine against the naive loop, in one run.
 
-    python bench/rules.py [--rules 1000 --items 10000 --seed 41 --mode all]
+    python bench/rules.py [--rules 1000 --items 10000 --seed 41 --mode all] [--load-sizes 1000,10000]
 
 Generates a rule file (through the real loader, so its validation time is measured too) and items made
 of realistic French road/weather bulletins, deterministically from the seed, then times
 `Engine.decide` (best of --passes) and `Engine.decide_naive` (one pass) over the same items on one core,
 and checks they decide the same thing.
 "all" mode (every matching rule fires) is the worst case: first-match stops earlier.
+First it prints the load time (YAML read, validation, references) of rule files of each --load-sizes,
+min/median/max over --load-rounds (goal: 10,000 rules in < 1 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -133,6 +136,20 @@ def make_items(rng: random.Random, count: int) -> list[Item]:
     return items
 
 
+def load_times(rng: random.Random, count: int, mode: str, territories, rounds: int) -> list[float]:
+    """Seconds `load_rules` takes for a generated file of `count` rules, once per round."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rules.yaml"
+        path.write_text(yaml.safe_dump(make_rules(rng, count, mode), allow_unicode=True), encoding="utf-8")
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            ruleset = load_rules([path], Known(territories=territories.codes()))
+            times.append(time.perf_counter() - started)
+            assert len(ruleset) == count, f"{len(ruleset)} rules loaded of {count}"
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=1000)
@@ -141,10 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["all", "first-match"], default="all")
     parser.add_argument("--passes", type=int, default=3, help="passes of the indexed engine; the best counts")
     parser.add_argument("--naive-items", type=int, default=None, help="items for the naive loop (default: all)")
+    parser.add_argument("--load-sizes", type=lambda v: [int(x) for x in v.split(",") if x], default=[1000, 10000],
+                        help="rule counts whose load time is measured (empty: skip)")
+    parser.add_argument("--load-rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
     territories = load_territories(ROOT / "examples" / "loir-et-cher" / "territories.yaml")
+    for size in args.load_sizes:
+        times = load_times(random.Random(args.seed), size, args.mode, territories, args.load_rounds)
+        print(f"load of {size:>6,} rules: {min(times):.2f}  {statistics.median(times):.2f}  {max(times):.2f} s "
+              f"(min median max of {len(times)}){'   goal < 1 s' if size == 10_000 else ''}", flush=True)
+
+    rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rules.yaml"
         path.write_text(yaml.safe_dump(make_rules(rng, args.rules, args.mode), allow_unicode=True), encoding="utf-8")

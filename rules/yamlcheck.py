@@ -82,12 +82,24 @@ def display_name(path: str | os.PathLike[str]) -> str:
     return os.fspath(path)
 
 
+FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
 def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]:
-    """Parse one YAML file into nodes; a syntax error (bad indentation, tab...) becomes a RuleError."""
+    """Parse one YAML file into nodes; a syntax error (bad indentation, tab...) becomes a RuleError.
+
+    libyaml (CSafeLoader) composes when PyYAML has it: 10,000 rules took 11 s with the pure-Python
+    parser. A file it refuses is parsed again by the pure-Python one, whose messages the errors quote."""
     name = display_name(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.compose(handle, Loader=yaml.SafeLoader), []
+            text = handle.read()
+        if FAST_LOADER is not None:
+            try:
+                return yaml.compose(text, Loader=FAST_LOADER), []
+            except yaml.YAMLError:
+                pass
+        return yaml.compose(text, Loader=yaml.SafeLoader), []
     except OSError as exc:
         return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}",
                                 french=f"fichier illisible : {exc.strerror or exc}")]

@@ -285,4 +285,5 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
                     line = next(candidate for candidate in haystack.splitlines() if form in candidate)
                     leaks.append(f"{name} in {where}: {line[:300]}")
     assert not leaks, "\n".join(leaks)
-    assert len(raw.lines) > 100 and production_text.count("\n") > 30
+    # the logs were captured (the Twilio library no longer logs each send: the adapter posts it itself)
+    assert len(raw.lines) > 40 and production_text.count("\n") > 30

@@ -216,12 +216,15 @@ class Outbox:
         """Take up to `limit` due deliveries under a lease of `lease` seconds, most severe first, then
         oldest. A delivery whose lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
         now = time.time()
-        sql = SQL["claim"].format(
-            channels=f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
-            lock="FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
-        )
+        parts = {
+            "channels": f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
+            "lock": "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
+        }
         async with self.db.transaction() as tx:
-            rows = await tx.fetch(sql, now + lease, worker, now, limit, *channels)
+            rows = await tx.fetch(SQL["claim_expired"].format(**parts), now + lease, worker, now, limit, *channels)
+            if len(rows) < limit:
+                rows += await tx.fetch(SQL["claim_queued"].format(**parts), now + lease, worker, now,
+                                       limit - len(rows), *channels)
         return sorted((Delivery.from_row(r) for r in rows), key=lambda d: (-d.priority, d.id))
 
     async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
@@ -236,15 +239,12 @@ class Outbox:
         sent at the provider."""
         if not results:
             return []
-        now = time.time()
-        recorded: set[int] = set()
-        for start in range(0, len(results), 500):
-            chunk = results[start:start + 500]
-            values = ", ".join(f"(CAST(${i} AS BIGINT), ${i + 1}, ${i + 2})" for i in range(3, 3 + 3 * len(chunk), 3))
-            args = [value for result in chunk for value in result]
-            rows = await self.db.fetch(SQL["mark_sent"].format(values=values), worker, now, *args)
-            recorded.update(r["id"] for r in rows)
-        lost = [i for i, _, _ in results if i not in recorded]
+        ids = [delivery_id for delivery_id, _, _ in results]
+        elements = "json_array_elements(CAST($1 AS json))" if self.db.dialect == "postgresql" else "json_each($1)"
+        rows = await self.db.fetch(SQL["mark_sent"].format(elements=elements),
+                                   json.dumps([list(result) for result in results]), worker, time.time())
+        recorded = {r["id"] for r in rows}
+        lost = [i for i in ids if i not in recorded]
         if lost:
             log.warning("worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "
                         "with the provider", worker, len(lost), lost[:20])

@@ -20,16 +20,29 @@ FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories}))
 WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
 ON CONFLICT (key) DO NOTHING;
 
--- claim --
--- queued and due, or sending under an expired lease (its worker died mid-send: taken again in doubt).
--- Most severe first, then oldest. A delivery waits while an older version of its alert is still being sent
--- to the same recipient (see `supersede`). $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
+-- claim_expired --
+-- sending under an expired lease: its worker died mid-send, so it is taken again in doubt. Few rows, found
+-- through the partial index deliveries_leased, longest expired first.
+-- $1 lease end, $2 worker, $3 now, $4 limit, then the channels.
 UPDATE deliveries
-SET in_doubt = CASE WHEN state = 'sending' THEN 1 ELSE in_doubt END,
-    state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
+SET in_doubt = 1, lease_until = $1, worker = $2, attempts = attempts + 1, updated_at = $3
+WHERE id IN (SELECT id FROM deliveries
+             WHERE state = 'sending' AND lease_until < $3
+             {channels}
+             AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
+             ORDER BY lease_until LIMIT $4 {lock})
+RETURNING *;
+
+-- claim_queued --
+-- queued and due, most severe first, then oldest: read in that order from the partial index
+-- deliveries_queued (channel, priority DESC, id), so a claim reads about the batch whatever the backlog.
+-- A delivery waits while an older version of its alert is still being sent to the same recipient (see
+-- `supersede`). Same parameters as claim_expired.
+UPDATE deliveries
+SET state = 'sending', lease_until = $1, worker = $2, attempts = attempts + 1,
     first_attempt_at = COALESCE(first_attempt_at, $3), updated_at = $3
 WHERE id IN (SELECT id FROM deliveries
-             WHERE ((state = 'queued' AND due_at <= $3) OR (state = 'sending' AND lease_until < $3))
+             WHERE state = 'queued' AND due_at <= $3
              {channels}
              AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient)
              AND NOT EXISTS (SELECT 1 FROM deliveries f
@@ -59,14 +72,15 @@ UPDATE deliveries SET lease_until = $1
 WHERE worker = $2 AND state = 'sending' AND id IN ({ids});
 
 -- mark_sent --
--- A batch in one statement: $1 worker, $2 now, then {values} = (id, provider id, provider status) per
--- delivery (VALUES columns are column1..column3 on both databases). Returns the ids recorded: the others
--- were no longer held by this worker.
+-- A batch in one statement. $1 a JSON array of [id, provider id, provider status], $2 worker, $3 now;
+-- {elements} reads the array (json_each / json_array_elements). Returns the ids this worker still held,
+-- and has now recorded as sent.
 UPDATE deliveries
-SET state = 'sent', provider_id = v.column2, provider_status = v.column3, sent_at = $2, updated_at = $2,
+SET state = 'sent', provider_id = v.pid, provider_status = v.pstatus, sent_at = $3, updated_at = $3,
     lease_until = NULL, last_error = ''
-FROM (VALUES {values}) AS v
-WHERE deliveries.id = v.column1 AND deliveries.state = 'sending' AND deliveries.worker = $1
+FROM (SELECT CAST(value ->> 0 AS BIGINT) AS did, value ->> 1 AS pid, value ->> 2 AS pstatus
+      FROM {elements}) AS v
+WHERE id = v.did AND state = 'sending' AND worker = $2
 RETURNING id;
 
 -- mark_retry --

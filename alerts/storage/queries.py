@@ -2,8 +2,8 @@
 
 A file holds blocks headed by `-- name --`, each one statement written PostgreSQL style (`$1` placeholders; the
 SQLite side rewrites them). A few statements have parts only Python can fill, written `{marker}`: an IN list
-of variable length (`{ids}`, `{channels}`, `{territories}`) or a clause one dialect lacks (`{lock}`); see
-`in_list`.
+of variable length (`{ids}`, `{channels}`, `{territories}`), a clause one dialect lacks (`{lock}`) or spells
+its own way (`{elements}`, a JSON array's rows); see `in_list`.
 """
 
 from __future__ import annotations

@@ -109,10 +109,13 @@ class FakeProvider:
     name = "fake"
     contract: Contract | None = None
 
-    def __init__(self, *, seed: int = 0) -> None:
+    def __init__(self, *, seed: int = 0, keep: bool = True) -> None:
         self.requests: list[Recorded] = []
         self.refused: list[Refused] = []
         self.answer_violations: list[str] = []
+        self.keep = keep  # False (benchmarks): count the requests, keep none of them
+        self.seen = 0
+        self.accepted = 0
         self.rejections: dict[str, Rejection] = {}
         self.base_url = ""
         self._fail_next = 0
@@ -207,7 +210,8 @@ class FakeProvider:
                 recorded.json = json.loads(body)
             except ValueError:
                 recorded.json = None
-        self.requests.append(recorded)
+        if self.keep:
+            self.requests.append(recorded)
         request[RECORDED] = recorded
         operation = None
         if self.contract is not None:
@@ -225,6 +229,8 @@ class FakeProvider:
             body_bytes = response.body if isinstance(response.body, bytes) else b""
             for problem in self.contract.check_response(operation, response.status, response.content_type, body_bytes):
                 self.answer_violations.append(f"{request.method} {request.path}: {problem}")
+        self.seen += 1
+        self.accepted += 200 <= response.status < 300
         return response
 
     async def _answer(self, request: web.Request, recorded: Recorded, handler: Handler) -> web.StreamResponse:
@@ -299,12 +305,15 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
     parser.add_argument("--no-contract", action="store_true",
                         help="do not check requests and answers against the provider's description (benchmarks"
                              " measuring Crieur's throughput, not the validator's; the test suite always checks)")
+    parser.add_argument("--count-only", action="store_true",
+                        help="validate and count the requests without keeping them (benchmarks)")
     args = parser.parse_args()
 
     async def serve() -> None:
         fake = factory(args)
         if args.no_contract:
             fake.contract = None
+        fake.keep = not args.count_only
         fake.failure_ratio(args.failure_ratio, args.seed)
         url = await fake.start(args.host, args.port)
         print(f"listening on {url}", flush=True)
@@ -313,8 +322,7 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        accepted = sum(1 for r in fake.requests if 200 <= r.answered < 300)
-        print(f"stopping: {len(fake.requests)} requests, {accepted} accepted, {len(fake.refused)} refused by"
+        print(f"stopping: {fake.seen} requests, {fake.accepted} accepted, {len(fake.refused)} refused by"
               f" the description, {len(fake.answer_violations)} answers outside it", flush=True)
         for problem in [*map(str, fake.refused), *fake.answer_violations][:20]:
             print(f"contract: {problem}", flush=True)

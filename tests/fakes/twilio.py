@@ -138,7 +138,8 @@ class FakeTwilio(FakeProvider):
         stored = dict(message)
         stored["_sent_at"] = None  # date_sent stays null until a status callback says sent/delivered
         stored["_callback"] = form.get("StatusCallback", "")
-        self.messages.append(stored)
+        if self.keep:
+            self.messages.append(stored)
         return web.json_response(message, status=201)
 
     async def list_senders(self, request: web.Request) -> web.Response:

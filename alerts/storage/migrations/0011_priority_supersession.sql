@@ -5,6 +5,8 @@
 -- the old text after the new one.
 ALTER TABLE deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN superseded_by BIGINT;
-CREATE INDEX deliveries_claim_order ON deliveries (state, priority, id);
+-- The claim reads queued rows in (priority, id) order per channel (replaces 0009's (channel, id) index).
+DROP INDEX deliveries_queued;
+CREATE INDEX deliveries_queued ON deliveries (channel, priority DESC, id) WHERE state = 'queued';
 CREATE INDEX deliveries_superseded_in_flight ON deliveries (recipient, channel)
     WHERE superseded_by IS NOT NULL AND state = 'sending';
