@@ -333,10 +333,8 @@ class DeliveryWorker:
                 log.info("delivery %s was already accepted by the provider (%s)", delivery.key, found.provider_id)
                 await self._record_sent(delivery, found)
                 return
-        bucket = self.buckets[name]
-        if bucket.try_acquire() > 0:  # it must wait for a token: not one spent on a superseded delivery
-            if not await self.superseded.blocked(delivery.id):
-                await bucket.acquire()
+        if not await self.superseded.blocked(delivery.id):  # no share of the send budget for a superseded one
+            await self.buckets[name].acquire()
         if await self.superseded.blocked(delivery.id):  # asked after the token: a newer version may have come
             await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
                                          "superseded: a newer version of the alert replaced it before sending")

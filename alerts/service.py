@@ -125,8 +125,8 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render, self.config.exercise_recipients,
-                             gazetteer_for(self.config.geo))
+        self.fanout = Fanout(self.store, self.channels, self.render,
+                             exercise_recipients=self.config.exercise_recipients, gazetteer=gazetteer_for(self.config.geo))
         self.citizens = Citizens(self)
         if self.config.oncall is not None:
             from .oncall import OnCall, load_rota

@@ -91,7 +91,7 @@ async def subscribe_everyone(store) -> dict[str, str]:
 
 async def test_a_closure_on_the_d957_near_vendome_reaches_vendome_the_d957_and_the_whole_41(store, gazetteer):
     await subscribe_everyone(store)
-    fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer)
+    fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer=gazetteer)
     closure = await store.add_alert(Alert(
         title="D957 fermée", text="D957 fermée à Vendôme", territories=("41",), hashtags=(), channels=("sms",),
         severity=Severity.SEVERE, roads=(Road("D", "957"),), geometry=NEAR_VENDOME))
@@ -117,7 +117,7 @@ async def test_an_alert_naming_a_commune_reaches_it_and_the_whole_departement_on
 async def test_an_alert_for_the_whole_departement_reaches_every_subscriber_in_it(store, gazetteer):
     await subscribe_everyone(store)
     await store.opt_out("+33600000006")
-    fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer)
+    fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer=gazetteer)
     snow = await store.add_alert(Alert(title="Neige", text="Vigilance neige", territories=("41",), hashtags=(),
                                        channels=("sms",)))
     audience = await fanout.audience(snow)
