@@ -20,8 +20,9 @@ class BuildWithExample(build_py):
         super().run()
         if not self.editable_mode:  # an editable install reads examples/ in place
             target = pathlib.Path(self.build_lib) / "alerts" / "example"
-            shutil.copytree(EXAMPLE, target, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data"))
+            shutil.copytree(
+                EXAMPLE, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "data")
+            )
 
 
 setup(cmdclass={"build_py": BuildWithExample})

@@ -42,7 +42,13 @@ def verify_ack(token: str, secret: str | bytes, *, now: float | None = None) -> 
     if not isinstance(token, str) or len(token) > 200:
         return None
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit() or not parts[1].isascii() or not parts[1].isdigit():
+    if (
+        len(parts) != 3
+        or not parts[0].isascii()
+        or not parts[0].isdigit()
+        or not parts[1].isascii()
+        or not parts[1].isdigit()
+    ):
         return None
     payload = f"{parts[0]}.{parts[1]}"
     expected = _signature(key, payload)

@@ -88,8 +88,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     crieur = Crieur(config)
     try:
-        asyncio.run(_serve(crieur, web=not args.no_web, ingest=not args.no_ingest, workers=args.workers,
-                           on_ready=lambda: log.info("Crieur is running on http://%s:%s/", config.host, config.port)))
+        asyncio.run(
+            _serve(
+                crieur,
+                web=not args.no_web,
+                ingest=not args.no_ingest,
+                workers=args.workers,
+                on_ready=lambda: log.info("Crieur is running on http://%s:%s/", config.host, config.port),
+            )
+        )
     except ConfigurationError as exc:
         raise SystemExit(f"crieur: {exc}") from None
     return 0
@@ -107,8 +114,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             await crieur.open()
             runner = await crieur.metrics.serve(config.host, args.metrics_port)
         try:
-            await _serve(crieur, web=False, ingest=False, workers=args.workers or 1,
-                         on_ready=lambda: log.info("delivery worker running"))
+            await _serve(
+                crieur,
+                web=False,
+                ingest=False,
+                workers=args.workers or 1,
+                on_ready=lambda: log.info("delivery worker running"),
+            )
         finally:
             if runner is not None:
                 await runner.cleanup()
@@ -158,8 +170,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"  database        {config.database}\n"
                 f"  example feeds   {config.folder / 'feeds'}\n"
                 f"  demo subscribers: {', '.join(p for p, _ in DEMO_SUBSCRIBERS)}\n"
-                "  Try a citizen SMS:  crieur sms +33600000009 \"ROUTE41\"   or   "
-                "crieur sms +33600000009 \"Les poids lourds peuvent-ils rouler ?\"\n"
+                '  Try a citizen SMS:  crieur sms +33600000009 "ROUTE41"   or   '
+                'crieur sms +33600000009 "Les poids lourds peuvent-ils rouler ?"\n'
                 "Ctrl-C stops.\n",
                 flush=True,
             )
@@ -199,8 +211,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
         if not states:
             print("no source has been polled yet")
         for name, state in states.items():
-            print(f"{name:24} last success {state.get('last_success') or '-'}  "
-                  f"failures {state.get('consecutive_failures', 0)}  last error {state.get('last_error') or '-'}")
+            print(
+                f"{name:24} last success {state.get('last_success') or '-'}  "
+                f"failures {state.get('consecutive_failures', 0)}  last error {state.get('last_error') or '-'}"
+            )
         return 0
 
     return asyncio.run(_with_store(args, show))
@@ -232,8 +246,10 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             print("no deliveries")
         for row in report:
             eta = "-" if row["eta_s"] is None else f"{row['eta_s']:.0f} s"
-            print(f"alert {row['alert_id']:>5} {row['channel']:10} sent {row['sent']}/{row['total']}  "
-                  f"failed {row['failed']}  queued {row['queued']}  {row['rate_per_s']}/s  eta {eta}")
+            print(
+                f"alert {row['alert_id']:>5} {row['channel']:10} sent {row['sent']}/{row['total']}  "
+                f"failed {row['failed']}  queued {row['queued']}  {row['rate_per_s']}/s  eta {eta}"
+            )
         return 0
 
     return asyncio.run(_with_store(args, show))
@@ -340,9 +356,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise SystemExit(f"crieur: the starting configuration does not load\n{exc}") from None
     for path in written:
         print(f"wrote {path}")
-    print(f"\nNext: edit {target / 'crieur.yaml'} (name, public_url, channels), then the territories, rules,\n"
-          f"authorities and templates; check with `crieur rules check {target / 'rules.yaml'}`,\n"
-          f"try with `crieur run --config {target / 'crieur.yaml'}` (dry-run until you set dry_run: false).")
+    print(
+        f"\nNext: edit {target / 'crieur.yaml'} (name, public_url, channels), then the territories, rules,\n"
+        f"authorities and templates; check with `crieur rules check {target / 'rules.yaml'}`,\n"
+        f"try with `crieur run --config {target / 'crieur.yaml'}` (dry-run until you set dry_run: false)."
+    )
     return 0
 
 
@@ -402,8 +420,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     config = _load(args)
     try:
-        document = asyncio.run(read_document(args.location, args.kind, authority=args.authority or "",
-                                             follow=args.follow, allow=config.allow))
+        document = asyncio.run(
+            read_document(
+                args.location, args.kind, authority=args.authority or "", follow=args.follow, allow=config.allow
+            )
+        )
     except (ParseError, FetchError) as exc:
         print(f"crieur ingest: {exc}", file=sys.stderr)
         return 2
@@ -431,7 +452,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"\n== {item.external_id} — {item.msg_type.value}{sent} ({item.language})")
         print(f"   Source : {item.authority or '(non nommée : configurez authority)'}")
         print(f"   Titre : {item.title}")
-        for number, line in enumerate(item.text.splitlines()[:args.lines]):
+        for number, line in enumerate(item.text.splitlines()[: args.lines]):
             print(f"   {'Texte : ' if number == 0 else '        '}{line}")
         if item.references:
             print(f"   Remplace : {', '.join(item.references)}")
@@ -476,8 +497,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 subscribers = [(r["phone"], r["territory"]) for r in rows]
             finally:
                 await store.close()
-        report = await replay(config, items, rules=[pathlib.Path(p) for p in args.rules or ()],
-                              sms_price=args.sms_price, subscribers=subscribers)
+        report = await replay(
+            config,
+            items,
+            rules=[pathlib.Path(p) for p in args.rules or ()],
+            sms_price=args.sms_price,
+            subscribers=subscribers,
+        )
         report.unread = unread
         if args.json:
             print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
@@ -502,8 +528,9 @@ def _when(text: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crieur", description="Crieur — alertes neige et routes, sur tous les canaux")
     parser.add_argument("--log-level", default=os.environ.get("CRIEUR_LOG_LEVEL", "INFO"))
-    parser.add_argument("--log-json", action="store_true", default=os.environ.get("CRIEUR_LOG_JSON") == "1",
-                        help="log as JSON lines")
+    parser.add_argument(
+        "--log-json", action="store_true", default=os.environ.get("CRIEUR_LOG_JSON") == "1", help="log as JSON lines"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
@@ -541,8 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add", "list", "disable", "enable", "remove", "unlock", "password"])
     p.add_argument("username", nargs="?")
     p.add_argument("--role", choices=["cm", "approver", "admin"], default="cm")
-    p.add_argument("--initials", help="what the account signs its posts with (default: from the username, "
-                                      "jean.dupont -> JD)")
+    p.add_argument(
+        "--initials", help="what the account signs its posts with (default: from the username, jean.dupont -> JD)"
+    )
     p = sub.add_parser("init", help="write a commented starting configuration into DIR")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite files already in DIR")
@@ -550,42 +578,70 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("sms", cmd_sms, "play an incoming citizen SMS (as the Twilio webhook would)")
     p.add_argument("number")
     p.add_argument("text")
-    p.add_argument("--send", action="store_true",
-                   help="really send what follows (escalations) through the configured channels; default: dry-run")
+    p.add_argument(
+        "--send",
+        action="store_true",
+        help="really send what follows (escalations) through the configured channels; default: dry-run",
+    )
     p = command("ingest", cmd_ingest, "show what a real document (file or URL) becomes: items and rules")
     p.add_argument("location", help="a file or an http(s) URL (fetched through the SSRF guard)")
     p.add_argument("--kind", help="cap, datex2, rss, atom, geojson, csv, vigilance (default: guessed)")
     p.add_argument("--authority", help="the issuing authority, as the source's `authority` would name it")
-    p.add_argument("--follow", action=argparse.BooleanOptionalAction, default=None,
-                   help="follow MeteoAlarm links to the full CAP (default: for URLs only)")
+    p.add_argument(
+        "--follow",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="follow MeteoAlarm links to the full CAP (default: for URLs only)",
+    )
     p.add_argument("--no-rules", action="store_true", help="only the items, not what the rules make of them")
-    p.add_argument("--episode", action="append", metavar="TERRITORY",
-                   help="as if a snow episode were on in TERRITORY (repeatable)")
+    p.add_argument(
+        "--episode", action="append", metavar="TERRITORY", help="as if a snow episode were on in TERRITORY (repeatable)"
+    )
     p.add_argument("--lines", type=int, default=6, help="text lines shown per item (default 6)")
     p.add_argument("--json", action="store_true", help="the items as JSON")
     p = command("replay", cmd_replay, "what a recorded episode would send with these rules (nothing is sent)")
-    p.add_argument("folder", nargs="?", help="documents of the episode (feeds as published), played in the order "
-                   "of their dates; without it, the items stored between --from and --to")
+    p.add_argument(
+        "folder",
+        nargs="?",
+        help="documents of the episode (feeds as published), played in the order "
+        "of their dates; without it, the items stored between --from and --to",
+    )
     p.add_argument("--from", dest="start", metavar="DATE", help="stored items received from DATE (Paris time)")
     p.add_argument("--to", dest="end", metavar="DATE", help="... up to DATE")
-    p.add_argument("--rules", action="append", metavar="FILE", help="a proposed rule file (repeatable; "
-                   "default: the configured rules)")
+    p.add_argument(
+        "--rules",
+        action="append",
+        metavar="FILE",
+        help="a proposed rule file (repeatable; default: the configured rules)",
+    )
     p.add_argument("--sms-price", type=float, default=0.0725, help="euros per SMS segment (default 0.0725)")
-    p.add_argument("--subscribers", action=argparse.BooleanOptionalAction, default=True,
-                   help="count SMS for the live database's subscribers (default: yes)")
+    p.add_argument(
+        "--subscribers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count SMS for the live database's subscribers (default: yes)",
+    )
     p.add_argument("--json", action="store_true")
     p = command("rules", cmd_rules, "check rule files, or show what an item would become")
     actions = p.add_subparsers(dest="action", required=True)
     check = actions.add_parser("check", help="errors and never-firing rules, as the service would load them")
     check.add_argument("paths", nargs="*", metavar="RULES", help="rule files (default: the configured ones)")
-    check.add_argument("--against", metavar="FOLDER",
-                       help="run the documents of FOLDER (feeds, a recorded episode) through the rules and report "
-                            "the rules that never fired and the items no rule handled")
+    check.add_argument(
+        "--against",
+        metavar="FOLDER",
+        help="run the documents of FOLDER (feeds, a recorded episode) through the rules and report "
+        "the rules that never fired and the items no rule handled",
+    )
     test = actions.add_parser("test", help="what an item would become, without sending anything")
-    test.add_argument("paths", nargs="+", metavar="[RULES...] ITEM_FILE",
-                      help="ITEM_FILE: a YAML item, or a real CAP/Atom/DATEX/RSS file")
-    test.add_argument("--episode", action="append", metavar="TERRITORY",
-                      help="as if a snow episode were on in TERRITORY (repeatable)")
+    test.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[RULES...] ITEM_FILE",
+        help="ITEM_FILE: a YAML item, or a real CAP/Atom/DATEX/RSS file",
+    )
+    test.add_argument(
+        "--episode", action="append", metavar="TERRITORY", help="as if a snow episode were on in TERRITORY (repeatable)"
+    )
     for subcommand in (check, test):
         subcommand.add_argument("--config", default=argparse.SUPPRESS, help="crieur.yaml (as for every command)")
         subcommand.add_argument("--territories")

@@ -26,7 +26,6 @@ SOURCE_KINDS = tuple(KINDS)
 CHANNEL_KINDS = {"webhook_channel": "webhook", "mastodon_channel": "mastodon"}
 
 
-
 @dataclass
 class ServiceConfig:
     path: pathlib.Path
@@ -46,7 +45,9 @@ class ServiceConfig:
     oncall: pathlib.Path | None = None  # the on-call rota (alerts.oncall.rota)
     exercise_channels: list[str] = field(default_factory=list)  # alerts.exercise
     exercise_recipients: list[str] = field(default_factory=list)
-    geo: pathlib.Path | None = None  # folder of GeoJSON outlines: maps (alerts.geo), targeting by commune (alerts.places)
+    geo: pathlib.Path | None = (
+        None  # folder of GeoJSON outlines: maps (alerts.geo), targeting by commune (alerts.places)
+    )
     sources: list[SourceSpec] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     sms_channel: str = ""
@@ -130,12 +131,31 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
         return (path.parent / value).resolve()
 
     if "service" in top:
-        service = check.mapping(
-            top["service"][1],
-            "service",
-            ("name", "public_url", "host", "port", "data_dir", "database", "dry_run", "signature",
-             "secret_key_env", "territories", "rules", "templates", "authorities", "workers", "oncall", "geo"),
-        ) or {}
+        service = (
+            check.mapping(
+                top["service"][1],
+                "service",
+                (
+                    "name",
+                    "public_url",
+                    "host",
+                    "port",
+                    "data_dir",
+                    "database",
+                    "dry_run",
+                    "signature",
+                    "secret_key_env",
+                    "territories",
+                    "rules",
+                    "templates",
+                    "authorities",
+                    "workers",
+                    "oncall",
+                    "geo",
+                ),
+            )
+            or {}
+        )
         for key in ("name", "public_url", "host", "database", "signature", "secret_key_env"):
             if key in service:
                 value = check.string(service[key][1], f"service.{key}", allow_empty=key == "signature")
@@ -186,21 +206,38 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                 try:
                     cls = channel_class(str(options["kind"]))
                 except ConfigurationError:
-                    check.error(value_node, f"channels.{name}.kind",
-                                f"unknown channel kind {options['kind']!r} (known: {', '.join(known_kinds())})")
+                    check.error(
+                        value_node,
+                        f"channels.{name}.kind",
+                        f"unknown channel kind {options['kind']!r} (known: {', '.join(known_kinds())})",
+                    )
                     continue
                 assert isinstance(value_node, MappingNode)  # _plain built a dict from it
-                _check_channel_options(check, value_node, f"channels.{name}", cls, options,
-                                       secrets_needed=not config.dry_run)
+                _check_channel_options(
+                    check, value_node, f"channels.{name}", cls, options, secrets_needed=not config.dry_run
+                )
                 config.channels[name] = options
 
     if "citizens" in top:
-        citizens = check.mapping(
-            top["citizens"][1],
-            "citizens",
-            ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "verify_signature",
-             "twilio_auth_token_env", "escalation_window", "partners", "limits", "undelivered_limit"),
-        ) or {}
+        citizens = (
+            check.mapping(
+                top["citizens"][1],
+                "citizens",
+                (
+                    "sms_channel",
+                    "email_channel",
+                    "webhook_channel",
+                    "mastodon_channel",
+                    "verify_signature",
+                    "twilio_auth_token_env",
+                    "escalation_window",
+                    "partners",
+                    "limits",
+                    "undelivered_limit",
+                ),
+            )
+            or {}
+        )
         for key in ("sms_channel", "email_channel", "webhook_channel", "mastodon_channel", "twilio_auth_token_env"):
             if key in citizens:
                 value = check.string(citizens[key][1], f"citizens.{key}")
@@ -208,18 +245,26 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                     if key.endswith("_channel") and value not in config.channels:
                         check.error(citizens[key][1], f"citizens.{key}", f"no channel named {value!r}")
                     elif key in CHANNEL_KINDS and config.channels[value]["kind"] != CHANNEL_KINDS[key]:
-                        check.error(citizens[key][1], f"citizens.{key}", f"channel {value!r} is of kind "
-                                    f"{config.channels[value]['kind']!r}, not {CHANNEL_KINDS[key]!r}")
+                        check.error(
+                            citizens[key][1],
+                            f"citizens.{key}",
+                            f"channel {value!r} is of kind "
+                            f"{config.channels[value]['kind']!r}, not {CHANNEL_KINDS[key]!r}",
+                        )
                     setattr(config, key, value)
         if "verify_signature" in citizens:
             config.verify_twilio_signature = bool(
-                check.boolean(citizens["verify_signature"][1], "citizens.verify_signature"))
+                check.boolean(citizens["verify_signature"][1], "citizens.verify_signature")
+            )
         if "undelivered_limit" in citizens:
-            config.undelivered_limit = check.integer(citizens["undelivered_limit"][1], "citizens.undelivered_limit",
-                                                     minimum=0) or 0
+            config.undelivered_limit = (
+                check.integer(citizens["undelivered_limit"][1], "citizens.undelivered_limit", minimum=0) or 0
+            )
         if "escalation_window" in citizens:
-            config.escalation_window = _duration(check, citizens["escalation_window"][1],
-                                                 "citizens.escalation_window") or config.escalation_window
+            config.escalation_window = (
+                _duration(check, citizens["escalation_window"][1], "citizens.escalation_window")
+                or config.escalation_window
+            )
         if "limits" in citizens:
             from alerts.citizens import FloodLimits
 
@@ -269,8 +314,9 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
     return config
 
 
-def _check_channel_options(check: Checker, node: MappingNode, where: str, cls: type[Channel],
-                           options: dict[str, Any], *, secrets_needed: bool) -> None:
+def _check_channel_options(
+    check: Checker, node: MappingNode, where: str, cls: type[Channel], options: dict[str, Any], *, secrets_needed: bool
+) -> None:
     """Each option against the adapter's declared table (channels.base.Option): unknown names, values of
     the wrong type and missing required options are errors at their line. A secret is given as
     `<name>_env: VARIABLE` (or `<name>` itself); required secrets are needed to send, not to dry-run."""
@@ -282,8 +328,11 @@ def _check_channel_options(check: Checker, node: MappingNode, where: str, cls: t
             continue
         option = by_key.get(key)
         if option is None:
-            check.error(key_node, f"{where}.{key}",
-                        f"unknown option for a {cls.kind} channel (known: {', '.join(sorted(by_key))})")
+            check.error(
+                key_node,
+                f"{where}.{key}",
+                f"unknown option for a {cls.kind} channel (known: {', '.join(sorted(by_key))})",
+            )
             continue
         value = options.get(key)
         if key != option.name:  # <name>_env
@@ -302,7 +351,9 @@ def _check_channel_options(check: Checker, node: MappingNode, where: str, cls: t
 
 def _source(check: Checker, node: Node, where: str, folder: pathlib.Path) -> SourceSpec | None:
     fields = check.mapping(
-        node, where, ("name", "kind", "url", "interval", "timeout", "max_bytes", "authority", "options"),
+        node,
+        where,
+        ("name", "kind", "url", "interval", "timeout", "max_bytes", "authority", "options"),
         required=("name", "kind", "url"),
     )
     if fields is None or not {"name", "kind", "url"} <= fields.keys():

@@ -239,8 +239,9 @@ class DeliveryWorker:
         return max(1, min(self.settings.batch, math.floor(rate * self.settings.lease / 2)))
 
     async def _claim(self, channel_name: str) -> list[Delivery]:
-        return await self.outbox.claim(self.worker_id, self._batch_size(channel_name), self.settings.lease,
-                                       [channel_name])
+        return await self.outbox.claim(
+            self.worker_id, self._batch_size(channel_name), self.settings.lease, [channel_name]
+        )
 
     async def _channel_loop(self, name: str) -> None:
         """Batch after batch. The next batch is claimed while the last sends of the current one are in
@@ -253,10 +254,12 @@ class DeliveryWorker:
                 held = await (next_batch if next_batch is not None else self._claim_held(name))
                 try:
                     if held.claimed:
+
                         def claim_ahead() -> None:
                             nonlocal ahead
                             if not self._stopping.is_set():
                                 ahead = asyncio.create_task(self._claim_held(name))
+
                         await self._process(name, held.claimed, all_started=claim_ahead)
                 finally:
                     await held.release()
@@ -282,8 +285,7 @@ class DeliveryWorker:
         renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], done)) if claimed else None
         return _Held(claimed, done, renewal)
 
-    async def _process(self, name: str, claimed: list[Delivery],
-                       all_started: Callable[[], None] | None = None) -> None:
+    async def _process(self, name: str, claimed: list[Delivery], all_started: Callable[[], None] | None = None) -> None:
         """Send a claimed batch (a database error in one of the sends is raised after the others are
         done); its leases are renewed meanwhile (`_claim_held`), so a slow provider never lets another
         worker take a delivery this one is still sending. `all_started` is called once the last send has
@@ -336,13 +338,18 @@ class DeliveryWorker:
         if not await self.superseded.blocked(delivery.id):  # no share of the send budget for a superseded one
             await self.buckets[name].acquire()
         if await self.superseded.blocked(delivery.id):  # asked after the token: a newer version may have come
-            await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
-                                         "superseded: a newer version of the alert replaced it before sending")
+            await self.outbox.mark_ended(
+                delivery,
+                self.worker_id,
+                DeliveryState.CANCELLED,
+                "superseded: a newer version of the alert replaced it before sending",
+            )
             self.on_event("cancelled", {"channel": name})
             return
         if delivery.recipient and channel.per_recipient and await self.opted_out.blocked(delivery.recipient):
-            await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED,
-                                         "opt-out: the number opted out before sending")
+            await self.outbox.mark_ended(
+                delivery, self.worker_id, DeliveryState.CANCELLED, "opt-out: the number opted out before sending"
+            )
             self.on_event("cancelled", {"channel": name})
             return
         try:
@@ -351,8 +358,9 @@ class DeliveryWorker:
             await self._failed_attempt(name, delivery, exc, in_doubt=exc.code in AMBIGUOUS_CODES)
         except Exception as exc:  # an adapter bug must not kill the worker: count it as transient
             log.exception("channel %s raised unexpectedly for %s", name, delivery.key)
-            await self._failed_attempt(name, delivery, DeliveryError(f"{type(exc).__name__}: {exc}"),
-                                       transient=True, in_doubt=True)
+            await self._failed_attempt(
+                name, delivery, DeliveryError(f"{type(exc).__name__}: {exc}"), transient=True, in_doubt=True
+            )
         else:
             await self._record_sent(delivery, receipt)
 
@@ -373,13 +381,17 @@ class DeliveryWorker:
                     self._sent = batch + self._sent
                     raise
 
-    async def _failed_attempt(self, name: str, delivery: Delivery, exc: DeliveryError, transient: bool = False,
-                              in_doubt: bool = False) -> None:
+    async def _failed_attempt(
+        self, name: str, delivery: Delivery, exc: DeliveryError, transient: bool = False, in_doubt: bool = False
+    ) -> None:
         """Retry later (kept *in doubt* when the provider may have accepted it), or end the delivery."""
         error = f"{type(exc).__name__}: {exc}" + (f" (code {exc.code})" if exc.code else "")
         if isinstance(exc, RateLimited):
-            wait = exc.retry_after if exc.retry_after is not None else backoff_delay(
-                delivery.attempts, self.settings.retry_initial, self.settings.retry_max)
+            wait = (
+                exc.retry_after
+                if exc.retry_after is not None
+                else backoff_delay(delivery.attempts, self.settings.retry_initial, self.settings.retry_max)
+            )
             self.buckets[name].pause(wait)
         else:
             wait = backoff_delay(delivery.attempts, self.settings.retry_initial, self.settings.retry_max)

@@ -19,8 +19,10 @@ def example_dir() -> pathlib.Path:
     for candidate in CANDIDATES:
         if (candidate / "crieur.yaml").is_file():
             return candidate
-    raise FileNotFoundError("the bundled example configuration is missing from this installation "
-                            f"(looked in {', '.join(str(c) for c in CANDIDATES)})")
+    raise FileNotFoundError(
+        "the bundled example configuration is missing from this installation "
+        f"(looked in {', '.join(str(c) for c in CANDIDATES)})"
+    )
 
 
 def example_config() -> pathlib.Path:

@@ -29,8 +29,15 @@ Renderer = Callable[[Alert, Channel], Text]
 
 
 class Fanout:
-    def __init__(self, store: Store, channels: Mapping[str, Channel], render: Renderer,
-                 *, exercise_recipients: Sequence[str] = (), gazetteer: Gazetteer | None = None):
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        render: Renderer,
+        *,
+        exercise_recipients: Sequence[str] = (),
+        gazetteer: Gazetteer | None = None,
+    ):
         self.store = store
         self.channels = channels
         self.render = render

@@ -146,8 +146,14 @@ class Located:
 def locate(item: Item | None, atlas: Atlas | None, areas: Iterable[Area] = ()) -> Located | None:
     """The shape an item concerns (see the module docstring), or None when nothing places it.
     `areas` are used when the item has none (an alert written by a CM carries its own)."""
-    own = [s for s in (_geojson_shape(item.geometry) if item and item.geometry else None,
-                       datex_shape(item.raw) if item and _has_coordinates(item.raw) else None) if s]
+    own = [
+        s
+        for s in (
+            _geojson_shape(item.geometry) if item and item.geometry else None,
+            datex_shape(item.raw) if item and _has_coordinates(item.raw) else None,
+        )
+        if s
+    ]
     named = [p for p in (atlas.area(a) for a in ((item.areas if item else ()) or tuple(areas))) if p] if atlas else []
     # a commune is finer than its département: draw the communes when both are named
     communes = [p for p in named if len(p.code) > 3]

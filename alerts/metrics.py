@@ -44,22 +44,40 @@ class Metrics:
         self.token_env = token_env
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.deliveries = Counter("crieur_deliveries", "Delivery attempts by outcome (sent, retry, failed, dead)",
-                                  ["channel", "outcome"], registry=r)
-        self.fetches = Counter("crieur_source_fetches", "Source polls by outcome (ok, error)",
-                               ["source", "outcome"], registry=r)
-        self.fetch_seconds = Histogram("crieur_source_fetch_seconds", "Time to fetch and parse one source",
-                                       ["source"], buckets=FETCH_BUCKETS, registry=r)
+        self.deliveries = Counter(
+            "crieur_deliveries",
+            "Delivery attempts by outcome (sent, retry, failed, dead)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.fetches = Counter(
+            "crieur_source_fetches", "Source polls by outcome (ok, error)", ["source", "outcome"], registry=r
+        )
+        self.fetch_seconds = Histogram(
+            "crieur_source_fetch_seconds",
+            "Time to fetch and parse one source",
+            ["source"],
+            buckets=FETCH_BUCKETS,
+            registry=r,
+        )
         self.questions = Counter("crieur_citizen_questions", "Questions received from citizens", registry=r)
         self.escalations = Counter("crieur_escalations", "Questions escalated to an authority", registry=r)
-        self.queue = Gauge("crieur_outbox_deliveries", "Deliveries in the outbox by channel and state",
-                           ["channel", "state"], registry=r)
-        self.oldest = Gauge("crieur_outbox_oldest_queued_seconds", "Age of the oldest queued delivery",
-                            registry=r)
-        self.source_failures = Gauge("crieur_source_consecutive_failures", "Failed polls in a row",
-                                     ["source"], registry=r)
-        self.source_success = Gauge("crieur_source_last_success_timestamp_seconds",
-                                    "Unix time of the source's last successful poll", ["source"], registry=r)
+        self.queue = Gauge(
+            "crieur_outbox_deliveries",
+            "Deliveries in the outbox by channel and state",
+            ["channel", "state"],
+            registry=r,
+        )
+        self.oldest = Gauge("crieur_outbox_oldest_queued_seconds", "Age of the oldest queued delivery", registry=r)
+        self.source_failures = Gauge(
+            "crieur_source_consecutive_failures", "Failed polls in a row", ["source"], registry=r
+        )
+        self.source_success = Gauge(
+            "crieur_source_last_success_timestamp_seconds",
+            "Unix time of the source's last successful poll",
+            ["source"],
+            registry=r,
+        )
         self.store_up = Gauge("crieur_store_up", "1 when the database answered the last scrape", registry=r)
         self.workers = Gauge("crieur_workers", "Delivery workers in this process", registry=r)
         self.uptime = Gauge("crieur_uptime_seconds", "Seconds since this process started", registry=r)

@@ -65,10 +65,8 @@ def mask(e164: str) -> str:
         tail = "".join(ch for ch in str(e164) if ch.isdigit())[-2:]
         return _MASK * 4 + tail
     prefix = f"+{number.country_code}"
-    national = spaced[len(prefix):]
+    national = spaced[len(prefix) :]
     digit_positions = [i for i, ch in enumerate(national) if ch.isdigit()]
     keep = set(digit_positions[:1] + digit_positions[-2:])
-    masked = "".join(
-        ch if (i in keep or not ch.isdigit()) else _MASK for i, ch in enumerate(national)
-    )
+    masked = "".join(ch if (i in keep or not ch.isdigit()) else _MASK for i, ch in enumerate(national))
     return prefix + masked

@@ -130,8 +130,9 @@ class Target:
     whole: bool = False  # a territory an alert concerns as a whole: its communes' and roads' subscribers too
 
 
-def targets(alert: Alert, gazetteer: Gazetteer | None = None,
-            geometry: Mapping[str, Any] | None = None) -> list[Target]:
+def targets(
+    alert: Alert, gazetteer: Gazetteer | None = None, geometry: Mapping[str, Any] | None = None
+) -> list[Target]:
     """The place keys an alert reaches, each with its French label: its whole territories, the communes it
     names or its geometry touches (within its territories), and its roads in each territory."""
     communes = [a.code for a in alert.areas if a.kind == "commune"]

@@ -49,11 +49,14 @@ class ReplayReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "items": self.items, "alerts": self.alerts, "pending": self.pending,
+            "items": self.items,
+            "alerts": self.alerts,
+            "pending": self.pending,
             "deliveries": [{"channel": c, "kind": k, "count": n} for (c, k), n in sorted(self.deliveries.items())],
             "territories": {code: dict(counts) for code, counts in sorted(self.territories.items())},
             "sms": {"messages": self.sms_messages, "segments": self.sms_segments, "cost_eur": round(self.sms_cost, 2)},
-            "pages": dict(self.pages), "unread": self.unread,
+            "pages": dict(self.pages),
+            "unread": self.unread,
         }
 
     def lines(self) -> list[str]:
@@ -64,8 +67,7 @@ class ReplayReport:
         out.append("Par territoire :")
         for code, counts in sorted(self.territories.items()):
             out.append(f"  {code:<6} " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items())))
-        out.append(f"SMS : {self.sms_messages} messages, {self.sms_segments} segments, "
-                   f"{self.sms_cost:.2f} € environ")
+        out.append(f"SMS : {self.sms_messages} messages, {self.sms_segments} segments, {self.sms_cost:.2f} € environ")
         if self.pages:
             out.append("Astreinte appelée : " + ", ".join(f"{who} ×{n}" for who, n in sorted(self.pages.items())))
         out += [f"Non lu : {u}" for u in self.unread]
@@ -89,16 +91,25 @@ async def stored_items(store: Any, start: datetime, end: datetime) -> list[Item]
     its last known version (earlier versions are kept only as raw documents)."""
     from .storage.records import item_from_dict
 
-    rows = await store.db.fetch("SELECT data FROM items WHERE first_seen >= $1 AND first_seen <= $2 ORDER BY id",
-                                start.timestamp(), end.timestamp())
+    rows = await store.db.fetch(
+        "SELECT data FROM items WHERE first_seen >= $1 AND first_seen <= $2 ORDER BY id",
+        start.timestamp(),
+        end.timestamp(),
+    )
     found = [item_from_dict(json.loads(r["data"])) for r in rows]
     epoch = datetime.min.replace(tzinfo=timezone.utc)
     found.sort(key=lambda i: i.sent or epoch)
     return found
 
 
-async def replay(config: ServiceConfig, items: Sequence[Item], *, rules: Sequence[pathlib.Path] = (),
-                 sms_price: float = 0.0725, subscribers: Sequence[tuple[str, str]] = ()) -> ReplayReport:
+async def replay(
+    config: ServiceConfig,
+    items: Sequence[Item],
+    *,
+    rules: Sequence[pathlib.Path] = (),
+    sms_price: float = 0.0725,
+    subscribers: Sequence[tuple[str, str]] = (),
+) -> ReplayReport:
     """Play `items` through a dry-run copy of the service; nothing is sent, the live database is not written."""
     from rules.fitting import measure
 
@@ -106,10 +117,15 @@ async def replay(config: ServiceConfig, items: Sequence[Item], *, rules: Sequenc
 
     report = ReplayReport(items=len(items))
     with tempfile.TemporaryDirectory(prefix="crieur-replay-") as scratch:
-        trial = dataclasses.replace(config, dry_run=True, data_dir=pathlib.Path(scratch),
-                                    database=f"sqlite:///{pathlib.Path(scratch) / 'replay.db'}", workers=0,
-                                    rules=list(rules) or list(config.rules),
-                                    sources=[copy.copy(s) for s in config.sources])
+        trial = dataclasses.replace(
+            config,
+            dry_run=True,
+            data_dir=pathlib.Path(scratch),
+            database=f"sqlite:///{pathlib.Path(scratch) / 'replay.db'}",
+            workers=0,
+            rules=list(rules) or list(config.rules),
+            sources=[copy.copy(s) for s in config.sources],
+        )
         crieur = Crieur(trial)
         await crieur.open()
         try:
@@ -153,7 +169,9 @@ async def _tick(crieur: Any) -> None:
 
 
 async def _count(crieur: Any, report: ReplayReport, sms_price: float, measure: Any) -> None:
-    rows = await crieur.store.db.fetch("SELECT alert_id, channel, recipient, kind, text, extra FROM deliveries ORDER BY id")
+    rows = await crieur.store.db.fetch(
+        "SELECT alert_id, channel, recipient, kind, text, extra FROM deliveries ORDER BY id"
+    )
     territories: dict[int, tuple[str, ...]] = {}
     for row in rows:
         channel = crieur.channels.get(row["channel"])

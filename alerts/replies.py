@@ -44,6 +44,7 @@ PARIS = ZoneInfo("Europe/Paris")
 _TWO_SEGMENTS = 300
 _MIN_TITLE = 30
 
+
 def gsm7(text: str) -> str:
     """`text` in GSM-7 only: `rules.fitting.to_gsm7` renders French typography ("ê" → "e", « → "), and a
     character with no rendering (emoji, other scripts) becomes "?" so that a quoted title never turns a
@@ -55,7 +56,7 @@ def gsm7(text: str) -> str:
 
 
 def _de(name: str) -> str:
-    """"de" + name with French contraction: du Conseil, de la Préfecture, de l'État, des communes, d'Orléans."""
+    """ "de" + name with French contraction: du Conseil, de la Préfecture, de l'État, des communes, d'Orléans."""
     lowered = name.lower()
     if lowered.startswith("le "):
         return "du " + name[3:]
@@ -73,7 +74,7 @@ def _capital(text: str) -> str:
 
 
 def _lower_article(label: str) -> str:
-    """"Les interdictions..." → "les interdictions..." for use inside a sentence."""
+    """ "Les interdictions..." → "les interdictions..." for use inside a sentence."""
     first, _, rest = label.partition(" ")
     if first in ("Les", "Le", "La", "Des") or first.startswith("L'"):
         return first.lower() + (" " + rest if rest else "")
@@ -95,14 +96,17 @@ def subscribed(territories: Sequence[str], names: Mapping[str, str] = {}) -> str
 def subscribed_places(labels: Sequence[str], new: bool = True) -> str:
     """Confirmation of a subscription to communes or roads ("commune de Blois (41)", "route D957 (41)")."""
     lead = "Abonnement confirmé" if new else "Vous étiez déjà abonné"
-    return gsm7(f"{lead} aux alertes routes : {', '.join(labels)}, et aux alertes pour tout le département. "
-                f"{STOP_HINT}")
+    return gsm7(
+        f"{lead} aux alertes routes : {', '.join(labels)}, et aux alertes pour tout le département. {STOP_HINT}"
+    )
 
 
 def which_commune(names: Sequence[str]) -> str:
     """Several communes of that name in our territories: ask which."""
-    return gsm7(f"Plusieurs communes portent ce nom : {', '.join(names)}. Précisez le département, "
-                f"par exemple ROUTE{names[0].rsplit('(', 1)[-1].rstrip(')')} suivi du nom.")
+    return gsm7(
+        f"Plusieurs communes portent ce nom : {', '.join(names)}. Précisez le département, "
+        f"par exemple ROUTE{names[0].rsplit('(', 1)[-1].rstrip(')')} suivi du nom."
+    )
 
 
 def already_subscribed(territories: Sequence[str], names: Mapping[str, str] = {}) -> str:
@@ -116,9 +120,7 @@ def unsubscribed(example_territory: str = "") -> str:
 
 
 def help_text(territories: Sequence[str], names: Mapping[str, str] = {}) -> str:
-    offers = ", ".join(
-        f"ROUTE{code} ({names[code]})" if code in names else f"ROUTE{code}" for code in territories
-    )
+    offers = ", ".join(f"ROUTE{code} ({names[code]})" if code in names else f"ROUTE{code}" for code in territories)
     return gsm7(
         f"Alertes routes : envoyez {offers} pour vous abonner, STOP pour vous désabonner, "
         "ou posez votre question par SMS."

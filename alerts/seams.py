@@ -70,11 +70,13 @@ class ConsoleService(CitizensHost, Protocol):
     """What the CMs' console does through the service: compose, preview and publish alerts, decide on held
     ones, end alerts and snow episodes. Composing has one path, `compose`."""
 
-    def compose(self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "",
-                title: str = "") -> Alert: ...
+    def compose(
+        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+    ) -> Alert: ...
 
-    async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
-                      signature: str = "", title: str = "") -> list[dict[str, Any]]: ...
+    async def preview(
+        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+    ) -> list[dict[str, Any]]: ...
 
     async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert: ...
 

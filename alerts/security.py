@@ -132,8 +132,13 @@ def is_public_address(address: IPAddress) -> bool:
         if embedded is not None and not is_public_address(embedded):
             return False
     return not (
-        address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-        or address.is_reserved or address.is_unspecified or not address.is_global
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
     )
 
 
@@ -239,8 +244,9 @@ class SafeResolver(AbstractResolver):
         self._resolver = resolver
         self._owns_resolver = resolver is None
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         if self._resolver is None:
             self._resolver = aiohttp.DefaultResolver()
         results = await self._resolver.resolve(host, port, family)
@@ -268,15 +274,17 @@ def guard_trace(allow: Iterable[str] | Allowlist = ()) -> aiohttp.TraceConfig:
     allowlist = _allowlist(allow)
     trace = aiohttp.TraceConfig()
 
-    async def on_request_start(session: aiohttp.ClientSession, context: Any,
-                               params: aiohttp.TraceRequestStartParams) -> None:
+    async def on_request_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
         try:
             _check_literal(str(params.url), allowlist)
         except UnsafeURL as exc:
             raise UnsafeConnection(str(exc)) from None
 
-    async def on_request_redirect(session: aiohttp.ClientSession, context: Any,
-                                  params: aiohttp.TraceRequestRedirectParams) -> None:
+    async def on_request_redirect(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestRedirectParams
+    ) -> None:
         location = params.response.headers.get("Location") or params.response.headers.get("URI")
         if not location:
             return
@@ -295,19 +303,20 @@ def guard_trace(allow: Iterable[str] | Allowlist = ()) -> aiohttp.TraceConfig:
     return trace
 
 
-def safe_connector(allow: Iterable[str] | Allowlist = (), *, resolver: AbstractResolver | None = None,
-                   **kwargs: Any) -> aiohttp.TCPConnector:
+def safe_connector(
+    allow: Iterable[str] | Allowlist = (), *, resolver: AbstractResolver | None = None, **kwargs: Any
+) -> aiohttp.TCPConnector:
     """A TCPConnector whose DNS answers go through SafeResolver (wrapping `resolver`, default aiohttp's)."""
     return aiohttp.TCPConnector(resolver=SafeResolver(allow, resolver), **kwargs)
 
 
-def safe_session(allow: Iterable[str] | Allowlist = (), *, resolver: AbstractResolver | None = None,
-                 **kwargs: Any) -> aiohttp.ClientSession:
+def safe_session(
+    allow: Iterable[str] | Allowlist = (), *, resolver: AbstractResolver | None = None, **kwargs: Any
+) -> aiohttp.ClientSession:
     """A ClientSession for URLs that come from outside (webhook subscribers, partner feeds)."""
     allowlist = _allowlist(allow)
     traces = list(kwargs.pop("trace_configs", None) or ()) + [guard_trace(allowlist)]
-    return aiohttp.ClientSession(connector=safe_connector(allowlist, resolver=resolver), trace_configs=traces,
-                                 **kwargs)
+    return aiohttp.ClientSession(connector=safe_connector(allowlist, resolver=resolver), trace_configs=traces, **kwargs)
 
 
 # ------------------------------------------------------------------------------------ request limits
@@ -340,20 +349,24 @@ class RequestLimits:
     per-address rate; a person's form (/questions) and the login form get a strict one.
     """
 
-    body_caps: dict[str, int] = field(default_factory=lambda: {
-        "/questions": 8 * 1024,
-        "/twilio/": 64 * 1024,
-        "/api/": 16 * 1024,
-        "/console/login": 8 * 1024,
-        "/escalations/": 4 * 1024,
-    })
-    rules: list[RateRule] = field(default_factory=lambda: [
-        RateRule("/questions", rate=1 / 30, burst=5, methods=POST),
-        RateRule("/console/login", rate=1 / 6, burst=10, methods=POST),
-        RateRule("/escalations/", rate=1, burst=10, methods=POST),
-        RateRule("/twilio/", rate=50, burst=200, methods=POST),
-        RateRule("/api/", rate=5, burst=30),
-    ])
+    body_caps: dict[str, int] = field(
+        default_factory=lambda: {
+            "/questions": 8 * 1024,
+            "/twilio/": 64 * 1024,
+            "/api/": 16 * 1024,
+            "/console/login": 8 * 1024,
+            "/escalations/": 4 * 1024,
+        }
+    )
+    rules: list[RateRule] = field(
+        default_factory=lambda: [
+            RateRule("/questions", rate=1 / 30, burst=5, methods=POST),
+            RateRule("/console/login", rate=1 / 6, burst=10, methods=POST),
+            RateRule("/escalations/", rate=1, burst=10, methods=POST),
+            RateRule("/twilio/", rate=50, burst=200, methods=POST),
+            RateRule("/api/", rate=5, burst=30),
+        ]
+    )
     trusted_proxies: tuple[str, ...] = ()  # e.g. ("127.0.0.1", "172.16.0.0/12") behind a reverse proxy
     max_clients: int = 20_000  # buckets kept in memory; the least recently seen are dropped
 
@@ -458,8 +471,11 @@ def request_limits(limits: RequestLimits | None = None) -> Any:
             wait = bucket.try_acquire()
             if wait > 0:
                 log.info("rate limit: %s %s from %s, retry in %.0f s", request.method, request.path, key[1], wait)
-                return web.Response(status=429, text="Trop de requêtes, réessayez plus tard.\n",
-                                    headers={"Retry-After": str(max(1, math.ceil(wait)))})
+                return web.Response(
+                    status=429,
+                    text="Trop de requêtes, réessayez plus tard.\n",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
         cap = limits.body_cap(request.path)
         if cap is not None and request.can_read_body:
             if request.content_length is not None and request.content_length > cap:
@@ -487,8 +503,11 @@ def secret_values(config: Any, environ: Mapping[str, str] | None = None) -> set[
     `*_env` keys (channels, signing key, Twilio token, metrics token), secrets written inline in channel
     options (tests, demos), and the database password."""
     env = os.environ if environ is None else environ
-    names = {getattr(config, "secret_key_env", ""), getattr(config, "twilio_auth_token_env", ""),
-             "CRIEUR_METRICS_TOKEN"}
+    names = {
+        getattr(config, "secret_key_env", ""),
+        getattr(config, "twilio_auth_token_env", ""),
+        "CRIEUR_METRICS_TOKEN",
+    }
     values: set[str] = set()
     for options in (getattr(config, "channels", None) or {}).values():
         for key, value in options.items():
@@ -521,8 +540,16 @@ class SecretRedactor(logging.Filter):
         forms: set[str] = set()
         for secret in secrets:
             escaped = json.dumps(secret)[1:-1]
-            forms.update({secret, quote(secret, safe=""), quote_plus(secret), escaped,
-                          json.dumps(secret, ensure_ascii=False)[1:-1], escaped.replace("/", "\\/")})
+            forms.update(
+                {
+                    secret,
+                    quote(secret, safe=""),
+                    quote_plus(secret),
+                    escaped,
+                    json.dumps(secret, ensure_ascii=False)[1:-1],
+                    escaped.replace("/", "\\/"),
+                }
+            )
         self.forms = sorted((f for f in forms if f), key=len, reverse=True)
         self._plain = [f.encode() for f in self.forms if f.isascii()] + [f.encode() for f in self.forms]
 

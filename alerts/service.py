@@ -125,8 +125,13 @@ class Crieur:
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         for channel in self.channels.values():
             await channel.start(self.session)
-        self.fanout = Fanout(self.store, self.channels, self.render,
-                             exercise_recipients=self.config.exercise_recipients, gazetteer=gazetteer_for(self.config.geo))
+        self.fanout = Fanout(
+            self.store,
+            self.channels,
+            self.render,
+            exercise_recipients=self.config.exercise_recipients,
+            gazetteer=gazetteer_for(self.config.geo),
+        )
         self.citizens = Citizens(self)
         if self.config.oncall is not None:
             from .oncall import OnCall, load_rota
@@ -163,8 +168,13 @@ class Crieur:
 
             # Feed URLs come from configuration: fetched through the SSRF guard (security.allow lifts it).
             self._feed_session = safe_session(self.config.allow, headers={"User-Agent": USER_AGENT})
-            self.source_loop = SourceLoop(self._feed_session, self.config.sources, self.on_items,
-                                          _SourceStates(self.store), on_poll=self.metrics.fetch)
+            self.source_loop = SourceLoop(
+                self._feed_session,
+                self.config.sources,
+                self.on_items,
+                _SourceStates(self.store),
+                on_poll=self.metrics.fetch,
+            )
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
         citizens = self.citizens
         if ingest and citizens is not None and citizens.mastodon_channel() is not None:
@@ -174,8 +184,9 @@ class Crieur:
         if ingest:
             self._tasks.append(asyncio.create_task(self.scheduler.run(30), name="scheduler"))
         for index in range(self.config.workers if workers is None else workers):
-            worker = DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:{index}",
-                                    on_event=self.metrics.delivery_event)
+            worker = DeliveryWorker(
+                self.store, self.channels, worker_id=f"{_host()}:{index}", on_event=self.metrics.delivery_event
+            )
             self.workers.append(worker)
             self._tasks.append(asyncio.create_task(worker.run(), name=f"worker-{index}"))
         if web:
@@ -246,9 +257,8 @@ class Crieur:
                 elif decision.episode_action == "end":
                     await self.end_episode(territory, by=f"rule:{decision.rule}", reason=item.title)
         if item.withdrawn:
-            if previous is not None and previous.status is AlertStatus.PUBLISHED:
-                return [await self.end_alert(previous.id, by=f"source:{item.source}",  # type: ignore[arg-type]
-                                             text=item.text)]
+            if previous is not None and previous.id is not None and previous.status is AlertStatus.PUBLISHED:
+                return [await self.end_alert(previous.id, by=f"source:{item.source}", text=item.text)]
             return []
         alerts = []
         for decision in decisions:
@@ -259,8 +269,12 @@ class Crieur:
             if is_exercise(item):
                 prepare_exercise(alert, self.config.exercise_channels)
                 if not alert.channels:
-                    log.warning("exercise %s (rule %s): no exercise channel among %s, not sent (exercise.channels)",
-                                item.key, alert.rule, ", ".join(decision.channels))
+                    log.warning(
+                        "exercise %s (rule %s): no exercise channel among %s, not sent (exercise.channels)",
+                        item.key,
+                        alert.rule,
+                        ", ".join(decision.channels),
+                    )
                     continue
             dedup = decision.dedup_key(item)
             if decision.suppress_window:
@@ -269,8 +283,10 @@ class Crieur:
                     log.info("rule %s: same text as alert %s within the window, suppressed", alert.rule, twin.id)
                     continue
             alert.msg_type = MsgType.ALERT
-            if previous is not None and previous.status is AlertStatus.PUBLISHED and (
-                ingested.change == "updated" or item.msg_type is MsgType.UPDATE
+            if (
+                previous is not None
+                and previous.status is AlertStatus.PUBLISHED
+                and (ingested.change == "updated" or item.msg_type is MsgType.UPDATE)
             ):
                 alert.msg_type = MsgType.UPDATE
                 alert.supersedes = previous.id
@@ -358,15 +374,20 @@ class Crieur:
         """The alert's text for one channel: the rule's template for it (updates and ends use the
         mise-a-jour / fin-alerte templates), fitted to the channel's limits."""
         if alert.msg_type is MsgType.ALERT:
-            template = alert.templates.get(channel.name) or alert.templates.get("default") or DEFAULT_TEMPLATES[
-                alert.msg_type]
+            template = (
+                alert.templates.get(channel.name) or alert.templates.get("default") or DEFAULT_TEMPLATES[alert.msg_type]
+            )
         else:
             template = DEFAULT_TEMPLATES[alert.msg_type]
         templates = self._rules().templates
         if templates is None:
             raise RuntimeError("no templates loaded")
         rendered = templates.render(
-            alert, channel.kind, channel.limits, template, alert.signature or self.config.signature,
+            alert,
+            channel.kind,
+            channel.limits,
+            template,
+            alert.signature or self.config.signature,
             gsm7=alert.sms_gsm7 or bool(channel.options.get("gsm7", False)),
         )
         extra: dict[str, Any] = {"facets": list(rendered.facets)} if rendered.facets else {}
@@ -381,8 +402,9 @@ class Crieur:
         uri = f"{base}/t/{alert.territories[0]}" if len(alert.territories) == 1 else f"{base}/"
         return {"uri": uri, "title": alert.title or self.config.name, "description": alert.text}
 
-    async def preview(self, text: str, territories: Sequence[str], channels: Sequence[str],
-                      signature: str = "", title: str = "") -> list[dict[str, Any]]:
+    async def preview(
+        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+    ) -> list[dict[str, Any]]:
         """What a CM's alert would look like on each channel before sending: text, length against the
         limit, SMS segments and encoding, and how many subscribers an SMS would reach (its cost)."""
         from rules.fitting import measure
@@ -393,16 +415,19 @@ class Crieur:
             channel = self.channels.get(name)
             if channel is None:
                 continue
-            entry: dict[str, Any] = {"channel": name, "kind": channel.kind,
-                                     "max_length": channel.limits.max_length}
+            entry: dict[str, Any] = {"channel": name, "kind": channel.kind, "max_length": channel.limits.max_length}
             try:
                 rendered = self.render(alert, channel)
             except Exception as exc:  # FittingError, template errors: shown to the CM, not raised
                 entry.update(text="", error=str(exc))
             else:
                 measured = measure(rendered.text, channel.limits)
-                entry.update(text=rendered.text, length=measured.length, encoding=measured.encoding,
-                             segments=measured.segments if measured.encoding else None)
+                entry.update(
+                    text=rendered.text,
+                    length=measured.length,
+                    encoding=measured.encoding,
+                    segments=measured.segments if measured.encoding else None,
+                )
             if channel.subscribers:
                 if self.fanout is not None:  # whom it reaches and why: whole département, communes, roads
                     audience = await self.fanout.audience(alert)
@@ -414,17 +439,26 @@ class Crieur:
             out.append(entry)
         return out
 
-    def compose(self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "",
-                title: str = "") -> Alert:
+    def compose(
+        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+    ) -> Alert:
         """An alert written by a CM (the console's one way to build it): hashtags from its territories."""
         known = self._territories()
         hashtags = known.hashtags(territories) if known is not None else tuple(f"#route{t}" for t in territories)
         if not title:  # the first line is the title, the rest the text (no repetition on any channel)
             first, _, rest = text.strip().partition("\n")
             title, text = first.strip(), rest.strip()
-        return Alert(title=title, text=text, territories=tuple(territories),
-                     hashtags=tuple(hashtags), channels=tuple(channels), signature=signature,
-                     rule="console", templates={"sms": "alerte-sms"}, sms_gsm7=True)
+        return Alert(
+            title=title,
+            text=text,
+            territories=tuple(territories),
+            hashtags=tuple(hashtags),
+            channels=tuple(channels),
+            signature=signature,
+            rule="console",
+            templates={"sms": "alerte-sms"},
+            sms_gsm7=True,
+        )
 
     def _rules(self) -> RuleBook:
         if self.rules is None:
@@ -453,8 +487,10 @@ class Crieur:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Send everything due now with a temporary worker (CLI, tests)."""
-        worker = self.workers[0] if self.workers else DeliveryWorker(
-            self.store, self.channels, worker_id=f"{_host()}:drain", settings=WorkerSettings()
+        worker = (
+            self.workers[0]
+            if self.workers
+            else DeliveryWorker(self.store, self.channels, worker_id=f"{_host()}:drain", settings=WorkerSettings())
         )
         await worker.drain(timeout)
 
@@ -514,4 +550,3 @@ def name_source_authorities(sources: Sequence[Any], directory: Any) -> None:
             authority = next((a for a in directory if spec.name in a.feeds), None)
         if authority is not None:
             spec.authority = without_article(authority.name)
-

@@ -128,8 +128,15 @@ class SharedBucket:
 
     LATE_SLOT = 0.02
 
-    def __init__(self, db: Any, name: str, per_second: float, *, batch_seconds: float = 0.1,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        db: Any,
+        name: str,
+        per_second: float,
+        *,
+        batch_seconds: float = 0.1,
+        clock: Callable[[], float] = time.time,
+    ):
         self.name = name
         self.rate = Rate(max(per_second, 0.001), 1.0)
         self.shared = SharedRate(db, clock)
@@ -213,7 +220,10 @@ async def first_delivery(db: Any, key: str, ttl: float = REPLAY_TTL, now: float 
     inserted = await db.fetchval(
         "INSERT INTO webhook_replays (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = $2"
         " WHERE webhook_replays.seen_at < $3 RETURNING seen_at",
-        key, float(now), float(now - ttl))
+        key,
+        float(now),
+        float(now - ttl),
+    )
     return inserted is not None
 
 
@@ -237,14 +247,21 @@ async def claim_refresh(db: Any, name: str, max_age: float, now: float) -> bool:
     claimed = await db.fetchval(
         "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, '') ON CONFLICT (name) DO UPDATE SET at = $2"
         " WHERE shared_cache.at <= $3 RETURNING name",
-        name, float(now), float(now - max_age))
+        name,
+        float(now),
+        float(now - max_age),
+    )
     return claimed is not None
 
 
 async def store_value(db: Any, name: str, value: str, now: float) -> None:
     await db.execute(
         "INSERT INTO shared_cache (name, at, value) VALUES ($1, $2, $3)"
-        " ON CONFLICT (name) DO UPDATE SET at = $2, value = $3", name, float(now), value)
+        " ON CONFLICT (name) DO UPDATE SET at = $2, value = $3",
+        name,
+        float(now),
+        value,
+    )
 
 
 class SharedCounter:
@@ -252,8 +269,9 @@ class SharedCounter:
     once, then one every `window / limit` seconds (GCRA). `db_of` gives the database when counting (the
     owner may be built before its store is open)."""
 
-    def __init__(self, db_of: Callable[[], Any], prefix: str, limit: int, window: float,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, db_of: Callable[[], Any], prefix: str, limit: int, window: float, clock: Callable[[], float] = time.time
+    ):
         self.db_of, self.prefix, self.clock = db_of, prefix, clock
         self.rate = Rate.per(limit, window)
 

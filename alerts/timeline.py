@@ -33,46 +33,85 @@ async def episode_timeline(crieur: Any, territory: str) -> dict[str, Any] | None
     start, end = float(row["started_at"]), row["ended_at"]
     # what follows the end within LEAD is its aftermath (the "fin d'alerte" the ending warning made)
     until = float(end) + LEAD if end is not None and not row["active"] else time.time()
-    entries: list[dict[str, Any]] = [{"at": start, "kind": "debut-episode", "title": "Début de l'épisode neigeux",
-                                      "by": row["started_by"], "detail": row["reason"]}]
+    entries: list[dict[str, Any]] = [
+        {
+            "at": start,
+            "kind": "debut-episode",
+            "title": "Début de l'épisode neigeux",
+            "by": row["started_by"],
+            "detail": row["reason"],
+        }
+    ]
     territories = getattr(getattr(crieur, "rules", None), "territories", None)
     versions = await store.db.fetch(
         "SELECT v.received_at, v.version, i.source, i.data FROM item_versions v JOIN items i ON i.id = v.item_id"
-        " WHERE v.received_at >= $1 AND v.received_at <= $2 ORDER BY v.received_at, v.id", start - LEAD, until)
+        " WHERE v.received_at >= $1 AND v.received_at <= $2 ORDER BY v.received_at, v.id",
+        start - LEAD,
+        until,
+    )
     for version in versions:
         item = item_from_dict(json.loads(version["data"]))
         if territories is not None and territory not in territories.resolve(item):
             continue
         entries.append(_item_entry(item, version))
-    alerts = await store.db.fetch("SELECT * FROM alerts WHERE created_at >= $1 AND created_at <= $2 ORDER BY id",
-                                  start - LEAD, until)
+    alerts = await store.db.fetch(
+        "SELECT * FROM alerts WHERE created_at >= $1 AND created_at <= $2 ORDER BY id", start - LEAD, until
+    )
     for alert_row in alerts:
         alert = alert_from_row(alert_row)
         if territory not in alert.territories or alert.exercise or alert.status.value not in _PUBLIC:
             continue
-        entries.append({"at": alert_row["created_at"], "kind": "publication-departement",
-                        "title": alert.title, "msg_type": alert.msg_type.value, "alert_id": alert.id,
-                        "channels": list(alert.channels), "detail": alert.text[:280]})
+        entries.append(
+            {
+                "at": alert_row["created_at"],
+                "kind": "publication-departement",
+                "title": alert.title,
+                "msg_type": alert.msg_type.value,
+                "alert_id": alert.id,
+                "channels": list(alert.channels),
+                "detail": alert.text[:280],
+            }
+        )
     if end is not None and not row["active"]:
-        entries.append({"at": float(end), "kind": "fin-episode", "title": "Fin de l'épisode neigeux",
-                        "by": "", "detail": row["reason"]})
+        entries.append(
+            {
+                "at": float(end),
+                "kind": "fin-episode",
+                "title": "Fin de l'épisode neigeux",
+                "by": "",
+                "detail": row["reason"],
+            }
+        )
     entries.sort(key=lambda e: (e["at"], e["kind"] != "debut-episode"))
     for entry in entries:
         entry["time"] = datetime.fromtimestamp(entry["at"], timezone.utc).isoformat(timespec="seconds")
-    return {"territory": territory, "active": bool(row["active"]), "started_at": _iso(start),
-            "ended_at": _iso(end) if not row["active"] else None, "entries": entries}
+    return {
+        "territory": territory,
+        "active": bool(row["active"]),
+        "started_at": _iso(start),
+        "ended_at": _iso(end) if not row["active"] else None,
+        "entries": entries,
+    }
 
 
 def _item_entry(item: Any, version: dict[str, Any]) -> dict[str, Any]:
     attributes = item.attributes
-    entry: dict[str, Any] = {"at": version["received_at"], "source": version["source"], "title": item.title,
-                             "msg_type": item.msg_type.value, "authority": item.authority}
+    entry: dict[str, Any] = {
+        "at": version["received_at"],
+        "source": version["source"],
+        "title": item.title,
+        "msg_type": item.msg_type.value,
+        "authority": item.authority,
+    }
     if "colour" in attributes:
         colour_id = str(version["version"]).rsplit(":", 1)[-1]  # vigilance versions end with the colour id
         entry.update(kind="vigilance", colour=_COLOURS.get(colour_id, attributes["colour"]))
     elif item.roads or attributes.get("record_type") or attributes.get("state"):
-        entry.update(kind="etat-route", roads=[r.label for r in item.roads],
-                     code=str(attributes.get("state") or attributes.get("record_type") or ""))
+        entry.update(
+            kind="etat-route",
+            roads=[r.label for r in item.roads],
+            code=str(attributes.get("state") or attributes.get("record_type") or ""),
+        )
     else:
         entry.update(kind="publication", detail=item.text[:280])
     return entry

@@ -45,8 +45,11 @@ async def drain(db_url: str, backlog: int, batch: int) -> dict[str, float]:
         seconds = time.perf_counter() - started
     finally:
         await store.close()
-    return {"first": statistics.median(claims[:5]) * 1000, "last": statistics.median(claims[-6:-1]) * 1000,
-            "rows": backlog / seconds}
+    return {
+        "first": statistics.median(claims[:5]) * 1000,
+        "last": statistics.median(claims[-6:-1]) * 1000,
+        "rows": backlog / seconds,
+    }
 
 
 async def main(args: argparse.Namespace) -> None:

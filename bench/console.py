@@ -57,16 +57,30 @@ async def scenario(label: str, url: str, subscribers: int, alerts: int, runs: in
     store = crieur.store
     started = time.perf_counter()
     for n in range(alerts):
-        alert = await store.add_alert(Alert(title=f"Neige : RD {900 + n} coupée", text="Chaussée enneigée.",
-                                            territories=("41",), hashtags=("#route41",), channels=("sms",),
-                                            severity=Severity.SEVERE))
+        alert = await store.add_alert(
+            Alert(
+                title=f"Neige : RD {900 + n} coupée",
+                text="Chaussée enneigée.",
+                territories=("41",),
+                hashtags=("#route41",),
+                channels=("sms",),
+                severity=Severity.SEVERE,
+            )
+        )
         await store.enqueue_subscribers(alert.id, "sms", ["41"], "Alert", "Neige")
     for n in range(2000):
         await store.add_question(channel="sms", sender=f"+337{n:08d}", text=f"Question {n} sur la RD 957 ?")
     crieur.config.sources = [SourceSpec(f"source-{n}", "rss", f"https://s{n}.example/rss") for n in range(20)]
     for spec in crieur.config.sources:
-        await store.save_source_state(spec.name, {"kind": "rss", "last_status": "ok", "consecutive_failures": 0,
-                                                  "last_success": "2026-12-03T17:00:00+00:00"})
+        await store.save_source_state(
+            spec.name,
+            {
+                "kind": "rss",
+                "last_status": "ok",
+                "consecutive_failures": 0,
+                "last_success": "2026-12-03T17:00:00+00:00",
+            },
+        )
     print(f"{label}: {alerts * subscribers} deliveries, 2000 questions stored in {time.perf_counter() - started:.1f} s")
     await add_user(store, "camille", PASSWORD, "cm")
     async with TestClient(TestServer(make_app(crieur))) as client:
@@ -98,8 +112,14 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         (folder / "sqlite").mkdir()
-        await scenario("SQLite", f"sqlite:///{folder / 'sqlite' / 'bench.db'}", args.subscribers, args.alerts,
-                       args.runs, folder / "sqlite")
+        await scenario(
+            "SQLite",
+            f"sqlite:///{folder / 'sqlite' / 'bench.db'}",
+            args.subscribers,
+            args.alerts,
+            args.runs,
+            folder / "sqlite",
+        )
         dsn = await make_pg_schema()
         try:
             (folder / "pg").mkdir()

@@ -47,8 +47,9 @@ CONNECTIONS = 64
 
 
 async def start_fake(logs: pathlib.Path) -> tuple[Proc, str]:
-    fake = await Proc.python_module("tests.fakes.twilio", "--port", "0", "--count-only",
-                                    stderr_path=logs / "twilio.stderr")
+    fake = await Proc.python_module(
+        "tests.fakes.twilio", "--port", "0", "--count-only", stderr_path=logs / "twilio.stderr"
+    )
     return fake, (await fake.wait_line("listening on")).split()[-1]
 
 
@@ -67,6 +68,7 @@ async def plain_client(n: int, logs: pathlib.Path) -> float:
     todo = iter(range(n))
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONNECTIONS)) as session:
+
             async def post_some() -> None:
                 for i in todo:
                     form = {"To": f"+336{i:08d}", "From": SENDER, "Body": TEXT}
@@ -90,10 +92,22 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
     try:
         await store.add_subscribers((f"+336{i:08d}", "41") for i in range(n))
         for index in range(workers):
-            procs.append(await Proc.python_module(
-                "tests.faults.worker", "--db", db_url, "--api-base", api, "--lease", "30",
-                "--worker-id", f"bench-{index}", "--log-level", "ERROR",
-                stderr_path=logs / f"{label.replace(' ', '_')}-{index}.stderr"))
+            procs.append(
+                await Proc.python_module(
+                    "tests.faults.worker",
+                    "--db",
+                    db_url,
+                    "--api-base",
+                    api,
+                    "--lease",
+                    "30",
+                    "--worker-id",
+                    f"bench-{index}",
+                    "--log-level",
+                    "ERROR",
+                    stderr_path=logs / f"{label.replace(' ', '_')}-{index}.stderr",
+                )
+            )
         for proc in procs:
             await proc.wait_line("worker ready")
         started = time.perf_counter()
@@ -102,8 +116,7 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
         assert queued == n, f"{label}: {queued} queued instead of {n}"
         deadline = enqueued + max(120.0, n / 100)
         while True:  # counts what is left: cheap, and shrinks as the fan-out goes
-            left = int(await store.db.fetchval(
-                "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')"))
+            left = int(await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')"))
             if left == 0:
                 break
             if time.perf_counter() > deadline:
@@ -162,23 +175,32 @@ async def main(args: argparse.Namespace) -> None:
                 limits.append(await plain_client(n, logs))
                 result["ratio"] = result["rate"] / statistics.mean(limits[-2:])
                 runs["postgresql"].append(result)
-            print(f"round {round_ + 1}: limit {limits[-1]:,.0f}/s, " + ", ".join(
-                f"{name} {r[-1]['rate']:,.0f}/s ({r[-1]['ratio']:.2f})" for name, r in runs.items() if r),
-                file=sys.stderr, flush=True)
+            print(
+                f"round {round_ + 1}: limit {limits[-1]:,.0f}/s, "
+                + ", ".join(f"{name} {r[-1]['rate']:,.0f}/s ({r[-1]['ratio']:.2f})" for name, r in runs.items() if r),
+                file=sys.stderr,
+                flush=True,
+            )
 
-    print(f"\nFan-out of {n:,} SMS to a fake Twilio process (counting mode), {os.cpu_count()} cores, "
-          f"{args.rounds} interleaved rounds: min  median  max\n")
+    print(
+        f"\nFan-out of {n:,} SMS to a fake Twilio process (counting mode), {os.cpu_count()} cores, "
+        f"{args.rounds} interleaved rounds: min  median  max\n"
+    )
     print(f"{'plain aiohttp client, 64 connections':<42}{spread(limits, '7,.0f')} msg/s   the limit")
-    labels = {"sqlite": "Crieur, SQLite, 1 process",
-              "postgresql": f"Crieur, PostgreSQL, {args.pg_workers} process{'es' if args.pg_workers > 1 else ''}"}
+    labels = {
+        "sqlite": "Crieur, SQLite, 1 process",
+        "postgresql": f"Crieur, PostgreSQL, {args.pg_workers} process{'es' if args.pg_workers > 1 else ''}",
+    }
     for name, results in runs.items():
         if not results:
             continue
         print(f"{labels[name]:<42}{spread([r['rate'] for r in results], '7,.0f')} msg/s")
         print(f"{'  / limit':<42}{spread([r['ratio'] for r in results], '7.2f')}         goal >= 0.80")
         print(f"{'  enqueue of N deliveries':<42}{spread([r['enqueue'] for r in results], '7.2f')} s")
-    medians = {name: statistics.median(r["ratio"] for r in results) if results else float("nan")
-               for name, results in runs.items()}
+    medians = {
+        name: statistics.median(r["ratio"] for r in results) if results else float("nan")
+        for name, results in runs.items()
+    }
     print(f"fan-out/limit: sqlite {medians['sqlite']:.2f} postgresql {medians['postgresql']:.2f}")
 
 

@@ -34,8 +34,12 @@ DEFAULT_RUNS = 20_000
 TERRITORIES = ("41", "28", "2A", "974")
 FIXTURES = ROOT / "tests" / "data" / "ingest"
 SEEDS = {  # fixture name prefixes per kind
-    "rss": ("prefecture", "rss"), "atom": ("cd28_atom", "atom"), "cap": ("cap_", "meteoalarm"),
-    "datex2": ("datex2",), "geojson": ("viabilite41", ".geojson"), "csv": ("viabilite28", ".csv"),
+    "rss": ("prefecture", "rss"),
+    "atom": ("cd28_atom", "atom"),
+    "cap": ("cap_", "meteoalarm"),
+    "datex2": ("datex2",),
+    "geojson": ("viabilite41", ".geojson"),
+    "csv": ("viabilite28", ".csv"),
     "vigilance": ("vigilance",),
 }
 CONTENT_TYPES = ("", "application/xml", "text/xml; charset=utf-8", "application/json", "text/html", "text/csv")

@@ -64,13 +64,19 @@ def big_rss(entries: int) -> bytes:
     for i in range(entries):
         item = items[i % len(items)]
         item = re.sub(rb"<guid[^>]*>.*?</guid>|(?=<title>)", b"", item, count=1)
-        out.append(item.replace(b"<title>", b"<guid isPermaLink=\"false\">bench-%d</guid><title>" % i, 1))
+        out.append(item.replace(b"<title>", b'<guid isPermaLink="false">bench-%d</guid><title>' % i, 1))
     return head + b"".join(out) + tail
 
 
 SAMPLES = ROOT.parent / "shared" / "samples"
-SAMPLE_KINDS = {"cap": "cap", "meteoalarm": "cap", "datex2": "datex2", "rss": "rss", "roadstate": "geojson",
-                "vigilance": "vigilance"}
+SAMPLE_KINDS = {
+    "cap": "cap",
+    "meteoalarm": "cap",
+    "datex2": "datex2",
+    "rss": "rss",
+    "roadstate": "geojson",
+    "vigilance": "vigilance",
+}
 
 
 def real_documents(n: int) -> None:

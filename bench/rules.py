@@ -42,16 +42,36 @@ intempéries vigilance orange rouge jaune alerte préfecture arrêté interdicti
 équipements pneus chaînes hiver plaques glace visibilité réduite prudence vitesse limitée secours pompiers
 gendarmerie électricité coupure réseau Enedis eau potable hébergement urgence gymnase""".split()
 PHRASES = [
-    "chaussée glissante", "plaques de verglas", "poids lourds", "transports scolaires", "route barrée",
-    "circulation interdite", "vigilance orange", "vigilance rouge", "chasse neige", "pluie verglaçante",
-    "routes départementales", "équipements spéciaux", "vitesse limitée", "coupure d'électricité",
-    "déviation mise en place", "accès fermé", "voie de droite", "sens de circulation",
+    "chaussée glissante",
+    "plaques de verglas",
+    "poids lourds",
+    "transports scolaires",
+    "route barrée",
+    "circulation interdite",
+    "vigilance orange",
+    "vigilance rouge",
+    "chasse neige",
+    "pluie verglaçante",
+    "routes départementales",
+    "équipements spéciaux",
+    "vitesse limitée",
+    "coupure d'électricité",
+    "déviation mise en place",
+    "accès fermé",
+    "voie de droite",
+    "sens de circulation",
 ]
 PLACES = """Blois Vendôme Romorantin-Lanthenay Salbris Lamotte-Beuvron Montoire-sur-le-Loir Mer Onzain Contres
 Selles-sur-Cher Saint-Aignan Montrichard Mondoubleau Droué Chartres Dreux Châteaudun Nogent-le-Rotrou Lucé
 Vernouillet Bonneval Illiers-Combray Auneau Anet Brou Cloyes Orléans Tours Vierzon Sologne Perche Beauce""".split()
 ROADS = [f"RD {n}" for n in (957, 956, 924, 765, 2020, 2152, 922, 910, 939, 955, 928, 923, 917, 5, 7, 921)] + [
-    "RN 10", "RN 12", "RN 154", "A 10", "A 11", "A 71", "A 85",
+    "RN 10",
+    "RN 12",
+    "RN 154",
+    "A 10",
+    "A 11",
+    "A 71",
+    "A 85",
 ]
 FILLER = """le la les un une des du de d l à au aux et ou sur sous dans entre vers par pour avec sans est sont
 sera seront a ont été il elle on nous vous ce cette ces depuis jusqu demain matin soir nuit ce matin
@@ -123,14 +143,20 @@ def make_items(rng: random.Random, count: int) -> list[Item]:
         for word in extra:
             words.insert(rng.randrange(len(words) + 1), word)
         text = " ".join(words).capitalize() + "."
-        title = f"{rng.choice(TERMS).capitalize()} {rng.choice(['sur la', 'à', 'secteur de'])} {rng.choice(PLACES + ROADS)}"
+        title = (
+            f"{rng.choice(TERMS).capitalize()} {rng.choice(['sur la', 'à', 'secteur de'])} {rng.choice(PLACES + ROADS)}"
+        )
         areas = ()
         if rng.random() < 0.6:
             areas = (Area("departement", rng.choice(["41", "28", "45"])),)
         items.append(
             Item(
-                source=rng.choice(SOURCES), external_id=str(index), title=title, text=text,
-                severity=rng.choice(list(Severity)), areas=areas,
+                source=rng.choice(SOURCES),
+                external_id=str(index),
+                title=title,
+                text=text,
+                severity=rng.choice(list(Severity)),
+                areas=areas,
             )
         )
     return items
@@ -158,16 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["all", "first-match"], default="all")
     parser.add_argument("--passes", type=int, default=3, help="passes of the indexed engine; the best counts")
     parser.add_argument("--naive-items", type=int, default=None, help="items for the naive loop (default: all)")
-    parser.add_argument("--load-sizes", type=lambda v: [int(x) for x in v.split(",") if x], default=[1000, 10000],
-                        help="rule counts whose load time is measured (empty: skip)")
+    parser.add_argument(
+        "--load-sizes",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[1000, 10000],
+        help="rule counts whose load time is measured (empty: skip)",
+    )
     parser.add_argument("--load-rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
     territories = load_territories(ROOT / "examples" / "loir-et-cher" / "territories.yaml")
     for size in args.load_sizes:
         times = load_times(random.Random(args.seed), size, args.mode, territories, args.load_rounds)
-        print(f"load of {size:>6,} rules: {min(times):.2f}  {statistics.median(times):.2f}  {max(times):.2f} s "
-              f"(min median max of {len(times)}){'   goal < 1 s' if size == 10_000 else ''}", flush=True)
+        print(
+            f"load of {size:>6,} rules: {min(times):.2f}  {statistics.median(times):.2f}  {max(times):.2f} s "
+            f"(min median max of {len(times)}){'   goal < 1 s' if size == 10_000 else ''}",
+            flush=True,
+        )
 
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -197,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     fired = sum(len(d) for d in indexed)
     indexed_rate = len(items) / indexed_time
     naive_rate = len(naive_items) / naive_time
-    print(f"rules: {len(ruleset)} ({args.mode}), loaded and validated in {loaded:.2f} s, index built in {built * 1000:.0f} ms")
+    print(
+        f"rules: {len(ruleset)} ({args.mode}), loaded and validated in {loaded:.2f} s, index built in {built * 1000:.0f} ms"
+    )
     print(f"items: {len(items)}, decisions: {fired} ({fired / len(items):.1f} per item)")
     cold = ", first pass " + f"{len(items) / passes[0]:,.0f} items/s" if len(passes) > 1 else ""
     print(f"indexed engine: {indexed_rate:,.0f} items/s ({indexed_time:.2f} s, best of {len(passes)}{cold})")

@@ -38,7 +38,13 @@ def subscriptions(n: int, communes: list[str]) -> list[tuple[str, str]]:
     for i in range(n):
         phone = f"+336{i:08d}"
         draw = rng.random()
-        key = "41" if draw < 0.3 else road_key("41", rng.choice(ROADS)) if draw > 0.9 else commune_key(rng.choice(communes))
+        key = (
+            "41"
+            if draw < 0.3
+            else road_key("41", rng.choice(ROADS))
+            if draw > 0.9
+            else commune_key(rng.choice(communes))
+        )
         rows.append((phone, key))
     return rows
 
@@ -50,8 +56,15 @@ async def scenario(label: str, db_url: str, gazetteer: Gazetteer, n: int) -> Non
         started = time.perf_counter()
         await store.add_subscribers(subscriptions(n, communes))
         loaded = time.perf_counter() - started
-        closure = Alert(title="D957 fermée", text="D957 fermée", territories=("41",), hashtags=(), channels=("sms",),
-                        roads=(Road("D", "957"),), geometry={"type": "Point", "coordinates": [1.0655, 47.7930]})
+        closure = Alert(
+            title="D957 fermée",
+            text="D957 fermée",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            roads=(Road("D", "957"),),
+            geometry={"type": "Point", "coordinates": [1.0655, 47.7930]},
+        )
         everyone = Alert(title="Neige", text="Vigilance neige", territories=("41",), hashtags=(), channels=("sms",))
         print(f"{label}: {n:,} subscribers loaded in {loaded:.1f} s")
         for alert_id, (name, alert) in enumerate((("closure near Vendôme", closure), ("whole 41", everyone)), 1):
@@ -65,8 +78,10 @@ async def scenario(label: str, db_url: str, gazetteer: Gazetteer, n: int) -> Non
             keys = [k for ks in (await store.target_keys(found)).values() for k in ks]
             queued = await store.enqueue_subscribers(alert_id, "sms", keys, "Alert", alert.text)
             enqueued = time.perf_counter() - started
-            print(f"  {name:<22} geometry {resolved * 1000:6.1f} ms · audience {counted:5.2f} s · "
-                  f"enqueue {enqueued:5.2f} s · {queued:,} queued · {audience.describe()[:90]}")
+            print(
+                f"  {name:<22} geometry {resolved * 1000:6.1f} ms · audience {counted:5.2f} s · "
+                f"enqueue {enqueued:5.2f} s · {queued:,} queued · {audience.describe()[:90]}"
+            )
     finally:
         await store.close()
 

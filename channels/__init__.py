@@ -26,5 +26,8 @@ def channel_class(kind: str) -> type[Channel]:
 
 def known_kinds() -> list[str]:
     """Every adapter module's kind (for error messages): modules other than the interface and wrappers."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__)
-                  if not m.name.startswith("_") and m.name not in ("base", "dryrun"))
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if not m.name.startswith("_") and m.name not in ("base", "dryrun")
+    )

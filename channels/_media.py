@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import aiohttp
 
-from .base import Message, PermanentError, Receipt, TransientError
 from ._http import request
+from .base import Message, PermanentError, Receipt, TransientError
 
 if TYPE_CHECKING:
     from .base import Channel
@@ -58,8 +58,14 @@ async def mastodon_media_id(channel: Any, message: Message) -> str | None:
     form = aiohttp.FormData()
     form.add_field("file", attachment.data, filename=attachment.filename, content_type=attachment.media_type)
     form.add_field("description", attachment.alt[:MASTODON_DESCRIPTION_LIMIT])
-    answer = await request(channel, "POST", f"{channel.base_url}/api/v2/media", data=form,
-                           headers=channel._headers(), timeout=channel.timeout)
+    answer = await request(
+        channel,
+        "POST",
+        f"{channel.base_url}/api/v2/media",
+        data=form,
+        headers=channel._headers(),
+        timeout=channel.timeout,
+    )
     if answer.status not in (200, 202):  # 202: accepted, still being processed (usable in a status)
         raise channel._error(answer)
     body = answer.json()
@@ -75,13 +81,21 @@ async def bluesky_images_embed(channel: Any, token: str, message: Message) -> di
     if attachment is None:
         return None
     if len(attachment.data) > BLUESKY_BLOB_LIMIT:
-        raise PermanentError(f"{channel.name}: picture of {len(attachment.data)} bytes, over Bluesky's 2 MB",
-                             code="BlobTooLarge")
+        raise PermanentError(
+            f"{channel.name}: picture of {len(attachment.data)} bytes, over Bluesky's 2 MB", code="BlobTooLarge"
+        )
+
     async def upload(bearer: str) -> Any:
         return await request(
-            channel, "POST", f"{channel.service}/xrpc/com.atproto.repo.uploadBlob", data=attachment.data,
-            headers={"Authorization": f"Bearer {bearer}", "Content-Type": attachment.media_type,
-                     "Accept": "application/json"},
+            channel,
+            "POST",
+            f"{channel.service}/xrpc/com.atproto.repo.uploadBlob",
+            data=attachment.data,
+            headers={
+                "Authorization": f"Bearer {bearer}",
+                "Content-Type": attachment.media_type,
+                "Accept": "application/json",
+            },
             timeout=channel.timeout,
         )
 
@@ -116,9 +130,14 @@ async def x_media_id(channel: Any, message: Message) -> str | None:
     form.add_field("media", attachment.data, filename=attachment.filename, content_type=attachment.media_type)
     form.add_field("media_category", "tweet_image")
     # a multipart body is not part of the OAuth 1.0a signature: only the method, URL and oauth_* are
-    answer = await request(channel, "POST", upload_url, data=form,
-                           headers={"Authorization": channel._authorization("POST", upload_url)},
-                           timeout=channel.timeout)
+    answer = await request(
+        channel,
+        "POST",
+        upload_url,
+        data=form,
+        headers={"Authorization": channel._authorization("POST", upload_url)},
+        timeout=channel.timeout,
+    )
     if answer.status not in (200, 201):
         raise channel._error(answer)
     body = answer.json()
@@ -128,7 +147,9 @@ async def x_media_id(channel: Any, message: Message) -> str | None:
     media_id = str(data["id"])
     metadata_url = f"{channel.api_base}/2/media/metadata"
     answer = await request(
-        channel, "POST", metadata_url,
+        channel,
+        "POST",
+        metadata_url,
         json={"id": media_id, "metadata": {"alt_text": {"text": attachment.alt[:X_ALT_TEXT_LIMIT]}}},
         headers={"Authorization": channel._authorization("POST", metadata_url), "Content-Type": "application/json"},
         timeout=channel.timeout,
@@ -164,5 +185,12 @@ async def facebook_photo_post(channel: Any, message: Message) -> Receipt | None:
     return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")
 
 
-__all__ = ["Attachment", "AttachmentSource", "attachment_for", "bluesky_images_embed", "mastodon_media_id",
-           "facebook_photo_post", "x_media_id"]
+__all__ = [
+    "Attachment",
+    "AttachmentSource",
+    "attachment_for",
+    "bluesky_images_embed",
+    "mastodon_media_id",
+    "facebook_photo_post",
+    "x_media_id",
+]

@@ -117,12 +117,22 @@ class Option:
     def problem(self, value: Any) -> str | None:
         """Why `value` does not fit this option, or None."""
         expected = {
-            "text": (str,), "secret": (str,), "url": (str,), "list": (list,), "boolean": (bool,),
-            "integer": (int,), "number": (int, float),
+            "text": (str,),
+            "secret": (str,),
+            "url": (str,),
+            "list": (list,),
+            "boolean": (bool,),
+            "integer": (int,),
+            "number": (int, float),
         }[self.type]
         if (isinstance(value, bool) and self.type != "boolean") or not isinstance(value, expected):
-            shown = {"list": "a list of texts", "boolean": "true or false", "integer": "a whole number",
-                     "number": "a number", "url": "an http(s) URL"}.get(self.type, "a text")
+            shown = {
+                "list": "a list of texts",
+                "boolean": "true or false",
+                "integer": "a whole number",
+                "number": "a number",
+                "url": "an http(s) URL",
+            }.get(self.type, "a text")
             return f"expected {shown}, got {value!r}"
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             return f"expected a list of texts, got {value!r}"
@@ -179,9 +189,7 @@ class Channel:
             value = os.environ.get(str(variable), "")
             if value:
                 return value
-            raise ConfigurationError(
-                f"channel {self.name!r}: environment variable {variable} ({option}) is not set"
-            )
+            raise ConfigurationError(f"channel {self.name!r}: environment variable {variable} ({option}) is not set")
         raise ConfigurationError(f"channel {self.name!r}: missing {option!r} (or {option}_env)")
 
     def require(self, option: str) -> str:
@@ -211,8 +219,12 @@ class Channel:
 
 def options_markdown(cls: type[Channel]) -> str:
     """The options of a channel kind as a Markdown table (`crieur channels`, the README)."""
-    lines = [f"`kind: {cls.kind}`", "", "| option | type | required | default | what it is |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"`kind: {cls.kind}`",
+        "",
+        "| option | type | required | default | what it is |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for option in cls.option_table():
         name = f"{option.name}_env" if option.type == "secret" else option.name
         value = str(option.default).lower() if isinstance(option.default, bool) else option.default

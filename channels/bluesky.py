@@ -44,13 +44,9 @@ XRPC = "/xrpc/"
 # the Bluesky app computes for the same text; tests/test_peer_vectors.py runs atproto's own detection
 # tests against them. Mentions and cashtags are not detected: Crieur's posts name no accounts and quote no
 # stock symbols.
-_LINK = regex.compile(
-    r"(^|\s|\()((https?://\S+)|(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)\S*)", regex.IGNORECASE
-)
+_LINK = regex.compile(r"(^|\s|\()((https?://\S+)|(?P<domain>[a-z][a-z0-9]*(?:\.[a-z0-9]+)+)\S*)", regex.IGNORECASE)
 _TAG_STOP = "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"  # soft hyphen, word joiner, zero widths, U+20E2
-_TAG = regex.compile(
-    rf"(^|\s)[#\uff03]((?!\ufe0f)[^\s{_TAG_STOP}]*[^\d\s\p{{P}}{_TAG_STOP}]+[^\s{_TAG_STOP}]*)?"
-)
+_TAG = regex.compile(rf"(^|\s)[#\uff03]((?!\ufe0f)[^\s{_TAG_STOP}]*[^\d\s\p{{P}}{_TAG_STOP}]+[^\s{_TAG_STOP}]*)?")
 _TRAILING_PUNCTUATION = regex.compile(r"\p{P}+$")
 MAX_TAG_UNITS = 64  # atproto drops longer tags (UTF-16 units); the lexicon allows 64 graphemes
 
@@ -92,10 +88,15 @@ def facets_for(text: str) -> list[dict[str, Any]]:
             uri, end = uri[:-1], end - 1
         if uri.endswith(")") and "(" not in uri:
             uri, end = uri[:-1], end - 1
-        found.append((start, {
-            "index": _byte_index(text, start, end),
-            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": uri}],
-        }))
+        found.append(
+            (
+                start,
+                {
+                    "index": _byte_index(text, start, end),
+                    "features": [{"$type": "app.bsky.richtext.facet#link", "uri": uri}],
+                },
+            )
+        )
     for match in _TAG.finditer(text):
         tag = match.group(2)
         if not tag:
@@ -104,10 +105,15 @@ def facets_for(text: str) -> list[dict[str, Any]]:
         if not tag or _utf16_length(tag) > MAX_TAG_UNITS:
             continue
         start = match.start(2) - 1  # the '#'
-        found.append((start, {
-            "index": _byte_index(text, start, start + 1 + len(tag)),
-            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
-        }))
+        found.append(
+            (
+                start,
+                {
+                    "index": _byte_index(text, start, start + 1 + len(tag)),
+                    "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
+                },
+            )
+        )
     return [facet for _, facet in sorted(found, key=lambda pair: pair[0])]
 
 
@@ -166,7 +172,8 @@ class BlueskyChannel(DryRunnable, Channel):
 
     async def _login(self) -> None:
         answer = await self._xrpc(
-            "POST", "com.atproto.server.createSession",
+            "POST",
+            "com.atproto.server.createSession",
             body={"identifier": self.identifier, "password": self._password},
         )
         if answer.status != 200:
@@ -219,10 +226,11 @@ class BlueskyChannel(DryRunnable, Channel):
         if message.reply_to and "|" not in message.reply_to:
             raise PermanentError(f"{self.name}: reply_to must be 'uri|cid', got {message.reply_to!r}", code="reply_to")
         token = await self._session()
-        body = {"repo": self.did, "collection": "app.bsky.feed.post", "record": self._record(message)}
+        record = self._record(message)
         embed = await bluesky_images_embed(self, token, message)
         if embed:
-            body["record"]["embed"] = embed
+            record["embed"] = embed
+        body = {"repo": self.did, "collection": "app.bsky.feed.post", "record": record}
         answer = await self._xrpc("POST", "com.atproto.repo.createRecord", token=token, body=body)
         if self._expired(answer):
             await self._renew(token)

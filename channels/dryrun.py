@@ -64,8 +64,9 @@ class DryRunChannel(Channel):
         return f"<DryRunChannel {self.inner!r}>"
 
 
-def dry_run(kind: str, name: str, options: Mapping[str, Any] | None = None,
-            log_path: pathlib.Path | None = None) -> DryRunChannel:
+def dry_run(
+    kind: str, name: str, options: Mapping[str, Any] | None = None, log_path: pathlib.Path | None = None
+) -> DryRunChannel:
     """A dry-run channel of `kind`, built from its options without reading any secret."""
     cls = channel_class(kind)
     factory = getattr(cls, "for_dry_run", None)

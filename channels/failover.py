@@ -29,8 +29,13 @@ log = logging.getLogger("crieur.channels.failover")
 class CircuitBreaker:
     """closed → (failures within the window) → open → (after `open_for`) → half-open → closed or open."""
 
-    def __init__(self, failures: int = 5, window: float = 30.0, open_for: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        failures: int = 5,
+        window: float = 30.0,
+        open_for: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if failures < 1 or window <= 0 or open_for <= 0:
             raise ValueError("breaker: failures >= 1, window and open time > 0")
         self.failures, self.window, self.open_for = failures, window, open_for
@@ -86,8 +91,7 @@ class FailoverChannel(Channel):
         Option("providers", "list", required=True, description="channels of this file, in order of preference"),
         Option("breaker_failures", "integer", default=5, description="failures that open the circuit"),
         Option("breaker_window", "number", default=30, description="seconds within which they count"),
-        Option("breaker_open", "number", default=60, description="seconds before the first provider is tried "
-                                                                 "again"),
+        Option("breaker_open", "number", default=60, description="seconds before the first provider is tried again"),
     )
     per_recipient = True
     subscribers = True
@@ -99,8 +103,11 @@ class FailoverChannel(Channel):
         if not isinstance(names, list) or len(names) < 2:
             raise ConfigurationError(f"channel {name!r}: providers must name at least two channels")
         self.provider_names: list[str] = [str(n) for n in names]
-        self.settings = (int(self.options.get("breaker_failures", 5)), float(self.options.get("breaker_window", 30)),
-                         float(self.options.get("breaker_open", 60)))
+        self.settings = (
+            int(self.options.get("breaker_failures", 5)),
+            float(self.options.get("breaker_window", 30)),
+            float(self.options.get("breaker_open", 60)),
+        )
         self.providers: list[Channel] = []
         self.breakers: list[CircuitBreaker] = []
 

@@ -57,8 +57,11 @@ class MastodonChannel(DryRunnable, Channel):
         Option("base_url", "url", required=True, description="the instance, https://mastodon.example"),
         Option("access_token", "secret", required=True, description="the account's access token"),
         Option("visibility", "text", default="public", description="public, unlisted, private or direct"),
-        Option("max_characters", "integer",
-               description="the status length used when the instance's own limit cannot be read (default 500)"),
+        Option(
+            "max_characters",
+            "integer",
+            description="the status length used when the instance's own limit cannot be read (default 500)",
+        ),
         TIMEOUT,
     )
     limits = Limits(counting="chars", max_length=DEFAULT_MAX_CHARACTERS)  # until the instance says (start)
@@ -88,18 +91,29 @@ class MastodonChannel(DryRunnable, Channel):
         """The server's max_characters (GET /api/v2/instance, public), kept as this channel's limit. When the
         instance cannot be read the configured limit stays, and a warning says so: sends still work."""
         try:
-            answer = await request(self, "GET", f"{self.base_url}/api/v2/instance",
-                                   headers={"Accept": "application/json"}, timeout=self.timeout)
+            answer = await request(
+                self,
+                "GET",
+                f"{self.base_url}/api/v2/instance",
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+            )
         except DeliveryError as exc:
-            log.warning("%s: instance limits not read (%s); keeping %s characters", self.name, exc,
-                        self.limits.max_length)
+            log.warning(
+                "%s: instance limits not read (%s); keeping %s characters", self.name, exc, self.limits.max_length
+            )
             return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
         body = answer.json() if answer.status == 200 else None
         try:
             value = int(body["configuration"]["statuses"]["max_characters"])  # type: ignore[index]
         except (TypeError, KeyError, ValueError):
-            log.warning("%s: GET /api/v2/instance answered %s without configuration.statuses.max_characters;"
-                        " keeping %s characters", self.name, answer.status, self.limits.max_length)
+            log.warning(
+                "%s: GET /api/v2/instance answered %s without configuration.statuses.max_characters;"
+                " keeping %s characters",
+                self.name,
+                answer.status,
+                self.limits.max_length,
+            )
             return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
         if value > 0 and value != self.limits.max_length:
             log.info("%s: the server allows %d characters per status", self.name, value)
@@ -154,7 +168,4 @@ class MastodonChannel(DryRunnable, Channel):
 
     async def tag_timeline(self, tag: str, limit: int = 20) -> list[dict[str, Any]]:
         """Public statuses with #tag (given with or without '#'), newest first."""
-        return await self._get_list(
-            f"/api/v1/timelines/tag/{quote(tag.lstrip('#'), safe='')}", [("limit", str(limit))]
-        )
-
+        return await self._get_list(f"/api/v1/timelines/tag/{quote(tag.lstrip('#'), safe='')}", [("limit", str(limit))])

@@ -52,8 +52,11 @@ class OvhChannel(Channel):
         Option("application_secret", "secret", required=True, description="the application secret (AS)"),
         Option("consumer_key", "secret", required=True, description="the consumer key (CK) allowed on /sms"),
         Option("service_name", "text", required=True, description="the SMS account, sms-ab12345-1"),
-        Option("sender", "text", description="a sender registered on the account (else a short number that "
-                                              "accepts replies)"),
+        Option(
+            "sender",
+            "text",
+            description="a sender registered on the account (else a short number that accepts replies)",
+        ),
         Option("endpoint", "url", default=ENDPOINT, description="the API base (tests, OVHcloud Canada...)"),
         Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
         TIMEOUT,
@@ -88,8 +91,9 @@ class OvhChannel(Channel):
             self._clock_delta = answer.json() - time.time()
         return int(time.time() + self._clock_delta)
 
-    async def _call(self, method: str, path: str, payload: Any = None, query: Mapping[str, str] | None = None
-                    ) -> Answer:
+    async def _call(
+        self, method: str, path: str, payload: Any = None, query: Mapping[str, str] | None = None
+    ) -> Answer:
         url = f"{self.endpoint}{path}" + (f"?{urlencode(query)}" if query else "")
         body = "" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         timestamp = await self._timestamp()
@@ -101,8 +105,14 @@ class OvhChannel(Channel):
             "Content-Type": "application/json",
         }
         # sent exactly as signed: aiohttp would otherwise normalise the query's escapes
-        answer = await request(self, method, URL(url, encoded=True), timeout=self.timeout, headers=headers,
-                               data=body.encode("utf-8") if body else None)
+        answer = await request(
+            self,
+            method,
+            URL(url, encoded=True),
+            timeout=self.timeout,
+            headers=headers,
+            data=body.encode("utf-8") if body else None,
+        )
         if answer.status == 400 and "out of time" in answer.text.lower():  # our clock drifted: learn it again
             self._clock_delta = None
         return answer
@@ -139,8 +149,11 @@ class OvhChannel(Channel):
             raise self._error(answer)
         body = answer.json() or {}
         if message.recipient in (body.get("invalidReceivers") or []):
-            raise PermanentError(f"{self.name}: OVHcloud refused the number as invalid", code="invalidReceivers",
-                                 recipient_action="invalid")
+            raise PermanentError(
+                f"{self.name}: OVHcloud refused the number as invalid",
+                code="invalidReceivers",
+                recipient_action="invalid",
+            )
         ids = body.get("ids") or []
         if not ids:
             raise TransientError(f"{self.name}: OVHcloud accepted no message ({answer.text[:200]})", code="no-ids")
@@ -148,8 +161,11 @@ class OvhChannel(Channel):
 
     async def find_sent(self, message: Message, since: float) -> Receipt | None:
         """The message sent under this delivery's tag to this number, if OVHcloud has one."""
-        answer = await self._call("GET", f"/sms/{quote(self.service)}/outgoing",
-                                  query={"tag": message.key[:TAG_MAX], "receiver": message.recipient})
+        answer = await self._call(
+            "GET",
+            f"/sms/{quote(self.service)}/outgoing",
+            query={"tag": message.key[:TAG_MAX], "receiver": message.recipient},
+        )
         if answer.status != 200:
             raise self._error(answer)
         ids = answer.json() or []

@@ -60,7 +60,9 @@ INVALID_RECIPIENT = {21211, 21614, 21612, 21408}  # not a number / not mobile / 
 FIND_SENT_WINDOW = 50  # newest messages to one number examined by find_sent
 CLOCK_SKEW = timedelta(seconds=5)  # our clock against Twilio's (date_created has second precision)
 
-_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("twilio_last_headers", default=MappingProxyType({}))
+_last_headers: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "twilio_last_headers", default=MappingProxyType({})
+)
 
 
 class _TwilioHttp(AsyncTwilioHttpClient):
@@ -99,11 +101,21 @@ class TwilioChannel(DryRunnable, Channel):
         Option("from", "text", description="the sending number, +33757000041 (or messaging_service_sid)"),
         Option("from_", "text", description="the same as from"),
         Option("messaging_service_sid", "text", description="a Messaging Service, instead of from"),
-        Option("number_type", "text", default="long_code",
-               description="long_code, toll_free or short_code: sets the default rate"),
-        Option("senders", "integer", default=1,
-               description="senders in the Messaging Service's pool (read from Twilio at start when not set)"),
-        Option("sender_rate", "number", description="segments per second one sender may send (default: by number_type)"),
+        Option(
+            "number_type",
+            "text",
+            default="long_code",
+            description="long_code, toll_free or short_code: sets the default rate",
+        ),
+        Option(
+            "senders",
+            "integer",
+            default=1,
+            description="senders in the Messaging Service's pool (read from Twilio at start when not set)",
+        ),
+        Option(
+            "sender_rate", "number", description="segments per second one sender may send (default: by number_type)"
+        ),
         Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
         Option("price_per_segment", "number", description="euros per SMS segment: the console shows the cost"),
         Option("gsm7", "boolean", default=False, description="transliterate every text to the GSM-7 alphabet"),
@@ -167,14 +179,24 @@ class TwilioChannel(DryRunnable, Channel):
         try:
             numbers = await self._api().messaging.v1.services(self.service_sid).phone_numbers.list_async()
         except (TwilioException, TimeoutError, aiohttp.ClientError) as exc:
-            log.warning("%s: sender pool of %s not read (%s); counting %d sender(s)", self.name, self.service_sid,
-                        _safe(exc), self.senders)
+            log.warning(
+                "%s: sender pool of %s not read (%s); counting %d sender(s)",
+                self.name,
+                self.service_sid,
+                _safe(exc),
+                self.senders,
+            )
             return self.senders
         self.senders = max(1, len(numbers))
         if not self._rate_configured:
             self.rate = self.sender_rate * self.senders
-        log.info("%s: %d sender(s) in %s, %.1f segments/s", self.name, self.senders, self.service_sid,
-                 self.sender_rate * self.senders)
+        log.info(
+            "%s: %d sender(s) in %s, %.1f segments/s",
+            self.name,
+            self.senders,
+            self.service_sid,
+            self.sender_rate * self.senders,
+        )
         return self.senders
 
     def seconds_for(self, messages: int, segments: int = 1) -> float:
@@ -211,13 +233,15 @@ class TwilioChannel(DryRunnable, Channel):
         callback = self._callback_for(message)
         if callback:
             form["StatusCallback"] = callback
-        answer = await request(self, "POST", self._messages_url, timeout=self.timeout, data=form,
-                               headers=self._auth_header)
+        answer = await request(
+            self, "POST", self._messages_url, timeout=self.timeout, data=form, headers=self._auth_header
+        )
         body = answer.json()
         if answer.status != 201 or not isinstance(body, dict) or not body.get("sid"):
             error = body if isinstance(body, dict) else {}
-            raise self._error(answer.status, error.get("code"), str(error.get("message") or answer.text[:200]),
-                              answer.headers)
+            raise self._error(
+                answer.status, error.get("code"), str(error.get("message") or answer.text[:200]), answer.headers
+            )
         return Receipt(provider_id=str(body["sid"]), status=str(body.get("status") or "queued"))
 
     def _translate(self, exc: TwilioRestException) -> DeliveryError:
@@ -269,4 +293,3 @@ class TwilioChannel(DryRunnable, Channel):
 def _safe(exc: BaseException) -> str:
     """An exception text without URLs (they name the account SID)."""
     return str(exc).split(" http", 1)[0][:200]
-

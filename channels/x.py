@@ -89,9 +89,12 @@ class XChannel(DryRunnable, Channel):
         if not self._keys:
             raise no_credentials(self)
         return oauth1_authorization(
-            method, url,
-            consumer_key=self._keys["consumer_key"], consumer_secret=self._keys["consumer_secret"],
-            token=self._keys["access_token"], token_secret=self._keys["access_token_secret"],
+            method,
+            url,
+            consumer_key=self._keys["consumer_key"],
+            consumer_secret=self._keys["consumer_secret"],
+            token=self._keys["access_token"],
+            token_secret=self._keys["access_token_secret"],
         )
 
     def _error(self, answer: Answer) -> Exception:

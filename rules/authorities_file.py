@@ -24,7 +24,16 @@ _TERRITORY = re.compile(r"^(\d{2,3}|2[AB])$")
 T = TypeVar("T")
 
 _AUTHORITY_KEYS = (
-    "id", "name", "short_name", "kind", "territories", "places", "topics", "site", "social", "feeds",
+    "id",
+    "name",
+    "short_name",
+    "kind",
+    "territories",
+    "places",
+    "topics",
+    "site",
+    "social",
+    "feeds",
     "webmaster",
 )
 _TOPIC_KEYS = ("id", "label", "keywords", "roads", "plural")
@@ -126,8 +135,9 @@ def _read_topic(checker: Checker, node: Node, path: str) -> Topic | None:
     kinds: set[str] = set()
     refs: set[Road] = set()
     if "roads" in fields:
-        specs: list[str | Road] = checker.string_list(fields["roads"][1], f"{label_path}.roads",
-                                                      partial(_road_spec, checker))
+        specs: list[str | Road] = checker.string_list(
+            fields["roads"][1], f"{label_path}.roads", partial(_road_spec, checker)
+        )
         for spec in specs:
             if isinstance(spec, Road):
                 refs.add(spec)

@@ -58,8 +58,14 @@ class RuleBook:
         self._snapshot: Snapshot | None = None
 
     @classmethod
-    def for_config(cls, config: Any, *, paths: Sequence[PathLike] | None = None,
-                   territories: PathLike | None = None, templates: PathLike | None = None) -> "RuleBook":
+    def for_config(
+        cls,
+        config: Any,
+        *,
+        paths: Sequence[PathLike] | None = None,
+        territories: PathLike | None = None,
+        templates: PathLike | None = None,
+    ) -> "RuleBook":
         """The book of a service configuration (alerts.config.ServiceConfig), not loaded yet; `paths` etc.
         replace the configuration's own files (a CM checking a draft)."""
         authorities = None

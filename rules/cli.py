@@ -163,11 +163,13 @@ def load_items(path: PathLike) -> list[Item]:
         raise ItemFileError(f"{os.fspath(path)}: cannot read: {exc}") from None
 
 
-def explain(book: RuleBook, item: Item, state: EvalState, kinds: Mapping[str, str], signature: str,
-            out: TextIO) -> int:
+def explain(book: RuleBook, item: Item, state: EvalState, kinds: Mapping[str, str], signature: str, out: TextIO) -> int:
     """Print which rules fire for `item` and the exact text of every message; 1 if a message fails."""
     resolved = book.territories.resolve(item) if book.territories is not None else ()
-    print(f"item {item.key}: territories {', '.join(resolved) or '-'}; episodes {', '.join(sorted(state.episodes)) or '-'}", file=out)
+    print(
+        f"item {item.key}: territories {', '.join(resolved) or '-'}; episodes {', '.join(sorted(state.episodes)) or '-'}",
+        file=out,
+    )
     decisions = book.engine.decide(item, state)
     if not decisions:
         print("no rule fires: nothing would be published", file=out)
@@ -175,7 +177,10 @@ def explain(book: RuleBook, item: Item, state: EvalState, kinds: Mapping[str, st
     status = 0
     for decision in decisions:
         print(f"\nrule {decision.rule} fires", file=out)
-        print(f"  territories: {', '.join(decision.territories) or '-'}   hashtags: {' '.join(decision.hashtags) or '-'}", file=out)
+        print(
+            f"  territories: {', '.join(decision.territories) or '-'}   hashtags: {' '.join(decision.hashtags) or '-'}",
+            file=out,
+        )
         notes = [f"priority {decision.priority}"]
         if decision.approve:
             notes.append("waits for a CM's approval")

@@ -83,9 +83,7 @@ class Directory:
 
     # ------------------------------------------------------------------------------------- routing
 
-    def route(
-        self, text: str, territories: Collection[str] = (), roads: Collection[Road] = ()
-    ) -> Routing:
+    def route(self, text: str, territories: Collection[str] = (), roads: Collection[Road] = ()) -> Routing:
         """Decide who answers a citizen's question (the policy is rules/routing.py).
 
         `territories` restricts the candidates (the citizen's subscriptions, the channel's territory);

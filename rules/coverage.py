@@ -32,8 +32,14 @@ from .book import RuleBook
 from .engine import EvalState
 
 _IGNORED_SUFFIXES = {".md", ".txt", ".xsd", ".rnc", ".rng", ".py", ".yaml", ".yml", ".j2", ".html"}
-_CONTENT_TYPES = {"rss": "application/rss+xml", "cap": "application/cap+xml", "datex2": "application/xml",
-                  "geojson": "application/geo+json", "csv": "text/csv", "vigilance": "application/json"}
+_CONTENT_TYPES = {
+    "rss": "application/rss+xml",
+    "cap": "application/cap+xml",
+    "datex2": "application/xml",
+    "geojson": "application/geo+json",
+    "csv": "text/csv",
+    "vigilance": "application/json",
+}
 _MAX_BYTES = 50_000_000
 _KINDS_SHOWN = 8  # per source in the report; the rest is counted
 
@@ -101,8 +107,11 @@ class Coverage:
                 out.append(f"  {source} ({kind}) : {count}" if french else f"  {source} ({kind}): {count}")
                 ranked = sorted(kinds.items(), key=lambda kv: (-kv[1][0], kv[0]))
                 for what, (n, title, document) in ranked[:_KINDS_SHOWN]:
-                    out.append(f"    {what} ×{n} — {t['eg']} « {_short(title)} » ({document})" if french
-                               else f"    {what} ×{n} — e.g. \"{_short(title)}\" ({document})")
+                    out.append(
+                        f"    {what} ×{n} — {t['eg']} « {_short(title)} » ({document})"
+                        if french
+                        else f'    {what} ×{n} — e.g. "{_short(title)}" ({document})'
+                    )
                 if len(ranked) > _KINDS_SHOWN:
                     rest = ranked[_KINDS_SHOWN:]
                     out.append("    " + t["more"].format(kinds=len(rest), items=sum(e[0] for _w, e in rest)))
@@ -155,7 +164,9 @@ def item_kind(item: Item) -> str:
     return f"category {item.category}" if item.category else "no event"
 
 
-def evaluate(book: RuleBook, items: Iterable[tuple[Item, str, str]], report: Coverage, now: datetime | None = None) -> Coverage:
+def evaluate(
+    book: RuleBook, items: Iterable[tuple[Item, str, str]], report: Coverage, now: datetime | None = None
+) -> Coverage:
     """Run (item, kind, document) through the book's rules, with and without a snow episode on its
     territories, at the item's time; fill `report`."""
     engine = book.engine
@@ -169,7 +180,9 @@ def evaluate(book: RuleBook, items: Iterable[tuple[Item, str, str]], report: Cov
         for name in fired:
             report.fired[name] += 1
         if not fired:
-            entry = report.unhandled[(item.source, kind)].setdefault(item_kind(item), [0, item.title or item.text, document])
+            entry = report.unhandled[(item.source, kind)].setdefault(
+                item_kind(item), [0, item.title or item.text, document]
+            )
             entry[0] += 1
     return report
 
@@ -184,8 +197,13 @@ def rule_places(book: RuleBook) -> list[tuple[str, str]]:
     return places
 
 
-def coverage(book: RuleBook, folder: str | os.PathLike[str], *, sources: Sequence[SourceSpec] | None = None,
-             now: datetime | None = None) -> Coverage:
+def coverage(
+    book: RuleBook,
+    folder: str | os.PathLike[str],
+    *,
+    sources: Sequence[SourceSpec] | None = None,
+    now: datetime | None = None,
+) -> Coverage:
     """Read every document under `folder` and run its items through the rules of `book` (a loaded RuleBook)."""
     root = Path(folder)
     report = Coverage(rules=rule_places(book), folder=str(folder))
@@ -231,12 +249,18 @@ def _items(root: Path, sources: list[SourceSpec], report: Coverage) -> Iterator[
         try:
             items = parse(spec, body, _CONTENT_TYPES.get(kind, ""))
         except ParseError as exc:
-            report.unread.append(Unread(name, f"cannot read this {kind} document: {exc}",
-                                        f"document {kind} illisible : {exc}"))
+            report.unread.append(
+                Unread(name, f"cannot read this {kind} document: {exc}", f"document {kind} illisible : {exc}")
+            )
             continue
         except Exception as exc:  # noqa: BLE001 - a parser bug on a real document is reported, not fatal
-            report.unread.append(Unread(name, f"the {kind} parser failed: {type(exc).__name__}: {exc}",
-                                        f"le lecteur {kind} a échoué : {type(exc).__name__} : {exc}"))
+            report.unread.append(
+                Unread(
+                    name,
+                    f"the {kind} parser failed: {type(exc).__name__}: {exc}",
+                    f"le lecteur {kind} a échoué : {type(exc).__name__} : {exc}",
+                )
+            )
             continue
         finally:
             stop_collecting(token)

@@ -187,11 +187,22 @@ def _compile(when: Condition, then_territories: tuple[str, ...]) -> tuple[Check,
     if when.min_severity is not None:
         minimum = when.min_severity
         checks.append(lambda v: v.item.severity >= minimum)
-    if when.attributes or when.time is not None or when.territories is not None or when.episode is not None \
-            or when.has_roads or when.regexes:
+    if (
+        when.attributes
+        or when.time is not None
+        or when.territories is not None
+        or when.episode is not None
+        or when.has_roads
+        or when.regexes
+    ):
         rest = Condition(
-            attributes=when.attributes, time=when.time, territories=when.territories, episode=when.episode,
-            road_kinds=when.road_kinds, road_refs=when.road_refs, regexes=when.regexes,
+            attributes=when.attributes,
+            time=when.time,
+            territories=when.territories,
+            episode=when.episode,
+            road_kinds=when.road_kinds,
+            road_refs=when.road_refs,
+            regexes=when.regexes,
         )
         checks.append(lambda v: _matches_rest(rest, then_territories, v))
     return tuple(checks)

@@ -1,18 +1,18 @@
 """An Item described in a YAML or JSON file, for `crieur rules test` and for tests.
 
-    source: prefecture-41
-    external_id: arrete-2013-01-20        # optional (defaults to the file name)
-    msg_type: Alert                       # Alert / Update / Cancel
-    title: Interdiction de circulation des poids lourds
-    text: ...
-    severity: Severe                      # Minor / Moderate / Severe / Extreme
-    event: neige-verglas
-    sent: 2013-01-20T06:00:00+01:00       # dates with their UTC offset
-    areas: ["departement:41", "commune:41018", "NUTS3:FRB05"]
-    roads: [D957, RN10]
-    link: https://www.loir-et-cher.gouv.fr/...
-    authority: Préfecture de Loir-et-Cher   # who issued it (templates say "Source : ...")
-    attributes: {colour: orange}
+source: prefecture-41
+external_id: arrete-2013-01-20        # optional (defaults to the file name)
+msg_type: Alert                       # Alert / Update / Cancel
+title: Interdiction de circulation des poids lourds
+text: ...
+severity: Severe                      # Minor / Moderate / Severe / Extreme
+event: neige-verglas
+sent: 2013-01-20T06:00:00+01:00       # dates with their UTC offset
+areas: ["departement:41", "commune:41018", "NUTS3:FRB05"]
+roads: [D957, RN10]
+link: https://www.loir-et-cher.gouv.fr/...
+authority: Préfecture de Loir-et-Cher   # who issued it (templates say "Source : ...")
+attributes: {colour: orange}
 """
 
 from __future__ import annotations
@@ -29,10 +29,32 @@ from alerts.errors import CrieurError
 
 from .roads import parse_road_spec
 
-_TEXT_FIELDS = ("source", "external_id", "version", "title", "text", "language", "category", "event", "link", "raw",
-                "authority")
+_TEXT_FIELDS = (
+    "source",
+    "external_id",
+    "version",
+    "title",
+    "text",
+    "language",
+    "category",
+    "event",
+    "link",
+    "raw",
+    "authority",
+)
 _DATE_FIELDS = ("sent", "onset", "expires")
-FIELDS = (*_TEXT_FIELDS, *_DATE_FIELDS, "msg_type", "references", "severity", "urgency", "certainty", "areas", "roads", "attributes")
+FIELDS = (
+    *_TEXT_FIELDS,
+    *_DATE_FIELDS,
+    "msg_type",
+    "references",
+    "severity",
+    "urgency",
+    "certainty",
+    "areas",
+    "roads",
+    "attributes",
+)
 
 
 class ItemFileError(CrieurError, ValueError):

@@ -23,15 +23,19 @@ def never_firing(ruleset: RuleSet) -> list[RuleError]:
         if shadow is not None:
             where = f"{shadow.file}:{shadow.line}" if shadow.file != rule.file else f"line {shadow.line}"
             where_fr = f"{shadow.file}:{shadow.line}" if shadow.file != rule.file else f"ligne {shadow.line}"
-            warnings.append(RuleError(
-                rule.file, rule.line, rule.column,
-                f"rule {rule.name!r} can never fire: rule {shadow.name!r} ({where}) comes first, takes every "
-                "item it would take and stops there (move it above, or give the earlier rule continue: true)",
-                "warning",
-                f"la règle {rule.name!r} ne se déclenchera jamais : la règle {shadow.name!r} ({where_fr}) passe "
-                "avant, prend tous les messages qu'elle prendrait et arrête la lecture (placez-la au-dessus, ou "
-                "ajoutez continue: true à la précédente)",
-            ))
+            warnings.append(
+                RuleError(
+                    rule.file,
+                    rule.line,
+                    rule.column,
+                    f"rule {rule.name!r} can never fire: rule {shadow.name!r} ({where}) comes first, takes every "
+                    "item it would take and stops there (move it above, or give the earlier rule continue: true)",
+                    "warning",
+                    f"la règle {rule.name!r} ne se déclenchera jamais : la règle {shadow.name!r} ({where_fr}) passe "
+                    "avant, prend tous les messages qu'elle prendrait et arrête la lecture (placez-la au-dessus, ou "
+                    "ajoutez continue: true à la précédente)",
+                )
+            )
         if rule.stop:
             stoppers.append(rule)
     return warnings

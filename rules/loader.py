@@ -86,12 +86,32 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?$")
 
 WHEN_KEYS = (
-    "source", "category", "event", "msg_type", "severity", "keywords", "regex", "roads",
-    "territories", "attributes", "episode", "time",
+    "source",
+    "category",
+    "event",
+    "msg_type",
+    "severity",
+    "keywords",
+    "regex",
+    "roads",
+    "territories",
+    "attributes",
+    "episode",
+    "time",
 )
 THEN_KEYS = (
-    "territories", "hashtags", "channels", "template", "priority", "approve", "escalate_to",
-    "suppress_duplicates", "episode", "sms_gsm7", "publish_at", "end_after",
+    "territories",
+    "hashtags",
+    "channels",
+    "template",
+    "priority",
+    "approve",
+    "escalate_to",
+    "suppress_duplicates",
+    "episode",
+    "sms_gsm7",
+    "publish_at",
+    "end_after",
 )
 
 
@@ -155,9 +175,15 @@ def review_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()
         duplicates: set[int] = set()
         for rule_name, line, column in file_names:
             if rule_name in names:
-                file_errors.append(RuleError(
-                    name, line, column, f"name: rule {rule_name!r} is already defined at {names[rule_name]}",
-                    french=f"name : la règle {rule_name!r} existe déjà en {names[rule_name]}"))
+                file_errors.append(
+                    RuleError(
+                        name,
+                        line,
+                        column,
+                        f"name: rule {rule_name!r} is already defined at {names[rule_name]}",
+                        french=f"name : la règle {rule_name!r} existe déjà en {names[rule_name]}",
+                    )
+                )
                 duplicates.add(line)
             else:
                 names[rule_name] = f"{name}:{line}"
@@ -178,8 +204,12 @@ def _check_file(
         return [], errors, [], []
     checker = _RuleChecker(display_name(path))
     if root is None:
-        checker.error(None, "", "the file is empty: expected 'mode:' and 'rules:'",
-                      "le fichier est vide : 'mode:' et 'rules:' attendus")
+        checker.error(
+            None,
+            "",
+            "the file is empty: expected 'mode:' and 'rules:'",
+            "le fichier est vide : 'mode:' et 'rules:' attendus",
+        )
         return [], checker.errors, [], []
     top = checker.mapping(root, "", ["mode", "rules"], required=["mode", "rules"])
     if not top:
@@ -210,8 +240,12 @@ def _rule(checker: _RuleChecker, node: Node, mode: str, known: Known) -> Rule | 
         name = checker.string(fields["name"][1], "name")
         name_node = fields["name"][1]
         if name is not None and not _NAME.match(name):
-            checker.error(name_node, "name", f"use letters, digits, '-', '_' or '.', got {name!r}",
-                          f"lettres, chiffres, '-', '_' ou '.' seulement, trouvé {name!r}")
+            checker.error(
+                name_node,
+                "name",
+                f"use letters, digits, '-', '_' or '.', got {name!r}",
+                f"lettres, chiffres, '-', '_' ou '.' seulement, trouvé {name!r}",
+            )
         elif name is not None:
             checker.names.append((name, node.start_mark.line + 1, name_node.start_mark.column + 1))
     when = _when(checker, fields["when"][1], known) if "when" in fields else Condition()
@@ -236,9 +270,14 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
     values: dict = {}
     vocabulary = known.vocabulary
     if "source" in fields:
-        values["sources"] = frozenset(checker.string_list(
-            fields["source"][1], "when.source",
-            lambda v, n, p: references.check_source(checker, v, n, p, known.sources), non_empty=True))
+        values["sources"] = frozenset(
+            checker.string_list(
+                fields["source"][1],
+                "when.source",
+                lambda v, n, p: references.check_source(checker, v, n, p, known.sources),
+                non_empty=True,
+            )
+        )
     scope = references.Scope.start(values.get("sources"), known.sources, vocabulary)
     for key, (_key_node, value_node) in fields.items():
         path = f"when.{key}"
@@ -258,14 +297,26 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
             values["msg_types"] = frozenset(MsgType(v) for v in picked if v)
             if values["msg_types"] and all(picked):
                 listed = ", ".join(sorted(m.value for m in values["msg_types"]))
-                scope.narrow(checker, value_node, path, references.msg_type_producers(vocabulary, values["msg_types"]),
-                             f"the message type {listed}", f"le type de message {listed}")
+                scope.narrow(
+                    checker,
+                    value_node,
+                    path,
+                    references.msg_type_producers(vocabulary, values["msg_types"]),
+                    f"the message type {listed}",
+                    f"le type de message {listed}",
+                )
         elif key == "severity":
             word = checker.choice(value_node, path, SEVERITIES, fold_case=True)
             if word:
                 values["min_severity"] = Severity.parse(word)
-                scope.narrow(checker, value_node, path, references.severity_producers(vocabulary, values["min_severity"]),
-                             f"a severity of {word} or more", f"une gravité {word} ou plus")
+                scope.narrow(
+                    checker,
+                    value_node,
+                    path,
+                    references.severity_producers(vocabulary, values["min_severity"]),
+                    f"a severity of {word} or more",
+                    f"une gravité {word} ou plus",
+                )
         elif key == "keywords":
             values.update(_keywords(checker, value_node, path))
         elif key == "regex":
@@ -285,8 +336,9 @@ def _when(checker: Checker, node: Node, known: Known) -> Condition | None:
     return Condition(**values)
 
 
-def _vocabulary_list(checker: Checker, node: Node, path: str, name: str, scope: references.Scope,
-                     vocabulary: Vocabulary) -> list[str]:
+def _vocabulary_list(
+    checker: Checker, node: Node, path: str, name: str, scope: references.Scope, vocabulary: Vocabulary
+) -> list[str]:
     """Values of an event / category / attribute condition, each checked against what the parsers
     produce; then the rule's scope is narrowed to the kinds of source that produce one of them."""
     producers: set[str] = set()
@@ -318,20 +370,26 @@ def _keywords(checker: Checker, node: Node, path: str) -> dict:
     result = {f"{key}_words": tuple(_phrases(checker, value, f"{path}.{key}")) for key, (_k, value) in fields.items()}
     excluded = result.get("none_words", ())
     if excluded:
+
         def blocked(phrase: str) -> str | None:
             return next((n for n in excluded if f" {n} " in f" {phrase} "), None)
 
         required = [(w, blocked(w)) for w in result.get("all_words", ())]
         if any(n for _w, n in required):
             word, none = next((w, n) for w, n in required if n)
-            checker.warn(fields["all"][1], f"{path}.all", f"this rule can never fire: {word!r} is required but "
-                         f"{none!r} is excluded (keywords.none)",
-                         f"cette règle ne se déclenchera jamais : {word!r} est exigé mais {none!r} est exclu "
-                         "(keywords.none)")
+            checker.warn(
+                fields["all"][1],
+                f"{path}.all",
+                f"this rule can never fire: {word!r} is required but {none!r} is excluded (keywords.none)",
+                f"cette règle ne se déclenchera jamais : {word!r} est exigé mais {none!r} est exclu (keywords.none)",
+            )
         elif result.get("any_words") and all(blocked(w) for w in result["any_words"]):
-            checker.warn(fields["any"][1], f"{path}.any", "this rule can never fire: every keyword of 'any' "
-                         "contains a word of 'none'",
-                         "cette règle ne se déclenchera jamais : chaque mot de 'any' contient un mot de 'none'")
+            checker.warn(
+                fields["any"][1],
+                f"{path}.any",
+                "this rule can never fire: every keyword of 'any' contains a word of 'none'",
+                "cette règle ne se déclenchera jamais : chaque mot de 'any' contient un mot de 'none'",
+            )
     return result
 
 
@@ -339,15 +397,20 @@ def _phrases(checker: Checker, node: Node, path: str) -> list[str]:
     def convert(value: str, child: Node, child_path: str) -> str | None:
         phrase = normalise_phrase(value)
         if not phrase:
-            checker.error(child, child_path, f"keyword {value!r} has no Latin letters or digits to match",
-                          f"le mot-clé {value!r} n'a ni lettre latine ni chiffre à chercher")
+            checker.error(
+                child,
+                child_path,
+                f"keyword {value!r} has no Latin letters or digits to match",
+                f"le mot-clé {value!r} n'a ni lettre latine ni chiffre à chercher",
+            )
             return None
         if phrase.isdigit():
             checker.error(
-                child, child_path,
-                f"keyword {value!r} is only a number (in a [...] list a comma separates values: quote \"7,5 tonnes\")",
+                child,
+                child_path,
+                f'keyword {value!r} is only a number (in a [...] list a comma separates values: quote "7,5 tonnes")',
                 f"le mot-clé {value!r} n'est qu'un nombre (dans une liste [...] la virgule sépare les valeurs : "
-                "écrivez \"7,5 tonnes\" entre guillemets)",
+                'écrivez "7,5 tonnes" entre guillemets)',
             )
             return None
         return phrase
@@ -359,16 +422,24 @@ def _regex(checker: Checker, value: str, node: Node, path: str) -> re.Pattern[st
     try:
         return re.compile(value, re.IGNORECASE)
     except re.error as exc:
-        checker.error(node, path, f"invalid regular expression '{value}': {exc.msg} at position {exc.pos}",
-                      f"expression régulière invalide '{value}' : {exc.msg} à la position {exc.pos}")
+        checker.error(
+            node,
+            path,
+            f"invalid regular expression '{value}': {exc.msg} at position {exc.pos}",
+            f"expression régulière invalide '{value}' : {exc.msg} à la position {exc.pos}",
+        )
         return None
 
 
 def _road(checker: Checker, value: str, node: Node, path: str) -> str | Road | None:
     spec = parse_road_spec(value)
     if spec is None:
-        checker.error(node, path, f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}",
-                      f"type de route (D, N, A, C) ou route comme D957 attendu, trouvé {value!r}")
+        checker.error(
+            node,
+            path,
+            f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}",
+            f"type de route (D, N, A, C) ou route comme D957 attendu, trouvé {value!r}",
+        )
     return spec
 
 
@@ -379,23 +450,32 @@ def _territories(checker: Checker, node: Node, path: str, known: Known, *, non_e
             listed = ", ".join(sorted(known.territories)) or "none"
             place = (known.places or {}).get(code) or (known.places or {}).get(fold(value))
             if place is not None:
-                checker.error(child, child_path, f"{value!r} is a place of territory {place}, not a territory "
-                              f"(territories file has {listed}): did you mean {place!r}?",
-                              f"{value!r} est un lieu du territoire {place}, pas un territoire "
-                              f"(territoires : {listed}) : vouliez-vous dire {place!r} ?")
+                checker.error(
+                    child,
+                    child_path,
+                    f"{value!r} is a place of territory {place}, not a territory "
+                    f"(territories file has {listed}): did you mean {place!r}?",
+                    f"{value!r} est un lieu du territoire {place}, pas un territoire "
+                    f"(territoires : {listed}) : vouliez-vous dire {place!r} ?",
+                )
                 return None
             guess = did_you_mean(code, known.territories)
             hint, hint_fr = suggestion(guess)
-            checker.error(child, child_path, f"unknown territory {value!r} (territories file has {listed}{hint})",
-                          f"territoire {value!r} inconnu (territoires : {listed}{hint_fr})")
+            checker.error(
+                child,
+                child_path,
+                f"unknown territory {value!r} (territories file has {listed}{hint})",
+                f"territoire {value!r} inconnu (territoires : {listed}{hint_fr})",
+            )
             return None
         return code
 
     return checker.string_list(node, path, convert, non_empty=non_empty)
 
 
-def _attributes(checker: Checker, node: Node, path: str, scope: references.Scope,
-                vocabulary: Vocabulary) -> tuple[tuple[str, frozenset[str]], ...]:
+def _attributes(
+    checker: Checker, node: Node, path: str, scope: references.Scope, vocabulary: Vocabulary
+) -> tuple[tuple[str, frozenset[str]], ...]:
     fields = checker.mapping(node, path, None)
     if not fields:
         return ()
@@ -421,8 +501,12 @@ def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
         raw = value_node.value if hasattr(value_node, "value") and isinstance(value_node.value, str) else None
         match = _CLOCK.match(raw.strip()) if raw is not None else None
         if match is None:
-            checker.error(value_node, f"{path}.{key}", f'expected a time like "05:00" (quote it), got {describe(value_node)}',
-                          f'heure attendue comme "05:00" (entre guillemets), trouvé {describe(value_node)}')
+            checker.error(
+                value_node,
+                f"{path}.{key}",
+                f'expected a time like "05:00" (quote it), got {describe(value_node)}',
+                f'heure attendue comme "05:00" (entre guillemets), trouvé {describe(value_node)}',
+            )
             ok = False
             continue
         parsed = time(int(match.group(1)), int(match.group(2)))
@@ -432,11 +516,17 @@ def _time(checker: Checker, node: Node, path: str) -> TimeWindow | None:
             end = parsed
     days = frozenset(range(7))
     if "days" in fields and not _empty_list(checker, fields["days"][1], f"{path}.days"):
-        picked = [checker.choice(n, p, DAYS, fold_case=True) for n, p in checker.items(fields["days"][1], f"{path}.days")]
+        picked = [
+            checker.choice(n, p, DAYS, fold_case=True) for n, p in checker.items(fields["days"][1], f"{path}.days")
+        ]
         days = frozenset(DAYS.index(d) for d in picked if d)
     if start == end and ("from" in fields or "to" in fields):
-        checker.error(node, path, "'from' and 'to' are equal: the window would be empty",
-                      "'from' et 'to' sont égaux : la plage ne s'ouvrirait jamais")
+        checker.error(
+            node,
+            path,
+            "'from' and 'to' are equal: the window would be empty",
+            "'from' et 'to' sont égaux : la plage ne s'ouvrirait jamais",
+        )
         ok = False
     return TimeWindow(start, end, days) if ok else None
 
@@ -462,7 +552,9 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
         if key == "territories":
             values["territories"] = tuple(dict.fromkeys(_territories(checker, value_node, path, known)))
         elif key == "hashtags":
-            values["hashtags"] = tuple(dict.fromkeys(checker.string_list(value_node, path, lambda v, n, p: _hashtag(checker, v, n, p))))
+            values["hashtags"] = tuple(
+                dict.fromkeys(checker.string_list(value_node, path, lambda v, n, p: _hashtag(checker, v, n, p)))
+            )
         elif key == "channels":
             channels = checker.string_list(
                 value_node, path, lambda v, n, p: _member(checker, v, n, p, known.channels, "channel"), non_empty=True
@@ -494,8 +586,12 @@ def _then(checker: Checker, node: Node, known: Known) -> Action | None:
     if "template" in fields and templates:
         for channel in templates:
             if channel != "default" and channel not in channels:
-                checker.error(fields["template"][1], "then.template", f"channel {channel!r} is not in then.channels",
-                              f"le canal {channel!r} n'est pas dans then.channels")
+                checker.error(
+                    fields["template"][1],
+                    "then.template",
+                    f"channel {channel!r} is not in then.channels",
+                    f"le canal {channel!r} n'est pas dans then.channels",
+                )
     return Action(**values)
 
 
@@ -519,8 +615,12 @@ def _approve(checker: Checker, node: Node, path: str) -> dict:
 def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:
     tag = value if value.startswith("#") else f"#{value}"
     if not _HASHTAG.match(tag):
-        checker.error(node, path, f"expected a hashtag like #neige (letters, digits, _), got {value!r}",
-                      f"hashtag attendu comme #neige (lettres, chiffres, _), trouvé {value!r}")
+        checker.error(
+            node,
+            path,
+            f"expected a hashtag like #neige (letters, digits, _), got {value!r}",
+            f"hashtag attendu comme #neige (lettres, chiffres, _), trouvé {value!r}",
+        )
         return None
     return tag
 
@@ -528,13 +628,19 @@ def _hashtag(checker: Checker, value: str, node: Node, path: str) -> str | None:
 _WHAT_FR = {"channel": "canal", "template": "modèle", "authority": "autorité"}
 
 
-def _member(checker: Checker, value: str, node: Node, path: str, known: Collection[str] | None, what: str) -> str | None:
+def _member(
+    checker: Checker, value: str, node: Node, path: str, known: Collection[str] | None, what: str
+) -> str | None:
     if known is not None and value not in known:
         listed = ", ".join(sorted(known)) or "none"
         guess = did_you_mean(value, known)
         hint, hint_fr = suggestion(guess)
-        checker.error(node, path, f"unknown {what} {value!r} (known: {listed}{hint})",
-                      f"{_WHAT_FR.get(what, what)} {value!r} inconnu (connus : {listed}{hint_fr})")
+        checker.error(
+            node,
+            path,
+            f"unknown {what} {value!r} (known: {listed}{hint})",
+            f"{_WHAT_FR.get(what, what)} {value!r} inconnu (connus : {listed}{hint_fr})",
+        )
         return None
     return value
 
@@ -561,9 +667,12 @@ def _duration(checker: Checker, node: Node, path: str) -> int | None:
     raw = node.value.strip().lower() if hasattr(node, "value") and isinstance(node.value, str) else ""
     match = _DURATION.match(raw) if raw else None
     if match is None or not any(match.groups()):
-        checker.error(node, path, f"expected a duration like 30m, 2h or 1h30m, got {describe(node)}",
-                      f"durée attendue comme 30m, 2h ou 1h30m, trouvé {describe(node)}")
+        checker.error(
+            node,
+            path,
+            f"expected a duration like 30m, 2h or 1h30m, got {describe(node)}",
+            f"durée attendue comme 30m, 2h ou 1h30m, trouvé {describe(node)}",
+        )
         return None
     d, h, m, s = (int(g) if g else 0 for g in match.groups())
     return ((d * 24 + h) * 60 + m) * 60 + s
-

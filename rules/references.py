@@ -26,8 +26,12 @@ from .vocabulary import Vocabulary
 from .yamlcheck import Checker, did_you_mean
 
 # field name in messages → (English, French)
-_LABELS = {"event": ("event", "événement"), "category": ("category", "catégorie"),
-           "msg_type": ("message type", "type de message"), "severity": ("severity", "gravité")}
+_LABELS = {
+    "event": ("event", "événement"),
+    "category": ("category", "catégorie"),
+    "msg_type": ("message type", "type de message"),
+    "severity": ("severity", "gravité"),
+}
 
 
 def label(name: str) -> tuple[str, str]:
@@ -44,13 +48,19 @@ def check_source(checker: Checker, value: str, node: Node, path: str, sources: M
     if guess is not None and _skeleton(guess) == _skeleton(value):
         guess = None  # prefecture-28 is not a typo of prefecture-41: another source, not configured here
     if guess is not None:
-        checker.error(node, path, f"unknown source {value!r} (did you mean {guess!r}?)",
-                      f"source {value!r} inconnue (vouliez-vous dire {guess!r} ?)")
+        checker.error(
+            node,
+            path,
+            f"unknown source {value!r} (did you mean {guess!r}?)",
+            f"source {value!r} inconnue (vouliez-vous dire {guess!r} ?)",
+        )
     else:
-        checker.warn(node, path, f"source {value!r} is not configured (configured: {configured}): "
-                     "no item will come from it",
-                     f"la source {value!r} n'est pas configurée (sources : {configured}) : "
-                     "aucun message n'en viendra")
+        checker.warn(
+            node,
+            path,
+            f"source {value!r} is not configured (configured: {configured}): no item will come from it",
+            f"la source {value!r} n'est pas configurée (sources : {configured}) : aucun message n'en viendra",
+        )
     return value
 
 
@@ -69,8 +79,9 @@ class Scope:
     dead: bool = False  # a warning was given already: say it once
 
     @classmethod
-    def start(cls, rule_sources: Collection[str] | None, sources: Mapping[str, str] | None,
-              vocabulary: Vocabulary) -> "Scope":
+    def start(
+        cls, rule_sources: Collection[str] | None, sources: Mapping[str, str] | None, vocabulary: Vocabulary
+    ) -> "Scope":
         everything = set(vocabulary.kinds)
         if rule_sources and sources:
             named = {s: sources[s] for s in rule_sources if s in sources}
@@ -98,18 +109,28 @@ class Scope:
         makers = ", ".join(sorted(producers)) or "none"
         if self.narrowed_by:
             earlier = ", ".join(self.narrowed_by)
-            checker.warn(node, path, f"this rule can never fire: conditions contradict each other: {what} comes only "
-                         f"from {makers} sources, which {earlier} already excludes",
-                         f"cette règle ne se déclenchera jamais : conditions contradictoires : {what_fr} ne vient que "
-                         f"de sources {makers}, que {earlier} exclut déjà")
+            checker.warn(
+                node,
+                path,
+                f"this rule can never fire: conditions contradict each other: {what} comes only "
+                f"from {makers} sources, which {earlier} already excludes",
+                f"cette règle ne se déclenchera jamais : conditions contradictoires : {what_fr} ne vient que "
+                f"de sources {makers}, que {earlier} exclut déjà",
+            )
         else:
-            checker.warn(node, path, f"this rule can never fire: items from {self.origin} never have {what} "
-                         f"(only {makers} sources produce it)",
-                         f"cette règle ne se déclenchera jamais : les messages de {self.origin_fr} n'ont jamais "
-                         f"{what_fr} (seules des sources {makers} le produisent)")
+            checker.warn(
+                node,
+                path,
+                f"this rule can never fire: items from {self.origin} never have {what} "
+                f"(only {makers} sources produce it)",
+                f"cette règle ne se déclenchera jamais : les messages de {self.origin_fr} n'ont jamais "
+                f"{what_fr} (seules des sources {makers} le produisent)",
+            )
 
 
-def check_value(checker: Checker, node: Node, path: str, name: str, value: str, vocabulary: Vocabulary) -> set[str] | None:
+def check_value(
+    checker: Checker, node: Node, path: str, name: str, value: str, vocabulary: Vocabulary
+) -> set[str] | None:
     """The kinds whose items may carry `value` in field `name` (event, category or an attribute); None after
     an error (a likely typo, or a value outside a closed vocabulary)."""
     kinds = tuple(vocabulary.kinds)
@@ -119,13 +140,21 @@ def check_value(checker: Checker, node: Node, path: str, name: str, value: str, 
     known = vocabulary.spellings(name, kinds)
     guess = did_you_mean(value, known)
     if guess is not None:
-        checker.error(node, path, f"no source produces the {what} {value!r} (did you mean {guess!r}?)",
-                      f"aucune source ne produit {what_fr} {value!r} (vouliez-vous dire {guess!r} ?)")
+        checker.error(
+            node,
+            path,
+            f"no source produces the {what} {value!r} (did you mean {guess!r}?)",
+            f"aucune source ne produit {what_fr} {value!r} (vouliez-vous dire {guess!r} ?)",
+        )
         return None
     if vocabulary.closed(name, kinds):
         listed = ", ".join(known)
-        checker.error(node, path, f"no source produces the {what} {value!r} (known: {listed})",
-                      f"aucune source ne produit {what_fr} {value!r} (valeurs possibles : {listed})")
+        checker.error(
+            node,
+            path,
+            f"no source produces the {what} {value!r} (known: {listed})",
+            f"aucune source ne produit {what_fr} {value!r} (valeurs possibles : {listed})",
+        )
         return None
     return set(vocabulary.producers(name, value, kinds))
 
@@ -137,8 +166,12 @@ def check_attribute_name(checker: Checker, node: Node, path: str, name: str, voc
     guess = did_you_mean(name, names)
     hint = f"did you mean {guess!r}?" if guess else f"known: {', '.join(names)}"
     hint_fr = f"vouliez-vous dire {guess!r} ?" if guess else f"attributs possibles : {', '.join(names)}"
-    checker.error(node, path, f"no source gives items the attribute {name!r} ({hint})",
-                  f"aucune source ne donne l'attribut {name!r} aux messages ({hint_fr})")
+    checker.error(
+        node,
+        path,
+        f"no source gives items the attribute {name!r} ({hint})",
+        f"aucune source ne donne l'attribut {name!r} aux messages ({hint_fr})",
+    )
     return False
 
 

@@ -11,7 +11,7 @@ _KIND_ALIASES = {"RD": "D", "D": "D", "RN": "N", "N": "N", "A": "A", "C": "C", "
 
 
 def parse_road_spec(value: str) -> str | Road | None:
-    """"D" → kind "D"; "D957" / "RD 957" → Road("D", "957"); anything else None."""
+    """ "D" → kind "D"; "D957" / "RD 957" → Road("D", "957"); anything else None."""
     text = value.strip().upper()
     if text in _KIND_ALIASES:
         return _KIND_ALIASES[text]

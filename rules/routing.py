@@ -90,10 +90,18 @@ def earlier_in_the_file(match: Match) -> int:
     return -match.candidate.order
 
 
-KEYWORD_TIES: tuple[TieBreaker, ...] = (names_a_place, longer_keyword, shares_a_territory_with_the_operator,
-                                        earlier_in_the_file)
-ROAD_TIES: tuple[TieBreaker, ...] = (explicit_road, names_a_place, shares_a_territory_with_the_operator,
-                                     earlier_in_the_file)
+KEYWORD_TIES: tuple[TieBreaker, ...] = (
+    names_a_place,
+    longer_keyword,
+    shares_a_territory_with_the_operator,
+    earlier_in_the_file,
+)
+ROAD_TIES: tuple[TieBreaker, ...] = (
+    explicit_road,
+    names_a_place,
+    shares_a_territory_with_the_operator,
+    earlier_in_the_file,
+)
 
 
 def best(matches: Sequence[Match], ties: Sequence[TieBreaker]) -> Match:
@@ -114,8 +122,9 @@ def _keyword_matches(question: Question, *, manages_roads: bool) -> list[Match]:
                 continue
             keyword = topic.keyword_in(question.text)
             if keyword is not None:
-                found.append(Match(candidate, topic, Reason.KEYWORD, keyword,
-                                   keyword_length=len(normalise_phrase(keyword))))
+                found.append(
+                    Match(candidate, topic, Reason.KEYWORD, keyword, keyword_length=len(normalise_phrase(keyword)))
+                )
     return found
 
 
@@ -146,8 +155,13 @@ Step = Callable[[Question], "Match | None"]
 POLICY: tuple[Step, ...] = (subject_keyword, named_road, road_manager_keyword)
 
 
-def route(authorities: Sequence[Authority], own: Authority, text: str, territories: Collection[str] = (),
-          roads: Collection[Road] = ()) -> Routing:
+def route(
+    authorities: Sequence[Authority],
+    own: Authority,
+    text: str,
+    territories: Collection[str] = (),
+    roads: Collection[Road] = (),
+) -> Routing:
     """Decide who answers `text`: the first step of POLICY that matches, else the operator's team."""
     norm = normalise(text or "")
     wanted = set(territories)

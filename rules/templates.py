@@ -159,7 +159,11 @@ class Templates:
                 raise FileNotFoundError(f"templates directory not found: {os.fspath(source)}")
             # Read once: a snapshot in force must not change when files are edited before a reload.
             loader = jinja2.DictLoader(
-                {p.name: p.read_text(encoding="utf-8") for p in sorted(self.directory.glob(f"*{SUFFIX}")) if p.is_file()}
+                {
+                    p.name: p.read_text(encoding="utf-8")
+                    for p in sorted(self.directory.glob(f"*{SUFFIX}"))
+                    if p.is_file()
+                }
             )
         self.env = _Sandbox(
             loader=loader,

@@ -76,8 +76,9 @@ class Territories:
         self._order = {t.code: i for i, t in enumerate(self.items)}
         self._commune = {insee: t.code for t in self.items for insee in t.communes}
         # INSEE code -> every territory an item about that commune concerns (border communes bring several)
-        self._commune_territories = {insee: frozenset({t.code, *t.border_communes.get(insee, ())})
-                                     for t in self.items for insee in t.communes}
+        self._commune_territories = {
+            insee: frozenset({t.code, *t.border_communes.get(insee, ())}) for t in self.items for insee in t.communes
+        }
         names: dict[str, set[str]] = {}
         for t in self.items:
             if not t.match_names:
@@ -197,7 +198,9 @@ def check_territories(path: str | os.PathLike[str]) -> tuple[Territories | None,
 
 def _territory(checker: Checker, node, path: str, border_nodes: list) -> Territory | None:
     fields = checker.mapping(
-        node, path, ["code", "name", "hashtag", "roads", "match_names", "communes", "border_communes"],
+        node,
+        path,
+        ["code", "name", "hashtag", "roads", "match_names", "communes", "border_communes"],
         required=["code", "name", "hashtag"],
     )
     if fields is None:
@@ -218,8 +221,9 @@ def _territory(checker: Checker, node, path: str, border_nodes: list) -> Territo
     kinds: set[str] = set()
     refs: set[Road] = set()
     if "roads" in fields:
-        values: list[str | Road] = checker.string_list(fields["roads"][1], f"{path}.roads",
-                                                       lambda v, n, p: _road(checker, v, n, p))
+        values: list[str | Road] = checker.string_list(
+            fields["roads"][1], f"{path}.roads", lambda v, n, p: _road(checker, v, n, p)
+        )
         for value in values:
             if isinstance(value, Road):
                 refs.add(value)
@@ -246,7 +250,9 @@ def _territory(checker: Checker, node, path: str, border_nodes: list) -> Territo
         for insee, (key_node, value_node) in (entries or {}).items():
             where = f"{path}.border_communes.{insee}"
             if insee.upper() not in communes:
-                checker.error(key_node, where, f"{insee!r} is not one of this territory's communes: list it there first")
+                checker.error(
+                    key_node, where, f"{insee!r} is not one of this territory's communes: list it there first"
+                )
                 continue
             codes = checker.string_list(value_node, where)
             bad = [c for c in codes if not _DEPT.match(c.upper())]
@@ -265,4 +271,3 @@ def _road(checker: Checker, value: str, node, path: str) -> str | Road | None:
     if spec is None:
         checker.error(node, path, f"expected a road kind (D, N, A, C) or a road like D957, got {value!r}")
     return spec
-

@@ -50,13 +50,11 @@ def fold(text: str) -> str:
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 _LETTERS_NFKD_KEEPS = tuple(_EXTRA.items())
 # After folding, bytes other than ASCII letters and digits separate words.
-_WORD_BYTES = bytes(
-    c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122) else 32 for c in range(256)
-)
+_WORD_BYTES = bytes(c + 32 if 65 <= c <= 90 else c if (48 <= c <= 57 or 97 <= c <= 122) else 32 for c in range(256))
 
 
 def normalise(text: str) -> str:
-    """" word word " form: folded, punctuation and underscores turned into single spaces, padded.
+    """ " word word " form: folded, punctuation and underscores turned into single spaces, padded.
 
     Runs on every item for every rule set, so it stays in C as much as possible: casefold, NFKD and
     dropping combining marks, then a byte table. Letters outside the Latin alphabet separate words

@@ -75,25 +75,47 @@ def _parser_words() -> dict[str, KindWords]:
     return {
         "rss": rss,
         "cap": KindWords(
-            "cap", FREE, _words(cap.CATEGORIES), frozenset(MsgType), Severity.EXTREME,
+            "cap",
+            FREE,
+            _words(cap.CATEGORIES),
+            frozenset(MsgType),
+            Severity.EXTREME,
             {**{name: FREE for name in cap.ATTRIBUTES}, "colour": _words(cap.COLOURS), "status": _words(cap.STATUSES)},
         ),
         "datex2": KindWords(
-            "datex2", _words(datex_events), _words(datex_categories), frozenset(MsgType), Severity.EXTREME,
-            {**{name: FREE for name in datex2.ATTRIBUTES}, "record_type": _words(DATEX2_RECORD_TYPES),
-             "validity_status": _words(datex2.VALIDITY_STATUSES), "hgv": _words(["true"])},
+            "datex2",
+            _words(datex_events),
+            _words(datex_categories),
+            frozenset(MsgType),
+            Severity.EXTREME,
+            {
+                **{name: FREE for name in datex2.ATTRIBUTES},
+                "record_type": _words(DATEX2_RECORD_TYPES),
+                "validity_status": _words(datex2.VALIDITY_STATUSES),
+                "hgv": _words(["true"]),
+            },
         ),
         "geojson": KindWords(
-            "geojson", _words([geojson.EVENT]), _words([geojson.CATEGORY]), frozenset({MsgType.ALERT, MsgType.CANCEL}),
+            "geojson",
+            _words([geojson.EVENT]),
+            _words([geojson.CATEGORY]),
+            frozenset({MsgType.ALERT, MsgType.CANCEL}),
             max(geojson.DEFAULT_STATES.values()),
             {**{name: FREE for name in geojson.ATTRIBUTES}, "state": _words(geojson.DEFAULT_STATES, closed=False)},
         ),
         "vigilance": KindWords(
-            "vigilance", _words(vigilance.PHENOMENA.values()), _words(["Met"]),
-            frozenset({MsgType.ALERT, MsgType.CANCEL}), max(vigilance.SEVERITIES.values()),
-            {**{name: FREE for name in vigilance.ATTRIBUTES}, "colour": _words(vigilance.COLOURS.values()),
-             "phenomenon": _words(vigilance.PHENOMENA.values()), "colour_id": _words(vigilance.COLOURS),
-             "phenomenon_id": _words(vigilance.PHENOMENA)},
+            "vigilance",
+            _words(vigilance.PHENOMENA.values()),
+            _words(["Met"]),
+            frozenset({MsgType.ALERT, MsgType.CANCEL}),
+            max(vigilance.SEVERITIES.values()),
+            {
+                **{name: FREE for name in vigilance.ATTRIBUTES},
+                "colour": _words(vigilance.COLOURS.values()),
+                "phenomenon": _words(vigilance.PHENOMENA.values()),
+                "colour_id": _words(vigilance.COLOURS),
+                "phenomenon_id": _words(vigilance.PHENOMENA),
+            },
         ),
     }
 
@@ -135,10 +157,15 @@ class Vocabulary:
                     attributes[name] = attributes[name].merged(_words(v for v in values if v))
             kinds[kind] = KindWords(
                 kind,
-                base.events if base.events.closed else base.events.merged(_words(v for v in found.get("event", []) if v)),
-                base.categories if base.categories.closed
+                base.events
+                if base.events.closed
+                else base.events.merged(_words(v for v in found.get("event", []) if v)),
+                base.categories
+                if base.categories.closed
                 else base.categories.merged(_words(v for v in found.get("category", []) if v)),
-                base.msg_types, base.max_severity, attributes,
+                base.msg_types,
+                base.max_severity,
+                attributes,
             )
         return cls(kinds)
 
@@ -159,8 +186,9 @@ class Vocabulary:
         return tuple(k for k in kinds if (w := self.kinds[k].field(name)) is not None and w.has(value))
 
     def spellings(self, name: str, kinds: Iterable[str]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s for k in kinds if (w := self.kinds[k].field(name)) is not None
-                                   for s in w.spellings if s))
+        return tuple(
+            dict.fromkeys(s for k in kinds if (w := self.kinds[k].field(name)) is not None for s in w.spellings if s)
+        )
 
     def closed(self, name: str, kinds: Iterable[str]) -> bool:
         return all(w.closed for k in kinds if (w := self.kinds[k].field(name)) is not None)

@@ -66,7 +66,7 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str | None:
 
 
 def hint(guess: str | None) -> tuple[str, str]:
-    """"; did you mean 'x'?" in English and French, or nothing."""
+    """ "; did you mean 'x'?" in English and French, or nothing."""
     return (f"; did you mean {guess!r}?", f" ; vouliez-vous dire {guess!r} ?") if guess else ("", "")
 
 
@@ -101,11 +101,25 @@ def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]
                 pass
         return yaml.compose(text, Loader=yaml.SafeLoader), []
     except OSError as exc:
-        return None, [RuleError(name, 0, 0, f"cannot read file: {exc.strerror or exc}",
-                                french=f"fichier illisible : {exc.strerror or exc}")]
+        return None, [
+            RuleError(
+                name,
+                0,
+                0,
+                f"cannot read file: {exc.strerror or exc}",
+                french=f"fichier illisible : {exc.strerror or exc}",
+            )
+        ]
     except UnicodeDecodeError as exc:
-        return None, [RuleError(name, 0, 0, f"not UTF-8 text: {exc.reason} at byte {exc.start}",
-                                french=f"texte non UTF-8 : {exc.reason} à l'octet {exc.start}")]
+        return None, [
+            RuleError(
+                name,
+                0,
+                0,
+                f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                french=f"texte non UTF-8 : {exc.reason} à l'octet {exc.start}",
+            )
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -113,8 +127,15 @@ def compose(path: str | os.PathLike[str]) -> tuple[Node | None, list[RuleError]]
         if exc.context:
             problem = f"{exc.context}, {problem}"
         check = any(word in problem for word in ("indent", "mapping", "block", "expected <"))
-        return None, [RuleError(name, line, column, f"YAML syntax: {problem}" + (" (check the indentation)" if check else ""),
-                                french=f"syntaxe YAML : {problem}" + (" (vérifiez l'indentation)" if check else ""))]
+        return None, [
+            RuleError(
+                name,
+                line,
+                column,
+                f"YAML syntax: {problem}" + (" (check the indentation)" if check else ""),
+                french=f"syntaxe YAML : {problem}" + (" (vérifiez l'indentation)" if check else ""),
+            )
+        ]
     except yaml.YAMLError as exc:
         return None, [RuleError(name, 0, 0, f"YAML syntax: {exc}")]
 
@@ -156,8 +177,14 @@ class Checker:
 
     def _finding(self, node: Node | None, path: str, message: str, french: str, level: str) -> RuleError:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
-        return RuleError(self.file, line, column, f"{path}: {message}" if path else message, level,
-                         f"{path} : {french}" if path and french else french)
+        return RuleError(
+            self.file,
+            line,
+            column,
+            f"{path}: {message}" if path else message,
+            level,
+            f"{path} : {french}" if path and french else french,
+        )
 
     def mapping(
         self, node: Node, path: str, allowed: Iterable[str] | None, required: Iterable[str] = ()
@@ -165,8 +192,12 @@ class Checker:
         """Keys → (key node, value node). Unknown (unless allowed is None), duplicate and missing keys
         are errors."""
         if not isinstance(node, MappingNode):
-            self.error(node, path, f"expected a mapping, got {describe(node)}",
-                       f"table attendue (clé: valeur), trouvé {describe_fr(node)}")
+            self.error(
+                node,
+                path,
+                f"expected a mapping, got {describe(node)}",
+                f"table attendue (clé: valeur), trouvé {describe_fr(node)}",
+            )
             return None
         allowed = tuple(allowed) if allowed is not None else None
         result: dict[str, tuple[Node, Node]] = {}
@@ -180,8 +211,12 @@ class Checker:
                 self.error(key_node, key_path, "duplicate key", "clé en double")
             elif allowed is not None and key not in allowed:
                 guess = did_you_mean(str(key), allowed)
-                self.error(key_node, key_path, f"unknown key (expected one of {', '.join(allowed)}{hint(guess)[0]})",
-                           f"clé inconnue (clés possibles : {', '.join(allowed)}{hint(guess)[1]})")
+                self.error(
+                    key_node,
+                    key_path,
+                    f"unknown key (expected one of {', '.join(allowed)}{hint(guess)[0]})",
+                    f"clé inconnue (clés possibles : {', '.join(allowed)}{hint(guess)[1]})",
+                )
             else:
                 result[key] = (key_node, value_node)
         for key in required:
@@ -191,8 +226,9 @@ class Checker:
 
     def string(self, node: Node, path: str, *, allow_empty: bool = False) -> str | None:
         if not isinstance(node, ScalarNode) or node.tag == _NULL:
-            self.error(node, path, f"expected a text value, got {describe(node)}",
-                       f"texte attendu, trouvé {describe_fr(node)}")
+            self.error(
+                node, path, f"expected a text value, got {describe(node)}", f"texte attendu, trouvé {describe_fr(node)}"
+            )
             return None
         value = str(node.value).strip()
         if not value and not allow_empty:
@@ -207,8 +243,12 @@ class Checker:
                 return True
             if lowered in _BOOL_FALSE:
                 return False
-        self.error(node, path, f"expected true or false, got {describe(node)}",
-                   f"true ou false attendu, trouvé {describe_fr(node)}")
+        self.error(
+            node,
+            path,
+            f"expected true or false, got {describe(node)}",
+            f"true ou false attendu, trouvé {describe_fr(node)}",
+        )
         return None
 
     def integer(self, node: Node, path: str, *, minimum: int | None = None) -> int | None:
@@ -220,8 +260,12 @@ class Checker:
             if value is not None and (minimum is None or value >= minimum):
                 return value
         bound = f" ≥ {minimum}" if minimum is not None else ""
-        self.error(node, path, f"expected a whole number{bound}, got {describe(node)}",
-                   f"nombre entier{bound} attendu, trouvé {describe_fr(node)}")
+        self.error(
+            node,
+            path,
+            f"expected a whole number{bound}, got {describe(node)}",
+            f"nombre entier{bound} attendu, trouvé {describe_fr(node)}",
+        )
         return None
 
     def choice(self, node: Node, path: str, choices: Iterable[str], *, fold_case: bool = False) -> str | None:
@@ -233,13 +277,20 @@ class Checker:
                     return candidate
             guess = did_you_mean(value, choices)
             if guess is not None:
-                self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)} "
-                           f"(did you mean {guess!r}?)",
-                           f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)} "
-                           f"(vouliez-vous dire {guess!r} ?)")
+                self.error(
+                    node,
+                    path,
+                    f"expected one of {', '.join(choices)}, got {describe(node)} (did you mean {guess!r}?)",
+                    f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)} "
+                    f"(vouliez-vous dire {guess!r} ?)",
+                )
                 return None
-        self.error(node, path, f"expected one of {', '.join(choices)}, got {describe(node)}",
-                   f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)}")
+        self.error(
+            node,
+            path,
+            f"expected one of {', '.join(choices)}, got {describe(node)}",
+            f"valeur attendue parmi {', '.join(choices)}, trouvé {describe_fr(node)}",
+        )
         return None
 
     def items(self, node: Node, path: str, *, scalar_ok: bool = True) -> list[tuple[Node, str]]:
@@ -270,8 +321,9 @@ class Checker:
         """A list of texts (one text is accepted as a list of one), each optionally converted/checked.
         non_empty: an empty list is an error (for filters, where it would mean "never")."""
         if non_empty and isinstance(node, SequenceNode) and not node.value:
-            self.error(node, path, "empty list: it would never match; remove the key to accept any value",
-                       EMPTY_LIST_FR)
+            self.error(
+                node, path, "empty list: it would never match; remove the key to accept any value", EMPTY_LIST_FR
+            )
             return []
         result: list[Any] = []
         for child, child_path in self.items(node, path):

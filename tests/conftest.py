@@ -5,6 +5,7 @@ CRIEUR_TEST_PG_DSN, default the local `test` database). PostgreSQL is not option
 reached the PostgreSQL half of the suite fails, it is never skipped. Fake provider servers live in
 tests/fakes/.
 """
+
 from __future__ import annotations
 
 import os
@@ -87,8 +88,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     failure, and end the process in pytest_unconfigure."""
     import threading
 
-    leaked = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon
-              and t.is_alive()]
+    leaked = [
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
     if leaked:
         _LEAKED.extend(leaked)
         session.exitstatus = 1

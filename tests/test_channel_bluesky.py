@@ -17,8 +17,15 @@ TEXT = "Neige : la RD 957 est fermée à Vendôme. #route41 Infos : https://www.
 
 @pytest.fixture
 async def bsky(fake_bluesky, http_session):
-    channel = BlueskyChannel("bsky41", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social",
-                                        "app_password": "test-token", "timeout": 0.5})
+    channel = BlueskyChannel(
+        "bsky41",
+        {
+            "service": fake_bluesky.base_url,
+            "identifier": "cd41.bsky.social",
+            "app_password": "test-token",
+            "timeout": 0.5,
+        },
+    )
     await channel.start(http_session)
     return channel
 
@@ -31,7 +38,7 @@ def test_facets_use_utf8_byte_offsets():
     text = "Déneigement ❄️ #route41, voir https://exemple.fr/a?b=1. Et #Vendôme!"
     facets = facets_for(text)
     raw = text.encode("utf-8")
-    spans = [raw[f["index"]["byteStart"]:f["index"]["byteEnd"]].decode() for f in facets]
+    spans = [raw[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode() for f in facets]
     assert spans == ["#route41", "https://exemple.fr/a?b=1", "#Vendôme"]
     assert facets[0]["features"] == [{"$type": "app.bsky.richtext.facet#tag", "tag": "route41"}]
     assert facets[1]["features"] == [{"$type": "app.bsky.richtext.facet#link", "uri": "https://exemple.fr/a?b=1"}]
@@ -59,14 +66,19 @@ async def test_session_once_then_posts_with_facets_and_language(bsky, fake_blues
 
 
 async def test_given_facets_are_used_as_is(bsky, fake_bluesky):
-    given = [{"index": {"byteStart": 0, "byteEnd": 5}, "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "x"}]}]
+    given = [
+        {"index": {"byteStart": 0, "byteEnd": 5}, "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "x"}]}
+    ]
     await bsky.send(message(extra={"facets": given}))
     assert fake_bluesky.records[0]["record"]["facets"] == given
 
 
 async def test_link_card_for_the_alerts_page(bsky, fake_bluesky):
-    card = {"uri": "https://alertes.loir-et-cher.fr/t/41", "title": "Neige sur la RD 957",
-            "description": "La RD 957 est fermée. " * 20}
+    card = {
+        "uri": "https://alertes.loir-et-cher.fr/t/41",
+        "title": "Neige sur la RD 957",
+        "description": "La RD 957 est fermée. " * 20,
+    }
     await bsky.send(message("d-1", extra={"card": card}))
     embed = fake_bluesky.records[0]["record"]["embed"]
     assert embed["$type"] == "app.bsky.embed.external"
@@ -74,7 +86,10 @@ async def test_link_card_for_the_alerts_page(bsky, fake_bluesky):
     assert len(embed["external"]["description"]) == 300 and embed["external"]["description"].endswith("…")
     await bsky.send(message("d-2", text="Autre", link="https://www.loir-et-cher.fr/routes", subject="Routes"))
     assert fake_bluesky.records[1]["record"]["embed"]["external"] == {
-        "uri": "https://www.loir-et-cher.fr/routes", "title": "Routes", "description": ""}
+        "uri": "https://www.loir-et-cher.fr/routes",
+        "title": "Routes",
+        "description": "",
+    }
     await bsky.send(message("d-3", text="Sans lien", link="javascript:alert(1)"))
     assert "embed" not in fake_bluesky.records[2]["record"]
 
@@ -83,7 +98,10 @@ async def test_reply_refs(bsky, fake_bluesky):
     first = await bsky.send(message("d-1"))
     await bsky.send(message("d-2", text="Fin d'alerte #route41", reply_to=first.provider_id))
     uri, cid = first.provider_id.split("|")
-    assert fake_bluesky.records[1]["record"]["reply"] == {"root": {"uri": uri, "cid": cid}, "parent": {"uri": uri, "cid": cid}}
+    assert fake_bluesky.records[1]["record"]["reply"] == {
+        "root": {"uri": uri, "cid": cid},
+        "parent": {"uri": uri, "cid": cid},
+    }
 
 
 async def test_expired_token_is_refreshed_within_the_attempt(bsky, fake_bluesky):
@@ -97,7 +115,9 @@ async def test_expired_token_is_refreshed_within_the_attempt(bsky, fake_bluesky)
 
 
 async def test_wrong_password_is_auth_error(fake_bluesky, http_session):
-    channel = BlueskyChannel("b", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social", "app_password": "nope"})
+    channel = BlueskyChannel(
+        "b", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social", "app_password": "nope"}
+    )
     await channel.start(http_session)
     with pytest.raises(AuthError) as err:
         await channel.send(message())
@@ -130,8 +150,10 @@ async def test_invalid_record_is_permanent(bsky, fake_bluesky):
     assert err.value.code == "InvalidRequest"
     assert "Invalid app.bsky.feed.post record" in str(err.value)
     [refused] = fake_bluesky.take_refused()  # the lexicon: at most 300 graphemes and 3000 bytes
-    assert refused.problems == ["record/text: must not be longer than 3000 bytes",
-                                "record/text: must not be longer than 300 graphemes"]
+    assert refused.problems == [
+        "record/text: must not be longer than 3000 bytes",
+        "record/text: must not be longer than 300 graphemes",
+    ]
     with pytest.raises(PermanentError):
         await bsky.send(message(reply_to="at://no-cid"))
 

@@ -16,8 +16,12 @@ pytest_plugins = ["tests.fakes.fixtures"]
 
 CONFIGS = {
     "mastodon": {"base_url": "https://social.example", "access_token_env": "UNSET_CRIEUR_VAR"},
-    "twilio": {"account_sid_env": "UNSET_CRIEUR_VAR", "auth_token_env": "UNSET_CRIEUR_VAR", "from": "+33700000001",
-               "max_segments": 4},
+    "twilio": {
+        "account_sid_env": "UNSET_CRIEUR_VAR",
+        "auth_token_env": "UNSET_CRIEUR_VAR",
+        "from": "+33700000001",
+        "max_segments": 4,
+    },
     "bluesky": {"identifier": "cd41.bsky.social", "app_password_env": "UNSET_CRIEUR_VAR"},
     "x": {"consumer_key_env": "UNSET_CRIEUR_VAR"},
     "facebook": {"page_id": "1", "page_token_env": "UNSET_CRIEUR_VAR"},
@@ -49,7 +53,9 @@ def test_dry_run_still_validates_options():
 async def test_records_to_file_and_memory(tmp_path, fake_twilio, http_session, monkeypatch):
     monkeypatch.delenv("UNSET_CRIEUR_VAR", raising=False)
     log = tmp_path / "dry.jsonl"
-    channel = DryRunChannel(TwilioChannel.for_dry_run("sms41", CONFIGS["twilio"] | {"api_base": fake_twilio.base_url}), log)
+    channel = DryRunChannel(
+        TwilioChannel.for_dry_run("sms41", CONFIGS["twilio"] | {"api_base": fake_twilio.base_url}), log
+    )
     assert channel.limits.max_segments == 4 and channel.kind == "twilio" and channel.per_recipient
     await channel.start(http_session)
     first = await channel.send(Message(key="d-1", alert_id=1, text="Verglas sur la RD 924.", recipient="+33612345678"))
@@ -58,7 +64,9 @@ async def test_records_to_file_and_memory(tmp_path, fake_twilio, http_session, m
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert lines == channel.records
     assert [(r["recipient"], r["key"], r["channel"], r["kind"]) for r in lines] == [
-        ("+33612345678", "d-1", "sms41", "twilio"), ("+33698765432", "d-2", "sms41", "twilio")]
+        ("+33612345678", "d-1", "sms41", "twilio"),
+        ("+33698765432", "d-2", "sms41", "twilio"),
+    ]
     assert lines[0]["text"] == "Verglas sur la RD 924." and "time" in lines[0] and lines[0]["subject"] == ""
     assert fake_twilio.requests == []
     found = await channel.find_sent(Message(key="d-2", alert_id=1, text="", recipient=""), 0)

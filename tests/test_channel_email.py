@@ -59,13 +59,26 @@ async def mailbox():
 
 
 def options(port: int, **extra):
-    return {"host": "127.0.0.1", "port": port, "starttls": False, "from": "alertes@loir-et-cher.fr",
-            "from_name": "Département de Loir-et-Cher", "local_hostname": "crieur.test", "timeout": 0.5} | extra
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "starttls": False,
+        "from": "alertes@loir-et-cher.fr",
+        "from_name": "Département de Loir-et-Cher",
+        "local_hostname": "crieur.test",
+        "timeout": 0.5,
+    } | extra
 
 
 def message(to="habitant@example.org", key="d-1", **kw) -> Message:
-    return Message(key=key, alert_id=4, recipient=to, subject=kw.pop("subject", "Neige : routes fermées"),
-                   text="La RD 957 est fermée entre Blois et Vendôme.", **kw)
+    return Message(
+        key=key,
+        alert_id=4,
+        recipient=to,
+        subject=kw.pop("subject", "Neige : routes fermées"),
+        text="La RD 957 est fermée entre Blois et Vendôme.",
+        **kw,
+    )
 
 
 async def test_sends_utf8_mail_with_subject_and_link(mailbox):
@@ -77,7 +90,11 @@ async def test_sends_utf8_mail_with_subject_and_link(mailbox):
     assert mail["Subject"] == "Neige : routes fermées"
     assert mail["From"].addresses[0].display_name == "Département de Loir-et-Cher"
     assert mail["Message-ID"] == receipt.provider_id
-    assert mail.get_content().splitlines() == ["La RD 957 est fermée entre Blois et Vendôme.", "", "https://www.loir-et-cher.fr/routes"]
+    assert mail.get_content().splitlines() == [
+        "La RD 957 est fermée entre Blois et Vendôme.",
+        "",
+        "https://www.loir-et-cher.fr/routes",
+    ]
     assert mail.get_content_charset() == "utf-8"
 
 
@@ -127,10 +144,29 @@ def self_signed(tmp_path):
         pytest.skip("openssl CLI not available")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return cert, key
 
@@ -140,10 +176,13 @@ async def test_starttls_with_self_signed_certificate(self_signed):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     box = Mailbox()
-    server, port = await smtp_server(box, tls_context=context, require_starttls=True,
-                                     authenticator=authenticator, auth_require_tls=True)
+    server, port = await smtp_server(
+        box, tls_context=context, require_starttls=True, authenticator=authenticator, auth_require_tls=True
+    )
     try:
-        channel = EmailChannel("mail41", options(port, starttls=True, ca_file=str(cert), username="crieur", password="pw-smtp"))
+        channel = EmailChannel(
+            "mail41", options(port, starttls=True, ca_file=str(cert), username="crieur", password="pw-smtp")
+        )
         await channel.send(message())
         assert len(box.received) == 1
         untrusting = EmailChannel("mail41", options(port, starttls=True))

@@ -17,8 +17,9 @@ TEXT = "Circulation difficile sur tout le réseau départemental. Évitez les d�
 
 @pytest.fixture
 async def fb(fake_facebook, http_session):
-    channel = FacebookChannel("fb41", {"api_base": fake_facebook.base_url, "page_id": PAGE,
-                                       "page_token": "test-token", "timeout": 0.5})
+    channel = FacebookChannel(
+        "fb41", {"api_base": fake_facebook.base_url, "page_id": PAGE, "page_token": "test-token", "timeout": 0.5}
+    )
     await channel.start(http_session)
     return channel
 

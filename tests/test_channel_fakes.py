@@ -26,14 +26,24 @@ SID = "AC" + "0" * 32
 
 async def test_standalone_fake_twilio_process(http_session):
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.twilio", "--port", "0", "--token", "proc-token",
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tests.fakes.twilio",
+        "--port",
+        "0",
+        "--token",
+        "proc-token",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert line.startswith("listening on http://127.0.0.1:"), line
         base = line.split()[-1]
-        sms = TwilioChannel("sms", {"account_sid": SID, "auth_token": "proc-token", "from": "+33700000001", "api_base": base})
+        sms = TwilioChannel(
+            "sms", {"account_sid": SID, "auth_token": "proc-token", "from": "+33700000001", "api_base": base}
+        )
         await sms.start(http_session)
         receipt = await sms.send(Message(key="k", alert_id=1, text="Test", recipient="+33612345678"))
         assert receipt.provider_id.startswith("SM")
@@ -80,27 +90,58 @@ async def test_seeded_failure_ratio_is_reproducible_and_loses_nothing(http_sessi
 
 async def test_fault_injection_counts_per_recipient(fake_twilio, http_session):
     fake_twilio.failure_ratio(0.3, seed=28)
-    sms = TwilioChannel("sms", {"account_sid": SID, "auth_token": "test-token", "from": "+33700000001",
-                                "api_base": fake_twilio.base_url})
+    sms = TwilioChannel(
+        "sms",
+        {"account_sid": SID, "auth_token": "test-token", "from": "+33700000001", "api_base": fake_twilio.base_url},
+    )
     await sms.start(http_session)
     numbers = [f"+3361234{n:04d}" for n in range(30)]
-    await _deliver_all(sms, [Message(key=f"k{n}", alert_id=1, text="Neige", recipient=to) for n, to in enumerate(numbers)])
+    await _deliver_all(
+        sms, [Message(key=f"k{n}", alert_id=1, text="Neige", recipient=to) for n, to in enumerate(numbers)]
+    )
     assert [fake_twilio.count_for(to) for to in numbers] == [1] * 30
     assert len(fake_twilio.requests) > 30
 
 
-async def test_no_secret_in_logs_or_errors(caplog, http_session, fake_mastodon, fake_twilio, fake_bluesky,
-                                           fake_x, fake_facebook, fake_webhook):
+async def test_no_secret_in_logs_or_errors(
+    caplog, http_session, fake_mastodon, fake_twilio, fake_bluesky, fake_x, fake_facebook, fake_webhook
+):
     caplog.set_level(logging.DEBUG)
     secret = "S3CRET-do-not-log"
     channels = [
         (MastodonChannel("m", {"base_url": fake_mastodon.base_url, "access_token": secret}), ""),
-        (TwilioChannel("t", {"account_sid": SID, "auth_token": secret, "from": "+33700000001",
-                             "api_base": fake_twilio.base_url}), "+33612345678"),
-        (BlueskyChannel("b", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social", "app_password": secret}), ""),
-        (XChannel("x", {"api_base": fake_x.base_url, "consumer_key": "ck", "consumer_secret": secret,
-                        "access_token": "at", "access_token_secret": secret}), ""),
-        (FacebookChannel("f", {"api_base": fake_facebook.base_url, "page_id": "100200300400500", "page_token": secret}), ""),
+        (
+            TwilioChannel(
+                "t",
+                {"account_sid": SID, "auth_token": secret, "from": "+33700000001", "api_base": fake_twilio.base_url},
+            ),
+            "+33612345678",
+        ),
+        (
+            BlueskyChannel(
+                "b", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social", "app_password": secret}
+            ),
+            "",
+        ),
+        (
+            XChannel(
+                "x",
+                {
+                    "api_base": fake_x.base_url,
+                    "consumer_key": "ck",
+                    "consumer_secret": secret,
+                    "access_token": "at",
+                    "access_token_secret": secret,
+                },
+            ),
+            "",
+        ),
+        (
+            FacebookChannel(
+                "f", {"api_base": fake_facebook.base_url, "page_id": "100200300400500", "page_token": secret}
+            ),
+            "",
+        ),
         (WebhookChannel("w", {"secret": secret, "allow": ["127.0.0.1"]}), f"{fake_webhook.base_url}/hook"),
     ]
     errors = []

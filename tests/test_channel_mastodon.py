@@ -17,7 +17,9 @@ TEXT = "❄️ RD 957 fermée entre Blois et Vendôme : neige et verglas. #route
 
 @pytest.fixture
 async def mastodon(fake_mastodon, http_session):
-    channel = MastodonChannel("masto41", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "timeout": 0.5})
+    channel = MastodonChannel(
+        "masto41", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "timeout": 0.5}
+    )
     await channel.start(http_session)
     return channel
 
@@ -52,7 +54,9 @@ async def test_update_replies_to_previous_status(mastodon, fake_mastodon):
 
 
 async def test_visibility_option(fake_mastodon, http_session):
-    channel = MastodonChannel("m", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "visibility": "unlisted"})
+    channel = MastodonChannel(
+        "m", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "visibility": "unlisted"}
+    )
     await channel.start(http_session)
     await channel.send(message())
     assert fake_mastodon.received("POST", "/api/v1/statuses")[0].json["visibility"] == "unlisted"
@@ -81,8 +85,7 @@ async def test_the_servers_own_character_limit_is_read_at_start(http_session, ca
 async def test_an_unreadable_instance_keeps_the_configured_limit(http_session, caplog):
     async with FakeMastodon() as fake:
         fake.fail_next(1, status=503)
-        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token",
-                                        "max_characters": 480})
+        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token", "max_characters": 480})
         await channel.start(http_session)
         assert channel.limits.max_length == 480
         assert "instance limits not read" in caplog.text or "without configuration" in caplog.text

@@ -14,10 +14,10 @@ from PIL import Image
 
 from alerts.domain import Alert, Area, Road, Severity
 from alerts.web.card import HEIGHT, WIDTH, install_card_attachments
+from channels._media import Attachment
 from channels.base import Message, PermanentError
 from channels.bluesky import BlueskyChannel
 from channels.mastodon import MastodonChannel
-from channels._media import Attachment
 from tests.test_web_map import GEO
 from tests.test_web_support import make_crieur
 
@@ -34,20 +34,30 @@ def message(kind: str = "Alert", key: str = "d-1") -> Message:
 async def picture(alt: str = ALT):
     async def source(_message: Message) -> Attachment:
         return Attachment(PNG, "image/png", alt, WIDTH, HEIGHT)
+
     return source
 
 
 @pytest.fixture
 async def mastodon(fake_mastodon, http_session):
-    channel = MastodonChannel("masto41", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "timeout": 1})
+    channel = MastodonChannel(
+        "masto41", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "timeout": 1}
+    )
     await channel.start(http_session)
     return channel
 
 
 @pytest.fixture
 async def bsky(fake_bluesky, http_session):
-    channel = BlueskyChannel("bsky41", {"service": fake_bluesky.base_url, "identifier": "cd41.bsky.social",
-                                        "app_password": "test-token", "timeout": 1})
+    channel = BlueskyChannel(
+        "bsky41",
+        {
+            "service": fake_bluesky.base_url,
+            "identifier": "cd41.bsky.social",
+            "app_password": "test-token",
+            "timeout": 1,
+        },
+    )
     await channel.start(http_session)
     return channel
 
@@ -89,6 +99,7 @@ async def test_long_descriptions_are_cut_and_big_blobs_refused(mastodon, fake_ma
 
     async def too_big(_message: Message) -> Attachment:
         return Attachment(b"\x89PNG" + b"0" * 2_000_001, "image/png", ALT)
+
     bsky.attachments = too_big
     with pytest.raises(PermanentError, match="2 MB"):
         await bsky.send(message())
@@ -97,26 +108,36 @@ async def test_long_descriptions_are_cut_and_big_blobs_refused(mastodon, fake_ma
 
 async def test_the_fakes_refuse_what_the_providers_refuse(fake_mastodon, fake_bluesky, http_session):
     bearer = {"Authorization": "Bearer test-token"}
-    async with http_session.post(f"{fake_mastodon.base_url}/api/v2/media", headers=bearer,
-                                 data={"description": "sans fichier"}) as answer:
+    async with http_session.post(
+        f"{fake_mastodon.base_url}/api/v2/media", headers=bearer, data={"description": "sans fichier"}
+    ) as answer:
         assert answer.status in (400, 422)  # not multipart, no file
     form = aiohttp.FormData()
     form.add_field("file", PNG, filename="carte.png", content_type="image/png")
     form.add_field("description", "x" * 1501)
     async with http_session.post(f"{fake_mastodon.base_url}/api/v2/media", headers=bearer, data=form) as answer:
         assert answer.status == 422 and "1500" in (await answer.json())["error"]
-    async with http_session.post(f"{fake_mastodon.base_url}/api/v1/statuses", headers=bearer,
-                                 json={"status": "x", "media_ids": ["404"]}) as answer:
+    async with http_session.post(
+        f"{fake_mastodon.base_url}/api/v1/statuses", headers=bearer, json={"status": "x", "media_ids": ["404"]}
+    ) as answer:
         assert answer.status == 422
-    async with http_session.post(f"{fake_bluesky.base_url}/xrpc/com.atproto.server.createSession",
-                                 json={"identifier": "cd41.bsky.social", "password": "test-token"}) as answer:
+    async with http_session.post(
+        f"{fake_bluesky.base_url}/xrpc/com.atproto.server.createSession",
+        json={"identifier": "cd41.bsky.social", "password": "test-token"},
+    ) as answer:
         session = await answer.json()
     token = {"Authorization": f"Bearer {session['accessJwt']}"}
-    record = {"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-20T06:00:00.000Z",
-              "embed": {"$type": "app.bsky.embed.images", "images": [{"image": {"ref": {"$link": "bafkreinone"}}}]}}
-    async with http_session.post(f"{fake_bluesky.base_url}/xrpc/com.atproto.repo.createRecord", headers=token,
-                                 json={"repo": session["did"], "collection": "app.bsky.feed.post",
-                                       "record": record}) as answer:
+    record = {
+        "$type": "app.bsky.feed.post",
+        "text": "x",
+        "createdAt": "2026-01-20T06:00:00.000Z",
+        "embed": {"$type": "app.bsky.embed.images", "images": [{"image": {"ref": {"$link": "bafkreinone"}}}]},
+    }
+    async with http_session.post(
+        f"{fake_bluesky.base_url}/xrpc/com.atproto.repo.createRecord",
+        headers=token,
+        json={"repo": session["did"], "collection": "app.bsky.feed.post", "record": record},
+    ) as answer:
         assert answer.status == 400 and "alt" in (await answer.json())["message"]
     # bad requests on purpose: what the descriptions refuse is taken, so that the fakes' own check passes
     fake_mastodon.take_refused()
@@ -149,8 +170,17 @@ async def test_bluesky_upload_renews_an_expired_session(bsky, fake_bluesky):
 async def x(fake_x, http_session):
     from channels.x import XChannel
 
-    channel = XChannel("x41", {"api_base": fake_x.base_url, "consumer_key": "ck", "consumer_secret": "cs",
-                               "access_token": "at", "access_token_secret": "ats", "timeout": 1})
+    channel = XChannel(
+        "x41",
+        {
+            "api_base": fake_x.base_url,
+            "consumer_key": "ck",
+            "consumer_secret": "cs",
+            "access_token": "at",
+            "access_token_secret": "ats",
+            "timeout": 1,
+        },
+    )
     await channel.start(http_session)
     return channel
 
@@ -172,11 +202,16 @@ async def test_fake_x_refuses_unknown_media_and_missing_fields(fake_x, http_sess
     from channels.x import oauth1_authorization
 
     def signed(url: str) -> dict[str, str]:
-        return {"Authorization": oauth1_authorization("POST", url, consumer_key="ck", consumer_secret="cs",
-                                                      token="at", token_secret="ats")}
+        return {
+            "Authorization": oauth1_authorization(
+                "POST", url, consumer_key="ck", consumer_secret="cs", token="at", token_secret="ats"
+            )
+        }
+
     tweets = f"{fake_x.base_url}/2/tweets"
-    async with http_session.post(tweets, headers=signed(tweets),
-                                 json={"text": "x", "media": {"media_ids": ["1"]}}) as answer:
+    async with http_session.post(
+        tweets, headers=signed(tweets), json={"text": "x", "media": {"media_ids": ["1"]}}
+    ) as answer:
         assert answer.status == 400
     upload = f"{fake_x.base_url}/2/media/upload"
     form = aiohttp.FormData()
@@ -190,8 +225,15 @@ async def test_fake_x_refuses_unknown_media_and_missing_fields(fake_x, http_sess
 async def facebook(fake_facebook, http_session):
     from channels.facebook import FacebookChannel
 
-    channel = FacebookChannel("fb41", {"api_base": fake_facebook.base_url, "page_id": fake_facebook.page_id,
-                                       "page_token": "test-token", "timeout": 1})
+    channel = FacebookChannel(
+        "fb41",
+        {
+            "api_base": fake_facebook.base_url,
+            "page_id": fake_facebook.page_id,
+            "page_token": "test-token",
+            "timeout": 1,
+        },
+    )
     await channel.start(http_session)
     return channel
 
@@ -211,12 +253,22 @@ async def test_facebook_posts_a_page_photo_with_its_alt_text(facebook, fake_face
 
 
 async def test_the_service_attaches_the_alerts_real_card_on_every_network(
-        tmp_path: pathlib.Path, mastodon, fake_mastodon, bsky, fake_bluesky, x, fake_x, facebook, fake_facebook) -> None:
+    tmp_path: pathlib.Path, mastodon, fake_mastodon, bsky, fake_bluesky, x, fake_x, facebook, fake_facebook
+) -> None:
     crieur = await make_crieur(tmp_path, geo=GEO)
     try:
-        alert = await crieur.store.add_alert(Alert(
-            "RD 957 fermée à Vendôme", "Congères.", ("41",), ("#route41",), ("mastodon", "bluesky", "x", "facebook"),
-            severity=Severity.SEVERE, roads=(Road("D", "957"),), areas=(Area("commune", "41269"),)))
+        alert = await crieur.store.add_alert(
+            Alert(
+                "RD 957 fermée à Vendôme",
+                "Congères.",
+                ("41",),
+                ("#route41",),
+                ("mastodon", "bluesky", "x", "facebook"),
+                severity=Severity.SEVERE,
+                roads=(Road("D", "957"),),
+                areas=(Area("commune", "41269"),),
+            )
+        )
         crieur.channels = {"mastodon": mastodon, "bluesky": bsky, "x": x, "facebook": facebook}
         install_card_attachments(crieur)
         for channel in crieur.channels.values():
@@ -228,8 +280,10 @@ async def test_the_service_attaches_the_alerts_real_card_on_every_network(
         assert media["_data"] == blob[0] == x_media["data"] == photo["photo"]  # one card on every network
         image = Image.open(io.BytesIO(media["_data"]))
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
-        expected = ("Alerte « RD 957 fermée à Vendôme », sévérité sévère. "
-                    "Carte de Loir-et-Cher : Route fermée : RD 957 · Vendôme.")
+        expected = (
+            "Alerte « RD 957 fermée à Vendôme », sévérité sévère. "
+            "Carte de Loir-et-Cher : Route fermée : RD 957 · Vendôme."
+        )
         assert media["description"] == x_media["alt_text"] == photo["alt_text_custom"] == expected
         assert fake_bluesky.records[0]["record"]["embed"]["images"][0]["alt"] == expected
     finally:

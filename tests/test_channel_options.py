@@ -47,7 +47,9 @@ def test_every_option_an_adapter_reads_is_declared(kind: str) -> None:
 
 
 def test_unknown_option_wrong_type_and_missing_option_name_line_and_column(tmp_path: pathlib.Path) -> None:
-    errors = errors_of(tmp_path, """\
+    errors = errors_of(
+        tmp_path,
+        """\
         channels:
           toots:
             kind: mastodon
@@ -64,9 +66,13 @@ def test_unknown_option_wrong_type_and_missing_option_name_line_and_column(tmp_p
             kind: email
             from: route41@departement-41.example
             recipients: astreinte@departement-41.example
-    """)
-    assert any(e.startswith("5:5: channels.toots.acess_token_env: unknown option for a mastodon channel (known:")
-               and "access_token_env" in e for e in errors), errors
+    """,
+    )
+    assert any(
+        e.startswith("5:5: channels.toots.acess_token_env: unknown option for a mastodon channel (known:")
+        and "access_token_env" in e
+        for e in errors
+    ), errors
     assert "6:14: channels.toots.timeout: expected a number, got 'soon'" in errors
     assert any(e.startswith("3:5: channels.toots: missing required option access_token_env") for e in errors)
     assert "10:19: channels.sms.max_segments: expected a whole number, got 2.5" in errors

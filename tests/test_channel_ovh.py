@@ -1,4 +1,5 @@
 """The OVHcloud SMS adapter against the fake OVHcloud API (signed calls checked like the real service)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,14 @@ async def fake_ovh():
 
 
 def ovh_channel(fake: FakeOvh, **overrides) -> OvhChannel:
-    options = {"application_key": "ak-test", "application_secret": "as-test", "consumer_key": "ck-test",
-               "service_name": "sms-ab12345-1", "sender": "CD41", "endpoint": f"{fake.base_url}/1.0"}
+    options = {
+        "application_key": "ak-test",
+        "application_secret": "as-test",
+        "consumer_key": "ck-test",
+        "service_name": "sms-ab12345-1",
+        "sender": "CD41",
+        "endpoint": f"{fake.base_url}/1.0",
+    }
     return OvhChannel("sms_ovh", options | overrides)
 
 
@@ -38,8 +45,11 @@ async def test_send_is_signed_tagged_and_found_again(fake_ovh, http_session):
     receipt = await channel.send(message())
     assert receipt.provider_id.startswith("ovh:")
     [job] = fake_ovh.messages
-    assert (job["receiver"], job["message"], job["tag"]) == ("+33612345678", "D957 fermée à Vendôme.",
-                                                             "7:sms:Alert:+33612345678")
+    assert (job["receiver"], job["message"], job["tag"]) == (
+        "+33612345678",
+        "D957 fermée à Vendôme.",
+        "7:sms:Alert:+33612345678",
+    )
     post = fake_ovh.received("POST")[0]
     assert post.json["sender"] == "CD41" and post.json["noStopClause"] is True
     assert await channel.find_sent(message(), since=0) == type(receipt)(receipt.provider_id, "sent")

@@ -59,8 +59,9 @@ async def test_update_and_end_are_threaded_on_each_network(crieur, fake_mastodon
 async def test_preview_says_how_long_the_sms_fan_out_takes(tmp_path, db_url):
     """The console's preview: 3 subscribers of 41, one sender at 0.5 segment/s: 6 s."""
     path = tmp_path / "crieur.yaml"
-    path.write_text(config_text(tmp_path, db_url).replace('from: "+33757000041"}',
-                                                          'from: "+33757000041", sender_rate: 0.5}'))
+    path.write_text(
+        config_text(tmp_path, db_url).replace('from: "+33757000041"}', 'from: "+33757000041", sender_rate: 0.5}')
+    )
     service = Crieur(load_config(path))
     await service.open()
     try:

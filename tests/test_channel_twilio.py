@@ -20,8 +20,13 @@ TO = "+33612345678"
 
 
 def options(fake, **extra):
-    return {"account_sid": SID, "auth_token": "test-token", "from": "+33700000001",
-            "api_base": fake.base_url, "timeout": 0.5} | extra
+    return {
+        "account_sid": SID,
+        "auth_token": "test-token",
+        "from": "+33700000001",
+        "api_base": fake.base_url,
+        "timeout": 0.5,
+    } | extra
 
 
 @pytest.fixture
@@ -39,8 +44,12 @@ async def test_create_message(sms, fake_twilio):
     receipt = await sms.send(message())
     [req] = fake_twilio.received("POST")
     assert req.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
-    assert req.form == {"To": TO, "Body": TEXT, "From": "+33700000001",
-                        "StatusCallback": "https://crieur.example/twilio/status?d=d-1"}
+    assert req.form == {
+        "To": TO,
+        "Body": TEXT,
+        "From": "+33700000001",
+        "StatusCallback": "https://crieur.example/twilio/status?d=d-1",
+    }
     assert req.header("Authorization").startswith("Basic ")
     assert receipt.provider_id.startswith("SM") and len(receipt.provider_id) == 34
     assert receipt.status == "queued"

@@ -26,8 +26,11 @@ def test_standard_webhooks_reference_vectors(vector):
     """The signing vectors of the Standard Webhooks reference libraries (read from ../shared/api-specs)."""
     body = vector["payload"].encode("utf-8")
     assert sign(vector["secret"], vector["msg_id"], vector["timestamp"], body) == vector["signature"]
-    headers = {"webhook-id": vector["msg_id"], "webhook-timestamp": str(vector["timestamp"]),
-               "webhook-signature": vector["signature"]}
+    headers = {
+        "webhook-id": vector["msg_id"],
+        "webhook-timestamp": str(vector["timestamp"]),
+        "webhook-signature": vector["signature"],
+    }
     verify(vector["secret"], headers, body, now=vector["timestamp"] + 10)
     with pytest.raises(WebhookVerificationError, match="signature"):
         verify(vector["secret"], headers, body + b" ", now=vector["timestamp"])
@@ -38,7 +41,8 @@ def test_standard_webhooks_reference_vectors(vector):
 def test_default_payload_has_the_structure_the_specification_recommends():
     """Standard Webhooks, "Payload structure": `type` (full-stop delimited), `timestamp` (ISO 8601), `data`."""
     assert "`type`: a full-stop delimited type" in shared_path(
-        "api-specs", "standard-webhooks", "standard-webhooks.md").read_text("utf-8")
+        "api-specs", "standard-webhooks", "standard-webhooks.md"
+    ).read_text("utf-8")
     payload = WebhookChannel.payload(Message(key="k", alert_id=3, text="Neige", kind="Update"))
     assert set(payload) == {"type", "timestamp", "data"}
     assert payload["type"] == "alert.update"
@@ -48,7 +52,11 @@ def test_default_payload_has_the_structure_the_specification_recommends():
 def test_verify_accepts_good_and_refuses_tampered_old_or_missing():
     body = b'{"a":1}'
     now = int(time.time())
-    headers = {"Webhook-Id": "k1", "Webhook-Timestamp": str(now), "Webhook-Signature": "v1,bogus " + sign(SECRET, "k1", now, body)}
+    headers = {
+        "Webhook-Id": "k1",
+        "Webhook-Timestamp": str(now),
+        "Webhook-Signature": "v1,bogus " + sign(SECRET, "k1", now, body),
+    }
     verify(SECRET, headers, body)
     with pytest.raises(WebhookVerificationError, match="signature"):
         verify(SECRET, headers, b'{"a":2}')
@@ -57,7 +65,9 @@ def test_verify_accepts_good_and_refuses_tampered_old_or_missing():
     with pytest.raises(WebhookVerificationError, match="missing"):
         verify(SECRET, {"webhook-id": "k1"}, body)
     raw = "plain-secret"
-    verify(raw, {"webhook-id": "k", "webhook-timestamp": str(now), "webhook-signature": sign(raw, "k", now, body)}, body)
+    verify(
+        raw, {"webhook-id": "k", "webhook-timestamp": str(now), "webhook-signature": sign(raw, "k", now, body)}, body
+    )
 
 
 @pytest.fixture
@@ -68,8 +78,16 @@ async def hook(http_session):
     await channel.close()
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.0.0.8/hook", "http://[::1]/x",
-                                 "http://2130706433/hook", "http://169.254.169.254/latest/meta-data"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.8/hook",
+        "http://[::1]/x",
+        "http://2130706433/hook",
+        "http://169.254.169.254/latest/meta-data",
+    ],
+)
 async def test_internal_addresses_are_refused_unless_allowed(http_session, url):
     channel = WebhookChannel("hooks", {"secret": SECRET})
     await channel.start(http_session)

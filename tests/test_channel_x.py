@@ -20,23 +20,40 @@ TEXT = "Poids lourds interdits sur l'A10 entre Blois et Orléans (arrêté préf
 def test_signature_matches_x_documentation_vector():
     # "Creating a signature", X developer documentation (OAuth 1.0a HMAC-SHA1 example).
     header = oauth1_authorization(
-        "POST", "https://api.twitter.com/1.1/statuses/update.json?include_entities=true",
-        consumer_key="xvz1evFS4wEEPTGEFPHBog", consumer_secret="kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
-        token="370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb", token_secret="LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
+        "POST",
+        "https://api.twitter.com/1.1/statuses/update.json?include_entities=true",
+        consumer_key="xvz1evFS4wEEPTGEFPHBog",
+        consumer_secret="kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+        token="370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+        token_secret="LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
         form={"status": "Hello Ladies + Gentlemen, a signed OAuth request!"},
-        nonce="kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg", timestamp="1318622958",
+        nonce="kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+        timestamp="1318622958",
     )
     assert parse_oauth_header(header)["oauth_signature"] == "hCtSmYh+iHYCEqBWrE7C7hYmtUk="
 
 
 def test_fake_verifier_agrees_with_the_vector():
-    params = [("include_entities", "true"), ("status", "Hello Ladies + Gentlemen, a signed OAuth request!"),
-              ("oauth_consumer_key", "xvz1evFS4wEEPTGEFPHBog"), ("oauth_nonce", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg"),
-              ("oauth_signature_method", "HMAC-SHA1"), ("oauth_timestamp", "1318622958"),
-              ("oauth_token", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb"), ("oauth_version", "1.0")]
-    assert oauth_signature("POST", "https://api.twitter.com/1.1/statuses/update.json", params,
-                           "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw", "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE"
-                           ) == "hCtSmYh+iHYCEqBWrE7C7hYmtUk="
+    params = [
+        ("include_entities", "true"),
+        ("status", "Hello Ladies + Gentlemen, a signed OAuth request!"),
+        ("oauth_consumer_key", "xvz1evFS4wEEPTGEFPHBog"),
+        ("oauth_nonce", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg"),
+        ("oauth_signature_method", "HMAC-SHA1"),
+        ("oauth_timestamp", "1318622958"),
+        ("oauth_token", "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb"),
+        ("oauth_version", "1.0"),
+    ]
+    assert (
+        oauth_signature(
+            "POST",
+            "https://api.twitter.com/1.1/statuses/update.json",
+            params,
+            "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+            "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
+        )
+        == "hCtSmYh+iHYCEqBWrE7C7hYmtUk="
+    )
 
 
 @pytest.fixture

@@ -77,13 +77,22 @@ class World:
     def signature(self, path: str, params: dict[str, str], url: str | None = None) -> str:
         return RequestValidator(self.twilio.auth_token).compute_signature(url or self.public + path, params)
 
-    async def sms(self, sender: str, body: str, *, sid: str | None = None, signature: str | None = None,
-                  expect: int = 200) -> str:
+    async def sms(
+        self, sender: str, body: str, *, sid: str | None = None, signature: str | None = None, expect: int = 200
+    ) -> str:
         """Post an inbound SMS as Twilio does; returns the text of the TwiML <Message> ("" if none)."""
         params = {
-            "AccountSid": self.twilio.account_sid, "ApiVersion": "2010-04-01", "Body": body, "From": sender,
-            "FromCountry": "FR", "MessageSid": sid or f"SM{time.time_ns():032x}"[:34], "NumMedia": "0",
-            "NumSegments": "1", "SmsStatus": "received", "To": "+33757000041", "ToCountry": "FR",
+            "AccountSid": self.twilio.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": sender,
+            "FromCountry": "FR",
+            "MessageSid": sid or f"SM{time.time_ns():032x}"[:34],
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "To": "+33757000041",
+            "ToCountry": "FR",
         }
         headers = {"X-Twilio-Signature": signature if signature is not None else self.signature("/twilio/sms", params)}
         response = await self.client.post("/twilio/sms", data=params, headers=headers)
@@ -97,8 +106,9 @@ class World:
         return _unescape(found.group(1)) if found else ""
 
     def worker(self, **settings: Any) -> DeliveryWorker:
-        return DeliveryWorker(self.store, self.channels, worker_id="test-worker",
-                              settings=WorkerSettings(retry_initial=0.05, **settings))
+        return DeliveryWorker(
+            self.store, self.channels, worker_id="test-worker", settings=WorkerSettings(retry_initial=0.05, **settings)
+        )
 
 
 def _unescape(text: str) -> str:
@@ -127,24 +137,49 @@ async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monke
     smtp = await loop.create_server(lambda: SMTP(mailbox, hostname="mx.test"), "127.0.0.1", 0)
     smtp_port = smtp.sockets[0].getsockname()[1]
 
-    config = ServiceConfig(path=tmp_path / "crieur.yaml", name="Département de Loir-et-Cher",
-                           sms_channel="sms", email_channel="email", twilio_auth_token_env=TOKEN_ENV,
-                           secret_key_env=SECRET_ENV)
+    config = ServiceConfig(
+        path=tmp_path / "crieur.yaml",
+        name="Département de Loir-et-Cher",
+        sms_channel="sms",
+        email_channel="email",
+        twilio_auth_token_env=TOKEN_ENV,
+        secret_key_env=SECRET_ENV,
+    )
     channels = {
-        "sms": TwilioChannel("sms", {"account_sid": fake_twilio.account_sid, "auth_token": fake_twilio.auth_token,
-                                     "from": "+33757000041", "api_base": fake_twilio.base_url, "rate": 200}),
-        "email": EmailChannel("email", {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
-                                        "from": "route41@departement-41.example", "local_hostname": "crieur.test",
-                                        "rate": 200}),
-        "mastodon": MastodonChannel("mastodon", {"base_url": fake_mastodon.base_url, "access_token": "test-token",
-                                                 "rate": 200}),
+        "sms": TwilioChannel(
+            "sms",
+            {
+                "account_sid": fake_twilio.account_sid,
+                "auth_token": fake_twilio.auth_token,
+                "from": "+33757000041",
+                "api_base": fake_twilio.base_url,
+                "rate": 200,
+            },
+        ),
+        "email": EmailChannel(
+            "email",
+            {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "starttls": False,
+                "from": "route41@departement-41.example",
+                "local_hostname": "crieur.test",
+                "rate": 200,
+            },
+        ),
+        "mastodon": MastodonChannel(
+            "mastodon", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "rate": 200}
+        ),
         "webhook": WebhookChannel("webhook", {"secret": fake_webhook.secret, "rate": 200, "allow": ["127.0.0.1"]}),
     }
     crieur = SimpleNamespace(
-        config=config, store=store, channels=channels,
+        config=config,
+        store=store,
+        channels=channels,
         directory=Directory.load(_authorities(tmp_path, fake_webhook.base_url)),
         rules=SimpleNamespace(territories=load_territories(DATA / "territories.yaml")),
-        route_installers=[], metrics=None,
+        route_installers=[],
+        metrics=None,
     )
     citizens = Citizens(crieur, limits=limits)
     crieur.citizens = citizens
@@ -188,7 +223,9 @@ async def test_subscribe_by_sms_then_receive_an_alert(world: World):
     assert await world.store.subscriptions(BRUNO) == ["28", "41"]
     assert await world.store.subscriptions(CLAIRE) == []
 
-    queued = await world.store.enqueue_subscribers(7, "sms", ["28"], "Alert", "Neige : RD 939 fermee a Chartres. #route28")
+    queued = await world.store.enqueue_subscribers(
+        7, "sms", ["28"], "Alert", "Neige : RD 939 fermee a Chartres. #route28"
+    )
     assert queued == 1
     await world.worker().drain(10)
     assert sms_to(world.twilio, BRUNO) == ["Neige : RD 939 fermee a Chartres. #route28"]
@@ -208,13 +245,15 @@ async def test_forged_or_unsigned_webhook_is_refused_and_nothing_is_stored(world
     assert response.status == 403
     # Signed for the URL a forger's Host header would produce, not the configured public URL.
     evil = world.signature("", params, url="http://evil.example/twilio/sms")
-    response = await world.client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": evil,
-                                                                            "Host": "evil.example"})
+    response = await world.client.post(
+        "/twilio/sms", data=params, headers={"X-Twilio-Signature": evil, "Host": "evil.example"}
+    )
     assert response.status == 403
     # A valid signature over other parameters (Body changed in transit).
     good = world.signature("/twilio/sms", params)
-    response = await world.client.post("/twilio/sms", data=params | {"Body": "STOP"},
-                                       headers={"X-Twilio-Signature": good})
+    response = await world.client.post(
+        "/twilio/sms", data=params | {"Body": "STOP"}, headers={"X-Twilio-Signature": good}
+    )
     assert response.status == 403
     assert await world.store.subscriptions(ALICE) == []
     assert not await world.store.opted_out(ALICE)
@@ -322,8 +361,10 @@ async def test_hgv_question_without_publication_escalates_once_by_real_email(wor
     await world.worker().drain(10)
     [mail] = world.mailbox.mails()
     assert mail["To"] == "webmestre@prefecture-41.example"
-    assert mail["Subject"] == ("[Crieur] 1 question de citoyens sur les interdictions de circulation des poids"
-                               " lourds – aucune information publiée")
+    assert mail["Subject"] == (
+        "[Crieur] 1 question de citoyens sur les interdictions de circulation des poids"
+        " lourds – aucune information publiée"
+    )
     body = mail.get_content()
     assert "1 citoyen a interrogé le Conseil départemental de Loir-et-Cher" in body
     assert f"« {HGV} »" in body
@@ -507,14 +548,17 @@ async def test_global_reply_limit_withholds_replies_but_keeps_the_messages(world
 # ------------------------------------------------------------------------------------------ Mastodon
 
 
-MENTION = ('<span class="h-card" translate="no"><a href="{base}/@cd41" class="u-url mention">@<span>cd41</span>'
-           "</a></span> {text}")
+MENTION = (
+    '<span class="h-card" translate="no"><a href="{base}/@cd41" class="u-url mention">@<span>cd41</span>'
+    "</a></span> {text}"
+)
 
 
 async def test_mastodon_mention_is_answered_in_the_thread(world: World):
     await ingest_prefecture(world.store)
-    note = world.mastodon.add_mention(MENTION.format(base=world.mastodon.base_url, text=HGV + " #route41"),
-                                      sender="habitant@mastodon.example")
+    note = world.mastodon.add_mention(
+        MENTION.format(base=world.mastodon.base_url, text=HGV + " #route41"), sender="habitant@mastodon.example"
+    )
     assert await world.citizens.poll_mentions() == 1
     [question] = await world.store.questions()
     assert question["channel"] == "mastodon" and question["sender"] == "habitant@mastodon.example"

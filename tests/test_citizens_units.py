@@ -18,21 +18,20 @@ DATA = pathlib.Path(__file__).resolve().parent / "data" / "citizens"
 def test_mention_text_strips_html_entities_and_mentions():
     content = (
         '<p><span class="h-card" translate="no"><a href="https://social.example/@route41" class="u-url mention">'
-        '@<span>route41</span></a></span> Les poids lourds peuvent-ils circuler entre Blois &amp; Vendôme ?'
+        "@<span>route41</span></a></span> Les poids lourds peuvent-ils circuler entre Blois &amp; Vendôme ?"
         '<br>Merci @habitant@autre.example !</p><p><a href="https://x.example/tags/route41" class="hashtag">'
         "#<span>route41</span></a></p>"
     )
-    assert mention_text(content) == (
-        "Les poids lourds peuvent-ils circuler entre Blois & Vendôme ? Merci ! #route41"
-    )
-    assert mention_text('<p>@<span>cd41</span></p>') == ""
+    assert mention_text(content) == ("Les poids lourds peuvent-ils circuler entre Blois & Vendôme ? Merci ! #route41")
+    assert mention_text("<p>@<span>cd41</span></p>") == ""
     assert mention_text("<p>écrire à contact@mairie.example</p>") == "écrire à contact@mairie.example"
 
 
 def test_flood_limits_from_configuration():
     assert FloodLimits.from_mapping(None) == FloodLimits()
     assert FloodLimits.from_mapping({"per_number": "3", "replies_window": 30}) == FloodLimits(
-        per_number=3, replies_window=30.0)
+        per_number=3, replies_window=30.0
+    )
     with pytest.raises(ValueError, match=r"citizens\.limits\.per_number: must be positive"):
         FloodLimits.from_mapping({"per_number": 0})
     with pytest.raises(ValueError, match=r"citizens\.limits\.replies: expected a number, not 'many'"):
@@ -63,8 +62,14 @@ def test_status_callback_key_is_read_literally():
 
 def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
     directory = Directory.load(DATA / "authorities.yaml")
-    crieur = SimpleNamespace(config=ServiceConfig(path=tmp_path / "c.yaml"), store=None, channels={}, metrics=None,
-                             directory=directory, rules=None)
+    crieur = SimpleNamespace(
+        config=ServiceConfig(path=tmp_path / "c.yaml"),
+        store=None,
+        channels={},
+        metrics=None,
+        directory=directory,
+        rules=None,
+    )
     assert Citizens(crieur).territories() == [("41", "", ""), ("28", "", "")]
 
     class Unloaded:
@@ -79,6 +84,7 @@ def test_known_territories_fall_back_to_the_directory_departements(tmp_path):
 def test_limits_come_from_the_configuration_when_not_given(tmp_path):
     config = ServiceConfig(path=tmp_path / "c.yaml")
     config.citizen_limits = {"per_number": 2}  # type: ignore[attr-defined]
-    citizens = Citizens(SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None,
-                                        metrics=None))
+    citizens = Citizens(
+        SimpleNamespace(config=config, store=None, channels={}, directory=None, rules=None, metrics=None)
+    )
     assert citizens.limits == FloodLimits(per_number=2)

@@ -1,5 +1,6 @@
 """The `crieur` command line, run in-process on the bundled example with a temporary data directory
 (what a new user does after `crieur demo`)."""
+
 from __future__ import annotations
 
 import json
@@ -59,12 +60,16 @@ def test_sms_conversation_in_the_demo(example, tmp_path, capsys):
 def test_rules_check_and_test(example, tmp_path, capsys):
     assert main(["rules", "check", str(example / "rules.yaml")]) == 0
     broken = tmp_path / "broken.yaml"
-    broken.write_text("mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n")
+    broken.write_text(
+        "mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n"
+    )
     assert main(["rules", "check", str(broken)]) != 0
     assert "broken.yaml:4:" in capsys.readouterr().out
     item = tmp_path / "item.yaml"
-    item.write_text("source: prefecture-41\nexternal_id: x\ntitle: Neige sur la RD 957\n"
-                    "text: Neige et verglas sur la RD 957 près de Blois.\nseverity: Severe\nroads: [D957]\n")
+    item.write_text(
+        "source: prefecture-41\nexternal_id: x\ntitle: Neige sur la RD 957\n"
+        "text: Neige et verglas sur la RD 957 près de Blois.\nseverity: Severe\nroads: [D957]\n"
+    )
     assert main(["rules", "test", str(example / "rules.yaml"), str(item)]) == 0
     shown = capsys.readouterr().out
     assert "neige-hors-episode" in shown and "sms" not in shown  # outside an episode: held, no SMS

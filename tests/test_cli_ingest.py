@@ -16,8 +16,14 @@ from tests.test_cli import example, keep_logging  # noqa: F401  (fixtures)
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples"
 DATA = ROOT / "tests" / "data" / "ingest"
-FOLDER_KINDS = {"cap": "cap", "meteoalarm": "cap", "datex2": "datex2", "rss": "rss", "roadstate": "geojson",
-                "vigilance": "vigilance"}
+FOLDER_KINDS = {
+    "cap": "cap",
+    "meteoalarm": "cap",
+    "datex2": "datex2",
+    "rss": "rss",
+    "roadstate": "geojson",
+    "vigilance": "vigilance",
+}
 
 
 def feed_samples() -> list[pathlib.Path]:
@@ -27,11 +33,17 @@ def feed_samples() -> list[pathlib.Path]:
 def test_every_real_sample_is_recognised_from_its_content():
     files = feed_samples()
     assert len(files) >= 25, f"shared samples missing in {SAMPLES}"
-    wrong = {p.name: guess_kind(p.read_bytes(), p.name) for p in files
-             if guess_kind(p.read_bytes(), p.name) != FOLDER_KINDS[p.parent.name]}
+    wrong = {
+        p.name: guess_kind(p.read_bytes(), p.name)
+        for p in files
+        if guess_kind(p.read_bytes(), p.name) != FOLDER_KINDS[p.parent.name]
+    }
     assert wrong == {}
-    for other in ("schemas/CAP-v1.2.xsd", "schemas/atom-rfc4287.rnc",
-                  "providers/mastodon/mastodon-status-edited-anonymised.json"):
+    for other in (
+        "schemas/CAP-v1.2.xsd",
+        "schemas/atom-rfc4287.rnc",
+        "providers/mastodon/mastodon-status-edited-anonymised.json",
+    ):
         assert guess_kind((SAMPLES / other).read_bytes(), other) is None
 
 

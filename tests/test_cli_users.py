@@ -58,4 +58,10 @@ def test_users_lifecycle_from_the_command_line(example, tmp_path, monkeypatch, c
         main(["users", "remove", "cm41"])
     audit = asyncio.run(in_store(url, lambda s: accounts.audit_log(s)))
     assert [e["action"] for e in reversed(audit)] == [
-        "user-add", "user-password", "user-disable", "user-enable", "user-unlock", "user-remove"]
+        "user-add",
+        "user-password",
+        "user-disable",
+        "user-enable",
+        "user-unlock",
+        "user-remove",
+    ]

@@ -85,8 +85,7 @@ def test_example_file_loads(directory: Directory) -> None:
         ("quand passe le chasse neige", "cd41", "routes-departementales", Reason.KEYWORD),
         # school and interurban coaches are the Région's since the loi NOTRe (1 September 2017)
         ("Le car scolaire passe-t-il demain matin ?", "region-cvl", "transport-scolaire", Reason.KEYWORD),
-        ("Les transports scolaires sont-ils suspendus à Vendôme ?", "region-cvl", "transport-scolaire",
-         Reason.KEYWORD),
+        ("Les transports scolaires sont-ils suspendus à Vendôme ?", "region-cvl", "transport-scolaire", Reason.KEYWORD),
         ("le ramassage scolaire est maintenu sur la D957 ?", "region-cvl", "transport-scolaire", Reason.KEYWORD),
         ("le TER Blois-Paris roule ?", "region-cvl", "transports-regionaux", Reason.KEYWORD),
         ("les cars Remi circulent ?", "region-cvl", "transports-regionaux", Reason.KEYWORD),
@@ -153,8 +152,14 @@ def test_explicit_reference_beats_road_kind() -> None:
 
 
 def _item(external_id: str, title: str, *, source: str = "prefecture-41", hours_ago: float = 2, **kw) -> Item:
-    return Item(source=source, external_id=external_id, sent=NOW - timedelta(hours=hours_ago), title=title,
-                link=f"https://www.{source}.example/actualites/{external_id}", **kw)
+    return Item(
+        source=source,
+        external_id=external_id,
+        sent=NOW - timedelta(hours=hours_ago),
+        title=title,
+        link=f"https://www.{source}.example/actualites/{external_id}",
+        **kw,
+    )
 
 
 HGV_BAN = _item(
@@ -188,8 +193,13 @@ def test_information_gap_when_nothing_current(directory: Directory) -> None:
     expired = _item("old", "Interdiction des poids lourds", hours_ago=30, expires=NOW - timedelta(hours=1))
     cancelled = _item("cancel", "Fin de l'interdiction des poids lourds", msg_type=MsgType.CANCEL, hours_ago=1)
     withdrawn_target = _item("ban", "Interdiction des poids lourds", hours_ago=3)
-    cancel_ref = _item("cancel2", "Annulation", msg_type=MsgType.CANCEL, hours_ago=1,
-                       references=("prefecture-41@example,ban,2013-01-20T07:00:00+01:00",))
+    cancel_ref = _item(
+        "cancel2",
+        "Annulation",
+        msg_type=MsgType.CANCEL,
+        hours_ago=1,
+        references=("prefecture-41@example,ban,2013-01-20T07:00:00+01:00",),
+    )
     items = [expired, cancelled, withdrawn_target, cancel_ref]
     assert directory.latest_publication(routing.authority, routing.topic, items, NOW) is None
 
@@ -197,8 +207,9 @@ def test_information_gap_when_nothing_current(directory: Directory) -> None:
 def test_update_supersedes_earlier_version(directory: Directory) -> None:
     routing = directory.route("poids lourds ?")
     first = _item("v1", "Interdiction des poids lourds jusqu'à 12 h", hours_ago=3)
-    update = _item("v2", "Interdiction des PL prolongée jusqu'à 18 h", hours_ago=1, msg_type=MsgType.UPDATE,
-                   references=("v1",))
+    update = _item(
+        "v2", "Interdiction des PL prolongée jusqu'à 18 h", hours_ago=1, msg_type=MsgType.UPDATE, references=("v1",)
+    )
     assert directory.latest_publication(routing.authority, routing.topic, [update, first], NOW) is update
     # the newest current version wins even when listed first, and an item with a road of the topic counts
     road_item = _item("rn10", "Circulation difficile", source="dir-centre-ouest", roads=(Road("N", "10"),))
@@ -243,13 +254,25 @@ def test_answers_use_french_contractions_and_agreement(directory: Directory) -> 
 
 
 LONG_TITLE = "Épisode neigeux : fermeture de la bretelle d’accès et interdiction de dépasser pour tous les véhicules"
-LONG_LINK = "https://www.prefecture-41.example/Publications/Communiques-de-presse/2013/Janvier/Episode-neigeux-20-janvier"
+LONG_LINK = (
+    "https://www.prefecture-41.example/Publications/Communiques-de-presse/2013/Janvier/Episode-neigeux-20-janvier"
+)
 
 
 @pytest.mark.parametrize(
     "question",
-    ["poids lourds ?", "RN10 ?", "A10 ?", "ma rue à Blois", "ma rue", "le TER roule ?", "car scolaire ?",
-     "D957 ?", "bonjour", "les camions en Eure-et-Loir"],
+    [
+        "poids lourds ?",
+        "RN10 ?",
+        "A10 ?",
+        "ma rue à Blois",
+        "ma rue",
+        "le TER roule ?",
+        "car scolaire ?",
+        "D957 ?",
+        "bonjour",
+        "les camions en Eure-et-Loir",
+    ],
 )
 @pytest.mark.parametrize("with_item", [False, True])
 def test_every_answer_fits_two_gsm7_segments(directory: Directory, question: str, with_item: bool) -> None:
@@ -310,7 +333,9 @@ def test_repeated_questions_make_one_escalation_with_a_count(directory: Director
     hgv = escalations[EscalationKey("prefecture-41", "poids-lourds", datetime(2013, 1, 20, 6, tzinfo=timezone.utc))]
     assert hgv.count == 4
     assert hgv.samples == [
-        "Les poids lourds peuvent-ils circuler ?", "les PL sont interdits ??", "camion bloqué à Blois, je peux repartir ?"
+        "Les poids lourds peuvent-ils circuler ?",
+        "les PL sont interdits ??",
+        "camion bloqué à Blois, je peux repartir ?",
     ]
     assert hgv.first_at == NOW and hgv.last_at == NOW + timedelta(minutes=130) and hgv.gap
 
@@ -323,8 +348,9 @@ def test_escalation_email(directory: Directory) -> None:
     ours = [_item("d1", "Routes enneigées : circulation très difficile sur tout le réseau", source="departement-41")]
     token = sign_ack(42, SECRET, now=NOW.timestamp())
     ack_url = f"https://crieur.departement-41.example/accuse-reception/{token}"
-    email = escalation_email(escalation, routing.authority, routing.topic, directory.own, ack_url=ack_url,
-                             our_publications=ours)
+    email = escalation_email(
+        escalation, routing.authority, routing.topic, directory.own, ack_url=ack_url, our_publications=ours
+    )
     assert email.subject == (
         "[Crieur] 7 questions de citoyens sur les interdictions de circulation des poids lourds"
         " – aucune information publiée"
@@ -336,8 +362,9 @@ def test_escalation_email(directory: Directory) -> None:
     assert "Routes enneigées : circulation très difficile" in email.body
     assert ack_url in email.body
     assert "20/01/2013 à 10:00" in email.body  # Paris time
-    with_item = escalation_email(escalation, routing.authority, routing.topic, directory.own, ack_url=ack_url,
-                                 their_publication=HGV_BAN)
+    with_item = escalation_email(
+        escalation, routing.authority, routing.topic, directory.own, ack_url=ack_url, their_publication=HGV_BAN
+    )
     assert "aucune information publiée" not in with_item.subject
     assert HGV_BAN.link in with_item.body
 

@@ -1,4 +1,4 @@
-""""Santé des sources" in the console: OK / en retard / en panne computed from real polls of real HTTP
+""" "Santé des sources" in the console: OK / en retard / en panne computed from real polls of real HTTP
 servers (the ingestion loop writes each source's state into the database, the console reads it), the
 error explained in French, the raw record one click away."""
 
@@ -31,6 +31,7 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 @pytest.fixture
 async def feeds() -> AsyncIterator[str]:
     """A préfecture's server: /rss answers a feed, /busy a 503, /page an HTML page."""
+
     async def rss(request: web.Request) -> web.Response:
         return web.Response(body=RSS, content_type="application/rss+xml")
 
@@ -82,12 +83,19 @@ async def test_source_states_from_real_polls_are_shown_in_french(web_env: Web, f
 
     await web_env.login()
     page = html_lib.unescape(await (await web_env.client.get("/console")).text())
-    section = page[page.index("Santé des sources"):]
-    cards = {name: section[section.index(f"</span> {name} "):][:2000] for name in
-             ("prefecture-41", "meteo-vigilance", "dir-centre-ouest", "ville-blois")}
+    section = page[page.index("Santé des sources") :]
+    cards = {
+        name: section[section.index(f"</span> {name} ") :][:2000]
+        for name in ("prefecture-41", "meteo-vigilance", "dir-centre-ouest", "ville-blois")
+    }
     states = {v.name: v.state for v in source_health.views(await web_env.store.source_states(), specs)}
-    assert states == {"prefecture-41": "ok", "prefecture-28": "ok", "ville-blois": "late",
-                      "meteo-vigilance": "down", "dir-centre-ouest": "down"}
+    assert states == {
+        "prefecture-41": "ok",
+        "prefecture-28": "ok",
+        "ville-blois": "late",
+        "meteo-vigilance": "down",
+        "dir-centre-ouest": "down",
+    }
     assert 'pill-down">en panne' in section and 'pill-late">en retard' in section and 'pill-ok">OK' in section
     # the ones needing a CM come first
     assert section.index("dir-centre-ouest") < section.index("ville-blois") < section.index("prefecture-41")
@@ -110,16 +118,19 @@ NOW = datetime(2026, 12, 3, 18, 0, tzinfo=timezone.utc)
 SPEC = SourceSpec("s", "rss", "https://example.org/rss", interval=300, timeout=20)
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({}, "waiting"),
-    ({"last_success": (NOW - timedelta(minutes=2)).isoformat()}, "ok"),
-    ({"last_success": (NOW - timedelta(seconds=619)).isoformat()}, "ok"),  # 2 intervals + timeout
-    ({"last_success": (NOW - timedelta(seconds=621)).isoformat()}, "late"),
-    ({"last_success": (NOW - timedelta(seconds=1861)).isoformat()}, "down"),  # 6 intervals + 3 timeouts
-    ({"last_success": (NOW - timedelta(minutes=1)).isoformat(), "consecutive_failures": 1}, "late"),
-    ({"last_success": (NOW - timedelta(minutes=1)).isoformat(), "consecutive_failures": 3}, "down"),
-    ({"consecutive_failures": 1, "last_status": "error"}, "down"),  # never read at all
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({}, "waiting"),
+        ({"last_success": (NOW - timedelta(minutes=2)).isoformat()}, "ok"),
+        ({"last_success": (NOW - timedelta(seconds=619)).isoformat()}, "ok"),  # 2 intervals + timeout
+        ({"last_success": (NOW - timedelta(seconds=621)).isoformat()}, "late"),
+        ({"last_success": (NOW - timedelta(seconds=1861)).isoformat()}, "down"),  # 6 intervals + 3 timeouts
+        ({"last_success": (NOW - timedelta(minutes=1)).isoformat(), "consecutive_failures": 1}, "late"),
+        ({"last_success": (NOW - timedelta(minutes=1)).isoformat(), "consecutive_failures": 3}, "down"),
+        ({"consecutive_failures": 1, "last_status": "error"}, "down"),  # never read at all
+    ],
+)
 def test_judge_against_the_poll_interval(fields: dict, expected: str) -> None:
     assert source_health.judge(state(**fields), SPEC, NOW)[0] == expected
 
@@ -130,18 +141,23 @@ def test_a_source_no_longer_configured_is_judged_on_failures_only() -> None:
     assert only.state == "ok" and "plus dans la configuration" in only.next
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("source 'x': HTTP 503 Service Unavailable", "Le serveur a répondu 503 : service indisponible"),
-    ("source 'x': HTTP 404 Not Found", "Le serveur a répondu 404 : adresse introuvable"),
-    ("source 'x': no complete answer within 20 s",
-     "Délai dépassé : le serveur n'a pas envoyé le document complet en 20 s"),
-    ("source 'x': ClientConnectorError: Cannot connect to host a:80", "Impossible de joindre le serveur"),
-    ("source 'x': expected a CAP <alert> or an Atom <feed>, found <rss>", "n'est pas au format CAP"),
-    ("source 'x', line 3: malformed CAP document: mismatched tag", "mal formé (XML invalide) (ligne 3)"),
-    ("source 'x': expected cap but the server sent an HTML page (content type 'text/html')", "page web"),
-    ("source 'x': sink failed: OperationalError: database is locked", "n'a pas pu être traité"),
-    ("source 'x': something nobody foresaw", "Lecture en échec"),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("source 'x': HTTP 503 Service Unavailable", "Le serveur a répondu 503 : service indisponible"),
+        ("source 'x': HTTP 404 Not Found", "Le serveur a répondu 404 : adresse introuvable"),
+        (
+            "source 'x': no complete answer within 20 s",
+            "Délai dépassé : le serveur n'a pas envoyé le document complet en 20 s",
+        ),
+        ("source 'x': ClientConnectorError: Cannot connect to host a:80", "Impossible de joindre le serveur"),
+        ("source 'x': expected a CAP <alert> or an Atom <feed>, found <rss>", "n'est pas au format CAP"),
+        ("source 'x', line 3: malformed CAP document: mismatched tag", "mal formé (XML invalide) (ligne 3)"),
+        ("source 'x': expected cap but the server sent an HTML page (content type 'text/html')", "page web"),
+        ("source 'x': sink failed: OperationalError: database is locked", "n'a pas pu être traité"),
+        ("source 'x': something nobody foresaw", "Lecture en échec"),
+    ],
+)
 def test_errors_are_explained_in_words(message: str, expected: str) -> None:
     assert expected in source_health.explain_error(message, "cap")
 

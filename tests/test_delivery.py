@@ -1,5 +1,6 @@
 """The delivery engine on both backends, with a channel that records and fails on demand (the provider
 contracts themselves are tested per adapter against fake servers in test_channel_*.py)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,12 @@ class Recorder(Channel):
 
 
 def rows(n, channel="sms"):
-    return [NewDelivery(key=f"1:{channel}:Alert:+336{i:08d}", alert_id=1, channel=channel, text="Neige",
-                        recipient=f"+336{i:08d}") for i in range(n)]
+    return [
+        NewDelivery(
+            key=f"1:{channel}:Alert:+336{i:08d}", alert_id=1, channel=channel, text="Neige", recipient=f"+336{i:08d}"
+        )
+        for i in range(n)
+    ]
 
 
 FAST = WorkerSettings(retry_initial=0.01, retry_max=0.05, max_attempts=3, idle_wait=0.05)
@@ -101,8 +106,11 @@ async def test_in_doubt_delivery_is_not_sent_twice(store):
     await DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=FAST).drain()
     assert [m.recipient for m in channel.sent] == ["+33600000002"]
     states = sorted((r.recipient, r.state, r.provider_id) for r in await store.deliveries())
-    assert states == [("+33600000000", "sent", "SM-already"), ("+33600000001", "sent", "SM-already"),
-                      ("+33600000002", "sent", "P1")]
+    assert states == [
+        ("+33600000000", "sent", "SM-already"),
+        ("+33600000001", "sent", "SM-already"),
+        ("+33600000002", "sent", "P1"),
+    ]
 
 
 async def test_idempotent_provider_gets_the_same_key_again(store):
@@ -116,14 +124,16 @@ async def test_idempotent_provider_gets_the_same_key_again(store):
 
 async def test_clean_stop_releases_leases(store):
     await store.enqueue(rows(5))
-    worker = DeliveryWorker(store, {"sms": Recorder(rate=2.0)}, worker_id="w",
-                            settings=WorkerSettings(lease=2.0, idle_wait=0.05))
+    worker = DeliveryWorker(
+        store, {"sms": Recorder(rate=2.0)}, worker_id="w", settings=WorkerSettings(lease=2.0, idle_wait=0.05)
+    )
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.3)
     worker.stop()
     await asyncio.wait_for(task, 10)
-    counts = dict((r["state"], r["n"]) for r in await store.db.fetch(
-        "SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state"))
+    counts = dict(
+        (r["state"], r["n"]) for r in await store.db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+    )
     assert counts.get("sending", 0) == 0
     assert counts.get("sent", 0) + counts.get("queued", 0) == 5
 

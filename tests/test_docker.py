@@ -1,6 +1,7 @@
 """Deployment files: compose services run real `crieur` commands, the image runs as a non-root user,
 the systemd units are hardened and (where systemd-analyze exists) verify cleanly, and every data file
 the service needs at run time is declared for the wheel the image installs."""
+
 from __future__ import annotations
 
 import configparser
@@ -70,8 +71,11 @@ def test_compose_holds_no_secret_value(compose):
 def test_env_example_names_every_secret_the_example_configuration_reads():
     example = (ROOT / "examples" / "loir-et-cher" / "crieur.yaml").read_text(encoding="utf-8")
     needed = set(re.findall(r"_env:\s*([A-Z][A-Z0-9_]+)", example))
-    listed = {line.split("=", 1)[0] for line in (DOCKER / "crieur.env.example").read_text().splitlines()
-              if "=" in line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0]
+        for line in (DOCKER / "crieur.env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert needed and needed <= listed, needed - listed
     assert {"CRIEUR_PUBLIC_URL", "CRIEUR_DATABASE_URL", "CRIEUR_SECRET_KEY"} <= listed
     assert "POSTGRES_PASSWORD" not in listed  # db.env's, and the database container gets nothing else
@@ -82,8 +86,11 @@ def test_env_example_names_every_secret_the_example_configuration_reads():
 def test_compose_environment_never_shadows_the_env_file(compose):
     """`environment:` wins over `env_file:`: a deployment setting written in crieur.env must not be
     silently replaced by a default in compose.yaml."""
-    listed = {line.split("=", 1)[0] for line in (DOCKER / "crieur.env.example").read_text().splitlines()
-              if "=" in line and not line.startswith("#")}
+    listed = {
+        line.split("=", 1)[0]
+        for line in (DOCKER / "crieur.env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     for name, service in compose["services"].items():
         assert not listed & set(service.get("environment", {})), name
 
@@ -125,7 +132,7 @@ def test_dockerfile_multi_stage_non_root_with_healthcheck():
 
 def test_dockerignore_keeps_the_context_to_what_the_wheel_needs():
     ignore = (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("*") + 1:].count("!alerts/") == 1
+    assert ignore[ignore.index("*") + 1 :].count("!alerts/") == 1
     copied = [args.split()[0] for word, args in dockerfile() if word == "COPY" and "--from" not in args]
     for source in copied:
         assert (ROOT / source).exists(), source
@@ -145,8 +152,14 @@ def test_systemd_units_run_crieur_hardened(name, command):
     assert argv[0].endswith("/crieur")
     assert parses_as_crieur_command(argv[1:]) == command
     assert service["User"] not in ("root", "0")
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes", "KillSignal": "SIGTERM", "CapabilityBoundingSet": ""}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "KillSignal": "SIGTERM",
+        "CapabilityBoundingSet": "",
+    }.items():
         assert service[key] == value, key
     assert "/var/lib/crieur" in service["ReadWritePaths"]
     assert service["EnvironmentFile"] == "/etc/crieur/crieur.env"
@@ -163,8 +176,9 @@ def test_systemd_units_verify(tmp_path):
         target.write_text(text)
         paths.append(str(target))
     result = subprocess.run([analyze, "verify", *paths], capture_output=True, text=True, timeout=60)
-    complaints = [line for line in (result.stdout + result.stderr).splitlines()
-                  if str(tmp_path) in line]  # other units of the host may warn; ours may not
+    complaints = [
+        line for line in (result.stdout + result.stderr).splitlines() if str(tmp_path) in line
+    ]  # other units of the host may warn; ours may not
     assert complaints == []
 
 

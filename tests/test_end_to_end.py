@@ -2,6 +2,7 @@
 (fake Mastodon), the other social fakes, the public page and Atom feed; and a citizen's SMS question that
 is the préfecture's business → a TwiML answer naming the préfecture and an escalation email to its webmaster
 over real SMTP (aiosmtpd)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,8 +47,7 @@ class Mailbox:
         self.messages: list[tuple[str, list[str], str]] = []
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              envelope.content.decode("utf-8", "replace")))
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
         return "250 OK"
 
 
@@ -75,21 +75,24 @@ async def feed_server():
     await runner.cleanup()
 
 
-def write_config(tmp_path: pathlib.Path, port: int, feeds: str, fakes: dict, smtp_port: int, database: str) -> pathlib.Path:
+def write_config(
+    tmp_path: pathlib.Path, port: int, feeds: str, fakes: dict, smtp_port: int, database: str
+) -> pathlib.Path:
     twilio, mastodon, x, bluesky, facebook = (fakes[k] for k in ("twilio", "mastodon", "x", "bluesky", "facebook"))
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         service:
           name: Département de Loir-et-Cher (test)
           public_url: http://127.0.0.1:{port}
           host: 127.0.0.1
           port: {port}
-          data_dir: {tmp_path / 'data'}
+          data_dir: {tmp_path / "data"}
           database: {database}
-          territories: {EXAMPLE / 'territories.yaml'}
-          rules: [{EXAMPLE / 'rules.yaml'}]
-          templates: {EXAMPLE / 'templates'}
-          authorities: {EXAMPLE / 'authorities.yaml'}
+          territories: {EXAMPLE / "territories.yaml"}
+          rules: [{EXAMPLE / "rules.yaml"}]
+          templates: {EXAMPLE / "templates"}
+          authorities: {EXAMPLE / "authorities.yaml"}
           workers: 1
         sources:
           - name: prefecture-41
@@ -116,7 +119,8 @@ def write_config(tmp_path: pathlib.Path, port: int, feeds: str, fakes: dict, smt
           twilio_auth_token_env: CRIEUR_TEST_TWILIO_TOKEN
         security:
           allow: [127.0.0.1]   # the test's feed server is on loopback, which the SSRF guard refuses otherwise
-    """))
+    """)
+    )
     return path
 
 
@@ -131,15 +135,28 @@ async def wait_for(condition, timeout: float = 15.0, step: float = 0.1):
 
 
 async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
-    tmp_path, db_url, feed_server, smtp_server, fake_twilio, fake_mastodon, fake_x, fake_bluesky, fake_facebook,
+    tmp_path,
+    db_url,
+    feed_server,
+    smtp_server,
+    fake_twilio,
+    fake_mastodon,
+    fake_x,
+    fake_bluesky,
+    fake_facebook,
     monkeypatch,
 ):
     controller, mailbox = smtp_server
     monkeypatch.setenv("CRIEUR_TEST_TWILIO_TOKEN", fake_twilio.auth_token)
     monkeypatch.setenv("CRIEUR_SECRET_KEY", "end-to-end-test-signing-key")
     port = free_port()
-    fakes = {"twilio": fake_twilio, "mastodon": fake_mastodon, "x": fake_x, "bluesky": fake_bluesky,
-             "facebook": fake_facebook}
+    fakes = {
+        "twilio": fake_twilio,
+        "mastodon": fake_mastodon,
+        "x": fake_x,
+        "bluesky": fake_bluesky,
+        "facebook": fake_facebook,
+    }
     config = load_config(write_config(tmp_path, port, feed_server, fakes, controller.port, db_url))
     crieur = Crieur(config)
     await crieur.open()
@@ -160,8 +177,13 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
         status = post.json["status"] if post.json else post.form["status"]
         assert "#route41" in status and "RD 957" in status
         assert post.header("Idempotency-Key")
-        await wait_for(lambda: _async(fake_x.received("POST", "/2/tweets") and fake_facebook.posts
-                                      and fake_bluesky.received("POST", "createRecord")))
+        await wait_for(
+            lambda: _async(
+                fake_x.received("POST", "/2/tweets")
+                and fake_facebook.posts
+                and fake_bluesky.received("POST", "createRecord")
+            )
+        )
         assert "#route41" in fake_facebook.posts[0]["message"]
         # Bluesky: the alert's card (map and headline) as an image with its alt text (checked against the
         # lexicon); a post has one embed, so the picture takes the place of the link card
@@ -182,8 +204,13 @@ async def test_snow_alert_from_feed_to_every_channel_and_a_routed_question(
             assert any("RD 957" in e.title for e in atom.entries)
 
             # A citizen asks about heavy goods vehicles: the préfecture's business, and its feed says nothing
-            form = {"From": "+33611111111", "To": "+33757000041", "Body": "Les poids lourds peuvent-ils circuler ?",
-                    "MessageSid": "SM" + "1" * 32, "AccountSid": fake_twilio.account_sid}
+            form = {
+                "From": "+33611111111",
+                "To": "+33757000041",
+                "Body": "Les poids lourds peuvent-ils circuler ?",
+                "MessageSid": "SM" + "1" * 32,
+                "AccountSid": fake_twilio.account_sid,
+            }
             url = f"{config.public_url}/twilio/sms"
             signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, form)
             async with http.post(url, data=form, headers={"X-Twilio-Signature": signature}) as answer:
@@ -210,5 +237,8 @@ def _decoded(raw: str) -> str:
 
     message = email.message_from_string(raw)
     parts = message.walk() if message.is_multipart() else [message]
-    return "\n".join(p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8", "replace")
-                     for p in parts if p.get_content_maintype() == "text")
+    return "\n".join(
+        p.get_payload(decode=True).decode(p.get_content_charset() or "utf-8", "replace")
+        for p in parts
+        if p.get_content_maintype() == "text"
+    )

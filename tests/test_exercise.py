@@ -38,20 +38,23 @@ def smtp():
 async def crieur(tmp_path, db_url, fake_twilio, fake_mastodon, smtp):
     _, smtp_port = smtp
     rules = tmp_path / "rules.yaml"
-    rules.write_text(textwrap.dedent("""\
+    rules.write_text(
+        textwrap.dedent("""\
         mode: first-match
         rules:
           - name: vigilance-cap
             when: {category: [Met], severity: Severe}
             then: {channels: [mastodon, sms, email, web], territories: ["41"]}
-        """))
+        """)
+    )
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         service:
-          data_dir: {tmp_path / 'data'}
+          data_dir: {tmp_path / "data"}
           database: "{db_url}"
-          territories: {EXAMPLE / 'territories.yaml'}
-          templates: {EXAMPLE / 'templates'}
+          territories: {EXAMPLE / "territories.yaml"}
+          templates: {EXAMPLE / "templates"}
           rules: [{rules}]
           workers: 0
         channels:
@@ -64,7 +67,8 @@ async def crieur(tmp_path, db_url, fake_twilio, fake_mastodon, smtp):
         exercise:
           channels: [sms, email]
           recipients: ["06 12 34 56 01"]
-        """))
+        """)
+    )
     service = Crieur(load_config(path))
     await service.open()
     await service.store.subscribe(CITIZEN_1, ["41"])
@@ -85,8 +89,7 @@ def cap(status: str):
 
 
 @pytest.mark.parametrize("status", ["Exercise", "Test"])
-async def test_an_exercise_reaches_only_exercise_channels_and_numbers(crieur, fake_twilio, fake_mastodon, smtp,
-                                                                        status):
+async def test_an_exercise_reaches_only_exercise_channels_and_numbers(crieur, fake_twilio, fake_mastodon, smtp, status):
     mailbox, _ = smtp
     [alert] = await crieur.process_items(cap(status))
     assert alert.exercise and alert.channels == ("sms", "email")
@@ -117,13 +120,15 @@ async def test_the_real_alert_still_goes_to_everyone(crieur, fake_twilio, fake_m
 
 def test_exercise_settings_are_checked(tmp_path):
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         channels:
           web: {kind: web}
         exercise:
           channels: [sms-exercice]
           recipients: ["12"]
-        """))
+        """)
+    )
     with pytest.raises(ValidationFailed) as failed:
         load_config(path)
     text = "\n".join(str(e) for e in failed.value.errors)

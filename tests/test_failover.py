@@ -1,6 +1,7 @@
 """Failover between SMS providers behind a circuit breaker, on both backends, with the fake Twilio and the
 fake OVHcloud: the first provider answering 500s for a while fails over and back, 0 lost, 0 doubled.
 (The test shortens the breaker's window; the defaults are 5 failures in 30 s, 60 s open.)"""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ from channels.ovh import OvhChannel
 from channels.twilio import TwilioChannel
 from tests.fakes.ovh import FakeOvh
 
-SETTINGS = WorkerSettings(retry_initial=0.05, retry_max=0.2, max_attempts=20, idle_wait=0.02, batch=20,
-                          concurrency=8, flush_every=0.05)
+SETTINGS = WorkerSettings(
+    retry_initial=0.05, retry_max=0.2, max_attempts=20, idle_wait=0.02, batch=20, concurrency=8, flush_every=0.05
+)
 
 
 class Clock:
@@ -54,8 +56,14 @@ def test_failover_configuration_names_existing_channels(tmp_path):
     config = ServiceConfig(path=tmp_path / "c.yaml")
     config.channels = {
         "sms_twilio": {"kind": "twilio", "account_sid": "AC1", "auth_token": "t", "from": "+33757000041"},
-        "sms_ovh": {"kind": "ovh", "application_key": "a", "application_secret": "s", "consumer_key": "c",
-                    "service_name": "sms-ab12345-1", "sender": "CD41"},
+        "sms_ovh": {
+            "kind": "ovh",
+            "application_key": "a",
+            "application_secret": "s",
+            "consumer_key": "c",
+            "service_name": "sms-ab12345-1",
+            "sender": "CD41",
+        },
         "sms": {"kind": "failover", "providers": ["sms_twilio", "sms_ovh"]},
     }
     channels = build_channels(config)
@@ -70,13 +78,38 @@ def test_failover_configuration_names_existing_channels(tmp_path):
 
 async def test_first_provider_down_fails_over_and_back_with_none_lost_or_doubled(store, fake_twilio, http_session):
     async with FakeOvh() as ovh:
-        twilio = TwilioChannel("sms_twilio", {"account_sid": fake_twilio.account_sid, "auth_token": fake_twilio.auth_token,
-                                              "from": "+33757000041", "api_base": fake_twilio.base_url, "rate": 1000})
-        second = OvhChannel("sms_ovh", {"application_key": "ak-test", "application_secret": "as-test",
-                                        "consumer_key": "ck-test", "service_name": "sms-ab12345-1", "sender": "CD41",
-                                        "endpoint": f"{ovh.base_url}/1.0", "rate": 1000})
-        sms = FailoverChannel("sms", {"providers": ["sms_twilio", "sms_ovh"], "breaker_failures": 3,
-                                      "breaker_window": 1.0, "breaker_open": 0.3, "rate": 60})
+        twilio = TwilioChannel(
+            "sms_twilio",
+            {
+                "account_sid": fake_twilio.account_sid,
+                "auth_token": fake_twilio.auth_token,
+                "from": "+33757000041",
+                "api_base": fake_twilio.base_url,
+                "rate": 1000,
+            },
+        )
+        second = OvhChannel(
+            "sms_ovh",
+            {
+                "application_key": "ak-test",
+                "application_secret": "as-test",
+                "consumer_key": "ck-test",
+                "service_name": "sms-ab12345-1",
+                "sender": "CD41",
+                "endpoint": f"{ovh.base_url}/1.0",
+                "rate": 1000,
+            },
+        )
+        sms = FailoverChannel(
+            "sms",
+            {
+                "providers": ["sms_twilio", "sms_ovh"],
+                "breaker_failures": 3,
+                "breaker_window": 1.0,
+                "breaker_open": 0.3,
+                "rate": 60,
+            },
+        )
         sms.attach({"sms_twilio": twilio, "sms_ovh": second})
         await sms.start(http_session)
         numbers = [f"+336{i:08d}" for i in range(240)]

@@ -40,11 +40,17 @@ async def test_twilio_refuses_what_its_description_refuses():
         assert (status, body["code"]) == (400, 21211) and body["more_info"].endswith("21211")
         status, body = await post(url, data={"Body": "x", "From": "+33700000000"}, headers=auth)
         assert (status, body["code"]) == (400, 21604)
-        status, body = await post(url, data={"To": "+33612345678", "Body": "x", "ValidityPeriod": "soon",
-                                             "From": "+33700000000"}, headers=auth)
+        status, body = await post(
+            url,
+            data={"To": "+33612345678", "Body": "x", "ValidityPeriod": "soon", "From": "+33700000000"},
+            headers=auth,
+        )
         assert status == 400 and "ValidityPeriod" in body["message"]
-        status, body = await post(f"{fake.base_url}/2010-04-01/Accounts/XX/Messages.json",
-                                  data={"To": "+33612345678", "Body": "x", "From": "+33700000000"}, headers=auth)
+        status, body = await post(
+            f"{fake.base_url}/2010-04-01/Accounts/XX/Messages.json",
+            data={"To": "+33612345678", "Body": "x", "From": "+33700000000"},
+            headers=auth,
+        )
         assert status == 400 and "AccountSid" in body["message"]
         status, _ = await post(f"{fake.base_url}/2010-04-01/Accounts/{SID}/Calls.xml", data={}, headers=auth)
         assert status == 404
@@ -92,24 +98,42 @@ async def test_bluesky_refuses_what_the_lexicons_refuse():
         url = f"{fake.base_url}/xrpc/"
         status, body = await post(url + "com.atproto.server.createSession", json={"identifier": "cd41.bsky.social"})
         assert (status, body["error"]) == (400, "InvalidRequest") and "password" in body["message"]
-        status, session = await post(url + "com.atproto.server.createSession",
-                                     json={"identifier": "cd41.bsky.social", "password": "test-token"})
+        status, session = await post(
+            url + "com.atproto.server.createSession", json={"identifier": "cd41.bsky.social", "password": "test-token"}
+        )
         assert status == 200
         headers = {"Authorization": f"Bearer {session['accessJwt']}"}
         text = "Neige #route41"
-        record = {"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-12-03T18:00:00Z",
-                  "langs": ["fr"], "facets": [{"index": {"byteStart": 6, "byteEnd": 40},
-                                               "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "r"}]}]}
+        record = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            "createdAt": "2026-12-03T18:00:00Z",
+            "langs": ["fr"],
+            "facets": [
+                {
+                    "index": {"byteStart": 6, "byteEnd": 40},
+                    "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "r"}],
+                }
+            ],
+        }
         call = {"repo": session["did"], "collection": "app.bsky.feed.post", "record": record}
         status, body = await post(url + "com.atproto.repo.createRecord", json=call, headers=headers)
         assert status == 400 and body["message"].startswith("Invalid app.bsky.feed.post record: ")
         assert "not inside the text" in body["message"]
-        bad_tag = {"index": {"byteStart": 6, "byteEnd": 14},
-                   "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "a" * 65}]}
-        for change in ({"facets": [bad_tag]}, {"createdAt": "03/12/2026 18:00"}, {"langs": ["fr", "br", "oc", "eu"]},
-                       {"text": "é" * 1501}, {"embed": {"$type": "app.bsky.embed.external", "external": {"uri": "x"}}}):
-            status, body = await post(url + "com.atproto.repo.createRecord", json=call | {"record": record | change},
-                                      headers=headers)
+        bad_tag = {
+            "index": {"byteStart": 6, "byteEnd": 14},
+            "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "a" * 65}],
+        }
+        for change in (
+            {"facets": [bad_tag]},
+            {"createdAt": "03/12/2026 18:00"},
+            {"langs": ["fr", "br", "oc", "eu"]},
+            {"text": "é" * 1501},
+            {"embed": {"$type": "app.bsky.embed.external", "external": {"uri": "x"}}},
+        ):
+            status, body = await post(
+                url + "com.atproto.repo.createRecord", json=call | {"record": record | change}, headers=headers
+            )
             assert status == 400, change
         status, body = await post(url + "app.bsky.feed.generator", json={}, headers=headers)
         assert (status, body["error"]) == (501, "MethodNotImplemented")
@@ -149,8 +173,16 @@ async def test_an_adapter_sending_a_refused_request_fails_the_test():
     with pytest.raises(ContractBroken, match=r"reply/in_reply_to_tweet_id: 'not-a-post' does not match"):
         async with FakeX() as fake:
             async with aiohttp.ClientSession() as session:
-                channel = XChannel("x", {"api_base": fake.base_url, "consumer_key": "ck", "consumer_secret": "cs",
-                                         "access_token": "at", "access_token_secret": "ats"})
+                channel = XChannel(
+                    "x",
+                    {
+                        "api_base": fake.base_url,
+                        "consumer_key": "ck",
+                        "consumer_secret": "cs",
+                        "access_token": "at",
+                        "access_token_secret": "ats",
+                    },
+                )
                 await channel.start(session)
                 with pytest.raises(PermanentError):
                     await channel.send(Message(key="k", alert_id=1, text="Neige", reply_to="not-a-post"))

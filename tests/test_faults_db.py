@@ -24,9 +24,13 @@ SUBSCRIBERS = 5_000
 async def terminate(application_name: str) -> int:
     conn = await asyncpg.connect(PG_DSN)
     try:
-        return int(await conn.fetchval(
-            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = $1 AND pid <> pg_backend_pid()) t", application_name))
+        return int(
+            await conn.fetchval(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND pid <> pg_backend_pid()) t",
+                application_name,
+            )
+        )
     finally:
         await conn.close()
 
@@ -45,8 +49,18 @@ async def test_worker_survives_its_connections_being_cut(pg_url, tmp_path):
         await store.add_subscribers((n, "41") for n in numbers)
         assert await store.enqueue_subscribers(7, "sms", ["41"], "Alert", TEXT) == SUBSCRIBERS
         proc = await Proc.python_module(
-            "tests.faults.worker", "--db", worker_url, "--api-base", api_base, "--lease", "3",
-            "--until-drained", "--log-level", "ERROR", stderr_path=tmp_path / "worker.stderr")
+            "tests.faults.worker",
+            "--db",
+            worker_url,
+            "--api-base",
+            api_base,
+            "--lease",
+            "3",
+            "--until-drained",
+            "--log-level",
+            "ERROR",
+            stderr_path=tmp_path / "worker.stderr",
+        )
         await proc.wait_line("worker ready")
         cuts = []
         for threshold in (SUBSCRIBERS // 4 + 59, SUBSCRIBERS // 2 + 211):

@@ -61,8 +61,9 @@ async def test_a_live_worker_keeps_its_leases_past_their_first_term(store):
     channel = SlowChannel(delay=0.4)
     from alerts.storage import NewDelivery
 
-    await store.enqueue([NewDelivery(key=f"k{i}", alert_id=4, channel="slow", text="t", recipient=f"+3360000{i:04d}")
-                         for i in range(6)])
+    await store.enqueue(
+        [NewDelivery(key=f"k{i}", alert_id=4, channel="slow", text="t", recipient=f"+3360000{i:04d}") for i in range(6)]
+    )
     settings = WorkerSettings(lease=0.9, concurrency=1, batch=6)
     slow = DeliveryWorker(store, {"slow": channel}, worker_id="slow", settings=settings)
     other = DeliveryWorker(store, {"slow": channel}, worker_id="other", settings=settings)
@@ -78,8 +79,12 @@ async def test_receipts_survive_a_failed_flush(store, monkeypatch):
     channel = SlowChannel(delay=0)
     from alerts.storage import NewDelivery
 
-    await store.enqueue([NewDelivery(key=f"f{i}", alert_id=5, channel="slow", text="t", recipient=f"+3361000{i:04d}")
-                         for i in range(20)])
+    await store.enqueue(
+        [
+            NewDelivery(key=f"f{i}", alert_id=5, channel="slow", text="t", recipient=f"+3361000{i:04d}")
+            for i in range(20)
+        ]
+    )
     worker = DeliveryWorker(store, {"slow": channel}, settings=WorkerSettings(lease=30))
     real = store.outbox.mark_sent
     failures = []

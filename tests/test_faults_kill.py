@@ -35,8 +35,17 @@ async def wait_until(predicate, timeout: float, what: str, interval: float = 0.0
 
 async def start_worker(db_url: str, api_base: str, tmp_path, name: str, *extra: str) -> Proc:
     proc = await Proc.python_module(
-        "tests.faults.worker", "--db", db_url, "--api-base", api_base, "--lease", str(LEASE),
-        "--worker-id", name, *extra, stderr_path=tmp_path / f"{name}.stderr",
+        "tests.faults.worker",
+        "--db",
+        db_url,
+        "--api-base",
+        api_base,
+        "--lease",
+        str(LEASE),
+        "--worker-id",
+        name,
+        *extra,
+        stderr_path=tmp_path / f"{name}.stderr",
     )
     await proc.wait_line("worker ready")
     return proc

@@ -81,9 +81,20 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 async def start_web(tmp_path: Any, name: str, config: Any, port: int, monkeypatch: pytest.MonkeyPatch) -> Proc:
     monkeypatch.setenv("CRIEUR_PORT", str(port))
-    proc = await Proc.python_module("alerts.cli", "--log-level", "WARNING", "run", "--config", str(config),
-                                    "--no-ingest", "--workers", "0", stderr_path=tmp_path / f"{name}.stderr")
+    proc = await Proc.python_module(
+        "alerts.cli",
+        "--log-level",
+        "WARNING",
+        "run",
+        "--config",
+        str(config),
+        "--no-ingest",
+        "--workers",
+        "0",
+        stderr_path=tmp_path / f"{name}.stderr",
+    )
     async with aiohttp.ClientSession() as session:
+
         async def up() -> bool:
             try:
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
@@ -108,8 +119,11 @@ async def login(session: aiohttp.ClientSession, port: int, password: str) -> tup
     async with session.get(f"{base}/console/login") as page:
         html = await page.text()
     token = html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-    async with session.post(f"{base}/console/login", allow_redirects=False,
-                            data={"username": "camille", "password": password, "csrf": token}) as r:
+    async with session.post(
+        f"{base}/console/login",
+        allow_redirects=False,
+        data={"username": "camille", "password": password, "csrf": token},
+    ) as r:
         return r.status, r.headers.get("Retry-After", "")
 
 
@@ -121,7 +135,8 @@ def busiest_second(times: list[float]) -> int:
 @pytest.mark.slow
 @pytest.mark.postgres
 async def test_two_web_and_three_worker_processes_share_the_limits_through_a_kill(
-        pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     numbers = [f"+336{i:08d}" for i in range(SUBSCRIBERS)]
     store = await open_store(pg_url)
     fake = LimitedTwilio(PROVIDER_LIMIT)
@@ -135,15 +150,31 @@ async def test_two_web_and_three_worker_processes_share_the_limits_through_a_kil
         await store.add_subscribers((n, "41") for n in numbers)
         await accounts.add_user(store, "camille", PASSWORD, "cm")
         ports = [free_port(), free_port()]
-        webs = [await start_web(tmp_path, f"web-{i}", tmp_path / "config" / "crieur.yaml", port, monkeypatch)
-                for i, port in enumerate(ports)]
+        webs = [
+            await start_web(tmp_path, f"web-{i}", tmp_path / "config" / "crieur.yaml", port, monkeypatch)
+            for i, port in enumerate(ports)
+        ]
         procs += webs
         workers = []
         for index in range(3):
             worker = await Proc.python_module(
-                "tests.faults.worker", "--db", pg_url, "--api-base", api_base, "--lease", str(LEASE),
-                "--rate", str(RATE), "--concurrency", str(CONCURRENCY), "--worker-id", f"worker-{index}",
-                "--log-level", "ERROR", stderr_path=tmp_path / f"worker-{index}.stderr")
+                "tests.faults.worker",
+                "--db",
+                pg_url,
+                "--api-base",
+                api_base,
+                "--lease",
+                str(LEASE),
+                "--rate",
+                str(RATE),
+                "--concurrency",
+                str(CONCURRENCY),
+                "--worker-id",
+                f"worker-{index}",
+                "--log-level",
+                "ERROR",
+                stderr_path=tmp_path / f"worker-{index}.stderr",
+            )
             os.setpriority(os.PRIO_PROCESS, worker.pid, NICE)
             await worker.wait_line("worker ready", timeout=60)
             workers.append(worker)
@@ -170,8 +201,14 @@ async def test_two_web_and_three_worker_processes_share_the_limits_through_a_kil
             assert await login(citizen, ports[1], "mauvais-mot-de-passe") == (401, "1")
 
             async def drained() -> bool:
-                return int(await store.db.fetchval(
-                    "SELECT COUNT(*) FROM deliveries WHERE alert_id = 1 AND state IN ('queued', 'sending')")) == 0
+                return (
+                    int(
+                        await store.db.fetchval(
+                            "SELECT COUNT(*) FROM deliveries WHERE alert_id = 1 AND state IN ('queued', 'sending')"
+                        )
+                    )
+                    == 0
+                )
 
             await wait_until(drained, SUBSCRIBERS / RATE * 3 + 120, "the fan-out to drain")
             elapsed = time.time() - started
@@ -185,9 +222,11 @@ async def test_two_web_and_three_worker_processes_share_the_limits_through_a_kil
     doubled = {n: c for n, c in counts.items() if c > 1}
     lost = set(numbers) - set(counts)
     busiest = busiest_second(fake.accepted_at)
-    print(f"{SUBSCRIBERS} SMS in {elapsed:.1f} s ({SUBSCRIBERS / elapsed:.0f}/s) by 3 workers (one killed), "
-          f"busiest second {busiest} for a configured rate of {RATE:.0f}/s, provider limit {PROVIDER_LIMIT}/s, "
-          f"429 answered {fake.refused}")
+    print(
+        f"{SUBSCRIBERS} SMS in {elapsed:.1f} s ({SUBSCRIBERS / elapsed:.0f}/s) by 3 workers (one killed), "
+        f"busiest second {busiest} for a configured rate of {RATE:.0f}/s, provider limit {PROVIDER_LIMIT}/s, "
+        f"429 answered {fake.refused}"
+    )
     assert not lost, f"{len(lost)} numbers never received the alert"
     assert not doubled, f"{len(doubled)} numbers received it twice"
     assert fake.refused == 0

@@ -30,8 +30,9 @@ async def test_flaky_provider_delivers_everything_and_dead_letters_the_hopeless(
         await channel.start(session)
         await store.add_subscribers((n, "41") for n in numbers)
         await store.enqueue_subscribers(9, "sms", ["41"], "Alert", TEXT)
-        settings = WorkerSettings(max_attempts=MAX_ATTEMPTS, retry_initial=0.05, retry_max=0.4,
-                                  concurrency=32, idle_wait=0.1)
+        settings = WorkerSettings(
+            max_attempts=MAX_ATTEMPTS, retry_initial=0.05, retry_max=0.4, concurrency=32, idle_wait=0.1
+        )
         await run_until_drained(DeliveryWorker(store, {"sms": channel}, settings=settings), store, 60)
 
     statuses = collections.Counter(r.answered for r in fake.received("POST"))

@@ -23,8 +23,7 @@ def _mount_tmpfs(path: pathlib.Path, size: str = "1m") -> bool:
     if os.geteuid() != 0:
         return False
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
     return done.returncode == 0
 
 
@@ -47,8 +46,10 @@ def small_disk(tmp_path: pathlib.Path) -> Iterator[tuple[pathlib.Path, bool]]:
 
 def batch(start: int, count: int) -> list[NewDelivery]:
     text = "Verglas sur la RD 957 : circulation très difficile entre Blois et Vendôme. " * 6
-    return [NewDelivery(key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text=text,
-                        recipient=f"+336{i:08d}") for i in range(start, start + count)]
+    return [
+        NewDelivery(key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text=text, recipient=f"+336{i:08d}")
+        for i in range(start, start + count)
+    ]
 
 
 def read_only(path: pathlib.Path) -> sqlite3.Connection:

@@ -1,5 +1,6 @@
 """The atheris harness (bench/fuzz_atheris.py) runs a bounded number of inputs per target and finds no
 crash. Long runs are for a person: `python bench/fuzz_atheris.py cap -max_total_time=600`."""
+
 from __future__ import annotations
 
 import pathlib
@@ -20,8 +21,13 @@ TARGETS = ["sms", "rss", "atom", "cap", "datex2", "geojson", "csv", "vigilance"]
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_harness_runs_bounded_and_finds_no_crash(target, tmp_path):
-    result = subprocess.run([sys.executable, str(HARNESS), target, "-runs=400", "-seed=41"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(HARNESS), target, "-runs=400", "-seed=41"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "Done 400 runs" in output
@@ -29,6 +35,7 @@ def test_harness_runs_bounded_and_finds_no_crash(target, tmp_path):
 
 
 def test_unknown_target_is_refused(tmp_path):
-    result = subprocess.run([sys.executable, str(HARNESS), "pdf"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(HARNESS), "pdf"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "usage" in result.stderr

@@ -5,6 +5,7 @@ tokens, tabs, bad bytes; tree mutations: any value replaced by another type) and
 must give ValidationFailed / RuleError lists naming the file — never another exception. Feed parsers are
 fuzzed in test_ingest_properties.py and the SMS keyword parser in test_keywords.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,24 +24,75 @@ from rules.yamlcheck import RuleError, ValidationFailed
 from tests.conftest import EXAMPLES
 
 EXAMPLE = EXAMPLES / "loir-et-cher"
-SEEDS = {name: (EXAMPLE / name).read_text(encoding="utf-8") for name in ("rules.yaml", "territories.yaml",
-                                                                          "crieur.yaml", "authorities.yaml")}
-KNOWN = Known(territories=("41", "28"), templates=("alerte", "alerte-sms", "mise-a-jour", "fin-alerte"),
-              channels=("mastodon", "x", "bluesky", "facebook", "sms", "email", "web"))
+SEEDS = {
+    name: (EXAMPLE / name).read_text(encoding="utf-8")
+    for name in ("rules.yaml", "territories.yaml", "crieur.yaml", "authorities.yaml")
+}
+KNOWN = Known(
+    territories=("41", "28"),
+    templates=("alerte", "alerte-sms", "mise-a-jour", "fin-alerte"),
+    channels=("mastodon", "x", "bluesky", "facebook", "sms", "email", "web"),
+)
 # CRIEUR_FUZZ_EXAMPLES=2000 for a long run; the default keeps the file within seconds
-FUZZ = settings(max_examples=int(os.environ.get("CRIEUR_FUZZ_EXAMPLES", "80")), deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                        HealthCheck.function_scoped_fixture])
-TOKENS = [":", ": ", "- ", "-", "[", "]", "{", "}", ",", "&a ", "*a", "*unknown", "<<: *a", "!!python/object:os.system ",
-          "!!binary ", "? ", "|", ">", "'", '"', "\\", "#", "%YAML 1.1\n", "---\n", "...\n", "\t", "  ", "\n",
-          "~", "null", "yes", "no", "1e309", "-1", "0x41", "9" * 30, "2013-01-18", "é", "\u2019", "\x00", "\ufeff"]
+FUZZ = settings(
+    max_examples=int(os.environ.get("CRIEUR_FUZZ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+TOKENS = [
+    ":",
+    ": ",
+    "- ",
+    "-",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&a ",
+    "*a",
+    "*unknown",
+    "<<: *a",
+    "!!python/object:os.system ",
+    "!!binary ",
+    "? ",
+    "|",
+    ">",
+    "'",
+    '"',
+    "\\",
+    "#",
+    "%YAML 1.1\n",
+    "---\n",
+    "...\n",
+    "\t",
+    "  ",
+    "\n",
+    "~",
+    "null",
+    "yes",
+    "no",
+    "1e309",
+    "-1",
+    "0x41",
+    "9" * 30,
+    "2013-01-18",
+    "é",
+    "\u2019",
+    "\x00",
+    "\ufeff",
+]
 
 
 # ---------------------------------------------------------------------------------------- mutations
 
 text_op = st.tuples(
-    st.sampled_from(["delete_line", "duplicate_line", "indent", "dedent", "token", "delete_chars", "swap_lines",
-                     "truncate"]),
-    st.floats(0, 1, exclude_max=True), st.integers(1, 6), st.sampled_from(TOKENS),
+    st.sampled_from(
+        ["delete_line", "duplicate_line", "indent", "dedent", "token", "delete_chars", "swap_lines", "truncate"]
+    ),
+    st.floats(0, 1, exclude_max=True),
+    st.integers(1, 6),
+    st.sampled_from(TOKENS),
 )
 
 
@@ -52,9 +104,9 @@ def mutate_text(text: str, ops) -> str:
             lines = [token]
             continue
         if op == "delete_line":
-            del lines[i:i + n]
+            del lines[i : i + n]
         elif op == "duplicate_line":
-            lines[i:i] = lines[i:i + n]
+            lines[i:i] = lines[i : i + n]
         elif op == "indent":
             lines[i] = " " * n + lines[i]
         elif op == "dedent":
@@ -66,7 +118,7 @@ def mutate_text(text: str, ops) -> str:
         elif op == "delete_chars":
             line = lines[i]
             at = int(where * 991) % (len(line) + 1)
-            lines[i] = line[:at] + line[at + n:]
+            lines[i] = line[:at] + line[at + n :]
         elif op == "swap_lines" and len(lines) > 1:
             j = (i + n) % len(lines)
             lines[i], lines[j] = lines[j], lines[i]
@@ -75,11 +127,24 @@ def mutate_text(text: str, ops) -> str:
     return "\n".join(lines)
 
 
-scalars = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True)
-           | st.text(max_size=20) | st.sampled_from(["41", "28", "2A", "#route41", "RD 957", "15m", "neige", ""]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=10) | st.sampled_from(["name", "when", "then", "kind", "url"]),
-                                        inner, max_size=4), max_leaves=12)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["41", "28", "2A", "#route41", "RD 957", "15m", "neige", ""])
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=10) | st.sampled_from(["name", "when", "then", "kind", "url"]), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
 
 
 def paths_of(tree, prefix=()):
@@ -175,8 +240,12 @@ def test_random_bytes_as_rule_files(work, data):
 
 
 @FUZZ
-@given(text=st.one_of(st.lists(text_op, min_size=1, max_size=5).map(lambda ops: mutate_text(SEEDS["territories.yaml"], ops)),
-                      tree_mutation("territories.yaml")))
+@given(
+    text=st.one_of(
+        st.lists(text_op, min_size=1, max_size=5).map(lambda ops: mutate_text(SEEDS["territories.yaml"], ops)),
+        tree_mutation("territories.yaml"),
+    )
+)
 def test_mutated_territory_files_give_only_rule_errors(work, text):
     path = work / "fuzzed-territories.yaml"
     write(path, text)

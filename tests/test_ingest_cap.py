@@ -35,16 +35,22 @@ def test_alert_prefers_the_french_info_block():
     assert (item.severity, item.urgency, item.certainty) == (Severity.SEVERE, Urgency.FUTURE, Certainty.LIKELY)
     assert item.onset == datetime(2013, 1, 19, 22, 0, tzinfo=PARIS_WINTER)
     assert item.expires == datetime(2013, 1, 20, 16, 0, tzinfo=PARIS_WINTER)
-    assert item.areas == (Area("NUTS3", "FRB05"), Area("departement", "41"), Area("NUTS3", "FR245"),
-                          Area("commune", "41018"))
+    assert item.areas == (
+        Area("NUTS3", "FRB05"),
+        Area("departement", "41"),
+        Area("NUTS3", "FR245"),
+        Area("commune", "41018"),
+    )
     assert item.roads == (Road("D", "957"), Road("A", "10"))
     assert item.link == "https://vigilance.meteofrance.fr/fr/loir-et-cher"
     assert item.attributes["colour"] == "orange"
     assert item.attributes["awareness_level"] == "3; orange; Severe"
     assert item.attributes["awareness_type"] == "2; snow-ice"
     assert item.attributes["instruction"].startswith("Renseignez-vous")
-    assert item.geometry == {"type": "Polygon", "coordinates": [[[0.6, 47.95], [1.8, 47.95], [1.8, 47.2],
-                                                                 [0.6, 47.2], [0.6, 47.95]]]}
+    assert item.geometry == {
+        "type": "Polygon",
+        "coordinates": [[[0.6, 47.95], [1.8, 47.95], [1.8, 47.2], [0.6, 47.2], [0.6, 47.95]]],
+    }
     assert item.raw.lstrip().startswith("<") and ALERT_ID in item.raw
 
 
@@ -73,8 +79,12 @@ def test_meteoalarm_atom_entries():
     assert loir.areas == (Area("NUTS3", "FRB05"), Area("departement", "41"))
     assert loir.link == "https://feeds.meteoalarm.org/api/v1/warnings/feeds-france/5b1a2c3d-41nv"
     assert loir.expires == datetime(2013, 1, 21, 6, 0, tzinfo=PARIS_WINTER)
-    assert eure.areas == (Area("EMMA_ID", "FR035"), Area("departement", "74"), Area("NUTS3", "FR242"),
-                          Area("departement", "28"))  # as published, even when the codes disagree
+    assert eure.areas == (
+        Area("EMMA_ID", "FR035"),
+        Area("departement", "74"),
+        Area("NUTS3", "FR242"),
+        Area("departement", "28"),
+    )  # as published, even when the codes disagree
     assert eure.attributes["colour"] == "jaune" and eure.msg_type is MsgType.ALERT
     assert "<" in eure.raw and "FR242" in eure.raw
 
@@ -91,8 +101,11 @@ def test_atom_feed_embedding_full_cap_alerts():
 
 
 def test_bad_fields_name_the_field():
-    body = (DATA / "cap_41_alert.xml").read_bytes().replace(b"<sent>2013-01-19T16:00:00+01:00</sent>",
-                                                            b"<sent>hier soir</sent>")
+    body = (
+        (DATA / "cap_41_alert.xml")
+        .read_bytes()
+        .replace(b"<sent>2013-01-19T16:00:00+01:00</sent>", b"<sent>hier soir</sent>")
+    )
     with pytest.raises(ParseError, match=r"mf-cap.*sent.*hier soir"):
         parse(spec(), body)
     body = (DATA / "cap_41_alert.xml").read_bytes().replace(b"47.20,0.60 47.95", b"47.20,zz 47.95")

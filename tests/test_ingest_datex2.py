@@ -33,8 +33,10 @@ def test_v2_records():
     assert snow.event == "neige-verglas" and snow.severity is Severity.SEVERE  # situation overallSeverity high
     assert snow.certainty is Certainty.OBSERVED
     assert snow.title == "Neige sur la chaussée sur la RD 957"  # French, never the record type's name
-    assert snow.text == ("Neige sur la chaussée sur la RD 957 dans les deux sens.\n"
-                         "Neige sur la chaussée entre Blois et Vendôme, circulation délicate.")  # fr preferred
+    assert snow.text == (
+        "Neige sur la chaussée sur la RD 957 dans les deux sens.\n"
+        "Neige sur la chaussée entre Blois et Vendôme, circulation délicate."
+    )  # fr preferred
     assert snow.attributes["record_type"] == "WeatherRelatedRoadConditions"
     assert snow.attributes["detail"] == "snowOnTheRoad" and snow.attributes["direction"] == "both"
     assert 'id="CD41-REC-0012-1"' in snow.raw
@@ -56,10 +58,15 @@ def test_v3_records_hgv_restriction_closure_and_snow():
     assert hgv.event == "restriction-poids-lourds" and hgv.attributes["hgv"] is True
     assert hgv.roads == (Road("N", "10"),) and hgv.msg_type is MsgType.UPDATE and hgv.version == "2"
     assert hgv.title == "Route fermée aux poids lourds de plus de 7,5 t sur la RN 10"  # not "Route fermée"
-    assert hgv.text.startswith("Route fermée aux poids lourds de plus de 7,5 t sur la RN 10 en direction du sud, "
-                               "jusqu'au 21 janvier 2013 à 18 h 00.\nInterdiction de circuler pour les poids lourds")
+    assert hgv.text.startswith(
+        "Route fermée aux poids lourds de plus de 7,5 t sur la RN 10 en direction du sud, "
+        "jusqu'au 21 janvier 2013 à 18 h 00.\nInterdiction de circuler pour les poids lourds"
+    )
     assert hgv.expires == datetime(2013, 1, 21, 18, 0, tzinfo=CET)
-    assert hgv.attributes["direction"] == "southBound" and hgv.attributes["record_type"] == "RoadOrCarriagewayOrLaneManagement"
+    assert (
+        hgv.attributes["direction"] == "southBound"
+        and hgv.attributes["record_type"] == "RoadOrCarriagewayOrLaneManagement"
+    )
     closure = items["DIRCE-2013-00457-02"]
     assert closure.event == "fermeture" and closure.severity is Severity.EXTREME  # record severity wins
     assert closure.roads == (Road("A", "10"),)
@@ -82,8 +89,11 @@ def test_record_without_id_is_skipped_and_others_kept(caplog):
 
 
 def test_bad_date_names_record_and_field(caplog):
-    body = (DATA / "datex2_v2_cd41.xml").read_bytes().replace(
-        b"<situationRecordVersionTime>2013-01-20T07:00:00+01:00", b"<situationRecordVersionTime>demain")
+    body = (
+        (DATA / "datex2_v2_cd41.xml")
+        .read_bytes()
+        .replace(b"<situationRecordVersionTime>2013-01-20T07:00:00+01:00", b"<situationRecordVersionTime>demain")
+    )
     items = parse_at(spec(), body, DURING_EPISODE)
     assert len(items) == 3
     assert "CD41-REC-0012-1" in caplog.text and "situationRecordVersionTime" in caplog.text
@@ -100,8 +110,9 @@ def test_other_publication_types_are_refused():
 
 def test_v3_inside_a_message_container():
     inner = (DATA / "datex2_v3_dir.xml").read_text(encoding="utf-8").split("?>", 1)[1]
-    inner = inner.replace("<sit:situationPublication ", "<payload xsi:type=\"sit:SituationPublication\" ", 1)
+    inner = inner.replace("<sit:situationPublication ", '<payload xsi:type="sit:SituationPublication" ', 1)
     inner = inner.replace("</sit:situationPublication>", "</payload>")
-    body = ('<messageContainer xmlns="http://datex2.eu/schema/3/messageContainer">' + inner
-            + "</messageContainer>").encode()
+    body = (
+        '<messageContainer xmlns="http://datex2.eu/schema/3/messageContainer">' + inner + "</messageContainer>"
+    ).encode()
     assert len(parse_at(spec(), body, DURING_EPISODE)) == 3

@@ -24,15 +24,20 @@ async def feed(request: web.Request) -> web.Response:
     request.app[HITS].append(dict(request.headers))
     if request.headers.get("If-None-Match") == ETAG:
         return web.Response(status=304, headers={"ETag": ETAG})
-    return web.Response(body=FEED, content_type="application/rss+xml", charset="iso-8859-1",
-                        headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
+    return web.Response(
+        body=FEED,
+        content_type="application/rss+xml",
+        charset="iso-8859-1",
+        headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED},
+    )
 
 
 async def gzipped(request: web.Request) -> web.Response:
     size = int(request.query.get("size", "0"))
     payload = FEED if not size else b"<rss>" + b" " * size + b"</rss>"
-    return web.Response(body=gzip.compress(payload), headers={"Content-Encoding": "gzip",
-                                                              "Content-Type": "application/rss+xml"})
+    return web.Response(
+        body=gzip.compress(payload), headers={"Content-Encoding": "gzip", "Content-Type": "application/rss+xml"}
+    )
 
 
 async def big(request: web.Request) -> web.StreamResponse:
@@ -168,8 +173,9 @@ async def test_file_url_relative_to_base_dir_with_mtime(session, tmp_path):
     changed = await fetch(session, source, first.etag, first.last_modified)
     assert changed.status == "ok" and changed.body == b'{"x": 2}'
     with pytest.raises(FetchError, match="exceeds the limit"):
-        await fetch(session, spec("file:flux/vigilance.json", max_bytes=3,
-                                  options={"base_dir": str(tmp_path)}), None, None)
+        await fetch(
+            session, spec("file:flux/vigilance.json", max_bytes=3, options={"base_dir": str(tmp_path)}), None, None
+        )
     with pytest.raises(FetchError, match="cannot read absent.json"):
         await fetch(session, spec("file:absent.json", options={"base_dir": str(tmp_path)}), None, None)
 

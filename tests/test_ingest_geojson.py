@@ -35,11 +35,21 @@ def test_geojson_features_with_default_mapping():
 
 
 def test_custom_mapping_states_and_bare_road_numbers():
-    doc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": None,
-         "properties": {"gid": 7, "num": "957A", "niv": "orange", "maj": "2013-01-20 07:00", "code": "41018"}}]}
-    options = {"mapping": {"id": "gid", "road": "num", "state": "niv", "updated": "maj", "insee": "code"},
-               "states": {"orange": "Severe"}, "departement": "41"}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": None,
+                "properties": {"gid": 7, "num": "957A", "niv": "orange", "maj": "2013-01-20 07:00", "code": "41018"},
+            }
+        ],
+    }
+    options = {
+        "mapping": {"id": "gid", "road": "num", "state": "niv", "updated": "maj", "insee": "code"},
+        "states": {"orange": "Severe"},
+        "departement": "41",
+    }
     (item,) = parse(spec(**options), json.dumps(doc).encode())
     assert item.external_id == "7" and item.roads == (Road("D", "957A"),)
     assert item.severity is Severity.SEVERE
@@ -56,12 +66,15 @@ def test_bad_features_are_skipped_with_their_index(caplog):
     assert "feature 2" in caplog.text and "bientôt" in caplog.text and "feature 3" in caplog.text
 
 
-@pytest.mark.parametrize("body, match", [
-    (b'{"type": "FeatureCollection", "features": [', "malformed JSON"),
-    (b'{"type": "Feature"}', "FeatureCollection"),
-    (b'{"type": "FeatureCollection", "features": {}}', "features"),
-    (b"\xff\xfe{", "JSON"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        (b'{"type": "FeatureCollection", "features": [', "malformed JSON"),
+        (b'{"type": "Feature"}', "FeatureCollection"),
+        (b'{"type": "FeatureCollection", "features": {}}', "features"),
+        (b"\xff\xfe{", "JSON"),
+    ],
+)
 def test_unreadable_documents(body, match):
     with pytest.raises(ParseError, match=match) as info:
         parse(spec(), body, "application/json")
@@ -87,8 +100,10 @@ def test_csv_in_cp1252_with_semicolons():
 
 
 def test_geojson_kind_served_as_csv_and_bad_rows(caplog):
-    body = ("id,route,etat,date_maj\nA1,RD 957,C2,2013-01-20T07:00:00+01:00\nA2,RD 924\n"
-            "A3,RD 2152,C3,hier\nA4,N10,C4,2013-01-20T07:05:00+01:00\n").encode()
+    body = (
+        "id,route,etat,date_maj\nA1,RD 957,C2,2013-01-20T07:00:00+01:00\nA2,RD 924\n"
+        "A3,RD 2152,C3,hier\nA4,N10,C4,2013-01-20T07:05:00+01:00\n"
+    ).encode()
     items = parse(spec(), body, "text/csv; charset=utf-8")
     assert [i.external_id for i in items] == ["A1", "A4"]
     assert "line 3" in caplog.text and "line 4" in caplog.text
@@ -106,11 +121,19 @@ def test_utf8_bom_before_geojson_without_content_type():
 
 def test_road_condition_with_an_unknown_code_reads_as_undetermined():
     """An overallRoadCondition outside Digitraffic's 1-4 is 'état non déterminé', observed as forecast."""
-    doc = {"messageTimestamp": "2024-01-05T06:00:00Z", "roadConditions": [{
-        "roadId": "00041_001", "observation": {"Time": "2024-01-05T05:50:00Z", "overallRoadCondition": 7},
-        "forecast": [{"forecastName": "2h", "overallRoadCondition": 9}],
-    }]}
+    doc = {
+        "messageTimestamp": "2024-01-05T06:00:00Z",
+        "roadConditions": [
+            {
+                "roadId": "00041_001",
+                "observation": {"Time": "2024-01-05T05:50:00Z", "overallRoadCondition": 7},
+                "forecast": [{"forecastName": "2h", "overallRoadCondition": 9}],
+            }
+        ],
+    }
     [item] = parse(spec(), json.dumps(doc).encode(), "application/json")
     assert item.title == "Route 41 : état non déterminé" and item.severity is Severity.UNKNOWN
-    assert item.text.splitlines() == ["Observé : état non déterminé, chaussée à ? °C, air à ? °C.",
-                                      "Prévision à 2h : état non déterminé."]
+    assert item.text.splitlines() == [
+        "Observé : état non déterminé, chaussée à ? °C, air à ? °C.",
+        "Prévision à 2h : état non déterminé.",
+    ]

@@ -24,12 +24,12 @@ XXE = b"""<?xml version="1.0"?>
 
 DOCS = {
     "rss": b"<rss version='2.0'><channel><title>t</title><item><guid>1</guid><title>&lol9;&xxe;</title>"
-           b"<description>&lol9;&xxe;</description></item></channel></rss>",
+    b"<description>&lol9;&xxe;</description></item></channel></rss>",
     "cap": b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'><identifier>&lol9;&xxe;</identifier>"
-           b"<sent>2013-01-19T16:00:00+01:00</sent><msgType>Alert</msgType><info><headline>&xxe;</headline>"
-           b"</info></alert>",
+    b"<sent>2013-01-19T16:00:00+01:00</sent><msgType>Alert</msgType><info><headline>&xxe;</headline>"
+    b"</info></alert>",
     "datex2": b"<sit:situationPublication xmlns:sit='http://datex2.eu/schema/3/situation'><sit:situation id='s'>"
-              b"<sit:situationRecord id='&xxe;&lol9;' version='1'/></sit:situation></sit:situationPublication>",
+    b"<sit:situationRecord id='&xxe;&lol9;' version='1'/></sit:situation></sit:situationPublication>",
 }
 
 
@@ -57,8 +57,15 @@ def test_external_entity_is_refused_and_never_read(kind):
     assert "root:" not in str(info.value)
 
 
-@pytest.mark.parametrize("name, kind", [("cap_41_alert.xml", "cap"), ("datex2_v2_cd41.xml", "datex2"),
-                                        ("datex2_v3_dir.xml", "datex2"), ("meteoalarm_france_atom.xml", "cap")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("cap_41_alert.xml", "cap"),
+        ("datex2_v2_cd41.xml", "datex2"),
+        ("datex2_v3_dir.xml", "datex2"),
+        ("meteoalarm_france_atom.xml", "cap"),
+    ],
+)
 def test_truncated_xml_names_source_and_line(name, kind):
     full = (DATA / name).read_bytes()
     cut = full[: len(full) * 2 // 3]
@@ -75,12 +82,15 @@ def test_truncated_rss_with_no_complete_entry():
         parse(spec("rss"), cut)
 
 
-@pytest.mark.parametrize("kind, name, content_type", [
-    ("cap", "cap_41_alert.xml", "application/json"),
-    ("vigilance", "vigilance_encours.json", "text/xml"),
-    ("geojson", "viabilite41.geojson", "text/html; charset=utf-8"),
-    ("rss", None, "text/html"),
-])
+@pytest.mark.parametrize(
+    "kind, name, content_type",
+    [
+        ("cap", "cap_41_alert.xml", "application/json"),
+        ("vigilance", "vigilance_encours.json", "text/xml"),
+        ("geojson", "viabilite41.geojson", "text/html; charset=utf-8"),
+        ("rss", None, "text/html"),
+    ],
+)
 def test_wrong_content_type_is_refused(kind, name, content_type):
     body = (DATA / name).read_bytes() if name else b"<!DOCTYPE html><html><body>Maintenance</body></html>"
     with pytest.raises(ParseError, match="content type|HTML page"):

@@ -16,24 +16,34 @@ from alerts.ingest.datex2 import parse_at
 UTC = timezone.utc
 
 
-@pytest.mark.parametrize("written, expected", [
-    ("lun., 24 déc. 2018 10:00:00 +0100", datetime(2018, 12, 24, 9, 0, tzinfo=UTC)),
-    ("Seg, 24 Set 2018 19:42:40 -0300", datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)),
-    ("lundi 24 décembre 2018 10h30", datetime(2018, 12, 24, 9, 30, tzinfo=UTC)),  # no zone: Paris
-    ("jeu., 1er août 2019 07:05:00 CEST", datetime(2019, 8, 1, 5, 5, tzinfo=UTC)),
-    ("ven., 5 juil. 2019 07:05:00 +0200", datetime(2019, 7, 5, 5, 5, tzinfo=UTC)),
-    ("martes, 4 de diciembre de 2018 09:00", datetime(2018, 12, 4, 8, 0, tzinfo=UTC)),
-    ("gio, 24 ott 2018 19:42:40 +0200", datetime(2018, 10, 24, 17, 42, 40, tzinfo=UTC)),
-    ("Qua, 3 Out 2018 08:00:00 GMT", datetime(2018, 10, 3, 8, 0, tzinfo=UTC)),
-    ("24/12/2018 10:00", datetime(2018, 12, 24, 9, 0, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("lun., 24 déc. 2018 10:00:00 +0100", datetime(2018, 12, 24, 9, 0, tzinfo=UTC)),
+        ("Seg, 24 Set 2018 19:42:40 -0300", datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC)),
+        ("lundi 24 décembre 2018 10h30", datetime(2018, 12, 24, 9, 30, tzinfo=UTC)),  # no zone: Paris
+        ("jeu., 1er août 2019 07:05:00 CEST", datetime(2019, 8, 1, 5, 5, tzinfo=UTC)),
+        ("ven., 5 juil. 2019 07:05:00 +0200", datetime(2019, 7, 5, 5, 5, tzinfo=UTC)),
+        ("martes, 4 de diciembre de 2018 09:00", datetime(2018, 12, 4, 8, 0, tzinfo=UTC)),
+        ("gio, 24 ott 2018 19:42:40 +0200", datetime(2018, 10, 24, 17, 42, 40, tzinfo=UTC)),
+        ("Qua, 3 Out 2018 08:00:00 GMT", datetime(2018, 10, 3, 8, 0, tzinfo=UTC)),
+        ("24/12/2018 10:00", datetime(2018, 12, 24, 9, 0, tzinfo=UTC)),
+    ],
+)
 def test_localised_dates(written, expected):
     assert parse_localised(written) == expected
 
 
-@pytest.mark.parametrize("written", ["Wed, 03 Jan 2018 00:41:00 GMT",  # English: feedparser's own handler
-                                     "5 jui 2019",  # juin or juillet: refused rather than guessed
-                                     "32 déc. 2018", "demain matin", ""])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Wed, 03 Jan 2018 00:41:00 GMT",  # English: feedparser's own handler
+        "5 jui 2019",  # juin or juillet: refused rather than guessed
+        "32 déc. 2018",
+        "demain matin",
+        "",
+    ],
+)
 def test_what_is_not_a_localised_date(written):
     assert parse_localised(written) is None
 
@@ -49,9 +59,11 @@ def test_rss_items_get_their_localised_dates():
         <pubDate>Wed, 03 Jan 2018 00:41:00 GMT</pubDate></item>
     </channel></rss>""".encode()
     items = parse(SourceSpec(name="prefecture", kind="rss", url="file:unused"), body)
-    assert [i.sent for i in items] == [datetime(2018, 12, 24, 9, 0, tzinfo=UTC),
-                                       datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC),
-                                       datetime(2018, 1, 3, 0, 41, tzinfo=UTC)]
+    assert [i.sent for i in items] == [
+        datetime(2018, 12, 24, 9, 0, tzinfo=UTC),
+        datetime(2018, 9, 24, 22, 42, 40, tzinfo=UTC),
+        datetime(2018, 1, 3, 0, 41, tzinfo=UTC),
+    ]
 
 
 def test_cap_cancel_without_info_still_ends_what_it_references():
@@ -89,23 +101,34 @@ DATEX_V2 = """<d2LogicalModel xmlns="http://datex2.eu/schema/2/2_0" xmlns:xsi="h
 
 def datex(type_: str, cause: str, direction: str, detail: str):
     body = DATEX_V2.format(type=type_, cause=cause, direction=direction, detail=detail).encode()
-    (item,) = parse_at(SourceSpec(name="cd41", kind="datex2", url="file:unused"), body,
-                       datetime(2013, 1, 20, 10, 0, tzinfo=UTC))
+    (item,) = parse_at(
+        SourceSpec(name="cd41", kind="datex2", url="file:unused"), body, datetime(2013, 1, 20, 10, 0, tzinfo=UTC)
+    )
     return item
 
 
 def test_datex2_sentence_what_road_direction_cause_until():
-    item = datex("RoadOrCarriagewayOrLaneManagement", "poorWeather", "southBound",
-                 "<roadOrCarriagewayOrLaneManagementType>roadClosed</roadOrCarriagewayOrLaneManagementType>")
+    item = datex(
+        "RoadOrCarriagewayOrLaneManagement",
+        "poorWeather",
+        "southBound",
+        "<roadOrCarriagewayOrLaneManagementType>roadClosed</roadOrCarriagewayOrLaneManagementType>",
+    )
     assert item.title == "Route fermée sur la RD 957"
-    assert item.text == ("Route fermée sur la RD 957 en direction du sud, en raison des conditions météorologiques, "
-                         "jusqu'au 21 janvier 2013 à 18 h 00.")
+    assert item.text == (
+        "Route fermée sur la RD 957 en direction du sud, en raison des conditions météorologiques, "
+        "jusqu'au 21 janvier 2013 à 18 h 00."
+    )
     assert item.authority == "CD41" and item.attributes["cause"] == "poorWeather"
 
 
 def test_datex2_unknown_values_fall_back_to_generic_french():
-    item = datex("RoadOrCarriagewayOrLaneManagement", "somethingNew", "sideways",
-                 "<roadOrCarriagewayOrLaneManagementType>futureValue</roadOrCarriagewayOrLaneManagementType>")
+    item = datex(
+        "RoadOrCarriagewayOrLaneManagement",
+        "somethingNew",
+        "sideways",
+        "<roadOrCarriagewayOrLaneManagementType>futureValue</roadOrCarriagewayOrLaneManagementType>",
+    )
     assert item.title == "Restriction de circulation sur la RD 957"  # the record type's French name
     assert item.text.startswith("Restriction de circulation sur la RD 957, en raison d'un incident,")
     for raw in ("futureValue", "somethingNew", "sideways", "RoadOrCarriagewayOrLaneManagement"):

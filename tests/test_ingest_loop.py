@@ -50,7 +50,7 @@ async def test_poll_once_sinks_items_then_not_modified(session, flux):
     loop = SourceLoop(session, [file_spec(flux, "prefecture41_rss.xml", "rss")], sink, store)
     health = await loop.poll_once("rss")
     assert health["last_status"] == "ok" and health["last_items"] == 3 and health["consecutive_failures"] == 0
-    (name, items), = sink.calls
+    ((name, items),) = sink.calls
     assert name == "rss" and all(item.source == "rss" for item in items)
     assert store.states["rss"]["etag"] and store.states["rss"]["last_modified"].endswith("GMT")
     assert datetime.fromisoformat(store.states["rss"]["next_run"]) > datetime.now(timezone.utc)
@@ -75,8 +75,9 @@ async def test_sink_failure_keeps_items_for_the_next_poll(session, flux, caplog)
 
 async def test_parse_error_recorded_with_backoff_and_source_stays(session, flux, caplog):
     (flux / "vigilance_encours.json").write_bytes(b'{"product": ')
-    loop = SourceLoop(session, [file_spec(flux, "vigilance_encours.json", "vigilance", interval=300)], Sink(),
-                      MemoryStateStore())
+    loop = SourceLoop(
+        session, [file_spec(flux, "vigilance_encours.json", "vigilance", interval=300)], Sink(), MemoryStateStore()
+    )
     for expected in (1, 2):
         health = await loop.poll_once("vigilance")
         assert health["consecutive_failures"] == expected
@@ -141,8 +142,13 @@ async def test_a_hanging_source_does_not_delay_another(session, flux):
     port = site._server.sockets[0].getsockname()[1]
     try:
         slow = SourceSpec(name="slow", kind="rss", url=f"http://127.0.0.1:{port}/hang", interval=0.2, timeout=1)
-        fast = SourceSpec(name="fast", kind="vigilance", url="file:vigilance_encours.json", interval=0.1,
-                          options={"base_dir": str(flux)})
+        fast = SourceSpec(
+            name="fast",
+            kind="vigilance",
+            url="file:vigilance_encours.json",
+            interval=0.1,
+            options={"base_dir": str(flux)},
+        )
         sink = Sink()
         loop = SourceLoop(session, [slow, fast], sink, MemoryStateStore())
         task = asyncio.create_task(loop.run())

@@ -95,7 +95,9 @@ async def test_entries_become_the_french_cap_they_link_to(server):
         assert health["last_status"] == "ok" and health["issues"] == []
         # 12 entries, 2 distinct warnings, each linking one CAP document (here both serve the sample)
         assert sorted(r["path"].rsplit("/", 1)[1] for r in state.cap_requests) == [
-            "04d497d4-d114-4d6b-93ba-13fa7ed577fe", "2f32f9f9-06df-48aa-b0a0-10493ea07c51"]
+            "04d497d4-d114-4d6b-93ba-13fa7ed577fe",
+            "2f32f9f9-06df-48aa-b0a0-10493ea07c51",
+        ]
         items = sunk[0]
         assert len(items) == 2
         item = items[0]
@@ -134,8 +136,9 @@ async def test_links_to_internal_addresses_are_refused_by_the_ssrf_guard(server)
         sunk.extend(items)
 
     async with safe_session(["localhost"]) as session:
-        loop = SourceLoop(session, [SourceSpec(name="meteoalarm-fr", kind="cap", url=feed_url)], sink,
-                          MemoryStateStore())
+        loop = SourceLoop(
+            session, [SourceSpec(name="meteoalarm-fr", kind="cap", url=feed_url)], sink, MemoryStateStore()
+        )
         health = await loop.poll_once("meteoalarm-fr")
     assert health["last_status"] == "ok"
     assert state.cap_requests == []

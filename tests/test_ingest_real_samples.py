@@ -31,8 +31,7 @@ def sample(path: str) -> bytes:
 
 
 def read(path: str, kind: str, **options):
-    return parse(SourceSpec(name=pathlib.Path(path).name, kind=kind, url="file:unused", options=options),
-                 sample(path))
+    return parse(SourceSpec(name=pathlib.Path(path).name, kind=kind, url="file:unused", options=options), sample(path))
 
 
 def deps(item) -> list[str]:
@@ -175,18 +174,23 @@ def test_cap_zip_bomb_is_refused_naming_the_source():
 
 def test_meteoalarm_france_atom_entries_merge_per_warning_in_french():
     items = read("meteoalarm/meteoalarm-legacy-atom-france-2022-12-08.xml", "cap")
-    assert [i.external_id for i in items] == ["2.49.0.0.250.0.FR.20221207160058.764028",
-                                              "2.49.0.0.250.0.FR.20221207060126.964028"]
+    assert [i.external_id for i in items] == [
+        "2.49.0.0.250.0.FR.20221207160058.764028",
+        "2.49.0.0.250.0.FR.20221207060126.964028",
+    ]
     first, second = items
     assert first.msg_type is MsgType.ALERT and second.msg_type is MsgType.UPDATE
     assert first.sent == datetime(2022, 12, 7, 15, 0, 58, tzinfo=UTC)
-    assert first.title == ("Vigilance jaune avalanches : Haute Savoie, Savoie, Isere, Alpes Maritimes, "
-                           "Hautes Alpes, Alpes de Haute Provence")
+    assert first.title == (
+        "Vigilance jaune avalanches : Haute Savoie, Savoie, Isere, Alpes Maritimes, "
+        "Hautes Alpes, Alpes de Haute Provence"
+    )
     assert first.language == "fr" and first.attributes["source_title"].startswith("Yellow Avalanches Warning")
     assert sorted(deps(first)) == ["04", "05", "06", "38", "73", "74"]
     assert Area("EMMA_ID", "FR035") in first.areas and Area("NUTS3", "FR718") in first.areas
-    assert first.attributes["cap_link"] == ("https://feeds.meteoalarm.org/api/v1/warnings/feeds-france/"
-                                            "04d497d4-d114-4d6b-93ba-13fa7ed577fe")
+    assert first.attributes["cap_link"] == (
+        "https://feeds.meteoalarm.org/api/v1/warnings/feeds-france/04d497d4-d114-4d6b-93ba-13fa7ed577fe"
+    )
     assert first.authority == "meteoalarm.org"  # until the linked CAP names Météo-France
     assert first.expires == datetime(2022, 12, 8, 15, 0, tzinfo=UTC)
 
@@ -209,8 +213,9 @@ def test_datex2_bison_fute_tipi_vehicle_obstruction_in_french():
     assert item.external_id == "260724-000456-1" and item.version == "1"
     assert item.sent == datetime(2026, 7, 24, 8, 6, 4, 287000, tzinfo=CEST)
     assert item.title == "Véhicule en panne sur l'A 4"  # never "VehicleObstruction A 4"
-    assert item.text.splitlines()[0] == ("Véhicule en panne sur l'A 4 en direction de l'ouest, "
-                                         "à Charenton-le-Pont, près de Paris - Porte de Bercy.")
+    assert item.text.splitlines()[0] == (
+        "Véhicule en panne sur l'A 4 en direction de l'ouest, à Charenton-le-Pont, près de Paris - Porte de Bercy."
+    )
     assert "De Strasbourg vers Paris" in item.text
     assert item.roads == (Road("A", "4"),) and item.language == "fr"
     assert item.authority == "DIR Île-de-France"
@@ -245,7 +250,8 @@ def test_datex2_dialog_v3_traffic_regulations():
 def test_datex2_dialog_commune_insee_and_departement_option():
     body = sample("datex2/dialog-v3-traffic-regulation-fr.xml").replace(
         b"<loc:roadName>Route de Saulxures</loc:roadName>",
-        b"<loc:roadName>Route de Saulxures</loc:roadName><loc:inseeCode>54025</loc:inseeCode>")
+        b"<loc:roadName>Route de Saulxures</loc:roadName><loc:inseeCode>54025</loc:inseeCode>",
+    )
     spec = SourceSpec(name="dialog", kind="datex2", url="file:unused")
     art = by_id(parse(spec, body))["018b19e9-7f21-7b21-9200-5b4a09b00fdd"]
     assert art.areas == (Area("commune", "54025"), Area("departement", "54"))
@@ -280,8 +286,9 @@ def test_datex2_digitraffic_v3_5_payload_transit_information():
     assert item.title == "Liaison par bac retardée"
     assert item.text.startswith("Liaison par bac retardée dans le sens croissant, jusqu'au 27 novembre 2025 à 8 h 50.")
     assert item.severity is Severity.SEVERE and item.authority == "FTA"
-    (later,) = parse_at(spec, sample("datex2/digitraffic-v3_5-payload-transitinformation-fi.xml"),
-                        during + timedelta(hours=1))
+    (later,) = parse_at(
+        spec, sample("datex2/digitraffic-v3_5-payload-transitinformation-fi.xml"), during + timedelta(hours=1)
+    )
     assert later.msg_type is MsgType.CANCEL  # its overallEndTime has passed
 
 
@@ -296,9 +303,11 @@ def test_datex2_highways_england_ntis_english_comment_lines():
 
 
 def test_datex2_unknown_record_type_gets_a_generic_french_phrase():
-    body = sample("datex2/bisonfute-tipi-v2-situation-vehicleobstruction-fr.xml").replace(
-        b'xsi:type="VehicleObstruction"', b'xsi:type="SomeFutureRecord"').replace(
-        b"<vehicleObstructionType>brokenDownVehicle</vehicleObstructionType>", b"")
+    body = (
+        sample("datex2/bisonfute-tipi-v2-situation-vehicleobstruction-fr.xml")
+        .replace(b'xsi:type="VehicleObstruction"', b'xsi:type="SomeFutureRecord"')
+        .replace(b"<vehicleObstructionType>brokenDownVehicle</vehicleObstructionType>", b"")
+    )
     (item,) = parse(SourceSpec(name="t", kind="datex2", url="file:unused"), body)
     assert item.title == "Événement sur la route sur l'A 4"
     assert "SomeFutureRecord" not in item.title + item.text
@@ -366,8 +375,12 @@ def test_roadstate_digitraffic_traffic_announcements_geojson():
 
 def test_roadstate_digitraffic_road_condition_forecast():
     items = read("roadstate/digitraffic-road-conditions-forecast-v2-fi.json", "geojson")
-    assert [i.external_id for i in items] == ["00429_003_00000_0_0", "00945_014_00000_0_0",
-                                              "00409_001_01796_0_0", "00004_229_00307_1_0"]
+    assert [i.external_id for i in items] == [
+        "00429_003_00000_0_0",
+        "00945_014_00000_0_0",
+        "00409_001_01796_0_0",
+        "00004_229_00307_1_0",
+    ]
     first = items[0]
     assert first.title == "Route 429 : état normal" and first.msg_type is MsgType.CANCEL  # normal ends alerts
     assert first.sent == datetime(2022, 10, 13, 11, 0, tzinfo=timezone(timedelta(hours=3)))
@@ -390,17 +403,30 @@ def test_vigilance_meteofrance_app_warning_full():
 # ------------------------------------------------------------------------ not feeds: a clear refusal
 
 
-@pytest.mark.parametrize("path, kind, message", [
-    ("providers/bluesky/atproto-com-account-capture-post-records-with-facets.json", "geojson",
-     "expected a GeoJSON FeatureCollection"),
-    ("providers/bluesky/bsky-thread-view-post-with-embed-media.json", "vigilance", "not a vigilance document"),
-    ("providers/mastodon/mastodon-status-edited-anonymised.json", "geojson", "expected a GeoJSON FeatureCollection"),
-    ("providers/mastodon/mastodon-status-with-preview-card-fosstodon-2023.json", "vigilance",
-     "not a vigilance document"),
-    ("providers/mastodon/mastodon-tag-timeline-2017-integer-ids.json", "vigilance", "expected a JSON object"),
-    ("schemas/CAP-v1.2.xsd", "cap", "found <schema>"),
-    ("schemas/atom-rfc4287.rnc", "rss", "not"),
-])
+@pytest.mark.parametrize(
+    "path, kind, message",
+    [
+        (
+            "providers/bluesky/atproto-com-account-capture-post-records-with-facets.json",
+            "geojson",
+            "expected a GeoJSON FeatureCollection",
+        ),
+        ("providers/bluesky/bsky-thread-view-post-with-embed-media.json", "vigilance", "not a vigilance document"),
+        (
+            "providers/mastodon/mastodon-status-edited-anonymised.json",
+            "geojson",
+            "expected a GeoJSON FeatureCollection",
+        ),
+        (
+            "providers/mastodon/mastodon-status-with-preview-card-fosstodon-2023.json",
+            "vigilance",
+            "not a vigilance document",
+        ),
+        ("providers/mastodon/mastodon-tag-timeline-2017-integer-ids.json", "vigilance", "expected a JSON object"),
+        ("schemas/CAP-v1.2.xsd", "cap", "found <schema>"),
+        ("schemas/atom-rfc4287.rnc", "rss", "not"),
+    ],
+)
 def test_not_feeds_are_refused_naming_the_file(path, kind, message):
     with pytest.raises(ParseError, match=message) as refused:
         read(path, kind)

@@ -84,8 +84,15 @@ def test_malformed_feed_still_read_when_entries_survive():
     assert '"guid"' in items[0].raw or "x1" in items[0].raw  # JSON fallback for raw
 
 
-@pytest.mark.parametrize("body", [b"", b"not a feed at all", b"<html><body>Erreur 500</body></html>",
-                                  b"<?xml version='1.0'?><rss><channel><item><title>unterminated"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not a feed at all",
+        b"<html><body>Erreur 500</body></html>",
+        b"<?xml version='1.0'?><rss><channel><item><title>unterminated",
+    ],
+)
 def test_unreadable_feed_raises_parse_error_naming_the_source(body):
     with pytest.raises(ParseError) as info:
         parse(spec(), body)

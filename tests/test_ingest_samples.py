@@ -12,8 +12,14 @@ from alerts.ingest import ParseError, SourceSpec, parse
 SAMPLES = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
 
 # samples folder -> the source kind a CM would configure for such a document
-FEED_KINDS = {"cap": "cap", "meteoalarm": "cap", "datex2": "datex2", "rss": "rss", "roadstate": "geojson",
-              "vigilance": "vigilance"}
+FEED_KINDS = {
+    "cap": "cap",
+    "meteoalarm": "cap",
+    "datex2": "datex2",
+    "rss": "rss",
+    "roadstate": "geojson",
+    "vigilance": "vigilance",
+}
 # Not feeds: social-network payloads (used by the channel tests), schemas, the folder's own notes.
 NOT_FEEDS = {"providers", "schemas"}
 

@@ -24,13 +24,25 @@ def items_by_id(**options):
 
 def test_one_item_per_departement_and_phenomenon():
     items = items_by_id()
-    assert set(items) == {"vigilance:41:5", "vigilance:41:7", "vigilance:41:1", "vigilance:28:5",
-                          "vigilance:28:2", "vigilance:2A:5", "vigilance:2910:9"}  # "FRA" is not a département
+    assert set(items) == {
+        "vigilance:41:5",
+        "vigilance:41:7",
+        "vigilance:41:1",
+        "vigilance:28:5",
+        "vigilance:28:2",
+        "vigilance:2A:5",
+        "vigilance:2910:9",
+    }  # "FRA" is not a département
     snow = items["vigilance:41:5"]
     assert snow.title == "Vigilance orange neige-verglas (41)"
     assert snow.event == "neige-verglas" and snow.severity is Severity.SEVERE and snow.msg_type is MsgType.ALERT
-    assert snow.attributes == {"colour": "orange", "colour_id": 3, "phenomenon": "neige-verglas",
-                               "phenomenon_id": 5, "domain_id": "41"}
+    assert snow.attributes == {
+        "colour": "orange",
+        "colour_id": 3,
+        "phenomenon": "neige-verglas",
+        "phenomenon_id": 5,
+        "domain_id": "41",
+    }
     assert snow.areas == (Area("departement", "41"),)
     assert snow.sent == datetime(2013, 1, 20, 6, 0, tzinfo=CET)
     assert snow.onset == datetime(2013, 1, 20, 0, 0, tzinfo=CET)
@@ -64,8 +76,9 @@ def test_versions_change_with_bulletin_and_colour():
 
 
 def test_flat_single_departement_document():
-    body = json.dumps({"update_time": "2013-01-20T06:00:00+01:00",
-                       "phenomenon_items": [{"phenomenon_id": 5, "color_id": 4}]}).encode()
+    body = json.dumps(
+        {"update_time": "2013-01-20T06:00:00+01:00", "phenomenon_items": [{"phenomenon_id": 5, "color_id": 4}]}
+    ).encode()
     (item,) = parse(spec(departement="41"), body)
     assert item.external_id == "vigilance:41:5" and item.severity is Severity.EXTREME
 
@@ -78,10 +91,16 @@ def test_bad_phenomenon_skipped_others_kept(caplog):
     assert "phenomenon_id" in caplog.text and "mf-vigilance" in caplog.text
 
 
-@pytest.mark.parametrize("body, match", [
-    (b"[]", "JSON object"), (b"{}", "not a vigilance"), (b'{"product": {"periods": []}}', "echeance"),
-    (b'{"product": {"update_time": "lundi", "domain_ids": []}}', "update_time"), (b"{", "malformed"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        (b"[]", "JSON object"),
+        (b"{}", "not a vigilance"),
+        (b'{"product": {"periods": []}}', "echeance"),
+        (b'{"product": {"update_time": "lundi", "domain_ids": []}}', "update_time"),
+        (b"{", "malformed"),
+    ],
+)
 def test_unreadable_documents(body, match):
     with pytest.raises(ParseError, match=match):
         parse(spec(), body)

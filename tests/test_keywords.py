@@ -55,10 +55,31 @@ def test_subscribe_spellings(text: str, territories: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "STOP", "stop", "Stop", "STOP SVP", "stop.", "Stop !", "ARRET", "ARRÊT", "arrêt.", "Arrêt svp",
-        "DESABONNER", "DÉSABONNER", "désabonner", "désinscrire", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
-        "QUIT", "quit", "Stop, merci de ne plus m'écrire", "stop la route est fermée", "« STOP »",
-        "ＳＴＯＰ", "ARRE\u0302T",  # full-width letters; decomposed circumflex
+        "STOP",
+        "stop",
+        "Stop",
+        "STOP SVP",
+        "stop.",
+        "Stop !",
+        "ARRET",
+        "ARRÊT",
+        "arrêt.",
+        "Arrêt svp",
+        "DESABONNER",
+        "DÉSABONNER",
+        "désabonner",
+        "désinscrire",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "quit",
+        "Stop, merci de ne plus m'écrire",
+        "stop la route est fermée",
+        "« STOP »",
+        "ＳＴＯＰ",
+        "ARRE\u0302T",  # full-width letters; decomposed circumflex
     ],
 )
 def test_stop_spellings_unsubscribe(text: str) -> None:

@@ -1,4 +1,5 @@
 """Prometheus metrics: counters from the hooks, outbox and source gauges read at scrape time, own registry."""
+
 from __future__ import annotations
 
 import pathlib
@@ -60,12 +61,19 @@ async def client_for(metrics: Metrics) -> TestClient:
 
 async def test_delivery_events_from_a_real_worker_are_counted(sqlite_store):
     metrics = Metrics(service(store=sqlite_store, workers=[1], started_at=time.time() - 5))
-    await sqlite_store.enqueue([
-        NewDelivery(key=f"1:sms:{r}", alert_id=1, channel="sms", text="Neige RD 957", recipient=r)
-        for r in ("ok1", "ok2", "ok3", "bad1", "flaky1")
-    ])
-    worker = DeliveryWorker(sqlite_store, {"sms": Scripted("sms", {"rate": 1000})}, worker_id="t",
-                            settings=WorkerSettings(retry_initial=60), on_event=metrics.delivery_event)
+    await sqlite_store.enqueue(
+        [
+            NewDelivery(key=f"1:sms:{r}", alert_id=1, channel="sms", text="Neige RD 957", recipient=r)
+            for r in ("ok1", "ok2", "ok3", "bad1", "flaky1")
+        ]
+    )
+    worker = DeliveryWorker(
+        sqlite_store,
+        {"sms": Scripted("sms", {"rate": 1000})},
+        worker_id="t",
+        settings=WorkerSettings(retry_initial=60),
+        on_event=metrics.delivery_event,
+    )
     await worker.drain(5)
     await worker.flush()
 
@@ -106,8 +114,10 @@ async def test_queue_gauges_follow_the_store_and_drop_vanished_states(sqlite_sto
 
 
 async def test_fetch_question_escalation_hooks_and_source_health():
-    health = [{"name": "prefecture-41", "consecutive_failures": 3, "last_success": "2026-01-18T06:00:00+00:00"},
-              {"name": "meteo", "consecutive_failures": 0, "last_success": None}]
+    health = [
+        {"name": "prefecture-41", "consecutive_failures": 3, "last_success": "2026-01-18T06:00:00+00:00"},
+        {"name": "meteo", "consecutive_failures": 0, "last_success": None},
+    ]
     metrics = Metrics(service(source_loop=SimpleNamespace(health=lambda: health)))
     metrics.fetch("prefecture-41", 0.3, True)
     metrics.fetch("prefecture-41", 25.0, False)

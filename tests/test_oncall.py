@@ -105,8 +105,12 @@ def test_the_chain_depends_on_paris_time(tmp_path):
 
 
 def test_rota_errors_name_file_line_and_field(tmp_path):
-    broken = ROTA.replace('"+33612345602"', '"12"').replace("backup: bruno", "backup: brunoo") \
-        .replace('"2026-12-28 08:00"', '"28/12/2026"').replace("[nights, weekends", "[nuits, weekends")
+    broken = (
+        ROTA.replace('"+33612345602"', '"12"')
+        .replace("backup: bruno", "backup: brunoo")
+        .replace('"2026-12-28 08:00"', '"28/12/2026"')
+        .replace("[nights, weekends", "[nuits, weekends")
+    )
     with pytest.raises(ValidationFailed) as failed:
         load_rota(write(tmp_path, "astreinte.yaml", broken))
     text = "\n".join(str(e) for e in failed.value.errors)
@@ -182,9 +186,18 @@ class Night:
     async def sms(self, sender: str, body: str) -> str:
         """An inbound SMS posted and signed as Twilio does; the TwiML reply's text."""
         config = self.crieur.config
-        params = {"AccountSid": self.twilio.account_sid, "Body": body, "From": sender, "To": "+33757000041",
-                  "MessageSid": f"SM{time.time_ns():032x}"[:34], "NumMedia": "0", "SmsStatus": "received"}
-        signature = RequestValidator(self.twilio.auth_token).compute_signature(config.public_url + "/twilio/sms", params)
+        params = {
+            "AccountSid": self.twilio.account_sid,
+            "Body": body,
+            "From": sender,
+            "To": "+33757000041",
+            "MessageSid": f"SM{time.time_ns():032x}"[:34],
+            "NumMedia": "0",
+            "SmsStatus": "received",
+        }
+        signature = RequestValidator(self.twilio.auth_token).compute_signature(
+            config.public_url + "/twilio/sms", params
+        )
         response = await self.client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
         assert response.status == 200
         text = await response.text()
@@ -193,8 +206,16 @@ class Night:
     async def audit(self) -> list[tuple[str, str, str, str, str]]:
         """(Paris time, who, action, target, detail), oldest first."""
         rows = await accounts.audit_log(self.crieur.store)
-        return [(datetime.fromtimestamp(r["at"], PARIS).strftime("%H:%M"), r["username"], r["action"], r["target"],
-                 r["detail"]) for r in reversed(rows)]
+        return [
+            (
+                datetime.fromtimestamp(r["at"], PARIS).strftime("%H:%M"),
+                r["username"],
+                r["action"],
+                r["target"],
+                r["detail"],
+            )
+            for r in reversed(rows)
+        ]
 
 
 @pytest.fixture
@@ -207,12 +228,15 @@ def night_factory(tmp_path, db_url, fake_twilio, fake_mastodon, mailbox, monkeyp
     async def make(otherwise: str, within: str) -> Night:
         rules = write(tmp_path, "rules.yaml", rules_text(otherwise, within))
         rota = write(tmp_path, "astreinte.yaml", ROTA)
-        config_path = write(tmp_path, "crieur.yaml", textwrap.dedent(f"""\
+        config_path = write(
+            tmp_path,
+            "crieur.yaml",
+            textwrap.dedent(f"""\
             service:
-              data_dir: {tmp_path / 'data'}
+              data_dir: {tmp_path / "data"}
               database: "{db_url}"
-              territories: {EXAMPLE / 'territories.yaml'}
-              templates: {EXAMPLE / 'templates'}
+              territories: {EXAMPLE / "territories.yaml"}
+              templates: {EXAMPLE / "templates"}
               rules: [{rules}]
               oncall: {rota}
               workers: 0
@@ -226,7 +250,8 @@ def night_factory(tmp_path, db_url, fake_twilio, fake_mastodon, mailbox, monkeyp
               sms_channel: sms
               email_channel: email
               twilio_auth_token_env: {TOKEN_ENV}
-            """))
+            """),
+        )
         crieur = Crieur(load_config(config_path))
         await crieur.open()
         clock = [SATURDAY_23H.timestamp()]
@@ -243,12 +268,23 @@ def night_factory(tmp_path, db_url, fake_twilio, fake_mastodon, mailbox, monkeyp
 
 
 def orange_vigilance(at: datetime) -> Item:
-    return Item(source="meteo-vigilance", external_id="vigilance:41:5", version="1", msg_type=MsgType.ALERT,
-                sent=at, expires=at + timedelta(hours=24), title="Vigilance orange neige-verglas (41)",
-                text="Chutes de neige de 5 à 10 cm attendues cette nuit ; routes glissantes.",
-                category="Met", event="neige-verglas", severity=Severity.SEVERE, certainty=Certainty.LIKELY,
-                areas=(Area("departement", "41"),), authority="Météo-France",
-                attributes={"colour": "orange", "colour_id": 3, "phenomenon": "neige-verglas", "phenomenon_id": 5})
+    return Item(
+        source="meteo-vigilance",
+        external_id="vigilance:41:5",
+        version="1",
+        msg_type=MsgType.ALERT,
+        sent=at,
+        expires=at + timedelta(hours=24),
+        title="Vigilance orange neige-verglas (41)",
+        text="Chutes de neige de 5 à 10 cm attendues cette nuit ; routes glissantes.",
+        category="Met",
+        event="neige-verglas",
+        severity=Severity.SEVERE,
+        certainty=Certainty.LIKELY,
+        areas=(Area("departement", "41"),),
+        authority="Météo-France",
+        attributes={"colour": "orange", "colour_id": 3, "phenomenon": "neige-verglas", "phenomenon_id": 5},
+    )
 
 
 async def close(night: Night) -> None:
@@ -298,11 +334,17 @@ async def test_saturday_night_the_backup_approves_by_sms(night_factory):
         ]
         assert "alice (Alice Martin)" in log[1][4] and "bruno (Bruno Petit)" in log[2][4]
         assert "par SMS depuis" in log[4][4] and "1602" not in log[4][4]  # the number is masked
-        pages = [d for d in await night.crieur.store.deliveries(limit=50)
-                 if d.kind == "Page" and d.extra["page"] == f"alert:{alert.id}"]  # (the citizen's "OUI" is paged too)
+        pages = [
+            d
+            for d in await night.crieur.store.deliveries(limit=50)
+            if d.kind == "Page" and d.extra["page"] == f"alert:{alert.id}"
+        ]  # (the citizen's "OUI" is paged too)
         assert sorted((d.channel, d.recipient, d.state.value) for d in pages) == [
-            ("email", "alice@cd41.example", "sent"), ("email", "bruno@cd41.example", "sent"),
-            ("sms", ALICE, "sent"), ("sms", BRUNO, "sent")]
+            ("email", "alice@cd41.example", "sent"),
+            ("email", "bruno@cd41.example", "sent"),
+            ("sms", ALICE, "sent"),
+            ("sms", BRUNO, "sent"),
+        ]
         [case] = [c for c in await night.oncall.cases() if c["subject"] == f"alert:{alert.id}"]
         assert (case["state"], case["closed_by"], case["how"]) == ("decided", "bruno", "sms")
     finally:
@@ -324,8 +366,12 @@ async def test_saturday_night_nobody_answers_and_the_rule_publishes(night_factor
         await night.at(23, 45)
         assert night.sms_to(CLAIRE) == []
         log = [(at, who, action) for at, who, action, target, _ in await night.audit() if target == f"alert:{alert.id}"]
-        assert log == [("23:00", "crieur", "oncall-open"), ("23:05", "crieur", "oncall-page"),
-                       ("23:15", "crieur", "oncall-page"), ("23:20", "règle:vigilance-orange-neige", "approve")]
+        assert log == [
+            ("23:00", "crieur", "oncall-open"),
+            ("23:05", "crieur", "oncall-page"),
+            ("23:15", "crieur", "oncall-page"),
+            ("23:20", "règle:vigilance-orange-neige", "approve"),
+        ]
     finally:
         await close(night)
 
@@ -338,8 +384,10 @@ async def test_escalate_pages_the_head_of_communication_at_the_deadline(night_fa
         await night.at(23, 5)
         await night.at(23, 10)  # deadline: Claire is paged at once, Bruno is skipped
         assert len(night.sms_to(CLAIRE)) == 1 and night.sms_to(BRUNO) == []
-        assert await night.sms(CLAIRE, f"VU {alert.id} 9753") == \
-            f"Alerte {alert.id} prise en charge : plus personne d'autre n'est appelé."
+        assert (
+            await night.sms(CLAIRE, f"VU {alert.id} 9753")
+            == f"Alerte {alert.id} prise en charge : plus personne d'autre n'est appelé."
+        )
         await night.at(23, 50)
         assert len(night.sms_to(CLAIRE)) == 1 and night.sms_to(BRUNO) == []
         assert (await night.crieur.store.alert(alert.id)).status is AlertStatus.PENDING_APPROVAL
@@ -412,8 +460,10 @@ async def test_a_question_for_the_departement_pages_until_someone_takes_it(night
         assert "question d'un citoyen" in page and "La RD 957 est-elle déneigée" in page and f"VU Q{qid} <code>" in page
         night._clock[0] = SATURDAY_23H.replace(minute=20).timestamp()
         assert "se prend en charge" in await night.sms(ALICE, f"OUI Q{qid} 1357")
-        assert await night.sms(ALICE, f"VU Q{qid} 1357") == \
-            f"Question Q{qid} prise en charge : plus personne d'autre n'est appelé."
+        assert (
+            await night.sms(ALICE, f"VU Q{qid} 1357")
+            == f"Question Q{qid} prise en charge : plus personne d'autre n'est appelé."
+        )
         await night.at(23, 59)
         assert night.sms_to(BRUNO) == []
         [case] = await night.oncall.cases()
@@ -434,8 +484,10 @@ async def test_an_escalation_no_webmaster_acknowledged_pages_the_rota(night_fact
         [page] = night.sms_to(ALICE)
         assert f"l'escalade E{eid} vers prefecture-41" in page and f"VU E{eid} <code>" in page
         night._clock[0] = SATURDAY_23H.replace(minute=16).timestamp()
-        assert await night.sms(ALICE, f"VU E{eid} 1357") == \
-            f"L'escalade E{eid} prise en charge : plus personne d'autre n'est appelé."
+        assert (
+            await night.sms(ALICE, f"VU E{eid} 1357")
+            == f"L'escalade E{eid} prise en charge : plus personne d'autre n'est appelé."
+        )
         await store.set_escalation_state(eid, "acknowledged")  # the webmaster's link, later
         await night.at(23, 40)
         assert night.sms_to(BRUNO) == []
@@ -449,8 +501,12 @@ async def test_a_source_failing_during_an_episode_pages_until_it_answers(night_f
     night = await night_factory("publish", "20m")
     try:
         store = night.crieur.store
-        failing = {"last_status": "error", "consecutive_failures": 4, "last_error": "HTTP 503 from the server",
-                   "last_success": "2026-12-05T20:00:00+00:00"}
+        failing = {
+            "last_status": "error",
+            "consecutive_failures": 4,
+            "last_error": "HTTP 503 from the server",
+            "last_success": "2026-12-05T20:00:00+00:00",
+        }
         await store.save_source_state("meteo-vigilance", failing)
         await night.at(23, 0)
         await night.at(23, 20)

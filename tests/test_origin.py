@@ -39,10 +39,15 @@ def test_a_source_authority_id_or_feed_names_the_authority():
 
 
 def test_rules_carry_the_items_authority_into_the_alert():
-    item = Item(source="prefecture-41", external_id="pl-1", title="Interdiction des poids lourds sur la RN 10",
-                authority=PREFECTURE)
-    decision = Decision(rule="pl", territories=("41",), hashtags=("#route41",), channels=("sms",),
-                        templates={"sms": "alerte-sms"})
+    item = Item(
+        source="prefecture-41",
+        external_id="pl-1",
+        title="Interdiction des poids lourds sur la RN 10",
+        authority=PREFECTURE,
+    )
+    decision = Decision(
+        rule="pl", territories=("41",), hashtags=("#route41",), channels=("sms",), templates={"sms": "alerte-sms"}
+    )
     assert decision.to_alert(item).authority == PREFECTURE
 
 

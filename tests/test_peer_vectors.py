@@ -43,15 +43,18 @@ def test_twitter_text_weighted_length_v3(case):
 
 def test_x_counts_with_twitter_text_configuration_v3():
     published = json.loads(shared_path("peer-vectors", "twitter-text", "v3.json").read_text("utf-8"))
-    snake = {re.sub(r"(?<!^)(?=[A-Z])", "_", key.replace("URL", "Url")).lower(): value
-             for key, value in published.items()}
+    snake = {
+        re.sub(r"(?<!^)(?=[A-Z])", "_", key.replace("URL", "Url")).lower(): value for key, value in published.items()
+    }
     assert X_CONFIG == snake
 
 
 V2 = TWITTER["WeightedTweetsCounterTest"]
 # Configuration v2 weighed an emoji per code point; v3 (what X counts today) weighs it 2.
-V2_ONLY = {"Count a mix of single byte single word, and double word unicode characters",
-           "Count unicode emoji chars outside the basic multilingual plane with skin tone modifiers"}
+V2_ONLY = {
+    "Count a mix of single byte single word, and double word unicode characters",
+    "Count unicode emoji chars outside the basic multilingual plane with skin tone modifiers",
+}
 
 
 @pytest.mark.parametrize("case", V2, ids=[c["description"] for c in V2])
@@ -69,8 +72,11 @@ def test_twitter_text_sections_crieur_does_not_implement():
     hashtags and URL syntax: Crieur writes none of those by hand (hashtags come from the territories
     file, validated there) and relies on X for them. `tweets` is the 140-character era of the suite.
     Listed here so that a new section in a newer copy of the suite is noticed."""
-    counted = {"WeightedTweetsCounterTest", "WeightedTweetsWithDiscountedEmojiCounterTest",
-               "UnicodeDirectionalMarkerCounterTest"}
+    counted = {
+        "WeightedTweetsCounterTest",
+        "WeightedTweetsWithDiscountedEmojiCounterTest",
+        "UnicodeDirectionalMarkerCounterTest",
+    }
     not_done = {"tweets", "usernames", "lists", "hashtags", "urls", "urls_without_protocol"}
     assert set(TWITTER) == counted | not_done
 
@@ -141,8 +147,10 @@ def test_split_sms_gsm(case):
     if not is_gsm7(case["message"]):
         # split-sms's GSM splitter is only called once its caller has chosen GSM-7; these two vectors feed
         # it characters outside GSM 03.38, which Crieur (rightly) sends as UCS-2.
-        assert case["description"] in ("Split 160 two-byte character message",
-                                       "Split 160 surrogate-pairs character message")
+        assert case["description"] in (
+            "Split 160 two-byte character message",
+            "Split 160 surrogate-pairs character message",
+        )
         assert measured.encoding == "UCS-2"
         return
     assert measured.length == case["totalBytes"]  # septets
@@ -220,8 +228,10 @@ def test_atproto_links(case):
 def test_atproto_cashtags_are_not_detected(case):
     """Cashtags ($AAPL) are deliberately not detected: a département's alerts quote no stock symbol."""
     assert [f for f in facets_for(case[0]) if "$" in f["features"][0].get("tag", "")] == []
-    assert all(f["features"][0]["$type"] != "app.bsky.richtext.facet#tag" or f["features"][0]["tag"] in case[0]
-               for f in facets_for(case[0]))
+    assert all(
+        f["features"][0]["$type"] != "app.bsky.richtext.facet#tag" or f["features"][0]["tag"] in case[0]
+        for f in facets_for(case[0])
+    )
 
 
 GRAPHEMES = shared_json("peer-vectors", "atproto", "grapheme-length.derived.json")["cases"]

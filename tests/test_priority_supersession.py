@@ -1,6 +1,7 @@
 """Priority and supersession of deliveries, on both backends: severe alerts are claimed before information,
 and an update or an end queued while the older version's fan-out is running replaces what of it was not
 sent yet, without anyone receiving the old text after the new one, and still exactly once per recipient."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,8 +13,9 @@ from alerts.fanout import Fanout, Text
 from alerts.storage import NewDelivery
 from channels.base import Channel, Limits, Message, Receipt
 
-FAST = WorkerSettings(retry_initial=0.01, retry_max=0.05, max_attempts=3, idle_wait=0.02, batch=20,
-                      concurrency=8, flush_every=0.01)
+FAST = WorkerSettings(
+    retry_initial=0.01, retry_max=0.05, max_attempts=3, idle_wait=0.02, batch=20, concurrency=8, flush_every=0.01
+)
 
 
 class SlowSms(Channel):
@@ -51,10 +53,20 @@ def phones(n: int) -> list[str]:
 
 
 async def test_severe_deliveries_are_claimed_before_information(store):
-    info = [NewDelivery(key=f"1:sms:Alert:{p}", alert_id=1, channel="sms", text="Info", recipient=p)
-            for p in phones(30)]
-    severe = [NewDelivery(key=f"2:sms:Alert:{p}", alert_id=2, channel="sms", text="Verglas", recipient=p,
-                          priority=int(Severity.SEVERE)) for p in phones(10)]
+    info = [
+        NewDelivery(key=f"1:sms:Alert:{p}", alert_id=1, channel="sms", text="Info", recipient=p) for p in phones(30)
+    ]
+    severe = [
+        NewDelivery(
+            key=f"2:sms:Alert:{p}",
+            alert_id=2,
+            channel="sms",
+            text="Verglas",
+            recipient=p,
+            priority=int(Severity.SEVERE),
+        )
+        for p in phones(10)
+    ]
     await store.enqueue(info)
     await store.enqueue(severe)
     first = await store.claim("w", 10, 60)
@@ -69,14 +81,39 @@ async def test_fanout_gives_an_end_the_priority_of_the_alert_it_ends(store):
         await store.subscribe(p, ["41"])
     channel = SlowSms()
     fanout = Fanout(store, {"sms": channel}, lambda alert, ch: Text(alert.text))
-    info = await store.add_alert(Alert(title="Info", text="Déneigement en cours", territories=("41",), hashtags=(),
-                                       channels=("sms",), severity=Severity.MINOR))
-    severe = await store.add_alert(Alert(title="Fermée", text="D957 fermée", territories=("41",), hashtags=(),
-                                         channels=("sms",), severity=Severity.SEVERE))
+    info = await store.add_alert(
+        Alert(
+            title="Info",
+            text="Déneigement en cours",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            severity=Severity.MINOR,
+        )
+    )
+    severe = await store.add_alert(
+        Alert(
+            title="Fermée",
+            text="D957 fermée",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            severity=Severity.SEVERE,
+        )
+    )
     await fanout.plan(info)
     await fanout.plan(severe)
-    end = await store.add_alert(Alert(title="Rouverte", text="D957 rouverte", territories=("41",), hashtags=(), channels=("sms",),
-                                      msg_type=MsgType.CANCEL, supersedes=severe.id))
+    end = await store.add_alert(
+        Alert(
+            title="Rouverte",
+            text="D957 rouverte",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            msg_type=MsgType.CANCEL,
+            supersedes=severe.id,
+        )
+    )
     await fanout.plan(end)
     rows = {d.alert_id: d.priority for d in await store.deliveries(limit=100)}
     assert rows == {info.id: int(Severity.MINOR), severe.id: int(Severity.SEVERE), end.id: int(Severity.SEVERE)}

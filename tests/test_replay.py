@@ -58,13 +58,15 @@ async def test_the_replay_reports_what_the_live_run_sent(tmp_path, db_url):
     assert report.sms_segments >= report.sms_messages > 0 and report.sms_cost > 0
 
     proposed = tmp_path / "proposed.yaml"
-    proposed.write_text(textwrap.dedent("""\
+    proposed.write_text(
+        textwrap.dedent("""\
         mode: first-match
         rules:
           - name: vigilance-mastodon-seulement
             when: {source: [meteo-vigilance], msg_type: [Alert, Update]}
             then: {channels: [mastodon], territories: ["41"]}
-        """))
+        """)
+    )
     other = await replay(load_config(path), items, rules=[proposed], subscribers=SUBSCRIBERS)
     assert set(c for c, _k in other.deliveries) == {"mastodon"} and other.sms_messages == 0
 
@@ -94,8 +96,21 @@ def test_stored_items_between_two_dates_are_replayed(tmp_path, capsys):
 
     asyncio.run(store_them())
     today = datetime.now(timezone.utc).date()
-    assert cli_main(["replay", "--config", str(path), "--from", str(today - timedelta(days=1)),
-                     "--to", f"{today + timedelta(days=1)}T00:00", "--json"]) == 0
+    assert (
+        cli_main(
+            [
+                "replay",
+                "--config",
+                str(path),
+                "--from",
+                str(today - timedelta(days=1)),
+                "--to",
+                f"{today + timedelta(days=1)}T00:00",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["items"] == 2 and report["alerts"] == 2  # the alert, then its update
     assert ("mastodon", "Update") in {(d["channel"], d["kind"]) for d in report["deliveries"]}

@@ -24,26 +24,50 @@ from rules.competence import Directory
 from rules.routing import POLICY, named_road, road_manager_keyword, subject_keyword
 
 EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "loir-et-cher" / "authorities.yaml"
-STEP = {"subject keyword": Reason.KEYWORD, "named road": Reason.ROAD, "road-manager keyword": Reason.KEYWORD,
-        "the team": Reason.NONE}
+STEP = {
+    "subject keyword": Reason.KEYWORD,
+    "named road": Reason.ROAD,
+    "road-manager keyword": Reason.KEYWORD,
+    "the team": Reason.NONE,
+}
 
 TABLE = [
     # question                                              who answers          step                  why
-    ("Les poids lourds peuvent-ils circuler ?",              "prefecture-41",     "subject keyword",     "HGV bans are the préfet's decision"),
-    ("Les poids lourds sont-ils interdits sur l'A10 ?",      "prefecture-41",     "subject keyword",     "a decision beats the road it is about"),
-    ("camions bloqués sur la RN10",                          "prefecture-41",     "subject keyword",     "same, on a national road"),
-    ("Le car scolaire passe-t-il demain ?",                  "region-cvl",        "subject keyword",     "school coaches are the Région's (loi NOTRe)"),
-    ("ma rue n'est pas déneigée à Blois",                    "ville-blois",       "subject keyword",     "the commune named answers for its streets"),
-    ("ma rue n'est pas déneigée",                            "mairies",           "subject keyword",     "no town named: 'votre mairie'"),
-    ("les camions en Eure-et-Loir ?",                        "prefecture-28",     "subject keyword",     "naming a place picks its préfecture"),
-    ("La RN10 est-elle fermée ?",                            "dir-centre-ouest",  "named road",          "national roads: the DIR"),
-    ("l'A71 est-elle déneigée ?",                            "vinci-cofiroute",   "named road",          "a named road beats a road-manager word"),
-    ("A10 puis D957 ?",                                      "vinci-cofiroute",   "named road",          "the first road named decides"),
-    ("la D939 à Chartres est-elle salée ?",                  "cd28",              "named road",          "a D road in Eure-et-Loir: that département"),
-    ("La route est-elle salée vers Vendôme ?",               "cd41",              "road-manager keyword", "no road named: who runs most roads"),
-    ("quand passe le chasse neige",                          "cd41",              "road-manager keyword", "same"),
-    ("à quelle heure ouvre la déchetterie ?",                None,                "the team",            "nothing matched: the team answers"),
-    ("A28 fermée ?",                                         None,                "the team",            "a road nobody in the file runs: no guess"),
+    (
+        "Les poids lourds peuvent-ils circuler ?",
+        "prefecture-41",
+        "subject keyword",
+        "HGV bans are the préfet's decision",
+    ),
+    (
+        "Les poids lourds sont-ils interdits sur l'A10 ?",
+        "prefecture-41",
+        "subject keyword",
+        "a decision beats the road it is about",
+    ),
+    ("camions bloqués sur la RN10", "prefecture-41", "subject keyword", "same, on a national road"),
+    (
+        "Le car scolaire passe-t-il demain ?",
+        "region-cvl",
+        "subject keyword",
+        "school coaches are the Région's (loi NOTRe)",
+    ),
+    (
+        "ma rue n'est pas déneigée à Blois",
+        "ville-blois",
+        "subject keyword",
+        "the commune named answers for its streets",
+    ),
+    ("ma rue n'est pas déneigée", "mairies", "subject keyword", "no town named: 'votre mairie'"),
+    ("les camions en Eure-et-Loir ?", "prefecture-28", "subject keyword", "naming a place picks its préfecture"),
+    ("La RN10 est-elle fermée ?", "dir-centre-ouest", "named road", "national roads: the DIR"),
+    ("l'A71 est-elle déneigée ?", "vinci-cofiroute", "named road", "a named road beats a road-manager word"),
+    ("A10 puis D957 ?", "vinci-cofiroute", "named road", "the first road named decides"),
+    ("la D939 à Chartres est-elle salée ?", "cd28", "named road", "a D road in Eure-et-Loir: that département"),
+    ("La route est-elle salée vers Vendôme ?", "cd41", "road-manager keyword", "no road named: who runs most roads"),
+    ("quand passe le chasse neige", "cd41", "road-manager keyword", "same"),
+    ("à quelle heure ouvre la déchetterie ?", None, "the team", "nothing matched: the team answers"),
+    ("A28 fermée ?", None, "the team", "a road nobody in the file runs: no guess"),
 ]
 
 

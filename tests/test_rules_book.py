@@ -118,8 +118,12 @@ def test_check_ok_and_errors(tmp_path):
 def test_rules_test_prints_every_channel(monkeypatch):
     out = io.StringIO()
     code = cli.test(
-        [EXAMPLES / "rules.yaml"], DATA / "item-rd957.yaml", now=datetime(2013, 1, 20, 6, tzinfo=timezone.utc),
-        episodes=["41"], signature="— JD", out=out,
+        [EXAMPLES / "rules.yaml"],
+        DATA / "item-rd957.yaml",
+        now=datetime(2013, 1, 20, 6, tzinfo=timezone.utc),
+        episodes=["41"],
+        signature="— JD",
+        out=out,
     )
     printed = out.getvalue()
     assert code == 0, printed

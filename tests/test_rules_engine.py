@@ -35,7 +35,13 @@ def engine_from(tmp_path: Path, text: str, territories: Territories | None = Non
 
 
 def item(title: str = "", text: str = "", **fields) -> Item:
-    return Item(source=fields.pop("source", "routes-41"), external_id=fields.pop("external_id", "1"), title=title, text=text, **fields)
+    return Item(
+        source=fields.pop("source", "routes-41"),
+        external_id=fields.pop("external_id", "1"),
+        title=title,
+        text=text,
+        **fields,
+    )
 
 
 def fired(engine: Engine, it: Item, state: EvalState = NOW) -> list[str]:
@@ -88,13 +94,16 @@ def test_keywords_search_title_and_text(tmp_path):
 
 
 def test_severity_is_a_minimum(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: severe
             when: {severity: Severe}
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert fired(engine, item(severity=Severity.MODERATE)) == []
     assert fired(engine, item(severity=Severity.SEVERE)) == ["severe"]
     assert fired(engine, item(severity=Severity.EXTREME)) == ["severe"]
@@ -102,7 +111,9 @@ def test_severity_is_a_minimum(tmp_path):
 
 
 def test_source_category_event_msgtype_attributes(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: vigilance
@@ -113,7 +124,8 @@ def test_source_category_event_msgtype_attributes(tmp_path):
               msg_type: [Alert, Update]
               attributes: {colour: [orange, rouge]}
             then: {channels: [web]}
-    """)
+    """,
+    )
     base = dict(source="meteo-vigilance", category="Met", event="Neige-Verglas", attributes={"colour": "Orange"})
     assert fired(engine, item(**base)) == ["vigilance"]
     assert fired(engine, item(**{**base, "source": "meteo"})) == []
@@ -125,7 +137,9 @@ def test_source_category_event_msgtype_attributes(tmp_path):
 
 
 def test_roads_and_regex(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: departementales
@@ -137,7 +151,8 @@ def test_roads_and_regex(tmp_path):
           - name: regex
             when: {regex: ['\\bRD ?\\d+\\b', '^Fermeture']}
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert fired(engine, item(roads=(Road("D", "957"),))) == ["departementales"]
     assert fired(engine, item(text="Neige sur la RD 957")) == ["departementales", "regex"]  # roads read from text
     assert fired(engine, item(text="bouchon sur la N10")) == ["rn10"]
@@ -146,7 +161,9 @@ def test_roads_and_regex(tmp_path):
 
 
 def test_episode_gating(tmp_path, territories):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: pendant
@@ -161,7 +178,9 @@ def test_episode_gating(tmp_path, territories):
           - name: pendant-28-ajoute
             when: {keywords: [neige], episode: true}
             then: {channels: [web], territories: ["28"]}
-    """, territories)
+    """,
+        territories,
+    )
     blois = item(text="neige", areas=(Area("commune", "41018"),))
     at = NOW.now
     assert fired(engine, blois, EvalState(at)) == ["hors", "toujours"]
@@ -171,7 +190,9 @@ def test_episode_gating(tmp_path, territories):
 
 
 def test_time_window_in_paris_time(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: matin-semaine
@@ -180,7 +201,8 @@ def test_time_window_in_paris_time(tmp_path):
           - name: nuit-vendredi
             when: {time: {from: "22:00", to: "05:00", days: [fri]}}
             then: {channels: [web]}
-    """)
+    """,
+    )
 
     def at(local: str) -> list[str]:
         moment = datetime.fromisoformat(local).replace(tzinfo=PARIS).astimezone(timezone.utc)
@@ -203,7 +225,9 @@ def test_naive_datetime_refused():
 
 
 def test_first_match_and_continue(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: journal
@@ -219,13 +243,16 @@ def test_first_match_and_continue(tmp_path):
           - name: autre
             when: {keywords: [verglas]}
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert fired(engine, item(text="neige et verglas")) == ["journal", "premiere"]
     assert fired(engine, item(text="verglas")) == ["autre"]
 
 
 def test_all_mode_with_stop(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: a
@@ -236,13 +263,16 @@ def test_all_mode_with_stop(tmp_path):
             continue: false
           - name: c
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert fired(engine, item(text="verglas")) == ["a", "c"]
     assert fired(engine, item(text="neige")) == ["a", "b"]
 
 
 def test_decision_and_alert(tmp_path, territories):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: poids-lourds
@@ -258,18 +288,32 @@ def test_decision_and_alert(tmp_path, territories):
               suppress_duplicates: 30m
               episode: start
               sms_gsm7: true
-    """, territories)
+    """,
+        territories,
+    )
     expires = datetime(2013, 1, 21, 12, tzinfo=timezone.utc)
     it = item(
-        "Interdiction des poids lourds", "Circulation interdite aux poids lourds de plus de 7,5 t sur la RD 2020.",
-        source="prefecture-41", areas=(Area("departement", "41"),), severity=Severity.SEVERE,
-        msg_type=MsgType.UPDATE, link="https://www.loir-et-cher.gouv.fr/pl", expires=expires,
+        "Interdiction des poids lourds",
+        "Circulation interdite aux poids lourds de plus de 7,5 t sur la RD 2020.",
+        source="prefecture-41",
+        areas=(Area("departement", "41"),),
+        severity=Severity.SEVERE,
+        msg_type=MsgType.UPDATE,
+        link="https://www.loir-et-cher.gouv.fr/pl",
+        expires=expires,
     )
     (decision,) = engine.decide(it, NOW)
     assert decision == Decision(
-        rule="poids-lourds", territories=("41", "28"), hashtags=("#route41", "#route28", "#PL"),
-        channels=("mastodon", "sms", "web"), templates={"mastodon": "alerte", "sms": "alerte-sms", "web": "alerte"},
-        priority=7, approve=True, escalate_to="prefecture-41", suppress_window=1800, episode_action="start",
+        rule="poids-lourds",
+        territories=("41", "28"),
+        hashtags=("#route41", "#route28", "#PL"),
+        channels=("mastodon", "sms", "web"),
+        templates={"mastodon": "alerte", "sms": "alerte-sms", "web": "alerte"},
+        priority=7,
+        approve=True,
+        escalate_to="prefecture-41",
+        suppress_window=1800,
+        episode_action="start",
         sms_gsm7=True,
     )
     alert = decision.to_alert(it)
@@ -282,12 +326,15 @@ def test_decision_and_alert(tmp_path, territories):
 
 
 def test_default_templates_follow_msg_type(tmp_path):
-    engine = engine_from(tmp_path, """
+    engine = engine_from(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r
             then: {channels: [x, web], template: {web: page}}
-    """)
+    """,
+    )
     (alert_decision,) = engine.decide(item(), NOW)
     (cancel_decision,) = engine.decide(item(msg_type=MsgType.CANCEL), NOW)
     assert alert_decision.templates == {"x": "alerte", "web": "page"}
@@ -303,16 +350,24 @@ def test_dedup_key_ignores_case_and_punctuation(tmp_path):
 
 
 def test_example_rules_vigilance_cycle(territories):
-    engine = Engine(
-        load_rules([EXAMPLES / "rules.yaml"], Known(territories=territories.codes())), territories
-    )
+    engine = Engine(load_rules([EXAMPLES / "rules.yaml"], Known(territories=territories.codes())), territories)
     orange = Item(
-        source="meteo-vigilance", external_id="v", title="Vigilance orange neige-verglas (41)", category="Met",
-        event="neige-verglas", areas=(Area("NUTS3", "FRB05"),), attributes={"colour": "orange"},
+        source="meteo-vigilance",
+        external_id="v",
+        title="Vigilance orange neige-verglas (41)",
+        category="Met",
+        event="neige-verglas",
+        areas=(Area("NUTS3", "FRB05"),),
+        attributes={"colour": "orange"},
     )
     green = Item(
-        source="meteo-vigilance", external_id="v", title="Fin de vigilance neige-verglas (41)", category="Met",
-        event="neige-verglas", areas=(Area("departement", "41"),), msg_type=MsgType.CANCEL,
+        source="meteo-vigilance",
+        external_id="v",
+        title="Fin de vigilance neige-verglas (41)",
+        category="Met",
+        event="neige-verglas",
+        areas=(Area("departement", "41"),),
+        msg_type=MsgType.CANCEL,
         attributes={"colour": "vert"},
     )
     (start,) = engine.decide(orange, NOW)
@@ -368,23 +423,39 @@ text_st = st.lists(
 ).map(" ".join)
 item_st = st.builds(
     lambda text, title, source, event, severity, msg_type, category, areas, colour: Item(
-        source=source, external_id="x", title=title, text=text, event=event, severity=severity, msg_type=msg_type,
-        category=category, areas=areas, attributes={"colour": colour} if colour else {},
+        source=source,
+        external_id="x",
+        title=title,
+        text=text,
+        event=event,
+        severity=severity,
+        msg_type=msg_type,
+        category=category,
+        areas=areas,
+        attributes={"colour": colour} if colour else {},
     ),
-    text_st, text_st, st.sampled_from(["s1", "s2", "s3"]), st.sampled_from(["", "neige-verglas", "vent"]),
-    st.sampled_from(list(Severity)), st.sampled_from(list(MsgType)), st.sampled_from(["", "Met", "Transport"]),
+    text_st,
+    text_st,
+    st.sampled_from(["s1", "s2", "s3"]),
+    st.sampled_from(["", "neige-verglas", "vent"]),
+    st.sampled_from(list(Severity)),
+    st.sampled_from(list(MsgType)),
+    st.sampled_from(["", "Met", "Transport"]),
     st.sampled_from([(), (Area("departement", "28"),), (Area("commune", "41018"),)]),
     st.sampled_from(["", "Orange", "jaune"]),
 )
-TWO = Territories([
-    Territory("41", "Loir-et-Cher", "#route41", {"41018": "Blois"}, match_names=True),
-    Territory("28", "Eure-et-Loir", "#route28", {"28085": "Chartres"}, match_names=True),
-])
+TWO = Territories(
+    [
+        Territory("41", "Loir-et-Cher", "#route41", {"41018": "Blois"}, match_names=True),
+        Territory("28", "Eure-et-Loir", "#route28", {"28085": "Chartres"}, match_names=True),
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    ruleset=ruleset_st(), items=st.lists(item_st, min_size=1, max_size=5),
+    ruleset=ruleset_st(),
+    items=st.lists(item_st, min_size=1, max_size=5),
     episodes=st.sets(st.sampled_from(["41", "28"])).map(frozenset),
 )
 def test_indexed_equals_naive(ruleset, items, episodes):

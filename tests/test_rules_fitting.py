@@ -48,7 +48,9 @@ def test_x_urls_count_23():
     assert x_length(LONG_URL) == 23
     assert x_length(f"Infos : {LONG_URL} #route41") == 8 + 23 + 9
     assert x_length("voir https://a.fr et www.loir-et-cher.gouv.fr.") == 5 + 23 + 4 + 23 + 1
-    assert x_length("sur cg41.fr/routes, pas contact@cg41.fr ni M.Durand") == 4 + 23 + 6 + len("contact@cg41.fr ni M.Durand")
+    assert x_length("sur cg41.fr/routes, pas contact@cg41.fr ni M.Durand") == 4 + 23 + 6 + len(
+        "contact@cg41.fr ni M.Durand"
+    )
     # ".dupont" is a top-level domain in twitter-text's list: X links "M.Dupont" and weighs it 23.
     assert x_length("ni M.Dupont") == 3 + 23
     assert mastodon_length("sur cg41.fr") == 11  # Mastodon only links URLs with a scheme
@@ -174,7 +176,9 @@ def test_short_message_untouched():
     assert (rendered.segments, rendered.encoding, rendered.facets) == (1, None, ())
 
 
-@pytest.mark.parametrize("kind, limits", [("x", X), ("mastodon", Limits(counting="chars", max_length=200)), ("bluesky", BLUESKY)])
+@pytest.mark.parametrize(
+    "kind, limits", [("x", X), ("mastodon", Limits(counting="chars", max_length=200)), ("bluesky", BLUESKY)]
+)
 def test_shortening_keeps_fixed_parts(kind, limits):
     templates = Templates(TEMPLATES)
     rendered = templates.render(alert(BODY + " " + BODY), kind, limits, "alerte", "— JD")
@@ -206,7 +210,9 @@ def test_shortening_never_cuts_a_link_or_hashtag_in_the_body():
 
 
 def test_fixed_parts_too_long_is_a_clear_error():
-    with pytest.raises(FittingError, match=r"template 'alerte' on x: the message without its text is .* over the limit of 280 \(x\)"):
+    with pytest.raises(
+        FittingError, match=r"template 'alerte' on x: the message without its text is .* over the limit of 280 \(x\)"
+    ):
         Templates(TEMPLATES).render(alert(BODY, title="Neige " * 60), "x", X, "alerte", "— JD")
 
 
@@ -223,7 +229,9 @@ def test_sms_gsm7_option_saves_segments():
 def test_sms_shortened_to_one_segment_with_three_dots():
     rendered = Templates(TEMPLATES).render(alert(BODY, title="Routes"), "sms", SMS1, "sms", "— JD", gsm7=True)
     assert (rendered.encoding, rendered.segments) == ("GSM-7", 1) and rendered.length <= 160
-    assert rendered.text.startswith("Routes : Chaussée glissante entre Blois et Vendome,") and rendered.text.endswith("... - JD")
+    assert rendered.text.startswith("Routes : Chaussée glissante entre Blois et Vendome,") and rendered.text.endswith(
+        "... - JD"
+    )
 
 
 def test_bluesky_render_has_facets():
@@ -249,7 +257,8 @@ def test_example_templates_render_in_french():
     assert templates.names() == {"alerte", "alerte-sms", "mise-a-jour", "fin-alerte"}
     assert templates.check() == []
     base = alert(
-        "Chaussée glissante, plaques de verglas.", roads=(Road("D", "957"),),
+        "Chaussée glissante, plaques de verglas.",
+        roads=(Road("D", "957"),),
         expires=datetime(2013, 1, 20, 17, tzinfo=timezone.utc),
     )
     x = templates.render(base, "x", X, "alerte", "— JD")

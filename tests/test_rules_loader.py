@@ -27,7 +27,9 @@ def errors_of(path: Path, known: Known = KNOWN) -> list[str]:
 
 
 def test_valid_file_converts_every_field(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: neige-routes-41
@@ -53,7 +55,8 @@ def test_valid_file_converts_every_field(tmp_path):
               suppress_duplicates: 1h30m
               episode: start
             continue: true
-    """)
+    """,
+    )
     ruleset = load_rules([path], KNOWN)
     (rule,) = ruleset.rules
     when, then = rule.when, rule.then
@@ -76,27 +79,34 @@ def test_valid_file_converts_every_field(tmp_path):
 def test_mode_sets_default_continue(tmp_path):
     rule = "  - name: {0}\n    then: {{channels: [web]}}\n"
     first = write(tmp_path, "mode: first-match\nrules:\n" + rule.format("a"), "a.yaml")
-    every = write(tmp_path, "mode: all\nrules:\n" + rule.format("b") + "    continue: false\n" + rule.format("c"), "b.yaml")
+    every = write(
+        tmp_path, "mode: all\nrules:\n" + rule.format("b") + "    continue: false\n" + rule.format("c"), "b.yaml"
+    )
     rules = load_rules([first, every]).rules
     assert [(r.name, r.stop) for r in rules] == [("a", True), ("b", True), ("c", False)]
 
 
 def test_bad_severity_exact_position(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: r1
             when:
               severity: Big
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:5:17: when.severity: expected one of Minor, Moderate, Severe, Extreme, got 'Big'"
     ]
 
 
 def test_bad_indentation_is_a_syntax_error_with_position(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: r1
@@ -104,27 +114,33 @@ def test_bad_indentation_is_a_syntax_error_with_position(tmp_path):
               source: [a]
              event: [b]
             then: {channels: [web]}
-    """)
+    """,
+    )
     (error,) = errors_of(path)
     assert error.startswith("rules.yaml:6:6: YAML syntax:"), error
     assert "indentation" in error
 
 
 def test_bad_escape_in_double_quotes(tmp_path):
-    path = write(tmp_path, '''
+    path = write(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r1
             when: {regex: ["RD \\d+"]}
             then: {channels: [web]}
-    ''')
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:4:25: YAML syntax: while scanning a double-quoted scalar, found unknown escape character 'd'"
     ]
 
 
 def test_unknown_keys_are_errors_everywhere(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: first-match
         rules:
           - name: r1
@@ -133,7 +149,8 @@ def test_unknown_keys_are_errors_everywhere(tmp_path):
               keywords: {any: [neige], anny: [verglas]}
             then: {channels: [web], priorty: 3}
             contine: true
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:5:7: when.keyword: unknown key (expected one of source, category, event, msg_type, severity, "
         "keywords, regex, roads, territories, attributes, episode, time; did you mean 'keywords'?)",
@@ -145,7 +162,9 @@ def test_unknown_keys_are_errors_everywhere(tmp_path):
 
 
 def test_wrong_types(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: sometimes
         rules:
           - name: r1
@@ -158,11 +177,12 @@ def test_wrong_types(tmp_path):
               approve: 1
               suppress_duplicates: 30
           - just a string
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:1:7: mode: expected one of first-match, all, got 'sometimes'",
         "rules.yaml:5:16: when.episode: expected true or false, got 'yes please'",
-        'rules.yaml:6:20: when.time.from: expected a time like "05:00" (quote it), got \'5h\'',
+        "rules.yaml:6:20: when.time.from: expected a time like \"05:00\" (quote it), got '5h'",
         "rules.yaml:9:17: then.priority: expected a whole number, got 'high'",
         "rules.yaml:10:16: then.approve: expected true or false, got '1'",
         "rules.yaml:11:28: then.suppress_duplicates: expected a duration like 30m, 2h or 1h30m, got '30'",
@@ -171,7 +191,9 @@ def test_wrong_types(tmp_path):
 
 
 def test_unknown_template_and_territory(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r1
@@ -180,7 +202,8 @@ def test_unknown_template_and_territory(tmp_path):
               territories: ["18"]
               channels: [web, sms]
               template: {default: alerte, sms: alerte-texto}
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:4:32: when.territories[1]: unknown territory '45' (territories file has 28, 41)",
         "rules.yaml:6:21: then.territories[0]: unknown territory '18' (territories file has 28, 41)",
@@ -189,7 +212,9 @@ def test_unknown_template_and_territory(tmp_path):
 
 
 def test_empty_filter_lists_are_errors_but_empty_keyword_lists_are_fine(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r1
@@ -199,7 +224,8 @@ def test_empty_filter_lists_are_errors_but_empty_keyword_lists_are_fine(tmp_path
               keywords: {any: [neige], all: [], none: []}
               time: {from: "05:00", to: "22:00", days: []}
             then: {channels: [web]}
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:5:15: when.source: empty list: it would never match; remove the key to accept any value",
         "rules.yaml:6:17: when.msg_type: empty list: it would never match; remove the key to accept any value",
@@ -208,17 +234,22 @@ def test_empty_filter_lists_are_errors_but_empty_keyword_lists_are_fine(tmp_path
 
 
 def test_template_for_a_channel_not_used(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r1
             then: {channels: [web], template: {sms: alerte-sms}}
-    """)
+    """,
+    )
     assert errors_of(path) == ["rules.yaml:4:39: then.template: channel 'sms' is not in then.channels"]
 
 
 def test_missing_keys_duplicates_and_numbers(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         mode: all
         rules:
           - name: r1
@@ -229,7 +260,8 @@ def test_missing_keys_duplicates_and_numbers(tmp_path):
             then: {channels: [web]}
           - when: {}
             then: {}
-    """)
+    """,
+    )
     assert errors_of(path) == [
         "rules.yaml:4:20: when.regex[0]: invalid regular expression 'RD (\\d+': missing ), unterminated subpattern "
         "at position 3",
@@ -255,14 +287,18 @@ def test_several_files_report_together(tmp_path):
 
 def test_empty_and_missing_file(tmp_path):
     empty = write(tmp_path, "# nothing\n", "empty.yaml")
-    assert [str(e) for e in check_rules([empty])[1]] == [f"{empty}:0:0: the file is empty: expected 'mode:' and 'rules:'"]
+    assert [str(e) for e in check_rules([empty])[1]] == [
+        f"{empty}:0:0: the file is empty: expected 'mode:' and 'rules:'"
+    ]
     missing = tmp_path / "absent.yaml"
     (error,) = check_rules([missing])[1]
     assert error.file == str(missing) and "cannot read file" in error.message
 
 
 def test_territories_file_errors(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         territories:
           - code: "41"
             name: Loir-et-Cher
@@ -273,7 +309,9 @@ def test_territories_file_errors(tmp_path):
             name: Trop long
             hashtag: "#x"
             colour: red
-    """, "territories.yaml")
+    """,
+        "territories.yaml",
+    )
     _t, errors = check_territories(path)
     assert [str(e).replace(str(path), "t.yaml") for e in errors] == [
         "t.yaml:4:14: territories[0].hashtag: expected a hashtag like #route41, got 'route41'",

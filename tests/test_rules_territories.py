@@ -56,10 +56,12 @@ def test_code_helpers():
 
 def test_listed_commune_wins_over_prefix():
     # a commune listed under another territory (e.g. a territory grouping communes across a border)
-    territories = Territories([
-        Territory("41", "Loir-et-Cher", "#route41", {"28088": "Châteaudun"}),
-        Territory("28", "Eure-et-Loir", "#route28"),
-    ])
+    territories = Territories(
+        [
+            Territory("41", "Loir-et-Cher", "#route41", {"28088": "Châteaudun"}),
+            Territory("28", "Eure-et-Loir", "#route28"),
+        ]
+    )
     assert resolve(territories, "", Area("commune", "28088")) == ("41",)
 
 
@@ -88,10 +90,12 @@ def test_names_only_when_configured():
 def test_roads_only_when_unambiguous(territories):
     # both example territories manage D roads: a bare D957 says nothing
     assert resolve(territories, "", roads=(Road("D", "957"),)) == ()
-    single = Territories([
-        Territory("41", "Loir-et-Cher", "#route41", road_kinds=frozenset({"D"})),
-        Territory("28", "Eure-et-Loir", "#route28", road_refs=frozenset({Road("N", "10")})),
-    ])
+    single = Territories(
+        [
+            Territory("41", "Loir-et-Cher", "#route41", road_kinds=frozenset({"D"})),
+            Territory("28", "Eure-et-Loir", "#route28", road_refs=frozenset({Road("N", "10")})),
+        ]
+    )
     assert resolve(single, "", roads=(Road("D", "957"),)) == ("41",)
     assert resolve(single, "", roads=(Road("N", "10"),)) == ("28",)
     assert resolve(single, "", roads=(Road("A", "10"),)) == ()
@@ -127,7 +131,7 @@ def test_border_communes_are_checked(tmp_path):
 
     path = tmp_path / "territories.yaml"
     path.write_text(
-        'territories:\n'
+        "territories:\n"
         '  - code: "41"\n    name: Loir-et-Cher\n    hashtag: "#route41"\n'
         '    communes: {"41075": Droué}\n'
         '    border_communes:\n      "41075": ["45"]\n      "41018": ["28"]\n',

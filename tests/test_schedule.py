@@ -47,10 +47,18 @@ async def open_crieur(tmp_path, db_url, extra: str = "") -> Crieur:
 
 def arrete(onset: datetime) -> Item:
     now = datetime.now(timezone.utc)
-    return Item(source="prefecture-41", external_id="arrete-1", title="Arrêté : neige sur la RD 957",
-                text="Circulation interdite aux poids lourds à partir de l'heure indiquée.", msg_type=MsgType.ALERT,
-                severity=Severity.MODERATE, roads=(Road("D", "957"),), sent=now, onset=onset,
-                expires=onset + timedelta(hours=12))
+    return Item(
+        source="prefecture-41",
+        external_id="arrete-1",
+        title="Arrêté : neige sur la RD 957",
+        text="Circulation interdite aux poids lourds à partir de l'heure indiquée.",
+        msg_type=MsgType.ALERT,
+        severity=Severity.MODERATE,
+        roads=(Road("D", "957"),),
+        sent=now,
+        onset=onset,
+        expires=onset + timedelta(hours=12),
+    )
 
 
 @pytest.fixture
@@ -107,7 +115,8 @@ async def test_approved_ahead_of_its_time_it_still_waits(tmp_path, db_url, clock
 
 def test_schedule_keys_are_checked(tmp_path):
     path = tmp_path / "rules.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         mode: first-match
         rules:
           - name: r
@@ -115,7 +124,8 @@ def test_schedule_keys_are_checked(tmp_path):
               channels: [mastodon]
               publish_at: demain
               end_after: longtemps
-        """))
+        """)
+    )
     with pytest.raises(ValidationFailed) as failed:
         load_rules([path])
     text = "\n".join(str(e) for e in failed.value.errors)

@@ -7,6 +7,7 @@ for every logger, is formatted both as a terminal line and as a JSON line (`--lo
 included; the answers of the web app (error pages, API, metrics, health) are collected too. None may
 contain a secret, nor its Basic-auth, URL-encoded or JSON-escaped form.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -128,8 +129,11 @@ def all_logs(monkeypatch):
     CLI installs; `raw` is everything at DEBUG, unredacted, but for the test's own servers and oauthlib
     (which logs OAuth consumer keys and tokens at DEBUG: the reason the redaction exists)."""
     root = logging.getLogger()
-    saved = (root.level, list(root.handlers), {name: logging.getLogger(name).level
-                                                for name in list(logging.root.manager.loggerDict)})
+    saved = (
+        root.level,
+        list(root.handlers),
+        {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)},
+    )
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     setup_logging("DEBUG", json_lines=True)
@@ -137,8 +141,11 @@ def all_logs(monkeypatch):
     json_handler = root.handlers[0]
     terminal = logging.StreamHandler(stream)
     terminal.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
-    levels = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)
-              if logging.getLogger(name).level > logging.DEBUG}
+    levels = {
+        name: logging.getLogger(name).level
+        for name in list(logging.root.manager.loggerDict)
+        if logging.getLogger(name).level > logging.DEBUG
+    }
     for name in list(logging.root.manager.loggerDict):
         logging.getLogger(name).setLevel(logging.NOTSET)
     for handler in (json_handler, terminal):
@@ -155,18 +162,19 @@ def all_logs(monkeypatch):
 def write_config(tmp_path: pathlib.Path, port: int, fakes: dict, smtp_port: int, hook_url: str) -> pathlib.Path:
     m, x, b, f, t = (fakes[k] for k in ("mastodon", "x", "bluesky", "facebook", "twilio"))
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         service:
           name: Département de Loir-et-Cher (secrets)
           public_url: http://127.0.0.1:{port}
           host: 127.0.0.1
           port: {port}
-          data_dir: {tmp_path / 'data'}
-          database: sqlite:///{tmp_path / 'crieur.db'}
-          territories: {EXAMPLE / 'territories.yaml'}
-          rules: [{EXAMPLE / 'rules.yaml'}]
-          templates: {EXAMPLE / 'templates'}
-          authorities: {EXAMPLE / 'authorities.yaml'}
+          data_dir: {tmp_path / "data"}
+          database: sqlite:///{tmp_path / "crieur.db"}
+          territories: {EXAMPLE / "territories.yaml"}
+          rules: [{EXAMPLE / "rules.yaml"}]
+          templates: {EXAMPLE / "templates"}
+          authorities: {EXAMPLE / "authorities.yaml"}
           workers: 1
         channels:
           mastodon: {{kind: mastodon, base_url: "{m.base_url}", access_token_env: LEAK_MASTODON_TOKEN, rate: 50}}
@@ -188,7 +196,9 @@ def write_config(tmp_path: pathlib.Path, port: int, fakes: dict, smtp_port: int,
           sms_channel: sms
           email_channel: email
           twilio_auth_token_env: LEAK_TWILIO_AUTH_TOKEN
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -208,13 +218,19 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     port = free_port()
-    fakes = {"mastodon": FakeMastodon(token="the-right-one"), "x": FakeX(), "bluesky": FakeBluesky(),
-             "facebook": FakeFacebook(page_id="41"), "twilio": FakeTwilio(account_sid=TWILIO_SID)}
+    fakes = {
+        "mastodon": FakeMastodon(token="the-right-one"),
+        "x": FakeX(),
+        "bluesky": FakeBluesky(),
+        "facebook": FakeFacebook(page_id="41"),
+        "twilio": FakeTwilio(account_sid=TWILIO_SID),
+    }
     receiver = FakeWebhookReceiver()
     for fake in [*fakes.values(), receiver]:
         await fake.start()
-    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_port(), authenticator=refuse_login,
-                      auth_require_tls=False)
+    smtp = Controller(
+        Mailbox(), hostname="127.0.0.1", port=free_port(), authenticator=refuse_login, auth_require_tls=False
+    )
     smtp.start()
     smtp_port = smtp.port
     receiver.fail_next(1000, 500)
@@ -236,26 +252,45 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
 
         base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as http:
+
             async def keep(method: str, path: str, **kwargs) -> int:
                 async with http.request(method, base + path, **kwargs) as answer:
                     answers.append(f"{method} {path} {answer.status} {dict(answer.headers)}\n{await answer.text()}")
                     return answer.status
 
-            form = {"From": "+33611111111", "To": "+33757000041", "Body": "ROUTE41", "MessageSid": "SM" + "2" * 32,
-                    "AccountSid": TWILIO_SID}
+            form = {
+                "From": "+33611111111",
+                "To": "+33757000041",
+                "Body": "ROUTE41",
+                "MessageSid": "SM" + "2" * 32,
+                "AccountSid": TWILIO_SID,
+            }
             assert await keep("POST", "/twilio/sms", data=form, headers={"X-Twilio-Signature": "forged"}) == 403
             assert await keep("POST", "/twilio/status", data={"MessageSid": "SMx", "MessageStatus": "failed"}) == 403
             await keep("POST", "/console/login", data={"username": "cm41", "password": ATTEMPTED_PASSWORD})
-            for path in ("/api/v1/deliveries/progress", "/api/v1/sources", "/api/v1/alerts", "/api/v1/alerts/99999",
-                         "/alertes/99999.cap.xml", "/readyz", "/healthz", "/nowhere", "/escalations/ack?token=x.y"):
+            for path in (
+                "/api/v1/deliveries/progress",
+                "/api/v1/sources",
+                "/api/v1/alerts",
+                "/api/v1/alerts/99999",
+                "/alertes/99999.cap.xml",
+                "/readyz",
+                "/healthz",
+                "/nowhere",
+                "/escalations/ack?token=x.y",
+            ):
                 await keep("GET", path)
             assert await keep("GET", "/metrics") == 401
             assert await keep("GET", "/metrics", headers={"Authorization": "Bearer wrong"}) == 401
-            assert await keep("GET", "/metrics",
-                              headers={"Authorization": f"Bearer {SECRETS['CRIEUR_METRICS_TOKEN']}"}) == 200
+            assert (
+                await keep("GET", "/metrics", headers={"Authorization": f"Bearer {SECRETS['CRIEUR_METRICS_TOKEN']}"})
+                == 200
+            )
             answers.pop()  # the scraper sent the token itself; the answer must not echo it (checked below)
-            assert await keep("GET", "/metrics",
-                              headers={"Authorization": f"Bearer {SECRETS['CRIEUR_METRICS_TOKEN']}"}) == 200
+            assert (
+                await keep("GET", "/metrics", headers={"Authorization": f"Bearer {SECRETS['CRIEUR_METRICS_TOKEN']}"})
+                == 200
+            )
         errors = await crieur.store.deliveries(limit=1000)
     finally:
         if crieur is not None:
@@ -279,8 +314,12 @@ async def test_no_secret_in_logs_or_answers(tmp_path, monkeypatch, all_logs):
     secrets["SMTP_PLAIN"] = base64.b64encode(f"\0route41\0{SECRETS['LEAK_SMTP_PASSWORD']}".encode()).decode()
     for name, secret in secrets.items():
         for form in forms_of(secret):
-            for where, haystack in (("production log", production_text), ("raw log", raw_text),
-                                    ("answers", "\n".join(answers)), ("deliveries.last_error", stored_errors)):
+            for where, haystack in (
+                ("production log", production_text),
+                ("raw log", raw_text),
+                ("answers", "\n".join(answers)),
+                ("deliveries.last_error", stored_errors),
+            ):
                 if form in haystack:
                     line = next(candidate for candidate in haystack.splitlines() if form in candidate)
                     leaks.append(f"{name} in {where}: {line[:300]}")

@@ -2,6 +2,7 @@
 
 No test resolves a real name: getaddrinfo and resolvers are replaced by fakes, and servers bind 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,29 +41,38 @@ UNSAFE = [
     "http:///nohost",
     "http://127.0.0.1/",
     "http://127.0.0.1:5432/",
-    "http://2130706433/",          # 127.0.0.1 as one decimal number
-    "http://0x7f.1/",              # hex and short form
+    "http://2130706433/",  # 127.0.0.1 as one decimal number
+    "http://0x7f.1/",  # hex and short form
     "http://0x7f000001/",
-    "http://0177.0.0.1/",          # octal
+    "http://0177.0.0.1/",  # octal
     "http://127.1/",
     "http://017700000001/",
     "http://[::1]/",
     "http://[::ffff:127.0.0.1]/",  # IPv4-mapped IPv6
     "http://[::ffff:7f00:1]/",
     "http://[::ffff:a9fe:a9fe]/",  # 169.254.169.254 mapped
-    "http://[2002:7f00:1::]/",     # 6to4 of 127.0.0.1
-    "http://[64:ff9b::a00:1]/",    # NAT64 of 10.0.0.1
-    "http://[fe80::1%25eth0]/",    # link-local with zone
-    "http://[fc00::1]/",           # unique local
+    "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "http://[64:ff9b::a00:1]/",  # NAT64 of 10.0.0.1
+    "http://[fe80::1%25eth0]/",  # link-local with zone
+    "http://[fc00::1]/",  # unique local
     "http://[::]/",
     "http://[ff02::1]/",
     "http://169.254.169.254/latest/meta-data/",
-    "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/", "http://100.64.0.1/",
-    "http://0.0.0.0/", "http://0/", "http://224.0.0.1/", "http://240.0.0.1/", "http://255.255.255.255/",
-    "http://192.0.2.10/",          # documentation range
-    "https://localhost/", "http://LOCALHOST./", "http://api.localhost/",
+    "http://10.0.0.1/",
+    "http://172.16.5.4/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://0.0.0.0/",
+    "http://0/",
+    "http://224.0.0.1/",
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",
+    "http://192.0.2.10/",  # documentation range
+    "https://localhost/",
+    "http://LOCALHOST./",
+    "http://api.localhost/",
     "http://user:pass@127.0.0.1/",
-    "http://example.org:99999/",   # port out of range
+    "http://example.org:99999/",  # port out of range
 ]
 
 
@@ -76,7 +86,9 @@ def test_unsafe_urls_are_refused_without_any_dns(url, monkeypatch):
         check_url(url)
 
 
-@pytest.mark.parametrize("url", ["http://8.8.8.8/", "https://[2a00:1450:4007:80e::200e]/feed", "HTTPS://1.1.1.1:8443/x"])
+@pytest.mark.parametrize(
+    "url", ["http://8.8.8.8/", "https://[2a00:1450:4007:80e::200e]/feed", "HTTPS://1.1.1.1:8443/x"]
+)
 def test_public_literals_pass(url):
     check_url(url)
 
@@ -94,8 +106,10 @@ def fake_getaddrinfo(table: dict[str, list[str]]):
     def resolve(host, port, *args, **kwargs):
         if host not in table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port or 0))
-                for a in table[host]]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port or 0))
+            for a in table[host]
+        ]
 
     return resolve
 
@@ -159,8 +173,17 @@ def test_address_classification():
     assert is_public_address(ipaddress.ip_address("93.184.215.14"))
     assert is_public_address(ipaddress.ip_address("2a01:e0a:1::1"))
     assert is_public_address(ipaddress.ip_address("2002:5db8:d70e::1"))  # 6to4 of a public address
-    for private in ("127.0.0.2", "10.1.1.1", "169.254.1.1", "::1", "fe80::1", "::ffff:10.0.0.1", "2001::1",
-                    "100.127.255.255", "198.18.0.1"):
+    for private in (
+        "127.0.0.2",
+        "10.1.1.1",
+        "169.254.1.1",
+        "::1",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "2001::1",
+        "100.127.255.255",
+        "198.18.0.1",
+    ):
         assert not is_public_address(ipaddress.ip_address(private)), private
 
 
@@ -175,8 +198,17 @@ class TableResolver(AbstractResolver):
         self.asked.append(host)
         if host not in self.table:
             raise OSError(f"{host} unknown")
-        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
-                 "proto": 0, "flags": 0} for a in self.table[host]]
+        return [
+            {
+                "hostname": host,
+                "host": a,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+            for a in self.table[host]
+        ]
 
     async def close(self):
         pass
@@ -324,8 +356,7 @@ async def test_forwarded_for_only_counts_behind_a_trusted_proxy():
     limits.trusted_proxies = ("127.0.0.0/8",)
     client = await limited_client(limits)
     try:
-        ok = [(await client.post("/questions", headers={"X-Forwarded-For": f"198.51.100.{i}"})).status
-              for i in (1, 2)]
+        ok = [(await client.post("/questions", headers={"X-Forwarded-For": f"198.51.100.{i}"})).status for i in (1, 2)]
         assert ok == [200, 200]
         again = await client.post("/questions", headers={"X-Forwarded-For": "6.6.6.6, 198.51.100.1"})
         assert again.status == 429  # the proxy appended the real client; what the client wrote is ignored
@@ -399,15 +430,30 @@ def test_secret_values_come_from_env_names_inline_options_and_database_url():
     from alerts.security import secret_values
 
     config = SimpleNamespace(
-        secret_key_env="CRIEUR_SECRET_KEY", twilio_auth_token_env="TWILIO_AUTH_TOKEN",
+        secret_key_env="CRIEUR_SECRET_KEY",
+        twilio_auth_token_env="TWILIO_AUTH_TOKEN",
         database="postgresql://crieur:pg-Pass-41abc@db:5432/crieur",
-        channels={"mastodon": {"kind": "mastodon", "access_token_env": "M_TOKEN", "rate": 1},
-                  "x": {"kind": "x", "consumer_key": "inline-ck-123", "api_base": "https://api.x.example"},
-                  "sms": {"kind": "twilio", "auth_token_env": "TWILIO_AUTH_TOKEN", "from": "+33757000041"}})
-    env = {"CRIEUR_SECRET_KEY": "sk-abcdef", "M_TOKEN": "mast-123456", "TWILIO_AUTH_TOKEN": "twl-987654",
-           "CRIEUR_METRICS_TOKEN": "met-555555", "UNRELATED": "not-a-secret"}
-    assert secret_values(config, env) == {"sk-abcdef", "mast-123456", "twl-987654", "met-555555",
-                                          "inline-ck-123", "pg-Pass-41abc"}
+        channels={
+            "mastodon": {"kind": "mastodon", "access_token_env": "M_TOKEN", "rate": 1},
+            "x": {"kind": "x", "consumer_key": "inline-ck-123", "api_base": "https://api.x.example"},
+            "sms": {"kind": "twilio", "auth_token_env": "TWILIO_AUTH_TOKEN", "from": "+33757000041"},
+        },
+    )
+    env = {
+        "CRIEUR_SECRET_KEY": "sk-abcdef",
+        "M_TOKEN": "mast-123456",
+        "TWILIO_AUTH_TOKEN": "twl-987654",
+        "CRIEUR_METRICS_TOKEN": "met-555555",
+        "UNRELATED": "not-a-secret",
+    }
+    assert secret_values(config, env) == {
+        "sk-abcdef",
+        "mast-123456",
+        "twl-987654",
+        "met-555555",
+        "inline-ck-123",
+        "pg-Pass-41abc",
+    }
 
 
 def test_redactor_cleans_message_arguments_and_traceback():
@@ -439,8 +485,14 @@ def test_redactor_cleans_message_arguments_and_traceback():
     assert "RuntimeError" in lines[1]["message"]  # the traceback is kept, redacted
 
 
-@pytest.mark.parametrize("url", ["gopher://hooks.example/services/T41/B41/s3cr3tpath",
-                                 "http://user:s3cr3tpw@10.0.0.1/x?token=s3cr3tq", "http://[::1]:99999/s3cr3t"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "gopher://hooks.example/services/T41/B41/s3cr3tpath",
+        "http://user:s3cr3tpw@10.0.0.1/x?token=s3cr3tq",
+        "http://[::1]:99999/s3cr3t",
+    ],
+)
 def test_refusals_never_quote_the_secret_parts_of_a_url(url):
     with pytest.raises(UnsafeURL) as refused:
         check_url(url)
@@ -456,9 +508,13 @@ def test_redactor_finds_secrets_inside_base64_and_json_escapes():
     redactor = SecretRedactor([token])
     basic = base64.b64encode(f"{sid}:{token}".encode()).decode()
     urlsafe = base64.urlsafe_b64encode(f"x{token}".encode()).decode().rstrip("=")
-    for text in (f"Authorization: Basic {basic}", f"cookie={urlsafe}; path=/",
-                 json.dumps({"auth_token": token}), json.dumps({"auth_token": token}, ensure_ascii=False),
-                 json.dumps({"t": token}).replace("/", "\\/")):
+    for text in (
+        f"Authorization: Basic {basic}",
+        f"cookie={urlsafe}; path=/",
+        json.dumps({"auth_token": token}),
+        json.dumps({"auth_token": token}, ensure_ascii=False),
+        json.dumps({"t": token}).replace("/", "\\/"),
+    ):
         cleaned = redactor.redact(text)
         assert "[secret]" in cleaned, text
         assert token not in cleaned and basic not in cleaned and urlsafe not in cleaned

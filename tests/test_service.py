@@ -1,6 +1,7 @@
 """The service's decisions between items and deliveries: updates and ends threaded on the channels,
 approvals, duplicate suppression, snow episodes started and ended by rules, start-up errors, reloads.
 Channels run in dry-run (they record what they would send); storage is real (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,20 +23,28 @@ EXAMPLE = EXAMPLES / "loir-et-cher"
 CAP = ROOT / "tests" / "data" / "ingest"
 
 
-def config_text(tmp_path: pathlib.Path, database: str, *, dry_run: bool = True, rules: str | None = None,
-                channels: str | None = None) -> str:
+def config_text(
+    tmp_path: pathlib.Path,
+    database: str,
+    *,
+    dry_run: bool = True,
+    rules: str | None = None,
+    channels: str | None = None,
+) -> str:
     return textwrap.dedent(f"""
         service:
-          data_dir: {tmp_path / 'data'}
+          data_dir: {tmp_path / "data"}
           database: {database}
-          dry_run: {'true' if dry_run else 'false'}
-          territories: {EXAMPLE / 'territories.yaml'}
-          rules: [{rules or EXAMPLE / 'rules.yaml'}]
-          templates: {EXAMPLE / 'templates'}
-          authorities: {EXAMPLE / 'authorities.yaml'}
+          dry_run: {"true" if dry_run else "false"}
+          territories: {EXAMPLE / "territories.yaml"}
+          rules: [{rules or EXAMPLE / "rules.yaml"}]
+          templates: {EXAMPLE / "templates"}
+          authorities: {EXAMPLE / "authorities.yaml"}
           workers: 0
         channels:
-    """) + textwrap.indent(channels or textwrap.dedent("""\
+    """) + textwrap.indent(
+        channels
+        or textwrap.dedent("""\
           mastodon: {kind: mastodon, base_url: "https://mastodon.example", access_token_env: NOT_SET_ANYWHERE}
           x: {kind: x, consumer_key: a, consumer_secret: b, access_token: c, access_token_secret: d}
           bluesky: {kind: bluesky, identifier: route41.test, app_password: p}
@@ -43,7 +52,9 @@ def config_text(tmp_path: pathlib.Path, database: str, *, dry_run: bool = True, 
           sms: {kind: twilio, account_sid: AC1, auth_token: t, from: "+33757000041"}
           email: {kind: email, host: 127.0.0.1, from: "route41@departement-41.example"}
           web: {kind: web}
-        """), "  ")
+        """),
+        "  ",
+    )
 
 
 @pytest.fixture
@@ -93,15 +104,25 @@ async def test_cap_alert_update_cancel_reach_the_channels_threaded(crieur):
     assert end["text"].startswith("FIN D'ALERTE")
     assert await crieur.store.alerts() == []
     assert await crieur.store.active_episodes() == frozenset()
-    end_post = next(r for r in await crieur.store.deliveries(state="sent", limit=100)
-                    if r.channel == "mastodon" and r.kind == "Cancel")
+    end_post = next(
+        r
+        for r in await crieur.store.deliveries(state="sent", limit=100)
+        if r.channel == "mastodon" and r.kind == "Cancel"
+    )
     assert end_post.reply_to == update_post.provider_id
 
 
 def snow_item(guid: str, text: str = "Neige et verglas sur la RD 957 près de Blois.") -> Item:
-    return Item(source="prefecture-41", external_id=guid, title="Neige sur la RD 957", text=text,
-                severity=Severity.MODERATE, roads=(Road("D", "957"),),
-                sent=datetime.now(timezone.utc), expires=datetime.now(timezone.utc) + timedelta(hours=6))
+    return Item(
+        source="prefecture-41",
+        external_id=guid,
+        title="Neige sur la RD 957",
+        text=text,
+        severity=Severity.MODERATE,
+        roads=(Road("D", "957"),),
+        sent=datetime.now(timezone.utc),
+        expires=datetime.now(timezone.utc) + timedelta(hours=6),
+    )
 
 
 async def test_outside_an_episode_snow_news_waits_for_approval(crieur):
@@ -121,8 +142,9 @@ async def test_two_cms_approving_at_once_publish_once(crieur):
     from alerts.errors import NotAwaitingApproval
 
     [alert] = await crieur.process_items([snow_item("twice")])
-    outcomes = await asyncio.gather(crieur.approve(alert.id, by="jd"), crieur.approve(alert.id, by="mk"),
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        crieur.approve(alert.id, by="jd"), crieur.approve(alert.id, by="mk"), return_exceptions=True
+    )
     assert sum(isinstance(o, NotAwaitingApproval) for o in outcomes) == 1
     with pytest.raises(NotAwaitingApproval, match="published, not waiting for approval"):
         await crieur.reject(alert.id, by="mk")
@@ -155,7 +177,8 @@ async def test_a_missing_secret_stops_start_up_naming_the_channel(tmp_path, monk
 
 async def test_config_errors_name_file_line_and_field(tmp_path):
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         service:
           port: quatre-vingt
         sources:
@@ -166,7 +189,8 @@ async def test_config_errors_name_file_line_and_field(tmp_path):
           pager: {kind: pager}
         citizens:
           sms_channel: sms
-    """))
+    """)
+    )
     with pytest.raises(ValidationFailed) as failure:
         load_config(path)
     errors = [str(e) for e in failure.value.errors]
@@ -179,29 +203,34 @@ async def test_config_errors_name_file_line_and_field(tmp_path):
 def test_citizens_channel_settings_are_read_and_checked(tmp_path):
     """`citizens.webhook_channel` and `citizens.mastodon_channel` name a configured channel of their kind."""
     path = tmp_path / "crieur.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         channels:
           hooks: {kind: webhook, secret_env: HOOK_SECRET}
           toots: {kind: mastodon, base_url: "https://mastodon.example", access_token_env: TOKEN}
         citizens:
           webhook_channel: hooks
           mastodon_channel: toots
-    """))
+    """)
+    )
     config = load_config(path)
     assert (config.webhook_channel, config.mastodon_channel) == ("hooks", "toots")
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         channels:
           hooks: {kind: webhook, secret_env: HOOK_SECRET}
         citizens:
           webhook_channel: nowhere
           mastodon_channel: hooks
-    """))
+    """)
+    )
     with pytest.raises(ValidationFailed) as failure:
         load_config(path)
     errors = [str(e) for e in failure.value.errors]
     assert any(e.startswith(f"{path}:4:20: citizens.webhook_channel: no channel named 'nowhere'") for e in errors)
-    assert any(e.startswith(f"{path}:5:21: citizens.mastodon_channel: channel 'hooks' is of kind 'webhook'")
-               for e in errors), errors
+    assert any(
+        e.startswith(f"{path}:5:21: citizens.mastodon_channel: channel 'hooks' is of kind 'webhook'") for e in errors
+    ), errors
 
 
 async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_path, db_url):
@@ -213,7 +242,9 @@ async def test_reload_keeps_the_rules_in_force_when_the_new_file_is_broken(tmp_p
     await service.open()
     try:
         before = service.rules.engine
-        rules.write_text("mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n")
+        rules.write_text(
+            "mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n"
+        )
         errors = await service.reload_rules()
         assert errors and "rules.yaml:4" in errors[0]
         assert service.rules.engine is before
@@ -227,5 +258,6 @@ async def test_options_yaml_cannot_build_are_errors_at_their_line(tmp_path):
     path.write_text("channels:\n  sms:\n    kind: twilio\n    ? [a, b]\n    : 1\n")
     with pytest.raises(ValidationFailed) as failure:
         load_config(path)
-    assert any(str(e).startswith(f"{path}:3:5: channels.sms") and "unhashable" in str(e)
-               for e in failure.value.errors), [str(e) for e in failure.value.errors]
+    assert any(
+        str(e).startswith(f"{path}:3:5: channels.sms") and "unhashable" in str(e) for e in failure.value.errors
+    ), [str(e) for e in failure.value.errors]

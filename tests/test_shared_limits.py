@@ -46,8 +46,10 @@ async def test_buckets_of_several_processes_share_one_rate(store, db_url) -> Non
         times.append(time.time())
 
     try:
-        buckets = [SharedBucket(store.db, "send:twilio:+33757000041", rate),
-                   SharedBucket(other.db, "send:twilio:+33757000041", rate)]
+        buckets = [
+            SharedBucket(store.db, "send:twilio:+33757000041", rate),
+            SharedBucket(other.db, "send:twilio:+33757000041", rate),
+        ]
         started = time.time()
         await asyncio.gather(*(send(buckets[n % 2]) for n in range(80)))
     finally:
@@ -79,6 +81,8 @@ def test_one_budget_per_provider_account() -> None:
             self.name, self.kind, self.options = name, kind, options
 
     assert send_budget(Channel("sms", "twilio", **{"from": "+33757000041"})) == send_budget(
-        Channel("sms-urgent", "twilio", **{"from": "+33757000041"}))
+        Channel("sms-urgent", "twilio", **{"from": "+33757000041"})
+    )
     assert send_budget(Channel("a", "mastodon", base_url="https://m.example")) != send_budget(
-        Channel("b", "mastodon", base_url="https://m.example"))
+        Channel("b", "mastodon", base_url="https://m.example")
+    )

@@ -1,5 +1,6 @@
 """SIGTERM during a fan-out: `crieur worker` / `crieur run` (real processes) finish what they are sending,
 record it, give back every lease and exit 0; what was not started stays queued for the next worker."""
+
 from __future__ import annotations
 
 import asyncio
@@ -69,34 +70,54 @@ async def test_sigterm_mid_fanout_finishes_in_flight_and_releases_leases(tmp_pat
     database = f"sqlite:///{tmp_path / 'crieur.db'}"
     port = free_port()
     config = tmp_path / "crieur.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         service:
           name: Test arrêt propre
           host: 127.0.0.1
           port: {port}
-          data_dir: {tmp_path / 'data'}
+          data_dir: {tmp_path / "data"}
           database: {database}
           workers: 1
         channels:
           hooks: {{kind: webhook, secret_env: CRIEUR_TEST_HOOK_SECRET, rate: 1000, allow: ["127.0.0.1"]}}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     async with SlowReceiver(delay=0.05) as receiver:
         store = await open_store(database)
         try:
-            await store.enqueue([
-                NewDelivery(key=f"1:hooks:Alert:{i}", alert_id=1, channel="hooks", text="Neige sur la RD 957",
-                            recipient=f"{receiver.url}/abonne{i}")
-                for i in range(DELIVERIES)
-            ])
+            await store.enqueue(
+                [
+                    NewDelivery(
+                        key=f"1:hooks:Alert:{i}",
+                        alert_id=1,
+                        channel="hooks",
+                        text="Neige sur la RD 957",
+                        recipient=f"{receiver.url}/abonne{i}",
+                    )
+                    for i in range(DELIVERIES)
+                ]
+            )
         finally:
             await store.close()
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRIEUR_")}
         env.update(CRIEUR_TEST_HOOK_SECRET=SECRET, PYTHONUNBUFFERED="1")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "alerts.cli", "--log-json", "--log-level", "DEBUG", *argv,
-            "--config", str(config), cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "alerts.cli",
+            "--log-json",
+            "--log-level",
+            "DEBUG",
+            *argv,
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             await asyncio.wait_for(receiver.enough.wait(), 30)

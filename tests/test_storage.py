@@ -1,4 +1,5 @@
 """The store, run on SQLite and PostgreSQL alike (the `store` fixture is parametrised)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +14,17 @@ from alerts.storage.db import migrate
 
 
 def _item(**overrides) -> Item:
-    fields = dict(source="prefecture-41", external_id="guid-1", title="Neige", text="Neige sur la RD 957",
-                  severity=Severity.SEVERE, roads=(Road("D", "957"),), areas=(Area("departement", "41"),),
-                  sent=datetime(2026, 11, 25, 5, 40, tzinfo=timezone.utc), raw="<item>...</item>")
+    fields = dict(
+        source="prefecture-41",
+        external_id="guid-1",
+        title="Neige",
+        text="Neige sur la RD 957",
+        severity=Severity.SEVERE,
+        roads=(Road("D", "957"),),
+        areas=(Area("departement", "41"),),
+        sent=datetime(2026, 11, 25, 5, 40, tzinfo=timezone.utc),
+        raw="<item>...</item>",
+    )
     fields.update(overrides)
     return Item(**fields)
 
@@ -42,10 +51,18 @@ async def test_ingest_deduplicates_and_keeps_versions(store):
 
 
 async def test_alert_roundtrip(store):
-    alert = await store.add_alert(Alert(title="Neige", text="Neige sur la RD 957", territories=("41",),
-                                        hashtags=("#route41",), channels=("sms", "mastodon"),
-                                        severity=Severity.SEVERE, roads=(Road("D", "957"),),
-                                        expires=datetime.now(timezone.utc) + timedelta(hours=1)))
+    alert = await store.add_alert(
+        Alert(
+            title="Neige",
+            text="Neige sur la RD 957",
+            territories=("41",),
+            hashtags=("#route41",),
+            channels=("sms", "mastodon"),
+            severity=Severity.SEVERE,
+            roads=(Road("D", "957"),),
+            expires=datetime.now(timezone.utc) + timedelta(hours=1),
+        )
+    )
     again = await store.alert(alert.id)
     assert again.territories == ("41",) and again.hashtags == ("#route41",) and again.roads == (Road("D", "957"),)
     assert [a.id for a in await store.alerts(territory="41")] == [alert.id]
@@ -62,8 +79,15 @@ async def test_enqueue_is_idempotent_by_key(store):
 
 
 async def test_enqueue_subscribers_once_per_number_and_never_to_opted_out(store):
-    await store.add_subscribers([("+33600000001", "41"), ("+33600000001", "28"), ("+33600000002", "41"),
-                                 ("+33600000003", "28"), ("+33600000004", "41")])
+    await store.add_subscribers(
+        [
+            ("+33600000001", "41"),
+            ("+33600000001", "28"),
+            ("+33600000002", "41"),
+            ("+33600000003", "28"),
+            ("+33600000004", "41"),
+        ]
+    )
     await store.opt_out("+33600000004")
     assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 3
     assert await store.enqueue_subscribers(7, "sms", ["41", "28"], "Alert", "Neige") == 0
@@ -72,8 +96,9 @@ async def test_enqueue_subscribers_once_per_number_and_never_to_opted_out(store)
 
 
 async def test_claim_leases_do_not_overlap_and_expired_leases_come_back_in_doubt(store):
-    await store.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=f"+3360000{i:04d}")
-                         for i in range(10)])
+    await store.enqueue(
+        [NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=f"+3360000{i:04d}") for i in range(10)]
+    )
     a = await store.claim("worker-a", 6, lease=0.5)
     b = await store.claim("worker-b", 6, lease=30)
     assert len(a) == 6 and len(b) == 4
@@ -100,8 +125,9 @@ async def test_stop_cancels_what_is_queued_for_the_number(store):
 
 
 async def test_progress_reports_counts_rate_and_eta(store):
-    await store.enqueue([NewDelivery(key=f"k{i}", alert_id=5, channel="sms", text="t", recipient=str(i))
-                         for i in range(4)])
+    await store.enqueue(
+        [NewDelivery(key=f"k{i}", alert_id=5, channel="sms", text="t", recipient=str(i)) for i in range(4)]
+    )
     claimed = await store.claim("w", 2, lease=30)
     await store.outbox.mark_sent("w", [(r.id, f"SM{r.id}", "queued") for r in claimed])
     [report] = await store.progress(5)
@@ -138,8 +164,9 @@ async def test_postgres_workers_claim_disjoint_batches(pg_url):
     """Two processes' worth of pools claiming at once: SKIP LOCKED hands each row to exactly one."""
     first, second = await open_store(pg_url), await open_store(pg_url)
     try:
-        await first.enqueue([NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=str(i))
-                             for i in range(300)])
+        await first.enqueue(
+            [NewDelivery(key=f"k{i}", alert_id=1, channel="sms", text="t", recipient=str(i)) for i in range(300)]
+        )
         batches = await asyncio.gather(*(s.claim(f"w{n}", 40, lease=30) for n in range(4) for s in (first, second)))
         ids = [r.id for batch in batches for r in batch]
         assert len(ids) == len(set(ids)) == 300
@@ -154,8 +181,9 @@ async def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_holder(stor
     from alerts.errors import LeaseLost
     from alerts.storage import DeliveryState
 
-    await store.enqueue([NewDelivery(key=f"lost{i}", alert_id=8, channel="sms", text="t", recipient=f"+336{i:08d}")
-                         for i in range(3)])
+    await store.enqueue(
+        [NewDelivery(key=f"lost{i}", alert_id=8, channel="sms", text="t", recipient=f"+336{i:08d}") for i in range(3)]
+    )
     held_by_a = await store.claim("worker-a", 3, lease=0.05)
     await asyncio.sleep(0.1)
     held_by_b = await store.claim("worker-b", 3, lease=30)
@@ -186,8 +214,16 @@ async def test_one_key_builder_serves_python_and_sql(store):
 
 
 async def test_alert_status_changes_only_from_the_named_status(store):
-    held = await store.add_alert(Alert(title="Neige", text="t", territories=("41",), hashtags=(), channels=("sms",),
-                                       status=AlertStatus.PENDING_APPROVAL))
+    held = await store.add_alert(
+        Alert(
+            title="Neige",
+            text="t",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            status=AlertStatus.PENDING_APPROVAL,
+        )
+    )
     assert await store.set_alert_status(held.id, AlertStatus.PUBLISHED, only_from=AlertStatus.PENDING_APPROVAL)
     assert not await store.set_alert_status(held.id, AlertStatus.REJECTED, only_from=AlertStatus.PENDING_APPROVAL)
     assert (await store.alert(held.id)).status is AlertStatus.PUBLISHED

@@ -1,6 +1,7 @@
 """Targeting by place, on both backends: citizens subscribe to a whole département, to communes or to roads;
 an alert naming communes, roads or a geometry reaches the subscribers of those places plus those of the whole
 département, and says how many people and why. Commune outlines are read in place from ../shared/geo."""
+
 from __future__ import annotations
 
 import pathlib
@@ -42,8 +43,10 @@ def test_gazetteer_finds_communes_by_name_and_by_geometry(gazetteer):
     assert gazetteer.find("vendome", "28") == []
     assert VENDOME in gazetteer.touching(NEAR_VENDOME)
     assert ROMORANTIN not in gazetteer.touching(NEAR_VENDOME)
-    around_romorantin = {"type": "Polygon", "coordinates": [[[1.70, 47.33], [1.78, 47.33], [1.78, 47.39],
-                                                               [1.70, 47.39], [1.70, 47.33]]]}
+    around_romorantin = {
+        "type": "Polygon",
+        "coordinates": [[[1.70, 47.33], [1.78, 47.33], [1.78, 47.39], [1.70, 47.39], [1.70, 47.33]]],
+    }
     touched = gazetteer.touching(around_romorantin)
     assert ROMORANTIN in touched and VENDOME not in touched
 
@@ -92,9 +95,18 @@ async def subscribe_everyone(store) -> dict[str, str]:
 async def test_a_closure_on_the_d957_near_vendome_reaches_vendome_the_d957_and_the_whole_41(store, gazetteer):
     await subscribe_everyone(store)
     fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer=gazetteer)
-    closure = await store.add_alert(Alert(
-        title="D957 fermée", text="D957 fermée à Vendôme", territories=("41",), hashtags=(), channels=("sms",),
-        severity=Severity.SEVERE, roads=(Road("D", "957"),), geometry=NEAR_VENDOME))
+    closure = await store.add_alert(
+        Alert(
+            title="D957 fermée",
+            text="D957 fermée à Vendôme",
+            territories=("41",),
+            hashtags=(),
+            channels=("sms",),
+            severity=Severity.SEVERE,
+            roads=(Road("D", "957"),),
+            geometry=NEAR_VENDOME,
+        )
+    )
     assert closure.geometry == NEAR_VENDOME  # kept with the alert
     audience = await fanout.audience(closure)
     assert audience.total == 4
@@ -107,8 +119,14 @@ async def test_a_closure_on_the_d957_near_vendome_reaches_vendome_the_d957_and_t
 
 async def test_an_alert_naming_a_commune_reaches_it_and_the_whole_departement_only(store, gazetteer):
     await subscribe_everyone(store)
-    alert = Alert(title="Verglas", text="Verglas à Romorantin", territories=("41",), hashtags=(),
-                  channels=("sms",), areas=(Area("commune", ROMORANTIN),))
+    alert = Alert(
+        title="Verglas",
+        text="Verglas à Romorantin",
+        territories=("41",),
+        hashtags=(),
+        channels=("sms",),
+        areas=(Area("commune", ROMORANTIN),),
+    )
     assert [t.key for t in targets(alert, gazetteer)] == ["41", commune_key(ROMORANTIN)]
     audience = await store.audience(targets(alert, gazetteer))
     assert audience.total == 2 and dict(audience.reasons) == {"tout le 41": 1, "commune de Romorantin-Lanthenay": 1}
@@ -118,8 +136,9 @@ async def test_an_alert_for_the_whole_departement_reaches_every_subscriber_in_it
     await subscribe_everyone(store)
     await store.opt_out("+33600000006")
     fanout = Fanout(store, {"sms": Sms("sms", {})}, lambda alert, ch: Text(alert.text), gazetteer=gazetteer)
-    snow = await store.add_alert(Alert(title="Neige", text="Vigilance neige", territories=("41",), hashtags=(),
-                                       channels=("sms",)))
+    snow = await store.add_alert(
+        Alert(title="Neige", text="Vigilance neige", territories=("41",), hashtags=(), channels=("sms",))
+    )
     audience = await fanout.audience(snow)
     assert audience.total == 5 and dict(audience.reasons) == {"tout le 41": 5}
     await fanout.plan(snow)

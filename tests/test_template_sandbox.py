@@ -16,8 +16,9 @@ SMS = Limits(counting="sms", max_segments=3)
 
 
 def alert() -> Alert:
-    return Alert(title="Neige sur la RD 957", text="Prudence.", territories=("41",), hashtags=("#route41",),
-                 channels=("sms",))
+    return Alert(
+        title="Neige sur la RD 957", text="Prudence.", territories=("41",), hashtags=("#route41",), channels=("sms",)
+    )
 
 
 HOSTILE = [
@@ -49,8 +50,10 @@ def test_hostile_templates_fail_fast_with_a_named_error(source: str) -> None:
 
 
 def test_ordinary_templates_still_compute() -> None:
-    source = ("{{ title|upper }} {{ '%02d' % 7 }} {{ 2**10 }} {{ '-' * 10 }} {{ 'x'|center(12) }}"
-              "{% for i in range(3) %}{{ i }}{% endfor %} {{ text|truncate(50) }} {{ '%s/%s' | format(1, 2) }}")
+    source = (
+        "{{ title|upper }} {{ '%02d' % 7 }} {{ 2**10 }} {{ '-' * 10 }} {{ 'x'|center(12) }}"
+        "{% for i in range(3) %}{{ i }}{% endfor %} {{ text|truncate(50) }} {{ '%s/%s' | format(1, 2) }}"
+    )
     rendered = Templates({"t": source}).render(alert(), "web", WEB, "t").text
     assert rendered.startswith("NEIGE SUR LA RD 957 07 1024 ---------- ")
     assert "012 Prudence. 1/2" in rendered

@@ -56,24 +56,42 @@ async def test_etag_and_304(web_env: Web) -> None:
 
 
 async def test_sources(web_env: Web) -> None:
-    await web_env.store.save_source_state("prefecture-41", {
-        "last_status": "error", "last_success": "2026-12-03T06:00:00+00:00", "last_attempt": "2026-12-03T06:30:00+00:00",
-        "last_error": "ClientConnectorError: Cannot connect to host intranet.cg41.local:8443", "consecutive_failures": 7,
-        "etag": '"abc"', "issues": ["x"]})
+    await web_env.store.save_source_state(
+        "prefecture-41",
+        {
+            "last_status": "error",
+            "last_success": "2026-12-03T06:00:00+00:00",
+            "last_attempt": "2026-12-03T06:30:00+00:00",
+            "last_error": "ClientConnectorError: Cannot connect to host intranet.cg41.local:8443",
+            "consecutive_failures": 7,
+            "etag": '"abc"',
+            "issues": ["x"],
+        },
+    )
     response = await web_env.client.get("/api/v1/sources")
     body = await response.json()
-    assert body["sources"] == [{"name": "prefecture-41", "status": "error", "last_success": "2026-12-03T06:00:00+00:00",
-                                "last_attempt": "2026-12-03T06:30:00+00:00"}]  # no raw error, no counters
+    assert body["sources"] == [
+        {
+            "name": "prefecture-41",
+            "status": "error",
+            "last_success": "2026-12-03T06:00:00+00:00",
+            "last_attempt": "2026-12-03T06:30:00+00:00",
+        }
+    ]  # no raw error, no counters
     again = await web_env.client.get("/api/v1/sources", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
 
 
 async def test_delivery_progress(web_env: Web) -> None:
     alert = await web_env.add()
-    await web_env.store.enqueue([
-        NewDelivery(key=f"{alert.id}:sms:{n}", alert_id=alert.id, channel="sms", text="x", recipient=f"+3361234567{n}")
-        for n in range(3)
-    ])
+    await web_env.store.enqueue(
+        [
+            NewDelivery(
+                key=f"{alert.id}:sms:{n}", alert_id=alert.id, channel="sms", text="x", recipient=f"+3361234567{n}"
+            )
+            for n in range(3)
+        ]
+    )
     claimed = await web_env.store.claim("w", 1, 30.0)
     await web_env.store.outbox.mark_sent("w", [(claimed[0].id, "SM1", "sent")])
     body = await (await web_env.client.get("/api/v1/deliveries/progress", params={"alert": str(alert.id)})).json()
@@ -87,8 +105,12 @@ async def test_delivery_progress(web_env: Web) -> None:
 async def test_openapi_document_describes_every_route(web_env: Web) -> None:
     doc = await (await web_env.client.get("/api/v1/openapi.json")).json()
     assert doc["openapi"] == "3.1.0"
-    assert set(doc["paths"]) == {"/api/v1/alerts", "/api/v1/alerts/{id}", "/api/v1/sources",
-                                 "/api/v1/deliveries/progress"}
+    assert set(doc["paths"]) == {
+        "/api/v1/alerts",
+        "/api/v1/alerts/{id}",
+        "/api/v1/sources",
+        "/api/v1/deliveries/progress",
+    }
     refs = []
 
     def walk(node: object) -> None:

@@ -24,8 +24,8 @@ def _count(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 12
 
 
 def _blend(hex_colour: str, opacity: float, under: tuple[int, int, int] = (0xFB, 0xFB, 0xF8)) -> tuple[int, int, int]:
-    rgb = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-    return tuple(round(c * opacity + u * (1 - opacity)) for c, u in zip(rgb, under))
+    rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return tuple(round(c * opacity + u * (1 - opacity)) for c, u in zip(rgb, under, strict=True))
 
 
 def test_card_draws_the_vigilance_and_the_headline() -> None:
@@ -46,7 +46,8 @@ def test_card_draws_the_vigilance_and_the_headline() -> None:
     assert _count(right, _blend(COLOURS["orange"], 0.45)) < 500  # only the badge's smoothed edges come close
     assert card_alt(alert, scene.marks, "Loir-et-Cher") == (
         "Alerte « Vigilance orange neige-verglas (41) », sévérité sévère. "
-        "Carte de Loir-et-Cher : Vigilance orange : Loir-et-Cher.")
+        "Carte de Loir-et-Cher : Vigilance orange : Loir-et-Cher."
+    )
 
 
 def test_card_without_a_map_keeps_the_headline() -> None:
@@ -64,11 +65,13 @@ async def test_card_is_the_alert_pages_open_graph_image(client: TestClient) -> N
     assert response.status == 200 and response.content_type == "image/png"
     image = Image.open(io.BytesIO(await response.read()))
     assert image.size == (WIDTH, HEIGHT)
-    assert _count(image.crop((0, 0, 620, HEIGHT)), tuple(int(COLOURS["jaune"][i:i + 2], 16) for i in (1, 3, 5))) > 50
+    assert _count(image.crop((0, 0, 620, HEIGHT)), tuple(int(COLOURS["jaune"][i : i + 2], 16) for i in (1, 3, 5))) > 50
     again = await client.get(f"/alertes/{alert.id}/carte.png", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
     html = await (await client.get(f"/alertes/{alert.id}")).text()
-    assert ('<meta property="og:image:alt" content="Alerte « A4 : voies bloquées », sévérité modérée. '
-            'Carte de Loir-et-Cher : Voies fermées : A 4.">') in html
+    assert (
+        '<meta property="og:image:alt" content="Alerte « A4 : voies bloquées », sévérité modérée. '
+        'Carte de Loir-et-Cher : Voies fermées : A 4.">'
+    ) in html
     pending = await crieur.store.add_alert(_alert(None, None, title="À valider", status=AlertStatus.PENDING_APPROVAL))
     assert (await client.get(f"/alertes/{pending.id}/carte.png")).status == 404

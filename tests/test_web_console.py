@@ -57,9 +57,12 @@ async def test_secure_cookie_when_public_url_is_https(tmp_path: Any) -> None:
     async with TestClient(TestServer(make_app(crieur))) as client:
         token = csrf_of(await (await client.get("/console/login")).text())
         # the login cookie is Secure too, so the test client (on http) would not send it back: pass it by hand
-        response = await client.post("/console/login", data={"username": "camille", "password": PASSWORD,
-                                                               "csrf": token},
-                                     cookies={"crieur_login": token}, allow_redirects=False)
+        response = await client.post(
+            "/console/login",
+            data={"username": "camille", "password": PASSWORD, "csrf": token},
+            cookies={"crieur_login": token},
+            allow_redirects=False,
+        )
         cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and "crieur_session=" in v)
         assert "Secure" in cookie
     await crieur.store.close()
@@ -166,8 +169,9 @@ async def test_reject(web_env: Web) -> None:
 async def test_end_alert_publishes_a_cancel(web_env: Web) -> None:
     alert = await web_env.add()
     csrf = await web_env.login()
-    response = await web_env.client.post(f"/console/alerts/{alert.id}/end",
-                                         data={"csrf": csrf, "text": "RD 957 rouverte, prudence."})
+    response = await web_env.client.post(
+        f"/console/alerts/{alert.id}/end", data={"csrf": csrf, "text": "RD 957 rouverte, prudence."}
+    )
     assert "Fin d'alerte publiée" in html_lib.unescape(await response.text())
     assert (await web_env.store.alert(alert.id)).status is AlertStatus.ENDED
     [ending] = web_env.crieur.fanout.planned
@@ -180,21 +184,46 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
     async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
         calls.append((text, territories, channels, signature))
         return [
-            {"channel": "sms", "kind": "twilio", "text": f"{text} #route41 — {signature}", "length": 64,
-             "max_length": 480, "segments": 1, "encoding": "GSM-7", "subscribers": 1200,
-             "audience": "1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)"},
-            {"channel": "mastodon", "kind": "mastodon", "text": f"{text} #route41", "length": 58, "max_length": 500,
-             "segments": None, "encoding": None, "subscribers": None},
+            {
+                "channel": "sms",
+                "kind": "twilio",
+                "text": f"{text} #route41 — {signature}",
+                "length": 64,
+                "max_length": 480,
+                "segments": 1,
+                "encoding": "GSM-7",
+                "subscribers": 1200,
+                "audience": "1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)",
+            },
+            {
+                "channel": "mastodon",
+                "kind": "mastodon",
+                "text": f"{text} #route41",
+                "length": 58,
+                "max_length": 500,
+                "segments": None,
+                "encoding": None,
+                "subscribers": None,
+            },
         ]
 
     web_env.crieur.preview = preview  # type: ignore[attr-defined]
     csrf = await web_env.login()
     page = await (await web_env.client.get("/console/compose")).text()
     assert 'value="CA"' in page  # the signature defaults to the user's initials
-    response = await web_env.client.post("/console/compose", data=[
-        ("csrf", csrf), ("territories", "41"), ("channels", "sms"), ("channels", "mastodon"),
-        ("severity", "3"), ("text", "RD 957 coupée à Blois"), ("signature", "CA"), ("action", "preview"),
-    ])
+    response = await web_env.client.post(
+        "/console/compose",
+        data=[
+            ("csrf", csrf),
+            ("territories", "41"),
+            ("channels", "sms"),
+            ("channels", "mastodon"),
+            ("severity", "3"),
+            ("text", "RD 957 coupée à Blois"),
+            ("signature", "CA"),
+            ("action", "preview"),
+        ],
+    )
     assert response.status == 200
     html = await response.text()
     assert calls == [("RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
@@ -206,11 +235,21 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
 
 async def test_preview_fragment_for_the_script(web_env: Web) -> None:
     web_env.crieur.preview = lambda *a: [  # type: ignore[attr-defined]
-        {"channel": "sms", "kind": "twilio", "text": "Neige", "length": 5, "max_length": 160, "segments": 1,
-         "encoding": "UCS-2", "subscribers": 3}]
+        {
+            "channel": "sms",
+            "kind": "twilio",
+            "text": "Neige",
+            "length": 5,
+            "max_length": 160,
+            "segments": 1,
+            "encoding": "UCS-2",
+            "subscribers": 3,
+        }
+    ]
     csrf = await web_env.login()
     response = await web_env.client.post(
-        "/console/preview", data={"territories": "41", "channels": "sms", "text": "Neige"},
+        "/console/preview",
+        data={"territories": "41", "channels": "sms", "text": "Neige"},
         headers={"X-CSRF-Token": csrf},
     )
     assert response.status == 200
@@ -223,17 +262,35 @@ async def test_preview_fragment_for_the_script(web_env: Web) -> None:
 async def test_compose_without_preview_support_still_sends(web_env: Web) -> None:
     web_env.crieur.preview = None  # type: ignore[assignment]  (a service without a rules engine)
     csrf = await web_env.login()
-    response = await web_env.client.post("/console/compose", data=[
-        ("csrf", csrf), ("territories", "41"), ("territories", "28"), ("channels", "mastodon"),
-        ("severity", "3"), ("title", "Neige sur le nord"), ("text", "Routes glissantes au nord"),
-        ("signature", "CA"), ("action", "preview"),
-    ])
+    response = await web_env.client.post(
+        "/console/compose",
+        data=[
+            ("csrf", csrf),
+            ("territories", "41"),
+            ("territories", "28"),
+            ("channels", "mastodon"),
+            ("severity", "3"),
+            ("title", "Neige sur le nord"),
+            ("text", "Routes glissantes au nord"),
+            ("signature", "CA"),
+            ("action", "preview"),
+        ],
+    )
     assert "prévisualisation n'est pas disponible" in html_lib.unescape(await response.text())
-    response = await web_env.client.post("/console/compose", data=[
-        ("csrf", csrf), ("territories", "41"), ("territories", "28"), ("channels", "mastodon"),
-        ("severity", "3"), ("title", "Neige sur le nord"), ("text", "Routes glissantes au nord"),
-        ("signature", "CA"), ("action", "send"),
-    ])
+    response = await web_env.client.post(
+        "/console/compose",
+        data=[
+            ("csrf", csrf),
+            ("territories", "41"),
+            ("territories", "28"),
+            ("channels", "mastodon"),
+            ("severity", "3"),
+            ("title", "Neige sur le nord"),
+            ("text", "Routes glissantes au nord"),
+            ("signature", "CA"),
+            ("action", "send"),
+        ],
+    )
     assert "Alerte publiée" in await response.text()
     [alert] = web_env.crieur.fanout.planned
     assert alert.territories == ("41", "28") and alert.hashtags == ("#route41", "#route28")
@@ -246,21 +303,31 @@ async def test_compose_without_preview_support_still_sends(web_env: Web) -> None
 
 async def test_preview_failures_are_shown_not_raised(web_env: Web) -> None:
     async def preview(*args: Any) -> list[dict]:
-        return [{"channel": "sms", "kind": "twilio", "max_length": 160, "text": "",
-                 "error": "le texte ne tient pas en 3 SMS"}]
+        return [
+            {
+                "channel": "sms",
+                "kind": "twilio",
+                "max_length": 160,
+                "text": "",
+                "error": "le texte ne tient pas en 3 SMS",
+            }
+        ]
 
     web_env.crieur.preview = preview  # type: ignore[attr-defined]
     csrf = await web_env.login()
-    response = await web_env.client.post("/console/compose", data={
-        "csrf": csrf, "territories": "41", "channels": "sms", "text": "x" * 600, "action": "preview"})
+    response = await web_env.client.post(
+        "/console/compose",
+        data={"csrf": csrf, "territories": "41", "channels": "sms", "text": "x" * 600, "action": "preview"},
+    )
     assert response.status == 200
     assert "le texte ne tient pas en 3 SMS" in await response.text()
 
 
 async def test_compose_errors_are_listed_and_nothing_sent(web_env: Web) -> None:
     csrf = await web_env.login()
-    response = await web_env.client.post("/console/compose", data={"csrf": csrf, "text": "", "action": "send",
-                                                                    "territories": "99", "channels": "pigeon"})
+    response = await web_env.client.post(
+        "/console/compose", data={"csrf": csrf, "text": "", "action": "send", "territories": "99", "channels": "pigeon"}
+    )
     assert response.status == 400
     html = await response.text()
     for message in ("Écrivez le texte", "au moins un territoire", "au moins un canal"):
@@ -296,13 +363,20 @@ async def test_dashboard_shows_the_state_of_things(web_env: Web) -> None:
     await web_env.add(title="Alerte en cours")
     await web_env.add(title="Alerte à valider", status=AlertStatus.PENDING_APPROVAL)
     await web_env.store.save_source_state("prefecture-41", {"ok": True})
-    await web_env.store.add_question(channel="sms", sender="+33612345678", text="Le car passe-t-il ?",
-                                     authority="region", status="escalated")
+    await web_env.store.add_question(
+        channel="sms", sender="+33612345678", text="Le car passe-t-il ?", authority="region", status="escalated"
+    )
     await web_env.store.count_escalation("prefecture-41", "poids-lourds", 0.0)
     await web_env.login()
     html = await (await web_env.client.get("/console")).text()
-    for expected in ("Alerte en cours", "Alerte à valider", "prefecture-41", "Le car passe-t-il ?",
-                     "poids-lourds", "Loir-et-Cher (41)"):
+    for expected in (
+        "Alerte en cours",
+        "Alerte à valider",
+        "prefecture-41",
+        "Le car passe-t-il ?",
+        "poids-lourds",
+        "Loir-et-Cher (41)",
+    ):
         assert expected in html
 
 
@@ -323,12 +397,14 @@ async def test_audit_log_is_for_admins_and_records_actions(web_env: Web) -> None
 
 async def test_admin_adds_a_user(web_env: Web) -> None:
     csrf = await web_env.login("admin")
-    response = await web_env.client.post("/console/users", data={"csrf": csrf, "username": "lea.roux",
-                                                                 "password": PASSWORD, "role": "approver"})
+    response = await web_env.client.post(
+        "/console/users", data={"csrf": csrf, "username": "lea.roux", "password": PASSWORD, "role": "approver"}
+    )
     assert "Compte créé" in await response.text()
     assert (await accounts.login(web_env.store, "lea.roux", PASSWORD)).session.user.role == "approver"
-    weak = await web_env.client.post("/console/users", data={"csrf": csrf, "username": "x.y", "password": "1",
-                                                             "role": "cm"})
+    weak = await web_env.client.post(
+        "/console/users", data={"csrf": csrf, "username": "x.y", "password": "1", "role": "cm"}
+    )
     assert weak.status == 400 and "10 characters" in await weak.text()
 
 
@@ -347,24 +423,27 @@ async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_e
     store = web_env.store
     ids = [(await web_env.add(title=f"Alerte {n}")).id for n in range(10)]
     for alert_id in ids:
-        await store.enqueue([NewDelivery(f"{alert_id}:mastodon", alert_id, "mastodon", "t")]
-                            + [NewDelivery(f"{alert_id}:sms:{n}", alert_id, "sms", "t", recipient=f"+3361234560{n}")
-                               for n in range(4)])
+        await store.enqueue(
+            [NewDelivery(f"{alert_id}:mastodon", alert_id, "mastodon", "t")]
+            + [NewDelivery(f"{alert_id}:sms:{n}", alert_id, "sms", "t", recipient=f"+3361234560{n}") for n in range(4)]
+        )
     newest = ids[-1]
     held = {d.key: d for d in await store.claim("w1", 100, 60.0) if d.alert_id == newest}
-    await store.outbox.mark_sent("w1", [(held[f"{newest}:mastodon"].id, "p1", "")]
-                                 + [(held[f"{newest}:sms:0"].id, "SM1", "queued")])
-    await store.outbox.mark_ended(held[f"{newest}:sms:1"], "w1", DeliveryState.FAILED,
-                                  "Twilio 21610: le destinataire a répondu STOP")
+    await store.outbox.mark_sent(
+        "w1", [(held[f"{newest}:mastodon"].id, "p1", "")] + [(held[f"{newest}:sms:0"].id, "SM1", "queued")]
+    )
+    await store.outbox.mark_ended(
+        held[f"{newest}:sms:1"], "w1", DeliveryState.FAILED, "Twilio 21610: le destinataire a répondu STOP"
+    )
     await store.outbox.release("w1")
 
     await web_env.login()
     html = html_lib.unescape(await (await web_env.client.get("/console")).text())
-    section = html[html.index('id="progress-title"'):html.index('id="sources-title"')]
+    section = html[html.index('id="progress-title"') : html.index('id="sources-title"')]
     # bounded: only the most recent alerts, newest first, one card each (not one row per alert x channel)
     shown = re.findall(r"<h3>n° (\d+) — ", section)
-    assert shown == [str(i) for i in reversed(ids)][:delivery_progress.RECENT_ALERTS]
-    card = section[section.index(f"n° {newest} — "):section.index(f"n° {ids[-2]} — ")]
+    assert shown == [str(i) for i in reversed(ids)][: delivery_progress.RECENT_ALERTS]
+    card = section[section.index(f"n° {newest} — ") : section.index(f"n° {ids[-2]} — ")]
     assert f'<progress id="progress-{newest}-sms" max="4" value="2">' in card
     assert f'<progress id="progress-{newest}-mastodon" max="1" value="1">' in card
     assert "3 / 5 traités" in card and "1 / 4 envoyé" in card and "2 en file" in card
@@ -380,11 +459,18 @@ async def test_initials_are_the_default_signature_and_are_kept_in_the_audit_log(
     csrf = await web_env.login("alex.martin")
     page = await (await web_env.client.get("/console/compose")).text()
     assert 'id="signature" name="signature" maxlength="20" value="AM"' in page  # alex.martin -> AM
-    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
-            ("text", "Verglas sur la RD 2152"), ("action", "send")]
+    form = [
+        ("csrf", csrf),
+        ("territories", "41"),
+        ("channels", "mastodon"),
+        ("severity", "2"),
+        ("text", "Verglas sur la RD 2152"),
+        ("action", "send"),
+    ]
     await web_env.client.post("/console/compose", data=[*form, ("signature", "")])  # emptied: still signed
-    await web_env.client.post("/console/compose", data=[*form[:-1], ("signature", "A. Martin"),
-                                                        ("action", "send-anyway")])  # same text: held otherwise
+    await web_env.client.post(
+        "/console/compose", data=[*form[:-1], ("signature", "A. Martin"), ("action", "send-anyway")]
+    )  # same text: held otherwise
     assert [a.signature for a in web_env.crieur.fanout.planned] == ["AM", "A. Martin"]
     entries = [e for e in await accounts.audit_log(web_env.store) if e["action"] == "publish"]
     assert [(e["username"], e["initials"]) for e in entries] == [("alex.martin", "AM")] * 2
@@ -399,8 +485,9 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
     from alerts.storage import migrate
 
     db = web_env.store.db
-    await db.execute("INSERT INTO users (username, password_hash, role, initials, created_at)"
-                     " VALUES ('dominique', 'x', 'cm', '', 0)")
+    await db.execute(
+        "INSERT INTO users (username, password_hash, role, initials, created_at) VALUES ('dominique', 'x', 'cm', '', 0)"
+    )
     # replay migration 0006 on this database as if the account predated it
     await db.execute("ALTER TABLE audit_log DROP COLUMN initials")
     await db.execute("ALTER TABLE users DROP COLUMN seen_question_id")
@@ -414,8 +501,18 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
 
 async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(web_env: Web) -> None:
     async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
-        return [{"channel": "sms", "kind": "twilio", "text": text, "length": 200, "max_length": 480,
-                 "segments": 2, "encoding": "GSM-7", "subscribers": 1250}]
+        return [
+            {
+                "channel": "sms",
+                "kind": "twilio",
+                "text": text,
+                "length": 200,
+                "max_length": 480,
+                "segments": 2,
+                "encoding": "GSM-7",
+                "subscribers": 1250,
+            }
+        ]
 
     web_env.crieur.preview = preview  # type: ignore[attr-defined]
     web_env.crieur.config.channels["sms"]["price_per_segment"] = 0.0725
@@ -426,12 +523,14 @@ async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(we
     assert "2500 SMS facturés ≈ 181,25\u00a0€" in html
     assert "Coût total estimé : 2500 SMS, soit 181,25\u00a0€." in html
     # the same without JavaScript, through the Prévisualiser button
-    page = await (await web_env.client.post("/console/compose",
-                                            data={**form, "csrf": csrf, "action": "preview"})).text()
+    page = await (
+        await web_env.client.post("/console/compose", data={**form, "csrf": csrf, "action": "preview"})
+    ).text()
     assert "181,25\u00a0€" in page
     web_env.crieur.config.channels["sms"]["price_per_segment"] = "sept centimes"
-    html = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form,
-                                                              headers={"X-CSRF-Token": csrf})).text())
+    html = html_lib.unescape(
+        await (await web_env.client.post("/console/preview", data=form, headers={"X-CSRF-Token": csrf})).text()
+    )
     assert "channels.sms.price_per_segment : 'sept centimes' n'est pas un prix en euros" in html
     assert "2500 SMS facturés" in html and "€" not in html
 
@@ -469,15 +568,18 @@ async def test_live_badge_events_tell_of_a_new_question_a_pending_alert_and_a_so
     assert events.headers["Content-Type"] == "text/event-stream"
     first = await read_event(events.content, 5)
     assert (first["total"], first["summary"]) == (0, "rien pour l'instant")
-    await web_env.store.add_question(channel="mastodon", sender="@jean@example.org",
-                                     text="La RD 957 est-elle déneigée vers Vendôme ?")
+    await web_env.store.add_question(
+        channel="mastodon", sender="@jean@example.org", text="La RD 957 est-elle déneigée vers Vendôme ?"
+    )
     second = await read_event(events.content, 5)
     assert second["new_questions"] == 1 and second["total"] == 1
     assert "La RD 957 est-elle déneigée vers Vendôme ?" in second["items"][0]["text"]
     await web_env.add(status=AlertStatus.PENDING_APPROVAL)
     web_env.crieur.config.sources = [SourceSpec("dir-centre-ouest", "rss", "https://dir.example/rss")]
-    await web_env.store.save_source_state("dir-centre-ouest", {"last_status": "error", "consecutive_failures": 4,
-                                                               "last_error": "HTTP 503 Service Unavailable"})
+    await web_env.store.save_source_state(
+        "dir-centre-ouest",
+        {"last_status": "error", "consecutive_failures": 4, "last_error": "HTTP 503 Service Unavailable"},
+    )
     third = await read_event(events.content, 5)
     assert (third["pending"], third["sources_down"], third["total"]) == (1, ["dir-centre-ouest"], 3)
     assert third["summary"] == "1 nouvelle question · 1 alerte à valider · 1 source en panne"
@@ -526,32 +628,41 @@ async def test_near_duplicate_is_held_and_can_be_sent_as_an_update_threaded_unde
     from alerts.domain import Road
 
     web_env.crieur.preview = None  # type: ignore[assignment]
-    first = await web_env.add(title="RD 957 coupée entre Blois et Vendôme", text="Chaussée enneigée.",
-                              roads=(Road("D", "957"),))
+    first = await web_env.add(
+        title="RD 957 coupée entre Blois et Vendôme", text="Chaussée enneigée.", roads=(Road("D", "957"),)
+    )
     # it went out 12 minutes ago
     await web_env.store.db.execute("UPDATE alerts SET created_at = $2 WHERE id = $1", first.id, time.time() - 12 * 60)
     csrf = await web_env.login()
-    form = [("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "3"),
-            ("text", "La RD957 reste fermée à Saint-Sulpice, déviation par la RD 766.")]
+    form = [
+        ("csrf", csrf),
+        ("territories", "41"),
+        ("channels", "mastodon"),
+        ("severity", "3"),
+        ("text", "La RD957 reste fermée à Saint-Sulpice, déviation par la RD 766."),
+    ]
     # the preview warns as the CM types
-    fragment = html_lib.unescape(await (await web_env.client.post("/console/preview", data=form[1:],
-                                                                  headers={"X-CSRF-Token": csrf})).text())
+    fragment = html_lib.unescape(
+        await (await web_env.client.post("/console/preview", data=form[1:], headers={"X-CSRF-Token": csrf})).text()
+    )
     assert f"Une alerte citant la RD 957 est partie il y a 12 min : n° {first.id}" in fragment
     held = await web_env.client.post("/console/compose", data=[*form, ("action", "send")])
     assert held.status == 409 and not web_env.crieur.fanout.planned  # nothing sent yet
     page = html_lib.unescape(await held.text())
     assert "Mettre à jour cette alerte" in page and f'name="supersedes" value="{first.id}"' in page
     # "mettre à jour cette alerte": a threaded update, the first one ends
-    done = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
-                                                              ("action", "update")])
+    done = await web_env.client.post(
+        "/console/compose", data=[*form, ("supersedes", str(first.id)), ("action", "update")]
+    )
     assert "Mise à jour publiée" in html_lib.unescape(await done.text())
     [update] = web_env.crieur.fanout.planned
     assert (update.msg_type, update.supersedes) == (MsgType.UPDATE, first.id)
     assert (await web_env.store.alert(first.id)).status is AlertStatus.ENDED
     assert "publish-update" in [e["action"] for e in await accounts.audit_log(web_env.store)]
     # an update of an alert no longer out is refused, not sent as if it were
-    again = await web_env.client.post("/console/compose", data=[*form, ("supersedes", str(first.id)),
-                                                               ("action", "update")])
+    again = await web_env.client.post(
+        "/console/compose", data=[*form, ("supersedes", str(first.id)), ("action", "update")]
+    )
     assert again.status == 400 and "n'est plus en cours" in html_lib.unescape(await again.text())
     assert len(web_env.crieur.fanout.planned) == 1
 
@@ -561,12 +672,18 @@ async def test_send_anyway_and_unrelated_alerts_are_not_held(web_env: Web) -> No
     await web_env.add(title="RD 957 coupée", text="Chaussée enneigée.", territories=("41",))
     csrf = await web_env.login()
     base = [("csrf", csrf), ("channels", "mastodon"), ("severity", "2")]
-    other_road = await web_env.client.post("/console/compose", data=[
-        *base, ("territories", "41"), ("text", "Verglas sur la RD 2152 à Vendôme."), ("action", "send")])
-    other_place = await web_env.client.post("/console/compose", data=[
-        *base, ("territories", "28"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send")])
-    anyway = await web_env.client.post("/console/compose", data=[
-        *base, ("territories", "41"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send-anyway")])
+    other_road = await web_env.client.post(
+        "/console/compose",
+        data=[*base, ("territories", "41"), ("text", "Verglas sur la RD 2152 à Vendôme."), ("action", "send")],
+    )
+    other_place = await web_env.client.post(
+        "/console/compose",
+        data=[*base, ("territories", "28"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send")],
+    )
+    anyway = await web_env.client.post(
+        "/console/compose",
+        data=[*base, ("territories", "41"), ("text", "RD 957 coupée, chaussée enneigée."), ("action", "send-anyway")],
+    )
     assert [r.status for r in (other_road, other_place, anyway)] == [200, 200, 200]
     assert len(web_env.crieur.fanout.planned) == 3
 
@@ -586,8 +703,10 @@ def test_near_duplicates_by_road_by_text_and_only_recent_published_ones() -> Non
         return alert
 
     road = sent(12, roads=(Road("D", "957"),))
-    assert find("", "Route départementale 957 : toujours fermée", ["41"], [road], now).message == \
-        "Une alerte citant la RD 957 est partie il y a 12 min : n° 7 « Neige : RD 957 coupée entre Blois et Vendôme »."
+    assert (
+        find("", "Route départementale 957 : toujours fermée", ["41"], [road], now).message
+        == "Une alerte citant la RD 957 est partie il y a 12 min : n° 7 « Neige : RD 957 coupée entre Blois et Vendôme »."
+    )
     alike = sent(30, title="Chutes de neige sur le nord du département", text="Prudence sur les routes.", roads=())
     found = find("", "Chutes de neige sur le nord du département, prudence sur les routes", ["41"], [alike], now)
     assert found is not None and found.roads == () and "au texte très proche" in found.message
@@ -604,9 +723,10 @@ async def test_now_view_per_territory(web_env: Web) -> None:
 
     store = web_env.store
     out = await web_env.add(title="RD 957 coupée", channels=("mastodon", "sms"))
-    await store.enqueue([NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
-                        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}")
-                           for n in range(3)])
+    await store.enqueue(
+        [NewDelivery(f"{out.id}:m", out.id, "mastodon", "t")]
+        + [NewDelivery(f"{out.id}:s{n}", out.id, "sms", "t", recipient=f"+3361111111{n}") for n in range(3)]
+    )
     claimed = {d.key: d.id for d in await store.claim("w", 10, 60.0)}
     await store.outbox.mark_sent("w", [(claimed[f"{out.id}:m"], "p", "")])
     await store.outbox.release("w")
@@ -616,25 +736,34 @@ async def test_now_view_per_territory(web_env: Web) -> None:
     await web_env.crieur.end_alert(ended.id, by="camille", text="Routes dégagées.")
     replaced = await web_env.add(title="RD 2152 glissante", roads=(Road("D", "2152"),), channels=("mastodon",))
     csrf = await web_env.login()
-    await web_env.client.post("/console/compose", data=[
-        ("csrf", csrf), ("territories", "41"), ("channels", "mastodon"), ("severity", "2"),
-        ("text", "RD 2152 : salage terminé, prudence."), ("supersedes", str(replaced.id)), ("action", "update")])
+    await web_env.client.post(
+        "/console/compose",
+        data=[
+            ("csrf", csrf),
+            ("territories", "41"),
+            ("channels", "mastodon"),
+            ("severity", "2"),
+            ("text", "RD 2152 : salage terminé, prudence."),
+            ("supersedes", str(replaced.id)),
+            ("action", "update"),
+        ],
+    )
 
     response = await web_env.client.get("/console/now?territoire=41")
     assert response.status == 200
     page = html_lib.unescape(await response.text())
-    published = page[page.index('id="published-title"'):page.index('id="waiting-title"')]
-    waiting_part = page[page.index('id="waiting-title"'):page.index('id="ended-title"')]
-    ended_part = page[page.index('id="ended-title"'):]
-    mastodon = published[published.index("<h3>mastodon"):published.index("<h3>sms")]
-    sms = published[published.index("<h3>sms"):published.index("<h3>web")]
+    published = page[page.index('id="published-title"') : page.index('id="waiting-title"')]
+    waiting_part = page[page.index('id="waiting-title"') : page.index('id="ended-title"')]
+    ended_part = page[page.index('id="ended-title"') :]
+    mastodon = published[published.index("<h3>mastodon") : published.index("<h3>sms")]
+    sms = published[published.index("<h3>sms") : published.index("<h3>web")]
     assert f"n° {out.id} — RD 957 coupée" in mastodon and "envoyé (1 / 1)" in mastodon
     assert f"n° {out.id} — RD 957 coupée" in sms and "envoi en cours : 0 / 3" in sms
     assert "RD 2152 : salage terminé" in mastodon and "RD 2152 : salage terminé" not in sms
-    assert "Rien de publié sur ce canal" in published[published.index("<h3>web"):]
+    assert "Rien de publié sur ce canal" in published[published.index("<h3>web") :]
     assert "Verglas à Chartres" not in page  # another territory
     assert f"n° {waiting.id} — Fermeture du col" in waiting_part and "3 en file" in waiting_part
-    assert f"n° {ended.id} — Neige à Romorantin · fin publiée" in ended_part.replace(" <span class=\"small\">", " ")
+    assert f"n° {ended.id} — Neige à Romorantin · fin publiée" in ended_part.replace(' <span class="small">', " ")
     assert "remplacée par la mise à jour n° " in ended_part and "RD 2152 glissante" in ended_part
     assert "Routes dégagées" not in ended_part  # the end message itself is not listed as an alert
     other = html_lib.unescape(await (await web_env.client.get("/console/now?territoire=28")).text())

@@ -75,7 +75,9 @@ async def test_cap_message_is_valid_cap_1_2(web_env: Web, cap_schema: etree.XMLS
     assert ("INSEE_DEPARTEMENT", "41") in geocodes and ("INSEE_COMMUNE", "41018") in geocodes
 
 
-async def test_cap_update_and_cancel_reference_the_alert_they_replace(web_env: Web, cap_schema: etree.XMLSchema) -> None:
+async def test_cap_update_and_cancel_reference_the_alert_they_replace(
+    web_env: Web, cap_schema: etree.XMLSchema
+) -> None:
     original = await web_env.add()
     await web_env.store.set_alert_status(original.id, AlertStatus.ENDED)
     update = await web_env.add(msg_type=MsgType.UPDATE, supersedes=original.id, text="La RD 957 est rouverte.")
@@ -97,9 +99,16 @@ async def test_cap_update_and_cancel_reference_the_alert_they_replace(web_env: W
 async def test_cap_keeps_the_source_items_urgency_and_certainty(web_env: Web, cap_schema: etree.XMLSchema) -> None:
     from alerts.domain import Certainty, Item, Urgency
 
-    item = Item(source="meteo-france", external_id="FR041-neige", title="Vigilance orange neige-verglas",
-                category="Met", event="Neige-verglas", urgency=Urgency.EXPECTED, certainty=Certainty.LIKELY,
-                severity=Severity.SEVERE)
+    item = Item(
+        source="meteo-france",
+        external_id="FR041-neige",
+        title="Vigilance orange neige-verglas",
+        category="Met",
+        event="Neige-verglas",
+        urgency=Urgency.EXPECTED,
+        certainty=Certainty.LIKELY,
+        severity=Severity.SEVERE,
+    )
     await web_env.store.ingest([item])
     alert = await web_env.add(item_key=item.key)
     root = await _cap(web_env, alert.id)
@@ -140,8 +149,9 @@ def test_schema_rejects_what_cap_1_2_forbids(cap_schema: etree.XMLSchema) -> Non
     for broken in (
         good.replace(b"<scope>Public</scope>", b"<scope>Everyone</scope>"),
         good.replace(b"+01:00</sent>", b"Z</sent>"),
-        good.replace(b"<status>Actual</status><msgType>Alert</msgType>",
-                     b"<msgType>Alert</msgType><status>Actual</status>"),
+        good.replace(
+            b"<status>Actual</status><msgType>Alert</msgType>", b"<msgType>Alert</msgType><status>Actual</status>"
+        ),
     ):
         assert broken != good
         assert not cap_schema.validate(etree.fromstring(broken))

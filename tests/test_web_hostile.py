@@ -19,24 +19,32 @@ ADDRESS = "198.51.100.7"
 
 async def form_login(client: TestClient, username: str, password: str, **headers: str) -> Any:
     token = csrf_of(await (await client.get("/console/login")).text())
-    return await client.post("/console/login", data={"username": username, "password": password, "csrf": token},
-                             allow_redirects=False, headers=headers)
+    return await client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf": token},
+        allow_redirects=False,
+        headers=headers,
+    )
 
 
 # --------------------------------------------------------------------------------------- logins
 
 
 async def test_concurrent_wrong_passwords_are_all_counted(web_env: Web) -> None:
-    results = await asyncio.gather(*(accounts.login(web_env.store, "camille", f"essai-{n}", address=ADDRESS)
-                                     for n in range(20)))
+    results = await asyncio.gather(
+        *(accounts.login(web_env.store, "camille", f"essai-{n}", address=ADDRESS) for n in range(20))
+    )
     heard = [r for r in results if r.reason == "bad-credentials"]
     assert len(heard) == accounts.FREE_FAILURES  # the others were refused unheard: a wait had started
     assert all(r.reason == "throttled" and r.session is None for r in results if r not in heard)
     row = await web_env.store.db.fetchrow(
-        "SELECT failures, next_at FROM login_failures WHERE username = 'camille' AND address = $1", ADDRESS)
+        "SELECT failures, next_at FROM login_failures WHERE username = 'camille' AND address = $1", ADDRESS
+    )
     assert row["failures"] == accounts.FREE_FAILURES
-    assert (await web_env.store.db.fetchval("SELECT failed_attempts FROM users WHERE username = 'camille'")
-            == accounts.FREE_FAILURES)
+    assert (
+        await web_env.store.db.fetchval("SELECT failed_attempts FROM users WHERE username = 'camille'")
+        == accounts.FREE_FAILURES
+    )
 
 
 async def test_someone_elses_guesses_do_not_lock_the_user_out(web_env: Web) -> None:
@@ -71,10 +79,12 @@ async def test_unknown_names_answer_exactly_like_wrong_passwords(web_env: Web, m
         return real(hasher, password_hash, password)
 
     monkeypatch.setattr(accounts, "_verify_now", spy)
-    known = [await accounts.login(web_env.store, "camille", "faux", address=ADDRESS, now=1000.0 + n * 10)
-             for n in range(4)]
-    unknown = [await accounts.login(web_env.store, "personne", "faux", address=ADDRESS, now=1000.0 + n * 10)
-               for n in range(4)]
+    known = [
+        await accounts.login(web_env.store, "camille", "faux", address=ADDRESS, now=1000.0 + n * 10) for n in range(4)
+    ]
+    unknown = [
+        await accounts.login(web_env.store, "personne", "faux", address=ADDRESS, now=1000.0 + n * 10) for n in range(4)
+    ]
     assert [(r.reason, r.retry_at) for r in known] == [(r.reason, r.retry_at) for r in unknown]
     assert len(verified) == 8  # a hash is verified for the unknown name too: same work, same time
     assert all(h.startswith("$argon2id$") for h in verified)
@@ -88,7 +98,8 @@ async def test_unknown_names_answer_exactly_like_wrong_passwords(web_env: Web, m
 
 
 async def test_passwords_are_hashed_off_the_event_loop_and_a_page_answers_meanwhile(
-        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With production argon2 parameters: while logins hash, the event loop keeps serving pages, the
     hashing runs on other threads and never more than MAX_CONCURRENT_HASHES at once."""
     crieur = await make_crieur(tmp_path)
@@ -110,6 +121,7 @@ async def test_passwords_are_hashed_off_the_event_loop_and_a_page_answers_meanwh
     finished: list[str] = []
     try:
         async with TestClient(TestServer(make_app(crieur))) as client:
+
             async def login(n: int) -> None:
                 await accounts.login(crieur.store, "camille", f"faux-{n}", address=f"203.0.113.{n}")
                 finished.append("login")
@@ -137,8 +149,10 @@ async def test_too_many_waiting_logins_are_answered_busy(web_env: Web, monkeypat
         return False
 
     monkeypatch.setattr(accounts, "_verify_now", slow)
-    tasks = [asyncio.create_task(accounts.login(web_env.store, "camille", "faux", address=f"203.0.113.{n}"))
-             for n in range(6)]
+    tasks = [
+        asyncio.create_task(accounts.login(web_env.store, "camille", "faux", address=f"203.0.113.{n}"))
+        for n in range(6)
+    ]
     for _ in range(500):
         if sum(t.done() for t in tasks) >= 4:
             break
@@ -213,15 +227,21 @@ async def test_a_user_changes_their_own_password(web_env: Web) -> None:
     await web_env.login("camille")
     page = await web_env.client.get("/console/password")
     csrf = csrf_of(await page.text())
-    wrong = await web_env.client.post("/console/password", data={
-        "csrf": csrf, "current": "pas-le-bon", "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"})
+    wrong = await web_env.client.post(
+        "/console/password",
+        data={"csrf": csrf, "current": "pas-le-bon", "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"},
+    )
     assert wrong.status == 400 and "actuel incorrect" in await wrong.text()
-    differ = await web_env.client.post("/console/password", data={
-        "csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-42"})
+    differ = await web_env.client.post(
+        "/console/password",
+        data={"csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-42"},
+    )
     assert differ.status == 400
-    done = await web_env.client.post("/console/password", data={
-        "csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"},
-        allow_redirects=False)
+    done = await web_env.client.post(
+        "/console/password",
+        data={"csrf": csrf, "current": PASSWORD, "new": "neige-et-verglas-41", "confirm": "neige-et-verglas-41"},
+        allow_redirects=False,
+    )
     assert done.status == 303 and done.headers["Location"] == "/console/login"
     assert not await session_alive(web_env.client)
     assert (await form_login(web_env.client, "camille", "neige-et-verglas-41")).status == 303
@@ -241,9 +261,11 @@ async def test_question_buckets_are_per_citizen_behind_a_trusted_proxy(tmp_path:
     crieur.citizens = Citizens()
     try:
         async with TestClient(TestServer(make_app(crieur))) as client:
+
             async def ask(citizen: str) -> int:
-                response = await client.post("/questions", data={"text": "Le car passe ?"},
-                                             headers={"X-Forwarded-For": citizen})
+                response = await client.post(
+                    "/questions", data={"text": "Le car passe ?"}, headers={"X-Forwarded-For": citizen}
+                )
                 return response.status
 
             first = [await ask("198.51.100.1") for _ in range(6)]
@@ -259,8 +281,12 @@ async def test_without_trusted_proxies_a_forged_forwarded_for_buys_nothing(web_e
             return {"reply": "Merci."}
 
     web_env.crieur.citizens = Citizens()  # type: ignore[attr-defined]
-    statuses = [(await web_env.client.post("/questions", data={"text": "Q"},
-                                           headers={"X-Forwarded-For": f"198.51.100.{n}"})).status for n in range(6)]
+    statuses = [
+        (
+            await web_env.client.post("/questions", data={"text": "Q"}, headers={"X-Forwarded-For": f"198.51.100.{n}"})
+        ).status
+        for n in range(6)
+    ]
     assert statuses == [200] * 5 + [429]
 
 
@@ -293,9 +319,16 @@ async def test_odd_ids_are_404_or_400_never_500(web_env: Web) -> None:
 
 # ----------------------------------------------------------------------------------------- links
 
-HOSTILE_LINKS = ["javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "java\tscript:alert(1)",
-                 "data:text/html;base64,PHNjcmlwdD4=", "vbscript:msgbox", "http:javascript:alert(1)", "//evil.example/x",
-                 "file:///etc/passwd"]
+HOSTILE_LINKS = [
+    "javascript:alert(document.cookie)",
+    " JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "vbscript:msgbox",
+    "http:javascript:alert(1)",
+    "//evil.example/x",
+    "file:///etc/passwd",
+]
 RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>P</title>
 <item><guid>a1</guid><title>Neige</title><description>Prudence</description><link>{link}</link></item>
 </channel></rss>"""
@@ -321,16 +354,24 @@ async def test_a_hostile_link_already_stored_is_never_written_out(web_env: Web) 
 
     alert = await web_env.add(link="https://www.loir-et-cher.gouv.fr/neige")
     await web_env.store.db.execute("UPDATE alerts SET link = $1 WHERE id = $2", "javascript:alert(1)", alert.id)
-    for path in ("/t/41", "/", "/alertes.atom", "/t/41/alertes.atom", f"/alertes/{alert.id}.cap.xml",
-                 "/api/v1/alerts", f"/api/v1/alerts/{alert.id}"):
+    for path in (
+        "/t/41",
+        "/",
+        "/alertes.atom",
+        "/t/41/alertes.atom",
+        f"/alertes/{alert.id}.cap.xml",
+        "/api/v1/alerts",
+        f"/api/v1/alerts/{alert.id}",
+    ):
         response = await web_env.client.get(path)
         assert response.status == 200, path
         assert "javascript" not in (await response.text()).lower(), path
     stored = await web_env.store.alert(alert.id)
     assert stored.link == ""
     stored.link = "javascript:alert(1)"  # even if something set it after construction
-    rendered = Templates({"sms": "{{ title }} {{ link }}"}).render(stored, "sms", Limits(counting="sms", max_segments=3),
-                                                                   "sms")
+    rendered = Templates({"sms": "{{ title }} {{ link }}"}).render(
+        stored, "sms", Limits(counting="sms", max_segments=3), "sms"
+    )
     assert "javascript" not in rendered.text
 
 

@@ -75,8 +75,20 @@ def test_bad_outline_files_name_the_file_and_feature(tmp_path: pathlib.Path) -> 
         Atlas.load(tmp_path / "absent")
     with pytest.raises(GeoError, match="no .geojson"):
         Atlas.load(tmp_path)
-    (tmp_path / "communes-41.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"code": "Blois"}, "geometry": {"type": "Point", "coordinates": [1, 47]}}]}))
+    (tmp_path / "communes-41.geojson").write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "Blois"},
+                        "geometry": {"type": "Point", "coordinates": [1, 47]},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(GeoError, match=r"communes-41.geojson: feature 0: property 'code' 'BLOIS'"):
         Atlas.load(tmp_path)
     (tmp_path / "communes-41.geojson").write_text("{not json")
@@ -106,12 +118,16 @@ def test_dialog_regulation_lines_are_read_from_their_geojson_extension(atlas: At
 
 
 def test_gml_and_tpeg_linear_locations() -> None:
-    v3 = ('<loc xmlns:l="http://datex2.eu/schema/3/locationReferencing"><l:gmlLineString><l:posList>'
-          "47.59 1.33 47.79 1.07</l:posList></l:gmlLineString></loc>")
+    v3 = (
+        '<loc xmlns:l="http://datex2.eu/schema/3/locationReferencing"><l:gmlLineString><l:posList>'
+        "47.59 1.33 47.79 1.07</l:posList></l:gmlLineString></loc>"
+    )
     assert datex_shape(v3).equals(LineString([(1.33, 47.59), (1.07, 47.79)]))
-    tpeg = ("<r><tpegLinearLocation><from><pointCoordinates><latitude>47.5</latitude><longitude>1.3</longitude>"
-            "</pointCoordinates></from><to><pointCoordinates><latitude>47.7</latitude><longitude>1.1</longitude>"
-            "</pointCoordinates></to></tpegLinearLocation></r>")
+    tpeg = (
+        "<r><tpegLinearLocation><from><pointCoordinates><latitude>47.5</latitude><longitude>1.3</longitude>"
+        "</pointCoordinates></from><to><pointCoordinates><latitude>47.7</latitude><longitude>1.1</longitude>"
+        "</pointCoordinates></to></tpegLinearLocation></r>"
+    )
     assert datex_shape(tpeg).equals(LineString([(1.3, 47.5), (1.1, 47.7)]))
     assert datex_shape("<r><latitude>95</latitude><longitude>1</longitude></r>") is None
     assert datex_shape("<r>not closed") is None
@@ -136,30 +152,42 @@ def test_cap_shapes_communes_and_departements(atlas: Atlas) -> None:
 
 
 def _alert(item: Item | None, id_: int, **fields) -> Alert:
-    values = dict(title=item.title if item else "", text=item.text if item else "", territories=("41",),
-                  hashtags=("#route41",), channels=(), severity=item.severity if item else Severity.SEVERE,
-                  roads=item.roads if item else (), id=id_)
+    values = dict(
+        title=item.title if item else "",
+        text=item.text if item else "",
+        territories=("41",),
+        hashtags=("#route41",),
+        channels=(),
+        severity=item.severity if item else Severity.SEVERE,
+        roads=item.roads if item else (),
+        id=id_,
+    )
     values.update(fields)
     return Alert(**values)
 
 
 def test_svg_draws_each_mark_with_presentation_attributes(atlas: Atlas) -> None:
     tipi, vig = tipi_item(), orange_vigilance()
-    closed = _alert(None, 3, title="RD 957 fermée à Vendôme", areas=(Area("commune", "41269"),),
-                    severity=Severity.EXTREME)
+    closed = _alert(
+        None, 3, title="RD 957 fermée à Vendôme", areas=(Area("commune", "41269"),), severity=Severity.EXTREME
+    )
     far = _alert(Item("x", "far", geometry={"type": "Point", "coordinates": [7.75, 48.58]}), 4, title="Strasbourg")
-    marks = [mark_for(_alert(tipi, 1), tipi, atlas, {}), mark_for(_alert(vig, 2), vig, atlas, {}),
-             mark_for(closed, None, atlas, {"41269": "Vendôme"}), mark_for(far, far and None, atlas, {})]
+    marks = [
+        mark_for(_alert(tipi, 1), tipi, atlas, {}),
+        mark_for(_alert(vig, 2), vig, atlas, {}),
+        mark_for(closed, None, atlas, {"41269": "Vendôme"}),
+        mark_for(far, far and None, atlas, {}),
+    ]
     scene = build_scene(atlas, "41", "Loir-et-Cher", marks, labels=["Blois", "Vendôme"])
     svg = to_svg(scene, "carte")
     assert [m.drawn for m in scene.marks] == [True, True, True, False]  # no place for Strasbourg's: listed only
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg" id="carte"')
     assert 'role="img" aria-labelledby="carte-titre carte-desc"' in svg
-    assert "<title id=\"carte-titre\">Carte des alertes en cours — Loir-et-Cher</title>" in svg
+    assert '<title id="carte-titre">Carte des alertes en cours — Loir-et-Cher</title>' in svg
     assert "class=" not in svg.replace('class="map"', "")  # no CSS: it reads the same with styles off
     assert svg.count('fill="#e8710a" fill-rule="evenodd" fill-opacity="0.45"') == 1  # the orange vigilance
     assert "<title>Vigilance orange — Vigilance orange neige-verglas (41) (Loir-et-Cher)</title>" in svg
-    assert '<circle cx=' in svg and 'fill="#f2c200"' in svg  # the A4 obstruction, moderate: yellow
+    assert "<circle cx=" in svg and 'fill="#f2c200"' in svg  # the A4 obstruction, moderate: yellow
     assert "<title>Voies fermées — " in svg and "(A 4)</title>" in svg
     assert 'fill="#c8102e"' in svg  # Vendôme's closure, extreme: red
     assert ">Blois</text>" in svg and ">Eure-et-Loir</text>" in svg  # a listed commune, a neighbour
@@ -198,7 +226,10 @@ async def test_territory_page_shows_the_map_and_its_text_alternative(client: Tes
     html = await (await client.get("/t/41")).text()
     section = re.search(r'<section class="map-section".*?</section>', html, re.S).group(0)
     assert '<svg xmlns="http://www.w3.org/2000/svg" id="carte"' in section
-    assert f'<strong>Voies fermées</strong> — <a href="/alertes/{tipi.id}">A4 : voies bloquées à Charenton-le-Pont</a> : A 4' in section
+    assert (
+        f'<strong>Voies fermées</strong> — <a href="/alertes/{tipi.id}">A4 : voies bloquées à Charenton-le-Pont</a> : A 4'
+        in section
+    )
     assert "<strong>Vigilance orange</strong>" in section and ": Loir-et-Cher" in section
     assert "Hors de la carte ou sans localisation précise" in section and "Sans lieu" in section
     assert "IGN Admin Express (via france-geojson), Licence Ouverte" in section
@@ -212,7 +243,7 @@ async def test_alert_page_has_its_map_and_open_graph_card(client: TestClient) ->
     response = await client.get(f"/alertes/{alert.id}")
     assert response.status == 200
     html = await response.text()
-    assert "<h1 id=\"alerte-titre\">A4 : voies bloquées</h1>" in html
+    assert '<h1 id="alerte-titre">A4 : voies bloquées</h1>' in html
     assert f'id="carte-{alert.id}"' in html and "<strong>Voies fermées</strong>" in html
     assert f'<meta property="og:image" content="http://127.0.0.1:8041/alertes/{alert.id}/carte.png">' in html
     assert '<meta property="og:image:alt" content="Alerte « A4 : voies bloquées », sévérité modérée.' in html
@@ -247,8 +278,13 @@ def test_a_few_streets_get_a_marker_too(atlas: Atlas) -> None:
     so a marker shows where it is."""
     root = ET.parse(DIALOG).getroot()
     order = next(e for e in root.iter() if e.tag.endswith("}trafficRegulationOrder"))
-    item = Item("dialog", "maisse", raw=ET.tostring(order, encoding="unicode"), event="restriction-poids-lourds",
-                severity=Severity.MODERATE)
+    item = Item(
+        "dialog",
+        "maisse",
+        raw=ET.tostring(order, encoding="unicode"),
+        event="restriction-poids-lourds",
+        severity=Severity.MODERATE,
+    )
     mark = mark_for(_alert(item, 9, title="Maisse : poids lourds interdits"), item, atlas, {})
     assert mark.kind == "restriction" and mark.label == "Circulation restreinte"
     scene = build_scene(atlas, "41", "Loir-et-Cher", [mark])

@@ -100,8 +100,9 @@ async def test_question_is_routed_and_the_reply_shown(web_env: Web) -> None:
     )
     assert response.status == 200
     assert "question transmise" in await response.text()
-    assert calls == [{"channel": "web", "sender": "+33612345678", "text": "Les camions peuvent-ils rouler ?",
-                      "territories": ["41"]}]
+    assert calls == [
+        {"channel": "web", "sender": "+33612345678", "text": "Les camions peuvent-ils rouler ?", "territories": ["41"]}
+    ]
 
 
 async def test_question_errors_are_named_and_nothing_is_asked(web_env: Web) -> None:
@@ -140,8 +141,11 @@ async def _with_mastodon(web: Web, fake: FakeMastodon) -> None:
 async def test_wall_shows_our_alerts_and_partner_posts_only(web_env: Web) -> None:
     await web_env.add(text="Notre alerte sur la RD 957")
     async with FakeMastodon() as fake:
-        fake.add_status("Déneigement en cours rue <b>Denis Papin</b> #route41", tags=("route41",),
-                        account="mairie_blois@mastodon.example")
+        fake.add_status(
+            "Déneigement en cours rue <b>Denis Papin</b> #route41",
+            tags=("route41",),
+            account="mairie_blois@mastodon.example",
+        )
         fake.add_status("Pub pour des pneus neige #route41", tags=("route41",), account="spam@example.org")
         await _with_mastodon(web_env, fake)
         html = await (await web_env.client.get("/t/41")).text()

@@ -1,4 +1,5 @@
 """An admin reloads the rules from the console; a broken file leaves the rules in force and says where."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,9 @@ from tests.test_web_support import Web, csrf_of, web_env  # noqa: F401  (fixture
 async def test_admin_reloads_rules_and_sees_errors(web_env: Web, tmp_path) -> None:
     folder = tmp_path / "rules"
     shutil.copytree(EXAMPLES / "loir-et-cher", folder)
-    web_env.crieur.rules = RuleBook.load(folder / "rules.yaml", territories=folder / "territories.yaml",
-                                         templates=folder / "templates")
+    web_env.crieur.rules = RuleBook.load(
+        folder / "rules.yaml", territories=folder / "territories.yaml", templates=folder / "templates"
+    )
     in_force = web_env.crieur.rules.engine
 
     await web_env.login("camille")  # a CM may not reload
@@ -24,8 +26,10 @@ async def test_admin_reloads_rules_and_sees_errors(web_env: Web, tmp_path) -> No
     await web_env.client.post("/console/logout", data={"csrf": token})
 
     token = await web_env.login("admin")
-    (folder / "rules.yaml").write_text("mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n"
-                                       "    then: {channels: [sms]}\n", encoding="utf-8")
+    (folder / "rules.yaml").write_text(
+        "mode: first-match\nrules:\n  - name: x\n    when: {severity: Big}\n    then: {channels: [sms]}\n",
+        encoding="utf-8",
+    )
     answer = await web_env.client.post("/console/rules/reload", data={"csrf": token})
     assert answer.status == 400
     assert "rules.yaml:4:" in await answer.text()

@@ -94,7 +94,8 @@ class Web:
         page = await self.client.get("/console/login")
         token = csrf_of(await page.text())
         response = await self.client.post(
-            "/console/login", data={"username": username, "password": password, "csrf": token},
+            "/console/login",
+            data={"username": username, "password": password, "csrf": token},
             allow_redirects=False,
         )
         assert response.status == 303, await response.text()

@@ -29,14 +29,26 @@ async def _with_directory(web_env: Web) -> None:
         SourceSpec("prefecture-41", "rss", "https://www.prefecture-41.example/rss.xml"),
         SourceSpec("remi", "rss", "file:feeds/remi.xml"),  # a local file is not a public feed: not shown
     ]
-    await web_env.store.ingest([
-        Item("prefecture-41", "arrete-pl-1", title="Arrêté : interdiction de circulation des poids lourds",
-             link="https://www.prefecture-41.example/arrete-pl", sent=NOW - timedelta(hours=2)),
-        Item("prefecture-41", "arrete-pl-0", title="Ancien arrêté poids lourds", sent=NOW - timedelta(days=1)),
-        Item("prefecture-41", "vieux", title="Poids lourds : levée", sent=NOW - timedelta(hours=1),
-             msg_type=MsgType.CANCEL),
-        Item("remi", "scol-1", title="Transports scolaires suspendus demain matin", sent=NOW - timedelta(hours=3)),
-    ])
+    await web_env.store.ingest(
+        [
+            Item(
+                "prefecture-41",
+                "arrete-pl-1",
+                title="Arrêté : interdiction de circulation des poids lourds",
+                link="https://www.prefecture-41.example/arrete-pl",
+                sent=NOW - timedelta(hours=2),
+            ),
+            Item("prefecture-41", "arrete-pl-0", title="Ancien arrêté poids lourds", sent=NOW - timedelta(days=1)),
+            Item(
+                "prefecture-41",
+                "vieux",
+                title="Poids lourds : levée",
+                sent=NOW - timedelta(hours=1),
+                msg_type=MsgType.CANCEL,
+            ),
+            Item("remi", "scol-1", title="Transports scolaires suspendus demain matin", sent=NOW - timedelta(hours=3)),
+        ]
+    )
 
 
 async def test_every_kind_of_question_has_its_authority(web_env: Web) -> None:
@@ -45,15 +57,24 @@ async def test_every_kind_of_question_has_its_authority(web_env: Web) -> None:
     assert response.status == 200
     html = await response.text()
     headings = re.findall(r'<h2 id="sujet-([a-z-]+)">', html)
-    for topic in ("poids-lourds", "routes-nationales", "autoroutes", "routes-departementales", "rues",
-                  "transport-scolaire", "transports-regionaux"):
+    for topic in (
+        "poids-lourds",
+        "routes-nationales",
+        "autoroutes",
+        "routes-departementales",
+        "rues",
+        "transport-scolaire",
+        "transports-regionaux",
+    ):
         assert topic in headings
     hgv = _section(html, "poids-lourds")
     assert "La Préfecture de Loir-et-Cher" in hgv and "La Préfecture d&#39;Eure-et-Loir" in hgv
     assert 'href="https://www.prefecture-41.example/"' in hgv  # its site
     assert 'href="https://www.prefecture-41.example/rss.xml"' in hgv  # its feed
     # what it published last, withdrawn items aside (the same choice as the automatic answers)
-    assert 'href="https://www.prefecture-41.example/arrete-pl" rel="noopener">Arrêté : interdiction de circulation' in hgv
+    assert (
+        'href="https://www.prefecture-41.example/arrete-pl" rel="noopener">Arrêté : interdiction de circulation' in hgv
+    )
     assert "Ancien arrêté" not in hgv and "levée" not in hgv
     assert "Rien de publié en ce moment sur ce sujet." in hgv  # the préfecture of 28 has nothing
     # school coaches: the Région since the loi NOTRe, not a Département

@@ -54,10 +54,12 @@ class Citizens(Part):
         self.limits = limits or FloodLimits.from_mapping(crieur.config.citizen_limits)
         self._now = now
         # counted in the database: the limits hold for all web processes together (alerts.shared_limits)
-        self._per_number = SharedCounter(lambda: self.store.db, "sms:number", self.limits.per_number,
-                                         self.limits.per_number_window, clock)
-        self._replies = SharedCounter(lambda: self.store.db, "sms:replies", self.limits.replies,
-                                      self.limits.replies_window, clock)
+        self._per_number = SharedCounter(
+            lambda: self.store.db, "sms:number", self.limits.per_number, self.limits.per_number_window, clock
+        )
+        self._replies = SharedCounter(
+            lambda: self.store.db, "sms:replies", self.limits.replies, self.limits.replies_window, clock
+        )
         self.escalations = Escalations(crieur)
         self.mentions = Mentions(self)
         self.twilio = TwilioWebhooks(self)
@@ -122,7 +124,9 @@ class Citizens(Part):
     def territories_in(self, text: str) -> list[str]:
         """Territories whose hashtag (#route28) a message carries."""
         lowered = f"{text.lower()} "
-        return [code for code, _, tag in self.territories() if tag and re.search(re.escape(tag.lower()) + r"\b", lowered)]
+        return [
+            code for code, _, tag in self.territories() if tag and re.search(re.escape(tag.lower()) + r"\b", lowered)
+        ]
 
     # --------------------------------------------------------------------------------------- SMS
 
@@ -212,8 +216,11 @@ class Citizens(Part):
     async def _reply(self, text: str) -> str:
         """`text`, unless the global reply limit is reached (then the citizen gets no SMS)."""
         if not await self._replies.allow("*"):
-            log.warning("global SMS reply limit reached (%d in %g s): reply withheld",
-                        self.limits.replies, self.limits.replies_window)
+            log.warning(
+                "global SMS reply limit reached (%d in %g s): reply withheld",
+                self.limits.replies,
+                self.limits.replies_window,
+            )
             return ""
         return text
 
@@ -269,8 +276,7 @@ class Citizens(Part):
                 metrics.escalation()
             if opened or row["state"] == "open":  # "open": a previous attempt to warn did not get through
                 await self.escalations.warn_webmaster(row, routing, text, now)
-        log.info("question %s (%s) → %s", question_id, channel,
-                 routing.authority.id if routing.authority else "team")
+        log.info("question %s (%s) → %s", question_id, channel, routing.authority.id if routing.authority else "team")
         return {
             "reply": reply,
             "routing": routing,
@@ -289,4 +295,3 @@ class Citizens(Part):
             return None
         items = await self.store.items(sources=list(authority.feeds))
         return directory.latest_publication(authority, topic, items, now)
-

@@ -53,22 +53,35 @@ class Escalations(Part):
                 gap=True,
             )
             mail = replies.escalation_email(
-                escalation, authority, topic, directory.own,
-                ack_url=ack_url, our_publications=await self._own_publications(directory.own, topic, now),
+                escalation,
+                authority,
+                topic,
+                directory.own,
+                ack_url=ack_url,
+                our_publications=await self._own_publications(directory.own, topic, now),
             )
             deliveries: list[NewDelivery] = []
             contact = authority.webmaster
             if contact.email:
                 name = self.config.email_channel
                 if name and name in self.channels:
-                    deliveries.append(NewDelivery(
-                        key=escalation_delivery_key(escalation_id, name, contact.email), alert_id=NO_ALERT,
-                        channel=name, recipient=contact.email, kind="Escalation",
-                        text=mail.body, subject=mail.subject,
-                    ))
+                    deliveries.append(
+                        NewDelivery(
+                            key=escalation_delivery_key(escalation_id, name, contact.email),
+                            alert_id=NO_ALERT,
+                            channel=name,
+                            recipient=contact.email,
+                            kind="Escalation",
+                            text=mail.body,
+                            subject=mail.subject,
+                        )
+                    )
                 else:
-                    log.error("escalation %s to %s: no email channel configured (citizens.email_channel)",
-                              escalation_id, authority.id)
+                    log.error(
+                        "escalation %s to %s: no email channel configured (citizens.email_channel)",
+                        escalation_id,
+                        authority.id,
+                    )
             if contact.webhook:
                 name = self.webhook_channel()
                 if name:
@@ -76,19 +89,31 @@ class Escalations(Part):
                         "type": "escalation.opened",
                         "timestamp": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
                         "data": {
-                            "escalation_id": escalation_id, "authority": authority.id, "topic": topic.id,
-                            "topic_label": topic.label, "question_count": escalation.count,
+                            "escalation_id": escalation_id,
+                            "authority": authority.id,
+                            "topic": topic.id,
+                            "topic_label": topic.label,
+                            "question_count": escalation.count,
                             "window_start": escalation.key.window_start.isoformat(),
-                            "samples": escalation.samples, "subject": mail.subject, "text": mail.body,
+                            "samples": escalation.samples,
+                            "subject": mail.subject,
+                            "text": mail.body,
                             "ack_url": ack_url,
                         },
                     }
-                    deliveries.append(NewDelivery(
-                        key=escalation_delivery_key(escalation_id, name, contact.webhook), alert_id=NO_ALERT,
-                        channel=name, recipient=contact.webhook, kind="Escalation", text=mail.body,
-                        subject=mail.subject, link=ack_url,
-                        extra=json.dumps({"payload": payload}, ensure_ascii=False),
-                    ))
+                    deliveries.append(
+                        NewDelivery(
+                            key=escalation_delivery_key(escalation_id, name, contact.webhook),
+                            alert_id=NO_ALERT,
+                            channel=name,
+                            recipient=contact.webhook,
+                            kind="Escalation",
+                            text=mail.body,
+                            subject=mail.subject,
+                            link=ack_url,
+                            extra=json.dumps({"payload": payload}, ensure_ascii=False),
+                        )
+                    )
                 else:
                     log.error("escalation %s to %s: no webhook channel configured", escalation_id, authority.id)
             if deliveries:

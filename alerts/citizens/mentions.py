@@ -91,10 +91,18 @@ class Mentions(Part):
         reply = f"@{acct} {result['reply']}"
         if len(reply) > limit:
             reply = reply[: limit - 1].rstrip() + "…"
-        await self.store.enqueue([NewDelivery(
-            key=answer_delivery_key(result["question_id"], channel.name), alert_id=NO_ALERT, channel=channel.name,
-            text=reply, kind="Reply", reply_to=status_id,
-        )])
+        await self.store.enqueue(
+            [
+                NewDelivery(
+                    key=answer_delivery_key(result["question_id"], channel.name),
+                    alert_id=NO_ALERT,
+                    channel=channel.name,
+                    text=reply,
+                    kind="Reply",
+                    reply_to=status_id,
+                )
+            ]
+        )
         return True
 
     async def run(self, interval: float = 60.0) -> None:

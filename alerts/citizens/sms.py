@@ -69,8 +69,10 @@ class TwilioWebhooks(Part):
             return params
         token = self._auth_token()
         if not token:
-            log.error("Twilio webhook refused: no auth token (set %s or the SMS channel's auth_token)",
-                      self.config.twilio_auth_token_env or "citizens.twilio_auth_token_env")
+            log.error(
+                "Twilio webhook refused: no auth token (set %s or the SMS channel's auth_token)",
+                self.config.twilio_auth_token_env or "citizens.twilio_auth_token_env",
+            )
             return None
         signature = request.headers.get("X-Twilio-Signature", "")
         url = self.config.public_url.rstrip("/") + request.raw_path
@@ -120,8 +122,11 @@ class TwilioWebhooks(Part):
             log.info("Twilio %s for %s: number marked %s", code, mask(phone), PERMANENT_CODES[code])
         elif status in UNDELIVERED_STATUSES and await self._undeliverable(phone):
             await self.store.opt_out(phone, reason="undeliverable")
-            log.info("%s: the last %d messages came back undelivered: number put aside", mask(phone),
-                     self.config.undelivered_limit)
+            log.info(
+                "%s: the last %d messages came back undelivered: number put aside",
+                mask(phone),
+                self.config.undelivered_limit,
+            )
         return web.Response(status=204)
 
     async def _undeliverable(self, phone: str) -> bool:

@@ -69,8 +69,10 @@ def _check_content_type(spec: SourceSpec, body: bytes, content_type: str) -> Non
     looks_html = head.startswith((b"<!doctype html", b"<html"))
     if media in {"text/html", "application/xhtml+xml"} or looks_html:
         if looks_html or spec.kind in _JSON_KINDS or not head.startswith(b"<"):
-            raise ParseError(f"expected {spec.kind} but the server sent an HTML page "
-                             f"(content type {media or 'unknown'!r})", source=spec.name)
+            raise ParseError(
+                f"expected {spec.kind} but the server sent an HTML page (content type {media or 'unknown'!r})",
+                source=spec.name,
+            )
     if spec.kind in _XML_KINDS and media in {"application/json", "application/geo+json"}:
         raise ParseError(f"expected {spec.kind} (XML) but got content type {media!r}", source=spec.name)
     if spec.kind in _JSON_KINDS and media.endswith("xml"):

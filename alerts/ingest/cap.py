@@ -24,19 +24,50 @@ from .xml import children, local, parse_xml, serialise, text
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
 # MeteoAlarm awareness levels: 1 green Minor, 2 yellow Moderate, 3 orange Severe, 4 red Extreme.
-_COLOURS = {"green": "vert", "yellow": "jaune", "orange": "orange", "red": "rouge",
-            "vert": "vert", "jaune": "jaune", "rouge": "rouge"}
+_COLOURS = {
+    "green": "vert",
+    "yellow": "jaune",
+    "orange": "orange",
+    "red": "rouge",
+    "vert": "vert",
+    "jaune": "jaune",
+    "rouge": "rouge",
+}
 _LEVEL_COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
 COLOURS = tuple(_LEVEL_COLOURS.values())  # the colour words items carry (attributes["colour"])
 # <category> values CAP 1.2 allows (the spec's enumeration)
-CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE",
-              "Other")
+CATEGORIES = (
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+)
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")  # <status>, kept in attributes["status"]
 # attributes an item may carry, for rules to test
-ATTRIBUTES = ("sender", "status", "colour", "awareness_level", "awareness_type", "phenomenon", "instruction",
-              "area_desc")
-_SEVERITY_COLOURS = {Severity.MINOR: "vert", Severity.MODERATE: "jaune", Severity.SEVERE: "orange",
-                     Severity.EXTREME: "rouge"}
+ATTRIBUTES = (
+    "sender",
+    "status",
+    "colour",
+    "awareness_level",
+    "awareness_type",
+    "phenomenon",
+    "instruction",
+    "area_desc",
+)
+_SEVERITY_COLOURS = {
+    Severity.MINOR: "vert",
+    Severity.MODERATE: "jaune",
+    Severity.SEVERE: "orange",
+    Severity.EXTREME: "rouge",
+}
 _COMMUNE_GEOCODES = {"INSEE", "CODE_INSEE", "INSEE_COM", "INSEE_COMMUNE", "COMMUNE"}
 _DEPARTEMENT_GEOCODES = {"DEPARTEMENT", "INSEE_DEP", "CODE_DEPARTEMENT", "DEP"}
 
@@ -55,8 +86,9 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
         return _atom(spec, root)
     if name == "alerts":  # SMHI wraps many <alert> in a non-standard <alerts> root
         return _wrapped_alerts(spec, root)
-    raise ParseError(f"expected a CAP <alert>, an <alerts> list or an Atom <feed>, found <{name or root.tag}>",
-                     source=spec.name)
+    raise ParseError(
+        f"expected a CAP <alert>, an <alerts> list or an Atom <feed>, found <{name or root.tag}>", source=spec.name
+    )
 
 
 MAX_ZIP_MEMBERS = 2000
@@ -147,13 +179,41 @@ def _merge_area(item: Item, other: Item) -> None:
 
 
 # MeteoAlarm awareness types ("9; avalanches") and event words, in Météo-France's wording.
-PHENOMENA_FR = {"1": "vent violent", "2": "neige-verglas", "3": "orages", "4": "brouillard", "5": "canicule",
-                "6": "grand froid", "7": "vagues-submersion", "8": "feux de forêt", "9": "avalanches",
-                "10": "pluie", "12": "crues", "13": "pluie-inondation"}
-_EVENT_WORDS = (("avalanche", "9"), ("snow", "2"), ("ice", "2"), ("thunder", "3"), ("fog", "4"),
-                ("high-temp", "5"), ("high temp", "5"), ("heat", "5"), ("low-temp", "6"), ("low temp", "6"),
-                ("cold", "6"), ("coastal", "7"), ("forest", "8"), ("fire", "8"), ("rain-flood", "13"),
-                ("rain flood", "13"), ("flood", "12"), ("rain", "10"), ("wind", "1"))
+PHENOMENA_FR = {
+    "1": "vent violent",
+    "2": "neige-verglas",
+    "3": "orages",
+    "4": "brouillard",
+    "5": "canicule",
+    "6": "grand froid",
+    "7": "vagues-submersion",
+    "8": "feux de forêt",
+    "9": "avalanches",
+    "10": "pluie",
+    "12": "crues",
+    "13": "pluie-inondation",
+}
+_EVENT_WORDS = (
+    ("avalanche", "9"),
+    ("snow", "2"),
+    ("ice", "2"),
+    ("thunder", "3"),
+    ("fog", "4"),
+    ("high-temp", "5"),
+    ("high temp", "5"),
+    ("heat", "5"),
+    ("low-temp", "6"),
+    ("low temp", "6"),
+    ("cold", "6"),
+    ("coastal", "7"),
+    ("forest", "8"),
+    ("fire", "8"),
+    ("rain-flood", "13"),
+    ("rain flood", "13"),
+    ("flood", "12"),
+    ("rain", "10"),
+    ("wind", "1"),
+)
 
 
 def _phenomenon_fr(item: Item) -> str:
@@ -165,7 +225,7 @@ def _phenomenon_fr(item: Item) -> str:
 
 
 def _meteoalarm_title(item: Item) -> str:
-    """"Vigilance jaune avalanches : Haute Savoie, Savoie" from an entry's index fields (the entry's own
+    """ "Vigilance jaune avalanches : Haute Savoie, Savoie" from an entry's index fields (the entry's own
     title is English); the linked CAP, when followed, gives Météo-France's own French headline."""
     colour = item.attributes.get("colour", "")
     areas = str(item.attributes.get("area_desc", "")).replace("; ", ", ")
@@ -193,7 +253,7 @@ def _msg_type(value: str) -> MsgType:
 
 
 def _references(value: str) -> tuple[str, ...]:
-    """"sender,identifier,sent sender,identifier,sent" -> (identifier, identifier)."""
+    """ "sender,identifier,sent sender,identifier,sent" -> (identifier, identifier)."""
     refs: list[str] = []
     for triple in value.split():
         parts = triple.split(",")
@@ -332,10 +392,19 @@ def alert_item(spec: Any, alert: ET.Element, raw: str | None = None) -> Item:
         if msg_type is not MsgType.CANCEL:
             raise RecordError("no <info> block")
         # a Cancel may carry no <info> at all: it still ends the alerts it references
-        return Item(source=spec.name, external_id=identifier, version=text(alert, "sent") or identifier,
-                    msg_type=msg_type, references=_references(text(alert, "references")), sent=sent,
-                    title="Fin de l'alerte", text=text(alert, "note"), raw=raw if raw is not None else serialise(alert),
-                    attributes=attributes, authority=origin(spec, "", _display_sender(text(alert, "sender"))))
+        return Item(
+            source=spec.name,
+            external_id=identifier,
+            version=text(alert, "sent") or identifier,
+            msg_type=msg_type,
+            references=_references(text(alert, "references")),
+            sent=sent,
+            title="Fin de l'alerte",
+            text=text(alert, "note"),
+            raw=raw if raw is not None else serialise(alert),
+            attributes=attributes,
+            authority=origin(spec, "", _display_sender(text(alert, "sender"))),
+        )
     severity = Severity.parse(text(info, "severity"))
     area_elements = list(children(info, "area"))
     pairs = [pair for area in area_elements for pair in _name_values(area, "geocode")]

@@ -37,8 +37,14 @@ def parse_datetime(value: str | None, *, default_tz: ZoneInfo = PARIS) -> dateti
     match = _FRENCH_DATE.match(value)
     try:
         if match:
-            parsed = datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["H"] or 0),
-                              int(match["M"] or 0), int(match["S"] or 0))
+            parsed = datetime(
+                int(match["y"]),
+                int(match["m"]),
+                int(match["d"]),
+                int(match["H"] or 0),
+                int(match["M"] or 0),
+                int(match["S"] or 0),
+            )
         else:
             parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:

@@ -37,13 +37,25 @@ _MONTH_NAMES: dict[int, tuple[str, ...]] = {
 # Abbreviations that are not a prefix of their month's full name.
 _ABBREVIATIONS = {"fev": 2, "fevr": 2, "aou": 8, "ag": 8, "dez": 12, "set": 9, "sett": 9}
 _ENGLISH_DAY = re.compile(r"^\s*(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,", re.IGNORECASE)
-_ZONES = {"gmt": 0, "utc": 0, "ut": 0, "z": 0, "cet": 60, "cest": 120, "met": 60, "mest": 120, "wet": 0,
-          "west": 60, "brt": -180, "brst": -120}
+_ZONES = {
+    "gmt": 0,
+    "utc": 0,
+    "ut": 0,
+    "z": 0,
+    "cet": 60,
+    "cest": 120,
+    "met": 60,
+    "mest": 120,
+    "wet": 0,
+    "west": 60,
+    "brt": -180,
+    "brst": -120,
+}
 
 _DATE = re.compile(
-    r"^\s*(?:[a-z]+\.?,?\s+)?"                      # day name: "lun.,", "Seg,", "martes,"
+    r"^\s*(?:[a-z]+\.?,?\s+)?"  # day name: "lun.,", "Seg,", "martes,"
     r"(?P<day>\d{1,2})(?:er|o|º)?\.?\s+(?:de\s+)?"  # "24", "1er", "4 de"
-    r"(?P<month>[a-z]+)\.?,?\s+(?:de\s+)?"          # "déc.", "Set", "diciembre de"
+    r"(?P<month>[a-z]+)\.?,?\s+(?:de\s+)?"  # "déc.", "Set", "diciembre de"
     r"(?P<year>\d{4}),?"
     r"(?:\s+(?:a|as|à|alle|a\s+las|um|-)?\s*(?P<H>\d{1,2})\s*[:h]\s*(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
     r"\s*(?P<zone>[+-]\d{2}:?\d{2}|[a-z]{1,5})?\s*$"
@@ -87,8 +99,14 @@ def parse_localised(value: str) -> datetime | None:
         return None
     try:
         zone = _zone(match["zone"])
-        naive = datetime(int(match["year"]), month, int(match["day"]), int(match["H"] or 0), int(match["M"] or 0),
-                         int(match["S"] or 0))
+        naive = datetime(
+            int(match["year"]),
+            month,
+            int(match["day"]),
+            int(match["H"] or 0),
+            int(match["M"] or 0),
+            int(match["S"] or 0),
+        )
     except ValueError:
         return None
     return naive.replace(tzinfo=zone or PARIS)

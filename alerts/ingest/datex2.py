@@ -34,27 +34,66 @@ from .datex2_regulation import is_regulation_publication, parse_regulations, rec
 from .errors import ParseError, RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, parse_xml, serialise, text, xsi_type
 
-SEVERITIES = {"highest": Severity.EXTREME, "high": Severity.SEVERE, "medium": Severity.MODERATE,
-              "low": Severity.MINOR, "lowest": Severity.MINOR}
-_CERTAINTIES = {"certain": Certainty.OBSERVED, "probable": Certainty.LIKELY, "riskOf": Certainty.POSSIBLE,
-                "improbable": Certainty.UNLIKELY}
+SEVERITIES = {
+    "highest": Severity.EXTREME,
+    "high": Severity.SEVERE,
+    "medium": Severity.MODERATE,
+    "low": Severity.MINOR,
+    "lowest": Severity.MINOR,
+}
+_CERTAINTIES = {
+    "certain": Certainty.OBSERVED,
+    "probable": Certainty.LIKELY,
+    "riskOf": Certainty.POSSIBLE,
+    "improbable": Certainty.UNLIKELY,
+}
 _WEATHER_TYPES = {"PoorEnvironmentConditions", "WeatherRelatedRoadConditions", "NonWeatherRelatedRoadConditions"}
 _WINTER_WORDS = re.compile(r"snow|ice|icy|frost|slush|freez|hail|blizzard|winter", re.IGNORECASE)
 _CLOSED = re.compile(r"closed|closure|blocked", re.IGNORECASE)
-_HGV_VEHICLES = {"lorry", "heavyLorry", "heavyGoodsVehicle", "articulatedVehicle", "trailer",
-                 "vehicleWithTrailer", "goodsVehicle", "largeGoodsVehicle"}
+_HGV_VEHICLES = {
+    "lorry",
+    "heavyLorry",
+    "heavyGoodsVehicle",
+    "articulatedVehicle",
+    "trailer",
+    "vehicleWithTrailer",
+    "goodsVehicle",
+    "largeGoodsVehicle",
+}
 # elements that name the situation's kind inside a record, tried in this order
-_TYPE_FIELDS = ("roadOrCarriagewayOrLaneManagementType", "weatherRelatedRoadConditionType",
-                "poorEnvironmentType", "winterEquipmentManagementType", "generalInstructionToRoadUsersType",
-                "generalNetworkManagementType", "networkManagementType", "roadMaintenanceType",
-                "obstructionType", "vehicleObstructionType", "environmentalObstructionType",
-                "animalPresenceType", "infrastructureDamageType", "accidentType", "abnormalTrafficType",
-                "speedManagementType", "reroutingManagementType", "constructionWorkType",
-                "nonWeatherRelatedRoadConditionType", "roadSurfaceConditionMeasurements")
+_TYPE_FIELDS = (
+    "roadOrCarriagewayOrLaneManagementType",
+    "weatherRelatedRoadConditionType",
+    "poorEnvironmentType",
+    "winterEquipmentManagementType",
+    "generalInstructionToRoadUsersType",
+    "generalNetworkManagementType",
+    "networkManagementType",
+    "roadMaintenanceType",
+    "obstructionType",
+    "vehicleObstructionType",
+    "environmentalObstructionType",
+    "animalPresenceType",
+    "infrastructureDamageType",
+    "accidentType",
+    "abnormalTrafficType",
+    "speedManagementType",
+    "reroutingManagementType",
+    "constructionWorkType",
+    "nonWeatherRelatedRoadConditionType",
+    "roadSurfaceConditionMeasurements",
+)
 VALIDITY_STATUSES = ("active", "planned", "suspended", "definedByValidityTimeSpec")
 ATTRIBUTES = ("record_type", "situation_id", "detail", "validity_status", "direction", "hgv")  # what rules may test
-_DIRECTION_FIELDS = ("directionBoundOnLinearSection", "directionRelativeOnLinearSection", "directionBound",
-                     "directionRelative", "tpegDirection", "tpegDirectionRoad", "alertCDirectionCoded")
+_DIRECTION_FIELDS = (
+    "directionBoundOnLinearSection",
+    "directionRelativeOnLinearSection",
+    "directionBound",
+    "directionRelative",
+    "tpegDirection",
+    "tpegDirectionRoad",
+    "alertCDirectionCoded",
+)
 
 
 def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
@@ -77,8 +116,9 @@ def parse_at(spec: Any, body: bytes, now: datetime) -> list[Item]:
             overall = text(situation, "overallSeverity")
             for index, record in enumerate(children(situation, "situationRecord"), start=1):
                 try:
-                    item = _record_item(spec, record, overall, situation.get("id", ""), now, language, creator,
-                                        published_in)
+                    item = _record_item(
+                        spec, record, overall, situation.get("id", ""), now, language, creator, published_in
+                    )
                 except RecordError as exc:
                     where = f"situation {situation.get('id', '?')!r} record {record.get('id') or index!r}"
                     skip_record(spec.name, where, exc)
@@ -101,12 +141,16 @@ def _situation_publications(root: ET.Element, source: str) -> list[ET.Element]:
         found = [p for p in payloads if xsi_type(p) == "SituationPublication"]
         if not found:
             kinds = ", ".join(sorted({xsi_type(p) or "?" for p in payloads}))
-            raise ParseError(f"expected a SituationPublication, found {kinds}", source=source,
-                             field="payloadPublication")
+            raise ParseError(
+                f"expected a SituationPublication, found {kinds}", source=source, field="payloadPublication"
+            )
         return found
     # v3 message containers and other wrappers: any payload typed SituationPublication
-    found = [node for node in root.iter()
-             if local(node.tag) == "situationPublication" or xsi_type(node) == "SituationPublication"]
+    found = [
+        node
+        for node in root.iter()
+        if local(node.tag) == "situationPublication" or xsi_type(node) == "SituationPublication"
+    ]
     if not found:
         raise ParseError(f"not a DATEX II situation publication (root <{name or root.tag}>)", source=source)
     return found
@@ -148,15 +192,24 @@ def _is_hgv(record: ET.Element) -> bool:
     for node in descendants(record, "vehicleType"):
         if (node.text or "").strip() in _HGV_VEHICLES:
             return True
-    return any(True for name in ("grossWeightCharacteristic", "heaviestAxleWeightCharacteristic",
-                                 "grossVehicleWeight") for _ in descendants(record, name))
+    return any(
+        True
+        for name in ("grossWeightCharacteristic", "heaviestAxleWeightCharacteristic", "grossVehicleWeight")
+        for _ in descendants(record, name)
+    )
 
 
 def _classify(record_type: str, detail: str, hgv: bool) -> tuple[str, str]:
     """(event, category) in Crieur's wording for a record type and its *Type element value."""
-    if hgv and record_type in {"RoadOrCarriagewayOrLaneManagement", "GeneralNetworkManagement",
-                               "NetworkManagement", "Restriction", "VehicleRestriction",
-                               "GeneralInstructionOrMessageToRoadUsers", "ReroutingManagement"}:
+    if hgv and record_type in {
+        "RoadOrCarriagewayOrLaneManagement",
+        "GeneralNetworkManagement",
+        "NetworkManagement",
+        "Restriction",
+        "VehicleRestriction",
+        "GeneralInstructionOrMessageToRoadUsers",
+        "ReroutingManagement",
+    }:
         return "restriction-poids-lourds", "Transport"
     if _CLOSED.search(detail) or record_type == "RoadClosure":
         return "fermeture", "Transport"
@@ -170,7 +223,7 @@ def _classify(record_type: str, detail: str, hgv: bool) -> tuple[str, str]:
 
 
 def _road_phrase(road: Road) -> str:
-    """"l'A 4", "la RD 957", "la RN 10", "la VC 12"."""
+    """ "l'A 4", "la RD 957", "la RN 10", "la VC 12"."""
     label = road.label
     return f"l'{label}" if label[0] in "AEIOU" else f"la {label}"
 
@@ -203,11 +256,14 @@ def _what(record: ET.Element, record_type: str, detail: str) -> str:
 
 
 def _vehicles(record: ET.Element) -> str:
-    """"aux poids lourds de plus de 7,5 t" for a record that applies to some vehicles only."""
+    """ "aux poids lourds de plus de 7,5 t" for a record that applies to some vehicles only."""
     phrases: list[str] = []
     for characteristics in descendants(record, "forVehiclesWithCharacteristicsOf"):
-        types = [phrase(VEHICLE_TYPES, (n.text or "").strip(), "véhicules d'une catégorie particulière")
-                 for n in descendants(characteristics, "vehicleType") if (n.text or "").strip()]
+        types = [
+            phrase(VEHICLE_TYPES, (n.text or "").strip(), "véhicules d'une catégorie particulière")
+            for n in descendants(characteristics, "vehicleType")
+            if (n.text or "").strip()
+        ]
         weights = []
         for weight in descendants(characteristics, "grossWeightCharacteristic"):
             value = first_text(weight, "grossVehicleWeight")
@@ -220,9 +276,16 @@ def _vehicles(record: ET.Element) -> str:
     return f"aux {' et aux '.join(dict.fromkeys(phrases))}" if phrases else ""
 
 
-def _sentence(what: str, roads: tuple[Road, ...], direction: str, places: list[str], cause: str,
-              expires: datetime | None, now: datetime) -> str:
-    """"Véhicule en panne sur l'A 4 en direction de l'ouest, à Charenton-le-Pont, en raison de..., jusqu'au..."""
+def _sentence(
+    what: str,
+    roads: tuple[Road, ...],
+    direction: str,
+    places: list[str],
+    cause: str,
+    expires: datetime | None,
+    now: datetime,
+) -> str:
+    """ "Véhicule en panne sur l'A 4 en direction de l'ouest, à Charenton-le-Pont, en raison de..., jusqu'au..."""
     parts = [what]
     if roads:
         parts.append("sur " + ", ".join(_road_phrase(r) for r in roads[:3]))
@@ -239,20 +302,32 @@ def _sentence(what: str, roads: tuple[Road, ...], direction: str, places: list[s
 
 
 def _de(noun_phrase: str) -> str:
-    """"de" + article, contracted: "des travaux", "du verglas", "de la neige", "d'un accident"."""
+    """ "de" + article, contracted: "des travaux", "du verglas", "de la neige", "d'un accident"."""
     for article, contracted in (("les ", "des "), ("le ", "du "), ("des ", "de ")):
         if noun_phrase.startswith(article):
-            return contracted + noun_phrase[len(article):]
+            return contracted + noun_phrase[len(article) :]
     return ("d'" if noun_phrase[:1] in "aeiouéèh" else "de ") + noun_phrase
 
 
 # every (event, category) _classify gives, for rules to be checked against
-CLASSES = frozenset(_classify(record_type, detail, hgv) for record_type in RECORD_TYPES
-                    for detail in ("", "closed", "snow") for hgv in (False, True))
+CLASSES = frozenset(
+    _classify(record_type, detail, hgv)
+    for record_type in RECORD_TYPES
+    for detail in ("", "closed", "snow")
+    for hgv in (False, True)
+)
 
 
-def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str, now: datetime,
-                 language: str, creator: str, published_in: str = "") -> Item:
+def _record_item(
+    spec: Any,
+    record: ET.Element,
+    overall: str,
+    situation_id: str,
+    now: datetime,
+    language: str,
+    creator: str,
+    published_in: str = "",
+) -> Item:
     """One situation record. `language` is the one preferred for comments; `published_in` the
     publication's lang attribute, which says the language of comments that carry none."""
     record_id = record.get("id", "").strip()
@@ -269,8 +344,9 @@ def _record_item(spec: Any, record: ET.Element, overall: str, situation_id: str,
     probability = first_text(record, "probabilityOfOccurrence")
     severity_word = text(record, "severity") or overall
     cancelled = any(first_text(record, name).lower() == "true" for name in ("cancel", "end"))
-    ended = (cancelled or status == "suspended" or probability == "improbable"
-             or (expires is not None and expires <= now))
+    ended = (
+        cancelled or status == "suspended" or probability == "improbable" or (expires is not None and expires <= now)
+    )
     if ended:
         msg_type = MsgType.CANCEL
     elif version.isdigit() and int(version) > 1:

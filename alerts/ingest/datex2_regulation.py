@@ -23,8 +23,10 @@ from .errors import RecordError, skip_record
 from .xml import child, children, descendants, first_text, local, serialise, text, xsi_type
 
 _ENDED_STATUSES = {"cancelled", "revoked", "suspended", "expired", "notApplicable", "withdrawn"}
-_DAYS = {name: index for index, name in enumerate(
-    ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))}
+_DAYS = {
+    name: index
+    for index, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+}
 _INSEE_FIELDS = {"insee", "inseecode", "codeinsee", "citycode", "communecode", "cityinseecode"}
 _HGV_TYPES = {"heavyGoodsVehicle", "lorry", "heavyLorry", "articulatedVehicle", "largeGoodsVehicle"}
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})")
@@ -32,7 +34,8 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})")
 
 def is_regulation_publication(root: ET.Element) -> bool:
     return xsi_type(root) == "TrafficRegulationPublication" or any(
-        True for _ in descendants(root, "trafficRegulationOrder"))
+        True for _ in descendants(root, "trafficRegulationOrder")
+    )
 
 
 def parse_regulations(spec: Any, root: ET.Element, now: datetime) -> list[Item]:
@@ -71,8 +74,11 @@ class _Restriction:
     def __init__(self, regulation: ET.Element) -> None:
         kind = child(regulation, "typeOfRegulation")
         self.kind_type = xsi_type(kind) if kind is not None else ""
-        self.kind_value = first_text(kind, "accessRestrictionType", "speedLimitType", "restrictionType",
-                                     "typeOfRegulation") if kind is not None else ""
+        self.kind_value = (
+            first_text(kind, "accessRestrictionType", "speedLimitType", "restrictionType", "typeOfRegulation")
+            if kind is not None
+            else ""
+        )
         self.vehicles: list[str] = []
         self.exempt: list[str] = []
         self.weights: list[str] = []
@@ -147,8 +153,9 @@ class _Restriction:
 
 
 def _period_fr(period: ET.Element) -> str:
-    days = sorted({_DAYS[(d.text or "").strip()] for d in descendants(period, "applicableDay")
-                   if (d.text or "").strip() in _DAYS})
+    days = sorted(
+        {_DAYS[(d.text or "").strip()] for d in descendants(period, "applicableDay") if (d.text or "").strip() in _DAYS}
+    )
     hours = ""
     start, end = first_text(period, "startTimeOfPeriod"), first_text(period, "endTimeOfPeriod")
     if (m1 := _TIME.match(start)) and (m2 := _TIME.match(end)):
@@ -177,8 +184,9 @@ def _order_item(spec: Any, order: ET.Element, sent: datetime | None, creator: st
     onset = record_date(validity, "overallStartTime") if validity is not None else None
     expires = record_date(validity, "overallEndTime") if validity is not None else None
     status = text(order, "status")
-    restrictions = [_Restriction(r) for r in children(order, "trafficRegulation")
-                    if text(r, "status") not in _ENDED_STATUSES]
+    restrictions = [
+        _Restriction(r) for r in children(order, "trafficRegulation") if text(r, "status") not in _ENDED_STATUSES
+    ]
     if not restrictions and not description:
         raise RecordError("neither a description nor an active trafficRegulation")
     # one sentence per distinct (what, when), listing every place it applies to

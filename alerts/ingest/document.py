@@ -18,8 +18,16 @@ from . import KINDS, ParseError, SourceSpec, parse
 from .errors import collect_issues, stop_collecting
 
 _FIRST_TAG = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
-_XML_ROOTS = {b"alert": "cap", b"alerts": "cap", b"rss": "rss", b"RDF": "rss", b"d2LogicalModel": "datex2",
-              b"payload": "datex2", b"messageContainer": "datex2", b"situationPublication": "datex2"}
+_XML_ROOTS = {
+    b"alert": "cap",
+    b"alerts": "cap",
+    b"rss": "rss",
+    b"RDF": "rss",
+    b"d2LogicalModel": "datex2",
+    b"payload": "datex2",
+    b"messageContainer": "datex2",
+    b"situationPublication": "datex2",
+}
 
 
 def guess_kind(body: bytes, name: str = "") -> str | None:
@@ -58,9 +66,17 @@ def is_url(location: str) -> bool:
     return urlsplit(location).scheme.lower() in {"http", "https"}
 
 
-async def read_document(location: str, kind: str | None = None, *, name: str = "", authority: str = "",
-                        follow: bool | None = None, allow: Iterable[str] = (), max_bytes: int = 5_000_000,
-                        timeout: float = 20) -> Document:
+async def read_document(
+    location: str,
+    kind: str | None = None,
+    *,
+    name: str = "",
+    authority: str = "",
+    follow: bool | None = None,
+    allow: Iterable[str] = (),
+    max_bytes: int = 5_000_000,
+    timeout: float = 20,
+) -> Document:
     """Items of the file or http(s) URL `location`. URLs go through the SSRF-guarded session (`allow`
     lifts it for named hosts); MeteoAlarm links are followed for URLs, and for files when `follow`.
     Raises ParseError (unreadable document, unknown format) or FetchError (cannot get it)."""
@@ -73,14 +89,14 @@ async def read_document(location: str, kind: str | None = None, *, name: str = "
     remote = is_url(location)
     url = location if remote else pathlib.Path(location).resolve().as_uri()
     label = name or (urlsplit(location).path.rsplit("/", 1)[-1] if remote else pathlib.Path(location).name) or location
-    spec = SourceSpec(name=label, kind=kind or "rss", url=url, authority=authority, max_bytes=max_bytes,
-                      timeout=timeout)
+    spec = SourceSpec(
+        name=label, kind=kind or "rss", url=url, authority=authority, max_bytes=max_bytes, timeout=timeout
+    )
     async with safe_session(list(allow)) as session:
         result = await fetch(session, spec, None, None)
         guessed = kind or guess_kind(result.body, label)
         if guessed is None:
-            raise ParseError("format not recognised (give --kind: " + ", ".join(sorted(KINDS)) + ")",
-                             source=label)
+            raise ParseError("format not recognised (give --kind: " + ", ".join(sorted(KINDS)) + ")", source=label)
         spec = replace(spec, kind=guessed)
         issues, token = collect_issues()
         try:

@@ -41,8 +41,9 @@ class FetchResult:
     last_modified: str | None = None
 
 
-async def fetch(session: aiohttp.ClientSession, spec: SourceSpec, etag: str | None,
-                last_modified: str | None) -> FetchResult:
+async def fetch(
+    session: aiohttp.ClientSession, spec: SourceSpec, etag: str | None, last_modified: str | None
+) -> FetchResult:
     """GET spec.url (or read a file: URL). The whole exchange, body included, must end within
     spec.timeout seconds, and the decoded body may not exceed spec.max_bytes."""
     scheme = urlsplit(spec.url).scheme.lower()
@@ -63,19 +64,24 @@ async def fetch(session: aiohttp.ClientSession, spec: SourceSpec, etag: str | No
         raise FetchError(spec.name, f"{type(exc).__name__}: {exc}") from None
 
 
-async def _http(session: aiohttp.ClientSession, spec: SourceSpec, etag: str | None,
-                last_modified: str | None) -> FetchResult:
+async def _http(
+    session: aiohttp.ClientSession, spec: SourceSpec, etag: str | None, last_modified: str | None
+) -> FetchResult:
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     timeout = aiohttp.ClientTimeout(total=spec.timeout, sock_read=spec.timeout)
-    async with session.get(spec.url, headers=headers, timeout=timeout, allow_redirects=True,
-                           max_redirects=5) as response:
+    async with session.get(
+        spec.url, headers=headers, timeout=timeout, allow_redirects=True, max_redirects=5
+    ) as response:
         if response.status == 304:
-            return FetchResult("not_modified", etag=response.headers.get("ETag", etag),
-                               last_modified=response.headers.get("Last-Modified", last_modified))
+            return FetchResult(
+                "not_modified",
+                etag=response.headers.get("ETag", etag),
+                last_modified=response.headers.get("Last-Modified", last_modified),
+            )
         if not 200 <= response.status < 300:
             raise FetchError(spec.name, f"HTTP {response.status} {response.reason or ''}".strip(), response.status)
         declared = response.headers.get("Content-Length")
@@ -89,8 +95,13 @@ async def _http(session: aiohttp.ClientSession, spec: SourceSpec, etag: str | No
             if size > spec.max_bytes:
                 raise FetchError(spec.name, f"document exceeds the limit of {spec.max_bytes} bytes (decoded)")
             chunks.append(chunk)
-        return FetchResult("ok", b"".join(chunks), response.headers.get("Content-Type", ""),
-                           response.headers.get("ETag"), response.headers.get("Last-Modified"))
+        return FetchResult(
+            "ok",
+            b"".join(chunks),
+            response.headers.get("Content-Type", ""),
+            response.headers.get("ETag"),
+            response.headers.get("Last-Modified"),
+        )
 
 
 def _file_path(spec: SourceSpec) -> pathlib.Path:
@@ -103,9 +114,15 @@ def _file_path(spec: SourceSpec) -> pathlib.Path:
     return path
 
 
-_CONTENT_TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
-                  ".cap": "application/cap+xml", ".json": "application/json", ".geojson": "application/geo+json",
-                  ".csv": "text/csv"}
+_CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".cap": "application/cap+xml",
+    ".json": "application/json",
+    ".geojson": "application/geo+json",
+    ".csv": "text/csv",
+}
 
 
 def _read_file(spec: SourceSpec, etag: str | None, last_modified: str | None) -> FetchResult:

@@ -42,12 +42,24 @@ DEFAULT_MAPPING: dict[str, tuple[str, ...]] = {
 
 # Keys are accent-folded, lower case. C1..C4 are the winter road-condition codes of French road services.
 DEFAULT_STATES: dict[str, Severity] = {
-    "normal": Severity.MINOR, "normale": Severity.MINOR, "c1": Severity.MINOR, "bon": Severity.MINOR,
-    "sec": Severity.MINOR, "ras": Severity.MINOR,
-    "delicate": Severity.MODERATE, "delicat": Severity.MODERATE, "c2": Severity.MODERATE,
-    "glissante": Severity.MODERATE, "difficile": Severity.SEVERE, "c3": Severity.SEVERE,
-    "tres difficile": Severity.SEVERE, "impraticable": Severity.EXTREME, "c4": Severity.EXTREME,
-    "fermee": Severity.EXTREME, "ferme": Severity.EXTREME, "coupee": Severity.EXTREME,
+    "normal": Severity.MINOR,
+    "normale": Severity.MINOR,
+    "c1": Severity.MINOR,
+    "bon": Severity.MINOR,
+    "sec": Severity.MINOR,
+    "ras": Severity.MINOR,
+    "delicate": Severity.MODERATE,
+    "delicat": Severity.MODERATE,
+    "c2": Severity.MODERATE,
+    "glissante": Severity.MODERATE,
+    "difficile": Severity.SEVERE,
+    "c3": Severity.SEVERE,
+    "tres difficile": Severity.SEVERE,
+    "impraticable": Severity.EXTREME,
+    "c4": Severity.EXTREME,
+    "fermee": Severity.EXTREME,
+    "ferme": Severity.EXTREME,
+    "coupee": Severity.EXTREME,
     "coupe": Severity.EXTREME,
 }
 DEFAULT_END_STATES = ("normal", "normale", "c1")
@@ -66,8 +78,9 @@ class _Config:
         mapping = options.get("mapping") or {}
         if not isinstance(mapping, dict):
             raise ValueError("options.mapping must be a mapping of field -> property name")
-        self.fields = {name: ((mapping[name],) if name in mapping else candidates)
-                       for name, candidates in DEFAULT_MAPPING.items()}
+        self.fields = {
+            name: ((mapping[name],) if name in mapping else candidates) for name, candidates in DEFAULT_MAPPING.items()
+        }
         self.states = dict(DEFAULT_STATES)
         for state, severity in (options.get("states") or {}).items():
             self.states[_key(state)] = severity if isinstance(severity, Severity) else Severity.parse(str(severity))
@@ -92,8 +105,11 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
         raise ParseError(str(exc), source=spec.name, field="options") from None
     media = content_type.split(";", 1)[0].strip().lower()
     first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    is_csv = spec.kind == "csv" or media in {"text/csv", "application/csv"} or (
-        not media.endswith("json") and first not in {b"{", b"["})
+    is_csv = (
+        spec.kind == "csv"
+        or media in {"text/csv", "application/csv"}
+        or (not media.endswith("json") and first not in {b"{", b"["})
+    )
     if is_csv:
         return _parse_csv(spec, config, body)
     return _parse_geojson(spec, config, body)
@@ -149,8 +165,9 @@ def _parse_csv(spec: Any, config: _Config, body: bytes) -> list[Item]:
     except csv.Error as exc:
         raise ParseError(f"unreadable CSV header: {exc}", source=spec.name, line=1) from None
     if not any(config.get(dict.fromkeys(columns, "x"), name) for name in ("road", "state")):
-        raise ParseError(f"CSV has neither a road nor a state column (columns: {', '.join(columns)[:200]})",
-                         source=spec.name, line=1)
+        raise ParseError(
+            f"CSV has neither a road nor a state column (columns: {', '.join(columns)[:200]})", source=spec.name, line=1
+        )
     items: list[Item] = []
     while True:
         line = reader.line_num + 1
@@ -196,8 +213,9 @@ def _roads(config: _Config, value: str) -> tuple[Road, ...]:
     return (road,) if road else parse_roads(value)
 
 
-def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
-          geometry: dict[str, Any] | None, raw: str) -> Item:
+def _item(
+    spec: Any, config: _Config, props: dict[str, Any], feature_id: Any, geometry: dict[str, Any] | None, raw: str
+) -> Item:
     road_ref = config.get(props, "road")
     state = config.get(props, "state")
     comment = config.get(props, "text")
@@ -243,8 +261,9 @@ def _item(spec: Any, config: _Config, props: dict[str, Any], feature_id: Any,
     )
 
 
-def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geometry: dict[str, Any] | None,
-                       raw: str) -> Item:
+def _announcement_item(
+    spec: Any, config: _Config, props: dict[str, Any], geometry: dict[str, Any] | None, raw: str
+) -> Item:
     """A traffic-message feature (Digitraffic "GeoJSON-FeatureCollection"): properties.situationId,
     version, releaseTime and announcements[] in several languages; the French one is chosen when given."""
     situation = str(props.get("situationId") or "").strip()
@@ -253,8 +272,7 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
     announcements = [a for a in props["announcements"] if isinstance(a, dict)]
     if not announcements:
         raise RecordError("field 'announcements' holds no announcement")
-    chosen = next((a for a in announcements if str(a.get("language") or "").lower().startswith("fr")),
-                  announcements[0])
+    chosen = next((a for a in announcements if str(a.get("language") or "").lower().startswith("fr")), announcements[0])
     try:
         sent = parse_datetime(str(props.get("releaseTime") or ""))
         timing = _object(chosen, "timeAndDuration")
@@ -265,8 +283,12 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
     location = _object(chosen, "location")
     features = [str(f) for f in chosen.get("features") or [] if isinstance(f, (str, int, float))]
     title = " ".join(str(chosen.get("title") or "").split())
-    lines = [str(location.get("description") or "").strip(), ", ".join(features),
-             str(chosen.get("comment") or "").strip(), str(chosen.get("additionalInformation") or "").strip()]
+    lines = [
+        str(location.get("description") or "").strip(),
+        ", ".join(features),
+        str(chosen.get("comment") or "").strip(),
+        str(chosen.get("additionalInformation") or "").strip(),
+    ]
     body = "\n".join(line for line in lines if line)
     details = _object(chosen, "locationDetails")
     road_location = _object(details, "roadAddressLocation")
@@ -306,8 +328,12 @@ def _announcement_item(spec: Any, config: _Config, props: dict[str, Any], geomet
 
 
 # Digitraffic road-weather forecast "overallRoadCondition" codes.
-_OVERALL_CONDITIONS = {1: ("état normal", Severity.MINOR), 2: ("conditions difficiles", Severity.MODERATE),
-                       3: ("conditions très difficiles", Severity.SEVERE), 4: ("état non déterminé", Severity.UNKNOWN)}
+_OVERALL_CONDITIONS = {
+    1: ("état normal", Severity.MINOR),
+    2: ("conditions difficiles", Severity.MODERATE),
+    3: ("conditions très difficiles", Severity.SEVERE),
+    4: ("état non déterminé", Severity.UNKNOWN),
+}
 
 
 def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[Item]:
@@ -329,27 +355,31 @@ def _road_conditions(spec: Any, config: _Config, doc: dict[str, Any]) -> list[It
             lines = []
             if observation:
                 now_label = _OVERALL_CONDITIONS.get(_condition_code(observation) or 4, _OVERALL_CONDITIONS[4])[0]
-                lines.append(f"Observé : {now_label}, chaussée à {observation.get('roadTemperature', '?')} °C, "
-                             f"air à {observation.get('temperature', '?')} °C.")
+                lines.append(
+                    f"Observé : {now_label}, chaussée à {observation.get('roadTemperature', '?')} °C, "
+                    f"air à {observation.get('temperature', '?')} °C."
+                )
             for forecast in forecasts:
                 state = _OVERALL_CONDITIONS.get(_condition_code(forecast) or 4, _OVERALL_CONDITIONS[4])[0]
                 lines.append(f"Prévision à {forecast.get('forecastName', '?')} : {state}.")
-            items.append(Item(
-                source=spec.name,
-                external_id=road_id,
-                version=sent.isoformat() if sent else "sha:" + content_hash(road_id, codes),
-                msg_type=MsgType.CANCEL if worst == 1 else MsgType.ALERT,
-                sent=sent,
-                title=f"Route {number} : {label}" if number else f"Section {road_id} : {label}",
-                text="\n".join(lines),
-                category="Transport",
-                event="viabilite-hivernale",
-                severity=severity,
-                areas=config.areas,
-                raw=json.dumps(section, ensure_ascii=False),
-                attributes={"state": label, "condition_code": worst, "road_number": number},
-                authority=origin(spec),
-            ))
+            items.append(
+                Item(
+                    source=spec.name,
+                    external_id=road_id,
+                    version=sent.isoformat() if sent else "sha:" + content_hash(road_id, codes),
+                    msg_type=MsgType.CANCEL if worst == 1 else MsgType.ALERT,
+                    sent=sent,
+                    title=f"Route {number} : {label}" if number else f"Section {road_id} : {label}",
+                    text="\n".join(lines),
+                    category="Transport",
+                    event="viabilite-hivernale",
+                    severity=severity,
+                    areas=config.areas,
+                    raw=json.dumps(section, ensure_ascii=False),
+                    attributes={"state": label, "condition_code": worst, "road_number": number},
+                    authority=origin(spec),
+                )
+            )
         except (RecordError, ValueError) as exc:
             skip_record(spec.name, f"roadConditions {index}", exc)
     return items

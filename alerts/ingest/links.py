@@ -56,8 +56,9 @@ def follows_links(spec: SourceSpec) -> bool:
     return spec.kind == "cap" and spec.options.get("follow_links", True) is not False
 
 
-async def follow_cap_links(session: aiohttp.ClientSession, spec: SourceSpec, items: list[Item],
-                           memory: LinkedDocuments) -> tuple[list[Item], list[str]]:
+async def follow_cap_links(
+    session: aiohttp.ClientSession, spec: SourceSpec, items: list[Item], memory: LinkedDocuments
+) -> tuple[list[Item], list[str]]:
     """Items with each MeteoAlarm entry replaced by the CAP alert it links to; and the problems met."""
     urls: dict[str, None] = {}
     for item in items:
@@ -67,10 +68,12 @@ async def follow_cap_links(session: aiohttp.ClientSession, spec: SourceSpec, ite
         return items, []
     limit = int(spec.options.get("max_linked", DEFAULT_MAX_LINKED))
     issues: list[str] = []
-    wanted = list(urls)[:max(0, limit)]
+    wanted = list(urls)[: max(0, limit)]
     if len(urls) > len(wanted):
-        issues.append(f"source {spec.name!r}: {len(urls) - len(wanted)} linked CAP documents not fetched "
-                      f"this poll (limit max_linked={limit})")
+        issues.append(
+            f"source {spec.name!r}: {len(urls) - len(wanted)} linked CAP documents not fetched "
+            f"this poll (limit max_linked={limit})"
+        )
     for stale in [url for url in memory.cache if url not in urls]:  # entries gone from the feed
         del memory.cache[stale]
     results = await asyncio.gather(*(_one(session, spec, url, memory) for url in wanted))
@@ -97,16 +100,16 @@ def _copy(cached: _Cached | None) -> Item | None:
     return replace(cached.item, attributes=dict(cached.item.attributes)) if cached is not None else None
 
 
-async def _one(session: aiohttp.ClientSession, spec: SourceSpec, url: str,
-               memory: LinkedDocuments) -> tuple[Item | None, str]:
+async def _one(
+    session: aiohttp.ClientSession, spec: SourceSpec, url: str, memory: LinkedDocuments
+) -> tuple[Item | None, str]:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in {"http", "https"}:  # a feed must not make Crieur read local files
         return None, f"source {spec.name!r}: linked CAP {url[:200]!r} refused (only http and https are followed)"
     linked = replace(spec, url=url, kind="cap")
     cached = memory.cache.get(url)
     try:
-        result = await fetch(session, linked, cached.etag if cached else None,
-                             cached.last_modified if cached else None)
+        result = await fetch(session, linked, cached.etag if cached else None, cached.last_modified if cached else None)
     except FetchError as exc:
         # the last good copy stands in, so that an outage does not turn the item back into its index entry
         return _copy(cached), f"linked CAP {url[:200]!r}: {exc}"

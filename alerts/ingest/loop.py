@@ -96,8 +96,14 @@ class SourceHealth:
 
 
 class SourceLoop:
-    def __init__(self, session: aiohttp.ClientSession, specs: Iterable[SourceSpec], sink: Sink,
-                 state_store: StateStore, on_poll: Callable[[str, float, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        specs: Iterable[SourceSpec],
+        sink: Sink,
+        state_store: StateStore,
+        on_poll: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
         """on_poll(source, seconds, ok) is told of every poll (metrics)."""
         self._session = session
         self._on_poll = on_poll
@@ -117,8 +123,9 @@ class SourceLoop:
 
     async def run(self) -> None:
         """Poll every source on its own schedule until cancelled."""
-        tasks = [asyncio.create_task(self._source_task(spec), name=f"ingest:{spec.name}")
-                 for spec in self._specs.values()]
+        tasks = [
+            asyncio.create_task(self._source_task(spec), name=f"ingest:{spec.name}") for spec in self._specs.values()
+        ]
         try:
             if not tasks:
                 await asyncio.Event().wait()  # nothing to poll, but run() still lasts until cancelled
@@ -187,8 +194,7 @@ class SourceLoop:
                     health.last_status, health.last_items = "not_modified", 0
                 else:
                     stage = "parse"
-                    items, issues = await asyncio.to_thread(_parse_collecting, spec, result.body,
-                                                            result.content_type)
+                    items, issues = await asyncio.to_thread(_parse_collecting, spec, result.body, result.content_type)
                     if follows_links(spec):
                         stage = "linked documents"
                         memory = self._linked.setdefault(spec.name, LinkedDocuments())

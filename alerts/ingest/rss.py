@@ -92,8 +92,9 @@ def _entry_text(entry: Any) -> str:
 
 def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     if _ENTITY_DECLARATION.search(body[:65536]):
-        raise ParseError("refused feed declaring XML entities (possible entity-expansion or XXE attack)",
-                         source=spec.name)
+        raise ParseError(
+            "refused feed declaring XML entities (possible entity-expansion or XXE attack)", source=spec.name
+        )
     headers = {"content-type": content_type} if content_type else {}
     try:
         feed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)

@@ -23,8 +23,17 @@ from ..domain import Area, Certainty, Item, MsgType, Severity
 from .common import departement_area, load_json, origin, parse_datetime
 from .errors import ParseError, RecordError, skip_record
 
-PHENOMENA = {1: "vent", 2: "pluie-inondation", 3: "orages", 4: "crues", 5: "neige-verglas", 6: "canicule",
-             7: "grand-froid", 8: "avalanches", 9: "vagues-submersion"}
+PHENOMENA = {
+    1: "vent",
+    2: "pluie-inondation",
+    3: "orages",
+    4: "crues",
+    5: "neige-verglas",
+    6: "canicule",
+    7: "grand-froid",
+    8: "avalanches",
+    9: "vagues-submersion",
+}
 COLOURS = {1: "vert", 2: "jaune", 3: "orange", 4: "rouge"}
 ATTRIBUTES = ("colour", "colour_id", "phenomenon", "phenomenon_id", "domain_id")  # what rules may test
 SEVERITIES = {1: Severity.MINOR, 2: Severity.MODERATE, 3: Severity.SEVERE, 4: Severity.EXTREME}
@@ -47,8 +56,9 @@ def _date(value: Any, field: str) -> datetime | None:
         return None
     if isinstance(value, bool):
         raise RecordError(f"field {field!r}: not a date: {value!r}")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()
-                                           and len(value.strip()) >= 9):
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and value.strip().isdigit() and len(value.strip()) >= 9
+    ):
         try:
             return datetime.fromtimestamp(float(value), tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
@@ -60,7 +70,7 @@ def _date(value: Any, field: str) -> datetime | None:
 
 
 def _domain_area(domain_id: str) -> Area | None:
-    """"41" -> département 41; "2910" (coastal domain of Finistère) -> département 29."""
+    """ "41" -> département 41; "2910" (coastal domain of Finistère) -> département 29."""
     area = departement_area(domain_id)
     if area is None and len(domain_id) == 4 and domain_id.endswith("10"):
         area = departement_area(domain_id[:2])
@@ -85,8 +95,7 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
     except RecordError as exc:
         raise ParseError(str(exc), source=spec.name, field="periods" if period is not None else "") from None
     comment = _comment(product)
-    wanted = {str(d).zfill(2) if str(d).isdigit() else str(d).upper()
-              for d in spec.options.get("departements") or ()}
+    wanted = {str(d).zfill(2) if str(d).isdigit() else str(d).upper() for d in spec.options.get("departements") or ()}
     default_dep = str(spec.options.get("departement") or "")
     items: list[Item] = []
     for index, domain in enumerate(domains, start=1):
@@ -99,13 +108,15 @@ def parse(spec: Any, body: bytes, content_type: str = "") -> list[Item]:
                 continue  # national ("FRA"), Andorra, sea areas: not a département
             if wanted and area.code not in wanted:
                 continue
-            phenomena = (domain.get("phenomenon_items") or domain.get("phenomenons_items")
-                         or domain.get("phenomenons") or [])
+            phenomena = (
+                domain.get("phenomenon_items") or domain.get("phenomenons_items") or domain.get("phenomenons") or []
+            )
             if not isinstance(phenomena, list):
                 raise RecordError("field 'phenomenon_items' is not a list")
             for phenomenon in phenomena:
-                items.append(_item(spec, domain_id, area, phenomenon, str(update_time), updated, onset, expires,
-                                   comment))
+                items.append(
+                    _item(spec, domain_id, area, phenomenon, str(update_time), updated, onset, expires, comment)
+                )
         except RecordError as exc:
             skip_record(spec.name, f"domain {index}", exc)
     return items
@@ -146,22 +157,31 @@ def _comment(product: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _item(spec: Any, domain_id: str, area: Area, phenomenon: Any, update_time: str, updated: datetime | None,
-          onset: datetime | None, expires: datetime | None, comment: str = "") -> Item:
+def _item(
+    spec: Any,
+    domain_id: str,
+    area: Area,
+    phenomenon: Any,
+    update_time: str,
+    updated: datetime | None,
+    onset: datetime | None,
+    expires: datetime | None,
+    comment: str = "",
+) -> Item:
     if not isinstance(phenomenon, dict):
         raise RecordError("phenomenon is not an object")
     pid = _int(phenomenon.get("phenomenon_id"), "phenomenon_id")
     if pid not in PHENOMENA:
         raise RecordError(f"field 'phenomenon_id': unknown phenomenon {pid}")
-    colour_value = next((phenomenon[k] for k in ("phenomenon_max_color_id", "color_id", "colour_id", "colour")
-                         if k in phenomenon), None)
+    colour_value = next(
+        (phenomenon[k] for k in ("phenomenon_max_color_id", "color_id", "colour_id", "colour") if k in phenomenon), None
+    )
     colour_id = _int(colour_value, "phenomenon_max_color_id")
     if colour_id not in COLOURS:
         raise RecordError(f"field 'phenomenon_max_color_id': unknown colour {colour_id}")
     name, colour = PHENOMENA[pid], COLOURS[colour_id]
     green = colour_id == 1
-    title = (f"Fin de vigilance {name} ({area.code})" if green
-             else f"Vigilance {colour} {name} ({area.code})")
+    title = f"Fin de vigilance {name} ({area.code})" if green else f"Vigilance {colour} {name} ({area.code})"
     return Item(
         source=spec.name,
         external_id=f"vigilance:{domain_id}:{pid}",
@@ -179,6 +199,11 @@ def _item(spec: Any, domain_id: str, area: Area, phenomenon: Any, update_time: s
         areas=(area,),
         raw=json.dumps(phenomenon, ensure_ascii=False),
         authority=origin(spec, "", "Météo-France"),
-        attributes={"colour": colour, "colour_id": colour_id, "phenomenon": name, "phenomenon_id": pid,
-                    "domain_id": domain_id},
+        attributes={
+            "colour": colour,
+            "colour_id": colour_id,
+            "phenomenon": name,
+            "phenomenon_id": pid,
+            "domain_id": domain_id,
+        },
     )

@@ -26,18 +26,20 @@ def parse_xml(body: bytes, source: str, *, what: str = "XML") -> ET.Element:
     try:
         return DET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DefusedXmlException as exc:
-        raise ParseError(f"refused hostile {what}: {type(exc).__name__} (DTDs and entities are not accepted)",
-                         source=source) from None
+        raise ParseError(
+            f"refused hostile {what}: {type(exc).__name__} (DTDs and entities are not accepted)", source=source
+        ) from None
     except ET.ParseError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else None
-        raise ParseError(f"malformed {what}: {exc.msg if hasattr(exc, 'msg') else exc}", source=source,
-                         line=line) from None
+        raise ParseError(
+            f"malformed {what}: {exc.msg if hasattr(exc, 'msg') else exc}", source=source, line=line
+        ) from None
     except (ValueError, LookupError) as exc:  # unknown or inconsistent encoding declaration
         raise ParseError(f"unreadable {what}: {exc}", source=source) from None
 
 
 def local(tag: object) -> str:
-    """"{urn:oasis:...}alert" -> "alert". Comments and processing instructions have no name."""
+    """ "{urn:oasis:...}alert" -> "alert". Comments and processing instructions have no name."""
     if not isinstance(tag, str):
         return ""
     return tag.rsplit("}", 1)[-1]

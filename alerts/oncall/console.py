@@ -12,8 +12,12 @@ from aiohttp import web
 
 from .rota import PARIS, paris
 
-STATES_FR = {"open": "appel en cours", "acknowledged": "pris en charge", "unanswered": "sans réponse",
-             "decided": "décidé"}
+STATES_FR = {
+    "open": "appel en cours",
+    "acknowledged": "pris en charge",
+    "unanswered": "sans réponse",
+    "decided": "décidé",
+}
 
 
 def install_routes(app: web.Application) -> None:
@@ -43,13 +47,27 @@ async def oncall_page(request: web.Request) -> web.Response:
     cases = []
     for case in reversed(await oncall.cases()):
         chain = [oncall.rota.people[i].name if i in oncall.rota.people else i for i in json.loads(case["chain"])]
-        cases.append({
-            "subject": case["subject"], "opened": paris(datetime.fromtimestamp(case["opened_at"], timezone.utc)),
-            "chain": chain, "paged": chain[: int(case["step"]) + 1], "state": STATES_FR.get(case["state"], case["state"]),
-            "closed_by": case["closed_by"], "how": case["how"],
-            "deadline": paris(datetime.fromtimestamp(case["deadline"], timezone.utc)) if case["deadline"] else "",
-            "otherwise": case["otherwise"],
-        })
-    return render(request, "console_oncall.html", rota=oncall.rota, now=paris(now),
-                  chain=oncall.rota.chain(now), week=week(oncall.rota, now.astimezone(PARIS).date()),
-                  cases=cases[:50], page="astreinte", generated=time.time())
+        cases.append(
+            {
+                "subject": case["subject"],
+                "opened": paris(datetime.fromtimestamp(case["opened_at"], timezone.utc)),
+                "chain": chain,
+                "paged": chain[: int(case["step"]) + 1],
+                "state": STATES_FR.get(case["state"], case["state"]),
+                "closed_by": case["closed_by"],
+                "how": case["how"],
+                "deadline": paris(datetime.fromtimestamp(case["deadline"], timezone.utc)) if case["deadline"] else "",
+                "otherwise": case["otherwise"],
+            }
+        )
+    return render(
+        request,
+        "console_oncall.html",
+        rota=oncall.rota,
+        now=paris(now),
+        chain=oncall.rota.chain(now),
+        week=week(oncall.rota, now.astimezone(PARIS).date()),
+        cases=cases[:50],
+        page="astreinte",
+        generated=time.time(),
+    )

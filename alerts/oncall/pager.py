@@ -74,8 +74,12 @@ class Waiting:
     @classmethod
     def of_source(cls, name: str, state: dict[str, Any]) -> "Waiting":
         """A source failing during a snow episode; one case per run of failures (since its last success)."""
-        return cls(f"source:{name}:{state.get('last_success') or 'jamais'}", "source", Severity.UNKNOWN,
-                   row={"name": name, **state})
+        return cls(
+            f"source:{name}:{state.get('last_success') or 'jamais'}",
+            "source",
+            Severity.UNKNOWN,
+            row={"name": name, **state},
+        )
 
     @classmethod
     def of_escalation(cls, row: dict[str, Any]) -> "Waiting":
@@ -120,8 +124,10 @@ class OnCall:
 
     async def tick(self) -> None:
         now = self.clock()
-        waiting = {w.subject: w for w in map(Waiting.of_alert,
-                                             await self.store.alerts((AlertStatus.PENDING_APPROVAL,), limit=500))}
+        waiting = {
+            w.subject: w
+            for w in map(Waiting.of_alert, await self.store.alerts((AlertStatus.PENDING_APPROVAL,), limit=500))
+        }
         for row in await self.store.questions(status="queued", limit=500):
             if row["in_scope"]:
                 waiting[f"question:{row['id']}"] = Waiting.of_question(row)
@@ -136,15 +142,20 @@ class OnCall:
         for item in waiting.values():
             await self._open(item, now)
         for case in await self.db.fetch(
-                "SELECT * FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered') ORDER BY opened_at"):
+            "SELECT * FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered') ORDER BY opened_at"
+        ):
             found = waiting.get(case["subject"])
             if found is None:  # decided or answered elsewhere (the console), or the source answers again
                 how = "rétablie" if case["kind"] == "source" else "console"
                 await self._close(case["subject"], "decided", "", how, now, only_from=case["state"])
                 log.info("case %s closed: no longer waiting", case["subject"])
                 continue
-            if found.alert is not None and case["deadline"] is not None and now >= case["deadline"] \
-                    and case["otherwise"]:
+            if (
+                found.alert is not None
+                and case["deadline"] is not None
+                and now >= case["deadline"]
+                and case["otherwise"]
+            ):
                 await self._deadline(case, found.alert, now)
             elif case["state"] == "open" and now >= case["next_at"]:
                 await self._advance(case, found, now)
@@ -158,13 +169,25 @@ class OnCall:
         added = await self.db.execute(
             "INSERT INTO oncall_cases (subject, kind, severity, chain, opened_at, next_at, deadline, otherwise)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject) DO NOTHING",
-            waiting.subject, waiting.kind, int(waiting.severity), json.dumps(chain), now, now + delays.after,
-            now + within if within else None, otherwise,
+            waiting.subject,
+            waiting.kind,
+            int(waiting.severity),
+            json.dumps(chain),
+            now,
+            now + delays.after,
+            now + within if within else None,
+            otherwise,
         )
         if added:
             what = "en attente de validation" if waiting.alert is not None else "question de citoyen en attente"
-            await self._audit(now, "crieur", "oncall-open", waiting.subject, f"{what} ; astreinte : {' → '.join(chain)}"
-                              + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""))
+            await self._audit(
+                now,
+                "crieur",
+                "oncall-open",
+                waiting.subject,
+                f"{what} ; astreinte : {' → '.join(chain)}"
+                + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""),
+            )
 
     def _policy(self, alert: Alert) -> tuple[int, str]:
         """The approval deadline of the rule that made the alert (seconds, what then), or (0, "")."""
@@ -184,20 +207,32 @@ class OnCall:
         step = int(case["step"]) + 1
         delays = self.rota.delays(case["kind"], waiting.severity)
         if step >= len(chain):
-            if await self.db.execute("UPDATE oncall_cases SET state = 'unanswered' WHERE subject = $1 "
-                                     "AND state = 'open' AND step = $2", case["subject"], case["step"]):
-                await self._audit(now, "crieur", "oncall-unanswered", case["subject"],
-                                  "personne n'a répondu : cela attend dans la console")
+            if await self.db.execute(
+                "UPDATE oncall_cases SET state = 'unanswered' WHERE subject = $1 AND state = 'open' AND step = $2",
+                case["subject"],
+                case["step"],
+            ):
+                await self._audit(
+                    now,
+                    "crieur",
+                    "oncall-unanswered",
+                    case["subject"],
+                    "personne n'a répondu : cela attend dans la console",
+                )
             return
         moved = await self.db.execute(
             "UPDATE oncall_cases SET step = $2, next_at = $3 WHERE subject = $1 AND step = $4 AND state = 'open'",
-            case["subject"], step, now + delays.next, case["step"],
+            case["subject"],
+            step,
+            now + delays.next,
+            case["step"],
         )
         if moved:  # this process won the step: it pages
             await self._page(case["subject"], step, self.rota.people[chain[step]], waiting, case, now)
 
-    async def _page(self, subject: str, step: int, person: Person, waiting: Waiting, case: dict[str, Any],
-                    now: float) -> None:
+    async def _page(
+        self, subject: str, step: int, person: Person, waiting: Waiting, case: dict[str, Any], now: float
+    ) -> None:
         sms_channel, email_channel = self._channels()
         if waiting.alert is not None:
             sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
@@ -209,18 +244,39 @@ class OnCall:
             sms, subject_line, mail = self._question_texts(waiting.row or {}, case)
         deliveries = []
         if sms_channel:
-            deliveries.append(NewDelivery(key=page_key(subject, step, sms_channel, person.phone), alert_id=NO_ALERT,
-                                          channel=sms_channel, recipient=person.phone, kind="Page", text=sms,
-                                          extra=json.dumps({"page": subject, "person": person.id})))
+            deliveries.append(
+                NewDelivery(
+                    key=page_key(subject, step, sms_channel, person.phone),
+                    alert_id=NO_ALERT,
+                    channel=sms_channel,
+                    recipient=person.phone,
+                    kind="Page",
+                    text=sms,
+                    extra=json.dumps({"page": subject, "person": person.id}),
+                )
+            )
         if email_channel:
-            deliveries.append(NewDelivery(key=page_key(subject, step, email_channel, person.email),
-                                          alert_id=NO_ALERT, channel=email_channel, recipient=person.email,
-                                          kind="Page", text=mail, subject=subject_line,
-                                          extra=json.dumps({"page": subject, "person": person.id})))
+            deliveries.append(
+                NewDelivery(
+                    key=page_key(subject, step, email_channel, person.email),
+                    alert_id=NO_ALERT,
+                    channel=email_channel,
+                    recipient=person.email,
+                    kind="Page",
+                    text=mail,
+                    subject=subject_line,
+                    extra=json.dumps({"page": subject, "person": person.id}),
+                )
+            )
         await self.store.enqueue(deliveries)
         how = " et ".join(x for x, c in (("SMS", sms_channel), ("e-mail", email_channel)) if c) or "aucun canal"
-        await self._audit(now, "crieur", "oncall-page", subject,
-                          f"{person.id} ({person.name}) appelé·e par {how}, rang {step + 1} de la chaîne")
+        await self._audit(
+            now,
+            "crieur",
+            "oncall-page",
+            subject,
+            f"{person.id} ({person.name}) appelé·e par {how}, rang {step + 1} de la chaîne",
+        )
         log.info("%s: paged %s (step %d)", subject, person.id, step + 1)
 
     def _channels(self) -> tuple[str, str]:
@@ -238,15 +294,19 @@ class OnCall:
         if case["deadline"] is not None and case["otherwise"]:
             at = paris(datetime.fromtimestamp(case["deadline"], timezone.utc))
             deadline = f" Sans décision à {at[-5:]}, elle sera {POLICY_WORDS[case['otherwise']]}."
-        sms = (f"Crieur astreinte : l'alerte {alert.id} attend une validation depuis {since[-5:]} : {what}."
-               f"{deadline} Répondez OUI {alert.id} <code> pour la publier, NON {alert.id} <code> pour la "
-               f"rejeter, VU {alert.id} <code> pour la prendre en charge.")
+        sms = (
+            f"Crieur astreinte : l'alerte {alert.id} attend une validation depuis {since[-5:]} : {what}."
+            f"{deadline} Répondez OUI {alert.id} <code> pour la publier, NON {alert.id} <code> pour la "
+            f"rejeter, VU {alert.id} <code> pour la prendre en charge."
+        )
         console = f"{self.crieur.config.public_url.rstrip('/')}/console"
-        mail = (f"L'alerte {alert.id} attend une validation depuis {since} (heure de Paris).\n\n"
-                f"{alert.title}\n{alert.text}\n\nTerritoires : {where or '-'}\nRègle : {alert.rule or '-'}\n"
-                f"{deadline.strip()}\n\nDécider dans la console : {console}\n"
-                f"ou par SMS au numéro de Crieur : OUI {alert.id} <code> / NON {alert.id} <code> / "
-                f"VU {alert.id} <code>.\n")
+        mail = (
+            f"L'alerte {alert.id} attend une validation depuis {since} (heure de Paris).\n\n"
+            f"{alert.title}\n{alert.text}\n\nTerritoires : {where or '-'}\nRègle : {alert.rule or '-'}\n"
+            f"{deadline.strip()}\n\nDécider dans la console : {console}\n"
+            f"ou par SMS au numéro de Crieur : OUI {alert.id} <code> / NON {alert.id} <code> / "
+            f"VU {alert.id} <code>.\n"
+        )
         return sms, f"[Astreinte] Alerte {alert.id} à valider : {alert.title}"[:200], mail
 
     def _question_texts(self, question: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
@@ -255,33 +315,47 @@ class OnCall:
         text = " ".join(str(question.get("text", "")).split())
         short = text if len(text) <= 140 else text[:139] + "…"
         console = f"{self.crieur.config.public_url.rstrip('/')}/console"
-        sms = (f"Crieur astreinte : question d'un citoyen ({question.get('channel', '')}) en attente depuis "
-               f"{since[-5:]} : « {short} ». Répondez VU Q{qid} <code> pour la prendre en charge, puis "
-               f"dans la console.")
-        mail = (f"Une question de citoyen attend une réponse du Département depuis {since} (heure de Paris).\n\n"
-                f"« {text} »\n\nCanal : {question.get('channel', '')}\nRépondre dans la console : {console}\n"
-                f"Prendre en charge par SMS : VU Q{qid} <code>.\n")
+        sms = (
+            f"Crieur astreinte : question d'un citoyen ({question.get('channel', '')}) en attente depuis "
+            f"{since[-5:]} : « {short} ». Répondez VU Q{qid} <code> pour la prendre en charge, puis "
+            f"dans la console."
+        )
+        mail = (
+            f"Une question de citoyen attend une réponse du Département depuis {since} (heure de Paris).\n\n"
+            f"« {text} »\n\nCanal : {question.get('channel', '')}\nRépondre dans la console : {console}\n"
+            f"Prendre en charge par SMS : VU Q{qid} <code>.\n"
+        )
         return sms, f"[Astreinte] Question de citoyen en attente (Q{qid})", mail
 
     def _escalation_texts(self, row: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
         since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
         eid = row.get("id")
-        what = f"l'escalade E{eid} vers {row.get('authority', '')} ({row.get('topic', '')}, " \
-               f"{row.get('question_count', 0)} question(s))"
-        sms = (f"Crieur astreinte : {what} n'est pas accusée depuis {since[-5:]}. Appelez l'autorité ; "
-               f"répondez VU E{eid} <code> pour la prendre en charge.")
-        mail = (f"{what[0].upper()}{what[1:]} n'a pas été accusée par son webmestre depuis {since} (heure de "
-                f"Paris). Appelez l'autorité pour qu'elle publie ; prise en charge par SMS : VU E{eid} <code>.\n")
+        what = (
+            f"l'escalade E{eid} vers {row.get('authority', '')} ({row.get('topic', '')}, "
+            f"{row.get('question_count', 0)} question(s))"
+        )
+        sms = (
+            f"Crieur astreinte : {what} n'est pas accusée depuis {since[-5:]}. Appelez l'autorité ; "
+            f"répondez VU E{eid} <code> pour la prendre en charge."
+        )
+        mail = (
+            f"{what[0].upper()}{what[1:]} n'a pas été accusée par son webmestre depuis {since} (heure de "
+            f"Paris). Appelez l'autorité pour qu'elle publie ; prise en charge par SMS : VU E{eid} <code>.\n"
+        )
         return sms, f"[Astreinte] Escalade E{eid} non accusée : {row.get('authority', '')}", mail
 
     def _source_texts(self, state: dict[str, Any], case: dict[str, Any]) -> tuple[str, str, str]:
         since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
         error = " ".join(str(state.get("last_error", "")).split())[:120]
         what = f"la source {state.get('name')} ne répond plus ({state.get('consecutive_failures')} échecs"
-        sms = (f"Crieur astreinte : {what}, depuis {since[-5:]}) pendant l'épisode neigeux : {error}. "
-               "Vérifiez-la ; les appels cessent quand elle répond.")
-        mail = (f"Pendant l'épisode neigeux, {what} depuis {since}, heure de Paris).\nDernière erreur : {error}\n"
-                f"État des sources dans la console : {self.crieur.config.public_url.rstrip('/')}/console\n")
+        sms = (
+            f"Crieur astreinte : {what}, depuis {since[-5:]}) pendant l'épisode neigeux : {error}. "
+            "Vérifiez-la ; les appels cessent quand elle répond."
+        )
+        mail = (
+            f"Pendant l'épisode neigeux, {what} depuis {since}, heure de Paris).\nDernière erreur : {error}\n"
+            f"État des sources dans la console : {self.crieur.config.public_url.rstrip('/')}/console\n"
+        )
         return sms, f"[Astreinte] Source en panne : {state.get('name')}", mail
 
     async def _deadline(self, case: dict[str, Any], alert: Alert, now: float) -> None:
@@ -292,9 +366,13 @@ class OnCall:
             # Page the head of communication now (the last of the chain), once.
             chain = json.loads(case["chain"])
             last = len(chain) - 1
-            if not await self.db.execute("UPDATE oncall_cases SET deadline = NULL, state = 'open', step = $2, "
-                                         "next_at = $3 WHERE subject = $1 AND deadline IS NOT NULL",
-                                         subject, last, now + self.rota.delays(case["kind"], alert.severity).next):
+            if not await self.db.execute(
+                "UPDATE oncall_cases SET deadline = NULL, state = 'open', step = $2, "
+                "next_at = $3 WHERE subject = $1 AND deadline IS NOT NULL",
+                subject,
+                last,
+                now + self.rota.delays(case["kind"], alert.severity).next,
+            ):
                 return
             await self._audit(now, by, "oncall-deadline", subject, "délai de validation dépassé : escalade")
             if int(case["step"]) < last:
@@ -308,14 +386,22 @@ class OnCall:
         except NotAwaitingApproval:
             return  # someone decided meanwhile
         action = "approve" if otherwise == "publish" else "reject"
-        await self._audit(now, by, action, subject, f"délai de validation dépassé : {POLICY_WORDS[otherwise]} "
-                          "automatiquement (approve.otherwise de la règle)")
+        await self._audit(
+            now,
+            by,
+            action,
+            subject,
+            f"délai de validation dépassé : {POLICY_WORDS[otherwise]} automatiquement (approve.otherwise de la règle)",
+        )
         await self._close(subject, "decided", by, "policy", now)
 
-    async def _close(self, subject: str, state: str, by: str, how: str, now: float,
-                     only_from: str | None = None) -> bool:
-        sql = ("UPDATE oncall_cases SET state = $2, closed_at = $3, closed_by = $4, how = $5 WHERE subject = $1 "
-               "AND state IN ('open', 'acknowledged', 'unanswered')")
+    async def _close(
+        self, subject: str, state: str, by: str, how: str, now: float, only_from: str | None = None
+    ) -> bool:
+        sql = (
+            "UPDATE oncall_cases SET state = $2, closed_at = $3, closed_by = $4, how = $5 WHERE subject = $1 "
+            "AND state IN ('open', 'acknowledged', 'unanswered')"
+        )
         args: list[Any] = [subject, state, now, by, how]
         if only_from is not None:
             sql += " AND state = $6"
@@ -356,8 +442,9 @@ class OnCall:
                 why = "code incorrect" if pin else f"aucun code défini ({person.pin_env or 'pin_env'})"
                 reply = "Code incorrect : rien n'a été fait."
             self._failures[phone] = recent
-            await self._audit(now, who, "oncall-sms-refused", f"{kind}:{alert_id}",
-                              f"{word} par SMS depuis {mask(phone)} : {why}")
+            await self._audit(
+                now, who, "oncall-sms-refused", f"{kind}:{alert_id}", f"{word} par SMS depuis {mask(phone)} : {why}"
+            )
             log.warning("on-call SMS from %s refused: %s", mask(phone), why)
             return reply
         if kind != "alert":
@@ -369,8 +456,12 @@ class OnCall:
         if word == "VU":
             if alert.status is not AlertStatus.PENDING_APPROVAL:
                 return f"L'alerte {alert_id} n'attend plus de validation ({_status_fr(alert.status)})."
-            await self.db.execute("UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
-                                  "WHERE subject = $1 AND state IN ('open', 'unanswered')", subject, person.id)
+            await self.db.execute(
+                "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
+                "WHERE subject = $1 AND state IN ('open', 'unanswered')",
+                subject,
+                person.id,
+            )
             await self._audit(now, who, "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}")
             return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
         try:
@@ -387,19 +478,25 @@ class OnCall:
         await self._close(subject, "decided", person.id, "sms", now)
         return f"Alerte {alert_id} publiée." if word == "OUI" else f"Alerte {alert_id} rejetée."
 
-    async def _take_over(self, word: str, kind: str, prefix: str, number: int, person: Person, phone: str,
-                         now: float) -> str:
+    async def _take_over(
+        self, word: str, kind: str, prefix: str, number: int, person: Person, phone: str, now: float
+    ) -> str:
         """VU Q7 / VU E3: the on-call person takes a question or an escalation over."""
         ref = f"{prefix}{number}"
         if word != "VU":
             return f"{LABELS[kind]} {ref} se prend en charge (VU {ref} <code>) puis se traite dans la console."
         subject = f"{kind}:{number}"
-        taken = await self.db.execute("UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
-                                      "WHERE subject = $1 AND state IN ('open', 'unanswered')", subject, person.id)
+        taken = await self.db.execute(
+            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
+            "WHERE subject = $1 AND state IN ('open', 'unanswered')",
+            subject,
+            person.id,
+        )
         if not taken:
             return f"{LABELS[kind]} {ref} n'attend personne."
-        await self._audit(now, f"astreinte:{person.id}", "oncall-ack", subject,
-                          f"prise en charge par SMS depuis {mask(phone)}")
+        await self._audit(
+            now, f"astreinte:{person.id}", "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}"
+        )
         return f"{LABELS[kind].split()[-1].capitalize()} {ref} prise en charge : plus personne d'autre n'est appelé."
 
     async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
@@ -407,5 +504,10 @@ class OnCall:
 
 
 def _status_fr(status: AlertStatus) -> str:
-    return {AlertStatus.PUBLISHED: "publiée", AlertStatus.REJECTED: "rejetée", AlertStatus.ENDED: "terminée",
-            AlertStatus.EXPIRED: "expirée", AlertStatus.PENDING_APPROVAL: "en attente"}[status]
+    return {
+        AlertStatus.PUBLISHED: "publiée",
+        AlertStatus.REJECTED: "rejetée",
+        AlertStatus.ENDED: "terminée",
+        AlertStatus.EXPIRED: "expirée",
+        AlertStatus.PENDING_APPROVAL: "en attente",
+    }[status]

@@ -161,18 +161,33 @@ def load_rota(path: str | os.PathLike[str]) -> Rota:
         raise ValidationFailed(errors)
     check = Checker(display_name(path))
     if root is None:
-        check.error(None, "", "the file is empty: expected 'people:', 'head:' and 'shifts:'",
-                    "le fichier est vide : 'people:', 'head:' et 'shifts:' attendus")
+        check.error(
+            None,
+            "",
+            "the file is empty: expected 'people:', 'head:' and 'shifts:'",
+            "le fichier est vide : 'people:', 'head:' et 'shifts:' attendus",
+        )
         raise ValidationFailed(check.errors)
-    top = check.mapping(root, "", ("people", "head", "shifts", "paging", "channels", "alsace_moselle"),
-                        required=("people", "head", "shifts")) or {}
+    top = (
+        check.mapping(
+            root,
+            "",
+            ("people", "head", "shifts", "paging", "channels", "alsace_moselle"),
+            required=("people", "head", "shifts"),
+        )
+        or {}
+    )
     people, declared = _people(check, top["people"][1]) if "people" in top else ({}, [])
 
     def person_ref(node: Node, where: str) -> str:
         value = check.string(node, where)
         if value is not None and declared and value not in declared:
-            check.error(node, where, f"unknown person {value!r} (people: {', '.join(declared)})",
-                        f"personne {value!r} inconnue (personnes : {', '.join(declared)})")
+            check.error(
+                node,
+                where,
+                f"unknown person {value!r} (people: {', '.join(declared)})",
+                f"personne {value!r} inconnue (personnes : {', '.join(declared)})",
+            )
             return ""
         return value or ""
 
@@ -188,8 +203,12 @@ def load_rota(path: str | os.PathLike[str]) -> Rota:
         for key, (key_node, value_node) in (check.mapping(top["paging"][1], "paging", None) or {}).items():
             kind, _, severity = str(key).partition(".")
             if severity and severity not in {s.cap for s in Severity}:
-                check.error(key_node, f"paging.{key}", "expected kind or kind.Severity (Minor, Moderate, Severe, "
-                            "Extreme)", "type ou type.Gravité attendu (Minor, Moderate, Severe, Extreme)")
+                check.error(
+                    key_node,
+                    f"paging.{key}",
+                    "expected kind or kind.Severity (Minor, Moderate, Severe, Extreme)",
+                    "type ou type.Gravité attendu (Minor, Moderate, Severe, Extreme)",
+                )
                 continue
             fields = check.mapping(value_node, f"paging.{key}", ("after", "next"), required=("after", "next"))
             if fields and "after" in fields and "next" in fields:
@@ -218,11 +237,17 @@ def _people(check: Checker, node: Node) -> tuple[dict[str, Person], list[str]]:
     for key, (key_node, value_node) in declared.items():
         where = f"people.{key}"
         if not _ID.match(str(key)):
-            check.error(key_node, where, "use lower-case letters, digits, '-', '_' or '.'",
-                        "lettres minuscules, chiffres, '-', '_' ou '.' seulement")
+            check.error(
+                key_node,
+                where,
+                "use lower-case letters, digits, '-', '_' or '.'",
+                "lettres minuscules, chiffres, '-', '_' ou '.' seulement",
+            )
             continue
-        fields = check.mapping(value_node, where, ("name", "phone", "email", "pin_env"),
-                               required=("name", "phone", "email")) or {}
+        fields = (
+            check.mapping(value_node, where, ("name", "phone", "email", "pin_env"), required=("name", "phone", "email"))
+            or {}
+        )
         values: dict[str, str] = {}
         for name, (_k, v) in fields.items():
             text = check.string(v, f"{where}.{name}")
@@ -235,15 +260,18 @@ def _people(check: Checker, node: Node) -> tuple[dict[str, Person], list[str]]:
                     check.error(v, f"{where}.phone", f"not a phone number: {exc}", f"numéro invalide : {exc}")
                     continue
                 if text in phones:
-                    check.error(v, f"{where}.phone", f"same number as {phones[text]}", f"même numéro que {phones[text]}")
+                    check.error(
+                        v, f"{where}.phone", f"same number as {phones[text]}", f"même numéro que {phones[text]}"
+                    )
                 phones[text] = str(key)
             if name == "email" and not _EMAIL.match(text):
                 check.error(v, f"{where}.email", f"not an email address: {text!r}", f"adresse invalide : {text!r}")
                 continue
             values[name] = text
         if {"name", "phone", "email"} <= set(values):
-            people[str(key)] = Person(str(key), values["name"], values["phone"], values["email"],
-                                      values.get("pin_env", ""))
+            people[str(key)] = Person(
+                str(key), values["name"], values["phone"], values["email"], values.get("pin_env", "")
+            )
     return people, [str(k) for k in declared]
 
 
@@ -255,8 +283,12 @@ def _shift(check: Checker, node: Node, where: str, person_ref) -> Shift | None: 
     cm = person_ref(fields["cm"][1], f"{where}.cm") if "cm" in fields else ""
     backup = person_ref(fields["backup"][1], f"{where}.backup") if "backup" in fields else ""
     if ("when" in fields) == ("period" in fields):
-        check.error(node, where, "give either 'when' (recurring) or 'period' (dated), not both nor neither",
-                    "indiquez 'when' (récurrent) ou 'period' (daté), l'un des deux")
+        check.error(
+            node,
+            where,
+            "give either 'when' (recurring) or 'period' (dated), not both nor neither",
+            "indiquez 'when' (récurrent) ou 'period' (daté), l'un des deux",
+        )
     named: list[str] = []
     windows: list[Window] = []
     period = None
@@ -282,7 +314,9 @@ def _shift(check: Checker, node: Node, where: str, person_ref) -> Shift | None: 
 def _clock(check: Checker, node: Node, where: str) -> time | None:
     match = _CLOCK.match(str(node.value).strip()) if isinstance(node, ScalarNode) else None
     if match is None:
-        check.error(node, where, 'expected a time like "18:00" (quote it)', 'heure attendue comme "18:00" (entre guillemets)')
+        check.error(
+            node, where, 'expected a time like "18:00" (quote it)', 'heure attendue comme "18:00" (entre guillemets)'
+        )
         return None
     return time(int(match.group(1)), int(match.group(2)))
 
@@ -313,8 +347,12 @@ def _period(check: Checker, node: Node, where: str) -> tuple[datetime, datetime]
         value = fields[key][1]
         match = _PERIOD.match(str(value.value).strip()) if isinstance(value, ScalarNode) else None
         if match is None:
-            check.error(value, f"{where}.{key}", 'expected a Paris date and time like "2026-12-04 18:00" (quote it)',
-                        'date et heure de Paris attendues comme "2026-12-04 18:00" (entre guillemets)')
+            check.error(
+                value,
+                f"{where}.{key}",
+                'expected a Paris date and time like "2026-12-04 18:00" (quote it)',
+                'date et heure de Paris attendues comme "2026-12-04 18:00" (entre guillemets)',
+            )
             return None
         day = date.fromisoformat(match.group(1))
         moments.append(datetime.combine(day, time(int(match.group(2)), int(match.group(3))), PARIS))
@@ -329,5 +367,3 @@ def paris(moment: datetime) -> str:
     local = moment.astimezone(PARIS)
     day = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")[local.weekday()]
     return f"{day} {local:%d/%m %H:%M}"
-
-

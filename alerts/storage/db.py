@@ -341,7 +341,7 @@ async def migrate(db: Database) -> list[str]:
 async def connect(url: str) -> Database:
     """Open `sqlite:///relative/or/absolute.db`, `sqlite:////abs.db` or `postgresql://...`."""
     if url.startswith("sqlite:///"):
-        db: SqliteDatabase | PostgresDatabase = SqliteDatabase(pathlib.Path(url[len("sqlite:///"):]))
+        db: SqliteDatabase | PostgresDatabase = SqliteDatabase(pathlib.Path(url[len("sqlite:///") :]))
     elif url.startswith(("postgresql://", "postgres://")):
         db = PostgresDatabase(url)
     else:

@@ -122,15 +122,32 @@ class Delivery:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "Delivery":
         return cls(
-            id=row["id"], key=row["key"], alert_id=row["alert_id"], channel=row["channel"],
-            recipient=row["recipient"], kind=row["kind"], text=row["text"], subject=row["subject"],
-            link=row["link"], reply_to=row["reply_to"], extra=_extra(row["extra"]),
-            state=_STATES[row["state"]], attempts=row["attempts"], in_doubt=bool(row["in_doubt"]),
-            due_at=row["due_at"], lease_until=row["lease_until"], worker=row["worker"],
-            first_attempt_at=row["first_attempt_at"], last_error=row["last_error"],
-            provider_id=row["provider_id"], provider_status=row["provider_status"],
-            created_at=row["created_at"], sent_at=row["sent_at"], updated_at=row["updated_at"],
-            priority=row["priority"], superseded_by=row["superseded_by"],
+            id=row["id"],
+            key=row["key"],
+            alert_id=row["alert_id"],
+            channel=row["channel"],
+            recipient=row["recipient"],
+            kind=row["kind"],
+            text=row["text"],
+            subject=row["subject"],
+            link=row["link"],
+            reply_to=row["reply_to"],
+            extra=_extra(row["extra"]),
+            state=_STATES[row["state"]],
+            attempts=row["attempts"],
+            in_doubt=bool(row["in_doubt"]),
+            due_at=row["due_at"],
+            lease_until=row["lease_until"],
+            worker=row["worker"],
+            first_attempt_at=row["first_attempt_at"],
+            last_error=row["last_error"],
+            provider_id=row["provider_id"],
+            provider_status=row["provider_status"],
+            created_at=row["created_at"],
+            sent_at=row["sent_at"],
+            updated_at=row["updated_at"],
+            priority=row["priority"],
+            superseded_by=row["superseded_by"],
         )
 
 
@@ -173,15 +190,32 @@ class Outbox:
                     await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
             for d in deliveries:
                 added += await tx.execute(
-                    SQL["enqueue"], d.key, d.alert_id, d.channel, d.recipient, d.kind, d.text, d.subject, d.link,
-                    d.reply_to, d.extra, now, d.priority,
+                    SQL["enqueue"],
+                    d.key,
+                    d.alert_id,
+                    d.channel,
+                    d.recipient,
+                    d.kind,
+                    d.text,
+                    d.subject,
+                    d.link,
+                    d.reply_to,
+                    d.extra,
+                    now,
+                    d.priority,
                 )
         await self.notify_work()
         return added
 
     async def enqueue_subscribers(
-        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str,
-        priority: int = 0, supersedes: int | None = None,
+        self,
+        alert_id: int,
+        channel: str,
+        territories: Sequence[str],
+        kind: str,
+        text: str,
+        priority: int = 0,
+        supersedes: int | None = None,
     ) -> int:
         """One delivery per subscribed number of any of `territories` (each number once), in one statement:
         100,000 subscribers are queued without passing through Python."""
@@ -193,7 +227,13 @@ class Outbox:
                 await self._supersede(tx, supersedes, channel, alert_id, now)
             count = await tx.execute(
                 SQL["enqueue_subscribers"].format(territories=in_list(8, len(territories))),
-                delivery_key(alert_id, channel, kind, recipient=""), alert_id, channel, kind, text, now, priority,
+                delivery_key(alert_id, channel, kind, recipient=""),
+                alert_id,
+                channel,
+                kind,
+                text,
+                now,
+                priority,
                 *territories,
             )
         await self.notify_work()
@@ -204,8 +244,9 @@ class Outbox:
         """Within the transaction that queues the newer version: what of the old one is still queued on
         `channel` is cancelled, what is being sent is marked (its worker checks before sending, and the new
         version's delivery to that recipient waits for it): nobody gets the old text after the new one."""
-        count = await tx.execute(SQL["supersede"], old_alert, channel, new_alert,
-                                 f"superseded: replaced by alert {new_alert}", now)
+        count = await tx.execute(
+            SQL["supersede"], old_alert, channel, new_alert, f"superseded: replaced by alert {new_alert}", now
+        )
         if count:
             log.info("alert %s on %s: %d deliveries of alert %s superseded", new_alert, channel, count, old_alert)
         return count
@@ -223,8 +264,9 @@ class Outbox:
         async with self.db.transaction() as tx:
             rows = await tx.fetch(SQL["claim_expired"].format(**parts), now + lease, worker, now, limit, *channels)
             if len(rows) < limit:
-                rows += await tx.fetch(SQL["claim_queued"].format(**parts), now + lease, worker, now,
-                                       limit - len(rows), *channels)
+                rows += await tx.fetch(
+                    SQL["claim_queued"].format(**parts), now + lease, worker, now, limit - len(rows), *channels
+                )
         return sorted((Delivery.from_row(r) for r in rows), key=lambda d: (-d.priority, d.id))
 
     async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
@@ -241,21 +283,32 @@ class Outbox:
             return []
         ids = [delivery_id for delivery_id, _, _ in results]
         elements = "json_array_elements(CAST($1 AS json))" if self.db.dialect == "postgresql" else "json_each($1)"
-        rows = await self.db.fetch(SQL["mark_sent"].format(elements=elements),
-                                   json.dumps([list(result) for result in results]), worker, time.time())
+        rows = await self.db.fetch(
+            SQL["mark_sent"].format(elements=elements),
+            json.dumps([list(result) for result in results]),
+            worker,
+            time.time(),
+        )
         recorded = {r["id"] for r in rows}
         lost = [i for i in ids if i not in recorded]
         if lost:
-            log.warning("worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "
-                        "with the provider", worker, len(lost), lost[:20])
+            log.warning(
+                "worker %s had lost the lease of %d sent deliveries (ids %s): their new holder checks "
+                "with the provider",
+                worker,
+                len(lost),
+                lost[:20],
+            )
         return lost
 
-    async def mark_retry(self, delivery: Delivery, worker: str, error: str, due_at: float,
-                         in_doubt: bool = False) -> None:
+    async def mark_retry(
+        self, delivery: Delivery, worker: str, error: str, due_at: float, in_doubt: bool = False
+    ) -> None:
         """Try again at `due_at`. `in_doubt`: the provider may have accepted it (a timeout, a connection
         lost after the request went out), so the next attempt asks the provider first."""
-        count = await self.db.execute(SQL["mark_retry"], delivery.id, worker, due_at, error[:500], time.time(),
-                                      int(in_doubt))
+        count = await self.db.execute(
+            SQL["mark_retry"], delivery.id, worker, due_at, error[:500], time.time(), int(in_doubt)
+        )
         self._held(count, delivery, worker)
 
     async def mark_ended(self, delivery: Delivery, worker: str, state: DeliveryState, error: str) -> None:
@@ -288,7 +341,7 @@ class Outbox:
         """Which of these deliveries a newer version of their alert replaced."""
         found: set[int] = set()
         for start in range(0, len(ids), 500):
-            chunk = list(ids[start:start + 500])
+            chunk = list(ids[start : start + 500])
             rows = await self.db.fetch(SQL["superseded_among"].format(ids=in_list(1, len(chunk))), *chunk)
             found.update(r["id"] for r in rows)
         return found
@@ -307,8 +360,9 @@ class Outbox:
         row = await self.db.fetchrow(SQL["by_key"], key)
         return Delivery.from_row(row) if row else None
 
-    async def deliveries(self, alert_id: int | None = None, state: DeliveryState | str | None = None,
-                         limit: int = 100) -> list[Delivery]:
+    async def deliveries(
+        self, alert_id: int | None = None, state: DeliveryState | str | None = None, limit: int = 100
+    ) -> list[Delivery]:
         rows = await self.db.fetch(SQL["list"], alert_id, None if state is None else str(state), limit)
         return [Delivery.from_row(r) for r in rows]
 
@@ -324,8 +378,15 @@ class Outbox:
         for row in rows:
             entry = report.setdefault(
                 (row["alert_id"], row["channel"]),
-                {"alert_id": row["alert_id"], "channel": row["channel"], "total": 0, "states": {},
-                 "recent": 0, "started": None, "last_sent": None},
+                {
+                    "alert_id": row["alert_id"],
+                    "channel": row["channel"],
+                    "total": 0,
+                    "states": {},
+                    "recent": 0,
+                    "started": None,
+                    "last_sent": None,
+                },
             )
             entry["total"] += row["n"]
             entry["states"][row["state"]] = row["n"]

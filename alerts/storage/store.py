@@ -27,8 +27,6 @@ class Ingested:
     change: str
 
 
-
-
 class Store:
     def __init__(self, db: Database):
         self.db = db
@@ -83,7 +81,7 @@ class Store:
                 by_source.setdefault(source, []).append(external_id)
             for source, ids in by_source.items():
                 for start in range(0, len(ids), 500):
-                    chunk = ids[start:start + 500]
+                    chunk = ids[start : start + 500]
                     for row in await tx.fetch(
                         "SELECT external_id, digest FROM items WHERE source = $1"
                         f" AND external_id IN ({in_list(2, len(chunk))})",
@@ -105,8 +103,18 @@ class Store:
 
             def item_row(i: Item, data: str, digest: str) -> tuple[Any, ...]:
                 """$1..$10 of both the INSERT and the UPDATE below."""
-                return (i.source, i.external_id, i.version, digest, i.msg_type.value, to_epoch(i.sent),
-                        to_epoch(i.expires), i.title, data, now)
+                return (
+                    i.source,
+                    i.external_id,
+                    i.version,
+                    digest,
+                    i.msg_type.value,
+                    to_epoch(i.sent),
+                    to_epoch(i.expires),
+                    i.title,
+                    data,
+                    now,
+                )
 
             if new:
                 await tx.executemany(
@@ -194,9 +202,7 @@ class Store:
         return found
 
     async def latest_alert_for_item(self, item_key: str) -> Alert | None:
-        row = await self.db.fetchrow(
-            "SELECT * FROM alerts WHERE item_key = $1 ORDER BY id DESC LIMIT 1", item_key
-        )
+        row = await self.db.fetchrow("SELECT * FROM alerts WHERE item_key = $1 ORDER BY id DESC LIMIT 1", item_key)
         return alert_from_row(row) if row else None
 
     async def recent_alert_like(self, dedup: str, since: float) -> Alert | None:
@@ -208,8 +214,9 @@ class Store:
         )
         return alert_from_row(row) if row else None
 
-    async def set_alert_status(self, alert_id: int, status: AlertStatus, *,
-                               only_from: AlertStatus | None = None) -> bool:
+    async def set_alert_status(
+        self, alert_id: int, status: AlertStatus, *, only_from: AlertStatus | None = None
+    ) -> bool:
         """Change an alert's status; with `only_from`, only if it is in that status now (one conditional
         UPDATE: of two CMs approving at once, one wins). Returns whether the alert changed."""
         if only_from is None:
@@ -219,7 +226,10 @@ class Store:
         else:
             count = await self.db.execute(
                 "UPDATE alerts SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
-                alert_id, status.value, time.time(), only_from.value,
+                alert_id,
+                status.value,
+                time.time(),
+                only_from.value,
             )
         return count > 0
 
@@ -243,11 +253,16 @@ class Store:
         return await self.outbox.enqueue(deliveries, supersedes)
 
     async def enqueue_subscribers(
-        self, alert_id: int, channel: str, territories: Sequence[str], kind: str, text: str,
-        priority: int = 0, supersedes: int | None = None,
+        self,
+        alert_id: int,
+        channel: str,
+        territories: Sequence[str],
+        kind: str,
+        text: str,
+        priority: int = 0,
+        supersedes: int | None = None,
     ) -> int:
-        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text, priority,
-                                                     supersedes)
+        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text, priority, supersedes)
 
     async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
         return await self.outbox.claim(worker, limit, lease, channels)
@@ -255,8 +270,9 @@ class Store:
     async def delivery(self, key: str) -> Delivery | None:
         return await self.outbox.delivery(key)
 
-    async def deliveries(self, alert_id: int | None = None, state: DeliveryState | str | None = None,
-                         limit: int = 100) -> list[Delivery]:
+    async def deliveries(
+        self, alert_id: int | None = None, state: DeliveryState | str | None = None, limit: int = 100
+    ) -> list[Delivery]:
         return await self.outbox.deliveries(alert_id, state, limit)
 
     async def set_provider_status(self, key: str, status: str, error: str = "") -> bool:
@@ -357,11 +373,14 @@ class Store:
         async def count(keys: Sequence[str]) -> int:
             if not keys:
                 return 0
-            return int(await self.db.fetchval(
-                f"SELECT COUNT(DISTINCT s.phone) FROM subscribers s WHERE s.territory IN ({in_list(1, len(keys))})"
-                " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)",
-                *keys,
-            ) or 0)
+            return int(
+                await self.db.fetchval(
+                    f"SELECT COUNT(DISTINCT s.phone) FROM subscribers s WHERE s.territory IN ({in_list(1, len(keys))})"
+                    " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)",
+                    *keys,
+                )
+                or 0
+            )
 
         every = sorted({key for keys in by_target.values() for key in keys})
         reasons = [(target.label, await count(keys)) for target, keys in by_target.items()]
@@ -402,10 +421,12 @@ class Store:
             if name in fields and not isinstance(fields[name], str):
                 fields[name] = json.dumps(list(fields[name]))
         columns = list(fields)
-        return int(await self.db.fetchval(
-            f"INSERT INTO questions ({', '.join(columns)}) VALUES ({in_list(1, len(columns))}) RETURNING id",
-            *fields.values(),
-        ))
+        return int(
+            await self.db.fetchval(
+                f"INSERT INTO questions ({', '.join(columns)}) VALUES ({in_list(1, len(columns))}) RETURNING id",
+                *fields.values(),
+            )
+        )
 
     async def questions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status:
@@ -470,9 +491,7 @@ class Store:
                 reason,
             )
         else:
-            await self.db.execute(
-                "UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1", territory, now
-            )
+            await self.db.execute("UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1", territory, now)
 
     async def episodes(self) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM episodes ORDER BY territory")

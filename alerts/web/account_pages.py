@@ -12,19 +12,20 @@ from .rendering import render
 from .site import CRIEUR
 
 ACTIONS = ("disable", "enable", "remove", "unlock", "password")
-console.MESSAGES.update({
-    "user-disable": "Compte désactivé : ses sessions sont fermées.",
-    "user-enable": "Compte réactivé.",
-    "user-remove": "Compte supprimé : ses sessions sont fermées.",
-    "user-unlock": "Attente levée : le compte peut se connecter de nouveau.",
-    "user-password": "Mot de passe changé : les sessions du compte sont fermées.",
-})
+console.MESSAGES.update(
+    {
+        "user-disable": "Compte désactivé : ses sessions sont fermées.",
+        "user-enable": "Compte réactivé.",
+        "user-remove": "Compte supprimé : ses sessions sont fermées.",
+        "user-unlock": "Attente levée : le compte peut se connecter de nouveau.",
+        "user-password": "Mot de passe changé : les sessions du compte sont fermées.",
+    }
+)
 
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post(r"/console/users/{username:[a-z0-9][a-z0-9._-]{1,39}}/{action:" + "|".join(ACTIONS) + "}",
-               user_action)
+    r.add_post(r"/console/users/{username:[a-z0-9][a-z0-9._-]{1,39}}/{action:" + "|".join(ACTIONS) + "}", user_action)
     r.add_get("/console/password", password_form)
     r.add_post("/console/password", password_submit)
 
@@ -34,8 +35,12 @@ async def user_action(request: web.Request) -> web.StreamResponse:
     store = request.app[CRIEUR].store
     username, action = request.match_info["username"], request.match_info["action"]
     if username == session.user.username and action in ("disable", "remove"):
-        return await console.users_page(request, error="Vous ne pouvez pas désactiver ni supprimer votre propre "
-                                        "compte : demandez-le à un autre administrateur.", status=400)
+        return await console.users_page(
+            request,
+            error="Vous ne pouvez pas désactiver ni supprimer votre propre "
+            "compte : demandez-le à un autre administrateur.",
+            status=400,
+        )
     try:
         if action in ("disable", "enable"):
             await accounts.set_active(store, username, action == "enable")
@@ -75,8 +80,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
 def _french(message: str) -> str:
     known: dict[str, str] = {
         "current password: incorrect": "Mot de passe actuel incorrect.",
-        f"password: at least {accounts.MIN_PASSWORD_LENGTH} characters":
-            f"Le mot de passe doit compter au moins {accounts.MIN_PASSWORD_LENGTH} caractères.",
+        f"password: at least {accounts.MIN_PASSWORD_LENGTH} characters": f"Le mot de passe doit compter au moins {accounts.MIN_PASSWORD_LENGTH} caractères.",
         "server busy: try again in a moment": "Le serveur est très sollicité : réessayez dans un instant.",
     }
     if message.startswith("no user"):

@@ -60,7 +60,7 @@ class User:
     initials: str
 
     def can(self, permission: str) -> bool:
-        """"approve" (approver, admin) or "admin" (admin only); every role may compose and end alerts."""
+        """ "approve" (approver, admin) or "admin" (admin only); every role may compose and end alerts."""
         if permission == "approve":
             return self.role in ("approver", "admin")
         if permission == "admin":
@@ -86,7 +86,7 @@ class LoginResult:
 
 
 def default_initials(username: str) -> str:
-    """"jean.dupont" → "JD", "camille" → "CA"."""
+    """ "jean.dupont" → "JD", "camille" → "CA"."""
     parts = [p for p in re.split(r"[._-]+", username) if p]
     if len(parts) >= 2:
         return (parts[0][0] + parts[-1][0]).upper()
@@ -105,9 +105,7 @@ async def add_user(store: Store, username: str, password: str, role: str, initia
     """Create a console account (the CLI's `crieur users add`). Raises AccountError with the reason."""
     username = username.strip().lower()
     if not USERNAME.match(username):
-        raise AccountError(
-            f"username {username!r}: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-'"
-        )
+        raise AccountError(f"username {username!r}: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise AccountError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -195,8 +193,12 @@ async def users(store: Store, *, now: float | None = None) -> list[dict[str, Any
         "SELECT username, role, initials, active, failed_attempts, locked_until, created_at, last_login_at"
         " FROM users ORDER BY username"
     )
-    waits = {r["username"]: r["until"] for r in await store.db.fetch(
-        "SELECT username, MAX(next_at) AS until FROM login_failures WHERE next_at > $1 GROUP BY username", now)}
+    waits = {
+        r["username"]: r["until"]
+        for r in await store.db.fetch(
+            "SELECT username, MAX(next_at) AS until FROM login_failures WHERE next_at > $1 GROUP BY username", now
+        )
+    }
     for row in rows:
         row["throttled_until"] = waits.get(row["username"])
     return rows
@@ -230,8 +232,9 @@ RETURNING failures
 """
 
 
-async def login(store: Store, username: str, password: str, *, address: str = "",
-                now: float | None = None) -> LoginResult:
+async def login(
+    store: Store, username: str, password: str, *, address: str = "", now: float | None = None
+) -> LoginResult:
     """Check a password from a client `address`. The attempt counts as a failure before the password is
     checked (and is forgiven when it was right), so concurrent attempts cannot slip under the throttle."""
     now = time.time() if now is None else now
@@ -239,14 +242,17 @@ async def login(store: Store, username: str, password: str, *, address: str = ""
     address = address[:100]
     db = store.db
     await db.execute("DELETE FROM login_failures WHERE last_failure_at < $1", now - FAILURE_MEMORY)
-    counted = await db.fetchval(_CLAIM_ATTEMPT, username, address, float(now), FREE_FAILURES,
-                                throttle_delay(1), MAX_DELAY)
+    counted = await db.fetchval(
+        _CLAIM_ATTEMPT, username, address, float(now), FREE_FAILURES, throttle_delay(1), MAX_DELAY
+    )
     if counted is None:
         wait_until = await db.fetchval(
-            "SELECT next_at FROM login_failures WHERE username = $1 AND address = $2", username, address)
+            "SELECT next_at FROM login_failures WHERE username = $1 AND address = $2", username, address
+        )
         return LoginResult(None, "throttled", wait_until)
     row = await db.fetchrow(
-        "SELECT username, password_hash, role, initials, active FROM users WHERE username = $1", username)
+        "SELECT username, password_hash, role, initials, active FROM users WHERE username = $1", username
+    )
     known = row is not None and bool(row["active"])
     try:
         verified = await _verify(row["password_hash"] if known else await _dummy_hash(), password)  # type: ignore[index]
@@ -372,8 +378,16 @@ def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
 
 
-async def audit(store: Store, username: str, action: str, target: str = "", detail: str = "", *,
-                initials: str = "", at: float | None = None) -> None:
+async def audit(
+    store: Store,
+    username: str,
+    action: str,
+    target: str = "",
+    detail: str = "",
+    *,
+    initials: str = "",
+    at: float | None = None,
+) -> None:
     """Record who (account and initials) did what, when (`at`: the caller's clock, default now). Never raises
     on long text: detail is cut at 2000 characters."""
     await store.db.execute(

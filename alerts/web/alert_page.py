@@ -22,7 +22,7 @@ def setup(app: web.Application) -> None:
 
 async def public_alert(crieur: Any, alert_id: int) -> Alert:
     """A published (or ended, or expired) alert, else 404: pending and rejected ones never leave the console."""
-    alert = await crieur.store.alert(alert_id)
+    alert: Alert | None = await crieur.store.alert(alert_id)
     if alert is None or alert.status not in site.PUBLIC_STATUSES:
         raise web.HTTPNotFound(text="Alerte inconnue")
     return alert
@@ -37,12 +37,21 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
     known = site.territories(crieur)
     territory = next((t for t in known if t.code in alert.territories), None)
     shown = territory is not None and site.is_current(alert)
-    view = await map_view(crieur, territory, [alert] if shown else [], map_id=f"carte-{alert.id}") if territory else None
+    view = (
+        await map_view(crieur, territory, [alert] if shown else [], map_id=f"carte-{alert.id}") if territory else None
+    )
     base = site.public_url(crieur)
     response = render(
-        request, "alert.html", alert=alert, territory=territory, territories=known,
-        communes=site.commune_names(alert, known), current=site.is_current(alert), map=view,
-        page_url=f"{base}/alertes/{alert.id}", card_url=f"{base}/alertes/{alert.id}/carte.png",
+        request,
+        "alert.html",
+        alert=alert,
+        territory=territory,
+        territories=known,
+        communes=site.commune_names(alert, known),
+        current=site.is_current(alert),
+        map=view,
+        page_url=f"{base}/alertes/{alert.id}",
+        card_url=f"{base}/alertes/{alert.id}/carte.png",
         card_alt=card_alt(alert, view.marks if view else [], territory.name if territory else ""),
     )
     return site.with_cache_headers(response, etag)

@@ -57,7 +57,11 @@ async def list_alerts(request: web.Request) -> web.StreamResponse:
         return not_modified
     known = site.territories(crieur)
     alerts = await site.current_alerts(crieur, code)
-    body = {"territory": code, "count": len(alerts), "alerts": [_alert_json(a, known, crieur.config.name) for a in alerts]}
+    body = {
+        "territory": code,
+        "count": len(alerts),
+        "alerts": [_alert_json(a, known, crieur.config.name) for a in alerts],
+    }
     return site.with_cache_headers(_json(body), etag)
 
 
@@ -128,7 +132,10 @@ async def openapi(request: web.Request) -> web.Response:
 def openapi_document(server: str, title: str) -> dict[str, Any]:
     alert_ref = {"$ref": "#/components/schemas/Alert"}
     not_modified = {"description": "Not modified since the ETag given in If-None-Match"}
-    problem = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    problem = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -144,13 +151,21 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Current alerts (published, not expired), most severe first",
                     "operationId": "listAlerts",
-                    "parameters": [{
-                        "name": "territory", "in": "query", "required": False,
-                        "description": "Territory code, e.g. 41 (Loir-et-Cher)", "schema": {"type": "string"},
-                    }],
+                    "parameters": [
+                        {
+                            "name": "territory",
+                            "in": "query",
+                            "required": False,
+                            "description": "Territory code, e.g. 41 (Loir-et-Cher)",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "responses": {
-                        "200": {"description": "Current alerts", "headers": _cache_headers(), "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/AlertList"}}}},
+                        "200": {
+                            "description": "Current alerts",
+                            "headers": _cache_headers(),
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlertList"}}},
+                        },
                         "304": not_modified,
                         "404": problem,
                     },
@@ -162,8 +177,11 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                     "operationId": "getAlert",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                     "responses": {
-                        "200": {"description": "The alert", "headers": _cache_headers(),
-                                "content": {"application/json": {"schema": alert_ref}}},
+                        "200": {
+                            "description": "The alert",
+                            "headers": _cache_headers(),
+                            "content": {"application/json": {"schema": alert_ref}},
+                        },
                         "304": not_modified,
                         "404": problem,
                     },
@@ -173,28 +191,54 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                 "get": {
                     "summary": "Health of each ingested source (last fetch, errors)",
                     "operationId": "listSources",
-                    "responses": {"200": {"description": "Source states", "content": {"application/json": {
-                        "schema": {"type": "object", "required": ["sources"], "properties": {"sources": {
-                            "type": "array", "items": {
-                                "type": "object", "required": ["name", "status"], "additionalProperties": False,
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "status": {"enum": list(SOURCE_STATUSES)},
-                                    "last_success": {"type": ["string", "null"], "format": "date-time"},
-                                    "last_attempt": {"type": ["string", "null"], "format": "date-time"},
-                                }}}}}}}},
-                        "304": not_modified},
+                    "responses": {
+                        "200": {
+                            "description": "Source states",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["sources"],
+                                        "properties": {
+                                            "sources": {
+                                                "type": "array",
+                                                "items": {
+                                                    "type": "object",
+                                                    "required": ["name", "status"],
+                                                    "additionalProperties": False,
+                                                    "properties": {
+                                                        "name": {"type": "string"},
+                                                        "status": {"enum": list(SOURCE_STATUSES)},
+                                                        "last_success": {
+                                                            "type": ["string", "null"],
+                                                            "format": "date-time",
+                                                        },
+                                                        "last_attempt": {
+                                                            "type": ["string", "null"],
+                                                            "format": "date-time",
+                                                        },
+                                                    },
+                                                },
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "304": not_modified,
+                    },
                 }
             },
             "/api/v1/deliveries/progress": {
                 "get": {
                     "summary": "Fan-out progress per alert and channel",
                     "operationId": "deliveryProgress",
-                    "parameters": [{"name": "alert", "in": "query", "required": False,
-                                    "schema": {"type": "integer"}}],
+                    "parameters": [{"name": "alert", "in": "query", "required": False, "schema": {"type": "integer"}}],
                     "responses": {
-                        "200": {"description": "Progress", "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Progress"}}}},
+                        "200": {
+                            "description": "Progress",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Progress"}}},
+                        },
                         "304": not_modified,
                         "400": problem,
                     },
@@ -216,11 +260,16 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                         "hashtags": {"type": "array", "items": {"type": "string"}},
                         "severity": {"enum": ["Unknown", "Minor", "Moderate", "Severe", "Extreme"]},
                         "roads": {"type": "array", "items": {"type": "string"}, "examples": [["RD 957", "RN 10"]]},
-                        "authority": {"type": "string", "description": "The authority that issued the alert "
-                                      "(the publisher itself for its own messages)",
-                                      "examples": ["Préfecture de Loir-et-Cher"]},
-                        "relayed": {"type": "boolean",
-                                    "description": "true when the alert relays another authority's publication"},
+                        "authority": {
+                            "type": "string",
+                            "description": "The authority that issued the alert "
+                            "(the publisher itself for its own messages)",
+                            "examples": ["Préfecture de Loir-et-Cher"],
+                        },
+                        "relayed": {
+                            "type": "boolean",
+                            "description": "true when the alert relays another authority's publication",
+                        },
                         "communes": {"type": "array", "items": {"type": "string"}},
                         "link": {"type": "string"},
                         "expires": {"type": ["string", "null"], "format": "date-time"},
@@ -244,12 +293,23 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                     "required": ["channels"],
                     "properties": {
                         "alert": {"type": ["integer", "null"]},
-                        "channels": {"type": "array", "items": {"type": "object", "properties": {
-                            "alert_id": {"type": "integer"}, "channel": {"type": "string"},
-                            "total": {"type": "integer"}, "sent": {"type": "integer"},
-                            "failed": {"type": "integer"}, "queued": {"type": "integer"},
-                            "cancelled": {"type": "integer"}, "rate_per_s": {"type": "number"},
-                            "eta_s": {"type": ["number", "null"]}}}},
+                        "channels": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "alert_id": {"type": "integer"},
+                                    "channel": {"type": "string"},
+                                    "total": {"type": "integer"},
+                                    "sent": {"type": "integer"},
+                                    "failed": {"type": "integer"},
+                                    "queued": {"type": "integer"},
+                                    "cancelled": {"type": "integer"},
+                                    "rate_per_s": {"type": "number"},
+                                    "eta_s": {"type": ["number", "null"]},
+                                },
+                            },
+                        },
                     },
                 },
                 "Problem": {

@@ -48,11 +48,13 @@ class Attention:
 
     @property
     def summary(self) -> str:
-        """"1 nouvelle question · 2 alertes à valider · 1 source en panne" (or "rien pour l'instant")."""
+        """ "1 nouvelle question · 2 alertes à valider · 1 source en panne" (or "rien pour l'instant")."""
         parts = []
         if self.new_questions:
-            parts.append(f"{self.new_questions} nouvelle{'s' if self.new_questions > 1 else ''} "
-                         f"question{'s' if self.new_questions > 1 else ''}")
+            parts.append(
+                f"{self.new_questions} nouvelle{'s' if self.new_questions > 1 else ''} "
+                f"question{'s' if self.new_questions > 1 else ''}"
+            )
         if self.pending:
             parts.append(f"{self.pending} alerte{'s' if self.pending > 1 else ''} à valider")
         if self.sources_down:
@@ -61,10 +63,15 @@ class Attention:
         return " · ".join(parts) or "rien pour l'instant"
 
     def as_json(self) -> dict[str, Any]:
-        return {"total": self.total, "summary": self.summary, "new_questions": self.new_questions,
-                "pending": self.pending, "sources_down": list(self.sources_down),
-                "latest_question_id": self.latest_question_id,
-                "items": [{"kind": i.kind, "text": i.text, "href": i.href} for i in self.items]}
+        return {
+            "total": self.total,
+            "summary": self.summary,
+            "new_questions": self.new_questions,
+            "pending": self.pending,
+            "sources_down": list(self.sources_down),
+            "latest_question_id": self.latest_question_id,
+            "items": [{"kind": i.kind, "text": i.text, "href": i.href} for i in self.items],
+        }
 
 
 async def gather(crieur: Any, username: str) -> Attention:
@@ -72,19 +79,36 @@ async def gather(crieur: Any, username: str) -> Attention:
     seen = int(await store.db.fetchval("SELECT seen_question_id FROM users WHERE username = $1", username) or 0)
     newest = await store.db.fetch(
         "SELECT id, channel, text, created_at FROM questions WHERE id > $1 ORDER BY id DESC LIMIT $2",
-        seen, SHOWN_QUESTIONS,
+        seen,
+        SHOWN_QUESTIONS,
     )
     count = int(await store.db.fetchval("SELECT COUNT(*) FROM questions WHERE id > $1", seen) or 0)
     latest = int(await store.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM questions") or 0)
-    pending = int(await store.db.fetchval(
-        "SELECT COUNT(*) FROM alerts WHERE status = $1", AlertStatus.PENDING_APPROVAL.value) or 0)
-    down = [v.name for v in source_health.views(await store.source_states(), getattr(crieur.config, "sources", ()))
-            if v.attention]
-    items = [Item("question", f"Nouvelle question ({q['channel']}, {_clock(q['created_at'])}) : "
-                              f"« {_short(q['text'])} »", "/console#questions-title") for q in newest]
+    pending = int(
+        await store.db.fetchval("SELECT COUNT(*) FROM alerts WHERE status = $1", AlertStatus.PENDING_APPROVAL.value)
+        or 0
+    )
+    down = [
+        v.name
+        for v in source_health.views(await store.source_states(), getattr(crieur.config, "sources", ()))
+        if v.attention
+    ]
+    items = [
+        Item(
+            "question",
+            f"Nouvelle question ({q['channel']}, {_clock(q['created_at'])}) : « {_short(q['text'])} »",
+            "/console#questions-title",
+        )
+        for q in newest
+    ]
     if pending:
-        items.append(Item("pending", f"{pending} alerte{'s' if pending > 1 else ''} attend"
-                                     f"{'ent' if pending > 1 else ''} une validation", "/console#pending-title"))
+        items.append(
+            Item(
+                "pending",
+                f"{pending} alerte{'s' if pending > 1 else ''} attend{'ent' if pending > 1 else ''} une validation",
+                "/console#pending-title",
+            )
+        )
     items += [Item("source", f"Source en panne : {name}", "/console#sources-title") for name in down]
     return Attention(count, pending, tuple(down), seen, latest, tuple(items))
 
@@ -93,12 +117,13 @@ async def mark_seen(store: Any, username: str, question_id: int) -> None:
     """Questions up to `question_id` are seen by this account (never moves backwards)."""
     await store.db.execute(
         "UPDATE users SET seen_question_id = $2 WHERE username = $1 AND seen_question_id < $2",
-        username, question_id,
+        username,
+        question_id,
     )
 
 
 def _clock(timestamp: float) -> str:
-    """"18 h 23" today (Paris time), else the full date."""
+    """ "18 h 23" today (Paris time), else the full date."""
     when = datetime.fromtimestamp(float(timestamp), timezone.utc).astimezone(site.PARIS)
     if when.date() == datetime.now(site.PARIS).date():
         return f"{when.hour} h {when.minute:02d}"

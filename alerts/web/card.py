@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import dataclass
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from alerts.domain import Alert, Severity
+from alerts.geo import Atlas
 
 from . import site
-from .map import COLOURS, DARK, INK, PAPER, SEVERITY_COLOUR, Atlas, Mark, Scene, atlas_for, build_scene, marks_for
+from .map import COLOURS, DARK, INK, PAPER, SEVERITY_COLOUR, Mark, Scene, atlas_for, build_scene, marks_for
 from .site import SEVERITY_FR
 
 WIDTH, HEIGHT = 1200, 630
@@ -72,8 +73,8 @@ def draw_scene(scene: Scene, scale: float) -> Image.Image:
     draw = ImageDraw.Draw(image)
     label_font = _font(int(13 * scale))
 
-    def scaled(ring) -> list[tuple[float, float]]:
-        return [tuple(p) for p in (ring * scale).tolist()]
+    def scaled(ring: Any) -> list[tuple[float, float]]:
+        return [(float(x), float(y)) for x, y in (ring * scale).tolist()]
 
     for shape in scene.shapes:
         if shape.kind == "area":
@@ -87,25 +88,39 @@ def draw_scene(scene: Scene, scale: float) -> Image.Image:
                 _fill_evenodd(image, rings, shape.fill, alpha)
             if shape.stroke != "none":
                 for ring in rings:
-                    draw.line(ring + ring[:1], fill=_hex(shape.stroke), width=max(1, round(shape.width * scale)),
-                              joint="curve")
+                    draw.line(
+                        ring + ring[:1],
+                        fill=_hex(shape.stroke),
+                        width=max(1, round(shape.width * scale)),
+                        joint="curve",
+                    )
         elif shape.kind == "line":
-            for ring in shape.rings:
-                points = scaled(ring)
-                draw.line(points, fill=_hex(shape.casing or PAPER), width=round((shape.width + 4) * scale), joint="curve")
+            for line_ring in shape.rings:
+                points = scaled(line_ring)
+                draw.line(
+                    points, fill=_hex(shape.casing or PAPER), width=round((shape.width + 4) * scale), joint="curve"
+                )
                 draw.line(points, fill=_hex(shape.stroke), width=round(shape.width * scale), joint="curve")
         elif shape.kind == "point":
             x, y = (float(v) * scale for v in shape.rings[0][0])
             r = 11 * scale
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=_hex(shape.fill), outline=_hex(INK),
-                         width=max(1, round(1.5 * scale)))
+            draw.ellipse(
+                (x - r, y - r, x + r, y + r), fill=_hex(shape.fill), outline=_hex(INK), width=max(1, round(1.5 * scale))
+            )
             if shape.closed_sign:
                 draw.rectangle((x - 6 * scale, y - 2 * scale, x + 6 * scale, y + 2 * scale), fill=_hex(PAPER))
         elif shape.kind == "label":
             x, y = (float(v) * scale for v in shape.rings[0][0])
             ink = shape.fill if shape.fill != "none" else INK
-            draw.text((x, y), shape.text, font=label_font, fill=_hex(ink), anchor="ms",
-                      stroke_width=max(1, round(1.5 * scale)), stroke_fill=_hex(PAPER))
+            draw.text(
+                (x, y),
+                shape.text,
+                font=label_font,
+                fill=_hex(ink),
+                anchor="ms",
+                stroke_width=max(1, round(1.5 * scale)),
+                stroke_fill=_hex(PAPER),
+            )
     return image
 
 
@@ -142,8 +157,9 @@ def render_card(alert: Alert, scene: Scene | None, site_name: str, territory_nam
         picture = draw_scene(scene, scale)
         top = (HEIGHT * s - picture.height) // 2
         card.paste(picture, (20 * s, top))
-        draw.rectangle((20 * s, top, 20 * s + picture.width - 1, top + picture.height - 1), outline=_hex("#c8ccd2"),
-                       width=s)
+        draw.rectangle(
+            (20 * s, top, 20 * s + picture.width - 1, top + picture.height - 1), outline=_hex("#c8ccd2"), width=s
+        )
         text_left = 20 + picture.width // s + 30
     right = WIDTH - 40
     colour = COLOURS.get(_severity_colour(alert), COLOURS["gris"])
@@ -153,8 +169,11 @@ def render_card(alert: Alert, scene: Scene | None, site_name: str, territory_nam
     badge_font = _font(24 * s, bold=True)
     y = 50 * s
     width = badge_font.getlength(badge)
-    draw.rounded_rectangle((text_left * s, y, text_left * s + width + 32 * s, y + 44 * s), radius=22 * s,
-                           fill=_hex(DARK.get(_severity_colour(alert), INK)))
+    draw.rounded_rectangle(
+        (text_left * s, y, text_left * s + width + 32 * s, y + 44 * s),
+        radius=22 * s,
+        fill=_hex(DARK.get(_severity_colour(alert), INK)),
+    )
     draw.text((text_left * s + 16 * s, y + 22 * s), badge, font=badge_font, fill=_hex(PAPER), anchor="lm")
     y += 70 * s
     title_font = _font(40 * s, bold=True)
@@ -173,8 +192,13 @@ def render_card(alert: Alert, scene: Scene | None, site_name: str, territory_nam
             draw.text((text_left * s, y), line, font=facts_font, fill=_hex("#4a4a4a"), anchor="la")
             y += 34 * s
     draw.rectangle((text_left * s, (HEIGHT - 70) * s, text_left * s + 8 * s, (HEIGHT - 36) * s), fill=_hex(colour))
-    draw.text(((text_left + 20) * s, (HEIGHT - 53) * s), site_name, font=_font(24 * s, bold=True), fill=_hex(BRAND),
-              anchor="lm")
+    draw.text(
+        ((text_left + 20) * s, (HEIGHT - 53) * s),
+        site_name,
+        font=_font(24 * s, bold=True),
+        fill=_hex(BRAND),
+        anchor="lm",
+    )
     out = io.BytesIO()
     card.convert("RGB").reduce(SUPERSAMPLE).save(out, "PNG", compress_level=3)
     return out.getvalue()
@@ -184,8 +208,9 @@ def _severity_colour(alert: Alert) -> str:
     return SEVERITY_COLOUR.get(Severity(int(alert.severity)), "gris")
 
 
-def card_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: Sequence[Mark],
-               labels: Sequence[str] = ()) -> Scene:
+def card_scene(
+    atlas: Atlas, territory_code: str, territory_name: str, marks: Sequence[Mark], labels: Sequence[str] = ()
+) -> Scene:
     """The map scene sized for the card's map box (the projection's height follows from its width)."""
     scene = build_scene(atlas, territory_code, territory_name, marks, labels=labels, width=MAP_BOX[0])
     if scene.height > MAP_BOX[1]:
@@ -232,7 +257,7 @@ async def alert_card(crieur: Any, alert: Alert) -> Card:
 # ------------------------------------------------------------------------------------ social posts
 
 SOCIAL_KINDS = ("mastodon", "bluesky", "x", "facebook")  # the adapters that upload pictures (channels._media)
-_CARDS: OrderedDict[tuple, Card] = OrderedDict()
+_CARDS: OrderedDict[tuple[Any, ...], Card] = OrderedDict()
 CARD_CACHE_SIZE = 32
 
 

@@ -50,8 +50,12 @@ MESSAGES = {
     "not-found": "Alerte introuvable.",
     "not-published": "Cette alerte n'est pas en cours.",
 }
-QUESTION_STATES = {"new": "nouvelle", "answered": "répondue automatiquement", "escalated": "transmise à l'autorité",
-                   "queued": "à traiter par l'équipe"}
+QUESTION_STATES = {
+    "new": "nouvelle",
+    "answered": "répondue automatiquement",
+    "escalated": "transmise à l'autorité",
+    "queued": "à traiter par l'équipe",
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STREAMS: web.AppKey[attention.Streams] = web.AppKey("console_streams", attention.Streams)
 EVENT_CHECK_SECONDS = 2.0  # how often an open /console/events stream looks for something new
@@ -104,8 +108,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if given is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             given = str((await request.post()).get("csrf", ""))
         if not accounts.csrf_ok(session.csrf, given):
-            await accounts.audit(crieur.store, session.user.username, "csrf-refused", path,
-                                 initials=session.user.initials)
+            await accounts.audit(
+                crieur.store, session.user.username, "csrf-refused", path, initials=session.user.initials
+            )
             raise web.HTTPForbidden(text="Jeton CSRF absent ou invalide : rechargez la page et recommencez.")
     request[SESSION] = session
     if request.method == "GET" and path not in NO_BADGE:
@@ -146,10 +151,23 @@ def _flash(request: web.Request) -> str:
 
 async def login_form(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
-    response = render(request, "console_login.html", status=status, login_csrf=token, error=error,
-                      username=request.get(LOGIN_NAME, ""))
-    response.set_cookie(LOGIN_COOKIE, token, path="/console/login", httponly=True, samesite="Strict",
-                        secure=request.app[SECURE_COOKIES], max_age=3600)
+    response = render(
+        request,
+        "console_login.html",
+        status=status,
+        login_csrf=token,
+        error=error,
+        username=request.get(LOGIN_NAME, ""),
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        path="/console/login",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SECURE_COOKIES],
+        max_age=3600,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -166,8 +184,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if result.session is None:
         await accounts.audit(crieur.store, username or "?", f"login-{result.reason}", address)
         if result.reason == "busy":
-            response = await login_form(request, error="Le serveur est très sollicité : réessayez dans un instant.",
-                                        status=503)
+            response = await login_form(
+                request, error="Le serveur est très sollicité : réessayez dans un instant.", status=503
+            )
             response.headers["Retry-After"] = "5"
             return response
         if result.retry_at is None:
@@ -182,8 +201,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return response
     await accounts.audit(crieur.store, username, "login", address, initials=result.session.user.initials)
     response = web.HTTPSeeOther("/console")
-    response.set_cookie(SESSION_COOKIE, result.session.token, path="/console", httponly=True, samesite="Strict",
-                        secure=request.app[SECURE_COOKIES], max_age=accounts.SESSION_SECONDS)
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.session.token,
+        path="/console",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[SECURE_COOKIES],
+        max_age=accounts.SESSION_SECONDS,
+    )
     response.del_cookie(LOGIN_COOKIE, path="/console/login")
     raise response
 
@@ -232,15 +258,16 @@ async def dashboard(request: web.Request) -> web.Response:
 
 
 async def now_page(request: web.Request) -> web.Response:
-    """"En ce moment" for one territory (?territoire=41; the first configured one by default)."""
+    """ "En ce moment" for one territory (?territoire=41; the first configured one by default)."""
     crieur = request.app[CRIEUR]
     known = site.territories(crieur)
     code = request.query.get("territoire", "")
     chosen = next((t for t in known if t.code == code), None) if code else (known[0] if known else None)
     if chosen is None:
         raise web.HTTPNotFound(text=f"Territoire inconnu : {code}" if code else "Aucun territoire configuré.")
-    return render(request, "console_now.html", now=await now_view.territory_now(crieur, chosen),
-                  territories=known, page="now")
+    return render(
+        request, "console_now.html", now=await now_view.territory_now(crieur, chosen), territories=known, page="now"
+    )
 
 
 async def attention_json(request: web.Request) -> web.Response:
@@ -263,8 +290,9 @@ async def attention_events(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     session = _session(request)
     closing = request.app[STREAMS].closing
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     started = last_write = loop.time()
@@ -333,8 +361,14 @@ async def failures_page(request: web.Request) -> web.Response:
     by_channel: dict[str, list[dict[str, Any]]] = {}
     for row in await delivery_progress.failures(crieur.store, alert_id):
         by_channel.setdefault(row["channel"], []).append(row)
-    return render(request, "console_failures.html", alert_id=alert_id, alert=await crieur.store.alert(alert_id),
-                  by_channel=by_channel, page="dashboard")
+    return render(
+        request,
+        "console_failures.html",
+        alert_id=alert_id,
+        alert=await crieur.store.alert(alert_id),
+        by_channel=by_channel,
+        page="dashboard",
+    )
 
 
 async def episode_action(request: web.Request) -> web.StreamResponse:
@@ -423,7 +457,7 @@ def segment_price(channel: str, options: dict[str, Any]) -> float | None:
 
 
 def euros(amount: float) -> str:
-    """"1 234,56 €", as French invoices write it."""
+    """ "1 234,56 €", as French invoices write it."""
     rounded = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # cents as invoiced
     whole, cents = f"{rounded:,.2f}".split(".")
     return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
@@ -462,19 +496,30 @@ def _preview_row(row: dict[str, Any], options: dict[str, Any] | None = None) -> 
 
 
 def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None) -> dict[str, Any]:
-    draft = draft or {"title": "", "text": "", "territories": [], "channels": _channel_names(crieur),
-                      "severity": "2", "signature": session.user.initials}
+    draft = draft or {
+        "title": "",
+        "text": "",
+        "territories": [],
+        "channels": _channel_names(crieur),
+        "severity": "2",
+        "signature": session.user.initials,
+    }
     known = site.territories(crieur)
     hashtags = [t.hashtag for t in known if t.code in draft["territories"]]
-    return {"draft": draft, "territories": known, "channels": _channel_names(crieur), "hashtags": hashtags,
-            "severities": [(str(int(s)), site.SEVERITY_FR[int(s)]) for s in Severity], "page": "compose"}
+    return {
+        "draft": draft,
+        "territories": known,
+        "channels": _channel_names(crieur),
+        "hashtags": hashtags,
+        "severities": [(str(int(s)), site.SEVERITY_FR[int(s)]) for s in Severity],
+        "page": "compose",
+    }
 
 
 async def compose_form(request: web.Request) -> web.Response:
     crieur = request.app[CRIEUR]
     context = _compose_context(crieur, _session(request), None)
-    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", duplicate=None,
-                  **context)
+    return render(request, "console_compose.html", errors={}, preview=[], preview_error="", duplicate=None, **context)
 
 
 async def compose_submit(request: web.Request) -> web.StreamResponse:
@@ -492,14 +537,23 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
             errors["supersedes"] = "L'alerte à mettre à jour n'est plus en cours : envoyez une nouvelle alerte."
         else:
             stored = await _publish_update(crieur, draft, previous, session.user.username)
-            await _audit(request, "publish-update", f"alert:{stored.id}", f"met à jour alert:{previous.id},"
-                         f" signé {draft['signature'] or '—'} : {draft['text'][:200]}")
+            await _audit(
+                request,
+                "publish-update",
+                f"alert:{stored.id}",
+                f"met à jour alert:{previous.id}, signé {draft['signature'] or '—'} : {draft['text'][:200]}",
+            )
             raise _back("/console", msg="updated")
     if action in ("send", "send-anyway") and not errors and (duplicate is None or action == "send-anyway"):
         alert = _compose_alert(crieur, draft)
         stored = await crieur.publish(alert, created_by=session.user.username)
-        await _audit(request, "publish", f"alert:{stored.id}", f"{','.join(draft['territories'])} →"
-                     f" {','.join(draft['channels'])}, signé {draft['signature'] or '—'} : {draft['text'][:200]}")
+        await _audit(
+            request,
+            "publish",
+            f"alert:{stored.id}",
+            f"{','.join(draft['territories'])} →"
+            f" {','.join(draft['channels'])}, signé {draft['signature'] or '—'} : {draft['text'][:200]}",
+        )
         raise _back("/console", msg="published" if stored.status is AlertStatus.PUBLISHED else "pending")
     preview, preview_error = await _preview(crieur, draft) if not errors.get("text") else ([], "")
     context = _compose_context(crieur, session, draft)
@@ -510,8 +564,16 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
     else:
         status = 200
     request[attention.ATTENTION] = await attention.gather(crieur, session.user.username)
-    return render(request, "console_compose.html", status=status, errors=errors, preview=preview,
-                  preview_error=preview_error, duplicate=duplicate, **context)
+    return render(
+        request,
+        "console_compose.html",
+        status=status,
+        errors=errors,
+        preview=preview,
+        preview_error=preview_error,
+        duplicate=duplicate,
+        **context,
+    )
 
 
 async def _updatable(crieur: Any, alert_id: str) -> Alert | None:
@@ -548,20 +610,36 @@ async def preview_fragment(request: web.Request) -> web.Response:
     preview, preview_error = await _preview(crieur, draft)
     duplicate = await near_duplicates.check(crieur.store, draft) if not errors.get("text") else None
     context = _compose_context(crieur, session, draft)
-    return render(request, "console_preview.html", preview=preview, preview_error=preview_error, errors=errors,
-                  duplicate=duplicate, **context)
+    return render(
+        request,
+        "console_preview.html",
+        preview=preview,
+        preview_error=preview_error,
+        errors=errors,
+        duplicate=duplicate,
+        **context,
+    )
 
 
 # ------------------------------------------------------------------------------------------- admin
 
 
-async def users_page(request: web.Request, *, error: str = "", status: int = 200, flash: str = "",
-                     rules_report: Sequence[str] = ()) -> web.Response:
+async def users_page(
+    request: web.Request, *, error: str = "", status: int = 200, flash: str = "", rules_report: Sequence[str] = ()
+) -> web.Response:
     _require(request, "admin")
     crieur = request.app[CRIEUR]
-    return render(request, "console_users.html", status=status, users=await accounts.users(crieur.store),
-                  roles=accounts.ROLES, error=error, flash=flash or _flash(request), page="users",
-                  rules_report=rules_report)
+    return render(
+        request,
+        "console_users.html",
+        status=status,
+        users=await accounts.users(crieur.store),
+        roles=accounts.ROLES,
+        error=error,
+        flash=flash or _flash(request),
+        page="users",
+        rules_report=rules_report,
+    )
 
 
 async def users_add(request: web.Request) -> web.StreamResponse:
@@ -569,8 +647,13 @@ async def users_add(request: web.Request) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     form = await request.post()
     try:
-        user = await accounts.add_user(crieur.store, str(form.get("username", "")), str(form.get("password", "")),
-                                       str(form.get("role", "")), str(form.get("initials", "")))
+        user = await accounts.add_user(
+            crieur.store,
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            str(form.get("role", "")),
+            str(form.get("initials", "")),
+        )
     except AccountError as exc:
         return await users_page(request, error=str(exc), status=400)
     await accounts.audit(crieur.store, session.user.username, "user-add", f"user:{user.username}", user.role)
@@ -583,15 +666,17 @@ async def rules_reload(request: web.Request) -> web.StreamResponse:
     session = _require(request, "admin")
     crieur = request.app[CRIEUR]
     errors = await crieur.reload_rules()
-    await accounts.audit(crieur.store, session.user.username, "rules-reload", "rules",
-                         "ok" if not errors else f"{len(errors)} error(s)")
+    await accounts.audit(
+        crieur.store, session.user.username, "rules-reload", "rules", "ok" if not errors else f"{len(errors)} error(s)"
+    )
     from rules.report import french_report, stored_coverage  # what `crieur rules check` says, in French
 
     coverage = await stored_coverage(crieur.rules, crieur.store, crieur.config.sources)
     report = french_report(crieur.rules, coverage)
     if errors:
-        return await users_page(request, error="Règles non rechargées, les précédentes restent en vigueur.",
-                                rules_report=report, status=400)
+        return await users_page(
+            request, error="Règles non rechargées, les précédentes restent en vigueur.", rules_report=report, status=400
+        )
     return await users_page(request, flash=MESSAGES["rules-reloaded"], rules_report=report)
 
 

@@ -1,4 +1,4 @@
-""""Progression des envois" for the console: the deliveries of the most recent alerts, grouped per alert,
+""" "Progression des envois" for the console: the deliveries of the most recent alerts, grouped per alert,
 one bar per channel, the time left and the failures with their reasons. Bounded: only the latest
 alerts are shown (older ones stay available through `crieur deliveries`)."""
 
@@ -31,8 +31,18 @@ class ChannelProgress:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ChannelProgress":
         """One row of Store.progress."""
-        return cls(row["channel"], row["total"], row["sent"], row["failed"], row["queued"], row["cancelled"],
-                   row["rate_per_s"], row["eta_s"], row.get("delivered", 0), row.get("undelivered", 0))
+        return cls(
+            row["channel"],
+            row["total"],
+            row["sent"],
+            row["failed"],
+            row["queued"],
+            row["cancelled"],
+            row["rate_per_s"],
+            row["eta_s"],
+            row.get("delivered", 0),
+            row.get("undelivered", 0),
+        )
 
     @property
     def done(self) -> int:
@@ -104,12 +114,14 @@ async def recent(store: Any, limit: int = RECENT_ALERTS) -> list[AlertProgress]:
     for alert_id in await recent_alert_ids(store, limit):
         alert = await store.alert(alert_id)
         rows = await store.progress(alert_id)
-        found.append(AlertProgress(
-            alert_id=alert_id,
-            title=alert.title if alert is not None else f"alerte {alert_id}",
-            status=alert.status.value if alert is not None else "",
-            channels=[ChannelProgress.from_row(r) for r in rows],
-        ))
+        found.append(
+            AlertProgress(
+                alert_id=alert_id,
+                title=alert.title if alert is not None else f"alerte {alert_id}",
+                status=alert.status.value if alert is not None else "",
+                channels=[ChannelProgress.from_row(r) for r in rows],
+            )
+        )
     return found
 
 
@@ -119,8 +131,18 @@ async def failures(store: Any, alert_id: int, limit: int = 500) -> list[dict[str
     for state in FAILED_STATES:
         found += await store.deliveries(alert_id, state=state, limit=limit)
     found.sort(key=lambda d: (d.channel, d.updated_at))
-    return [{"channel": d.channel, "recipient": mask(d.recipient), "state": d.state.value, "last_error": d.last_error,
-             "attempts": d.attempts, "updated_at": d.updated_at, "key": d.key} for d in found[:limit]]
+    return [
+        {
+            "channel": d.channel,
+            "recipient": mask(d.recipient),
+            "state": d.state.value,
+            "last_error": d.last_error,
+            "attempts": d.attempts,
+            "updated_at": d.updated_at,
+            "key": d.key,
+        }
+        for d in found[:limit]
+    ]
 
 
 def mask(recipient: str) -> str:

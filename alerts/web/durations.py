@@ -18,14 +18,14 @@ def duration_fr(seconds: float) -> str:
 
 
 def ago(seconds: float) -> str:
-    """"il y a 2 min" (a time in the past, `seconds` before now); "à l'instant" under 5 s."""
+    """ "il y a 2 min" (a time in the past, `seconds` before now); "à l'instant" under 5 s."""
     if seconds < 5:
         return "à l'instant"
     return f"il y a {duration_fr(seconds)}"
 
 
 def within(seconds: float) -> str:
-    """"dans 30 s" (a time `seconds` from now); "maintenant" when due."""
+    """ "dans 30 s" (a time `seconds` from now); "maintenant" when due."""
     if seconds < 1:
         return "maintenant"
     return f"dans {duration_fr(seconds)}"

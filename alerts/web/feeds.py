@@ -19,8 +19,20 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_MEDIA_TYPE = "application/cap+xml"
 ATOM_MEDIA_TYPE = "application/atom+xml"
-CAP_CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
-                  "CBRNE", "Other")
+CAP_CATEGORIES = (
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+)
 DEFAULT_EVENT = "Conditions de circulation"
 GEOCODE_NAMES = {"departement": "INSEE_DEPARTEMENT", "commune": "INSEE_COMMUNE", "region": "INSEE_REGION"}
 
@@ -73,6 +85,7 @@ class FeedContext:
         if alert.authority and alert.authority != self.publisher:
             return f"{alert.authority}, relayé par {self.publisher}"
         return self.publisher
+
     def identifier(self, alert_id: int) -> str:
         return f"{self.identifier_prefix}{alert_id}"
 
@@ -118,7 +131,13 @@ def atom_feed(
         if cap_index:
             _sub(entry, _a("link"), rel="alternate", href=context.cap_url(alert.id), type=CAP_MEDIA_TYPE)
         else:
-            _sub(entry, _a("link"), rel="alternate", href=web_link(alert.link) or context.alert_page(alert), type="text/html")
+            _sub(
+                entry,
+                _a("link"),
+                rel="alternate",
+                href=web_link(alert.link) or context.alert_page(alert),
+                type="text/html",
+            )
             _sub(entry, _a("link"), rel="related", href=context.cap_url(alert.id), type=CAP_MEDIA_TYPE)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode").encode()
 
@@ -137,9 +156,7 @@ def _summary(alert: Alert) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def cap_alert(
-    context: FeedContext, alert: Alert, superseded: Alert | None = None, item: Item | None = None
-) -> bytes:
+def cap_alert(context: FeedContext, alert: Alert, superseded: Alert | None = None, item: Item | None = None) -> bytes:
     """One CAP 1.2 <alert> for an alert. `superseded` is the alert it updates or ends (alert.supersedes),
     `item` the source item it came from, whose urgency, certainty, category and event it keeps."""
     assert alert.id is not None and alert.created_at is not None

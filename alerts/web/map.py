@@ -37,10 +37,20 @@ MAX_SPAN_DEGREES = 4.0  # a mark further than this from the territory is listed,
 # Vigilance colours (Météo-France's scale) and the severities they stand for.
 COLOURS = {"rouge": "#c8102e", "orange": "#e8710a", "jaune": "#f2c200", "vert": "#2e8540", "gris": "#4a5568"}
 DARK = {"rouge": "#7a0a1c", "orange": "#8a4300", "jaune": "#6b5600", "vert": "#1a4d26", "gris": "#1f2933"}
-SEVERITY_COLOUR = {Severity.EXTREME: "rouge", Severity.SEVERE: "orange", Severity.MODERATE: "jaune",
-                   Severity.MINOR: "vert", Severity.UNKNOWN: "gris"}
-KIND_LABELS = {"fermeture": "Route fermée", "voies": "Voies fermées", "restriction": "Circulation restreinte",
-               "vigilance": "Vigilance", "alerte": "Alerte"}
+SEVERITY_COLOUR = {
+    Severity.EXTREME: "rouge",
+    Severity.SEVERE: "orange",
+    Severity.MODERATE: "jaune",
+    Severity.MINOR: "vert",
+    Severity.UNKNOWN: "gris",
+}
+KIND_LABELS = {
+    "fermeture": "Route fermée",
+    "voies": "Voies fermées",
+    "restriction": "Circulation restreinte",
+    "vigilance": "Vigilance",
+    "alerte": "Alerte",
+}
 _CLOSED_WORDS = ("fermée", "fermé", "fermeture", "coupée", "barrée", "roadclosed", "closed", "closure")
 # DATEX II impact and lane-management values that close a whole road, or some of its lanes.
 _DATEX_VALUE = re.compile(r"<(?:\w+:)?(?:trafficConstrictionType|roadOrCarriagewayOrLaneManagementType)>\s*(\w+)")
@@ -107,8 +117,16 @@ def mark_for(alert: Alert, item: Item | None, atlas: Atlas | None, commune_names
     located = locate(item, atlas, alert.areas)
     places = list(located.places) if located else []
     places += [commune_names.get(a.code, a.code) for a in alert.areas if a.kind == "commune"]
-    return Mark(alert.id, alert.title or alert.text[:80], kind, colour, Severity(int(alert.severity)),
-                tuple(r.label for r in alert.roads), tuple(dict.fromkeys(places)), located)
+    return Mark(
+        alert.id,
+        alert.title or alert.text[:80],
+        kind,
+        colour,
+        Severity(int(alert.severity)),
+        tuple(r.label for r in alert.roads),
+        tuple(dict.fromkeys(places)),
+        located,
+    )
 
 
 # ------------------------------------------------------------------------------------------ scene
@@ -193,15 +211,21 @@ def _lines(geometry: BaseGeometry) -> BaseGeometry:
     return shapely.union_all(parts) if parts else LineString()
 
 
-def build_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: Sequence[Mark],
-                labels: Iterable[str] = (), width: int = WIDTH) -> Scene:
+def build_scene(
+    atlas: Atlas,
+    territory_code: str,
+    territory_name: str,
+    marks: Sequence[Mark],
+    labels: Iterable[str] = (),
+    width: int = WIDTH,
+) -> Scene:
     """The map of `territory_code` with `marks` on it. Marks within reach of the territory are drawn (the
     frame grows to hold them, with the neighbouring départements around); the others are only listed."""
     outline = atlas.departement(territory_code)
     base = outline.shape if outline is not None else None
     if base is None:
-        shapes = [m.located.shape for m in marks if m.located is not None]
-        base = shapely.union_all(shapes) if shapes else box(-5, 42, 8, 51)  # metropolitan France
+        located = [m.located.shape for m in marks if m.located is not None]
+        base = shapely.union_all(located) if located else box(-5, 42, 8, 51)  # metropolitan France
     minx, miny, maxx, maxy = base.bounds
     drawn: list[Mark] = []
     for mark in marks:
@@ -225,45 +249,91 @@ def build_scene(atlas: Atlas, territory_code: str, territory_name: str, marks: S
     for code, place in sorted(atlas.departements.items()):
         if code != territory_code and place.shape.intersects(view):
             shown = place.shape.intersection(view)
-            shapes.append(Shape("area", _rings(shown, project), fill=NEIGHBOUR, stroke=BORDER, width=1.0,
-                                title=place.name, background=True))
+            shapes.append(
+                Shape(
+                    "area",
+                    _rings(shown, project),
+                    fill=NEIGHBOUR,
+                    stroke=BORDER,
+                    width=1.0,
+                    title=place.name,
+                    background=True,
+                )
+            )
             if shown.area > 0.08 * view.area / 4:  # name the neighbours that show enough to be recognised
                 spot = shown.representative_point()
-                neighbour_labels.append(Shape("label", (project(np.asarray([[spot.x, spot.y]])),),
-                                              text=place.name, size=13, fill=MUTED))
+                neighbour_labels.append(
+                    Shape("label", (project(np.asarray([[spot.x, spot.y]])),), text=place.name, size=13, fill=MUTED)
+                )
     for place in atlas.communes_of(territory_code):
-        shapes.append(Shape("area", _rings(place.shape, project), fill=LAND, stroke="#c9ced6", width=0.6,
-                            title=place.name, background=True))
+        shapes.append(
+            Shape(
+                "area",
+                _rings(place.shape, project),
+                fill=LAND,
+                stroke="#c9ced6",
+                width=0.6,
+                title=place.name,
+                background=True,
+            )
+        )
     if outline is not None and not atlas.communes_of(territory_code):
         shapes.append(Shape("area", _rings(outline.shape, project), fill=LAND))
     # areas (vigilance, communes named), then the outline over them, then lines and points
-    order = sorted((m for m in drawn if m.drawn), key=lambda m: int(m.severity))
+    order = sorted((m for m in drawn if m.drawn and m.located is not None), key=lambda m: int(m.severity))
+    geometry = {id(mark): mark.located.shape for mark in order if mark.located is not None}
     for mark in order:
-        area = _polygons(mark.located.shape)
+        area = _polygons(geometry[id(mark)])
         if not area.is_empty:
-            shapes.append(Shape("area", _rings(area, project), fill=COLOURS[mark.colour], fill_opacity=0.45,
-                                stroke=DARK[mark.colour], width=1.5, title=_tooltip(mark)))
+            shapes.append(
+                Shape(
+                    "area",
+                    _rings(area, project),
+                    fill=COLOURS[mark.colour],
+                    fill_opacity=0.45,
+                    stroke=DARK[mark.colour],
+                    width=1.5,
+                    title=_tooltip(mark),
+                )
+            )
     if outline is not None:
         shapes.append(Shape("area", _rings(outline.shape, project), stroke=INK, width=2.2, title=outline.name))
     for mark in order:
-        line = _lines(mark.located.shape)
+        line = _lines(geometry[id(mark)])
         if not line.is_empty:
-            shapes.append(Shape("line", _rings(line, project), stroke=COLOURS[mark.colour], width=5.0,
-                                casing=DARK[mark.colour], dash="10 6" if mark.kind == "restriction" else "",
-                                title=_tooltip(mark)))
+            shapes.append(
+                Shape(
+                    "line",
+                    _rings(line, project),
+                    stroke=COLOURS[mark.colour],
+                    width=5.0,
+                    casing=DARK[mark.colour],
+                    dash="10 6" if mark.kind == "restriction" else "",
+                    title=_tooltip(mark),
+                )
+            )
     for mark in order:
-        points = _points(mark.located.shape)
-        line = _lines(mark.located.shape)
+        points = _points(geometry[id(mark)])
+        line = _lines(geometry[id(mark)])
         if not line.is_empty and _extent_px(line, project) < MIN_LINE_PX:
             points.append(line.centroid)  # a few streets at département scale: a marker, or nobody sees them
         for point in points:
-            shapes.append(Shape("point", (project(np.asarray([[point.x, point.y]])),), fill=COLOURS[mark.colour],
-                                stroke=PAPER, width=2.0, closed_sign=mark.kind in ("fermeture", "voies"), title=_tooltip(mark)))
+            shapes.append(
+                Shape(
+                    "point",
+                    (project(np.asarray([[point.x, point.y]])),),
+                    fill=COLOURS[mark.colour],
+                    stroke=PAPER,
+                    width=2.0,
+                    closed_sign=mark.kind in ("fermeture", "voies"),
+                    title=_tooltip(mark),
+                )
+            )
     shapes.extend(neighbour_labels)
     for name in labels:
-        place = next((p for p in atlas.communes_of(territory_code) if p.name == name), None)
-        if place is not None:
-            spot = place.shape.representative_point()
+        commune = next((p for p in atlas.communes_of(territory_code) if p.name == name), None)
+        if commune is not None:
+            spot = commune.shape.representative_point()
             shapes.append(Shape("label", (project(np.asarray([[spot.x, spot.y]])),), text=name, size=13))
     title = f"Carte des alertes en cours — {territory_name}"
     return Scene(project.width, project.height, shapes, title, drawn)
@@ -276,8 +346,9 @@ def _extent_px(geometry: BaseGeometry, project: Projection) -> float:
 
 
 def _replace_drawn(mark: Mark, drawn: bool) -> Mark:
-    return Mark(mark.alert_id, mark.title, mark.kind, mark.colour, mark.severity, mark.roads, mark.places,
-                mark.located, drawn)
+    return Mark(
+        mark.alert_id, mark.title, mark.kind, mark.colour, mark.severity, mark.roads, mark.places, mark.located, drawn
+    )
 
 
 def _tooltip(mark: Mark) -> str:
@@ -309,8 +380,12 @@ def _d(rings: Iterable[np.ndarray], close: bool, decimals: int = 1) -> str:
 def to_svg(scene: Scene, map_id: str = "carte") -> str:
     """The scene as an inline SVG element (role img, with a title and a description)."""
     drawn = [m for m in scene.marks if m.drawn]
-    desc = (f"{len(drawn)} alerte(s) localisée(s) sur la carte. La liste qui suit la carte donne les mêmes "
-            "routes et lieux en texte." if drawn else "Aucune alerte localisée sur la carte.")
+    desc = (
+        f"{len(drawn)} alerte(s) localisée(s) sur la carte. La liste qui suit la carte donne les mêmes "
+        "routes et lieux en texte."
+        if drawn
+        else "Aucune alerte localisée sur la carte."
+    )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="{map_id}" class="map" viewBox="0 0 {scene.width} {scene.height + 22}"'
         f' width="{scene.width}" height="{scene.height + 22}" role="img" aria-labelledby="{map_id}-titre {map_id}-desc"'
@@ -321,32 +396,48 @@ def to_svg(scene: Scene, map_id: str = "carte") -> str:
     for shape in scene.shapes:
         title = f"<title>{escape(shape.title)}</title>" if shape.title else ""
         if shape.kind == "area":
-            out.append(f'<path d="{_d(shape.rings, True, 0 if shape.background else 1)}" fill="{shape.fill}" fill-rule="evenodd"'
-                       + (f' fill-opacity="{shape.fill_opacity}"' if shape.fill_opacity != 1 else "")
-                       + (f' stroke="{shape.stroke}" stroke-width="{shape.width}" stroke-linejoin="round"'
-                          if shape.stroke != "none" else "")
-                       + f">{title}</path>")
+            out.append(
+                f'<path d="{_d(shape.rings, True, 0 if shape.background else 1)}" fill="{shape.fill}" fill-rule="evenodd"'
+                + (f' fill-opacity="{shape.fill_opacity}"' if shape.fill_opacity != 1 else "")
+                + (
+                    f' stroke="{shape.stroke}" stroke-width="{shape.width}" stroke-linejoin="round"'
+                    if shape.stroke != "none"
+                    else ""
+                )
+                + f">{title}</path>"
+            )
         elif shape.kind == "line":
             d = _d(shape.rings, False)
             dash = f' stroke-dasharray="{shape.dash}"' if shape.dash else ""
-            out.append(f'<g>{title}<path d="{d}" fill="none" stroke="{shape.casing or PAPER}" stroke-width="{shape.width + 4}"'
-                       ' stroke-linecap="round" stroke-linejoin="round"/>'
-                       f'<path d="{d}" fill="none" stroke="{shape.stroke}" stroke-width="{shape.width}"{dash}'
-                       ' stroke-linecap="round" stroke-linejoin="round"/></g>')
+            out.append(
+                f'<g>{title}<path d="{d}" fill="none" stroke="{shape.casing or PAPER}" stroke-width="{shape.width + 4}"'
+                ' stroke-linecap="round" stroke-linejoin="round"/>'
+                f'<path d="{d}" fill="none" stroke="{shape.stroke}" stroke-width="{shape.width}"{dash}'
+                ' stroke-linecap="round" stroke-linejoin="round"/></g>'
+            )
         elif shape.kind == "point":
             x, y = shape.rings[0][0]
-            sign = (f'<rect x="{x - 6:.1f}" y="{y - 2:.1f}" width="12" height="4" fill="{PAPER}"/>'
-                    if shape.closed_sign else "")
-            out.append(f'<g>{title}<circle cx="{x:.1f}" cy="{y:.1f}" r="11" fill="{shape.fill}" stroke="{INK}"'
-                       f' stroke-width="1.5"/>{sign}</g>')
+            sign = (
+                f'<rect x="{x - 6:.1f}" y="{y - 2:.1f}" width="12" height="4" fill="{PAPER}"/>'
+                if shape.closed_sign
+                else ""
+            )
+            out.append(
+                f'<g>{title}<circle cx="{x:.1f}" cy="{y:.1f}" r="11" fill="{shape.fill}" stroke="{INK}"'
+                f' stroke-width="1.5"/>{sign}</g>'
+            )
         elif shape.kind == "label":
             x, y = shape.rings[0][0]
             weight = ' font-weight="700"' if shape.bold else ""
             ink = shape.fill if shape.fill != "none" else INK
-            out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{shape.size}" text-anchor="middle" fill="{ink}"'
-                       f' stroke="{PAPER}" stroke-width="3" paint-order="stroke"{weight}>{escape(shape.text)}</text>')
-    out.append(f'<text x="{scene.width - 4}" y="{scene.height + 16}" font-size="12" text-anchor="end" fill="{INK}">'
-               f"{escape(ATTRIBUTION)}</text>")
+            out.append(
+                f'<text x="{x:.1f}" y="{y:.1f}" font-size="{shape.size}" text-anchor="middle" fill="{ink}"'
+                f' stroke="{PAPER}" stroke-width="3" paint-order="stroke"{weight}>{escape(shape.text)}</text>'
+            )
+    out.append(
+        f'<text x="{scene.width - 4}" y="{scene.height + 16}" font-size="12" text-anchor="end" fill="{INK}">'
+        f"{escape(ATTRIBUTION)}</text>"
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -392,14 +483,15 @@ async def atlas_for(crieur: Any) -> Atlas | None:
     return _ATLASES[folder]
 
 
-async def marks_for(crieur: Any, alerts: Sequence[Alert], atlas: Atlas | None,
-                    commune_names: dict[str, str]) -> list[Mark]:
+async def marks_for(
+    crieur: Any, alerts: Sequence[Alert], atlas: Atlas | None, commune_names: dict[str, str]
+) -> list[Mark]:
     from .feeds import source_item
 
     return [mark_for(alert, await source_item(crieur, alert), atlas, commune_names) for alert in alerts]
 
 
-_VIEWS: OrderedDict[tuple, MapView] = OrderedDict()
+_VIEWS: OrderedDict[tuple[Any, ...], MapView] = OrderedDict()
 VIEW_CACHE_SIZE = 64
 
 

@@ -32,8 +32,7 @@ class NearDuplicate:
             what = f"citant la {named}" if len(self.roads) == 1 else f"citant les {named}"
         else:
             what = "au texte très proche"
-        return (f"Une alerte {what} est partie {ago(self.age_seconds)} : n° {self.alert.id} "
-                f"« {self.alert.title} ».")
+        return f"Une alerte {what} est partie {ago(self.age_seconds)} : n° {self.alert.id} « {self.alert.title} »."
 
 
 def _words(text: str) -> list[str]:
@@ -44,8 +43,9 @@ def _roads(alert: Alert) -> set[Road]:
     return set(alert.roads) | set(parse_roads(f"{alert.title}\n{alert.text}"))
 
 
-def find(title: str, text: str, territories: Sequence[str], published: Iterable[Alert],
-         now: datetime | None = None) -> NearDuplicate | None:
+def find(
+    title: str, text: str, territories: Sequence[str], published: Iterable[Alert], now: datetime | None = None
+) -> NearDuplicate | None:
     """The most recent published alert the draft nearly repeats, or None."""
     now = now or datetime.now(timezone.utc)
     draft = f"{title}\n{text}"
@@ -60,8 +60,10 @@ def find(title: str, text: str, territories: Sequence[str], published: Iterable[
         if age > WINDOW_SECONDS or not set(territories) & set(alert.territories):
             continue
         shared = tuple(r for r in draft_roads if r in _roads(alert))
-        alike = difflib.SequenceMatcher(None, draft_words, _words(f"{alert.title}\n{alert.text}"),
-                                        autojunk=False).ratio() >= SIMILAR_TEXT
+        alike = (
+            difflib.SequenceMatcher(None, draft_words, _words(f"{alert.title}\n{alert.text}"), autojunk=False).ratio()
+            >= SIMILAR_TEXT
+        )
         if (shared or alike) and (best is None or age < best.age_seconds):
             best = NearDuplicate(alert, shared, max(0.0, age))
     return best

@@ -1,4 +1,4 @@
-""""En ce moment" for one territory: what is published right now on each channel (and how far its
+""" "En ce moment" for one territory: what is published right now on each channel (and how far its
 sending got), what is waiting (an approval, deliveries still queued), and what ended today."""
 
 from __future__ import annotations
@@ -71,8 +71,11 @@ async def territory_now(crieur: Any, territory: site.TerritoryInfo) -> NowView:
         rows = await store.progress(alert.id)
         progress[alert.id] = {r["channel"]: ChannelProgress.from_row(r) for r in rows}  # type: ignore[index]
     for channel in crieur.config.channels:
-        view.channels[channel] = [Published(a, progress[a.id].get(channel))  # type: ignore[index]
-                                  for a in current if channel in a.channels]
+        view.channels[channel] = [
+            Published(a, progress[a.id].get(channel))  # type: ignore[index]
+            for a in current
+            if channel in a.channels
+        ]
     view.queued = [Queued(a, p) for a in current for p in progress[a.id].values() if p.queued]  # type: ignore[index]
     view.pending = await store.alerts((AlertStatus.PENDING_APPROVAL,), territory=code, limit=50)
     view.ended = await _ended_today(store, code)

@@ -173,8 +173,9 @@ async def _territory_feed(request: web.Request, title: str, *, cap_index: bool) 
     if not_modified:
         return not_modified
     alerts = await site.recent_alerts(crieur, territory.code)
-    body = atom_feed(_feed_context(crieur), alerts, path=request.path, title=f"{title} — {territory.name}",
-                     cap_index=cap_index)
+    body = atom_feed(
+        _feed_context(crieur), alerts, path=request.path, title=f"{title} — {territory.name}", cap_index=cap_index
+    )
     return _xml(body, ATOM_MEDIA_TYPE, etag)
 
 
@@ -221,4 +222,3 @@ async def readyz(request: web.Request) -> web.Response:
     if problems:
         return web.Response(status=503, text="\n".join(problems))
     return web.Response(text="ready")
-

@@ -28,8 +28,20 @@ LOGIN_NAME: Any = _RequestKey("login_name", str) if _RequestKey else "crieur.log
 
 PARIS = ZoneInfo("Europe/Paris")
 PUBLIC_CACHE = "public, max-age=30, must-revalidate"
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-          "novembre", "décembre")
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
 SEVERITY_FR = {0: "Information", 1: "Mineure", 2: "Modérée", 3: "Sévère", 4: "Extrême"}
 # Shown alerts: what was published; pending and rejected ones never leave the console.
 PUBLIC_STATUSES = (AlertStatus.PUBLISHED, AlertStatus.ENDED, AlertStatus.EXPIRED)
@@ -131,7 +143,7 @@ async def recent_alerts(crieur: Any, code: str | None = None, limit: int = 50) -
 
 
 def paris(value: datetime | float | None) -> str:
-    """"25 novembre 2026 à 17 h 40", in Europe/Paris time."""
+    """ "25 novembre 2026 à 17 h 40", in Europe/Paris time."""
     if value is None:
         return ""
     if not isinstance(value, datetime):
@@ -164,7 +176,7 @@ def format_phone(number: str) -> str:
     digits = number.replace(" ", "")
     if digits.startswith("+33") and len(digits) == 12:
         national = "0" + digits[3:]
-        return " ".join(national[i:i + 2] for i in range(0, 10, 2))
+        return " ".join(national[i : i + 2] for i in range(0, 10, 2))
     return number
 
 

@@ -25,8 +25,15 @@ DOWN_FAILURES = 3
 DOWN_INTERVALS = 6
 DOWN_TIMEOUTS = 3
 
-KINDS_FR = {"rss": "RSS", "atom": "Atom", "cap": "CAP", "datex2": "DATEX II", "geojson": "GeoJSON",
-            "csv": "CSV", "vigilance": "vigilance Météo-France"}
+KINDS_FR = {
+    "rss": "RSS",
+    "atom": "Atom",
+    "cap": "CAP",
+    "datex2": "DATEX II",
+    "geojson": "GeoJSON",
+    "csv": "CSV",
+    "vigilance": "vigilance Météo-France",
+}
 HTTP_FR = {
     400: "requête refusée",
     401: "authentification requise",
@@ -40,8 +47,17 @@ HTTP_FR = {
     503: "service indisponible (maintenance ou surcharge)",
     504: "le serveur n'a pas répondu à temps (passerelle)",
 }
-RAW_FIELDS = ("last_status", "last_success", "last_attempt", "next_run", "consecutive_failures", "last_items",
-              "etag", "last_modified", "last_error")
+RAW_FIELDS = (
+    "last_status",
+    "last_success",
+    "last_attempt",
+    "next_run",
+    "consecutive_failures",
+    "last_items",
+    "etag",
+    "last_modified",
+    "last_error",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +92,7 @@ def _when(value: Any) -> datetime | None:
 
 
 def _strip_source(message: str) -> str:
-    """"source 'x': HTTP 503 ..." -> "HTTP 503 ..." (the name is already on the card)."""
+    """ "source 'x': HTTP 503 ..." -> "HTTP 503 ..." (the name is already on the card)."""
     return re.sub(r"^source '[^']*':\s*", "", message.strip())
 
 
@@ -97,30 +113,55 @@ def explain_error(message: str, kind: str = "") -> str:
         return f"Délai dépassé : le serveur n'a pas envoyé le document complet en {timeout.group(1)} s."
     lowered = text.lower()
     rules: list[tuple[tuple[str, ...], str]] = [
-        (("sink failed", "parse failed"),
-         "Le document a été lu mais n'a pas pu être traité (erreur interne : voir les journaux)."),
-        (("name or service not known", "nodename nor servname", "getaddrinfo", "temporary failure in name"),
-         "Adresse du serveur introuvable (nom de domaine inconnu ou DNS en panne)."),
+        (
+            ("sink failed", "parse failed"),
+            "Le document a été lu mais n'a pas pu être traité (erreur interne : voir les journaux).",
+        ),
+        (
+            ("name or service not known", "nodename nor servname", "getaddrinfo", "temporary failure in name"),
+            "Adresse du serveur introuvable (nom de domaine inconnu ou DNS en panne).",
+        ),
         (("ssl", "certificate"), "Connexion sécurisée impossible : le certificat du serveur est refusé."),
-        (("connection refused", "cannot connect", "clientconnector", "connect call failed"),
-         "Impossible de joindre le serveur : connexion refusée ou réseau coupé."),
-        (("serverdisconnected", "connection reset", "payload", "server disconnected"),
-         "Le serveur a coupé la connexion avant la fin du document."),
+        (
+            ("connection refused", "cannot connect", "clientconnector", "connect call failed"),
+            "Impossible de joindre le serveur : connexion refusée ou réseau coupé.",
+        ),
+        (
+            ("serverdisconnected", "connection reset", "payload", "server disconnected"),
+            "Le serveur a coupé la connexion avant la fin du document.",
+        ),
         (("exceeds the limit",), "Le document dépasse la taille maximale acceptée pour cette source."),
         (("cannot read",), "Le fichier de la source est absent ou illisible."),
         (("unsupported url scheme",), "L'adresse de la source n'est ni http(s) ni un fichier."),
-        (("sent an html page",),
-         "Le serveur a envoyé une page web au lieu des données (page d'erreur ou de connexion ?)."),
-        (("refused hostile", "entity-expansion", "xml entities"),
-         "Document refusé par sécurité : il déclare des entités XML."),
+        (
+            ("sent an html page",),
+            "Le serveur a envoyé une page web au lieu des données (page d'erreur ou de connexion ?).",
+        ),
+        (
+            ("refused hostile", "entity-expansion", "xml entities"),
+            "Document refusé par sécurité : il déclare des entités XML.",
+        ),
         (("empty document", "empty csv"), "Le document reçu est vide."),
         (("malformed json", "unreadable json"), f"Le document n'est pas du JSON valide{at_line}."),
         (("malformed", "unreadable"), f"Le document est mal formé (XML invalide){at_line}."),
-        (("expected a cap", "not a datex ii", "not a readable rss", "not an rss", "expected a geojson",
-          "not a vigilance document", "expected a json object", "(xml) but got", "(json) but got",
-          "featurecollection without", "neither a road nor a state column", "situationpublication",
-          "payloadpublication"),
-         f"Le fichier n'est pas au format {kind_fr}{at_line}."),
+        (
+            (
+                "expected a cap",
+                "not a datex ii",
+                "not a readable rss",
+                "not an rss",
+                "expected a geojson",
+                "not a vigilance document",
+                "expected a json object",
+                "(xml) but got",
+                "(json) but got",
+                "featurecollection without",
+                "neither a road nor a state column",
+                "situationpublication",
+                "payloadpublication",
+            ),
+            f"Le fichier n'est pas au format {kind_fr}{at_line}.",
+        ),
     ]
     for needles, sentence in rules:
         if any(n in lowered for n in needles):
@@ -173,22 +214,33 @@ def view(name: str, state: Mapping[str, Any], spec: Any | None, now: datetime) -
     elif upcoming >= now:
         next_reading = f"prochaine lecture {within((upcoming - now).total_seconds())}"
     else:
-        next_reading = f"prochaine lecture attendue depuis {duration_fr((now - upcoming).total_seconds())}" \
-                       " (l'ingestion tourne-t-elle ?)"
+        next_reading = (
+            f"prochaine lecture attendue depuis {duration_fr((now - upcoming).total_seconds())}"
+            " (l'ingestion tourne-t-elle ?)"
+        )
     error = str(state.get("last_error") or "")
     raw = [(key, str(state.get(key))) for key in RAW_FIELDS if state.get(key) not in (None, "")]
     if spec is not None:
         raw.insert(0, ("url", str(spec.url)))
         raw.insert(1, ("interval", f"{interval:g} s"))
     return SourceView(
-        name=name, kind=kind, state=verdict, label=LABELS[verdict], read=read, next=next_reading, why=_sentence(why),
-        explanation=explain_error(error, kind) if error else "", interval=interval, raw=raw,
+        name=name,
+        kind=kind,
+        state=verdict,
+        label=LABELS[verdict],
+        read=read,
+        next=next_reading,
+        why=_sentence(why),
+        explanation=explain_error(error, kind) if error else "",
+        interval=interval,
+        raw=raw,
         issues=[str(i) for i in state.get("issues") or []],
     )
 
 
-def views(states: Mapping[str, Mapping[str, Any]], specs: Iterable[Any], now: datetime | None = None
-          ) -> list[SourceView]:
+def views(
+    states: Mapping[str, Mapping[str, Any]], specs: Iterable[Any], now: datetime | None = None
+) -> list[SourceView]:
     """Every configured source (polled or not yet) and every source with a stored state, the ones that
     need a CM first (down, late), then by name."""
     now = now or datetime.now(timezone.utc)

@@ -61,7 +61,7 @@ def plain_text(content: str) -> str:
 
 
 def _account(status: dict[str, Any], instance: str) -> str:
-    """"@user@host" for a status' author, completing a local account's acct with our instance host."""
+    """ "@user@host" for a status' author, completing a local account's acct with our instance host."""
     account = status.get("account") or {}
     acct = str(account.get("acct") or "")
     if acct and "@" not in acct:
@@ -116,8 +116,11 @@ class Wall:
             return posts
 
     async def _fetch(self, tag: str, limit: int) -> list[Post]:
-        partners = {p.strip().lower() if p.strip().startswith("@") else "@" + p.strip().lower()
-                    for p in self.crieur.config.partners if p.strip()}
+        partners = {
+            p.strip().lower() if p.strip().startswith("@") else "@" + p.strip().lower()
+            for p in self.crieur.config.partners
+            if p.strip()
+        }
         channel = self._mastodon()
         if channel is None or not partners:
             return []
@@ -149,12 +152,15 @@ class Wall:
 
 
 def _relayed(authority: str, publisher: str) -> str:
-    """"Préfecture de Loir-et-Cher (relayé par Département de Loir-et-Cher)", or the publisher alone."""
+    """ "Préfecture de Loir-et-Cher (relayé par Département de Loir-et-Cher)", or the publisher alone."""
     return f"{authority} (relayé par {publisher})" if authority and authority != publisher else publisher
 
+
 def _dump_posts(posts: Sequence[Post]) -> str:
-    return json.dumps([{"author": p.author, "text": p.text, "at": p.at.isoformat() if p.at else None,
-                        "url": p.url} for p in posts], ensure_ascii=False)
+    return json.dumps(
+        [{"author": p.author, "text": p.text, "at": p.at.isoformat() if p.at else None, "url": p.url} for p in posts],
+        ensure_ascii=False,
+    )
 
 
 def _load_posts(text: str) -> list[Post]:
@@ -162,5 +168,13 @@ def _load_posts(text: str) -> list[Post]:
         raw = json.loads(text or "[]")
     except ValueError:
         return []
-    return [Post(str(p.get("author", "")), str(p.get("text", "")), _when(p.get("at")) if p.get("at") else None,
-                 web_link(p.get("url"))) for p in raw if isinstance(p, dict)]
+    return [
+        Post(
+            str(p.get("author", "")),
+            str(p.get("text", "")),
+            _when(p.get("at")) if p.get("at") else None,
+            web_link(p.get("url")),
+        )
+        for p in raw
+        if isinstance(p, dict)
+    ]

@@ -50,8 +50,14 @@ def setup(app: web.Application) -> None:
 
 
 def _road_specs(topic: Any) -> tuple[str, ...]:
-    kinds = {"D": "routes départementales", "N": "routes nationales", "A": "autoroutes", "C": "voies communales",
-             "VC": "voies communales", "M": "routes métropolitaines"}
+    kinds = {
+        "D": "routes départementales",
+        "N": "routes nationales",
+        "A": "autoroutes",
+        "C": "voies communales",
+        "VC": "voies communales",
+        "M": "routes métropolitaines",
+    }
     named = sorted(kinds.get(k, k) for k in topic.road_kinds)
     return tuple(dict.fromkeys([*named, *sorted(str(r) for r in topic.road_refs)]))
 
@@ -70,8 +76,9 @@ async def questions(crieur: Any, territory: str | None = None, now: datetime | N
         items = list(await crieur.store.items(sources=list(authority.feeds))) if authority.feeds else []
         feed_urls = tuple(urls[f] for f in authority.feeds if _public_url(urls.get(f, "")))
         for topic in authority.topics:
-            question = grouped.setdefault(topic.id, Question(topic.id, topic.label, topic.keywords[:6],
-                                                             _road_specs(topic)))
+            question = grouped.setdefault(
+                topic.id, Question(topic.id, topic.label, topic.keywords[:6], _road_specs(topic))
+            )
             latest = directory.latest_publication(authority, topic, items, now) if items else None
             question.responsible.append(Responsible(authority, topic, feed_urls, latest))
     return list(grouped.values())
@@ -91,8 +98,12 @@ async def who_does_what(request: web.Request) -> web.StreamResponse:
     directory = getattr(crieur, "directory", None)
     found = await questions(crieur, territory.code if territory else None)
     response = render(
-        request, "who_does_what.html", territory=territory, territories=site.territories(crieur),
-        questions=found, own=directory.own if directory is not None else None,
+        request,
+        "who_does_what.html",
+        territory=territory,
+        territories=site.territories(crieur),
+        questions=found,
+        own=directory.own if directory is not None else None,
     )
     response.headers["Cache-Control"] = PAGE_CACHE
     return response

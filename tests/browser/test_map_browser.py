@@ -81,7 +81,8 @@ async def test_map_reads_with_the_stylesheet_off(mapped_site: dict[str, Any], pa
     assert 780 <= box["width"] <= 820 and box["height"] > 500
     paint = await page.evaluate(
         "() => { const p = document.querySelector('svg#carte path[fill=\"#e8710a\"]');"
-        " return getComputedStyle(p).fill; }")
+        " return getComputedStyle(p).fill; }"
+    )
     assert paint == "rgb(232, 113, 10)"  # the orange comes from the SVG itself
     assert "Voies fermées" in await page.locator(".map-section").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -97,7 +98,9 @@ async def test_alert_page_and_who_does_what_have_no_axe_violations(mapped_site: 
     await page.screenshot(path=str(ARTIFACTS / "alert-page.png"), full_page=True)
     assert await axe_violations(page) == []
     await page.goto(f"{base}/qui-fait-quoi")
-    school = await page.locator("#sujet-transport-scolaire + * + ul, section[aria-labelledby=sujet-transport-scolaire]").first.inner_text()
+    school = await page.locator(
+        "#sujet-transport-scolaire + * + ul, section[aria-labelledby=sujet-transport-scolaire]"
+    ).first.inner_text()
     assert "La Région Centre-Val de Loire (réseau Rémi)" in school
     await page.screenshot(path=str(ARTIFACTS / "qui-fait-quoi.png"), full_page=True)
     assert await axe_violations(page) == []

@@ -21,8 +21,16 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 import playwright.async_api as playwright_api  # noqa: E402  (a test dependency: missing = failure)
 
@@ -46,12 +54,31 @@ async def fake_preview(text: str, territories: list[str], channels: list[str], s
         if name == "sms":
             gsm = all(ord(c) < 128 or c in "éèàùç" for c in rendered)
             per = 153 if gsm else 67
-            rows.append({"channel": name, "kind": "twilio", "text": rendered, "length": len(rendered),
-                         "max_length": 480, "segments": max(1, -(-len(rendered) // per)),
-                         "encoding": "GSM-7" if gsm else "UCS-2", "subscribers": 1250})
+            rows.append(
+                {
+                    "channel": name,
+                    "kind": "twilio",
+                    "text": rendered,
+                    "length": len(rendered),
+                    "max_length": 480,
+                    "segments": max(1, -(-len(rendered) // per)),
+                    "encoding": "GSM-7" if gsm else "UCS-2",
+                    "subscribers": 1250,
+                }
+            )
         else:
-            rows.append({"channel": name, "kind": "mastodon", "text": rendered, "length": len(rendered),
-                         "max_length": 500, "segments": None, "encoding": None, "subscribers": None})
+            rows.append(
+                {
+                    "channel": name,
+                    "kind": "mastodon",
+                    "text": rendered,
+                    "length": len(rendered),
+                    "max_length": 500,
+                    "segments": None,
+                    "encoding": None,
+                    "subscribers": None,
+                }
+            )
     return rows
 
 
@@ -61,13 +88,22 @@ async def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Async
     crieur = await make_crieur(tmp_path)
     await add_user(crieur.store, "camille.durand", PASSWORD, "cm")
     await crieur.store.add_alert(snow_alert())
-    await crieur.store.add_alert(snow_alert(
-        title="Verglas sur la RD 2152 à Vendôme", text="Plaques de verglas signalées, salage en cours.",
-        severity=Severity.MODERATE, roads=(), areas=()))
+    await crieur.store.add_alert(
+        snow_alert(
+            title="Verglas sur la RD 2152 à Vendôme",
+            text="Plaques de verglas signalées, salage en cours.",
+            severity=Severity.MODERATE,
+            roads=(),
+            areas=(),
+        )
+    )
     crieur.preview = fake_preview  # type: ignore[attr-defined]
     async with FakeMastodon() as mastodon:
-        mastodon.add_status("Rue Denis Papin : déneigement en cours, stationnement interdit #route41",
-                            tags=("route41",), account="mairie_blois@mastodon.example")
+        mastodon.add_status(
+            "Rue Denis Papin : déneigement en cours, stationnement interdit #route41",
+            tags=("route41",),
+            account="mairie_blois@mastodon.example",
+        )
         server = TestServer(make_app(crieur), host="127.0.0.1", port=0)
         await server.start_server()
         import aiohttp
@@ -88,8 +124,9 @@ async def page(tmp_path: pathlib.Path) -> AsyncIterator[Any]:
         assert CHROMIUM.exists(), "Debian's chromium is not installed: apt-get install chromium"
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         # bypass_csp: only so that the test can inject axe-core; the pages themselves run under their CSP
-        context = await browser.new_context(viewport={"width": 412, "height": 915}, locale="fr-FR",
-                                            timezone_id="Europe/Paris", bypass_csp=True)
+        context = await browser.new_context(
+            viewport={"width": 412, "height": 915}, locale="fr-FR", timezone_id="Europe/Paris", bypass_csp=True
+        )
         page = await context.new_page()
         try:
             yield page
@@ -103,7 +140,9 @@ async def axe_violations(page: Any) -> list[dict[str, Any]]:
     result = await page.evaluate(
         "async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
     )
-    return [{"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]]
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]
+    ]
 
 
 async def login(page: Any, base: str) -> None:

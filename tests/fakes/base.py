@@ -61,7 +61,8 @@ def multipart_parts(recorded: Recorded) -> dict[str, tuple[bytes, str]] | None:
     if not content_type.startswith("multipart/form-data"):
         return None
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + recorded.body)
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + recorded.body
+    )
     if not message.is_multipart():
         return None
     parts: dict[str, tuple[bytes, str]] = {}
@@ -75,8 +76,16 @@ def multipart_parts(recorded: Recorded) -> dict[str, tuple[bytes, str]] | None:
 class Contract(Protocol):
     """What a fake needs from a provider description (OpenAPIContract, LexiconContract)."""
 
-    def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
-                      body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]: ...
+    def check_request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: bytes,
+        form: dict[str, str],
+        json_body: Any,
+    ) -> tuple[Any, list[str]]: ...
 
     def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]: ...
 
@@ -132,7 +141,9 @@ class FakeProvider:
     def fail_next(self, count: int = 1, status: int = 500) -> None:
         self._fail_next, self._fail_status = count, status
 
-    def rate_limit_next(self, count: int = 1, *, retry_after: str | None = "2", headers: dict[str, str] | None = None) -> None:
+    def rate_limit_next(
+        self, count: int = 1, *, retry_after: str | None = "2", headers: dict[str, str] | None = None
+    ) -> None:
         """Answer 429 to the next `count` requests, with Retry-After and/or the provider's own headers."""
         self._limit_next = count
         self._limit_headers = dict(headers or {})
@@ -184,15 +195,11 @@ class FakeProvider:
 
     # ---- queries for tests ----------------------------------------------------------------------
     def received(self, method: str | None = None, path_contains: str = "") -> list[Recorded]:
-        return [
-            r for r in self.requests
-            if (method is None or r.method == method) and path_contains in r.path
-        ]
+        return [r for r in self.requests if (method is None or r.method == method) and path_contains in r.path]
 
     def count_for(self, recipient: str, *, only_success: bool = True) -> int:
         return sum(
-            1 for r in self.requests
-            if self.recipient(r) == recipient and (not only_success or 200 <= r.answered < 300)
+            1 for r in self.requests if self.recipient(r) == recipient and (not only_success or 200 <= r.answered < 300)
         )
 
     # ---- server ---------------------------------------------------------------------------------
@@ -302,11 +309,15 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--failure-ratio", type=float, default=0.0)
     parser.add_argument("--token", default="test-token", help="credential the fake accepts")
-    parser.add_argument("--no-contract", action="store_true",
-                        help="do not check requests and answers against the provider's description (benchmarks"
-                             " measuring Crieur's throughput, not the validator's; the test suite always checks)")
-    parser.add_argument("--count-only", action="store_true",
-                        help="validate and count the requests without keeping them (benchmarks)")
+    parser.add_argument(
+        "--no-contract",
+        action="store_true",
+        help="do not check requests and answers against the provider's description (benchmarks"
+        " measuring Crieur's throughput, not the validator's; the test suite always checks)",
+    )
+    parser.add_argument(
+        "--count-only", action="store_true", help="validate and count the requests without keeping them (benchmarks)"
+    )
     args = parser.parse_args()
 
     async def serve() -> None:
@@ -322,8 +333,11 @@ def run_standalone(factory: Callable[[argparse.Namespace], FakeProvider], descri
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        print(f"stopping: {fake.seen} requests, {fake.accepted} accepted, {len(fake.refused)} refused by"
-              f" the description, {len(fake.answer_violations)} answers outside it", flush=True)
+        print(
+            f"stopping: {fake.seen} requests, {fake.accepted} accepted, {len(fake.refused)} refused by"
+            f" the description, {len(fake.answer_violations)} answers outside it",
+            flush=True,
+        )
         for problem in [*map(str, fake.refused), *fake.answer_violations][:20]:
             print(f"contract: {problem}", flush=True)
         await fake.stop()

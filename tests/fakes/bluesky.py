@@ -73,10 +73,14 @@ class FakeBluesky(FakeProvider):
 
     def too_many(self, headers: dict[str, str]) -> web.Response:
         response = self.error(429, 429, "Rate Limit Exceeded")
-        response.headers.update({
-            "ratelimit-limit": "5000", "ratelimit-remaining": "0",
-            "ratelimit-reset": str(int(time.time()) + 60), "ratelimit-policy": "5000;w=3600",
-        })
+        response.headers.update(
+            {
+                "ratelimit-limit": "5000",
+                "ratelimit-remaining": "0",
+                "ratelimit-reset": str(int(time.time()) + 60),
+                "ratelimit-policy": "5000;w=3600",
+            }
+        )
         response.headers.update(headers)
         return response
 
@@ -133,8 +137,9 @@ class FakeBluesky(FakeProvider):
         uri = f"at://{self.did}/app.bsky.feed.post/{rkey}"
         cid = "bafyrei" + hashlib.sha256(repr(record).encode()).hexdigest()[:52]
         self.records.append({"uri": uri, "cid": cid, "record": record})
-        return web.json_response({"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"})
-
+        return web.json_response(
+            {"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"}
+        )
 
     async def upload_blob(self, request: web.Request) -> web.Response:
         """com.atproto.repo.uploadBlob: the raw bytes as the body, their MIME type as Content-Type."""
@@ -149,8 +154,9 @@ class FakeBluesky(FakeProvider):
             return self.error(400, "InvalidRequest", "Expected a blob with its Content-Type")
         cid = "bafkrei" + hashlib.sha256(recorded.body).hexdigest()[:52]
         self.blobs[cid] = (recorded.body, media_type)
-        return web.json_response({"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": media_type,
-                                           "size": len(recorded.body)}})
+        return web.json_response(
+            {"blob": {"$type": "blob", "ref": {"$link": cid}, "mimeType": media_type, "size": len(recorded.body)}}
+        )
 
     def _embed_problem(self, embed: Any) -> str:
         """What app.bsky.embed.images refuses: more than 4 images, a missing alt, an unknown or non-image

@@ -95,13 +95,19 @@ class OpenAPIContract:
                 names = {(p["name"], p["in"]) for p in own}
                 parameters = own + [p for p in shared if (p["name"], p["in"]) not in names]
                 regex = "".join(
-                    "[^/]+" if part.startswith("{") else re.escape(part)
-                    for part in re.split(r"(\{[^}]+\})", template)
+                    "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", template)
                 )
-                self.operations.append(Operation(
-                    method.upper(), template, re.compile(f"^{re.escape(prefix)}{regex}$"),
-                    "/paths/" + _escape(template) + "/" + method, operation, parameters, self,
-                ))
+                self.operations.append(
+                    Operation(
+                        method.upper(),
+                        template,
+                        re.compile(f"^{re.escape(prefix)}{regex}$"),
+                        "/paths/" + _escape(template) + "/" + method,
+                        operation,
+                        parameters,
+                        self,
+                    )
+                )
         # literal paths first, so "/api/v1/statuses/{id}" never shadows a literal sibling
         self.operations.sort(key=lambda op: op.template.count("{"))
 
@@ -133,8 +139,10 @@ class OpenAPIContract:
         body, account, status), so a 20,000-SMS fan-out validates each distinct value once. `frozen` is
         the value itself for a scalar (`kind` its type, so True and 1 differ), else its JSON."""
         found = self._validator(pointer, key).iter_errors(json.loads(frozen) if kind == "json" else frozen)
-        return tuple(f"/{key}{''.join(f'/{p}' for p in e.absolute_path)}: {e.message[:300]}"
-                     for e in sorted(found, key=lambda e: list(map(str, e.absolute_path))))
+        return tuple(
+            f"/{key}{''.join(f'/{p}' for p in e.absolute_path)}: {e.message[:300]}"
+            for e in sorted(found, key=lambda e: list(map(str, e.absolute_path)))
+        )
 
     def _inline(self, node: Any, stack: tuple[str, ...]) -> Any:
         """The schema with its $refs replaced by what they point to (once, when the validator is built:
@@ -159,8 +167,9 @@ class OpenAPIContract:
         schema = self._schema(pointer)
         if isinstance(value, dict) and _plain_object(schema):
             # the same verdict as validating the whole object, property by property (see _property_errors)
-            problems = [f"{where}: {key!r} is a required property" for key in schema.get("required", [])
-                        if key not in value]
+            problems = [
+                f"{where}: {key!r} is a required property" for key in schema.get("required", []) if key not in value
+            ]
             for key, item in value.items():
                 if key in schema["properties"]:
                     if isinstance(item, (dict, list)):
@@ -243,8 +252,9 @@ class OpenAPIContract:
         validator = self._validator_class(schema, format_checker=FORMATS)
         return [f"{where}: {e.message[:300]}" for e in validator.iter_errors(value)][:5]
 
-    def _check_body(self, operation: Operation, content_type: str, body: bytes, form: Mapping[str, str],
-                    json_body: Any) -> list[str]:
+    def _check_body(
+        self, operation: Operation, content_type: str, body: bytes, form: Mapping[str, str], json_body: Any
+    ) -> list[str]:
         request_body = operation.operation.get("requestBody")
         if request_body is None:
             return []
@@ -258,8 +268,10 @@ class OpenAPIContract:
         pointer = f"{operation.pointer}/requestBody/content/{_escape(media)}/schema"
         schema = self._deref(content[media].get("schema") or {})
         if media == "application/x-www-form-urlencoded":
-            value: Any = {k: _coerce(v, self._deref((schema.get("properties") or {}).get(k, {})), self._deref)
-                          for k, v in form.items()}
+            value: Any = {
+                k: _coerce(v, self._deref((schema.get("properties") or {}).get(k, {})), self._deref)
+                for k, v in form.items()
+            }
         elif media.endswith("json"):
             if json_body is None:
                 return ["request body is not valid JSON"]
@@ -326,8 +338,12 @@ _PLAIN_OBJECT_KEYS = {"type", "title", "description", "properties", "required", 
 
 def _plain_object(schema: Any) -> bool:
     """An object schema whose verdict is the sum of its properties' (no combinators, no extra rules)."""
-    return (isinstance(schema, dict) and schema.get("type") in ("object", None) and "properties" in schema
-            and all(key in _PLAIN_OBJECT_KEYS or key.startswith("x-") for key in schema))
+    return (
+        isinstance(schema, dict)
+        and schema.get("type") in ("object", None)
+        and "properties" in schema
+        and all(key in _PLAIN_OBJECT_KEYS or key.startswith("x-") for key in schema)
+    )
 
 
 def _escape(part: str) -> str:
@@ -339,8 +355,7 @@ def _path_values(operation: Operation, path: str) -> dict[str, str]:
     if not names:
         return {}
     regex = "".join(
-        "([^/]+)" if part.startswith("{") else re.escape(part)
-        for part in re.split(r"(\{[^}]+\})", operation.template)
+        "([^/]+)" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", operation.template)
     )
     match = re.search(f"{regex}$", path)
     return dict(zip(names, match.groups(), strict=True)) if match else {}

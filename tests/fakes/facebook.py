@@ -25,14 +25,36 @@ FEED = re.compile(r"^/v\d+\.\d+/[^/]+/feed$")
 PHOTOS = re.compile(r"^/v\d+\.\d+/[^/]+/photos$")
 # the documented parameters of POST /{page-id}/photos (Graph API reference, Page Photos), sent multipart
 PHOTO_PARAMETERS = {
-    "access_token", "source", "url", "caption", "message", "published", "alt_text_custom", "no_story",
-    "scheduled_publish_time", "temporary", "appsecret_proof",
+    "access_token",
+    "source",
+    "url",
+    "caption",
+    "message",
+    "published",
+    "alt_text_custom",
+    "no_story",
+    "scheduled_publish_time",
+    "temporary",
+    "appsecret_proof",
 }
 # the documented parameters of POST /{page-id}/feed (Graph API reference, Page Feed)
 FEED_PARAMETERS = {
-    "access_token", "message", "link", "published", "scheduled_publish_time", "place", "tags",
-    "targeting", "feed_targeting", "backdated_time", "child_attachments", "multi_share_optimized",
-    "multi_share_end_card", "object_attachment", "unpublished_content_type", "appsecret_proof",
+    "access_token",
+    "message",
+    "link",
+    "published",
+    "scheduled_publish_time",
+    "place",
+    "tags",
+    "targeting",
+    "feed_targeting",
+    "backdated_time",
+    "child_attachments",
+    "multi_share_optimized",
+    "multi_share_end_card",
+    "object_attachment",
+    "unpublished_content_type",
+    "appsecret_proof",
 }
 MAX_MESSAGE = 63206
 POST_ID = re.compile(r"^\d+_\d+$")
@@ -41,8 +63,16 @@ POST_ID = re.compile(r"^\d+_\d+$")
 class GraphFeedContract:
     """POST /{version}/{page-id}/feed as the Graph API reference describes it (no OpenAPI exists)."""
 
-    def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
-                      body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]:
+    def check_request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: bytes,
+        form: dict[str, str],
+        json_body: Any,
+    ) -> tuple[Any, list[str]]:
         content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
         if method == "POST" and PHOTOS.match(path):
             return "photos", self._photo_problems(content_type, body, headers)
@@ -68,7 +98,9 @@ class GraphFeedContract:
         if not content_type.startswith("multipart/form-data"):
             return [f"a photo upload is multipart/form-data, not {content_type or '(none)'}"]
         parts = multipart_parts(Recorded("POST", "", [], headers, body)) or {}
-        problems = [f"param {name}: not a parameter of the photos edge" for name in parts if name not in PHOTO_PARAMETERS]
+        problems = [
+            f"param {name}: not a parameter of the photos edge" for name in parts if name not in PHOTO_PARAMETERS
+        ]
         if len(parts.get("caption", (b"", ""))[0].decode("utf-8", "replace")) > MAX_MESSAGE:
             problems.append(f"param caption: longer than {MAX_MESSAGE} characters")
         return problems
@@ -77,7 +109,7 @@ class GraphFeedContract:
         if operation == "photos" and status == 200:
             answer = json.loads(body) if body else None
             if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("post_id", ""))):
-                return ["answer 200 is not {\"id\": \"<photo-id>\", \"post_id\": \"<page-id>_<post-id>\"}"]
+                return ['answer 200 is not {"id": "<photo-id>", "post_id": "<page-id>_<post-id>"}']
             return []
         try:
             answer = json.loads(body) if body else None
@@ -85,7 +117,7 @@ class GraphFeedContract:
             return [f"answer {status} is not JSON"]
         if status == 200:
             if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("id", ""))):
-                return ["answer 200 is not {\"id\": \"<page-id>_<post-id>\"}"]
+                return ['answer 200 is not {"id": "<page-id>_<post-id>"}']
             return []
         error = answer.get("error") if isinstance(answer, dict) else None
         if not isinstance(error, dict) or not {"message", "type", "code"} <= set(error):
@@ -109,8 +141,10 @@ class FakeFacebook(FakeProvider):
         self.next_error: list[tuple[int, int | None, str]] = []  # (code, subcode, message) answered in order
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/{version}/{page_id}/feed", self.post_feed),
-                web.post("/{version}/{page_id}/photos", self.post_photo)]
+        return [
+            web.post("/{version}/{page_id}/feed", self.post_feed),
+            web.post("/{version}/{page_id}/photos", self.post_photo),
+        ]
 
     def _token(self, request: web.Request, recorded: Recorded) -> str:
         parts = multipart_parts(recorded) or {}
@@ -120,9 +154,21 @@ class FakeFacebook(FakeProvider):
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         return self._token(request, recorded) == self.token
 
-    def graph_error(self, code: int, message: str, *, subcode: int | None = None, status: int | None = None,
-                    error_type: str = "OAuthException") -> web.Response:
-        error: dict[str, Any] = {"message": message, "type": error_type, "code": code, "fbtrace_id": secrets.token_urlsafe(8)}
+    def graph_error(
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        status: int | None = None,
+        error_type: str = "OAuthException",
+    ) -> web.Response:
+        error: dict[str, Any] = {
+            "message": message,
+            "type": error_type,
+            "code": code,
+            "fbtrace_id": secrets.token_urlsafe(8),
+        }
         if subcode is not None:
             error["error_subcode"] = subcode
         if code in (1, 2):
@@ -133,7 +179,9 @@ class FakeFacebook(FakeProvider):
         if status == 429:
             return self.graph_error(32, "Page request limit reached", status=400)
         if status >= 500:
-            return self.graph_error(2, "An unexpected error has occurred. Please retry your request later.", status=status)
+            return self.graph_error(
+                2, "An unexpected error has occurred. Please retry your request later.", status=status
+            )
         return self.graph_error(int(code) if str(code).isdigit() else 100, message, status=status)
 
     def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
@@ -162,10 +210,13 @@ class FakeFacebook(FakeProvider):
             return self.graph_error(100, "(#100) Either message or link must be specified")
         if any(p["message"] == form.get("message") for p in self.posts):
             return self.graph_error(506, "Duplicate status message", subcode=1455006)
-        post = {"id": f"{self.page_id}_{next(self._ids)}", "message": form.get("message", ""), "link": form.get("link", "")}
+        post = {
+            "id": f"{self.page_id}_{next(self._ids)}",
+            "message": form.get("message", ""),
+            "link": form.get("link", ""),
+        }
         self.posts.append(post)
         return web.json_response({"id": post["id"]})
-
 
     async def post_photo(self, request: web.Request) -> web.Response:
         """POST /{page_id}/photos, multipart: `source` (the image), `caption`, `alt_text_custom`, `published`.
@@ -185,8 +236,14 @@ class FakeFacebook(FakeProvider):
         if caption and any(p["message"] == caption for p in self.posts):
             return self.graph_error(506, "Duplicate status message", subcode=1455006)
         photo_id = str(next(self._ids))
-        post = {"id": f"{self.page_id}_{next(self._ids)}", "message": caption, "link": "", "photo_id": photo_id,
-                "photo": data, "alt_text_custom": parts.get("alt_text_custom", (b"", ""))[0].decode()}
+        post = {
+            "id": f"{self.page_id}_{next(self._ids)}",
+            "message": caption,
+            "link": "",
+            "photo_id": photo_id,
+            "photo": data,
+            "alt_text_custom": parts.get("alt_text_custom", (b"", ""))[0].decode(),
+        }
         self.posts.append(post)
         return web.json_response({"id": photo_id, "post_id": post["id"]})
 

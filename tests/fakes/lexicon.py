@@ -54,8 +54,9 @@ def _pattern_check(pattern: str) -> Any:
 
 for _name, _pattern in _PATTERNS.items():
     FORMATS.checks(_name)(_pattern_check(_pattern))
-FORMATS.checks("at-identifier")(lambda v: not isinstance(v, str) or bool(
-    re.match(_PATTERNS["did"], v) or re.match(_PATTERNS["handle"], v)))
+FORMATS.checks("at-identifier")(
+    lambda v: not isinstance(v, str) or bool(re.match(_PATTERNS["did"], v) or re.match(_PATTERNS["handle"], v))
+)
 
 
 @FORMATS.checks("datetime")
@@ -92,9 +93,15 @@ def _min_graphemes(validator: Any, limit: int, instance: Any, schema: Any) -> It
         yield ValidationError(f"must not be shorter than {limit} graphemes")
 
 
-LexiconValidator = validators.extend(Draft202012Validator, {
-    "maxBytes": _bytes, "minBytes": _min_bytes, "maxGraphemes": _graphemes, "minGraphemes": _min_graphemes,
-})
+LexiconValidator = validators.extend(
+    Draft202012Validator,
+    {
+        "maxBytes": _bytes,
+        "minBytes": _min_bytes,
+        "maxGraphemes": _graphemes,
+        "minGraphemes": _min_graphemes,
+    },
+)
 
 
 def _uri(nsid: str, name: str = "main") -> str:
@@ -125,8 +132,12 @@ class Lexicons:
                 for part in ("input", "output"):
                     body = definition.get(part, {}).get("schema") if isinstance(definition.get(part), dict) else None
                     if body is not None:
-                        resources.append((_uri(nsid, f"{name}.{part}"),
-                                          Resource(contents=self.convert(nsid, body), specification=DRAFT202012)))
+                        resources.append(
+                            (
+                                _uri(nsid, f"{name}.{part}"),
+                                Resource(contents=self.convert(nsid, body), specification=DRAFT202012),
+                            )
+                        )
         self.registry = Registry().with_resources(resources)
 
     def _ref(self, nsid: str, ref: str) -> str:
@@ -145,9 +156,15 @@ class Lexicons:
             return {"type": "object", "required": list(node.get("required", [])), "properties": properties}
         if kind == "string":
             schema: dict[str, Any] = {"type": "string"}
-            for lexicon_key, json_key in (("maxLength", "maxBytes"), ("minLength", "minBytes"),
-                                          ("maxGraphemes", "maxGraphemes"), ("minGraphemes", "minGraphemes"),
-                                          ("format", "format"), ("enum", "enum"), ("const", "const")):
+            for lexicon_key, json_key in (
+                ("maxLength", "maxBytes"),
+                ("minLength", "minBytes"),
+                ("maxGraphemes", "maxGraphemes"),
+                ("minGraphemes", "minGraphemes"),
+                ("format", "format"),
+                ("enum", "enum"),
+                ("const", "const"),
+            ):
                 if lexicon_key in node:
                     schema[json_key] = node[lexicon_key]
             return schema
@@ -175,10 +192,18 @@ class Lexicons:
                 target, _, name = (ref if not ref.startswith("#") else f"{nsid}{ref}").partition("#")
                 type_name = _type_name(target, name or "main")
                 names.append(type_name)
-                branches.append({"if": {"properties": {"$type": {"const": type_name}}, "required": ["$type"]},
-                                 "then": {"$ref": self._ref(nsid, ref)}})
-            schema = {"type": "object", "required": ["$type"], "properties": {"$type": {"type": "string"}},
-                      "allOf": branches}
+                branches.append(
+                    {
+                        "if": {"properties": {"$type": {"const": type_name}}, "required": ["$type"]},
+                        "then": {"$ref": self._ref(nsid, ref)},
+                    }
+                )
+            schema = {
+                "type": "object",
+                "required": ["$type"],
+                "properties": {"$type": {"type": "string"}},
+                "allOf": branches,
+            }
             if node.get("closed"):
                 schema["properties"]["$type"]["enum"] = names
             return schema
@@ -216,8 +241,9 @@ def facet_range_errors(record: Mapping[str, Any]) -> list[str]:
         if not isinstance(start, int) or not isinstance(end, int):
             continue
         if not 0 <= start < end <= len(raw):
-            problems.append(f"record/facets/{number}/index: bytes {start}-{end} are not inside the text "
-                            f"({len(raw)} bytes)")
+            problems.append(
+                f"record/facets/{number}/index: bytes {start}-{end} are not inside the text ({len(raw)} bytes)"
+            )
             continue
         try:
             raw[start:end].decode("utf-8")
@@ -232,11 +258,19 @@ class LexiconContract:
     def __init__(self) -> None:
         self.lexicons = lexicons()
 
-    def check_request(self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str],
-                      body: bytes, form: dict[str, str], json_body: Any) -> tuple[Any, list[str]]:
+    def check_request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        body: bytes,
+        form: dict[str, str],
+        json_body: Any,
+    ) -> tuple[Any, list[str]]:
         if not path.startswith(XRPC):
             return None, [f"{method} {path}: not an XRPC method"]
-        nsid = path[len(XRPC):]
+        nsid = path[len(XRPC) :]
         document = self.lexicons.documents.get(nsid)
         if document is None:
             return None, [f"{method} {path}: no lexicon for {nsid}"]

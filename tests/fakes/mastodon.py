@@ -43,15 +43,19 @@ def status_html(text: str, base_url: str) -> str:
     def inline(line: str) -> str:
         out, last = [], 0
         for match in re.finditer(f"{_URL.pattern}|{_TAG.pattern}", line, re.IGNORECASE):
-            out.append(html.escape(line[last:match.start()], quote=False))
+            out.append(html.escape(line[last : match.start()], quote=False))
             token = match.group(0)
             if token.startswith("#"):
                 name = token[1:]
-                out.append(f'<a href="{base_url}/tags/{name.lower()}" class="mention hashtag" rel="tag">'
-                           f"#<span>{html.escape(name)}</span></a>")
+                out.append(
+                    f'<a href="{base_url}/tags/{name.lower()}" class="mention hashtag" rel="tag">'
+                    f"#<span>{html.escape(name)}</span></a>"
+                )
             else:
-                out.append(f'<a href="{html.escape(token)}" rel="nofollow noopener" target="_blank">'
-                           f"{html.escape(token, quote=False)}</a>")
+                out.append(
+                    f'<a href="{html.escape(token)}" rel="nofollow noopener" target="_blank">'
+                    f"{html.escape(token, quote=False)}</a>"
+                )
             last = match.end()
         out.append(html.escape(line[last:], quote=False))
         return "".join(out)
@@ -63,8 +67,9 @@ def status_html(text: str, base_url: str) -> str:
 class FakeMastodon(FakeProvider):
     name = "mastodon"
 
-    def __init__(self, *, token: str = "test-token", seed: int = 0, account: str = "cd41",
-                 max_characters: int = 500) -> None:
+    def __init__(
+        self, *, token: str = "test-token", seed: int = 0, account: str = "cd41", max_characters: int = 500
+    ) -> None:
         super().__init__(seed=seed)
         self.contract = openapi("mastodon", "schema.json")
         self.token = token
@@ -116,14 +121,28 @@ class FakeMastodon(FakeProvider):
     def _account(self, acct: str) -> dict[str, Any]:
         username = acct.split("@")[0]
         return {
-            "id": str(abs(hash(acct)) % 10**9), "username": username, "acct": acct, "display_name": username,
-            "locked": False, "bot": False, "group": False, "indexable": True, "discoverable": True,
-            "created_at": "2024-01-01T00:00:00.000Z", "note": "", "url": f"{self.base_url}/@{username}",
-            "uri": f"{self.base_url}/users/{username}", "avatar": f"{self.base_url}/avatars/original/missing.png",
+            "id": str(abs(hash(acct)) % 10**9),
+            "username": username,
+            "acct": acct,
+            "display_name": username,
+            "locked": False,
+            "bot": False,
+            "group": False,
+            "indexable": True,
+            "discoverable": True,
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "note": "",
+            "url": f"{self.base_url}/@{username}",
+            "uri": f"{self.base_url}/users/{username}",
+            "avatar": f"{self.base_url}/avatars/original/missing.png",
             "avatar_static": f"{self.base_url}/avatars/original/missing.png",
             "header": f"{self.base_url}/headers/original/missing.png",
             "header_static": f"{self.base_url}/headers/original/missing.png",
-            "followers_count": 0, "following_count": 0, "statuses_count": 0, "emojis": [], "fields": [],
+            "followers_count": 0,
+            "following_count": 0,
+            "statuses_count": 0,
+            "emojis": [],
+            "fields": [],
         }
 
     async def get_instance(self, request: web.Request) -> web.Response:
@@ -135,9 +154,16 @@ class FakeMastodon(FakeProvider):
         instance["configuration"]["statuses"]["characters_reserved_per_url"] = URL_LENGTH
         return web.json_response(instance)
 
-    def add_status(self, text: str, *, tags: tuple[str, ...] = (), account: str | None = None,
-                   in_reply_to_id: str | None = None, visibility: str = "public",
-                   content: str | None = None) -> dict[str, Any]:
+    def add_status(
+        self,
+        text: str,
+        *,
+        tags: tuple[str, ...] = (),
+        account: str | None = None,
+        in_reply_to_id: str | None = None,
+        visibility: str = "public",
+        content: str | None = None,
+    ) -> dict[str, Any]:
         """A status on the server. Its `content` is given, or made from `text`: kept as it is when `text` is
         already HTML (a post from another server, as tests inject them), else rendered as Mastodon does."""
         if content is None:
@@ -159,10 +185,21 @@ class FakeMastodon(FakeProvider):
             "spoiler_text": "",
             "sensitive": False,
             "account": self._account(acct),
-            "media_attachments": [], "mentions": [], "emojis": [],
-            "reblogs_count": 0, "favourites_count": 0, "replies_count": 0,
-            "tags": [{"id": str(abs(hash(t.lower())) % 10**6), "name": t.lower(), "history": [],
-                      "url": f"{self.base_url}/tags/{t.lower()}"} for t in tags],
+            "media_attachments": [],
+            "mentions": [],
+            "emojis": [],
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "replies_count": 0,
+            "tags": [
+                {
+                    "id": str(abs(hash(t.lower())) % 10**6),
+                    "name": t.lower(),
+                    "history": [],
+                    "url": f"{self.base_url}/tags/{t.lower()}",
+                }
+                for t in tags
+            ],
         }
         self.statuses.append(status)
         return status
@@ -204,11 +241,15 @@ class FakeMastodon(FakeProvider):
             return self.error(422, 422, "Validation failed: media_ids are not yours or do not exist")
         tags = tuple(_TAG.findall(text))
         status = self.add_status(
-            text, tags=tags, in_reply_to_id=reply_to, visibility=str(data.get("visibility", "public")),
+            text,
+            tags=tags,
+            in_reply_to_id=reply_to,
+            visibility=str(data.get("visibility", "public")),
             content=status_html(text, self.base_url),
         )
         status["media_attachments"] = [
-            {k: v for k, v in self.media[str(m)].items() if not k.startswith("_")} for m in media_ids]
+            {k: v for k, v in self.media[str(m)].items() if not k.startswith("_")} for m in media_ids
+        ]
         if key:
             self._idempotency[key] = (now, status)
         return web.json_response(status)
@@ -227,11 +268,16 @@ class FakeMastodon(FakeProvider):
         if len(description) > 1500:
             return self.error(422, 422, "Validation failed: Description is too long (maximum is 1500 characters)")
         media_id = str(next(self._ids))
-        self.media[media_id] = {"id": media_id, "type": media_type.split("/")[0], "url": None,
-                                "preview_url": f"{self.base_url}/media/{media_id}/small",
-                                "description": description or None, "_data": data, "_type": media_type}
-        return web.json_response({k: v for k, v in self.media[media_id].items() if not k.startswith("_")},
-                                 status=202)
+        self.media[media_id] = {
+            "id": media_id,
+            "type": media_type.split("/")[0],
+            "url": None,
+            "preview_url": f"{self.base_url}/media/{media_id}/small",
+            "description": description or None,
+            "_data": data,
+            "_type": media_type,
+        }
+        return web.json_response({k: v for k, v in self.media[media_id].items() if not k.startswith("_")}, status=202)
 
     async def get_notifications(self, request: web.Request) -> web.Response:
         types = request.query.getall("types[]", [])

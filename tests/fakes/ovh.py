@@ -24,16 +24,28 @@ from .base import RECORDED, FakeProvider, Recorded, run_standalone
 E164 = re.compile(r"^(\+|00)[1-9]\d{6,14}$")
 TIME_WINDOW = 180  # seconds of clock difference the API tolerates
 MAX_MESSAGE = 1600  # characters of one job's message
-REASONS = {400: "400 Bad Request", 403: "403 Forbidden", 404: "404 Not Found", 429: "429 Too Many Requests",
-           500: "500 Internal Server Error"}
+REASONS = {
+    400: "400 Bad Request",
+    403: "403 Forbidden",
+    404: "404 Not Found",
+    429: "429 Too Many Requests",
+    500: "500 Internal Server Error",
+}
 
 
 class FakeOvh(FakeProvider):
     name = "ovh"
 
-    def __init__(self, *, application_key: str = "ak-test", application_secret: str = "as-test",
-                 consumer_key: str = "ck-test", service_name: str = "sms-ab12345-1", seed: int = 0,
-                 clock_offset: float = 0.0):
+    def __init__(
+        self,
+        *,
+        application_key: str = "ak-test",
+        application_secret: str = "as-test",
+        consumer_key: str = "ck-test",
+        service_name: str = "sms-ab12345-1",
+        seed: int = 0,
+        clock_offset: float = 0.0,
+    ):
         super().__init__(seed=seed)
         self.application_key = application_key
         self.application_secret = application_secret
@@ -68,19 +80,24 @@ class FakeOvh(FakeProvider):
         if abs(timestamp - self.now()) > TIME_WINDOW:
             return self.error(400, "QUERY_TIME_OUT", "Query out of time")
         url = f"{self.base_url}{request.raw_path}"  # as the client wrote it (query not re-encoded)
-        expected = signature(self.application_secret, self.consumer_key, request.method, url,
-                             recorded.body.decode("utf-8"), timestamp)
+        expected = signature(
+            self.application_secret, self.consumer_key, request.method, url, recorded.body.decode("utf-8"), timestamp
+        )
         if request.headers.get("X-Ovh-Signature") != expected:
             return self.error(400, "INVALID_SIGNATURE", "Invalid signature")
         if request.match_info.get("service") != self.service_name:
-            return self.error(404, "RESOURCE_NOT_FOUND", f"The requested object (serviceName = "
-                                                         f"{request.match_info.get('service')}) does not exist")
+            return self.error(
+                404,
+                "RESOURCE_NOT_FOUND",
+                f"The requested object (serviceName = {request.match_info.get('service')}) does not exist",
+            )
         return None
 
     def error(self, status: int, code: int | str, message: str) -> web.Response:
         code = {500: "INTERNAL_ERROR", 429: "TOO_MANY_REQUESTS", 401: "NOT_AUTHENTICATED"}.get(code, code)  # type: ignore[call-overload]
-        return web.json_response({"errorCode": code, "httpCode": REASONS.get(status, str(status)),
-                                  "message": message}, status=status)
+        return web.json_response(
+            {"errorCode": code, "httpCode": REASONS.get(status, str(status)), "message": message}, status=status
+        )
 
     def recipient(self, recorded: Recorded) -> str:
         if recorded.method == "POST" and isinstance(recorded.json, dict):
@@ -102,9 +119,22 @@ class FakeOvh(FakeProvider):
             return self.error(400, "INVALID_BODY", "Invalid JSON received")
         if not isinstance(body, dict):
             return self.error(400, "INVALID_BODY", "Invalid JSON received")
-        unknown = set(body) - {"message", "receivers", "sender", "senderForResponse", "noStopClause", "priority",
-                               "tag", "charset", "coding", "class", "differedPeriod", "validityPeriod",
-                               "receiversDocumentUrl", "receiversSlotId"}
+        unknown = set(body) - {
+            "message",
+            "receivers",
+            "sender",
+            "senderForResponse",
+            "noStopClause",
+            "priority",
+            "tag",
+            "charset",
+            "coding",
+            "class",
+            "differedPeriod",
+            "validityPeriod",
+            "receiversDocumentUrl",
+            "receiversSlotId",
+        }
         if unknown:
             return self.error(400, "INVALID_BODY", f"Unknown parameter(s): {', '.join(sorted(unknown))}")
         message = body.get("message")
@@ -131,10 +161,18 @@ class FakeOvh(FakeProvider):
         for receiver in valid:
             job_id = next(self._ids)
             ids.append(job_id)
-            self.messages.append({"id": job_id, "receiver": receiver, "message": message, "tag": tag,
-                                  "created": self.now()})
-        return web.json_response({"ids": ids, "validReceivers": valid, "invalidReceivers": invalid,
-                                  "totalCreditsRemoved": len(valid), "tag": tag})
+            self.messages.append(
+                {"id": job_id, "receiver": receiver, "message": message, "tag": tag, "created": self.now()}
+            )
+        return web.json_response(
+            {
+                "ids": ids,
+                "validReceivers": valid,
+                "invalidReceivers": invalid,
+                "totalCreditsRemoved": len(valid),
+                "tag": tag,
+            }
+        )
 
     async def list_outgoing(self, request: web.Request) -> web.Response:
         refused = self._check_signature(request, request[RECORDED])
@@ -142,8 +180,13 @@ class FakeOvh(FakeProvider):
             return refused
         tag = request.query.get("tag")
         receiver = request.query.get("receiver")
-        return web.json_response([m["id"] for m in self.messages
-                                  if (tag is None or m["tag"] == tag) and (receiver is None or m["receiver"] == receiver)])
+        return web.json_response(
+            [
+                m["id"]
+                for m in self.messages
+                if (tag is None or m["tag"] == tag) and (receiver is None or m["receiver"] == receiver)
+            ]
+        )
 
     def sent_to(self, receiver: str) -> list[str]:
         return [m["message"] for m in self.messages if m["receiver"] == receiver]

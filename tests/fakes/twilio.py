@@ -35,11 +35,18 @@ PARAMETER_CODES = {"To": 21211, "From": 21212, "MessagingServiceSid": 21701, "St
 class FakeTwilio(FakeProvider):
     name = "twilio"
 
-    def __init__(self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token", seed: int = 0,
-                 services: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        *,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-token",
+        seed: int = 0,
+        services: dict[str, list[str]] | None = None,
+    ):
         super().__init__(seed=seed)
-        self.contract = Contracts(openapi("twilio", "twilio_api_v2010.json"),
-                                  openapi("twilio", "twilio_messaging_v1.json"))
+        self.contract = Contracts(
+            openapi("twilio", "twilio_api_v2010.json"), openapi("twilio", "twilio_messaging_v1.json")
+        )
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, Any]] = []
@@ -77,7 +84,12 @@ class FakeTwilio(FakeProvider):
     def error(self, status: int, code: int | str, message: str) -> web.Response:
         code = {401: 20003, 429: 20429, 500: 20500}.get(int(code), int(code)) if str(code).isdigit() else code
         return web.json_response(
-            {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
             status=status,
         )
 
@@ -150,17 +162,34 @@ class FakeTwilio(FakeProvider):
         stamp = self._now().isoformat().replace("+00:00", "Z")
         url = f"{self.base_url}/v1/Services/{service}/PhoneNumbers"
         numbers = [
-            {"sid": "PN" + hashlib.sha256(number.encode()).hexdigest()[:32], "account_sid": self.account_sid,
-             "service_sid": service, "date_created": stamp, "date_updated": stamp, "phone_number": number,
-             "country_code": "FR", "capabilities": ["SMS"], "url": f"{url}/{number}"}
+            {
+                "sid": "PN" + hashlib.sha256(number.encode()).hexdigest()[:32],
+                "account_sid": self.account_sid,
+                "service_sid": service,
+                "date_created": stamp,
+                "date_updated": stamp,
+                "phone_number": number,
+                "country_code": "FR",
+                "capabilities": ["SMS"],
+                "url": f"{url}/{number}",
+            }
             for number in self.services[service]
         ]
         page = f"{url}?PageSize=50&Page=0"
-        return web.json_response({
-            "phone_numbers": numbers,
-            "meta": {"page": 0, "page_size": 50, "first_page_url": page, "previous_page_url": None,
-                     "next_page_url": None, "key": "phone_numbers", "url": page},
-        })
+        return web.json_response(
+            {
+                "phone_numbers": numbers,
+                "meta": {
+                    "page": 0,
+                    "page_size": 50,
+                    "first_page_url": page,
+                    "previous_page_url": None,
+                    "next_page_url": None,
+                    "key": "phone_numbers",
+                    "url": page,
+                },
+            }
+        )
 
     async def list_messages(self, request: web.Request) -> web.Response:
         to = request.query.get("To")
@@ -174,17 +203,19 @@ class FakeTwilio(FakeProvider):
             and (since is None or (m["_sent_at"] is not None and m["_sent_at"] >= since))
         ][:page_size]
         uri = request.path_qs
-        return web.json_response({
-            "messages": found,
-            "end": max(0, len(found) - 1),
-            "first_page_uri": uri,
-            "next_page_uri": None,
-            "page": 0,
-            "page_size": page_size,
-            "previous_page_uri": None,
-            "start": 0,
-            "uri": uri,
-        })
+        return web.json_response(
+            {
+                "messages": found,
+                "end": max(0, len(found) - 1),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     async def send_status_callback(self, sid: str, status: str, *, error_code: int | None = None) -> int:
         """POST the status callback Twilio would send for message `sid` (delivered, undelivered, failed),

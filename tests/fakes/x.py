@@ -27,17 +27,27 @@ from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standal
 from .contract import openapi
 
 MAX_WEIGHTED_LENGTH = 280
-TOO_LONG = ("Your Tweet text is too long. For more information on how Twitter determines text length see"
-            " https://github.com/twitter/twitter-text.")
-TITLES = {400: "Invalid Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests",
-          500: "Internal Server Error", 503: "Service Unavailable"}
+TOO_LONG = (
+    "Your Tweet text is too long. For more information on how Twitter determines text length see"
+    " https://github.com/twitter/twitter-text."
+)
+TITLES = {
+    400: "Invalid Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def _enc(value: str) -> str:
     return quote(value, safe="~-._")
 
 
-def oauth_signature(method: str, url: str, params: list[tuple[str, str]], consumer_secret: str, token_secret: str) -> str:
+def oauth_signature(
+    method: str, url: str, params: list[tuple[str, str]], consumer_secret: str, token_secret: str
+) -> str:
     """RFC 5849 HMAC-SHA1 signature of a request: `url` without query, `params` = query + form + oauth_*."""
     normalized = "&".join(f"{k}={v}" for k, v in sorted((_enc(k), _enc(v)) for k, v in params))
     base = "&".join([method.upper(), _enc(url), _enc(normalized)])
@@ -54,8 +64,15 @@ def parse_oauth_header(value: str) -> dict[str, str]:
 class FakeX(FakeProvider):
     name = "x"
 
-    def __init__(self, *, consumer_key: str = "ck", consumer_secret: str = "cs", token: str = "at",
-                 token_secret: str = "ats", seed: int = 0):
+    def __init__(
+        self,
+        *,
+        consumer_key: str = "ck",
+        consumer_secret: str = "cs",
+        token: str = "at",
+        token_secret: str = "ats",
+        seed: int = 0,
+    ):
         super().__init__(seed=seed)
         self.contract = openapi("x", "openapi.json")
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
@@ -67,14 +84,20 @@ class FakeX(FakeProvider):
         self._media_ids = itertools.count(1_900_000_000_000_000_001)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/2/tweets", self.create_tweet), web.post("/2/media/upload", self.upload_media),
-                web.post("/2/media/metadata", self.media_metadata)]
+        return [
+            web.post("/2/tweets", self.create_tweet),
+            web.post("/2/media/upload", self.upload_media),
+            web.post("/2/media/metadata", self.media_metadata),
+        ]
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
         oauth = parse_oauth_header(request.headers.get("Authorization", ""))
         if oauth.get("oauth_consumer_key") != self.consumer_key or oauth.get("oauth_token") != self.token:
             return False
-        if oauth.get("oauth_signature_method") != "HMAC-SHA1" or abs(time.time() - int(oauth.get("oauth_timestamp", "0"))) > 300:
+        if (
+            oauth.get("oauth_signature_method") != "HMAC-SHA1"
+            or abs(time.time() - int(oauth.get("oauth_timestamp", "0"))) > 300
+        ):
             return False
         nonce = oauth.get("oauth_nonce", "")
         if not nonce or nonce in self._nonces:
@@ -92,23 +115,33 @@ class FakeX(FakeProvider):
         title = TITLES.get(status, "Error")
         return web.json_response(
             {"title": title, "detail": message if message != title else title, "type": "about:blank", "status": status},
-            status=status, content_type="application/problem+json",
+            status=status,
+            content_type="application/problem+json",
         )
 
     def refuse(self, recorded: Recorded, problems: list[str]) -> web.Response:
         if "no such operation" in problems[0]:
             return self.error(404, 404, "Not Found")
         return web.json_response(
-            {"errors": [{"message": problem} for problem in problems], "title": "Invalid Request",
-             "detail": "One or more parameters to your request was invalid.",
-             "type": "https://api.twitter.com/2/problems/invalid-request"},
-            status=400, content_type="application/problem+json",
+            {
+                "errors": [{"message": problem} for problem in problems],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": "https://api.twitter.com/2/problems/invalid-request",
+            },
+            status=400,
+            content_type="application/problem+json",
         )
 
     def too_many(self, headers: dict[str, str]) -> web.Response:
         response = self.error(429, 429, "Too Many Requests")
-        response.headers.update({"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
-                                 "x-rate-limit-reset": str(int(time.time()) + 900)})
+        response.headers.update(
+            {
+                "x-rate-limit-limit": "100",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(int(time.time()) + 900),
+            }
+        )
         response.headers.update(headers)
         return response
 
@@ -135,9 +168,9 @@ class FakeX(FakeProvider):
         tweet = {"id": str(next(self._ids)), "text": text, "in_reply_to": reply}
         tweet["media_ids"] = [str(i) for i in (media or {}).get("media_ids", [])]
         self.tweets.append(tweet)
-        return web.json_response({"data": {"id": tweet["id"], "text": text, "edit_history_post_ids": [tweet["id"]]}},
-                                 status=201)
-
+        return web.json_response(
+            {"data": {"id": tweet["id"], "text": text, "edit_history_post_ids": [tweet["id"]]}}, status=201
+        )
 
     async def upload_media(self, request: web.Request) -> web.Response:
         """POST /2/media/upload, multipart: `media` (raw bytes) and `media_category` (tweet_image...)."""
@@ -152,8 +185,9 @@ class FakeX(FakeProvider):
             return self.error(400, 400, "Images must be image files of at most 5 MB.")
         media_id = str(next(self._media_ids))
         self.media[media_id] = {"data": data, "type": media_type, "category": category, "alt_text": None}
-        return web.json_response({"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(data),
-                                           "expires_after_secs": 86400}})
+        return web.json_response(
+            {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(data), "expires_after_secs": 86400}}
+        )
 
     async def media_metadata(self, request: web.Request) -> web.Response:
         """POST /2/media/metadata: {"id", "metadata": {"alt_text": {"text" (at most 1,000 characters)}}}."""

@@ -37,8 +37,12 @@ class Proc:
         env["PYTHONUNBUFFERED"] = "1"
         with open(self.stderr_path, "ab") as err:
             self.process = await asyncio.create_subprocess_exec(
-                *self.args, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=err,
+                *self.args,
+                cwd=ROOT,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
             )
         self._reader = asyncio.create_task(self._read())
 
@@ -63,8 +67,7 @@ class Proc:
                     if line.startswith(prefix):
                         return line
                 if self._reader is not None and self._reader.done():
-                    raise AssertionError(
-                        f"{self.args} exited before printing {prefix!r}; stderr:\n{self.stderr()}")
+                    raise AssertionError(f"{self.args} exited before printing {prefix!r}; stderr:\n{self.stderr()}")
                 self._new_line.clear()
                 await self._new_line.wait()
 

@@ -29,28 +29,36 @@ SENDER = "+33700000000"
 
 
 def twilio_channel(api_base: str, rate: float, name: str = "sms") -> TwilioChannel:
-    return TwilioChannel(name, {
-        "from": SENDER,
-        "account_sid": ACCOUNT_SID,
-        "auth_token": AUTH_TOKEN,
-        "api_base": api_base,
-        "rate": rate,
-        "timeout": 10,
-    })
+    return TwilioChannel(
+        name,
+        {
+            "from": SENDER,
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "api_base": api_base,
+            "rate": rate,
+            "timeout": 10,
+        },
+    )
 
 
 async def pending(store) -> int:
     """Deliveries still queued or in flight (due or not)."""
-    return int(await store.db.fetchval(
-        "SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')"))
+    return int(await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state IN ('queued', 'sending')"))
 
 
 async def run(args: argparse.Namespace) -> int:
     store = await open_store(args.db)
     channel = twilio_channel(args.api_base, args.rate)
-    settings = WorkerSettings(batch=args.batch, lease=args.lease, concurrency=args.concurrency,
-                              max_attempts=args.max_attempts, idle_wait=0.2, retry_initial=0.05,
-                              retry_max=1.0)
+    settings = WorkerSettings(
+        batch=args.batch,
+        lease=args.lease,
+        concurrency=args.concurrency,
+        max_attempts=args.max_attempts,
+        idle_wait=0.2,
+        retry_initial=0.05,
+        retry_max=1.0,
+    )
     connector = aiohttp.TCPConnector(limit=max(args.concurrency, 10))
     async with aiohttp.ClientSession(connector=connector) as session:
         await channel.start(session)
@@ -91,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until-drained", action="store_true")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return asyncio.run(run(args))
 
 
