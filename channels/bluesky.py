@@ -19,11 +19,10 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import regex
-from twitter_text.regexp.valid_cctld import valid_cctld
-from twitter_text.regexp.valid_gtld import valid_gtld
 
 from ._http import Answer, DryRunnable, base_url_option, error_for_status, no_credentials, request, timeout_option
 from ._media import bluesky_images_embed
+from ._twitter_text import valid_cctld, valid_gtld
 from .base import (
     TIMEOUT,
     AuthError,

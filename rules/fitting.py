@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import grapheme
-from twitter_text import parse_tweet
-from twitter_text.config import config as _twitter_text_config
 
 from alerts.errors import CrieurError
+from channels._twitter_text import config as _twitter_text_config
+from channels._twitter_text import parse_tweet
 from channels.base import Limits
 from channels.bluesky import facets_for
 
