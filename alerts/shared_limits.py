@@ -82,7 +82,6 @@ class SharedRate:
     def __init__(self, db: Any, clock: Callable[[], float] = time.time):
         self.db = db
         self.clock = clock
-        self._calls = 0
 
     async def try_take(self, name: str, rate: Rate) -> float:
         """Take one token of budget `name`: 0.0 when taken, else the seconds until one is free (nothing
@@ -112,8 +111,8 @@ class SharedRate:
         await self.db.execute(_PUSH, name, float(until))
 
     async def _maybe_prune(self, now: float) -> None:
-        self._calls += 1
-        if self._calls % PRUNE_EVERY == 0:  # budgets whose TAT is past are full again: their row is useless
+        # by chance rather than by count: limiters are often made per request
+        if random.random() < 1 / PRUNE_EVERY:  # budgets whose TAT is long past are full: their row is useless
             await self.db.execute("DELETE FROM rate_budgets WHERE tat < $1", now - 3600.0)
 
 

@@ -48,7 +48,9 @@ async def test_flaky_provider_delivers_everything_and_dead_letters_the_hopeless(
 
     dead = await store.deliveries(state="dead", limit=50)
     assert sorted(r.recipient for r in dead) == hopeless
-    assert all(r.attempts == MAX_ATTEMPTS and "500" in r.last_error for r in dead)
+    # every attempt failed; the last one with the number's own 500, or with one of the random 429s that come
+    # first in the fake (which one depends on how the concurrent sends interleave)
+    assert all(r.attempts == MAX_ATTEMPTS and ("500" in r.last_error or "429" in r.last_error) for r in dead)
     for number in hopeless:  # one request per attempt (a 429 counts as an attempt too), never accepted
         requests = [r for r in fake.received("POST") if r.form.get("To") == number]
         assert len(requests) == MAX_ATTEMPTS and fake.count_for(number) == 0

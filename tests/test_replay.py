@@ -25,10 +25,10 @@ async def live_run(config, items) -> Counter:
     await crieur.open()
     try:
         await crieur.store.add_subscribers(SUBSCRIBERS)
-        for item in items:
+        for item in items:  # hours apart in the episode: each version is sent before the next one comes
             crieur.now = lambda: item.sent or datetime.now(timezone.utc)  # noqa: B023
             await crieur.process_items([item])
-        await crieur.drain()
+            await crieur.drain()
         rows = await crieur.store.db.fetch("SELECT channel, kind FROM deliveries WHERE state = 'sent'")
         return Counter((r["channel"], r["kind"]) for r in rows)
     finally:

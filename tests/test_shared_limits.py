@@ -86,3 +86,17 @@ def test_one_budget_per_provider_account() -> None:
     assert send_budget(Channel("a", "mastodon", base_url="https://m.example")) != send_budget(
         Channel("b", "mastodon", base_url="https://m.example")
     )
+
+
+async def test_spent_budgets_are_pruned_once_full_again(store, monkeypatch) -> None:
+    import alerts.shared_limits as shared
+
+    now = [1_000_000.0]
+    limiter = SharedRate(store.db, clock=lambda: now[0])
+    for n in range(20):
+        assert await limiter.allow(f"questions:address:198.51.100.{n}", Rate.per(5, 600.0))
+    now[0] += 7200  # two hours later every one of them is full again
+    monkeypatch.setattr(shared, "PRUNE_EVERY", 1)
+    assert await limiter.allow("questions:address:203.0.113.1", Rate.per(5, 600.0))
+    names = [r["name"] for r in await store.db.fetch("SELECT name FROM rate_budgets")]
+    assert names == ["questions:address:203.0.113.1"]
