@@ -148,10 +148,13 @@ def test_rules_test_without_match_and_bad_item(tmp_path):
     assert out.getvalue().startswith(f"{item}:1:")
 
 
-def test_samples_if_present(samples_dir):
-    """Every item file under ../shared/samples/rules-items (when that folder exists) runs through the CLI."""
-    folder = samples_dir / "rules-items"
-    if not folder.is_dir():
-        pytest.skip("no shared rule item samples")
-    for path in sorted(folder.glob("*.y*ml")) + sorted(folder.glob("*.json")):
-        assert cli.test([EXAMPLES / "rules.yaml"], path, now=T0, out=io.StringIO()) in (0, 1), path
+@pytest.mark.parametrize("folder", ["cap", "datex2", "meteoalarm", "rss", "vigilance"])
+def test_rules_test_reads_every_real_published_document(samples_dir, folder):
+    """`crieur rules test` takes a real document as its item file: each of the shared samples of the formats
+    Crieur reads runs through the example rules, and says what they make of it (0: a rule fires, 1: none)."""
+    documents = sorted(p for p in (samples_dir / folder).iterdir() if p.is_file())
+    assert documents, f"no shared sample in {samples_dir / folder}"
+    for path in documents:
+        out = io.StringIO()
+        assert cli.test([EXAMPLES / "rules.yaml"], path, now=T0, out=out) in (0, 1), (path, out.getvalue())
+        assert out.getvalue().strip(), path
