@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from alerts.domain import Alert, AlertStatus, Certainty, Item, MsgType, Urgency, web_link
+from alerts.ingest.cap import CATEGORIES as CAP_CATEGORIES
 
 from .site import TerritoryInfo, paris_iso
 
@@ -19,20 +20,6 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CAP_MEDIA_TYPE = "application/cap+xml"
 ATOM_MEDIA_TYPE = "application/atom+xml"
-CAP_CATEGORIES = (
-    "Geo",
-    "Met",
-    "Safety",
-    "Security",
-    "Rescue",
-    "Fire",
-    "Health",
-    "Env",
-    "Transport",
-    "Infra",
-    "CBRNE",
-    "Other",
-)
 DEFAULT_EVENT = "Conditions de circulation"
 GEOCODE_NAMES = {"departement": "INSEE_DEPARTEMENT", "commune": "INSEE_COMMUNE", "region": "INSEE_REGION"}
 

@@ -8,11 +8,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from alerts.domain import Alert, AlertStatus
+from alerts.french import PARIS as PARIS
+from alerts.french import datetime_fr
 from alerts.seams import ConsoleService
 
 log = logging.getLogger("crieur.web")
@@ -26,22 +27,7 @@ _RequestKey = getattr(web, "RequestKey", None)
 SESSION: Any = _RequestKey("session", object) if _RequestKey else "crieur.session"
 LOGIN_NAME: Any = _RequestKey("login_name", str) if _RequestKey else "crieur.login_name"
 
-PARIS = ZoneInfo("Europe/Paris")
 PUBLIC_CACHE = "public, max-age=30, must-revalidate"
-MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 SEVERITY_FR = {0: "Information", 1: "Mineure", 2: "Modérée", 3: "Sévère", 4: "Extrême"}
 # Shown alerts: what was published; pending and rejected ones never leave the console.
 PUBLIC_STATUSES = (AlertStatus.PUBLISHED, AlertStatus.ENDED, AlertStatus.EXPIRED)
@@ -144,12 +130,7 @@ async def recent_alerts(crieur: Any, code: str | None = None, limit: int = 50) -
 
 def paris(value: datetime | float | None) -> str:
     """ "25 novembre 2026 à 17 h 40", in Europe/Paris time."""
-    if value is None:
-        return ""
-    if not isinstance(value, datetime):
-        value = datetime.fromtimestamp(float(value), timezone.utc)
-    local = value.astimezone(PARIS)
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year} à {local.hour} h {local.minute:02d}"
+    return "" if value is None else datetime_fr(value)
 
 
 def paris_iso(value: datetime | float | None) -> str:
