@@ -181,8 +181,8 @@ async def test_end_alert_publishes_a_cancel(web_env: Web) -> None:
 async def test_compose_preview_without_javascript(web_env: Web) -> None:
     calls: list[tuple] = []
 
-    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
-        calls.append((text, territories, channels, signature))
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str, title: str) -> list[dict]:
+        calls.append((title, text, territories, channels, signature))
         return [
             {
                 "channel": "sms",
@@ -219,6 +219,7 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
             ("channels", "sms"),
             ("channels", "mastodon"),
             ("severity", "3"),
+            ("title", "Neige"),
             ("text", "RD 957 coupée à Blois"),
             ("signature", "CA"),
             ("action", "preview"),
@@ -226,7 +227,8 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
     )
     assert response.status == 200
     html = await response.text()
-    assert calls == [("RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
+    # the title goes to the preview too: what the CM sees is what the channels will get
+    assert calls == [("Neige", "RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
     assert "1200 abonnés" in html and "1200 SMS facturés" in html
     assert "Destinataires : 1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)" in html
     assert "#route41" in html and "64 / 480 caractères" in html
@@ -500,7 +502,7 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
 
 
 async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(web_env: Web) -> None:
-    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str, title: str) -> list[dict]:
         return [
             {
                 "channel": "sms",

@@ -434,7 +434,9 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     if not callable(preview):
         return [], "La prévisualisation n'est pas disponible sur ce serveur."
     try:
-        rows = await _maybe_await(preview(draft["text"], draft["territories"], draft["channels"], draft["signature"]))
+        rows = await _maybe_await(
+            preview(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
+        )
     except Exception as exc:
         log.exception("preview failed")
         return [], f"La prévisualisation a échoué : {exc}"
