@@ -27,6 +27,7 @@ class Limits:
     counting: str = "none"
     max_length: int | None = None
     max_segments: int | None = None  # SMS only
+    url_weight: int = 23  # "chars": what one link counts, whatever its length (Mastodon's characters_reserved_per_url)
 
 
 @dataclass(frozen=True, slots=True)
