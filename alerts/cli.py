@@ -493,7 +493,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.subscribers:
             store = await open_store(config.database)
             try:
-                rows = await store.db.fetch("SELECT phone, territory FROM subscribers")
+                rows = await store.db.fetch("SELECT phone, territory FROM subscribers WHERE medium = 'sms'")
                 subscribers = [(r["phone"], r["territory"]) for r in rows]
             finally:
                 await store.close()

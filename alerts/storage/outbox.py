@@ -216,9 +216,13 @@ class Outbox:
         text: str,
         priority: int = 0,
         supersedes: int | None = None,
+        *,
+        medium: str = "sms",
+        subject: str = "",
+        link: str = "",
     ) -> int:
-        """One delivery per subscribed number of any of `territories` (each number once), in one statement:
-        100,000 subscribers are queued without passing through Python."""
+        """One delivery per subscriber of any of `territories` reached by `medium` (each address once), in
+        one statement: 100,000 subscribers are queued without passing through Python."""
         if not territories:
             return 0
         now = time.time()
@@ -226,7 +230,7 @@ class Outbox:
             if supersedes is not None:
                 await self._supersede(tx, supersedes, channel, alert_id, now)
             count = await tx.execute(
-                SQL["enqueue_subscribers"].format(territories=in_list(8, len(territories))),
+                SQL["enqueue_subscribers"].format(territories=in_list(11, len(territories))),
                 delivery_key(alert_id, channel, kind, recipient=""),
                 alert_id,
                 channel,
@@ -234,6 +238,9 @@ class Outbox:
                 text,
                 now,
                 priority,
+                medium,
+                subject,
+                link,
                 *territories,
             )
         await self.notify_work()

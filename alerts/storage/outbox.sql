@@ -10,13 +10,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
 ON CONFLICT (key) DO NOTHING;
 
 -- enqueue_subscribers --
--- One row per subscribed number of the territories, each number once, never to an opted-out one. $1 is
--- the key of the delivery without its recipient (`delivery_key(..., recipient="")`): the key is that
--- prefix followed by the phone, as `delivery_key` builds it.
--- $7 is the priority, then the territories.
-INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at, updated_at, priority)
-SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6, $7
-FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories})) s
+-- One row per subscriber of the territories reached on the channel's medium ("sms", "email"), each once,
+-- never to an opted-out one. $1 is the key of the delivery without its recipient
+-- (`delivery_key(..., recipient="")`): the key is that prefix followed by the address, as `delivery_key`
+-- builds it. $7 is the priority, $8 the medium, $9 the subject, $10 the link, then the territories.
+INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, subject, link, due_at, created_at,
+                        updated_at, priority)
+SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $9, $10, $6, $6, $6, $7
+FROM (SELECT DISTINCT phone FROM subscribers WHERE medium = $8 AND territory IN ({territories})) s
 WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
 ON CONFLICT (key) DO NOTHING;
 
