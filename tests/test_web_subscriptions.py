@@ -150,11 +150,13 @@ class running_site:
         }
         crieur.citizens = Citizens(crieur, limits=FloodLimits(per_number=50, replies=500))
         crieur.citizens.subscriptions.attach(crieur.channels)
+        crieur.route_installers.append(crieur.citizens.install_routes)  # /twilio/sms and /twilio/status
         crieur.fanout = Fanout(crieur.store, crieur.channels, render, gazetteer=gazetteer_for(GEO))
         self.server = TestServer(make_app(crieur), host="127.0.0.1", port=0)
         self.client = TestClient(self.server)
         await self.client.start_server()
         config.public_url = str(self.server.make_url("")).rstrip("/")
+        crieur.channels["sms"].status_callback = config.public_url + "/twilio/status"  # type: ignore[attr-defined]
         self.session = aiohttp.ClientSession()
         for channel in crieur.channels.values():
             await channel.start(self.session)

@@ -55,6 +55,9 @@ class DeliveryState(enum.StrEnum):
 
 # A provider's receipt saying a sent message did not reach the handset.
 UNDELIVERED_STATUSES = ("undelivered", "failed")
+# The views of an alert's recipients (`Outbox.recipients`): everyone, the provider says delivered, the send
+# failed or was not delivered, the number was put aside (invalid, unsubscribed by the carrier, undeliverable).
+RECIPIENT_VIEWS = ("all", "delivered", "failed", "aside")
 
 
 def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
@@ -372,6 +375,16 @@ class Outbox:
     ) -> list[Delivery]:
         rows = await self.db.fetch(SQL["list"], alert_id, None if state is None else str(state), limit)
         return [Delivery.from_row(r) for r in rows]
+
+    async def recipients(self, alert_id: int, view: str = "all", limit: int = 500) -> list[dict[str, Any]]:
+        """Per recipient of an alert: state, provider receipt and reason, put aside or not (RECIPIENT_VIEWS)."""
+        if view not in RECIPIENT_VIEWS:
+            raise ValueError(f"unknown view {view!r}: one of {', '.join(RECIPIENT_VIEWS)}")
+        return await self.db.fetch(SQL["recipients"], alert_id, view, limit)
+
+    async def recipient_counts(self, alert_id: int) -> dict[str, int]:
+        row = await self.db.fetchrow(SQL["recipient_counts"], alert_id)
+        return {view: int((row or {}).get(view) or 0) for view in ("total", "delivered", "failed", "aside")}
 
     async def messages_to(self, phone: str) -> list[dict[str, Any]]:
         """What was sent (or queued) to a number, for an RGPD access request."""

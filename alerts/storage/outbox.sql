@@ -133,6 +133,30 @@ SELECT alert_id, channel, provider_status, COUNT(*) AS n FROM deliveries
 WHERE state = 'sent' AND (CAST($1 AS BIGINT) IS NULL OR alert_id = $1)
 GROUP BY alert_id, channel, provider_status;
 
+-- recipients --
+-- Per recipient of one alert ($1): the delivery's state, the provider's receipt and its reason, and why the
+-- number was put aside (opt_outs), if it was. $2 the view: 'all', 'delivered', 'failed' (the send failed
+-- or the receipt says not delivered) or 'aside'; $3 limit.
+SELECT d.channel, d.recipient, d.state, d.provider_status, d.last_error, d.attempts, d.updated_at,
+       COALESCE(o.reason, '') AS aside
+FROM deliveries d LEFT JOIN opt_outs o ON o.phone = d.recipient
+WHERE d.alert_id = $1
+  AND ($2 = 'all'
+       OR ($2 = 'delivered' AND d.provider_status = 'delivered')
+       OR ($2 = 'failed' AND (d.state IN ('failed', 'dead') OR d.provider_status IN ('undelivered', 'failed')))
+       OR ($2 = 'aside' AND o.reason IN ('undeliverable', 'invalid', 'unsubscribe')))
+ORDER BY d.channel, d.id LIMIT $3;
+
+-- recipient_counts --
+-- How many recipients of one alert ($1) each view of `recipients` holds.
+SELECT COUNT(*) AS total,
+       SUM(CASE WHEN d.provider_status = 'delivered' THEN 1 ELSE 0 END) AS delivered,
+       SUM(CASE WHEN d.state IN ('failed', 'dead') OR d.provider_status IN ('undelivered', 'failed')
+                THEN 1 ELSE 0 END) AS failed,
+       SUM(CASE WHEN o.reason IN ('undeliverable', 'invalid', 'unsubscribe') THEN 1 ELSE 0 END) AS aside
+FROM deliveries d LEFT JOIN opt_outs o ON o.phone = d.recipient
+WHERE d.alert_id = $1;
+
 -- by_key --
 SELECT * FROM deliveries WHERE key = $1;
 

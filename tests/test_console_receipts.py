@@ -1,0 +1,60 @@
+"""The console's per-recipient page, on SQLite and PostgreSQL: Twilio's status callbacks (signed, sent by
+the fake Twilio to the real route) end as "Remis", "Non remis" with the carrier's reason, and numbers put
+aside; each view lists only its recipients, the counts cover them all."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+from alerts.web.accounts import add_user
+from alerts.web.delivery_progress import mask
+from tests.test_web_subscriptions import closure, publish, running_site
+from tests.test_web_support import PASSWORD, Web, quick_argon2
+
+ALICE, BRUNO, CLAIRE = "+33612345631", "+33612345632", "+33612345633"
+
+
+async def test_receipts_page_per_recipient(
+    store: Any, fake_twilio: Any, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick_argon2(monkeypatch)
+    async with running_site(store, fake_twilio, tmp_path, monkeypatch) as site:
+        await add_user(store, "camille", PASSWORD, "cm")
+        for phone in (ALICE, BRUNO, CLAIRE):
+            await store.subscribe(phone, ["41"])
+        alert = await publish(site, closure(channels=("sms",)))
+        sid = {m["to"]: m["sid"] for m in fake_twilio.messages if "D957 fermée" in m["body"]}
+        assert sorted(sid) == [ALICE, BRUNO, CLAIRE]
+        assert await fake_twilio.send_status_callback(sid[ALICE], "delivered") == 204
+        assert await fake_twilio.send_status_callback(sid[BRUNO], "undelivered", error_code=30005) == 204
+        assert await fake_twilio.send_status_callback(sid[CLAIRE], "failed", error_code=30003) == 204
+
+        await Web(site.crieur, site.client).login("camille")
+        page = await site.client.get(f"/console/alerts/{alert.id}/receipts")
+        assert page.status == 200
+        html = await page.text()
+        assert "Tous (3)" in html and "Remis (1)" in html and "Échecs (2)" in html and "Mis de côté (1)" in html
+        assert mask(ALICE) in html and ALICE not in html  # numbers are masked
+
+        async def view(name: str) -> str:
+            response = await site.client.get(f"/console/alerts/{alert.id}/receipts?vue={name}")
+            assert response.status == 200
+            return await response.text()
+
+        delivered = await view("delivered")
+        assert "31</td><td>Remis" in delivered and "32</td>" not in delivered and "33</td>" not in delivered
+        failed = await view("failed")
+        assert "32</td><td>Non remis" in failed and "33</td><td>Non remis" in failed and "31</td>" not in failed
+        assert "Twilio 30005" in failed and "Twilio 30003" in failed  # the carrier's reasons
+        aside = await view("aside")
+        assert "32</td><td>Non remis<br><strong>mis de côté : numéro invalide</strong>" in aside
+        assert "33</td>" not in aside  # 30003 (unreachable for now) keeps the number
+
+        old = await site.client.get(f"/console/alerts/{alert.id}/failures", allow_redirects=False)
+        assert old.status == 301 and old.headers["Location"].endswith("/receipts?vue=failed")
+        assert (await site.client.get(f"/console/alerts/{alert.id}/receipts?vue=tout")).status == 400
+        dashboard = await (await site.client.get("/console")).text()
+        assert f"/console/alerts/{alert.id}/receipts" in dashboard
