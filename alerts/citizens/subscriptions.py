@@ -26,6 +26,7 @@ from typing import Any
 
 from channels.base import Channel
 
+from .. import replies
 from ..acks import decode_text, encode_text, sign_token, verify_token
 from ..keywords import parse_place_request
 from ..phones import InvalidPhone, mask, normalise_phone
@@ -295,10 +296,9 @@ class WebSubscriptions(Part):
     def _confirmed(pending: Mapping[str, Any], new: bool) -> Outcome:
         lead = "Abonnement confirmé" if new else "Cet abonnement était déjà confirmé"
         whole = all(":" not in key for key in pending["places"])
-        also = "" if whole else ", et celles qui concernent tout le département"
         return Outcome(
             True,
-            message=f"{lead} : vous recevrez les alertes pour {', '.join(pending['labels'])}{also}.",
+            message=f"{lead} : {replies.audience_sentence(pending['labels'], whole)}",
             labels=list(pending["labels"]),
             medium=str(pending["medium"]),
         )
