@@ -87,7 +87,8 @@ class Fanout:
             reply_to, root = await self._thread(alert, name)
             extra = dict(rendered.extra) | ({"reply_root": root} if root and root != reply_to else {})
             if channel.subscribers:  # an exercise: the exercise numbers, never the subscribers' lists
-                recipients = list(self.exercise_recipients)
+                email = channel.medium == "email"
+                recipients = [r for r in self.exercise_recipients if ("@" in r) == email]
             else:
                 recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
             queued[name] = await self.store.enqueue(

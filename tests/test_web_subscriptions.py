@@ -395,3 +395,20 @@ async def test_rgpd_export_and_erasure_cover_consents(subscription_site: Site) -
         )
         == 0
     )
+
+
+async def test_an_exercise_mails_only_the_exercise_addresses(subscription_site: Site) -> None:
+    """An e-mail subscriber channel in an exercise: the exercise's addresses, never the subscribers, and no
+    phone number given to the mail server (nor an address to the SMS provider)."""
+    site = subscription_site
+    await site.crieur.store.subscribe("abonne@exemple.fr", ["41"], medium="email")
+    drill = Fanout(
+        site.crieur.store,
+        site.crieur.channels,
+        render,
+        exercise_recipients=["+33612345699", "astreinte@departement-41.example"],
+    )
+    alert = await site.crieur.store.add_alert(closure(exercise=True))
+    assert await drill.plan(alert) == {"sms": 1, "email": 1}
+    recipients = {(d.channel, d.recipient) for d in await site.crieur.store.deliveries(alert_id=alert.id)}
+    assert recipients == {("sms", "+33612345699"), ("email", "astreinte@departement-41.example")}

@@ -157,6 +157,7 @@ class WebSubscriptions(Part):
         ):
             return Outcome(False, errors={"contact": "Trop de demandes : merci de réessayer dans une heure."})
         now = time.time()
+        await self.store.prune_pending(now - 86400.0)  # a day after expiry: a late second click says "expired"
         code = f"{secrets.randbelow(10**6):06d}"
         pending_id = await self.store.add_pending(
             medium=medium,

@@ -366,12 +366,10 @@ class Store:
             row = dict(row, places=json.loads(row["places"]), labels=json.loads(row["labels"]))
         return row
 
-    async def count_pending(self, address: str, since: float) -> int:
-        return int(
-            await self.db.fetchval(
-                "SELECT COUNT(*) FROM pending_subscriptions WHERE address = $1 AND created_at >= $2", address, since
-            )
-        )
+    async def prune_pending(self, before: float) -> int:
+        """Forget the web subscriptions whose code or link expired before `before`, confirmed or not (the
+        consent kept is the proof of a confirmed one)."""
+        return await self.db.execute("DELETE FROM pending_subscriptions WHERE expires_at < $1", before)
 
     async def wrong_code(self, pending_id: int) -> int:
         """Count a wrong code; returns the attempts made so far."""
