@@ -123,6 +123,9 @@ class Crieur:
         if self.store is None:
             self.store = await open_store(self.config.database)
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        from .citizens.ovh import attach as ovh_receipts
+
+        ovh_receipts(self.config, self.channels)  # OVHcloud accounts call /ovh/status with receipts
         for channel in self.channels.values():
             await channel.start(self.session)
         self.fanout = Fanout(

@@ -27,6 +27,7 @@ from .base import Part
 from .escalations import Escalations
 from .flood import FloodLimits
 from .mentions import Mentions
+from .ovh import OvhReceipts
 from .sms import TwilioWebhooks
 from .subscriptions import WebSubscriptions
 
@@ -74,13 +75,15 @@ class Citizens(Part):
         self.mentions = Mentions(self)
         self.twilio = TwilioWebhooks(self)
         self.subscriptions = WebSubscriptions(self)
+        self.ovh = OvhReceipts(crieur)
 
     def now(self) -> datetime:
         return self._now()
 
     def install_routes(self, app: web.Application) -> None:
-        """POST /twilio/sms, POST /twilio/status, GET and POST /escalations/ack."""
+        """POST /twilio/sms, POST /twilio/status, GET /ovh/status, GET and POST /escalations/ack."""
         self.twilio.install_routes(app)
+        self.ovh.install_routes(app)
         # GET (and HEAD) only show the page: mail scanners open links; the webmaster's button POSTs.
         app.router.add_get("/escalations/ack", self.escalations.ack_route)
         app.router.add_post("/escalations/ack", self.escalations.ack_route)

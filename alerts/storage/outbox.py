@@ -362,6 +362,11 @@ class Outbox:
 
     # ------------------------------------------------------------------ reading
 
+    async def set_provider_status_by_id(self, provider_id: str, status: str, error: str = "") -> str | None:
+        """A receipt naming the provider's message id; returns the delivery's recipient, None if unknown."""
+        recipient = await self.db.fetchval(SQL["set_provider_status_by_id"], provider_id, status, error, time.time())
+        return None if recipient is None else str(recipient)
+
     async def latest_receipts(self, phone: str, count: int) -> list[str]:
         """The provider statuses of the `count` latest messages sent to `phone` that have one, newest first."""
         return [r["provider_status"] for r in await self.db.fetch(SQL["latest_receipts"], phone, count)]

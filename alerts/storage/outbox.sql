@@ -122,6 +122,13 @@ UPDATE deliveries
 SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
 WHERE key = $1;
 
+-- set_provider_status_by_id --
+-- The same, for a provider whose receipt names only its own message id ($1, as kept in provider_id).
+UPDATE deliveries
+SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
+WHERE provider_id = $1 AND provider_id <> ''
+RETURNING recipient;
+
 -- latest_receipts --
 -- The provider's last word on the latest messages sent to a number ($1), newest first, $2 of them.
 SELECT provider_status FROM deliveries
