@@ -317,7 +317,7 @@ async def test_a_number_that_sent_stop_is_told_to_text_again(subscription_site: 
     site = subscription_site
     await site.crieur.store.opt_out("+33612345615", reason="stop")
     page = await post_form(site.client, "/t/41/abonnement", {"contact": "0612345615", "consent": "oui"}, expect=400)
-    assert "STOP" in page and not site.twilio.messages
+    assert "STOP" in page and "envoyez ROUTE41 par SMS" in page and not site.twilio.messages
 
 
 # --------------------------------------------------------------------------------------------- e-mail

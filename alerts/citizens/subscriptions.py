@@ -144,11 +144,15 @@ class WebSubscriptions(Part):
         if errors or places is None or isinstance(places, str):
             return Outcome(False, errors=errors)
         if medium == "sms" and await self.store.opted_out(address):
+            # the operator blocks what we send to a number that sent STOP: only its own SMS lifts it
+            keyword = next(
+                (tag.lstrip("#").upper() for code, _, tag in self.desk.territories() if code == territory and tag), ""
+            )
             return Outcome(
                 False,
                 errors={
-                    "contact": "Ce numéro a demandé l'arrêt de nos SMS (STOP) : pour vous réabonner, "
-                    "envoyez le mot-clé du territoire par SMS."
+                    "contact": "Ce numéro ne reçoit plus nos SMS (STOP) : pour vous réabonner, "
+                    f"envoyez {keyword or f'ROUTE{territory}'} par SMS à notre numéro."
                 },
             )
         shared = SharedRate(self.store.db)
