@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_web_browser import ARTIFACTS, axe_violations, page  # noqa: F401  (the page fixture)
+from alerts.web.accounts import add_user
+from tests.browser.test_web_browser import ARTIFACTS, axe_violations, login, page  # noqa: F401  (the page fixture)
 from tests.test_web_subscriptions import VENDOME, closure, publish, running_site
+from tests.test_web_support import PASSWORD, quick_argon2
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +26,7 @@ async def test_subscribe_by_phone_and_by_email_then_unsubscribe(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    quick_argon2(monkeypatch)
     async with running_site(store, fake_twilio, tmp_path, monkeypatch) as site:
         base = site.crieur.config.public_url
 
@@ -71,7 +74,7 @@ async def test_subscribe_by_phone_and_by_email_then_unsubscribe(
         assert await site.crieur.store.subscriptions("dominique@exemple.fr") == [f"41:commune:{VENDOME}"]
 
         # ------------------------------------------------- an alert e-mail, unsubscribed from its link
-        await publish(site, closure())
+        alert = await publish(site, closure())
         alert_mail = [m for m in site.mailbox.mails() if m["Subject"] == "D957 fermée à Vendôme"]
         assert len(alert_mail) == 1 and alert_mail[0]["To"] == "dominique@exemple.fr"
         unsubscribe = alert_mail[0]["List-Unsubscribe"].strip("<>")
@@ -85,3 +88,11 @@ async def test_subscribe_by_phone_and_by_email_then_unsubscribe(
         assert await site.crieur.store.subscriptions("dominique@exemple.fr") == []
         # the phone's subscription is untouched
         assert await site.crieur.store.subscriptions("+33612345621") != []
+
+        # ------------------------------------------- the CM sees each recipient of the alert, and why
+        await add_user(store, "camille.durand", PASSWORD, "cm")
+        await login(page, base)
+        await page.get_by_role("link", name=re.compile("chaque destinataire")).first.click()
+        await page.wait_for_url(f"{base}/console/alerts/{alert.id}/receipts")
+        assert await page.get_by_role("heading", name=f"Destinataires — alerte n° {alert.id}").is_visible()
+        assert await axe_violations(page) == []
