@@ -313,6 +313,20 @@ async def test_form_errors_name_the_field(subscription_site: Site) -> None:
     assert forged.status == 404
 
 
+async def test_confirmations_to_one_number_are_limited(subscription_site: Site) -> None:
+    """The form sends an SMS to whatever number is typed: three codes an hour to one number, no more."""
+    site = subscription_site
+    for _ in range(3):
+        response = await site.client.post(
+            "/t/41/abonnement", data={"contact": "0612345617", "consent": "oui"}, allow_redirects=False
+        )
+        assert response.status == 303
+    page = await post_form(site.client, "/t/41/abonnement", {"contact": "0612345617", "consent": "oui"}, expect=400)
+    assert "Trop de demandes" in page
+    await site.drain()
+    assert len([m for m in site.twilio.messages if m["to"] == "+33612345617"]) == 3
+
+
 async def test_a_number_that_sent_stop_is_told_to_text_again(subscription_site: Site) -> None:
     site = subscription_site
     await site.crieur.store.opt_out("+33612345615", reason="stop")

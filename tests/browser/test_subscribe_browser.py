@@ -81,6 +81,7 @@ async def test_subscribe_by_phone_and_by_email_then_unsubscribe(
         assert f"Se désabonner : {unsubscribe}" in alert_mail[0].get_content()
         await page.goto(unsubscribe)
         assert await axe_violations(page) == []
+        assert await site.crieur.store.subscriptions("dominique@exemple.fr") != []  # opening the link is not enough
         await page.get_by_role("button", name="Me désabonner").click()
         await page.get_by_role("heading", name="Désabonnement confirmé").wait_for()
         assert await axe_violations(page) == []
