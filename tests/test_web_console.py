@@ -449,8 +449,8 @@ async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_e
     assert f'<progress id="progress-{newest}-sms" max="4" value="2">' in card
     assert f'<progress id="progress-{newest}-mastodon" max="1" value="1">' in card
     assert "3 / 5 traités" in card and "1 / 4 envoyé" in card and "2 en file" in card
-    assert f'href="/console/alerts/{newest}/failures#canal-sms"' in card
-    # the failure's reason is one click away, the subscriber's number masked
+    assert f'href="/console/alerts/{newest}/receipts?vue=failed#canal-sms"' in card
+    # the failure's reason is one click away, the subscriber's number masked (the old address redirects)
     page = html_lib.unescape(await (await web_env.client.get(f"/console/alerts/{newest}/failures")).text())
     assert "le destinataire a répondu STOP" in page and "+33612345601" not in page and "+336" in page
     assert 'id="canal-sms"' in page
