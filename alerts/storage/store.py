@@ -12,6 +12,7 @@ from alerts.domain import Alert, AlertStatus, Item
 from alerts.places import Audience, Target
 
 from .db import Database, StorageError, connect, migrate
+from .inbox import Inbox
 from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
 from .queries import in_list
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
@@ -31,6 +32,7 @@ class Store:
     def __init__(self, db: Database):
         self.db = db
         self.outbox = Outbox(db)
+        self.inbox = Inbox(db, self.outbox)
 
     @property
     def dialect(self) -> str:
@@ -427,6 +429,9 @@ class Store:
                 *fields.values(),
             )
         )
+
+    async def question(self, question_id: int) -> dict[str, Any] | None:
+        return await self.db.fetchrow("SELECT * FROM questions WHERE id = $1", question_id)
 
     async def questions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status:
