@@ -25,9 +25,12 @@ from ..roads import parse_roads
 from ..seams import CitizensHost
 from ..shared_limits import SharedCounter
 from .base import Part
+from .bluesky import BlueskyQuestions
 from .conversations import Conversations, Thread
 from .escalations import Escalations
+from .facebook import FacebookWebhook
 from .flood import FloodLimits
+from .mail import InboundMail
 from .mentions import Mentions
 from .sms import TwilioWebhooks
 
@@ -66,14 +69,19 @@ class Citizens(Part):
         self.escalations = Escalations(crieur)
         self.mentions = Mentions(self)
         self.conversations = Conversations(self)
+        self.bluesky = BlueskyQuestions(self)
+        self.facebook = FacebookWebhook(self)
+        self.mail = InboundMail(self)
         self.twilio = TwilioWebhooks(self)
 
     def now(self) -> datetime:
         return self._now()
 
     def install_routes(self, app: web.Application) -> None:
-        """POST /twilio/sms, POST /twilio/status, GET and POST /escalations/ack."""
+        """POST /twilio/sms, POST /twilio/status, GET and POST /facebook/webhook, GET and POST
+        /escalations/ack."""
         self.twilio.install_routes(app)
+        self.facebook.install_routes(app)
         # GET (and HEAD) only show the page: mail scanners open links; the webmaster's button POSTs.
         app.router.add_get("/escalations/ack", self.escalations.ack_route)
         app.router.add_post("/escalations/ack", self.escalations.ack_route)

@@ -1,5 +1,6 @@
 """Mastodon mentions of the département's account are questions: polled, routed like any other, answered
-in the thread through the outbox (a direct mention waits for the team instead)."""
+in the thread through the outbox (a direct mention waits for the team instead). The same loop polls
+Bluesky's notifications (alerts.citizens.bluesky)."""
 
 from __future__ import annotations
 
@@ -97,13 +98,14 @@ class Mentions(Part):
         self._stopping.clear()
         while not self._stopping.is_set():
             wait = interval
-            try:
-                await self.poll()
-            except RateLimited as exc:
-                wait = max(interval, exc.retry_after or 0.0)
-                log.warning("mentions: rate limited, next poll in %.0f s", wait)
-            except Exception as exc:  # a provider or database outage must not end the loop
-                log.warning("mentions: poll failed: %s: %s", type(exc).__name__, exc)
+            for name, poll in (("mastodon", self.poll), ("bluesky", self.desk.bluesky.poll)):
+                try:
+                    await poll()
+                except RateLimited as exc:
+                    wait = max(wait, exc.retry_after or 0.0)
+                    log.warning("mentions (%s): rate limited, next poll in %.0f s", name, wait)
+                except Exception as exc:  # a provider or database outage must not end the loop
+                    log.warning("mentions (%s): poll failed: %s: %s", name, type(exc).__name__, exc)
             try:
                 await asyncio.wait_for(self._stopping.wait(), wait)
             except TimeoutError:

@@ -73,9 +73,7 @@ class Inbox:
         return await self.db.fetchrow("SELECT * FROM question_groups WHERE key = $1", key)
 
     async def questions(self, key: str, limit: int = 500) -> list[dict[str, Any]]:
-        rows = await self.db.fetch(
-            "SELECT * FROM questions WHERE group_key = $1 ORDER BY id LIMIT $2", key, limit
-        )
+        rows = await self.db.fetch("SELECT * FROM questions WHERE group_key = $1 ORDER BY id LIMIT $2", key, limit)
         for row in rows:
             row["state"] = question_state(row)
         return rows

@@ -120,8 +120,16 @@ async def ask_question(request: web.Request) -> web.StreamResponse:
             question["status"], question["reply"], status = "unavailable", UNAVAILABLE, 503
         else:
             try:
+                from alerts.citizens import Thread
+
+                # an asker who left a mobile number gets the team's answer by SMS
+                thread = Thread("web", channel=crieur.config.sms_channel if phone else "", recipient=phone)
                 answer = await citizens.ask(
-                    channel="web", sender=phone, text=text, territories=[territory.code] if territory else []
+                    channel="web",
+                    sender=phone,
+                    text=text,
+                    territories=[territory.code] if territory else [],
+                    thread=thread,
                 )
                 question["status"], question["reply"] = "answered", str((answer or {}).get("reply", ""))
                 question["text"] = ""
