@@ -178,8 +178,10 @@ class Crieur:
             )
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
         citizens = self.citizens
-        if ingest and citizens is not None and (
-            citizens.mastodon_channel() is not None or citizens.bluesky.channel() is not None
+        if (
+            ingest
+            and citizens is not None
+            and (citizens.mastodon_channel() is not None or citizens.bluesky.channel() is not None)
         ):
             self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
         if web and citizens is not None and self.config.inbound_email and self.config.inbound_email_listen:

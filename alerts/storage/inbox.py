@@ -132,11 +132,14 @@ class Inbox:
     async def mark_published(self, answer_id: int) -> None:
         await self.db.execute("UPDATE group_answers SET published = 1 WHERE id = $1", answer_id)
 
-    async def published_answers(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Answers published as questions and answers on the public page, newest first, with their group."""
+    async def published_answers(self, since: float, limit: int = 20) -> list[dict[str, Any]]:
+        """Answers published as questions and answers since `since`, newest first, each with its group's
+        label and the first question asked in it."""
         return await self.db.fetch(
-            "SELECT a.*, g.label FROM group_answers a JOIN question_groups g ON g.key = a.group_key"
-            " WHERE a.published = 1 ORDER BY a.id DESC LIMIT $1",
+            "SELECT a.*, g.label, (SELECT q.text FROM questions q WHERE q.group_key = a.group_key"
+            " ORDER BY q.id LIMIT 1) AS question FROM group_answers a JOIN question_groups g ON g.key = a.group_key"
+            " WHERE a.published = 1 AND a.created_at >= $1 ORDER BY a.id DESC LIMIT $2",
+            since,
             limit,
         )
 
