@@ -415,3 +415,62 @@ async def test_messenger_outside_the_24_hour_window_fails_for_that_person_only(c
     states = {d.channel: d for d in await world.store.deliveries(limit=100) if d.key.startswith("a")}
     assert states["facebook"].state is DeliveryState.FAILED and "2018278" in states["facebook"].last_error
     assert states["sms"].state is DeliveryState.SENT
+
+
+async def test_two_cms_answering_at_once_reach_each_asker_once(conversation: Conversation):
+    world = conversation
+    for i in range(12):
+        await world.sms(_phone(i), QUESTIONS[i % len(QUESTIONS)])
+    first, second = await asyncio.gather(
+        world.citizens.conversations.answer_group("road:D957", "Rouverte.", author="jean.dupont", initials="JD"),
+        world.citizens.conversations.answer_group("road:D957", "Ouverte.", author="camille.durand", initials="CD"),
+    )
+    assert sorted([first[1], second[1]]) == [0, 12]  # one answer took every question, the other none
+    await world.drain()
+    for i in range(12):
+        answers = [
+            m["body"] for m in world.twilio.messages if m["to"] == _phone(i) and m["body"].endswith((".D.", "C.D."))
+        ]
+        assert len(answers) == 1, answers
+
+
+async def test_bluesky_poll_takes_each_post_once_and_pages_through_a_burst(conversation: Conversation):
+    world = conversation
+    world.bluesky.add_mention("@cd41.bsky.social la D957 ?", handle="first.bsky.social")
+    assert await world.citizens.bluesky.poll() == 1  # the first poll reads the latest page only
+    for i in range(120):  # more than a page (50) between two polls
+        world.bluesky.add_mention(f"@cd41.bsky.social la D957 ? ({i})", handle=f"h{i}.bsky.social")
+    assert await world.citizens.bluesky.poll() == 120
+    assert await world.citizens.bluesky.poll() == 0
+    world.bluesky.add_mention("@cd41.bsky.social et la D956 ?", handle="late.bsky.social")
+    assert await world.citizens.bluesky.poll() == 1
+    listed = world.bluesky.received("GET", "listNotifications")
+    assert all(dict(r.query).get("limit") == "50" for r in listed)
+    assert len(await world.store.questions(limit=500)) == 122
+
+
+def test_citizens_conversation_settings_are_read_and_checked(tmp_path):
+    from alerts.config import load_config
+    from rules.yamlcheck import ValidationFailed
+
+    path = tmp_path / "crieur.yaml"
+    path.write_text(
+        "citizens:\n"
+        "  facebook_app_secret_env: FB_SECRET\n"
+        "  facebook_verify_token_env: FB_VERIFY\n"
+        "  inbound_email: questions@departement-41.example\n"
+        "  inbound_email_listen: 127.0.0.1:2525\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert (config.facebook_app_secret_env, config.inbound_email, config.inbound_email_listen) == (
+        "FB_SECRET",
+        "questions@departement-41.example",
+        "127.0.0.1:2525",
+    )
+    path.write_text("citizens:\n  inbound_email: questions\n  inbound_email_listen: 2525\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as failure:
+        load_config(path)
+    message = str(failure.value)
+    assert "citizens.inbound_email: not an e-mail address" in message and "crieur.yaml:2" in message
+    assert "citizens.inbound_email_listen: expected host:port" in message
