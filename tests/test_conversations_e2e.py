@@ -474,3 +474,35 @@ def test_citizens_conversation_settings_are_read_and_checked(tmp_path):
     message = str(failure.value)
     assert "citizens.inbound_email: not an e-mail address" in message and "crieur.yaml:2" in message
     assert "citizens.inbound_email_listen: expected host:port" in message
+
+
+async def test_the_service_listens_for_questions_by_mail_and_answers_in_the_thread(tmp_path, db_url, monkeypatch):
+    """The running service (alerts.service.Crieur): its SMTP endpoint takes a citizen's mail; the answer,
+    through the dry-run e-mail channel, is In-Reply-To it."""
+    from alerts.config import load_config
+    from alerts.service import Crieur
+    from tests.test_service import config_text
+
+    monkeypatch.setenv("CRIEUR_SECRET_KEY", SECRET)
+    path = tmp_path / "crieur.yaml"
+    text = config_text(tmp_path, db_url).replace("  workers: 0\n", "  workers: 0\n  port: 18417\n", 1)
+    text += f"citizens:\n  email_channel: email\n  inbound_email: {INBOUND}\n  inbound_email_listen: 127.0.0.1:0\n"
+    path.write_text(text, encoding="utf-8")
+    service = Crieur(load_config(path))
+    await service.start(web=True, ingest=False, workers=0)
+    try:
+        assert service._mail_server is not None
+        port = service._mail_server.sockets[0].getsockname()[1]
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "c@example.org", INBOUND, "Route"
+        message["Message-ID"] = "<q1@example.org>"
+        message.set_content("La D957 est-elle ouverte ?")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=port, local_hostname="c.test")
+        (question,) = await service.store.questions()
+        assert question["channel"] == "email" and question["group_key"] == "road:D957"
+        (reply,) = [d for d in await service.store.deliveries(limit=10) if d.channel == "email"]
+        assert reply.recipient == "c@example.org" and reply.reply_to == "<q1@example.org>"
+        assert reply.subject == "Re: Route — La D957 est-elle ouverte ?"
+    finally:
+        await service.stop()
+    assert service._mail_server is None
