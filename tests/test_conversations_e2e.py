@@ -415,6 +415,10 @@ async def test_messenger_outside_the_24_hour_window_fails_for_that_person_only(c
     states = {d.channel: d for d in await world.store.deliveries(limit=100) if d.key.startswith("a")}
     assert states["facebook"].state is DeliveryState.FAILED and "2018278" in states["facebook"].last_error
     assert states["sms"].state is DeliveryState.SENT
+    # the inbox shows the CM what went back to each asker, and what did not
+    shown = {q["channel"]: q for q in await world.store.inbox.questions("road:D957")}
+    assert shown["messenger"]["delivery_state"] == "failed" and "2018278" in shown["messenger"]["delivery_error"]
+    assert shown["sms"]["delivery_state"] == "sent" and shown["sms"]["answer"] == "Rouverte."
 
 
 async def test_two_cms_answering_at_once_reach_each_asker_once(conversation: Conversation):

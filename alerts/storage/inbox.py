@@ -73,7 +73,16 @@ class Inbox:
         return await self.db.fetchrow("SELECT * FROM question_groups WHERE key = $1", key)
 
     async def questions(self, key: str, limit: int = 500) -> list[dict[str, Any]]:
-        rows = await self.db.fetch("SELECT * FROM questions WHERE group_key = $1 ORDER BY id LIMIT $2", key, limit)
+        # the state of what last went back to the asker: the CM's answer, else the automatic one
+        rows = await self.db.fetch(
+            "SELECT q.*, COALESCE(da.state, dq.state, '') AS delivery_state,"
+            " COALESCE(da.last_error, dq.last_error, '') AS delivery_error FROM questions q"
+            " LEFT JOIN deliveries da ON da.key = 'a' || CAST(q.answer_id AS TEXT) || ':q' || CAST(q.id AS TEXT)"
+            " LEFT JOIN deliveries dq ON dq.key = 'q' || CAST(q.id AS TEXT) || ':' || q.reply_channel"
+            " WHERE q.group_key = $1 ORDER BY q.id LIMIT $2",
+            key,
+            limit,
+        )
         for row in rows:
             row["state"] = question_state(row)
         return rows

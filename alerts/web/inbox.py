@@ -38,6 +38,14 @@ CHANNEL_LABELS = {
     "messenger": "Messenger",
     "email": "e-mail",
 }
+DELIVERY_LABELS = {
+    "queued": "en file",
+    "sending": "en cours d'envoi",
+    "sent": "envoyée",
+    "failed": "échec",
+    "dead": "échec",
+    "cancelled": "annulée",
+}
 MESSAGES = {
     "answered": "Réponse envoyée : chaque personne la reçoit sur son canal.",
     "nothing": "Aucune question de ce groupe n'attendait de réponse : rien n'a été envoyé.",
@@ -111,6 +119,11 @@ async def group_page(request: web.Request, *, error: str = "", status: int = 200
         question["channel_label"] = CHANNEL_LABELS.get(question["channel"], question["channel"])
         question["state_label"] = STATE_LABELS[question["state"]]
         question["waited"] = duration_fr((question["answered_at"] or now) - question["created_at"])
+        question["delivery_label"] = DELIVERY_LABELS.get(question["delivery_state"], "")
+        if question["delivery_state"] in ("failed", "dead") and question["delivery_error"]:
+            question["delivery_label"] += f" : {question['delivery_error'][:120]}"
+        if question["answer_id"] and not question["reply_channel"]:
+            question["delivery_label"] = "pas de canal de retour"
     saved = await store.inbox.saved_answers(_user(request).username)
     chosen = request.query.get("modele", "")
     if not draft and chosen.isdigit():

@@ -59,8 +59,10 @@ async def test_inbox_groups_assign_saved_answer_and_answer_once(site: dict[str, 
 
     await page.get_by_label("Publier aussi la question et la réponse sur la page publique").check()
     await page.get_by_role("button", name="Envoyer la réponse à 3 personnes").click()
-    await page.get_by_text("Réponse envoyée").wait_for()
+    await page.get_by_text("Réponse envoyée : chaque personne").wait_for()
     assert await page.get_by_role("button", name="Envoyer la réponse à 0 personne").is_disabled()
+    # what went back to each asker, as queued in the outbox
+    assert await page.locator("tbody tr", has_text="(en file)").count() == 3
     assert await axe_violations(page) == []
 
     sent = [d for d in await crieur.store.deliveries(limit=100) if d.key.startswith("a")]
