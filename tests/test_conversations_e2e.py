@@ -510,3 +510,26 @@ async def test_the_service_listens_for_questions_by_mail_and_answers_in_the_thre
     finally:
         await service.stop()
     assert service._mail_server is None
+
+
+async def test_groups_by_road_then_commune_then_topic(conversation: Conversation):
+    """Grouping reuses the road reader, the communes of `service.geo` (../shared/geo) and the routing."""
+    from tests.shared_files import shared_path
+
+    world = conversation
+    world.config.geo = shared_path("geo")
+    asked = {
+        "La RD957 est-elle salée ?": "road:D957",
+        "La route départementale 957 est-elle dégagée ?": "road:D957",
+        "les routes sont-elles salées à Romorantin-Lanthenay ?": "commune:41194",
+        "ça glisse à romorantin lanthenay ?": "commune:41194",
+        "Le car scolaire passe-t-il demain ?": "topic:cd41:transport-scolaire",
+        "Bonjour, merci pour votre travail": "other",
+    }
+    for i, (text, _) in enumerate(asked.items()):
+        await world.sms(_phone(i), text)
+    stored = {q["text"]: q["group_key"] for q in await world.store.questions()}
+    assert stored == asked
+    labels = {g["key"]: g["label"] for g in await world.store.inbox.groups()}
+    assert labels["commune:41194"] == "Commune de Romorantin-Lanthenay"
+    assert labels["road:D957"] == "Route D957" and labels["other"] == "Autres questions"

@@ -411,7 +411,11 @@ class Store:
         """RGPD erasure: forget the number everywhere, but keep it blocked so that nothing reaches it."""
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM subscribers WHERE phone = $1", phone)
-            await tx.execute("UPDATE questions SET sender = 'effacé', text = '' WHERE sender = $1", phone)
+            await tx.execute(
+                "UPDATE questions SET sender = 'effacé', text = '', recipient = '', answer = ''"
+                " WHERE sender = $1 OR recipient = $1",
+                phone,
+            )
             await self.outbox.erase_recipient(tx, phone)
             await tx.execute("DELETE FROM opt_outs WHERE phone = $1", phone)
 

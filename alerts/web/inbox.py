@@ -92,7 +92,9 @@ async def groups_page(request: web.Request) -> web.Response:
     store = request.app[CRIEUR].store
     now = time.time()
     groups = await store.inbox.groups()
+    timing = {row["name"]: row for row in _times(await store.inbox.first_answer_times("group_key"))}
     for group in groups:
+        group["mean_answer"] = timing[group["key"]]["mean"] if group["key"] in timing else "—"
         group["state_label"] = STATE_LABELS[group["state"]]
         group["waiting_for"] = duration_fr(now - group["oldest_waiting"]) if group["oldest_waiting"] else ""
         group["href"] = _path(group["key"])
