@@ -56,6 +56,13 @@ class ServiceConfig:
     mastodon_channel: str = ""  # the account whose mentions are questions; else the first mastodon channel
     verify_twilio_signature: bool = True
     twilio_auth_token_env: str = ""
+    # Facebook Page webhook (comments and Messenger): the variables holding the app secret (X-Hub-Signature-256)
+    # and the verify token Facebook echoes when the webhook is subscribed.
+    facebook_app_secret_env: str = ""
+    facebook_verify_token_env: str = ""
+    # Questions by e-mail: the address citizens write to, and where Crieur's SMTP endpoint listens (host:port).
+    inbound_email: str = ""
+    inbound_email_listen: str = ""
     escalation_window: float = 6 * 3600
     # A number whose last N messages all came back undelivered is put aside (0: never); texting us lifts it.
     undelivered_limit: int = 3
@@ -230,6 +237,10 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                     "mastodon_channel",
                     "verify_signature",
                     "twilio_auth_token_env",
+                    "facebook_app_secret_env",
+                    "facebook_verify_token_env",
+                    "inbound_email",
+                    "inbound_email_listen",
                     "escalation_window",
                     "partners",
                     "limits",
@@ -252,6 +263,14 @@ def load_config(path: str | os.PathLike[str]) -> ServiceConfig:
                             f"{config.channels[value]['kind']!r}, not {CHANNEL_KINDS[key]!r}",
                         )
                     setattr(config, key, value)
+        for key in ("facebook_app_secret_env", "facebook_verify_token_env", "inbound_email", "inbound_email_listen"):
+            if key in citizens:
+                setattr(config, key, check.string(citizens[key][1], f"citizens.{key}") or "")
+        if config.inbound_email and "@" not in config.inbound_email:
+            check.error(citizens["inbound_email"][1], "citizens.inbound_email", "not an e-mail address")
+        listen = config.inbound_email_listen
+        if listen and not (listen.rpartition(":")[0] and listen.rpartition(":")[2].isdigit()):
+            check.error(citizens["inbound_email_listen"][1], "citizens.inbound_email_listen", "expected host:port")
         if "verify_signature" in citizens:
             config.verify_twilio_signature = bool(
                 check.boolean(citizens["verify_signature"][1], "citizens.verify_signature")

@@ -78,6 +78,24 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.first_answer = Gauge(
+            "crieur_question_first_answer_seconds",
+            "Mean seconds from a question for the team to its first answer, by channel or group",
+            ["by", "name"],
+            registry=r,
+        )
+        self.first_answer_max = Gauge(
+            "crieur_question_first_answer_max_seconds",
+            "Longest seconds from a question for the team to its first answer, by channel or group",
+            ["by", "name"],
+            registry=r,
+        )
+        self.questions_unanswered = Gauge(
+            "crieur_questions_unanswered",
+            "Questions for the team not answered yet, by channel or group",
+            ["by", "name"],
+            registry=r,
+        )
         self.store_up = Gauge("crieur_store_up", "1 when the database answered the last scrape", registry=r)
         self.workers = Gauge("crieur_workers", "Delivery workers in this process", registry=r)
         self.uptime = Gauge("crieur_uptime_seconds", "Seconds since this process started", registry=r)
@@ -124,6 +142,7 @@ class Metrics:
                 for channel, state, count in stats["by_channel_state"]:
                     self.queue.labels(channel, state).set(count)
                 self.oldest.set(stats["oldest_queued_age"])
+                await self._responsiveness(store)
         loop = crieur.source_loop
         if loop is not None:
             self.source_failures.clear()
@@ -134,6 +153,18 @@ class Metrics:
                 success = health.get("last_success")
                 if success:
                     self.source_success.labels(name).set(datetime.fromisoformat(success).timestamp())
+
+    async def _responsiveness(self, store: Any) -> None:
+        """Time to first answer per channel and per group (alerts.storage.inbox)."""
+        for gauge in (self.first_answer, self.first_answer_max, self.questions_unanswered):
+            gauge.clear()
+        for by, column in (("channel", "channel"), ("group", "group_key")):
+            for row in await store.inbox.first_answer_times(column):
+                name = str(row["name"])
+                self.questions_unanswered.labels(by, name).set(row["questions"] - row["answered"])
+                if row["mean_seconds"] is not None:
+                    self.first_answer.labels(by, name).set(row["mean_seconds"])
+                    self.first_answer_max.labels(by, name).set(row["max_seconds"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -100,6 +101,17 @@ class Gazetteer:
         """Communes named `words` ("vendome", "Romorantin Lanthenay"), within `territory` if given."""
         found = self._by_name.get(name_key(words), [])
         return [c for c in found if territory is None or departement_of(c.code) == territory]
+
+    def named_in(self, text: str, territory: str | None = None) -> Commune | None:
+        """The first commune a free text names ("la route de Romorantin Lanthenay est-elle salée ?"), the
+        longest name winning at a position; None when it names none."""
+        words = re.findall(r"[^\W_]+", name_key(text))
+        for start in range(len(words)):
+            for length in range(min(6, len(words) - start), 0, -1):
+                found = self.find(" ".join(words[start : start + length]), territory)
+                if found:
+                    return found[0]
+        return None
 
     def touching(self, geometry: Mapping[str, Any] | BaseGeometry) -> list[str]:
         """INSEE codes of the communes a GeoJSON geometry lies in or crosses (a point: within ~500 m)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from alerts.domain import Item
+from alerts.domain import Item, Road
 from alerts.keywords import Command, CommandError
 from rules.authorities import Authority, Routing, Topic
 from rules.escalation import Escalation
@@ -34,6 +34,7 @@ __all__ = [
     "question_received",
     "routed_answer",
     "citizen_answer",
+    "road_answer",
     "escalation_email",
 ]
 
@@ -177,6 +178,13 @@ def routed_answer(routing: Routing, publication: Item | None) -> str:
         if authority.site:
             tail += f" {authority.site}"
     return gsm7(f"{head} {tail}")
+
+
+def road_answer(authority: Authority, roads: Sequence[Road], item: Item) -> str:
+    """A question naming a road that the operator has a current item on: that item, automatically."""
+    named = ", ".join(str(road) for road in roads)
+    head = f"Réponse automatique {_de(authority.name)} sur la {named}."
+    return gsm7(f"{head} " + _latest(item, _TWO_SEGMENTS - len(head) - 1))
 
 
 def citizen_answer(routing: Routing, publication: Item | None, team: str = "l'équipe du Département") -> str:

@@ -85,6 +85,7 @@ class Crieur:
         self.workers: list[DeliveryWorker] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: Any = None
+        self._mail_server: asyncio.AbstractServer | None = None  # questions by e-mail (alerts.citizens.mail)
         self.started_at = time.time()
         # Modules that serve HTTP routes besides the web package (Twilio webhooks, metrics) register here;
         # the web app calls `extra_routes(app)` when it is built.
@@ -181,8 +182,15 @@ class Crieur:
             )
             self._tasks.append(asyncio.create_task(self.source_loop.run(), name="sources"))
         citizens = self.citizens
-        if ingest and citizens is not None and citizens.mastodon_channel() is not None:
+        if (
+            ingest
+            and citizens is not None
+            and (citizens.mastodon_channel() is not None or citizens.bluesky.channel() is not None)
+        ):
             self._tasks.append(asyncio.create_task(citizens.run_mentions(60), name="mentions"))
+        if web and citizens is not None and self.config.inbound_email and self.config.inbound_email_listen:
+            host, _, port = self.config.inbound_email_listen.rpartition(":")
+            self._mail_server = await citizens.mail.serve(host, int(port))
         if ingest and self.oncall is not None:
             self._tasks.append(asyncio.create_task(self.oncall.run(30), name="oncall"))
         if ingest:
@@ -209,6 +217,9 @@ class Crieur:
             worker.stop()
         if self.citizens is not None:
             self.citizens.stop()
+        if self._mail_server is not None:
+            self._mail_server.close()
+            self._mail_server = None
         if self.oncall is not None:
             self.oncall.stop()
         self.scheduler.stop()

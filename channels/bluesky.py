@@ -141,12 +141,12 @@ class BlueskyChannel(DryRunnable, Channel):
         self.did = ""
         self._lock = asyncio.Lock()
 
-    async def _xrpc(self, method: str, nsid: str, *, token: str = "", body: Any = None) -> Answer:
+    async def _xrpc(self, method: str, nsid: str, *, token: str = "", body: Any = None, params: Any = None) -> Answer:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         url = f"{self.service}{XRPC}{nsid}"
-        return await request(self, method, url, json=body, headers=headers, timeout=self.timeout)
+        return await request(self, method, url, json=body, params=params, headers=headers, timeout=self.timeout)
 
     def _error(self, answer: Answer) -> Exception:
         body = answer.json()
@@ -240,6 +240,42 @@ class BlueskyChannel(DryRunnable, Channel):
         if not isinstance(created, dict) or not created.get("uri") or not created.get("cid"):
             raise TransientError(f"{self.name}: record created but the answer has no uri/cid", code="bad-answer")
         return Receipt(provider_id=f"{created['uri']}|{created['cid']}", detail=str(created["uri"]))
+
+    async def notifications(self, since: str = "", limit: int = 50, pages: int = 10) -> list[dict[str, Any]]:
+        """The account's mentions and replies (app.bsky.notification.listNotifications) indexed after
+        `since` (an indexedAt; "" for the latest page), newest first, following the cursor for at most
+        `pages` pages: citizens' questions (alerts.citizens.bluesky)."""
+        found: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(pages):
+            params = [("reasons", "mention"), ("reasons", "reply"), ("limit", str(limit))]
+            if cursor:
+                params.append(("cursor", cursor))
+            body = await self._query("app.bsky.notification.listNotifications", params)
+            page = body.get("notifications")
+            if not isinstance(page, list):
+                raise TransientError(
+                    f"{self.name}: listNotifications answered without notifications", code="bad-answer"
+                )
+            found += [n for n in page if isinstance(n, dict)]
+            cursor = str(body.get("cursor") or "")
+            oldest = str(found[-1].get("indexedAt") or "") if found else ""
+            if not since or not cursor or oldest <= since:
+                break
+        return found
+
+    async def _query(self, nsid: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        token = await self._session()
+        answer = await self._xrpc("GET", nsid, token=token, params=params)
+        if self._expired(answer):
+            await self._renew(token)
+            answer = await self._xrpc("GET", nsid, token=self._access, params=params)
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, dict):
+            raise TransientError(f"{self.name}: {nsid} did not answer a JSON object", code="bad-answer")
+        return body
 
 
 CARD_DESCRIPTION = 300  # characters of the alert's text shown on the card

@@ -101,6 +101,9 @@ class EmailChannel(DryRunnable, Channel):
         mail["Subject"] = message.subject or message.text.split("\n", 1)[0][:78]
         mail["Date"] = formatdate(localtime=False, usegmt=True)
         mail["Message-ID"] = make_msgid(idstring=message.key.replace(":", ".")[:40], domain=domain)
+        if message.reply_to:  # an answer to a citizen's e-mail: in its thread
+            mail["In-Reply-To"] = message.reply_to
+            mail["References"] = message.reply_to
         mail["Content-Language"] = "fr"
         mail["Auto-Submitted"] = "auto-generated"
         body = message.text

@@ -1,4 +1,6 @@
-"""Facebook Page posts through the Graph API: POST /{version}/{page_id}/feed with a Page access token.
+"""Facebook Page posts through the Graph API: POST /{version}/{page_id}/feed with a Page access token;
+answers to citizens under their comment (POST /{comment-id}/comments) or in Messenger (the Send API,
+POST /{page-id}/messages), chosen by the delivery's extra["reply"] ("comment" or "messenger").
 
 Facebook publishes no machine-readable (OpenAPI) description of the Graph API. This adapter follows the
 Graph API reference documentation for the Page feed edge (`/{page-id}/feed`, "Publishing" section): form
@@ -47,6 +49,7 @@ from .base import (
 RATE_LIMIT_CODES = {4, 17, 32, 613}
 AUTH_CODES = {102, 190}
 TRANSIENT_CODES = {1, 2}
+OUTSIDE_WINDOW = {2018278, 2018108}  # Send API: outside the 24-hour window / the person cannot be reached
 
 
 @register
@@ -85,6 +88,8 @@ class FacebookChannel(DryRunnable, Channel):
         text = f"{self.name}: Graph API error {label} ({error.get('type', '')}): {error.get('message', '')}"
         if code in RATE_LIMIT_CODES:
             return RateLimited(text, code=label, retry_after=retry_after(answer.headers))
+        if subcode in OUTSIDE_WINDOW:  # this person only: Messenger's 24-hour window has passed
+            return PermanentError(text, code=label)
         if code in AUTH_CODES or code == 10 or 200 <= code <= 299:
             return AuthError(text, code=label)
         if code in TRANSIENT_CODES or error.get("is_transient") or answer.status >= 500:
@@ -94,6 +99,11 @@ class FacebookChannel(DryRunnable, Channel):
     async def send(self, message: Message) -> Receipt:
         if not self._token:
             raise no_credentials(self)
+        reply = message.extra.get("reply")
+        if reply == "comment":
+            return await self._comment_reply(message)
+        if reply == "messenger":
+            return await self._messenger_reply(message)
         photo = await facebook_photo_post(self, message)
         if photo is not None:
             return photo
@@ -109,3 +119,38 @@ class FacebookChannel(DryRunnable, Channel):
             raise TransientError(f"{self.name}: post created but the answer has no id", code="bad-answer")
         post_id = str(body["id"])
         return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")
+
+    async def _comment_reply(self, message: Message) -> Receipt:
+        """A reply under a citizen's comment: POST /{comment-id}/comments (Graph API reference, Comments)."""
+        if not message.reply_to:
+            raise PermanentError(f"{self.name}: a comment reply needs the comment's id", code="reply_to")
+        url = f"{self.api_base}/{self.version}/{message.reply_to}/comments"
+        form = {"message": message.text, "access_token": self._token}
+        answer = await request(self, "POST", url, data=form, timeout=self.timeout)
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, dict) or not body.get("id"):
+            raise TransientError(f"{self.name}: comment created but the answer has no id", code="bad-answer")
+        return Receipt(provider_id=str(body["id"]), detail=f"comment on {message.reply_to}")
+
+    async def _messenger_reply(self, message: Message) -> Receipt:
+        """A Messenger answer to the person (page-scoped id) who wrote to the Page: the Send API, POST
+        /{page-id}/messages with messaging_type RESPONSE (allowed within 24 hours of their message)."""
+        if not message.recipient:
+            raise PermanentError(f"{self.name}: a Messenger answer needs the sender's id", recipient_action="invalid")
+        url = f"{self.api_base}/{self.version}/{self.page_id}/messages"
+        payload = {
+            "recipient": {"id": message.recipient},
+            "messaging_type": "RESPONSE",
+            "message": {"text": message.text},
+        }
+        answer = await request(
+            self, "POST", url, json=payload, params={"access_token": self._token}, timeout=self.timeout
+        )
+        if answer.status != 200:
+            raise self._error(answer)
+        body = answer.json()
+        if not isinstance(body, dict) or not body.get("message_id"):
+            raise TransientError(f"{self.name}: message sent but the answer has no message_id", code="bad-answer")
+        return Receipt(provider_id=str(body["message_id"]), detail=f"Messenger to {message.recipient}")

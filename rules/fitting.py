@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import grapheme
 
@@ -267,3 +267,26 @@ def shorten(body: str, point: int, ellipsis: str = "…") -> str:
         return ""
     kept = body[:point].rstrip().rstrip(".,;:-–—").rstrip()
     return f"{kept}{ellipsis}" if kept else ""
+
+
+def fit_body(
+    body: str, produce: Callable[[str], str], limits: Limits, ellipsis: str = "…"
+) -> tuple[str, Measure, bool] | None:
+    """The message `produce(body)` makes, with `body` shortened at the largest cut point that lets it fit
+    `limits`: (text, its measure, whether the body was shortened), or None when even an empty body does
+    not fit (the fixed parts, a signature or an @mention, are too long)."""
+    text = produce(body)
+    result = measure(text, limits)
+    if fits(result, limits):
+        return text, result, False
+    points = cut_points(body)
+    low, high, best = 0, len(points) - 1, None
+    while low <= high:  # largest cut point that fits; length grows with the cut point
+        middle = (low + high) // 2
+        candidate = produce(shorten(body, points[middle], ellipsis))
+        candidate_measure = measure(candidate, limits)
+        if fits(candidate_measure, limits):
+            best, low = (candidate, candidate_measure, True), middle + 1
+        else:
+            high = middle - 1
+    return best

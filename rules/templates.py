@@ -38,11 +38,9 @@ from .fitting import (
     FittingError,
     Rendered,
     bluesky_facets,
-    cut_points,
     describe_limit,
-    fits,
+    fit_body,
     measure,
-    shorten,
     to_gsm7,
 )
 from .yamlcheck import RuleError
@@ -222,29 +220,14 @@ class Templates:
             text = _BLANK_LINES.sub("\n\n", "\n".join(line.rstrip() for line in text.splitlines())).strip()
             return to_gsm7(text) if sms and gsm7 else text
 
-        body = alert.text
-        text = produce(body)
-        result = measure(text, limits)
-        shortened = False
-        if not fits(result, limits):
-            points = cut_points(body)
-            low, high, best = 0, len(points) - 1, None
-            while low <= high:  # largest cut point that fits; length grows with the cut point
-                middle = (low + high) // 2
-                candidate = produce(shorten(body, points[middle], ellipsis))
-                candidate_measure = measure(candidate, limits)
-                if fits(candidate_measure, limits):
-                    best, low = (candidate, candidate_measure), middle + 1
-                else:
-                    high = middle - 1
-            if best is None:
-                raise FittingError(
-                    f"template {template!r} on {channel_kind}: the message without its text is "
-                    f"{result_without_body(produce, limits)} long, over the limit of {describe_limit(limits)}"
-                    f" (rule {alert.rule or '-'}); shorten the title, hashtags or signature"
-                )
-            text, result = best
-            shortened = True
+        fitted = fit_body(alert.text, produce, limits, ellipsis)
+        if fitted is None:
+            raise FittingError(
+                f"template {template!r} on {channel_kind}: the message without its text is "
+                f"{result_without_body(produce, limits)} long, over the limit of {describe_limit(limits)}"
+                f" (rule {alert.rule or '-'}); shorten the title, hashtags or signature"
+            )
+        text, result, shortened = fitted
         facets = bluesky_facets(text) if channel_kind == "bluesky" or limits.counting == "graphemes" else ()
         return Rendered(text, result.length, result.segments, result.encoding, facets, shortened)
 

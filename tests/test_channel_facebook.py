@@ -101,3 +101,24 @@ def test_configuration():
         FacebookChannel("fb41", {"page_id": PAGE})
     with pytest.raises(ConfigurationError, match="version"):
         FacebookChannel("fb41", {"page_id": PAGE, "page_token": "t", "version": "21"})
+
+
+async def test_replies_under_a_comment_and_in_messenger(fb, fake_facebook):
+    event = fake_facebook.comment_event("La D957 est-elle ouverte ?", user_id="100001")
+    comment_id = event["entry"][0]["changes"][0]["value"]["comment_id"]
+    receipt = await fb.send(message(text="Oui, rouverte. — J.D.", reply_to=comment_id, extra={"reply": "comment"}))
+    assert [c["message"] for c in fake_facebook.replies_to(comment_id)] == ["Oui, rouverte. — J.D."]
+    assert receipt.provider_id in fake_facebook.comments
+    fake_facebook.message_event("Et la D956 ?", psid="2000000000000001")
+    await fb.send(message(key="d-2", text="Ouverte aussi.", recipient="2000000000000001", extra={"reply": "messenger"}))
+    assert fake_facebook.messages == [{"recipient": "2000000000000001", "text": "Ouverte aussi."}]
+    with pytest.raises(PermanentError) as failure:  # a comment that does not exist
+        await fb.send(message(key="d-3", text="x", reply_to="1_2", extra={"reply": "comment"}))
+    assert not isinstance(failure.value, AuthError)
+
+
+async def test_messenger_outside_the_24_hour_window_is_permanent_for_that_person_not_an_auth_error(fb, fake_facebook):
+    fake_facebook.message_event("La D957 ?", psid="2000000000000002", at=time.time() - 25 * 3600)
+    with pytest.raises(PermanentError) as failure:
+        await fb.send(message(text="Rouverte.", recipient="2000000000000002", extra={"reply": "messenger"}))
+    assert not isinstance(failure.value, AuthError) and failure.value.code == "10/2018278"

@@ -63,6 +63,12 @@ TABLE = [
     ("La RN10 est-elle fermée ?", "dir-centre-ouest", "named road", "national roads: the DIR"),
     ("l'A71 est-elle déneigée ?", "vinci-cofiroute", "named road", "a named road beats a road-manager word"),
     ("A10 puis D957 ?", "vinci-cofiroute", "named road", "the first road named decides"),
+    (
+        "La D957 est fermée depuis 7 h ?",
+        "cd41",
+        "named road",
+        'an hour is no keyword ("7,5 tonnes" is one keyword, quoted in the file)',
+    ),
     ("la D939 à Chartres est-elle salée ?", "cd28", "named road", "a D road in Eure-et-Loir: that département"),
     ("La route est-elle salée vers Vendôme ?", "cd41", "road-manager keyword", "no road named: who runs most roads"),
     ("quand passe le chasse neige", "cd41", "road-manager keyword", "same"),

@@ -155,9 +155,15 @@ async def test_rgpd_export_and_delete(store):
     exported = await store.export_subscriber("+33600000001")
     assert sorted(s["territory"] for s in exported["subscriptions"]) == ["28", "41"]
     assert exported["questions"][0]["text"] == "La RD 957 est-elle salée ?"
+    # asked on the web form, the number left only as the way back for the answer
+    await store.add_question(
+        channel="web", sender="", text="Et la D956 ?", recipient="+33600000001", answer="La D956 est ouverte."
+    )
     await store.delete_subscriber("+33600000001")
     exported = await store.export_subscriber("+33600000001")
     assert exported["subscriptions"] == [] and exported["questions"] == []
+    rows = await store.questions()
+    assert [(q["sender"], q["text"], q["recipient"], q["answer"]) for q in rows] == [("effacé", "", "", "")] * 2
 
 
 async def test_postgres_workers_claim_disjoint_batches(pg_url):

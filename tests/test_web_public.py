@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from alerts.citizens import Thread
 from alerts.domain import AlertStatus, Severity
 from alerts.web.site import WALL
 from channels.mastodon import MastodonChannel
@@ -101,7 +102,14 @@ async def test_question_is_routed_and_the_reply_shown(web_env: Web) -> None:
     assert response.status == 200
     assert "question transmise" in await response.text()
     assert calls == [
-        {"channel": "web", "sender": "+33612345678", "text": "Les camions peuvent-ils rouler ?", "territories": ["41"]}
+        {
+            "channel": "web",
+            "sender": "+33612345678",
+            "text": "Les camions peuvent-ils rouler ?",
+            "territories": ["41"],
+            # the number left is the way back: the team's answer goes by SMS
+            "thread": Thread("web", channel="sms", recipient="+33612345678"),
+        }
     ]
 
 

@@ -6,26 +6,31 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
 
 from channels.base import Channel
-from rules.authorities import Reason, Routing
+from rules.authorities import Reason, Routing, Topic
 from rules.escalation import escalation_key
 
 from .. import replies
-from ..domain import Item
+from ..domain import Item, Road
 from ..keywords import CommandKind, PlaceRequest, parse_place_request, parse_sms, territory_command
 from ..phones import InvalidPhone, mask, normalise_phone
 from ..places import commune_key, departement_of, gazetteer_for, road_key, territory_of_key
+from ..roads import parse_roads
 from ..seams import CitizensHost
 from ..shared_limits import SharedCounter
 from .base import Part
+from .bluesky import BlueskyQuestions
+from .conversations import Conversations, Thread
 from .escalations import Escalations
+from .facebook import FacebookWebhook
 from .flood import FloodLimits
+from .mail import InboundMail
 from .mentions import Mentions
 from .ovh import OvhReceipts
 from .sms import TwilioWebhooks
@@ -73,6 +78,10 @@ class Citizens(Part):
         )
         self.escalations = Escalations(crieur)
         self.mentions = Mentions(self)
+        self.conversations = Conversations(self)
+        self.bluesky = BlueskyQuestions(self)
+        self.facebook = FacebookWebhook(self)
+        self.mail = InboundMail(self)
         self.twilio = TwilioWebhooks(self)
         self.subscriptions = WebSubscriptions(self)
         self.ovh = OvhReceipts(crieur)
@@ -81,9 +90,11 @@ class Citizens(Part):
         return self._now()
 
     def install_routes(self, app: web.Application) -> None:
-        """POST /twilio/sms, POST /twilio/status, GET /ovh/status, GET and POST /escalations/ack."""
+        """POST /twilio/sms, POST /twilio/status, GET /ovh/status, GET and POST /facebook/webhook, GET and
+        POST /escalations/ack."""
         self.twilio.install_routes(app)
         self.ovh.install_routes(app)
+        self.facebook.install_routes(app)
         # GET (and HEAD) only show the page: mail scanners open links; the webmaster's button POSTs.
         app.router.add_get("/escalations/ack", self.escalations.ack_route)
         app.router.add_post("/escalations/ack", self.escalations.ack_route)
@@ -188,7 +199,8 @@ class Citizens(Part):
             if answer is not None:
                 return await self._reply(answer)
         subscribed = sorted({territory_of_key(key) for key in await self.store.subscriptions(phone)})
-        result = await self.ask("sms", phone, command.text, territories=subscribed)
+        thread = Thread("sms", channel=self.config.sms_channel, recipient=phone)
+        result = await self.ask("sms", phone, command.text, territories=subscribed, thread=thread)
         return await self._reply(result["reply"])
 
     async def _consent(self, phone: str, places: Sequence[str], body: str) -> None:
@@ -256,14 +268,24 @@ class Citizens(Part):
 
     # --------------------------------------------------------------------------------- questions
 
-    async def ask(self, channel: str, sender: str, text: str, territories: Sequence[str] = ()) -> dict[str, Any]:
-        """Route a citizen's question, store it, answer it, and warn the authority when it has published
-        nothing on the subject. Returns {"reply", "routing", "question_id", "escalation_id", "status",
-        "escalation_count"}; "routing" is a rules.authorities.Routing.
+    async def ask(
+        self,
+        channel: str,
+        sender: str,
+        text: str,
+        territories: Sequence[str] = (),
+        *,
+        thread: Thread | None = None,
+    ) -> dict[str, Any]:
+        """Route a citizen's question, store it (with the `thread` its answers go back into, and in its
+        group), answer it, and warn the authority when it has published nothing on the subject. Returns
+        {"reply", "routing", "question_id", "escalation_id", "status", "escalation_count", "group_key"};
+        "routing" is a rules.authorities.Routing.
 
         Status of the stored question: "queued" (the département's team answers), "answered" (answered
-        automatically with the authority's publication or where to ask) or "escalated" (the authority
-        has published nothing; its webmaster is warned).
+        automatically: with the authority's current item naming the road asked about, with another
+        authority's publication, or where to ask) or "escalated" (the authority has published nothing;
+        its webmaster is warned).
         """
         text = (text or "").strip()[:MAX_QUESTION]
         if not text:
@@ -273,15 +295,24 @@ class Citizens(Part):
         routing: Routing = (
             directory.route(text, territories) if directory is not None else Routing(None, None, True, Reason.NONE)
         )
-        publication = await self._latest_publication(routing, now)
-        reply = replies.citizen_answer(routing, publication)
+        roads = parse_roads(text)
+        on_road = await self._latest_on_roads(routing, roads, now)
+        publication = on_road or await self._latest_publication(routing, now)
+        if on_road is not None and routing.in_scope and routing.authority is not None:
+            reply = replies.road_answer(routing.authority, roads, on_road)
+        else:
+            reply = replies.citizen_answer(routing, publication)
         key = None
         if publication is None and not routing.in_scope:
             key = escalation_key(routing, now, timedelta(seconds=self.config.escalation_window))
-        if routing.in_scope or routing.authority is None:
+        if on_road is not None and routing.in_scope:
+            status = "answered"
+        elif routing.in_scope or routing.authority is None:
             status = "queued"
         else:
             status = "escalated" if key is not None else "answered"
+        group_key, group_label = self.conversations.group_of(text, routing)
+        await self.store.inbox.note_group(group_key, group_label, time.time())
         question_id = await self.store.add_question(
             channel=channel,
             sender=sender,
@@ -292,6 +323,9 @@ class Citizens(Part):
             in_scope=int(routing.in_scope),
             status=status,
             answer=reply,
+            group_key=group_key,
+            answered_at=time.time() if status == "answered" else None,
+            **(thread or Thread(channel)).columns(),
         )
         metrics = self.crieur.metrics
         if metrics is not None:
@@ -314,7 +348,21 @@ class Citizens(Part):
             "escalation_id": escalation_id,
             "status": status,
             "escalation_count": count,
+            "group_key": group_key,
         }
+
+    async def _latest_on_roads(self, routing: Routing, roads: Sequence[Road], now: datetime) -> Item | None:
+        """The routed authority's latest current item naming one of `roads` ("la D957 est-elle ouverte ?"
+        → its latest item on the D957), or None."""
+        authority, directory = routing.authority, self.directory
+        if not roads or authority is None or not authority.feeds or directory is None:
+            return None
+        items = [
+            item if item.roads else replace(item, roads=parse_roads(f"{item.title}\n{item.text}"))
+            for item in await self.store.items(sources=list(authority.feeds))
+        ]
+        asked = Topic(id="roads-asked", label="", road_refs=frozenset(roads))
+        return directory.latest_publication(authority, asked, items, now)
 
     async def _latest_publication(self, routing: Routing, now: datetime) -> Item | None:
         authority, topic = routing.authority, routing.topic

@@ -1,5 +1,6 @@
 """Mastodon mentions of the département's account are questions: polled, routed like any other, answered
-in the thread through the outbox (a direct mention waits for the team instead)."""
+in the thread through the outbox (a direct mention waits for the team instead). The same loop polls
+Bluesky's notifications (alerts.citizens.bluesky)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from channels.base import Channel, RateLimited
 
 from ..ingest.common import html_to_text
-from ..storage import NewDelivery, answer_delivery_key
-from .base import NO_ALERT, Part
+from .base import Part
+from .conversations import Thread
 
 if TYPE_CHECKING:
     from .desk import Citizens
@@ -80,29 +81,16 @@ class Mentions(Part):
         text = mention_text(str(status.get("content") or ""))
         if not text:
             return False
-        result = await self.desk.ask("mastodon", acct, text, territories=self.desk.territories_in(text))
+        territories = self.desk.territories_in(text)
         if status.get("visibility") == "direct":
             # The channel posts with its own visibility: a public answer to a private message would
-            # expose the exchange. The question waits in the team's queue instead.
+            # expose the exchange. The question waits in the team's queue instead, with no way back.
+            result = await self.desk.conversations.receive(Thread("mastodon"), acct, text, territories)
             await self.store.set_question(result["question_id"], status="queued")
             log.info("direct mention %s by %s queued for the team, not answered publicly", status_id, acct)
             return True
-        limit = channel.limits.max_length or 500
-        reply = f"@{acct} {result['reply']}"
-        if len(reply) > limit:
-            reply = reply[: limit - 1].rstrip() + "…"
-        await self.store.enqueue(
-            [
-                NewDelivery(
-                    key=answer_delivery_key(result["question_id"], channel.name),
-                    alert_id=NO_ALERT,
-                    channel=channel.name,
-                    text=reply,
-                    kind="Reply",
-                    reply_to=status_id,
-                )
-            ]
-        )
+        thread = Thread("mastodon", channel=channel.name, reply_to=status_id)
+        await self.desk.conversations.receive(thread, acct, text, territories)
         return True
 
     async def run(self, interval: float = 60.0) -> None:
@@ -110,13 +98,14 @@ class Mentions(Part):
         self._stopping.clear()
         while not self._stopping.is_set():
             wait = interval
-            try:
-                await self.poll()
-            except RateLimited as exc:
-                wait = max(interval, exc.retry_after or 0.0)
-                log.warning("mentions: rate limited, next poll in %.0f s", wait)
-            except Exception as exc:  # a provider or database outage must not end the loop
-                log.warning("mentions: poll failed: %s: %s", type(exc).__name__, exc)
+            for name, poll in (("mastodon", self.poll), ("bluesky", self.desk.bluesky.poll)):
+                try:
+                    await poll()
+                except RateLimited as exc:
+                    wait = max(wait, exc.retry_after or 0.0)
+                    log.warning("mentions (%s): rate limited, next poll in %.0f s", name, wait)
+                except Exception as exc:  # a provider or database outage must not end the loop
+                    log.warning("mentions (%s): poll failed: %s: %s", name, type(exc).__name__, exc)
             try:
                 await asyncio.wait_for(self._stopping.wait(), wait)
             except TimeoutError:

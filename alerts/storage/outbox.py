@@ -72,8 +72,13 @@ def escalation_delivery_key(escalation_id: int, channel: str, recipient: str) ->
 
 
 def answer_delivery_key(question_id: int, channel: str) -> str:
-    """The key of the public answer to a citizen's question (a Mastodon reply)."""
+    """The key of the automatic answer to a citizen's question, in its thread."""
     return f"q{question_id}:{channel}"
+
+
+def group_answer_delivery_key(answer_id: int, question_id: int) -> str:
+    """The key of a CM's answer to a group as it goes to one asker: once per question and answer."""
+    return f"a{answer_id}:q{question_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,28 +191,36 @@ class Outbox:
         if not deliveries:
             return 0
         now = time.time()
-        added = 0
         async with self.db.transaction() as tx:
             if supersedes is not None:
                 for channel in sorted({d.channel for d in deliveries}):
                     await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
-            for d in deliveries:
-                added += await tx.execute(
-                    SQL["enqueue"],
-                    d.key,
-                    d.alert_id,
-                    d.channel,
-                    d.recipient,
-                    d.kind,
-                    d.text,
-                    d.subject,
-                    d.link,
-                    d.reply_to,
-                    d.extra,
-                    now,
-                    d.priority,
-                )
+            added = await self.enqueue_within(tx, deliveries, now)
         await self.notify_work()
+        return added
+
+    @staticmethod
+    async def enqueue_within(tx: Executor, deliveries: Sequence[NewDelivery], now: float) -> int:
+        """Within the caller's transaction (which changes something else with them, as an answer marking
+        its questions answered): queue deliveries, a key already present left as it is. The caller calls
+        `notify_work` once committed. Returns how many were new."""
+        added = 0
+        for d in deliveries:
+            added += await tx.execute(
+                SQL["enqueue"],
+                d.key,
+                d.alert_id,
+                d.channel,
+                d.recipient,
+                d.kind,
+                d.text,
+                d.subject,
+                d.link,
+                d.reply_to,
+                d.extra,
+                now,
+                d.priority,
+            )
         return added
 
     async def enqueue_subscribers(

@@ -12,6 +12,7 @@ from alerts.domain import Alert, AlertStatus, Item
 from alerts.places import Audience, Target
 
 from .db import Database, Executor, StorageError, connect, migrate
+from .inbox import Inbox
 from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
 from .queries import in_list
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
@@ -31,6 +32,7 @@ class Store:
     def __init__(self, db: Database):
         self.db = db
         self.outbox = Outbox(db)
+        self.inbox = Inbox(db, self.outbox)
 
     @property
     def dialect(self) -> str:
@@ -510,7 +512,11 @@ class Store:
         """RGPD erasure: forget the number everywhere, but keep it blocked so that nothing reaches it."""
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM subscribers WHERE phone = $1", phone)
-            await tx.execute("UPDATE questions SET sender = 'effacé', text = '' WHERE sender = $1", phone)
+            await tx.execute(
+                "UPDATE questions SET sender = 'effacé', text = '', recipient = '', answer = ''"
+                " WHERE sender = $1 OR recipient = $1",
+                phone,
+            )
             await tx.execute("DELETE FROM pending_subscriptions WHERE address = $1", phone)
             await tx.execute("DELETE FROM consents WHERE address = $1", phone)
             await self.outbox.erase_recipient(tx, phone)
@@ -530,6 +536,9 @@ class Store:
                 *fields.values(),
             )
         )
+
+    async def question(self, question_id: int) -> dict[str, Any] | None:
+        return await self.db.fetchrow("SELECT * FROM questions WHERE id = $1", question_id)
 
     async def questions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if status:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -78,7 +79,7 @@ async def gather(crieur: Any, username: str) -> Attention:
     store = crieur.store
     seen = int(await store.db.fetchval("SELECT seen_question_id FROM users WHERE username = $1", username) or 0)
     newest = await store.db.fetch(
-        "SELECT id, channel, text, created_at FROM questions WHERE id > $1 ORDER BY id DESC LIMIT $2",
+        "SELECT id, channel, text, created_at, group_key FROM questions WHERE id > $1 ORDER BY id DESC LIMIT $2",
         seen,
         SHOWN_QUESTIONS,
     )
@@ -97,7 +98,7 @@ async def gather(crieur: Any, username: str) -> Attention:
         Item(
             "question",
             f"Nouvelle question ({q['channel']}, {_clock(q['created_at'])}) : « {_short(q['text'])} »",
-            "/console#questions-title",
+            "/console/questions/" + quote(q["group_key"], safe=":") if q["group_key"] else "/console#questions-title",
         )
         for q in newest
     ]

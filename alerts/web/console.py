@@ -25,7 +25,7 @@ from alerts.errors import AlertNotFound, NotAwaitingApproval
 from alerts.seams import ConsoleService
 from alerts.security import client_of
 
-from . import accounts, attention, delivery_progress, near_duplicates, now_view, site, source_health
+from . import accounts, attention, delivery_progress, inbox, near_duplicates, now_view, site, source_health
 from .accounts import AccountError, Session
 from .rendering import render
 from .site import CRIEUR, LOGIN_NAME, SECURE_COOKIES, SESSION
@@ -91,6 +91,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/users", users_add)
     r.add_get("/console/audit", audit_page)
     r.add_post("/console/rules/reload", rules_reload)
+    inbox.setup(app)
 
 
 # ------------------------------------------------------------------------------------------- guards

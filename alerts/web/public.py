@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from .map import map_view
 from .rendering import render
 from .site import CRIEUR, WALL, TerritoryInfo
 
+QA_WINDOW = 24 * 3600.0  # questions and answers shown outside a snow episode: the last day
 log = logging.getLogger("crieur.web.public")
 
 MAX_QUESTION = 1000
@@ -58,7 +60,17 @@ async def _page_context(crieur: Any, territory: TerritoryInfo | None) -> dict[st
         "sms_number": site.sms_number(crieur),
         "now": datetime.now(timezone.utc),
         "publisher": crieur.config.name,  # "Source : ..." of the département's own alerts
+        "answers": await crieur.store.inbox.published_answers(await _episode_start(crieur, territory)),
     }
+
+
+async def _episode_start(crieur: Any, territory: TerritoryInfo | None) -> float:
+    """Questions and answers shown are those of the snow episode under way (of the territory, else any),
+    else of the last day."""
+    episodes = [e for e in await crieur.store.episodes() if e["active"] and e["started_at"]]
+    if territory is not None:
+        episodes = [e for e in episodes if e["territory"] == territory.code] or episodes
+    return min((float(e["started_at"]) for e in episodes), default=time.time() - QA_WINDOW)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -120,8 +132,16 @@ async def ask_question(request: web.Request) -> web.StreamResponse:
             question["status"], question["reply"], status = "unavailable", UNAVAILABLE, 503
         else:
             try:
+                from alerts.citizens import Thread
+
+                # an asker who left a mobile number gets the team's answer by SMS
+                thread = Thread("web", channel=crieur.config.sms_channel if phone else "", recipient=phone)
                 answer = await citizens.ask(
-                    channel="web", sender=phone, text=text, territories=[territory.code] if territory else []
+                    channel="web",
+                    sender=phone,
+                    text=text,
+                    territories=[territory.code] if territory else [],
+                    thread=thread,
                 )
                 question["status"], question["reply"] = "answered", str((answer or {}).get("reply", ""))
                 question["text"] = ""

@@ -169,15 +169,17 @@ def public_url(crieur: Any) -> str:
 
 
 async def change_marker(crieur: Any) -> str:
-    """What makes public content change: the newest alert change, and how many published alerts have
-    lapsed since (an expiry changes the pages before anything rewrites the row)."""
+    """What makes public content change: the newest alert change, how many published alerts have lapsed
+    since (an expiry changes the pages before anything rewrites the row), and the newest answer published
+    as a question and answer."""
     row = await crieur.store.db.fetchrow(
         "SELECT COALESCE(MAX(updated_at), 0) AS changed, SUM(CASE WHEN status = $1 AND expires IS NOT NULL"
         " AND expires <= $2 THEN 1 ELSE 0 END) AS lapsed FROM alerts",
         AlertStatus.PUBLISHED.value,
         time.time(),
     )
-    return f"{float(row['changed'] or 0):.6f}:{int(row['lapsed'] or 0)}"
+    answered = await crieur.store.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM group_answers WHERE published = 1")
+    return f"{float(row['changed'] or 0):.6f}:{int(row['lapsed'] or 0)}:{int(answered or 0)}"
 
 
 async def cached(request: web.Request, *extra: str) -> tuple[str, web.Response | None]:

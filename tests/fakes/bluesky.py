@@ -1,4 +1,8 @@
-"""Fake Bluesky PDS: createSession, refreshSession, createRecord (XRPC).
+"""Fake Bluesky PDS: createSession, refreshSession, createRecord, uploadBlob, listNotifications (XRPC).
+
+Citizens' posts that mention the account or reply to its posts (`add_mention`) are records of other
+repositories the fake knows, so that a reply to them is checked like any reply (its root and parent
+must exist), and notifications (reason "mention" or "reply") the account lists, newest first.
 
 Every call is checked against the AT Protocol lexicons (../shared/api-specs/bluesky/lexicons, converted
 to JSON Schema by tests/fakes/lexicon.py), records against their collection's lexicon (app.bsky.feed.post:
@@ -17,6 +21,7 @@ import hashlib
 import itertools
 import secrets
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -47,6 +52,7 @@ class FakeBluesky(FakeProvider):
         self.records: list[dict[str, Any]] = []
         self.blobs: dict[str, tuple[bytes, str]] = {}  # cid -> (bytes, MIME type)
         self.sessions_created = 0
+        self.notifications: list[dict[str, Any]] = []
         self._rkeys = itertools.count(1)
 
     def routes(self) -> list[web.RouteDef]:
@@ -55,6 +61,7 @@ class FakeBluesky(FakeProvider):
             web.post("/xrpc/com.atproto.server.refreshSession", self.refresh_session),
             web.post("/xrpc/com.atproto.repo.createRecord", self.create_record),
             web.post("/xrpc/com.atproto.repo.uploadBlob", self.upload_blob),
+            web.get("/xrpc/app.bsky.notification.listNotifications", self.list_notifications),
         ]
 
     def error(self, status: int, code: int | str, message: str) -> web.Response:
@@ -140,6 +147,63 @@ class FakeBluesky(FakeProvider):
         return web.json_response(
             {"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"}
         )
+
+    def add_mention(
+        self, text: str, *, handle: str = "habitant.bsky.social", reply_to: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A citizen's post mentioning the account (or, with `reply_to`, one of the records here, replying
+        to it): the post is stored and a notification made. Returns the notification."""
+        if len(text.encode()) > 3000:
+            raise ValueError("a post's text is at most 3000 bytes")
+        did = "did:plc:" + hashlib.sha256(handle.encode()).hexdigest()[:24]
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": text,
+            "createdAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "langs": ["fr"],
+        }
+        reason = "mention"
+        if reply_to is not None:
+            parent = {"uri": reply_to["uri"], "cid": reply_to["cid"]}
+            root = (reply_to.get("record") or {}).get("reply", {}).get("root") or parent
+            record["reply"] = {"root": root, "parent": parent}
+            reason = "reply"
+        rkey = tid(next(self._rkeys))
+        uri = f"at://{did}/app.bsky.feed.post/{rkey}"
+        cid = "bafyrei" + hashlib.sha256((uri + text).encode()).hexdigest()[:52]
+        self.records.append({"uri": uri, "cid": cid, "record": record})
+        indexed = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        notification = {
+            "uri": uri,
+            "cid": cid,
+            "author": {"did": did, "handle": handle, "displayName": handle.split(".")[0]},
+            "reason": reason,
+            "record": record,
+            "isRead": False,
+            "indexedAt": indexed,
+        }
+        self.notifications.append(notification)
+        return notification
+
+    async def list_notifications(self, request: web.Request) -> web.Response:
+        """app.bsky.notification.listNotifications: newest first, filtered by `reasons`, at most `limit`
+        (1..100, checked by the lexicon) with a cursor when more remain."""
+        token = self._bearer(request)
+        if not token:
+            return self.error(401, "AuthenticationRequired", "Authentication Required")
+        if token not in self.access_tokens:
+            return self.error(400, "ExpiredToken", "Token has expired")
+        reasons = request.query.getall("reasons", [])
+        limit = int(request.query.get("limit", "50"))
+        cursor = request.query.get("cursor", "")
+        found = [n for n in reversed(self.notifications) if not reasons or n["reason"] in reasons]
+        if cursor:
+            found = [n for n in found if n["indexedAt"] < cursor]
+        page = found[:limit]
+        answer: dict[str, Any] = {"notifications": page}
+        if len(found) > limit:
+            answer["cursor"] = page[-1]["indexedAt"]
+        return web.json_response(answer)
 
     async def upload_blob(self, request: web.Request) -> web.Response:
         """com.atproto.repo.uploadBlob: the raw bytes as the body, their MIME type as Content-Type."""

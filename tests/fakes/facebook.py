@@ -1,4 +1,11 @@
-"""Fake Facebook Graph API: POST /{version}/{page_id}/feed with a Page access token.
+"""Fake Facebook Graph API: POST /{version}/{page_id}/feed with a Page access token; replies under a
+citizen's comment (POST /{comment-id}/comments) and Messenger answers (the Send API, POST
+/{page-id}/messages); and the Page webhook's events as Facebook sends them (`comment_event`,
+`message_event`, `signed` with the app secret).
+
+Comments: the comment replied to must exist, a message is at most 8,000 characters. Messenger: the
+recipient must have written to the Page, and a RESPONSE is refused (code 10, subcode 2018278) more than
+24 hours after their last message; a text is at most 2,000 characters.
 
 Facebook publishes no machine-readable description of the Graph API (see ../shared/api-specs/SOURCES.md),
 so `GraphFeedContract` below follows the Graph API reference for the Page feed edge (POST
@@ -10,10 +17,13 @@ Errors are Graph error objects {"error": {"message", "type", "code", "error_subc
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +67,22 @@ FEED_PARAMETERS = {
     "appsecret_proof",
 }
 MAX_MESSAGE = 63206
+COMMENTS = re.compile(r"^/v\d+\.\d+/[^/]+/comments$")
+MESSAGES = re.compile(r"^/v\d+\.\d+/[^/]+/messages$")
+# the documented parameters of POST /{object-id}/comments (Graph API reference, Object Comments)
+COMMENT_PARAMETERS = {
+    "access_token",
+    "message",
+    "attachment_id",
+    "attachment_share_url",
+    "attachment_url",
+    "source",
+    "appsecret_proof",
+}
+MAX_COMMENT = 8000
+MAX_MESSENGER_TEXT = 2000
+MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
+STANDARD_WINDOW = 24 * 3600.0  # Messenger: answers within 24 hours of the person's last message
 POST_ID = re.compile(r"^\d+_\d+$")
 
 
@@ -76,6 +102,17 @@ class GraphFeedContract:
         content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
         if method == "POST" and PHOTOS.match(path):
             return "photos", self._photo_problems(content_type, body, headers)
+        if method == "POST" and COMMENTS.match(path):
+            if not content_type.startswith("application/x-www-form-urlencoded"):
+                return "comments", [f"parameters must be form-encoded, not {content_type or '(none)'}"]
+            problems = [
+                f"param {name}: not a parameter of the comments edge" for name in form if name not in COMMENT_PARAMETERS
+            ]
+            if len(form.get("message", "")) > MAX_COMMENT:
+                problems.append(f"param message: longer than {MAX_COMMENT} characters")
+            return "comments", problems
+        if method == "POST" and MESSAGES.match(path):
+            return "messages", self._send_api_problems(content_type, query, json_body)
         if method != "POST" or not FEED.match(path):
             return None, [f"{method} {path}: not the Page feed edge (POST /vX.Y/{{page-id}}/feed)"]
         if not content_type.startswith("application/x-www-form-urlencoded"):
@@ -92,6 +129,30 @@ class GraphFeedContract:
         return "feed", problems
 
     @staticmethod
+    def _send_api_problems(content_type: str, query: list[tuple[str, str]], payload: Any) -> list[str]:
+        """The Send API: a JSON body with recipient.id, a messaging_type and a message of text (at most
+        2,000 characters); the Page token as the access_token query parameter."""
+        if not content_type.startswith("application/json") or not isinstance(payload, dict):
+            return [f"the Send API takes a JSON object, not {content_type or '(none)'}"]
+        problems = []
+        if not dict(query).get("access_token"):
+            problems.append("query access_token: missing")
+        recipient = payload.get("recipient")
+        if not isinstance(recipient, dict) or not str(recipient.get("id", "")).isdigit():
+            problems.append("recipient.id: a page-scoped id is required")
+        if payload.get("messaging_type") not in MESSAGING_TYPES:
+            problems.append(f"messaging_type: one of {', '.join(MESSAGING_TYPES)}")
+        message = payload.get("message")
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(text, str) or not text:
+            problems.append("message.text: required")
+        elif len(text) > MAX_MESSENGER_TEXT:
+            problems.append(f"message.text: longer than {MAX_MESSENGER_TEXT} characters")
+        unknown = set(payload) - {"recipient", "messaging_type", "message", "tag", "notification_type"}
+        problems += [f"{name}: not a field of the Send API" for name in sorted(unknown)]
+        return problems
+
+    @staticmethod
     def _photo_problems(content_type: str, body: bytes, headers: dict[str, str]) -> list[str]:
         """POST /{page-id}/photos: a file upload (multipart), documented parameters, a caption of at most
         63,206 characters."""
@@ -106,6 +167,16 @@ class GraphFeedContract:
         return problems
 
     def check_response(self, operation: Any, status: int, content_type: str, body: bytes) -> list[str]:
+        if operation == "messages" and status == 200:
+            answer = json.loads(body) if body else None
+            if not isinstance(answer, dict) or not answer.get("recipient_id") or not answer.get("message_id"):
+                return ['answer 200 is not {"recipient_id": ..., "message_id": ...}']
+            return []
+        if operation == "comments" and status == 200:
+            answer = json.loads(body) if body else None
+            if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("id", ""))):
+                return ['answer 200 is not {"id": "<post-id>_<comment-id>"}']
+            return []
         if operation == "photos" and status == 200:
             answer = json.loads(body) if body else None
             if not isinstance(answer, dict) or not POST_ID.match(str(answer.get("post_id", ""))):
@@ -139,11 +210,17 @@ class FakeFacebook(FakeProvider):
         self.posts: list[dict[str, Any]] = []
         self._ids = itertools.count(900_000_000_000_001)
         self.next_error: list[tuple[int, int | None, str]] = []  # (code, subcode, message) answered in order
+        self.app_secret = "fake-app-secret-" + secrets.token_hex(8)
+        self.comments: dict[str, dict[str, Any]] = {}  # comment id -> {message, from, post_id, parent_id}
+        self.last_inbound: dict[str, float] = {}  # Messenger: PSID -> time of the person's last message
+        self.messages: list[dict[str, Any]] = []  # what the Page sent in Messenger
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/{version}/{page_id}/feed", self.post_feed),
             web.post("/{version}/{page_id}/photos", self.post_photo),
+            web.post("/{version}/{object_id}/comments", self.post_comment),
+            web.post("/{version}/{page_id}/messages", self.post_message),
         ]
 
     def _token(self, request: web.Request, recorded: Recorded) -> str:
@@ -197,7 +274,100 @@ class FakeFacebook(FakeProvider):
         self.next_error.append((code, subcode, message))
 
     def recipient(self, recorded: Recorded) -> str:
+        if recorded.path.endswith("/messages"):
+            return str(((recorded.json or {}).get("recipient") or {}).get("id", ""))
+        if recorded.path.endswith("/comments"):
+            return recorded.path.split("/")[-2]  # the comment replied to
         return self.page_id if recorded.path.endswith(("/feed", "/photos")) else ""
+
+    # ---- the Page webhook's events ----------------------------------------------------------------
+    def comment_event(self, text: str, *, user_id: str, name: str = "Habitant", post_id: str = "") -> dict[str, Any]:
+        """A citizen comments one of the Page's posts: the comment exists here, and the webhook payload
+        Facebook sends for it (object "page", field "feed", item "comment", verb "add")."""
+        post = post_id or (self.posts[-1]["id"] if self.posts else f"{self.page_id}_{next(self._ids)}")
+        comment_id = f"{post.split('_')[-1]}_{next(self._ids)}"
+        self.comments[comment_id] = {"message": text, "from": {"id": user_id, "name": name}, "post_id": post}
+        return {
+            "object": "page",
+            "entry": [
+                {
+                    "id": self.page_id,
+                    "time": int(time.time()),
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {
+                                "from": {"id": user_id, "name": name},
+                                "post_id": post,
+                                "comment_id": comment_id,
+                                "parent_id": post,
+                                "created_time": int(time.time()),
+                                "item": "comment",
+                                "verb": "add",
+                                "message": text,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def message_event(self, text: str, *, psid: str, at: float | None = None) -> dict[str, Any]:
+        """A person writes to the Page in Messenger (at `at`, default now): the webhook payload."""
+        moment = time.time() if at is None else at
+        self.last_inbound[psid] = max(self.last_inbound.get(psid, 0.0), moment)
+        return {
+            "object": "page",
+            "entry": [
+                {
+                    "id": self.page_id,
+                    "time": int(moment * 1000),
+                    "messaging": [
+                        {
+                            "sender": {"id": psid},
+                            "recipient": {"id": self.page_id},
+                            "timestamp": int(moment * 1000),
+                            "message": {"mid": "m_" + secrets.token_urlsafe(16), "text": text},
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def signed(self, payload: dict[str, Any], secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """The body and headers Facebook posts: X-Hub-Signature-256 = sha256=HMAC-SHA256(app secret, body)."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        digest = hmac.new((secret or self.app_secret).encode(), body, hashlib.sha256).hexdigest()
+        return body, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+
+    def replies_to(self, comment_id: str) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if c.get("parent_id") == comment_id]
+
+    async def post_comment(self, request: web.Request) -> web.Response:
+        parent = request.match_info["object_id"]
+        if parent not in self.comments and not any(p["id"] == parent for p in self.posts):
+            return self.graph_error(100, "Unsupported post request. Object does not exist", subcode=33)
+        message = request[RECORDED].form.get("message", "")
+        if not message:
+            return self.graph_error(100, "(#100) Missing message or attachment")
+        comment_id = f"{parent.split('_')[-1]}_{next(self._ids)}"
+        self.comments[comment_id] = {"message": message, "from": {"id": self.page_id}, "parent_id": parent}
+        return web.json_response({"id": comment_id})
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if request.match_info["page_id"] not in (self.page_id, "me"):
+            return self.graph_error(100, "Unsupported post request. Object does not exist", subcode=33)
+        payload = request[RECORDED].json or {}
+        psid = str(payload["recipient"]["id"])
+        last = self.last_inbound.get(psid)
+        if last is None:
+            return self.graph_error(100, "(#100) No matching user found", subcode=2018001)
+        if payload.get("messaging_type") == "RESPONSE" and time.time() - last > STANDARD_WINDOW:
+            return self.graph_error(
+                10, "(#10) This message is sent outside of allowed window.", subcode=2018278, status=400
+            )
+        self.messages.append({"recipient": psid, "text": payload["message"]["text"]})
+        return web.json_response({"recipient_id": psid, "message_id": "m_" + secrets.token_urlsafe(16)})
 
     async def post_feed(self, request: web.Request) -> web.Response:
         if self.next_error:

@@ -129,6 +129,13 @@ class Lexicons:
             for name, definition in document["defs"].items():
                 schema = self.convert(nsid, definition)
                 resources.append((_uri(nsid, name), Resource(contents=schema, specification=DRAFT202012)))
+                if isinstance(definition.get("parameters"), dict):
+                    resources.append(
+                        (
+                            _uri(nsid, f"{name}.parameters"),
+                            Resource(contents=self.convert(nsid, definition["parameters"]), specification=DRAFT202012),
+                        )
+                    )
                 for part in ("input", "output"):
                     body = definition.get(part, {}).get("schema") if isinstance(definition.get(part), dict) else None
                     if body is not None:
@@ -278,7 +285,7 @@ class LexiconContract:
         expected = {"procedure": "POST", "query": "GET"}.get(main.get("type"))
         if method != expected:
             return None, [f"{nsid} is a {main.get('type')}: {expected} only, not {method}"]
-        problems: list[str] = []
+        problems: list[str] = self.params_errors(nsid, main, query)
         given = main.get("input")
         if isinstance(given, dict) and given.get("schema") is not None:
             content_type = {k.lower(): v for k, v in headers.items()}.get("content-type", "").split(";")[0]
@@ -290,6 +297,35 @@ class LexiconContract:
             if nsid == "com.atproto.repo.createRecord" and isinstance(json_body, dict):
                 problems += self.record_errors(json_body)
         return nsid, problems
+
+    def params_errors(self, nsid: str, main: Mapping[str, Any], query: list[tuple[str, str]]) -> list[str]:
+        """A query string read as the lexicon's params say (integers, booleans, repeated arrays), then
+        validated; a parameter the method does not declare is refused."""
+        declared = (main.get("parameters") or {}).get("properties", {})
+        values: dict[str, Any] = {}
+        problems = []
+        for name, raw in query:
+            spec = declared.get(name)
+            if spec is None:
+                problems.append(f"params/{name}: not a parameter of {nsid}")
+                continue
+            kind = spec.get("type")
+            if kind == "array":
+                values.setdefault(name, []).append(raw)
+            elif kind == "integer":
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    problems.append(f"params/{name}: {raw!r} is not an integer")
+            elif kind == "boolean":
+                if raw not in ("true", "false"):
+                    problems.append(f"params/{name}: {raw!r} is not true or false")
+                values[name] = raw == "true"
+            else:
+                values[name] = raw
+        if declared and not problems:
+            problems += self.lexicons.errors(nsid, "main.parameters", values, "params")
+        return problems
 
     def record_errors(self, call: Mapping[str, Any]) -> list[str]:
         """A record checked against its collection's lexicon ($type must name the collection)."""
