@@ -1,13 +1,24 @@
-"""Acknowledgement links for webmasters: HMAC-signed, expiring tokens naming an escalation, so that a
-webmaster acknowledges it without an account."""
+"""Signed links: HMAC-signed, expiring URL-safe tokens that let someone act without an account.
+
+Two kinds share one format, "<field>.<field>...<expiry>.<HMAC-SHA256>", each kind signing under its own
+purpose (a token of one kind never passes for the other):
+- "ack": a webmaster acknowledges an escalation (`sign_ack`, `verify_ack`; alerts.citizens.escalations);
+- "oncall": the on-call person decides on an alert from a phone (alerts.oncall.links).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import re
 import time
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Sequence
+
+_FIELD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # URL-safe and without the separator "."
+_DIGITS = re.compile(r"^[0-9]{1,19}$")
 
 
 def _b64(data: bytes) -> str:
@@ -21,8 +32,44 @@ def _secret(secret: str | bytes) -> bytes:
     return key
 
 
-def _signature(key: bytes, payload: str) -> str:
-    return _b64(hmac.new(key, b"crieur-ack:" + payload.encode("ascii"), hashlib.sha256).digest())
+def _signature(key: bytes, purpose: str, payload: str) -> str:
+    return _b64(hmac.new(key, f"crieur-{purpose}:{payload}".encode("ascii"), hashlib.sha256).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A token whose signature is right: its fields, its expiry, and whether it has passed."""
+
+    fields: tuple[str, ...]
+    expires: int
+    expired: bool
+
+
+def sign(purpose: str, fields: Sequence[str], secret: str | bytes, *, ttl: timedelta, now: float | None = None) -> str:
+    """A token carrying `fields` (each 1-64 of A-Z a-z 0-9 _ -) until now + ttl."""
+    for value in fields:
+        if not isinstance(value, str) or not _FIELD.match(value):
+            raise ValueError(f"token field {value!r}: 1-64 characters among A-Z a-z 0-9 _ -")
+    issued = time.time() if now is None else now
+    payload = ".".join((*fields, str(int(issued + ttl.total_seconds()))))
+    return f"{payload}.{_signature(_secret(secret), purpose, payload)}"
+
+
+def open_token(purpose: str, token: str, secret: str | bytes, count: int, *, now: float | None = None) -> Opened | None:
+    """The token's `count` fields if `purpose` signed it with `secret`, expired or not; None for a forged,
+    altered or garbled one."""
+    key = _secret(secret)  # a misconfigured secret is an error, not a silent rejection of every token
+    if not isinstance(token, str) or len(token) > 400:
+        return None
+    parts = token.split(".")
+    if len(parts) != count + 2 or not all(_FIELD.match(p) for p in parts[:count]) or not _DIGITS.match(parts[-2]):
+        return None
+    payload = token.rsplit(".", 1)[0]
+    expected = _signature(key, purpose, payload)
+    if not hmac.compare_digest(expected.encode("ascii"), parts[-1].encode("ascii", "replace")):
+        return None
+    expires = int(parts[-2])
+    return Opened(tuple(parts[:count]), expires, expires <= (time.time() if now is None else now))
 
 
 def sign_ack(
@@ -31,29 +78,12 @@ def sign_ack(
     """A URL-safe token "<id>.<expiry>.<HMAC-SHA256>" letting a webmaster acknowledge without an account."""
     if not isinstance(escalation_id, int) or isinstance(escalation_id, bool) or escalation_id < 0:
         raise ValueError("escalation_id must be a non-negative integer")
-    issued = time.time() if now is None else now
-    payload = f"{escalation_id}.{int(issued + ttl.total_seconds())}"
-    return f"{payload}.{_signature(_secret(secret), payload)}"
+    return sign("ack", [str(escalation_id)], secret, ttl=ttl, now=now)
 
 
 def verify_ack(token: str, secret: str | bytes, *, now: float | None = None) -> int | None:
     """The escalation id of a valid, unexpired token; None for a forged, altered, expired or garbled one."""
-    key = _secret(secret)  # a misconfigured secret is an error, not a silent rejection of every token
-    if not isinstance(token, str) or len(token) > 200:
+    opened = open_token("ack", token, secret, 1, now=now)
+    if opened is None or opened.expired or not _DIGITS.match(opened.fields[0]):
         return None
-    parts = token.split(".")
-    if (
-        len(parts) != 3
-        or not parts[0].isascii()
-        or not parts[0].isdigit()
-        or not parts[1].isascii()
-        or not parts[1].isdigit()
-    ):
-        return None
-    payload = f"{parts[0]}.{parts[1]}"
-    expected = _signature(key, payload)
-    if not hmac.compare_digest(expected.encode("ascii"), parts[2].encode("ascii", "replace")):
-        return None
-    if int(parts[1]) <= (time.time() if now is None else now):
-        return None
-    return int(parts[0])
+    return int(opened.fields[0])

@@ -97,6 +97,12 @@ class SharedRate:
     async def allow(self, name: str, rate: Rate) -> bool:
         return await self.try_take(name, rate) == 0.0
 
+    async def wait(self, name: str, rate: Rate) -> float:
+        """The seconds until budget `name` has a token, taking none (0.0: one is free now)."""
+        now = self.clock()
+        tat = await self.db.fetchval("SELECT tat FROM rate_budgets WHERE name = $1", name)
+        return max(0.0, float(tat if tat is not None else now) - rate.tolerance - now)
+
     async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
         """Take the next `count` tokens of budget `name` whatever the wait; returns the wall-clock time
         from which the first may be used (each next one `rate.interval` later). Tokens of a process that

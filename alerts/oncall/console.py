@@ -1,16 +1,24 @@
-"""The console's on-call page (/console/astreinte): who is on call now and over the coming week, and the
-cases being paged (behind the console's login, like every /console page)."""
+"""The on-call web pages: the console's /console/astreinte (who is on call now and over the coming week, and
+the cases being paged; behind the console's login, like every /console page), and the phone-sized page a
+signed link opens (/astreinte/<token>, alerts.oncall.links) where the person paged decides without a login."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
 
+from alerts.errors import CrieurError
+from alerts.shared_limits import first_delivery
+
+from . import links
 from .rota import PARIS, paris
+
+log = logging.getLogger("crieur.oncall")
 
 STATES_FR = {
     "open": "appel en cours",
@@ -22,6 +30,8 @@ STATES_FR = {
 
 def install_routes(app: web.Application) -> None:
     app.router.add_get("/console/astreinte", oncall_page)
+    app.router.add_get(links.PATH + "{token}", link_page)
+    app.router.add_post(links.PATH + "{token}", link_page)
 
 
 def week(rota: Any, today: date) -> list[tuple[str, list[str]]]:
@@ -70,4 +80,108 @@ async def oncall_page(request: web.Request) -> web.Response:
         cases=cases[:50],
         page="astreinte",
         generated=time.time(),
+    )
+
+
+# ------------------------------------------------------------------------------------ the signed link's page
+
+LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+def _link_response(request: web.Request, status: int, heading: str, **context: Any) -> web.Response:
+    from alerts.web.rendering import render
+
+    context.setdefault("alert", None)
+    context.setdefault("message", "")
+    context.setdefault("explain", "")
+    response = render(request, "oncall_link.html", status=status, heading=heading, **context)
+    response.headers.update(LINK_HEADERS)
+    return response
+
+
+async def link_page(request: web.Request) -> web.Response:
+    """GET shows the alert and the two buttons; POST (action=approve|reject) decides, once per link."""
+    from alerts.domain import AlertStatus
+    from alerts.web.site import CRIEUR
+
+    from .pager import status_fr
+
+    crieur = request.app[CRIEUR]
+    oncall = getattr(crieur, "oncall", None)
+    if oncall is None:
+        return _link_response(request, 404, "Astreinte non configurée", explain="Ce service n'a pas d'astreinte.")
+    now = oncall.clock()
+    try:
+        secret = crieur.config.secret_key()
+    except CrieurError:
+        log.error("signed on-call link refused: the service has no secret key")
+        return _link_response(request, 503, "Service indisponible", explain="Passez par la console ou par SMS.")
+    link = links.read_link(request.match_info["token"], secret, now)
+    person = oncall.rota.people.get(link.person_id) if link is not None else None
+    if link is None or person is None:
+        log.warning("on-call link refused: invalid signature or person no longer in the rota")
+        return _link_response(
+            request,
+            403,
+            "Lien invalide",
+            explain="Ce lien n'est pas valide : il a pu être mal copié, ou la personne n'est plus d'astreinte. "
+            "Rien n'a été fait. Répondez au SMS d'astreinte (OUI, NON ou VU, le numéro de l'alerte et votre "
+            "code) ou connectez-vous à la console.",
+        )
+    alert = await crieur.store.alert(link.alert_id)
+    if link.opened.expired:
+        until = paris(datetime.fromtimestamp(link.opened.expires, timezone.utc))
+        await oncall._audit(
+            now,
+            f"astreinte:{person.id}",
+            "oncall-link-refused",
+            f"alert:{link.alert_id}",
+            f"lien signé expiré ({until})",
+        )
+        return _link_response(
+            request,
+            403,
+            "Lien expiré",
+            explain=f"Ce lien était valable jusqu'au {until} (heure de Paris) : rien n'a été fait. Répondez au SMS "
+            f"d'astreinte (OUI {link.alert_id} <code> ou NON {link.alert_id} <code>) ou connectez-vous à la "
+            "console.",
+        )
+    if alert is None:
+        return _link_response(request, 404, "Alerte introuvable", explain=f"L'alerte {link.alert_id} n'existe plus.")
+    message = ""
+    if request.method == "POST":
+        action = str((await request.post()).get("action", ""))
+        if action not in ("approve", "reject"):
+            return _link_response(request, 400, "Action inconnue", alert=alert, person=person, pending=False)
+        if not await first_delivery(crieur.store.db, link.once_key, ttl=links.LINK_TTL.total_seconds() + 3600):
+            return _link_response(
+                request,
+                410,
+                "Lien déjà utilisé",
+                alert=alert,
+                person=person,
+                pending=False,
+                explain="Une décision a déjà été prise avec ce lien ; il ne sert qu'une fois.",
+            )
+        message = await oncall.decide(
+            link.alert_id, person, action == "approve", how="lien signé", detail="par lien signé (page mobile)"
+        )
+        alert = await crieur.store.alert(link.alert_id) or alert
+    pending = alert.status is AlertStatus.PENDING_APPROVAL
+    case = await crieur.store.db.fetchrow("SELECT * FROM oncall_cases WHERE subject = $1", f"alert:{alert.id}")
+    deadline = ""
+    if pending and case is not None and case["deadline"] is not None and case["otherwise"]:
+        from .pager import POLICY_WORDS
+
+        at = paris(datetime.fromtimestamp(case["deadline"], timezone.utc))
+        deadline = f"Sans décision à {at[-5:]}, elle sera {POLICY_WORDS[case['otherwise']]}."
+    return _link_response(
+        request,
+        200,
+        f"Alerte {alert.id} à valider" if pending else f"Alerte {alert.id} : {status_fr(alert.status)}",
+        alert=alert,
+        person=person,
+        pending=pending,
+        message=message,
+        deadline=deadline,
     )
