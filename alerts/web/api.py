@@ -74,7 +74,7 @@ async def get_alert(request: web.Request) -> web.StreamResponse:
     if not_modified:
         return not_modified
     alert = await crieur.store.alert(alert_id)
-    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+    if alert is None or not site.shown_by_id(crieur, alert):
         return _problem(404, f"no alert {alert_id}")
     return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur), crieur.config.name)), etag)
 
@@ -277,6 +277,10 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                         "created_at": {"type": ["string", "null"], "format": "date-time"},
                         "updated_at": {"type": ["string", "null"], "format": "date-time"},
                         "cap": {"type": "string", "description": "Path of the CAP 1.2 message"},
+                        "exercise": {
+                            "type": "boolean",
+                            "description": "true for an exercise message (shown only by id, never listed)",
+                        },
                     },
                 },
                 "AlertList": {
