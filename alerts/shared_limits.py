@@ -10,7 +10,8 @@ shared lives in the tables of migration 0005_shared_limits:
   share a token and no lock is held. `SharedRate.try_take` refuses when the budget is spent (HTTP limits:
   the answer is 429), `SharedRate.reserve` always takes the next free slot and says how long to wait for
   it (deliveries: the send waits). The clock is the wall clock (time.time), the one all processes share.
-- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), for a day.
+- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), and of the on-call
+  signed links already used (alerts.oncall.links), for a day.
 
 Everything here is one statement per call, the same SQL on SQLite and PostgreSQL.
 """

@@ -153,7 +153,7 @@ async def link_page(request: web.Request) -> web.Response:
         action = str((await request.post()).get("action", ""))
         if action not in ("approve", "reject"):
             return _link_response(request, 400, "Action inconnue", alert=alert, person=person, pending=False)
-        if not await first_delivery(crieur.store.db, link.once_key, ttl=links.LINK_TTL.total_seconds() + 3600):
+        if not await first_delivery(crieur.store.db, link.once_key):  # remembered a day; the link lasts an hour
             return _link_response(
                 request,
                 410,
