@@ -567,8 +567,16 @@ async def test_the_backup_approves_through_the_signed_link_in_the_page(night_fac
         assert shown.headers["Cache-Control"] == "no-store" and shown.headers["Referrer-Policy"] == "no-referrer"
         assert (await night.crieur.store.alert(alert.id)).status is AlertStatus.PENDING_APPROVAL
 
+        taken = html.unescape(await (await client.post(bruno_link, data={"action": "ack"})).text())
+        assert (
+            "Prise en charge : plus personne d'autre n'est appelé." in taken and "Je la prends en charge" not in taken
+        )
+        await night.at(23, 16)
+        [case] = [c for c in await night.oncall.cases() if c["subject"] == f"alert:{alert.id}"]
+        assert (case["state"], case["closed_by"], case["how"]) == ("acknowledged", "bruno", "lien signé")
+
         night._clock[0] = SATURDAY_23H.replace(minute=17).timestamp()
-        decided = await client.post(bruno_link, data={"action": "approve"})
+        decided = await client.post(bruno_link, data={"action": "approve"})  # the same link still decides
         assert decided.status == 200 and f"Alerte {alert.id} publiée." in await decided.text()
         again = await client.post(bruno_link, data={"action": "reject"})  # single use
         assert again.status == 410 and "Lien déjà utilisé" in await again.text()
@@ -584,7 +592,8 @@ async def test_the_backup_approves_through_the_signed_link_in_the_page(night_fac
         assert expired.status == 403 and "Lien expiré" in body and "valable jusqu'au" in body
 
         log = [entry for entry in await night.audit() if entry[3] == f"alert:{alert.id}"]
-        assert [(at, who, action) for at, who, action, _, _ in log][-2:] == [
+        assert [(at, who, action) for at, who, action, _, _ in log][-3:] == [
+            ("23:16", "astreinte:bruno", "oncall-ack"),
             ("23:17", "astreinte:bruno", "approve"),
             ("00:30", "astreinte:bruno", "oncall-link-refused"),
         ]

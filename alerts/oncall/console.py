@@ -151,9 +151,14 @@ async def link_page(request: web.Request) -> web.Response:
     message = ""
     if request.method == "POST":
         action = str((await request.post()).get("action", ""))
-        if action not in ("approve", "reject"):
+        if action not in ("approve", "reject", "ack"):
             return _link_response(request, 400, "Action inconnue", alert=alert, person=person, pending=False)
-        if not await first_delivery(crieur.store.db, link.once_key):  # remembered a day; the link lasts an hour
+        if action == "ack":  # taking it over decides nothing: the link still serves for the decision
+            taken = await oncall.acknowledge(
+                f"alert:{alert.id}", person, how="lien signé", detail="prise en charge par lien signé (page mobile)"
+            )
+            message = "Prise en charge : plus personne d'autre n'est appelé." if taken else ""
+        elif not await first_delivery(crieur.store.db, link.once_key):  # remembered a day; the link lasts an hour
             return _link_response(
                 request,
                 410,
@@ -163,10 +168,11 @@ async def link_page(request: web.Request) -> web.Response:
                 pending=False,
                 explain="Une décision a déjà été prise avec ce lien ; il ne sert qu'une fois.",
             )
-        message = await oncall.decide(
-            link.alert_id, person, action == "approve", how="lien signé", detail="par lien signé (page mobile)"
-        )
-        alert = await crieur.store.alert(link.alert_id) or alert
+        else:
+            message = await oncall.decide(
+                link.alert_id, person, action == "approve", how="lien signé", detail="par lien signé (page mobile)"
+            )
+            alert = await crieur.store.alert(link.alert_id) or alert
     pending = alert.status is AlertStatus.PENDING_APPROVAL
     case = await crieur.store.db.fetchrow("SELECT * FROM oncall_cases WHERE subject = $1", f"alert:{alert.id}")
     deadline = ""
@@ -184,4 +190,5 @@ async def link_page(request: web.Request) -> web.Response:
         pending=pending,
         message=message,
         deadline=deadline,
+        can_ack=pending and case is not None and case["state"] in ("open", "unanswered"),
     )

@@ -474,14 +474,22 @@ class OnCall:
             return f"Alerte {alert_id} introuvable."
         if alert.status is not AlertStatus.PENDING_APPROVAL:
             return f"L'alerte {alert_id} n'attend plus de validation ({status_fr(alert.status)})."
-        await self.db.execute(
-            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
+        await self.acknowledge(subject, person, how="sms", detail=f"prise en charge par SMS depuis {mask(phone)}")
+        return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
+
+    async def acknowledge(self, subject: str, person: Person, *, how: str, detail: str) -> bool:
+        """`person` takes the case over: nobody else is paged (VU by SMS, or the signed link's button).
+        False when the case was not waiting for anyone."""
+        taken = await self.db.execute(
+            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = $3 "
             "WHERE subject = $1 AND state IN ('open', 'unanswered')",
             subject,
             person.id,
+            how,
         )
-        await self._audit(now, who, "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}")
-        return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
+        if taken:
+            await self._audit(self.clock(), f"astreinte:{person.id}", "oncall-ack", subject, detail)
+        return taken > 0
 
     async def decide(self, alert_id: int, person: Person, approve: bool, *, how: str, detail: str) -> str:
         """A rota person's decision on a held alert (SMS "OUI 12" / "NON 12", or the signed link), through
@@ -511,18 +519,9 @@ class OnCall:
         ref = f"{prefix}{number}"
         if word != "VU":
             return f"{LABELS[kind]} {ref} se prend en charge (VU {ref} <code>) puis se traite dans la console."
-        subject = f"{kind}:{number}"
-        taken = await self.db.execute(
-            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
-            "WHERE subject = $1 AND state IN ('open', 'unanswered')",
-            subject,
-            person.id,
-        )
-        if not taken:
+        detail = f"prise en charge par SMS depuis {mask(phone)}"
+        if not await self.acknowledge(f"{kind}:{number}", person, how="sms", detail=detail):
             return f"{LABELS[kind]} {ref} n'attend personne."
-        await self._audit(
-            now, f"astreinte:{person.id}", "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}"
-        )
         return f"{LABELS[kind].split()[-1].capitalize()} {ref} prise en charge : plus personne d'autre n'est appelé."
 
     async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
