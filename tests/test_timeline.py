@@ -5,10 +5,13 @@ another territory has no episode."""
 from __future__ import annotations
 
 import html
+import json
 
 from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft202012Validator
 
 from alerts.web import make_app
+from alerts.web.api import openapi_document
 from tests.test_service import cap_items, crieur  # noqa: F401 (fixture)
 
 
@@ -56,6 +59,9 @@ async def test_a_past_episode_is_chosen_in_the_page_and_the_api(crieur):  # noqa
     await client.start_server()
     try:
         listing = await (await client.get("/api/v1/episodes/41")).json()
+        schemas = openapi_document("", "test")["components"]["schemas"]
+        for summary in listing["episodes"]:
+            Draft202012Validator(schemas["Episode"]).validate(summary)
         second, first = listing["episodes"]
         assert second["active"] and second["started_by"] == "camille" and second["reason"] == "neige annoncée"
         assert not first["active"] and first["ended_at"] is not None
@@ -65,6 +71,9 @@ async def test_a_past_episode_is_chosen_in_the_page_and_the_api(crieur):  # noqa
         assert [e["kind"] for e in current["entries"]] == ["debut-episode"]  # nothing yet in the new one
 
         past = await (await client.get(f"/api/v1/episodes/41/timeline?episode={first['id']}")).json()
+        timeline_schema = {**schemas["Timeline"], "$defs": schemas}
+        timeline_schema = json.loads(json.dumps(timeline_schema).replace("#/components/schemas/", "#/$defs/"))
+        Draft202012Validator(timeline_schema).validate(past)  # the API answers as its OpenAPI document says
         kinds = [e["kind"] for e in past["entries"]]
         assert past["episode"] == first["id"] and not past["active"]
         assert kinds.count("vigilance") == 3 and kinds[-1] in ("fin-episode", "publication-departement")
