@@ -622,3 +622,60 @@ async def test_wrong_pins_lock_the_number_in_every_process(night_factory):
         assert await other.handle_sms(ALICE, f"OUI {alert.id} 1357") == f"Alerte {alert.id} publiée."
     finally:
         await close(night)
+
+
+# ------------------------------------------------------------------------------------------ swaps
+
+
+async def test_a_swap_entered_in_the_console_changes_who_is_paged(night_factory, monkeypatch):
+    from alerts.web import make_app
+    from tests.test_web_support import PASSWORD, Web, quick_argon2
+
+    quick_argon2(monkeypatch)
+    night = await night_factory("publish", "45m")
+    client = TestClient(TestServer(make_app(night.crieur), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await accounts.add_user(night.crieur.store, "helene", PASSWORD, "approver")
+        await accounts.add_user(night.crieur.store, "camille", PASSWORD, "cm")
+        web_ = Web(night.crieur, client)
+        csrf = await web_.login("camille")
+        swap = {"cm": "bruno", "backup": "claire", "starts": "2026-12-05T20:00", "ends": "2026-12-06T08:00"}
+        refused = await client.post("/console/astreinte/remplacements", data={**swap, "csrf": csrf})
+        assert refused.status == 403  # a CM may not change the rota; approvers and admins may
+        csrf = await web_.login("helene")
+        for wrong, message in (
+            ({"ends": "2026-12-05T19:00"}, "La fin du remplacement doit suivre son début."),
+            ({"backup": "bruno"}, "Le suppléant doit être une autre personne."),
+            ({"starts": "samedi"}, "Indiquez le début et la fin du remplacement"),
+        ):
+            answer = await client.post("/console/astreinte/remplacements", data={**swap, **wrong, "csrf": csrf})
+            assert answer.status == 400 and message in html.unescape(await answer.text())
+        added = await client.post(
+            "/console/astreinte/remplacements",
+            data={**swap, "reason": "Alice malade", "csrf": csrf},
+            allow_redirects=False,
+        )
+        assert added.status == 303 and added.headers["Location"] == "/console/astreinte?msg=swap-added"
+        page = html.unescape(await (await client.get(added.headers["Location"])).text())
+        assert "Remplacement enregistré." in page and "Bruno Petit</strong>, suppléé·e par Claire Roux" in page
+        now = page.split("En ce moment", 1)[1]
+        assert now.index("Bruno Petit") < now.index("Claire Roux") and "Alice Martin" not in now.split("</ol>")[0]
+
+        [alert] = await night.crieur.process_items([orange_vigilance(SATURDAY_23H)])
+        for minute in (0, 5, 15):
+            await night.at(23, minute)
+        assert night.sms_to(ALICE) == []  # replaced tonight
+        assert len(night.sms_to(BRUNO)) == 1 and len(night.sms_to(CLAIRE)) == 1  # the swap's chain, in order
+        log = [(who, action, target) for _, who, action, target, _ in await night.audit()]
+        assert ("helene", "oncall-swap", "swap:1") in log
+
+        [row] = await night.crieur.store.db.fetch("SELECT id FROM oncall_swaps")
+        cancel = f"/console/astreinte/remplacements/{row['id']}/annuler"
+        assert (await client.post(cancel, data={"csrf": csrf}, allow_redirects=False)).status == 303
+        assert (await client.post(cancel, data={"csrf": csrf})).status == 404  # once
+        assert [p.id for p in await night.oncall.chain(SATURDAY_23H)] == ["alice", "bruno", "claire"]
+        assert alert.id is not None
+    finally:
+        await client.close()
+        await close(night)

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from alerts.shared_limits import first_delivery
 
 from . import links
 from .rota import PARIS, paris
+from .swaps import Swap, SwapRefused, add_swap, cancel_swap, swaps
 
 log = logging.getLogger("crieur.oncall")
 
@@ -30,22 +31,27 @@ STATES_FR = {
 
 def install_routes(app: web.Application) -> None:
     app.router.add_get("/console/astreinte", oncall_page)
+    app.router.add_post("/console/astreinte/remplacements", swap_add)
+    app.router.add_post("/console/astreinte/remplacements/{id:[0-9]{1,18}}/annuler", swap_cancel)
     app.router.add_get(links.PATH + "{token}", link_page)
     app.router.add_post(links.PATH + "{token}", link_page)
 
 
-def week(rota: Any, today: date) -> list[tuple[str, list[str]]]:
+def week(rota: Any, today: date, swaps: Sequence[Swap] = ()) -> list[tuple[str, list[str]]]:
     """(moment, names of the chain) at 12:00 and 23:00, Paris time, for seven days from `today`."""
     rows = []
+    shifts = [s.shift() for s in swaps]
     for offset in range(7):
         day = today + timedelta(days=offset)
         for hour in (12, 23):
             moment = datetime(day.year, day.month, day.day, hour, 0, tzinfo=PARIS)
-            rows.append((paris(moment), [p.name for p in rota.chain(moment)]))
+            rows.append((paris(moment), [p.name for p in rota.chain(moment, shifts)]))
     return rows
 
 
-async def oncall_page(request: web.Request) -> web.Response:
+async def oncall_page(
+    request: web.Request, *, errors: dict[str, str] | None = None, form: dict[str, str] | None = None
+) -> web.Response:
     from alerts.web.rendering import render
     from alerts.web.site import CRIEUR
 
@@ -54,6 +60,7 @@ async def oncall_page(request: web.Request) -> web.Response:
     if oncall is None:
         return render(request, "console_oncall.html", rota=None, page="astreinte")
     now = datetime.fromtimestamp(oncall.clock(), timezone.utc)
+    upcoming = await swaps(oncall.db, now.timestamp())
     cases = []
     for case in reversed(await oncall.cases()):
         chain = [oncall.rota.people[i].name if i in oncall.rota.people else i for i in json.loads(case["chain"])]
@@ -75,12 +82,80 @@ async def oncall_page(request: web.Request) -> web.Response:
         "console_oncall.html",
         rota=oncall.rota,
         now=paris(now),
-        chain=oncall.rota.chain(now),
-        week=week(oncall.rota, now.astimezone(PARIS).date()),
+        chain=await oncall.chain(now),
+        week=week(oncall.rota, now.astimezone(PARIS).date(), upcoming),
+        swaps=[(s, paris(s.starts_at), paris(s.ends_at)) for s in upcoming],
+        errors=errors or {},
+        form=form or {},
+        flash=MESSAGES.get(request.query.get("msg", ""), ""),
         cases=cases[:50],
         page="astreinte",
         generated=time.time(),
+        status=400 if errors else 200,
     )
+
+
+MESSAGES = {"swap-added": "Remplacement enregistré.", "swap-cancelled": "Remplacement annulé."}
+
+
+async def swap_add(request: web.Request) -> web.StreamResponse:
+    """A swap from the page's form (approvers and admins): Paris-time period, CM, back-up, reason."""
+    from alerts.web.console import _audit, _require, paris_moment
+    from alerts.web.site import CRIEUR
+
+    session = _require(request, "approve")
+    oncall = getattr(request.app[CRIEUR], "oncall", None)
+    if oncall is None:
+        raise web.HTTPNotFound(text="Aucune astreinte configurée.")
+    posted = await request.post()
+    form = {k: str(posted.get(k, "")).strip()[:200] for k in ("starts", "ends", "cm", "backup", "reason")}
+    moments: dict[str, datetime | None] = {}
+    for field in ("starts", "ends"):
+        try:
+            moments[field] = paris_moment(form[field][:16])
+        except ValueError:
+            moments[field] = None
+    missing = [f for f in ("starts", "ends") if moments[f] is None]
+    if missing:
+        message = "Indiquez le début et la fin du remplacement (date et heure de Paris)."
+        return await oncall_page(request, errors={missing[0]: message}, form=form)
+    try:
+        swap = await add_swap(
+            oncall.db,
+            oncall.rota,
+            starts=moments["starts"],  # type: ignore[arg-type]
+            ends=moments["ends"],  # type: ignore[arg-type]
+            cm=form["cm"],
+            backup=form["backup"],
+            reason=form["reason"],
+            by=session.user.username,
+            now=oncall.clock(),
+        )
+    except SwapRefused as refused:
+        return await oncall_page(request, errors={refused.field: str(refused)}, form=form)
+    people = oncall.rota.people
+    backup = f" (suppléant·e : {people[swap.backup].name})" if swap.backup else ""
+    await _audit(
+        request,
+        "oncall-swap",
+        f"swap:{swap.id}",
+        f"{people[swap.cm].name}{backup} du {paris(swap.starts_at)} au {paris(swap.ends_at)}"
+        + (f" : {swap.reason}" if swap.reason else ""),
+    )
+    raise web.HTTPSeeOther("/console/astreinte?msg=swap-added")
+
+
+async def swap_cancel(request: web.Request) -> web.StreamResponse:
+    from alerts.web.console import _audit, _require
+    from alerts.web.site import CRIEUR
+
+    _require(request, "approve")
+    oncall = getattr(request.app[CRIEUR], "oncall", None)
+    swap_id = int(request.match_info["id"])
+    if oncall is None or not await cancel_swap(oncall.db, swap_id, oncall.clock()):
+        raise web.HTTPNotFound(text="Remplacement inconnu ou déjà annulé.")
+    await _audit(request, "oncall-swap-cancel", f"swap:{swap_id}")
+    raise web.HTTPSeeOther("/console/astreinte?msg=swap-cancelled")
 
 
 # ------------------------------------------------------------------------------------ the signed link's page

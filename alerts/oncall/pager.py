@@ -42,6 +42,7 @@ from alerts.web import accounts
 
 from . import links
 from .rota import Person, Rota, paris
+from .swaps import swaps
 
 log = logging.getLogger("crieur.oncall")
 
@@ -170,7 +171,7 @@ class OnCall:
     async def _open(self, waiting: Waiting, now: float) -> None:
         delays = self.rota.delays(waiting.kind, waiting.severity)
         within, otherwise = self._policy(waiting.alert) if waiting.alert is not None else (0, "")
-        chain = [p.id for p in self.rota.chain(datetime.fromtimestamp(now, timezone.utc))]
+        chain = [p.id for p in await self.chain(datetime.fromtimestamp(now, timezone.utc))]
         added = await self.db.execute(
             "INSERT INTO oncall_cases (subject, kind, severity, chain, opened_at, next_at, deadline, otherwise)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject) DO NOTHING",
@@ -193,6 +194,10 @@ class OnCall:
                 f"{what} ; astreinte : {' → '.join(chain)}"
                 + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""),
             )
+
+    async def chain(self, moment: datetime) -> list[Person]:
+        """Who is paged at `moment`: the rota file's chain, or a swap's entered in the console."""
+        return self.rota.chain(moment, [s.shift() for s in await swaps(self.db, moment.timestamp())])
 
     def _policy(self, alert: Alert) -> tuple[int, str]:
         """The approval deadline of the rule that made the alert (seconds, what then), or (0, "")."""

@@ -59,3 +59,36 @@ async def test_the_backup_decides_from_a_360_px_phone(night_factory: Any, page: 
     finally:
         await server.close()
         await close(night)
+
+
+async def test_the_astreinte_console_page_and_a_swap_at_360_px(night_factory: Any, page: Any, monkeypatch) -> None:  # noqa: F811
+    from alerts.web.accounts import add_user
+    from tests.browser.test_web_browser import login
+    from tests.test_web_support import PASSWORD, quick_argon2
+
+    quick_argon2(monkeypatch)
+    night = await night_factory("publish", "45m")
+    await add_user(night.crieur.store, "camille.durand", PASSWORD, "approver")
+    server = TestServer(make_app(night.crieur), host="127.0.0.1", port=0)
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    try:
+        await page.set_viewport_size({"width": 360, "height": 800})
+        await login(page, base)
+        await page.goto(f"{base}/console/astreinte")
+        assert await axe_violations(page) == []
+        await page.get_by_label("Personne d'astreinte").select_option(label="Bruno Petit")
+        await page.get_by_label("Suppléant·e").select_option(label="Claire Roux")
+        await page.get_by_label("Du").fill("2026-12-05T20:00")
+        await page.get_by_label("Au", exact=False).last.fill("2026-12-07T08:00")
+        await page.get_by_role("button", name="Enregistrer le remplacement").click()
+        await page.wait_for_url(f"{base}/console/astreinte?msg=swap-added")
+        listed = await page.locator("#remplacements + p + ul").inner_text()
+        assert "Bruno Petit, suppléé·e par Claire Roux" in listed
+        assert await fits(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console-astreinte-360.png"), full_page=True)
+        assert await axe_violations(page) == []
+    finally:
+        await server.close()
+        await close(night)
