@@ -10,14 +10,12 @@ changes nothing: a mail scanner following it decides nothing.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from alerts.acks import Opened, open_token, sign
+from alerts.acks import Opened, decode_text, encode_text, open_token, sign
 from alerts.errors import CrieurError
 
 log = logging.getLogger("crieur.oncall")
@@ -28,19 +26,8 @@ LINK_TTL = timedelta(minutes=LINK_TTL_MINUTES)
 PATH = "/astreinte/"
 
 
-def _person_field(person_id: str) -> str:
-    return base64.urlsafe_b64encode(person_id.encode()).rstrip(b"=").decode("ascii")
-
-
-def _person_id(field: str) -> str | None:
-    try:
-        return base64.urlsafe_b64decode(field + "=" * (-len(field) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-
-
 def link_token(alert_id: int, person_id: str, secret: bytes, now: float) -> str:
-    return sign(PURPOSE, [str(alert_id), _person_field(person_id)], secret, ttl=LINK_TTL, now=now)
+    return sign(PURPOSE, [str(alert_id), encode_text(person_id)], secret, ttl=LINK_TTL, now=now)
 
 
 def link_url(config: Any, alert_id: int, person_id: str, now: float) -> str:
@@ -72,7 +59,7 @@ def read_link(token: str, secret: bytes, now: float) -> Link | None:
     opened = open_token(PURPOSE, token, secret, 2, now=now)
     if opened is None or not opened.fields[0].isdigit() or len(opened.fields[0]) > 18:
         return None
-    person = _person_id(opened.fields[1])
+    person = decode_text(opened.fields[1])
     if not person or int(opened.fields[0]) <= 0:
         return None
     return Link(int(opened.fields[0]), person, opened)
