@@ -8,6 +8,7 @@ import json
 import textwrap
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from alerts.cli import main as cli_main
 from alerts.config import load_config
@@ -95,7 +96,7 @@ def test_stored_items_between_two_dates_are_replayed(tmp_path, capsys):
             await store.close()
 
     asyncio.run(store_them())
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()  # --from and --to are Paris dates
     assert (
         cli_main(
             [
