@@ -4,8 +4,9 @@ rule set, without sending anything.
 The documents of FOLDER (read as `crieur rules check --against` reads them: rules.coverage) are played in
 the order of their dates, at accelerated time, through a full service whose channels are in dry-run and
 whose database is a scratch SQLite copy holding the live subscribers (so SMS counts are real ones). The
-rules see each item at its own date; the pager and the scheduler tick every `step` of episode time in
-between, so approval deadlines, pages and scheduled ends happen as they would have. The report: per
+rules see each item at its own date; between two documents the clock jumps from one due moment to the next
+(a page, an approval deadline, a scheduled publication or end), where the pager and the scheduler act, so
+these happen when they would have, and documents years apart replay as fast as documents minutes apart. The report: per
 channel and kind, per territory, SMS segments and their cost, pages.
 """
 
@@ -24,7 +25,6 @@ from typing import Any, Sequence
 from .config import ServiceConfig
 from .domain import Item
 
-STEP = timedelta(minutes=10)  # pages and deadlines land within 10 min of episode time
 TAIL = timedelta(hours=6)  # after the last document: time for deadlines and scheduled ends
 
 
@@ -138,8 +138,8 @@ async def replay(
                 crieur.oncall.clock = lambda: clock[0]
 
             async def advance(to: datetime) -> None:
-                while clock[0] and clock[0] + STEP.total_seconds() < to.timestamp():
-                    clock[0] += STEP.total_seconds()
+                while (due := await _next_due(crieur, clock[0])) is not None and due < to.timestamp():
+                    clock[0] = due
                     await _tick(crieur)
                 clock[0] = to.timestamp()
                 await _tick(crieur)
@@ -160,6 +160,26 @@ async def replay(
         finally:
             await crieur.stop(grace=5)
     return report
+
+
+async def _next_due(crieur: Any, now: float) -> float | None:
+    """The next moment after `now` when the pager or the scheduler has something to do, or None."""
+    from .domain import AlertStatus
+
+    moments: list[float] = []
+    if crieur.oncall is not None:
+        for case in await crieur.store.db.fetch(
+            "SELECT state, next_at, deadline FROM oncall_cases WHERE state IN ('open', 'acknowledged', 'unanswered')"
+        ):
+            if case["state"] == "open":
+                moments.append(float(case["next_at"]))
+            if case["deadline"] is not None:
+                moments.append(float(case["deadline"]))
+    for alert in await crieur.store.alerts((AlertStatus.SCHEDULED, AlertStatus.PUBLISHED), limit=10_000):
+        moment = alert.publish_at if alert.status is AlertStatus.SCHEDULED else alert.end_at
+        if moment is not None:
+            moments.append(moment.timestamp())
+    return min((m for m in moments if m > now), default=None)
 
 
 async def _tick(crieur: Any) -> None:

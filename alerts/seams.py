@@ -75,7 +75,13 @@ class ConsoleService(CitizensHost, Protocol):
     ) -> Alert: ...
 
     async def preview(
-        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+        self,
+        text: str,
+        territories: Sequence[str],
+        channels: Sequence[str],
+        signature: str = "",
+        title: str = "",
+        exercise: bool = False,
     ) -> list[dict[str, Any]]: ...
 
     async def publish(self, alert: Alert, created_by: str = "", dedup: str = "") -> Alert: ...

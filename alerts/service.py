@@ -418,15 +418,24 @@ class Crieur:
         return {"uri": uri, "title": alert.title or self.config.name, "description": alert.text}
 
     async def preview(
-        self, text: str, territories: Sequence[str], channels: Sequence[str], signature: str = "", title: str = ""
+        self,
+        text: str,
+        territories: Sequence[str],
+        channels: Sequence[str],
+        signature: str = "",
+        title: str = "",
+        exercise: bool = False,
     ) -> list[dict[str, Any]]:
         """What a CM's alert would look like on each channel before sending: text, length against the
-        limit, SMS segments and encoding, and how many subscribers an SMS would reach (its cost)."""
+        limit, SMS segments and encoding, and how many subscribers an SMS would reach (its cost). An
+        exercise is previewed on the exercise channels only, to the exercise numbers."""
         from rules.fitting import measure
 
         alert = self.compose(text, territories, channels, signature, title)
+        if exercise:
+            prepare_exercise(alert, self.config.exercise_channels)
         out = []
-        for name in channels:
+        for name in alert.channels:
             channel = self.channels.get(name)
             if channel is None:
                 continue
@@ -443,7 +452,10 @@ class Crieur:
                     encoding=measured.encoding,
                     segments=measured.segments if measured.encoding else None,
                 )
-            if channel.subscribers:
+            if channel.subscribers and alert.exercise:  # never the subscribers: the exercise numbers
+                entry.update(subscribers=len(self.config.exercise_recipients), audience="numéros d'exercice")
+                entry["duration_s"] = fanout_seconds(channel, entry["subscribers"], entry.get("segments") or 1)
+            elif channel.subscribers:
                 if self.fanout is not None:  # whom it reaches and why: whole département, communes, roads
                     audience = await self.fanout.audience(alert, channel.medium)
                     entry.update(subscribers=audience.total, audience=audience.describe())

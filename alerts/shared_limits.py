@@ -10,7 +10,8 @@ shared lives in the tables of migration 0005_shared_limits:
   share a token and no lock is held. `SharedRate.try_take` refuses when the budget is spent (HTTP limits:
   the answer is 429), `SharedRate.reserve` always takes the next free slot and says how long to wait for
   it (deliveries: the send waits). The clock is the wall clock (time.time), the one all processes share.
-- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), for a day.
+- `webhook_replays`: ids of webhook deliveries already handled (Twilio's MessageSid), and of the on-call
+  signed links already used (alerts.oncall.links), for a day.
 
 Everything here is one statement per call, the same SQL on SQLite and PostgreSQL.
 """
@@ -96,6 +97,12 @@ class SharedRate:
 
     async def allow(self, name: str, rate: Rate) -> bool:
         return await self.try_take(name, rate) == 0.0
+
+    async def wait(self, name: str, rate: Rate) -> float:
+        """The seconds until budget `name` has a token, taking none (0.0: one is free now)."""
+        now = self.clock()
+        tat = await self.db.fetchval("SELECT tat FROM rate_budgets WHERE name = $1", name)
+        return max(0.0, float(tat if tat is not None else now) - rate.tolerance - now)
 
     async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
         """Take the next `count` tokens of budget `name` whatever the wait; returns the wall-clock time

@@ -2,7 +2,8 @@
 the sources published meanwhile (vigilance colour changes, road states, arrêtés: every version received), the
 Département's own posts (alerts, updates, ends), and its end, in order.
 
-The episode is the territory's current one, else its last (table `episodes`); what arrived up to
+The episode is the territory's current one, else its last, or the one chosen (`?episode=ID`, from the list at
+/api/v1/episodes/{code} and on the page; table `episode_history`); what arrived up to
 `LEAD` before its start or after its end is included: the vigilance that opened it came just before, the
 "fin d'alerte" its closing warning made just after. Exercises are
 never shown (alerts.exercise).
@@ -24,15 +25,30 @@ _COLOURS = {"1": "vert", "2": "jaune", "3": "orange", "4": "rouge"}
 _PUBLIC = ("published", "ended", "expired")
 
 
-async def episode_timeline(crieur: Any, territory: str) -> dict[str, Any] | None:
-    """The timeline of `territory`'s current or last episode; None when it never had one."""
+def episode_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """One episode of the list: id, start, end (None while it is on), who started it and why."""
+    return {
+        "id": row["id"],
+        "started_at": _iso(row["started_at"]),
+        "ended_at": _iso(row["ended_at"]),
+        "active": row["ended_at"] is None,
+        "started_by": row["started_by"],
+        "reason": row["reason"],
+    }
+
+
+async def episode_timeline(crieur: Any, territory: str, episode: int | None = None) -> dict[str, Any] | None:
+    """The timeline of `territory`'s episode `episode`, by default its current or last one; None when there
+    is no such episode."""
     store = crieur.store
-    row = await store.db.fetchrow("SELECT * FROM episodes WHERE territory = $1", territory)
-    if row is None or row["started_at"] is None:
+    history = await store.episode_history(territory)
+    row = next((r for r in history if episode is None or r["id"] == episode), None)
+    if row is None:
         return None
+    active = row["ended_at"] is None
     start, end = float(row["started_at"]), row["ended_at"]
     # what follows the end within LEAD is its aftermath (the "fin d'alerte" the ending warning made)
-    until = float(end) + LEAD if end is not None and not row["active"] else time.time()
+    until = float(end) + LEAD if not active else time.time()
     entries: list[dict[str, Any]] = [
         {
             "at": start,
@@ -72,14 +88,14 @@ async def episode_timeline(crieur: Any, territory: str) -> dict[str, Any] | None
                 "detail": alert.text[:280],
             }
         )
-    if end is not None and not row["active"]:
+    if not active:
         entries.append(
             {
                 "at": float(end),
                 "kind": "fin-episode",
                 "title": "Fin de l'épisode neigeux",
-                "by": "",
-                "detail": row["reason"],
+                "by": row["ended_by"],
+                "detail": row["end_reason"],
             }
         )
     entries.sort(key=lambda e: (e["at"], e["kind"] != "debut-episode"))
@@ -87,10 +103,12 @@ async def episode_timeline(crieur: Any, territory: str) -> dict[str, Any] | None
         entry["time"] = datetime.fromtimestamp(entry["at"], timezone.utc).isoformat(timespec="seconds")
     return {
         "territory": territory,
-        "active": bool(row["active"]),
+        "episode": row["id"],
+        "active": active,
         "started_at": _iso(start),
-        "ended_at": _iso(end) if not row["active"] else None,
+        "ended_at": _iso(end),
         "entries": entries,
+        "episodes": [episode_summary(r) for r in history],  # every episode of the territory, newest first
     }
 
 
@@ -125,21 +143,45 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def install_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/episodes/{code}", episodes_api)
     app.router.add_get("/api/v1/episodes/{code}/timeline", timeline_api)
     app.router.add_get("/t/{code}/episode", timeline_page)
 
 
-async def _timeline(request: web.Request) -> dict[str, Any]:
+def _territory_code(request: web.Request) -> str:
     from .web.site import CRIEUR, territory
 
-    crieur = request.app[CRIEUR]
     code = request.match_info["code"]
-    if territory(crieur, code) is None:
+    if territory(request.app[CRIEUR], code) is None:
         raise web.HTTPNotFound(text=f"Territoire inconnu : {code}")
-    found = await episode_timeline(crieur, code)
+    return code
+
+
+async def _timeline(request: web.Request) -> dict[str, Any]:
+    from .web.site import CRIEUR, parse_id
+
+    code = _territory_code(request)
+    given = request.query.get("episode")
+    episode = parse_id(given) if given is not None else None
+    if given is not None and episode is None:
+        raise web.HTTPBadRequest(
+            text=f"episode={given!r} : un numéro d'épisode est attendu (liste : /api/v1/episodes/{code})."
+        )
+    found = await episode_timeline(request.app[CRIEUR], code, episode)
     if found is None:
-        raise web.HTTPNotFound(text=f"Aucun épisode neigeux enregistré pour le territoire {code}.")
+        which = f"d'épisode neigeux n° {episode}" if episode is not None else "d'épisode neigeux enregistré"
+        raise web.HTTPNotFound(text=f"Pas {which} pour le territoire {code}.")
     return found
+
+
+async def episodes_api(request: web.Request) -> web.Response:
+    """Every snow episode of the territory, newest first (ids for ?episode= on the timeline)."""
+    from .web.site import CRIEUR
+
+    code = _territory_code(request)
+    rows = await request.app[CRIEUR].store.episode_history(code)
+    body = {"territory": code, "episodes": [episode_summary(r) for r in rows]}
+    return web.json_response(body, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
 async def timeline_api(request: web.Request) -> web.Response:
@@ -152,5 +194,7 @@ async def timeline_page(request: web.Request) -> web.Response:
     from .web.site import CRIEUR, paris, territory
 
     found = await _timeline(request)
-    info = territory(request.app[CRIEUR], request.match_info["code"])
-    return render(request, "episode_timeline.html", timeline=found, territory=info, paris=paris)
+    crieur = request.app[CRIEUR]
+    info = territory(crieur, request.match_info["code"])
+    history = await crieur.store.episode_history(request.match_info["code"])
+    return render(request, "episode_timeline.html", timeline=found, territory=info, paris=paris, history=history)

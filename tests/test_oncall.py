@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import pathlib
+import re
 import socket
 import textwrap
 import time
@@ -35,6 +37,8 @@ PARIS = ZoneInfo("Europe/Paris")
 ALICE, BRUNO, CLAIRE, CITIZEN = "+33612345601", "+33612345602", "+33612345603", "+33698765432"
 PINS = {"CRIEUR_TEST_PIN_ALICE": "1357", "CRIEUR_TEST_PIN_BRUNO": "2468", "CRIEUR_TEST_PIN_CLAIRE": "9753"}
 TOKEN_ENV = "CRIEUR_TEST_TWILIO_TOKEN"
+SECRET = "clé-de-signature-du-département-41"
+LINK = re.compile(r"https?://\S+(/astreinte/[A-Za-z0-9_.-]+)")
 SATURDAY_23H = datetime(2026, 12, 5, 23, 0, tzinfo=PARIS)  # 5 December 2026 is a Saturday
 
 ROTA = """\
@@ -222,6 +226,7 @@ class Night:
 def night_factory(tmp_path, db_url, fake_twilio, fake_mastodon, mailbox, monkeypatch):
     for name, pin in PINS.items():
         monkeypatch.setenv(name, pin)
+    monkeypatch.setenv("CRIEUR_SECRET_KEY", SECRET)
     monkeypatch.setenv(TOKEN_ENV, fake_twilio.auth_token)
     box, smtp_port = mailbox
 
@@ -522,4 +527,155 @@ async def test_a_source_failing_during_an_episode_pages_until_it_answers(night_f
         [case] = await night.oncall.cases()
         assert case["state"] == "decided" and case["subject"].startswith("source:meteo-vigilance:")
     finally:
+        await close(night)
+
+
+# ------------------------------------------------------------------------------------------ signed links
+
+
+async def test_the_backup_approves_through_the_signed_link_in_the_page(night_factory):
+    from alerts.web import make_app
+
+    night = await night_factory("escalate", "45m")
+    client = TestClient(TestServer(make_app(night.crieur), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        [alert] = await night.crieur.process_items([orange_vigilance(SATURDAY_23H)])
+        for minute in (0, 5, 15):
+            await night.at(23, minute)
+        [alice_page], [bruno_page] = night.sms_to(ALICE), night.sms_to(BRUNO)
+        alice_link, bruno_link = LINK.search(alice_page)[1], LINK.search(bruno_page)[1]
+        assert alice_link != bruno_link  # each link is bound to the person paged
+        [mail] = night.mailbox.to("bruno@cd41.example")
+        assert bruno_link in mail.get_body().get_content() and "valable 60 minutes" in mail.get_body().get_content()
+
+        # a forged or altered link: a French page, nothing done
+        for forged in (bruno_link[:-2] + ("AA" if not bruno_link.endswith("AA") else "BB"), "/astreinte/12.abc.1.x"):
+            refused = await client.get(forged)
+            assert refused.status == 403 and "Lien invalide" in await refused.text()
+            assert (await client.post(forged, data={"action": "approve"})).status == 403
+        # the same alert and person signed with another key, or for another alert
+        from alerts.oncall.links import link_token
+
+        other = link_token(alert.id, "bruno", b"une-autre-cle-tout-aussi-longue", SATURDAY_23H.timestamp())
+        assert (await client.post(f"/astreinte/{other}", data={"action": "approve"})).status == 403
+
+        night._clock[0] = SATURDAY_23H.replace(minute=16).timestamp()
+        shown = await client.get(bruno_link)  # opening the link decides nothing (a mail scanner may open it)
+        text = html.unescape(await shown.text())
+        assert shown.status == 200 and "Vigilance orange neige-verglas" in text and "Publier l'alerte" in text
+        assert shown.headers["Cache-Control"] == "no-store" and shown.headers["Referrer-Policy"] == "no-referrer"
+        assert (await night.crieur.store.alert(alert.id)).status is AlertStatus.PENDING_APPROVAL
+
+        taken = html.unescape(await (await client.post(bruno_link, data={"action": "ack"})).text())
+        assert (
+            "Prise en charge : plus personne d'autre n'est appelé." in taken and "Je la prends en charge" not in taken
+        )
+        await night.at(23, 16)
+        [case] = [c for c in await night.oncall.cases() if c["subject"] == f"alert:{alert.id}"]
+        assert (case["state"], case["closed_by"], case["how"]) == ("acknowledged", "bruno", "lien signé")
+
+        night._clock[0] = SATURDAY_23H.replace(minute=17).timestamp()
+        decided = await client.post(bruno_link, data={"action": "approve"})  # the same link still decides
+        assert decided.status == 200 and f"Alerte {alert.id} publiée." in await decided.text()
+        again = await client.post(bruno_link, data={"action": "reject"})  # single use
+        assert again.status == 410 and "Lien déjà utilisé" in await again.text()
+        late = await client.post(alice_link, data={"action": "reject"})  # decided already: nothing changes
+        assert "n'attend plus de validation (publiée)" in html.unescape(await late.text())
+        await night.at(23, 18)
+        assert (await night.crieur.store.alert(alert.id)).status is AlertStatus.PUBLISHED
+        assert len(night.mastodon.statuses) == 1
+
+        night._clock[0] = SATURDAY_23H.replace(minute=30).timestamp() + 3600  # past the link's hour
+        expired = await client.get(bruno_link)
+        body = html.unescape(await expired.text())
+        assert expired.status == 403 and "Lien expiré" in body and "valable jusqu'au" in body
+
+        log = [entry for entry in await night.audit() if entry[3] == f"alert:{alert.id}"]
+        assert [(at, who, action) for at, who, action, _, _ in log][-3:] == [
+            ("23:16", "astreinte:bruno", "oncall-ack"),
+            ("23:17", "astreinte:bruno", "approve"),
+            ("00:30", "astreinte:bruno", "oncall-link-refused"),
+        ]
+        assert log[-2][4] == "par lien signé (page mobile)"
+        [case] = [c for c in await night.oncall.cases() if c["subject"] == f"alert:{alert.id}"]
+        assert (case["state"], case["closed_by"], case["how"]) == ("decided", "bruno", "lien signé")
+    finally:
+        await client.close()
+        await close(night)
+
+
+async def test_wrong_pins_lock_the_number_in_every_process(night_factory):
+    """The count of wrong PINs is in the database: a second pager (another process) refuses the number too."""
+    night = await night_factory("publish", "45m")
+    try:
+        [alert] = await night.crieur.process_items([orange_vigilance(SATURDAY_23H)])
+        await night.at(23, 0)
+        for _ in range(5):
+            assert "Code incorrect" in await night.sms(ALICE, f"OUI {alert.id} 0000")
+        other = OnCall(night.crieur, night.oncall.rota, clock=night.oncall.clock)
+        reply = await other.handle_sms(ALICE, f"OUI {alert.id} 1357")  # the right PIN, too late
+        assert reply is not None and reply.startswith("Trop d'essais : réessayez dans 12 min")
+        assert (await night.crieur.store.alert(alert.id)).status is AlertStatus.PENDING_APPROVAL
+        assert "Code incorrect" in await night.sms(BRUNO, f"OUI {alert.id} 0000")  # per number
+        night._clock[0] = SATURDAY_23H.replace(minute=13).timestamp()  # one more try every 12 minutes
+        assert await other.handle_sms(ALICE, f"OUI {alert.id} 1357") == f"Alerte {alert.id} publiée."
+    finally:
+        await close(night)
+
+
+# ------------------------------------------------------------------------------------------ swaps
+
+
+async def test_a_swap_entered_in_the_console_changes_who_is_paged(night_factory, monkeypatch):
+    from alerts.web import make_app
+    from tests.test_web_support import PASSWORD, Web, quick_argon2
+
+    quick_argon2(monkeypatch)
+    night = await night_factory("publish", "45m")
+    client = TestClient(TestServer(make_app(night.crieur), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        await accounts.add_user(night.crieur.store, "helene", PASSWORD, "approver")
+        await accounts.add_user(night.crieur.store, "camille", PASSWORD, "cm")
+        web_ = Web(night.crieur, client)
+        csrf = await web_.login("camille")
+        swap = {"cm": "bruno", "backup": "claire", "starts": "2026-12-05T20:00", "ends": "2026-12-06T08:00"}
+        refused = await client.post("/console/astreinte/remplacements", data={**swap, "csrf": csrf})
+        assert refused.status == 403  # a CM may not change the rota; approvers and admins may
+        csrf = await web_.login("helene")
+        for wrong, message in (
+            ({"ends": "2026-12-05T19:00"}, "La fin du remplacement doit suivre son début."),
+            ({"backup": "bruno"}, "Le suppléant doit être une autre personne."),
+            ({"starts": "samedi"}, "Indiquez le début et la fin du remplacement"),
+        ):
+            answer = await client.post("/console/astreinte/remplacements", data={**swap, **wrong, "csrf": csrf})
+            assert answer.status == 400 and message in html.unescape(await answer.text())
+        added = await client.post(
+            "/console/astreinte/remplacements",
+            data={**swap, "reason": "Alice malade", "csrf": csrf},
+            allow_redirects=False,
+        )
+        assert added.status == 303 and added.headers["Location"] == "/console/astreinte?msg=swap-added"
+        page = html.unescape(await (await client.get(added.headers["Location"])).text())
+        assert "Remplacement enregistré." in page and "Bruno Petit</strong>, suppléé·e par Claire Roux" in page
+        now = page.split("En ce moment", 1)[1]
+        assert now.index("Bruno Petit") < now.index("Claire Roux") and "Alice Martin" not in now.split("</ol>")[0]
+
+        [alert] = await night.crieur.process_items([orange_vigilance(SATURDAY_23H)])
+        for minute in (0, 5, 15):
+            await night.at(23, minute)
+        assert night.sms_to(ALICE) == []  # replaced tonight
+        assert len(night.sms_to(BRUNO)) == 1 and len(night.sms_to(CLAIRE)) == 1  # the swap's chain, in order
+        log = [(who, action, target) for _, who, action, target, _ in await night.audit()]
+        assert ("helene", "oncall-swap", "swap:1") in log
+
+        [row] = await night.crieur.store.db.fetch("SELECT id FROM oncall_swaps")
+        cancel = f"/console/astreinte/remplacements/{row['id']}/annuler"
+        assert (await client.post(cancel, data={"csrf": csrf}, allow_redirects=False)).status == 303
+        assert (await client.post(cancel, data={"csrf": csrf})).status == 404  # once
+        assert [p.id for p in await night.oncall.chain(SATURDAY_23H)] == ["alice", "bruno", "claire"]
+        assert alert.id is not None
+    finally:
+        await client.close()
         await close(night)

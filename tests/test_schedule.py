@@ -131,3 +131,66 @@ def test_schedule_keys_are_checked(tmp_path):
     text = "\n".join(str(e) for e in failed.value.errors)
     assert "rules.yaml:6:19: then.publish_at: expected one of onset" in text
     assert "rules.yaml:7:18: then.end_after: expected a duration" in text
+
+
+async def test_scheduled_from_the_console_in_paris_time(tmp_path, db_url, clock, monkeypatch):
+    """The compose form's "Publier le" / "Fin d'alerte le" (Paris time): held as scheduled, listed on the
+    dashboard, out at its time, ended at its end, audited; a time already past or an end before the start
+    is refused with the field named."""
+    from zoneinfo import ZoneInfo
+
+    from tests.test_exercise import console
+
+    paris = ZoneInfo("Europe/Paris")
+    crieur = await open_crieur(tmp_path, db_url)
+    client, csrf = await console(crieur, monkeypatch)
+    try:
+        scheduler = Scheduler(crieur, clock=lambda: clock[0])
+        start = (datetime.now(paris) + timedelta(hours=2)).replace(second=0, microsecond=0)
+        end = start + timedelta(hours=3)
+        form = [
+            ("csrf", csrf),
+            ("text", "Déneigement de nuit sur la RD 957\nCirculation alternée entre Blois et Vendôme."),
+            ("territories", "41"),
+            ("channels", "mastodon"),
+            ("severity", "2"),
+        ]
+        at = {"publish_at": start.strftime("%Y-%m-%dT%H:%M"), "end_at": end.strftime("%Y-%m-%dT%H:%M")}
+
+        past = (datetime.now(paris) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        refused = await client.post("/console/compose", data=[*form, ("action", "send"), ("publish_at", past)])
+        assert refused.status == 400 and "L&#39;heure de publication est passée" in await refused.text()
+        backwards = [("publish_at", at["publish_at"]), ("end_at", at["publish_at"])]
+        refused = await client.post("/console/compose", data=[*form, ("action", "send"), *backwards])
+        assert refused.status == 400 and 'href="#end_at-field"' in await refused.text()
+        garbled = await client.post("/console/compose", data=[*form, ("action", "send"), ("publish_at", "demain")])
+        assert garbled.status == 400 and "Heure de publication illisible" in await garbled.text()
+        assert await crieur.store.alerts(tuple(AlertStatus), limit=5) == []
+
+        sent_form = await client.post(
+            "/console/compose", data=[*form, ("action", "send"), *at.items()], allow_redirects=False
+        )
+        assert sent_form.headers["Location"] == "/console?msg=scheduled"
+        [alert] = await crieur.store.alerts(tuple(AlertStatus), limit=5)
+        assert alert.status is AlertStatus.SCHEDULED
+        assert alert.publish_at == start.astimezone(timezone.utc) and alert.end_at == end.astimezone(timezone.utc)
+        dashboard = await (await client.get("/console")).text()
+        assert "Programmées (1)" in dashboard and f"{start.hour} h" in dashboard.split("Programmées")[1]
+        await crieur.drain()
+        assert sent(crieur, "mastodon") == [] and await site.current_alerts(crieur) == []
+
+        clock[0] = start.timestamp() + 1
+        assert await scheduler.tick() == ([alert.id], [])
+        await crieur.drain()
+        assert len(sent(crieur, "mastodon")) == 1
+        clock[0] = end.timestamp() + 1
+        assert await scheduler.tick() == ([], [alert.id])
+        await crieur.drain()
+        assert len(sent(crieur, "mastodon")) == 2
+        from alerts.web import accounts
+
+        [entry] = [r for r in await accounts.audit_log(crieur.store) if r["action"] == "publish"]
+        assert entry["username"] == "camille" and "programmée le" in entry["detail"] and "fin le" in entry["detail"]
+    finally:
+        await client.close()
+        await crieur.stop()

@@ -110,6 +110,8 @@ async def test_openapi_document_describes_every_route(web_env: Web) -> None:
         "/api/v1/alerts/{id}",
         "/api/v1/sources",
         "/api/v1/deliveries/progress",
+        "/api/v1/episodes/{code}",
+        "/api/v1/episodes/{code}/timeline",
     }
     refs = []
 

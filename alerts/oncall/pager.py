@@ -13,7 +13,9 @@ SMS answers, from the rota's numbers only, each signed with the person's PIN:
     VU Q7 4821    I am on question 7 (answered in the console)
     VU E3 4821    I am on escalation 3 (a webmaster who has not acknowledged: call the authority)
 They go through `Crieur.approve` / `Crieur.reject`, the console's one transition, and every step is in the
-audit log with who, how and when.
+audit log with who, how and when. A page about an alert also carries a signed link to a phone-sized page
+where the person paged decides without logging in (alerts.oncall.links). Wrong PINs are counted per number
+in the database (a shared rate budget), so every process refuses a number that guessed too often.
 """
 
 from __future__ import annotations
@@ -33,18 +35,23 @@ from alerts.domain import Alert, AlertStatus, Severity
 from alerts.errors import NotAwaitingApproval
 from alerts.phones import mask
 from alerts.seams import ConsoleService
+from alerts.shared_limits import Rate, SharedRate
 from alerts.storage import NewDelivery, Store
 from alerts.storage.db import Database
 from alerts.web import accounts
 
+from . import links
 from .rota import Person, Rota, paris
+from .swaps import swaps
 
 log = logging.getLogger("crieur.oncall")
 
 COMMAND = re.compile(r"^\s*(OUI|NON|VU)\s+([QE]?)\s*(\d{1,12})(?:\s+(\S+))?\s*[.!]*\s*$", re.IGNORECASE)
 PREFIXES = {"Q": "question", "E": "escalation"}  # "VU Q7", "VU E3": what is not an alert
 LABELS = {"question": "La question", "escalation": "L'escalade"}
-PIN_FAILURES, PIN_WINDOW = 5, 3600.0  # wrong PINs allowed per number per hour; then every answer is refused
+# Wrong PINs allowed per number: 5 at once, then one more every 12 minutes (5 an hour); past that every answer
+# from the number is refused, right PIN or not, by every process (budget "oncall-pin:<number>").
+PIN_RATE = Rate.per(5, 3600.0)
 POLICY_WORDS = {"publish": "publiée", "discard": "rejetée", "escalate": "transmise à la direction"}
 
 
@@ -95,7 +102,6 @@ class OnCall:
         self.crieur = crieur
         self.rota = rota
         self.clock = clock
-        self._failures: dict[str, list[float]] = {}  # wrong PINs per number, times
         self._stop = asyncio.Event()
 
     @property
@@ -165,7 +171,7 @@ class OnCall:
     async def _open(self, waiting: Waiting, now: float) -> None:
         delays = self.rota.delays(waiting.kind, waiting.severity)
         within, otherwise = self._policy(waiting.alert) if waiting.alert is not None else (0, "")
-        chain = [p.id for p in self.rota.chain(datetime.fromtimestamp(now, timezone.utc))]
+        chain = [p.id for p in await self.chain(datetime.fromtimestamp(now, timezone.utc))]
         added = await self.db.execute(
             "INSERT INTO oncall_cases (subject, kind, severity, chain, opened_at, next_at, deadline, otherwise)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (subject) DO NOTHING",
@@ -188,6 +194,10 @@ class OnCall:
                 f"{what} ; astreinte : {' → '.join(chain)}"
                 + (f" ; sans réponse en {within // 60} min : {otherwise}" if within else ""),
             )
+
+    async def chain(self, moment: datetime) -> list[Person]:
+        """Who is paged at `moment`: the rota file's chain, or a swap's entered in the console."""
+        return self.rota.chain(moment, [s.shift() for s in await swaps(self.db, moment.timestamp())])
 
     def _policy(self, alert: Alert) -> tuple[int, str]:
         """The approval deadline of the rule that made the alert (seconds, what then), or (0, "")."""
@@ -235,7 +245,7 @@ class OnCall:
     ) -> None:
         sms_channel, email_channel = self._channels()
         if waiting.alert is not None:
-            sms, subject_line, mail = self._page_texts(waiting.alert, case, now)
+            sms, subject_line, mail = self._page_texts(waiting.alert, case, person, now)
         elif waiting.kind == "escalation":
             sms, subject_line, mail = self._escalation_texts(waiting.row or {}, case)
         elif waiting.kind == "source":
@@ -286,7 +296,7 @@ class OnCall:
         email = self.rota.channels.get("email") or config.email_channel
         return (sms if sms in channels else "", email if email in channels else "")
 
-    def _page_texts(self, alert: Alert, case: dict[str, Any], now: float) -> tuple[str, str, str]:
+    def _page_texts(self, alert: Alert, case: dict[str, Any], person: Person, now: float) -> tuple[str, str, str]:
         since = paris(datetime.fromtimestamp(case["opened_at"], timezone.utc))
         where = ", ".join(alert.territories)
         what = f"{alert.title}" + (f" ({where})" if where else "")
@@ -300,10 +310,20 @@ class OnCall:
             f"rejeter, VU {alert.id} <code> pour la prendre en charge."
         )
         console = f"{self.crieur.config.public_url.rstrip('/')}/console"
+        link = links.link_url(self.crieur.config, int(alert.id or 0), person.id, now)
+        if link:
+            sms += f" Ou : {link}"
         mail = (
             f"L'alerte {alert.id} attend une validation depuis {since} (heure de Paris).\n\n"
             f"{alert.title}\n{alert.text}\n\nTerritoires : {where or '-'}\nRègle : {alert.rule or '-'}\n"
-            f"{deadline.strip()}\n\nDécider dans la console : {console}\n"
+            f"{deadline.strip()}\n\n"
+            + (
+                f"Décider depuis votre téléphone, sans vous connecter (lien personnel, valable "
+                f"{links.LINK_TTL_MINUTES} minutes) : {link}\n"
+                if link
+                else ""
+            )
+            + f"Décider dans la console : {console}\n"
             f"ou par SMS au numéro de Crieur : OUI {alert.id} <code> / NON {alert.id} <code> / "
             f"VU {alert.id} <code>.\n"
         )
@@ -433,15 +453,17 @@ class OnCall:
             return f"Ajoutez votre code : {word} {ref} <code>."
         pin = person.pin()
         right = bool(pin) and hmac.compare_digest(given.encode(), pin.encode())
-        recent = [t for t in self._failures.get(phone, []) if t > now - PIN_WINDOW]
-        if not right or len(recent) >= PIN_FAILURES:
-            if len(recent) >= PIN_FAILURES:
-                why, reply = "trop d'essais", "Trop d'essais : réessayez dans une heure ou passez par la console."
+        pins, budget = SharedRate(self.db, self.clock), f"oncall-pin:{phone}"
+        locked = await pins.wait(budget, PIN_RATE)
+        if not right or locked > 0:
+            if locked > 0:
+                minutes = max(1, round(locked / 60))
+                why = "trop d'essais"
+                reply = f"Trop d'essais : réessayez dans {minutes} min ou passez par la console."
             else:
-                recent.append(now)
+                await pins.try_take(budget, PIN_RATE)
                 why = "code incorrect" if pin else f"aucun code défini ({person.pin_env or 'pin_env'})"
                 reply = "Code incorrect : rien n'a été fait."
-            self._failures[phone] = recent
             await self._audit(
                 now, who, "oncall-sms-refused", f"{kind}:{alert_id}", f"{word} par SMS depuis {mask(phone)} : {why}"
             )
@@ -449,34 +471,51 @@ class OnCall:
             return reply
         if kind != "alert":
             return await self._take_over(word, kind, prefix, alert_id, person, phone, now)
+        if word != "VU":
+            return await self.decide(alert_id, person, word == "OUI", how="sms", detail=f"par SMS depuis {mask(phone)}")
         subject = f"alert:{alert_id}"
         alert = await self.store.alert(alert_id)
         if alert is None:
             return f"Alerte {alert_id} introuvable."
-        if word == "VU":
-            if alert.status is not AlertStatus.PENDING_APPROVAL:
-                return f"L'alerte {alert_id} n'attend plus de validation ({_status_fr(alert.status)})."
-            await self.db.execute(
-                "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
-                "WHERE subject = $1 AND state IN ('open', 'unanswered')",
-                subject,
-                person.id,
-            )
-            await self._audit(now, who, "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}")
-            return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
+        if alert.status is not AlertStatus.PENDING_APPROVAL:
+            return f"L'alerte {alert_id} n'attend plus de validation ({status_fr(alert.status)})."
+        await self.acknowledge(subject, person, how="sms", detail=f"prise en charge par SMS depuis {mask(phone)}")
+        return f"Alerte {alert_id} prise en charge : plus personne d'autre n'est appelé."
+
+    async def acknowledge(self, subject: str, person: Person, *, how: str, detail: str) -> bool:
+        """`person` takes the case over: nobody else is paged (VU by SMS, or the signed link's button).
+        False when the case was not waiting for anyone."""
+        taken = await self.db.execute(
+            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = $3 "
+            "WHERE subject = $1 AND state IN ('open', 'unanswered')",
+            subject,
+            person.id,
+            how,
+        )
+        if taken:
+            await self._audit(self.clock(), f"astreinte:{person.id}", "oncall-ack", subject, detail)
+        return taken > 0
+
+    async def decide(self, alert_id: int, person: Person, approve: bool, *, how: str, detail: str) -> str:
+        """A rota person's decision on a held alert (SMS "OUI 12" / "NON 12", or the signed link), through
+        the console's one transition, audited as `astreinte:<person>` with how; the reply to show them."""
+        now, who, subject, later = self.clock(), f"astreinte:{person.id}", f"alert:{alert_id}", ""
+        if await self.store.alert(alert_id) is None:
+            return f"Alerte {alert_id} introuvable."
         try:
-            if word == "OUI":
-                await self.crieur.approve(alert_id, by=who)
+            if approve:
+                decided = await self.crieur.approve(alert_id, by=who)
+                if decided.status is AlertStatus.SCHEDULED and decided.publish_at is not None:
+                    later = f"validée : elle partira {paris(decided.publish_at)}"
             else:
                 await self.crieur.reject(alert_id, by=who)
         except NotAwaitingApproval:
             current = await self.store.alert(alert_id)
             status = current.status if current is not None else AlertStatus.ENDED
-            return f"L'alerte {alert_id} n'attend plus de validation ({_status_fr(status)})."
-        action = "approve" if word == "OUI" else "reject"
-        await self._audit(now, who, action, subject, f"par SMS depuis {mask(phone)}")
-        await self._close(subject, "decided", person.id, "sms", now)
-        return f"Alerte {alert_id} publiée." if word == "OUI" else f"Alerte {alert_id} rejetée."
+            return f"L'alerte {alert_id} n'attend plus de validation ({status_fr(status)})."
+        await self._audit(now, who, "approve" if approve else "reject", subject, detail)
+        await self._close(subject, "decided", person.id, how, now)
+        return f"Alerte {alert_id} {later or ('publiée' if approve else 'rejetée')}."
 
     async def _take_over(
         self, word: str, kind: str, prefix: str, number: int, person: Person, phone: str, now: float
@@ -485,29 +524,21 @@ class OnCall:
         ref = f"{prefix}{number}"
         if word != "VU":
             return f"{LABELS[kind]} {ref} se prend en charge (VU {ref} <code>) puis se traite dans la console."
-        subject = f"{kind}:{number}"
-        taken = await self.db.execute(
-            "UPDATE oncall_cases SET state = 'acknowledged', closed_by = $2, how = 'sms' "
-            "WHERE subject = $1 AND state IN ('open', 'unanswered')",
-            subject,
-            person.id,
-        )
-        if not taken:
+        detail = f"prise en charge par SMS depuis {mask(phone)}"
+        if not await self.acknowledge(f"{kind}:{number}", person, how="sms", detail=detail):
             return f"{LABELS[kind]} {ref} n'attend personne."
-        await self._audit(
-            now, f"astreinte:{person.id}", "oncall-ack", subject, f"prise en charge par SMS depuis {mask(phone)}"
-        )
         return f"{LABELS[kind].split()[-1].capitalize()} {ref} prise en charge : plus personne d'autre n'est appelé."
 
     async def _audit(self, now: float, username: str, action: str, target: str, detail: str) -> None:
         await accounts.audit(self.store, username, action, target, detail, at=now)
 
 
-def _status_fr(status: AlertStatus) -> str:
+def status_fr(status: AlertStatus) -> str:
     return {
         AlertStatus.PUBLISHED: "publiée",
         AlertStatus.REJECTED: "rejetée",
         AlertStatus.ENDED: "terminée",
         AlertStatus.EXPIRED: "expirée",
         AlertStatus.PENDING_APPROVAL: "en attente",
+        AlertStatus.SCHEDULED: "programmée",
     }[status]

@@ -32,7 +32,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Mapping
+from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -133,16 +133,17 @@ class Rota:
     alsace_moselle: bool = False
     file: str = ""
 
-    def chain(self, moment: datetime) -> list[Person]:
+    def chain(self, moment: datetime, swaps: Sequence[Shift] = ()) -> list[Person]:
         """Who is paged, in order, for something waiting at `moment`: the shift's CM, their back-up, then
-        the head of communication (each once). Outside every shift, the head alone."""
+        the head of communication (each once). Outside every shift, the head alone. `swaps` (dated shifts
+        entered in the console) come before the file's shifts; a person no longer in the file is skipped."""
         ids: list[str] = []
-        for shift in self.shifts:
+        for shift in (*swaps, *self.shifts):
             if shift.covers(moment, self.alsace_moselle):
                 ids = [shift.cm, shift.backup]
                 break
         ids.append(self.head)
-        return [self.people[i] for i in dict.fromkeys(i for i in ids if i)]
+        return [self.people[i] for i in dict.fromkeys(i for i in ids if i in self.people)]
 
     def delays(self, kind: str, severity: Severity) -> Delays:
         for key in (f"{kind}.{severity.cap}", kind, "default"):

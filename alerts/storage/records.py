@@ -191,4 +191,5 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
         "supersedes": alert.supersedes,
         "created_at": _iso(alert.created_at),
         "updated_at": _iso(alert.updated_at),
+        "exercise": alert.exercise,  # an exercise (alerts.exercise): never a real situation
     }

@@ -589,21 +589,50 @@ class Store:
 
     # ------------------------------------------------------------------ snow episodes
 
-    async def set_episode(self, territory: str, active: bool, by: str = "", reason: str = "") -> None:
-        now = time.time()
-        if active:
-            await self.db.execute(
-                "INSERT INTO episodes (territory, active, started_at, started_by, reason, ended_at)"
-                " VALUES ($1, 1, $2, $3, $4, NULL) ON CONFLICT (territory) DO UPDATE SET active = 1,"
-                " started_at = excluded.started_at, started_by = excluded.started_by, reason = excluded.reason,"
-                " ended_at = NULL",
-                territory,
-                now,
-                by,
-                reason,
-            )
-        else:
-            await self.db.execute("UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1", territory, now)
+    async def set_episode(
+        self, territory: str, active: bool, by: str = "", reason: str = "", at: float | None = None
+    ) -> None:
+        """Start or end a territory's snow episode. Starting one already on changes nothing (its start stays
+        when a rule starts it again); every episode is kept in episode_history."""
+        now = time.time() if at is None else at
+        async with self.db.transaction() as tx:
+            if active:
+                await tx.execute(
+                    "INSERT INTO episodes (territory, active, started_at, started_by, reason, ended_at)"
+                    " VALUES ($1, 1, $2, $3, $4, NULL) ON CONFLICT (territory) DO UPDATE SET active = 1,"
+                    " started_at = excluded.started_at, started_by = excluded.started_by,"
+                    " reason = excluded.reason, ended_at = NULL WHERE episodes.active = 0",
+                    territory,
+                    now,
+                    by,
+                    reason,
+                )
+                await tx.execute(
+                    "INSERT INTO episode_history (territory, started_at, started_by, reason) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT DO NOTHING",
+                    territory,
+                    now,
+                    by,
+                    reason,
+                )
+            else:
+                await tx.execute(
+                    "UPDATE episodes SET active = 0, ended_at = $2 WHERE territory = $1 AND active = 1", territory, now
+                )
+                await tx.execute(
+                    "UPDATE episode_history SET ended_at = $2, ended_by = $3, end_reason = $4"
+                    " WHERE territory = $1 AND ended_at IS NULL",
+                    territory,
+                    now,
+                    by,
+                    reason,
+                )
+
+    async def episode_history(self, territory: str) -> list[dict[str, Any]]:
+        """A territory's snow episodes, newest first."""
+        return await self.db.fetch(
+            "SELECT * FROM episode_history WHERE territory = $1 ORDER BY started_at DESC, id DESC", territory
+        )
 
     async def episodes(self) -> list[dict[str, Any]]:
         return await self.db.fetch("SELECT * FROM episodes ORDER BY territory")

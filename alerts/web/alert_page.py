@@ -21,9 +21,10 @@ def setup(app: web.Application) -> None:
 
 
 async def public_alert(crieur: Any, alert_id: int) -> Alert:
-    """A published (or ended, or expired) alert, else 404: pending and rejected ones never leave the console."""
+    """A published (or ended, or expired) alert, else 404: pending and rejected ones never leave the console,
+    an exercise only when a web channel carried it (site.shown_by_id)."""
     alert: Alert | None = await crieur.store.alert(alert_id)
-    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+    if alert is None or not site.shown_by_id(crieur, alert):
         raise web.HTTPNotFound(text="Alerte inconnue")
     return alert
 

@@ -74,7 +74,7 @@ async def get_alert(request: web.Request) -> web.StreamResponse:
     if not_modified:
         return not_modified
     alert = await crieur.store.alert(alert_id)
-    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+    if alert is None or not site.shown_by_id(crieur, alert):
         return _problem(404, f"no alert {alert_id}")
     return site.with_cache_headers(_json(_alert_json(alert, site.territories(crieur), crieur.config.name)), etag)
 
@@ -131,6 +131,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 def openapi_document(server: str, title: str) -> dict[str, Any]:
     alert_ref = {"$ref": "#/components/schemas/Alert"}
+    episode_ref = {"$ref": "#/components/schemas/Episode"}
+    code_param = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
     not_modified = {"description": "Not modified since the ETag given in If-None-Match"}
     problem = {
         "description": "Error",
@@ -229,6 +231,55 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/episodes/{code}": {
+                "get": {
+                    "summary": "Every snow episode of a territory, newest first",
+                    "operationId": "listEpisodes",
+                    "parameters": [code_param],
+                    "responses": {
+                        "200": {
+                            "description": "The territory's episodes",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["territory", "episodes"],
+                                        "properties": {
+                                            "territory": {"type": "string"},
+                                            "episodes": {"type": "array", "items": episode_ref},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "404": {"description": "Unknown territory"},
+                    },
+                }
+            },
+            "/api/v1/episodes/{code}/timeline": {
+                "get": {
+                    "summary": "One snow episode in order: start, sources' items, the publisher's posts, end",
+                    "operationId": "episodeTimeline",
+                    "parameters": [
+                        code_param,
+                        {
+                            "name": "episode",
+                            "in": "query",
+                            "required": False,
+                            "description": "Episode id (listEpisodes); default: the current or last one",
+                            "schema": {"type": "integer"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The timeline",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Timeline"}}},
+                        },
+                        "400": {"description": "episode is not a number"},
+                        "404": {"description": "Unknown territory, or no such episode"},
+                    },
+                }
+            },
             "/api/v1/deliveries/progress": {
                 "get": {
                     "summary": "Fan-out progress per alert and channel",
@@ -277,6 +328,10 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                         "created_at": {"type": ["string", "null"], "format": "date-time"},
                         "updated_at": {"type": ["string", "null"], "format": "date-time"},
                         "cap": {"type": "string", "description": "Path of the CAP 1.2 message"},
+                        "exercise": {
+                            "type": "boolean",
+                            "description": "true for an exercise message (shown only by id, never listed)",
+                        },
                     },
                 },
                 "AlertList": {
@@ -310,6 +365,52 @@ def openapi_document(server: str, title: str) -> dict[str, Any]:
                                 },
                             },
                         },
+                    },
+                },
+                "Episode": {
+                    "type": "object",
+                    "required": ["id", "started_at", "active"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "started_at": {"type": "string", "format": "date-time"},
+                        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                        "active": {"type": "boolean"},
+                        "started_by": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+                "Timeline": {
+                    "type": "object",
+                    "required": ["territory", "episode", "active", "entries", "episodes"],
+                    "properties": {
+                        "territory": {"type": "string"},
+                        "episode": {"type": "integer"},
+                        "active": {"type": "boolean"},
+                        "started_at": {"type": "string", "format": "date-time"},
+                        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+                        "entries": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["at", "time", "kind", "title"],
+                                "properties": {
+                                    "at": {"type": "number", "description": "Unix time"},
+                                    "time": {"type": "string", "format": "date-time"},
+                                    "kind": {
+                                        "enum": [
+                                            "debut-episode",
+                                            "vigilance",
+                                            "etat-route",
+                                            "publication",
+                                            "publication-departement",
+                                            "fin-episode",
+                                        ]
+                                    },
+                                    "title": {"type": "string"},
+                                },
+                            },
+                        },
+                        "episodes": {"type": "array", "items": {"$ref": "#/components/schemas/Episode"}},
                     },
                 },
                 "Problem": {

@@ -14,6 +14,7 @@ import logging
 import math
 import secrets
 import time
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -22,6 +23,8 @@ from yarl import URL
 
 from alerts.domain import Alert, AlertStatus, MsgType, Severity
 from alerts.errors import AlertNotFound, NotAwaitingApproval
+from alerts.exercise import prepare as prepare_exercise
+from alerts.french import PARIS
 from alerts.seams import ConsoleService
 from alerts.security import client_of
 
@@ -35,9 +38,11 @@ log = logging.getLogger("crieur.web.console")
 SESSION_COOKIE = "crieur_session"
 LOGIN_COOKIE = "crieur_login"
 MAX_TEXT = 2000
+MAX_AHEAD = timedelta(days=31)  # how far ahead a CM may schedule
 MESSAGES = {
     "published": "Alerte publiée : l'envoi est en cours.",
     "pending": "Alerte enregistrée : elle attend une validation.",
+    "scheduled": "Alerte programmée : elle partira à l'heure choisie (voir « Programmées »).",
     "approved": "Alerte validée et publiée.",
     "rejected": "Alerte rejetée.",
     "ended": "Fin d'alerte publiée.",
@@ -246,8 +251,9 @@ async def dashboard(request: web.Request) -> web.Response:
         request,
         "console_dashboard.html",
         flash=_flash(request),
-        current=await site.current_alerts(crieur),
+        current=await site.current_alerts(crieur, exercises="all"),
         pending=await store.alerts((AlertStatus.PENDING_APPROVAL,), limit=50),
+        scheduled=await store.alerts((AlertStatus.SCHEDULED,), limit=50),
         territories=known,
         episodes=episodes,
         progress=await delivery_progress.recent(store),
@@ -412,6 +418,37 @@ async def _maybe_await(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------- compose
 
 
+def paris_moment(value: str) -> datetime | None:
+    """A datetime-local field's "2026-12-05T23:00", read as Paris time; None when empty. ValueError when
+    it is not such a value."""
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M").replace(tzinfo=PARIS)
+
+
+def _check_schedule(draft: dict[str, Any], now: datetime | None = None) -> dict[str, str]:
+    """The compose form's publish_at / end_at (Paris time), put on the draft as `publish_moment` and
+    `end_moment`; errors by field."""
+    now = now or datetime.now(timezone.utc)
+    errors: dict[str, str] = {}
+    moments: dict[str, datetime | None] = {}
+    for field, label in (("publish_at", "de publication"), ("end_at", "de fin")):
+        try:
+            moments[field] = paris_moment(draft[field])
+        except ValueError:
+            moments[field] = None
+            errors[field] = f"Heure {label} illisible : choisissez une date et une heure (heure de Paris)."
+    publish, end = moments["publish_at"], moments["end_at"]
+    if publish is not None and publish < now - timedelta(minutes=1):
+        errors["publish_at"] = "L'heure de publication est passée : laissez le champ vide pour publier maintenant."
+    elif publish is not None and publish > now + MAX_AHEAD:
+        errors["publish_at"] = f"Programmez au plus {MAX_AHEAD.days} jours à l'avance."
+    if end is not None and end <= (publish or now):
+        errors["end_at"] = "La fin d'alerte doit venir après la publication."
+    draft["publish_moment"], draft["end_moment"] = publish, end
+    return errors
+
+
 def _channel_names(crieur: Any) -> list[str]:
     return list(crieur.config.channels)
 
@@ -419,7 +456,7 @@ def _channel_names(crieur: Any) -> list[str]:
 def _read_compose(crieur: Any, form: Any, session: Session) -> tuple[dict[str, Any], dict[str, str]]:
     known = {t.code for t in site.territories(crieur)}
     channels = set(_channel_names(crieur))
-    draft = {
+    draft: dict[str, Any] = {
         "title": str(form.get("title", "")).strip()[:200],
         "text": str(form.get("text", "")).strip(),
         "territories": [c for c in form.getall("territories", []) if c in known],
@@ -427,8 +464,18 @@ def _read_compose(crieur: Any, form: Any, session: Session) -> tuple[dict[str, A
         "severity": str(form.get("severity", "2")),
         # every post is signed by the person who wrote it: an emptied field falls back to their initials
         "signature": str(form.get("signature", "")).strip()[:20] or session.user.initials,
+        "exercise": str(form.get("exercise", "")) == "1",
+        "publish_at": str(form.get("publish_at", "")).strip()[:16],
+        "end_at": str(form.get("end_at", "")).strip()[:16],
     }
-    errors = {}
+    errors = _check_schedule(draft)
+    exercise_channels = list(crieur.config.exercise_channels)
+    if draft["exercise"] and draft["channels"] and not set(draft["channels"]) & set(exercise_channels):
+        errors["channels"] = (
+            "Pour un exercice, choisissez au moins un canal d'exercice ("
+            + (", ".join(exercise_channels) or "aucun n'est configuré : exercise.channels dans crieur.yaml")
+            + ")."
+        )
     if not draft["text"]:
         errors["text"] = "Écrivez le texte de l'alerte."
     elif len(draft["text"]) > MAX_TEXT:
@@ -449,9 +496,12 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     preview = getattr(crieur, "preview", None)
     if not callable(preview):
         return [], "La prévisualisation n'est pas disponible sur ce serveur."
+    exercise = {"exercise": True} if draft.get("exercise") else {}  # (a preview that knows no exercise still works)
     try:
         rows = await _maybe_await(
-            preview(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
+            preview(
+                draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"], **exercise
+            )
         )
     except Exception as exc:
         log.exception("preview failed")
@@ -521,6 +571,9 @@ def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None
         "channels": _channel_names(crieur),
         "severity": "2",
         "signature": session.user.initials,
+        "exercise": False,
+        "publish_at": "",
+        "end_at": "",
     }
     known = site.territories(crieur)
     hashtags = [t.hashtag for t in known if t.code in draft["territories"]]
@@ -530,6 +583,7 @@ def _compose_context(crieur: Any, session: Session, draft: dict[str, Any] | None
         "channels": _channel_names(crieur),
         "hashtags": hashtags,
         "severities": [(str(int(s)), site.SEVERITY_FR[int(s)]) for s in Severity],
+        "exercise_channels": list(crieur.config.exercise_channels),
         "page": "compose",
     }
 
@@ -569,10 +623,13 @@ async def compose_submit(request: web.Request) -> web.StreamResponse:
             request,
             "publish",
             f"alert:{stored.id}",
-            f"{','.join(draft['territories'])} →"
-            f" {','.join(draft['channels'])}, signé {draft['signature'] or '—'} : {draft['text'][:200]}",
+            ("EXERCICE, " if stored.exercise else "")
+            + _schedule_words(stored)
+            + f"{','.join(draft['territories'])} → {','.join(stored.channels)},"
+            f" signé {draft['signature'] or '—'} : {draft['text'][:200]}",
         )
-        raise _back("/console", msg="published" if stored.status is AlertStatus.PUBLISHED else "pending")
+        message = {AlertStatus.PUBLISHED: "published", AlertStatus.SCHEDULED: "scheduled"}
+        raise _back("/console", msg=message.get(stored.status, "pending"))
     preview, preview_error = await _preview(crieur, draft) if not errors.get("text") else ([], "")
     context = _compose_context(crieur, session, draft)
     if errors and action in ("send", "send-anyway", "update"):
@@ -605,7 +662,7 @@ async def _updatable(crieur: Any, alert_id: str) -> Alert | None:
 async def _publish_update(crieur: Any, draft: dict[str, Any], previous: Alert, username: str) -> Alert:
     """The draft as a "MISE À JOUR" of `previous`, threaded under it on every channel that threads; the
     previous alert ends (as an update from a source does, Crieur.process)."""
-    alert = _compose_alert(crieur, draft)
+    alert = _compose_alert(crieur, {**draft, "exercise": draft["exercise"] or previous.exercise})
     alert.msg_type = MsgType.UPDATE
     alert.supersedes = previous.id
     await crieur.store.set_alert_status(previous.id, AlertStatus.ENDED)
@@ -616,8 +673,22 @@ def _compose_alert(crieur: ConsoleService, draft: dict[str, Any]) -> Alert:
     """The Alert a CM sends, built by the service (`crieur.compose`, which knows the channels' templates)."""
     alert = crieur.compose(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
     alert.severity = Severity(int(draft["severity"]))
-    alert.status = AlertStatus.PUBLISHED
+    alert.status = AlertStatus.PUBLISHED  # crieur.publish holds it as SCHEDULED while publish_at is ahead
+    alert.publish_at = draft.get("publish_moment")
+    alert.end_at = draft.get("end_moment")
+    if draft.get("exercise"):  # exercise channels and numbers only, "EXERCICE" first (alerts.exercise)
+        prepare_exercise(alert, crieur.config.exercise_channels)
     return alert
+
+
+def _schedule_words(alert: Alert) -> str:
+    """ "programmée le …, fin le …, " for the audit log ("" when it goes now, without an end)."""
+    words = []
+    if alert.status is AlertStatus.SCHEDULED and alert.publish_at is not None:
+        words.append(f"programmée le {site.paris(alert.publish_at)}")
+    if alert.end_at is not None:
+        words.append(f"fin le {site.paris(alert.end_at)}")
+    return "".join(f"{w}, " for w in words)
 
 
 async def preview_fragment(request: web.Request) -> web.Response:

@@ -151,7 +151,7 @@ def cap_alert(context: FeedContext, alert: Alert, superseded: Alert | None = Non
     _sub(root, _c("identifier"), context.identifier(alert.id))
     _sub(root, _c("sender"), context.sender)
     _sub(root, _c("sent"), paris_iso(alert.created_at))
-    _sub(root, _c("status"), "Actual")
+    _sub(root, _c("status"), "Exercise" if alert.exercise else "Actual")  # an exercise stays one (alerts.exercise)
     _sub(root, _c("msgType"), alert.msg_type.value)
     _sub(root, _c("scope"), "Public")
     if superseded is not None and superseded.id is not None and superseded.created_at is not None:

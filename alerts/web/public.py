@@ -37,6 +37,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/alertes.atom", atom_all)
     r.add_get("/t/{code}/alertes.atom", atom_territory)
     r.add_get("/t/{code}/alertes.cap.xml", cap_index)
+    r.add_get("/t/{code}/exercice", exercise_page)
+    r.add_get("/t/{code}/exercice.cap.xml", exercise_cap_index)
     r.add_get("/alertes/{id:" + site.ID_PATTERN + "}.cap.xml", cap_message)
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
@@ -95,7 +97,28 @@ async def territory_page(request: web.Request) -> web.StreamResponse:
     posts = await wall.posts(territory.hashtag, own, author=crieur.config.name)
     context["wall"] = {"posts": posts, "partners": len(partner_posts)}
     context["map"] = await map_view(crieur, territory, own)
+    context["exercise_running"] = bool(await site.current_alerts(crieur, territory.code, exercises="only"))
     return site.with_cache_headers(render(request, "public.html", **context, question=None), etag)
+
+
+async def exercise_page(request: web.Request) -> web.StreamResponse:
+    """The exercises in progress that a web channel carries (`exercise.channels` names one), under an
+    EXERCICE banner: never in the territory's list, feeds or API (site.current_alerts)."""
+    crieur = request.app[CRIEUR]
+    territory = _territory_or_404(crieur, request.match_info["code"])
+    etag, not_modified = await site.cached(request)
+    if not_modified:
+        return not_modified
+    known = site.territories(crieur)
+    alerts = await site.current_alerts(crieur, territory.code, exercises="only")
+    response = render(
+        request,
+        "exercise.html",
+        territory=territory,
+        alerts=[(a, site.commune_names(a, known)) for a in alerts],
+        publisher=crieur.config.name,
+    )
+    return site.with_cache_headers(response, etag)
 
 
 async def ask_question(request: web.Request) -> web.StreamResponse:
@@ -186,13 +209,20 @@ async def cap_index(request: web.Request) -> web.StreamResponse:
     return await _territory_feed(request, "Alertes CAP", cap_index=True)
 
 
-async def _territory_feed(request: web.Request, title: str, *, cap_index: bool) -> web.StreamResponse:
+async def exercise_cap_index(request: web.Request) -> web.StreamResponse:
+    """The Atom index of a territory's exercise CAP messages (each with status Exercise)."""
+    return await _territory_feed(request, "EXERCICE — Messages CAP", cap_index=True, exercises="only")
+
+
+async def _territory_feed(
+    request: web.Request, title: str, *, cap_index: bool, exercises: str = "none"
+) -> web.StreamResponse:
     crieur = request.app[CRIEUR]
     territory = _territory_or_404(crieur, request.match_info["code"])
     etag, not_modified = await site.cached(request)
     if not_modified:
         return not_modified
-    alerts = await site.recent_alerts(crieur, territory.code)
+    alerts = await site.recent_alerts(crieur, territory.code, exercises=exercises)
     body = atom_feed(
         _feed_context(crieur), alerts, path=request.path, title=f"{title} — {territory.name}", cap_index=cap_index
     )
@@ -208,7 +238,7 @@ async def cap_message(request: web.Request) -> web.StreamResponse:
     if not_modified:
         return not_modified
     alert = await crieur.store.alert(alert_id)
-    if alert is None or alert.status not in site.PUBLIC_STATUSES:
+    if alert is None or not site.shown_by_id(crieur, alert):
         raise web.HTTPNotFound(text="Alerte inconnue")
     superseded = await crieur.store.alert(alert.supersedes) if alert.supersedes is not None else None
     if superseded is not None and superseded.status not in site.PUBLIC_STATUSES:

@@ -111,21 +111,50 @@ def is_current(alert: Alert, now: datetime | None = None) -> bool:
     return alert.status is AlertStatus.PUBLISHED and (alert.expires is None or alert.expires > now)
 
 
-async def current_alerts(crieur: Any, code: str | None = None) -> list[Alert]:
-    """Published, unexpired alerts, most severe first, then newest."""
+async def current_alerts(crieur: Any, code: str | None = None, *, exercises: str = "none") -> list[Alert]:
+    """Published, unexpired alerts, most severe first, then newest. `exercises`: "none" (every public list:
+    exercises are never in one), "only" (the exercise page: exercises carried by a web channel), "all"
+    (the console)."""
     found = await crieur.store.alerts((AlertStatus.PUBLISHED,), territory=code, limit=200)
     now = datetime.now(timezone.utc)
-    current = [a for a in found if is_current(a, now) and not a.exercise]  # exercises are never public
+    current = [a for a in found if is_current(a, now) and _kept(crieur, a, exercises)]
     current.sort(key=lambda a: (-int(a.severity), -(a.updated_at or now).timestamp()))
     return current
 
 
-async def recent_alerts(crieur: Any, code: str | None = None, limit: int = 50) -> list[Alert]:
-    """What was published, newest first: the feeds' entries, updates and ends included."""
-    found = [a for a in await crieur.store.alerts(PUBLIC_STATUSES, territory=code, limit=limit) if not a.exercise]
+async def recent_alerts(
+    crieur: Any, code: str | None = None, limit: int = 50, *, exercises: str = "none"
+) -> list[Alert]:
+    """What was published, newest first: the feeds' entries, updates and ends included (`exercises` as for
+    current_alerts)."""
+    found = await crieur.store.alerts(PUBLIC_STATUSES, territory=code, limit=limit)
+    found = [a for a in found if _kept(crieur, a, exercises)]
     epoch = datetime.fromtimestamp(0, timezone.utc)
     found.sort(key=lambda a: (a.updated_at or epoch, a.id or 0), reverse=True)
     return found[:limit]
+
+
+def _kept(crieur: Any, alert: Alert, exercises: str) -> bool:
+    if exercises == "all":
+        return True
+    if exercises == "only":
+        return alert.exercise and on_web(crieur, alert)
+    return not alert.exercise
+
+
+def on_web(crieur: Any, alert: Alert) -> bool:
+    """Whether one of the alert's channels is a web channel (an exercise is only on the exercise page when
+    `exercise.channels` names one)."""
+    channels = crieur.config.channels
+    return any(str(channels.get(name, {}).get("kind", "")) == "web" for name in alert.channels)
+
+
+def shown_by_id(crieur: Any, alert: Alert | None) -> bool:
+    """Whether /alertes/ID, its CAP and /api/v1/alerts/ID may show the alert: published, and for an exercise
+    only when a web channel carried it (then marked EXERCICE, CAP status Exercise)."""
+    if alert is None or alert.status not in PUBLIC_STATUSES:
+        return False
+    return not alert.exercise or on_web(crieur, alert)
 
 
 def paris(value: datetime | float | None) -> str:
