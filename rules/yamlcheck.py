@@ -27,6 +27,8 @@ _NULL = "tag:yaml.org,2002:null"
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +93,8 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     _tags: dict[str, str] = {}
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> Any:
-        if kind is not ScalarNode:
-            return super().resolve(kind, value, implicit)
+        if kind is not ScalarNode:  # SafeLoader has no path resolvers: a list is a seq, a mapping a map
+            return _SEQ if kind is SequenceNode else _MAP
         if not implicit[0]:  # quoted or tagged: a text (SafeLoader has no path resolvers)
             return _STR
         tag = self._tags.get(value)
