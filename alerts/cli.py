@@ -258,17 +258,21 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 def cmd_subscribers(args: argparse.Namespace) -> int:
     from .phones import InvalidPhone, normalise_phone
 
-    try:
-        phone = normalise_phone(args.number)
-    except InvalidPhone as exc:
-        raise SystemExit(f"crieur: {exc}") from None
+    if "@" in args.number:  # an e-mail subscriber (web subscriptions)
+        local, _, domain = args.number.strip().rpartition("@")
+        phone = f"{local}@{domain.lower()}"
+    else:
+        try:
+            phone = normalise_phone(args.number)
+        except InvalidPhone as exc:
+            raise SystemExit(f"crieur: {exc}") from None
 
     async def act(store: Any) -> int:
         if args.action == "export":
             print(json.dumps(await store.export_subscriber(phone), indent=2, ensure_ascii=False, default=str))
         else:
             await store.delete_subscriber(phone)
-            print(f"{phone}: deleted (the number stays blocked from any further message)")
+            print(f"{phone}: deleted")
         return 0
 
     return asyncio.run(_with_store(args, act))
@@ -493,7 +497,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.subscribers:
             store = await open_store(config.database)
             try:
-                rows = await store.db.fetch("SELECT phone, territory FROM subscribers")
+                rows = await store.db.fetch("SELECT phone, territory FROM subscribers WHERE medium = 'sms'")
                 subscribers = [(r["phone"], r["territory"]) for r in rows]
             finally:
                 await store.close()
@@ -556,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("deliveries", cmd_deliveries, "fan-out progress")
     p.add_argument("--alert", type=int)
     p.add_argument("--json", action="store_true")
-    p = command("subscribers", cmd_subscribers, "RGPD requests: export or delete one number")
+    p = command("subscribers", cmd_subscribers, "RGPD requests: export or delete one number or e-mail address")
     p.add_argument("action", choices=["export", "delete"])
     p.add_argument("number")
     p = command("episode", cmd_episode, "start or end a snow episode")

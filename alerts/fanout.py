@@ -48,9 +48,10 @@ class Fanout:
         """Whom the alert's subscriber channels reach, and why (alerts.places)."""
         return targets(alert, self.gazetteer)
 
-    async def audience(self, alert: Alert) -> Audience:
-        """How many subscribers the alert will reach, and for which reasons (the console's preview)."""
-        return await self.store.audience(self.targets(alert))
+    async def audience(self, alert: Alert, medium: str = "sms") -> Audience:
+        """How many subscribers (reached by `medium`) the alert will reach, and for which reasons (the
+        console's preview)."""
+        return await self.store.audience(self.targets(alert), medium)
 
     async def plan(self, alert: Alert) -> dict[str, int]:
         """Queue the alert on each of its channels; returns deliveries queued per channel. Planning the same
@@ -71,13 +72,23 @@ class Fanout:
                     by_target = await self.store.target_keys(self.targets(alert))
                     subscription_keys = list(dict.fromkeys(k for keys in by_target.values() for k in keys))
                 queued[name] = await self.store.enqueue_subscribers(
-                    alert.id, name, subscription_keys, kind, rendered.text, priority, alert.supersedes
+                    alert.id,
+                    name,
+                    subscription_keys,
+                    kind,
+                    rendered.text,
+                    priority,
+                    alert.supersedes,
+                    medium=channel.medium,
+                    subject=rendered.subject or alert.title,
+                    link=alert.link,
                 )
                 continue
             reply_to, root = await self._thread(alert, name)
             extra = dict(rendered.extra) | ({"reply_root": root} if root and root != reply_to else {})
             if channel.subscribers:  # an exercise: the exercise numbers, never the subscribers' lists
-                recipients = list(self.exercise_recipients)
+                email = channel.medium == "email"
+                recipients = [r for r in self.exercise_recipients if ("@" in r) == email]
             else:
                 recipients = list(channel.options.get("recipients", [])) if channel.per_recipient else [""]
             queued[name] = await self.store.enqueue(

@@ -96,9 +96,15 @@ def subscribed(territories: Sequence[str], names: Mapping[str, str] = {}) -> str
 def subscribed_places(labels: Sequence[str], new: bool = True) -> str:
     """Confirmation of a subscription to communes or roads ("commune de Blois (41)", "route D957 (41)")."""
     lead = "Abonnement confirmé" if new else "Vous étiez déjà abonné"
-    return gsm7(
-        f"{lead} aux alertes routes : {', '.join(labels)}, et aux alertes pour tout le département. {STOP_HINT}"
-    )
+    return gsm7(f"{lead} : {audience_sentence(labels, whole=False)} {STOP_HINT}")
+
+
+def audience_sentence(labels: Sequence[str], whole: bool) -> str:
+    """Whom a subscription makes one hear from, said the same way by SMS and on the web: "vous recevrez
+    les alertes pour commune de Vendôme (41), route D957 (41), et celles qui concernent tout le
+    département." (`whole`: the subscription is to whole territories, which says it all)."""
+    also = "" if whole else ", et celles qui concernent tout le département"
+    return f"vous recevrez les alertes pour {', '.join(labels)}{also}."
 
 
 def which_commune(names: Sequence[str]) -> str:

@@ -356,6 +356,8 @@ class RequestLimits:
             "/api/": 16 * 1024,
             "/console/login": 8 * 1024,
             "/escalations/": 4 * 1024,
+            "/abonnement/": 4 * 1024,
+            "/t/": 4 * 1024,
         }
     )
     rules: list[RateRule] = field(
@@ -363,6 +365,8 @@ class RequestLimits:
             RateRule("/questions", rate=1 / 30, burst=5, methods=POST),
             RateRule("/console/login", rate=1 / 6, burst=10, methods=POST),
             RateRule("/escalations/", rate=1, burst=10, methods=POST),
+            RateRule("/t/", rate=1 / 30, burst=5, methods=POST),  # the subscription form
+            RateRule("/abonnement/", rate=1 / 6, burst=20, methods=POST),  # codes, confirmations, unsubscribes
             RateRule("/twilio/", rate=50, burst=200, methods=POST),
             RateRule("/api/", rate=5, burst=30),
         ]

@@ -123,6 +123,9 @@ class Crieur:
         if self.store is None:
             self.store = await open_store(self.config.database)
         self.session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        from .citizens.ovh import attach as ovh_receipts
+
+        ovh_receipts(self.config, self.channels)  # OVHcloud accounts call /ovh/status with receipts
         for channel in self.channels.values():
             await channel.start(self.session)
         self.fanout = Fanout(
@@ -133,6 +136,7 @@ class Crieur:
             gazetteer=gazetteer_for(self.config.geo),
         )
         self.citizens = Citizens(self)
+        self.citizens.subscriptions.attach(self.channels)  # alert e-mails carry their unsubscribe link
         if self.config.oncall is not None:
             from .oncall import OnCall, load_rota
 
@@ -430,7 +434,7 @@ class Crieur:
                 )
             if channel.subscribers:
                 if self.fanout is not None:  # whom it reaches and why: whole département, communes, roads
-                    audience = await self.fanout.audience(alert)
+                    audience = await self.fanout.audience(alert, channel.medium)
                     entry.update(subscribers=audience.total, audience=audience.describe())
                     entry["duration_s"] = fanout_seconds(channel, audience.total, entry.get("segments") or 1)
                 else:

@@ -22,7 +22,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("crieur.limits")
 
@@ -135,11 +135,13 @@ class SharedBucket:
         *,
         batch_seconds: float = 0.1,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.name = name
         self.rate = Rate(max(per_second, 0.001), 1.0)
         self.shared = SharedRate(db, clock)
         self.clock = clock
+        self.sleep = sleep  # with `clock`, a simulated time (bench/pool.py plays hours in seconds)
         self.batch = max(1, min(1000, int(self.rate.per_second * batch_seconds)))
         self._next = 0.0  # time of the next reserved slot
         self._left = 0  # reserved slots not used yet
@@ -158,7 +160,7 @@ class SharedBucket:
             while True:
                 now = self.clock()
                 if now < self._paused_until:
-                    await asyncio.sleep(self._paused_until - now)
+                    await self.sleep(self._paused_until - now)
                     continue
                 late = max(interval, self.LATE_SLOT)
                 if self._left and now > self._next + late:  # slots long gone: dropped, not used late
@@ -168,7 +170,7 @@ class SharedBucket:
                     continue
                 if self._left:
                     if self._next > now:
-                        await asyncio.sleep(self._next - now)
+                        await self.sleep(self._next - now)
                     self._left -= 1
                     self._next += interval
                     return
@@ -192,9 +194,10 @@ class SharedBucket:
             log.warning("rate budget %s: pause not shared: %s", self.name, exc)
 
 
-def provider_bucket(db: Any, channel: Any) -> SharedBucket:
-    """The shared send budget of a channel (alerts.delivery's hook)."""
-    return SharedBucket(db, send_budget(channel), float(getattr(channel, "rate", 1.0) or 1.0))
+def provider_bucket(db: Any, channel: Any, **timing: Any) -> SharedBucket:
+    """The shared send budget of a channel (alerts.delivery's hook); `timing`: SharedBucket's clock and
+    sleep, for a simulated time."""
+    return SharedBucket(db, send_budget(channel), float(getattr(channel, "rate", 1.0) or 1.0), **timing)
 
 
 def sender_of(channel: Any) -> str:

@@ -27,6 +27,7 @@ class Limits:
     counting: str = "none"
     max_length: int | None = None
     max_segments: int | None = None  # SMS only
+    url_weight: int = 23  # "chars": what one link counts, whatever its length (Mastodon's characters_reserved_per_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +160,11 @@ class Channel:
     kind: ClassVar[str] = ""
     limits: ClassVar[Limits] = Limits()
     per_recipient: ClassVar[bool] = False
-    # Recipients are the SMS subscribers of the alert's territories (else options["recipients"], or the
-    # account itself when not per_recipient).
-    subscribers: ClassVar[bool] = False
+    # Recipients are the subscribers of the places an alert reaches who are reached by `medium` ("sms",
+    # "email"), else options["recipients"], or the account itself when not per_recipient. An e-mail channel
+    # has subscribers when its configuration says so.
+    subscribers: bool = False
+    medium: ClassVar[str] = "sms"
     idempotent: ClassVar[bool] = False  # the provider deduplicates a retried send by our key
     default_rate: ClassVar[float] = 10.0  # messages per second when the configuration says nothing
     # The settings this adapter reads from its section of crieur.yaml, besides `kind` and `rate`: checked

@@ -29,7 +29,8 @@ class DryRunChannel(Channel):
         self.kind = inner.kind  # type: ignore[misc]
         self.limits = inner.limits  # type: ignore[misc]
         self.per_recipient = inner.per_recipient  # type: ignore[misc]
-        self.subscribers = inner.subscribers  # type: ignore[misc]
+        self.subscribers = inner.subscribers
+        self.medium = inner.medium  # type: ignore[misc]
         self.idempotent = True  # type: ignore[misc]
         self.log_path = log_path
         self.records: list[dict[str, Any]] = []

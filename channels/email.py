@@ -2,6 +2,10 @@
 
 One message per recipient, UTF-8, with a Message-ID that is the Receipt's provider_id. SMTP 4xx replies
 and connection failures are transient, 5xx permanent (a refused recipient is marked invalid).
+
+With `subscribers: true` the channel sends alerts to the e-mail subscribers of the places an alert
+reaches; each such mail carries a one-click unsubscribe link (RFC 8058: List-Unsubscribe and
+List-Unsubscribe-Post), which the service provides by setting `unsubscribe_link`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import aiosmtplib
 
@@ -55,6 +59,7 @@ class EmailChannel(DryRunnable, Channel):
         Option("password", "secret", description="the SMTP password"),
         Option("ca_file", "text", description="a CA bundle to verify the server with"),
         Option("local_hostname", "text", description="the name given in EHLO"),
+        Option("subscribers", "boolean", default=False, description="send alerts to the e-mail subscribers"),
         RECIPIENTS,
         TIMEOUT,
     )
@@ -62,6 +67,7 @@ class EmailChannel(DryRunnable, Channel):
     per_recipient = True
     idempotent = False
     default_rate = 5.0
+    medium = "email"
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None, *, credentials: bool = True):
         super().__init__(name, options)
@@ -82,6 +88,9 @@ class EmailChannel(DryRunnable, Channel):
         self.username = str(self.options.get("username") or "")
         self._password = self.secret("password") if credentials and self.username else ""
         self._ready = credentials
+        self.subscribers = _flag(self, "subscribers", False)
+        # address -> its one-click unsubscribe URL (alerts.citizens.subscriptions), set by the service
+        self.unsubscribe_link: Callable[[str], str] | None = None
 
     def build(self, message: Message) -> EmailMessage:
         """The e-mail for one recipient (public so previews and dry runs can show it)."""
@@ -97,6 +106,11 @@ class EmailChannel(DryRunnable, Channel):
         body = message.text
         if message.link and message.link not in body:
             body = f"{body}\n\n{message.link}"
+        if self.subscribers and message.alert_id and self.unsubscribe_link is not None:
+            url = self.unsubscribe_link(message.recipient)
+            mail["List-Unsubscribe"] = f"<{url}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            body = f"{body}\n\n--\nVous recevez ce message parce que vous êtes abonné(e) à ces alertes.\nSe désabonner : {url}"
         mail.set_content(body + "\n", charset="utf-8")
         return mail
 

@@ -3,9 +3,10 @@
 Mastodon deduplicates POST /api/v1/statuses by the Idempotency-Key header for an hour, so a retried send
 with the delivery's key never posts twice.
 
-The length limit is the server's own: `start` reads configuration.statuses.max_characters from GET
-/api/v2/instance (many servers allow more than 500). Until then, or when the instance cannot be read, the
-`max_characters` option applies (default 500, Mastodon's default).
+The length limit is the server's own: `start` reads configuration.statuses.max_characters and
+characters_reserved_per_url (what one link counts) from GET /api/v2/instance (many servers allow more than
+500). Until then, or when the instance cannot be read, the `max_characters` and
+`characters_reserved_per_url` options apply (default 500 and 23, Mastodon's defaults).
 
 Held to the Mastodon OpenAPI description (abraham/mastodon-openapi, generated from Mastodon's
 documentation) by the test fake.
@@ -14,6 +15,7 @@ documentation) by the test fake.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Mapping
 from urllib.parse import quote
 
@@ -62,6 +64,11 @@ class MastodonChannel(DryRunnable, Channel):
             "integer",
             description="the status length used when the instance's own limit cannot be read (default 500)",
         ),
+        Option(
+            "characters_reserved_per_url",
+            "integer",
+            description="what one link counts when the instance's own figure cannot be read (default 23)",
+        ),
         TIMEOUT,
     )
     limits = Limits(counting="chars", max_length=DEFAULT_MAX_CHARACTERS)  # until the instance says (start)
@@ -82,14 +89,18 @@ class MastodonChannel(DryRunnable, Channel):
         if "max_characters" in self.options:
             limit = positive_option(self, "max_characters", self.options["max_characters"])
             self.limits = Limits(counting="chars", max_length=int(limit))  # type: ignore[misc]
+        if "characters_reserved_per_url" in self.options:
+            weight = positive_option(self, "characters_reserved_per_url", self.options["characters_reserved_per_url"])
+            self.limits = replace(self.limits, url_weight=int(weight))  # type: ignore[misc]
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         await super().start(session)
         await self.read_instance_limit()
 
     async def read_instance_limit(self) -> int:
-        """The server's max_characters (GET /api/v2/instance, public), kept as this channel's limit. When the
-        instance cannot be read the configured limit stays, and a warning says so: sends still work."""
+        """The server's max_characters and characters_reserved_per_url (GET /api/v2/instance, public), kept as
+        this channel's limits. When the instance cannot be read the configured limits stay, and a warning says
+        so: sends still work."""
         try:
             answer = await request(
                 self,
@@ -105,8 +116,10 @@ class MastodonChannel(DryRunnable, Channel):
             return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
         body = answer.json() if answer.status == 200 else None
         try:
-            value = int(body["configuration"]["statuses"]["max_characters"])  # type: ignore[index]
-        except (TypeError, KeyError, ValueError):
+            statuses = body["configuration"]["statuses"]  # type: ignore[index]
+            value = int(statuses["max_characters"])
+            url_weight = int(statuses.get("characters_reserved_per_url", self.limits.url_weight))
+        except (TypeError, KeyError, ValueError, AttributeError):
             log.warning(
                 "%s: GET /api/v2/instance answered %s without configuration.statuses.max_characters;"
                 " keeping %s characters",
@@ -117,7 +130,10 @@ class MastodonChannel(DryRunnable, Channel):
             return int(self.limits.max_length or DEFAULT_MAX_CHARACTERS)
         if value > 0 and value != self.limits.max_length:
             log.info("%s: the server allows %d characters per status", self.name, value)
-            self.limits = Limits(counting="chars", max_length=value)  # type: ignore[misc]
+            self.limits = replace(self.limits, max_length=value)  # type: ignore[misc]
+        if url_weight > 0 and url_weight != self.limits.url_weight:
+            log.info("%s: the server counts %d characters per link", self.name, url_weight)
+            self.limits = replace(self.limits, url_weight=url_weight)  # type: ignore[misc]
         return value
 
     def _headers(self) -> dict[str, str]:

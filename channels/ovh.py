@@ -5,6 +5,10 @@ X-Ovh-Timestamp (the API's clock, learnt from GET /auth/time) and X-Ovh-Signatur
 SHA-1 hex digest of "AS+CK+METHOD+URL+BODY+TIMESTAMP" (application secret, consumer key, method, full URL,
 body as sent, timestamp). A message is a job, POST /sms/{serviceName}/jobs, tagged with our delivery key so
 that an in-doubt delivery is found again (GET /sms/{serviceName}/outgoing?tag=...).
+
+Delivery receipts: OVHcloud calls the account's `callBack` URL (GET, with the job's `id` and its `dlr`
+code) when a message's state changes. With `receipts: true` the adapter sets that URL at start
+(PUT /sms/{serviceName}) to the one the service gives it in `status_callback` (alerts.citizens.ovh).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class OvhChannel(Channel):
         ),
         Option("endpoint", "url", default=ENDPOINT, description="the API base (tests, OVHcloud Canada...)"),
         Option("max_segments", "integer", default=10, description="longest SMS sent, in segments"),
+        Option("receipts", "boolean", default=False, description="point the account's callBack at Crieur"),
         TIMEOUT,
     )
     limits = Limits(counting="sms", max_segments=10)
@@ -82,6 +87,15 @@ class OvhChannel(Channel):
         self._application_secret = self.secret("application_secret")
         self._consumer_key = self.secret("consumer_key")
         self._clock_delta: float | None = None  # the API's clock minus ours
+        self.receipts = self.options.get("receipts", False) is True
+        self.status_callback = ""  # Crieur's receipt URL, set by the service when `receipts` is on
+
+    async def start(self, session: Any) -> None:
+        await super().start(session)
+        if self.receipts and self.status_callback:
+            answer = await self._call("PUT", f"/sms/{quote(self.service)}", {"callBack": self.status_callback})
+            if answer.status != 200:
+                raise self._error(answer)
 
     async def _timestamp(self) -> int:
         if self._clock_delta is None:

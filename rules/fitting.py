@@ -6,7 +6,8 @@ Counting (`Limits.counting`):
     0-4351, 8192-8205, 8208-8223 and 8242-8247 weigh 1, every other one 2; an emoji weighs 2; a URL
     X would link weighs 23 whatever its length, bare domains such as "cg41.fr" included, but a host with
     a label over 63 characters is no link and counts in full.
-  * "chars": Mastodon: code points, every URL 23. (Mastodon itself counts grapheme clusters, never more
+  * "chars": Mastodon: code points, every URL `Limits.url_weight` (the instance's
+    characters_reserved_per_url, 23 by default). (Mastodon itself counts grapheme clusters, never more
     than code points, so this count is never below the server's.)
   * "graphemes": Bluesky: user-perceived characters (grapheme clusters), URLs as written.
   * "sms": GSM 03.38 7-bit when every character is in the basic set or the extension table (which
@@ -155,9 +156,10 @@ def x_length(text: str) -> int:
     return int(parse_tweet(text, X_CONFIG).weightedLength)
 
 
-def mastodon_length(text: str) -> int:
+def mastodon_length(text: str, url_weight: int = URL_WEIGHT) -> int:
+    """Code points, every link counted as `url_weight` (the instance's characters_reserved_per_url)."""
     pieces, urls = _split_urls(text)
-    return urls * URL_WEIGHT + sum(len(p) for p in pieces)
+    return urls * url_weight + sum(len(p) for p in pieces)
 
 
 def grapheme_length(text: str) -> int:
@@ -208,7 +210,7 @@ def measure(text: str, limits: Limits) -> Measure:
     if counting == "x":
         return Measure(x_length(text))
     if counting == "chars":
-        return Measure(mastodon_length(text))
+        return Measure(mastodon_length(text, limits.url_weight))
     if counting == "graphemes":
         return Measure(grapheme_length(text))
     if counting == "sms":

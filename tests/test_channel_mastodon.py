@@ -165,3 +165,28 @@ def test_secret_not_in_repr(monkeypatch):
     monkeypatch.setenv("MASTO_TOKEN", "s3cr3t-token")
     channel = MastodonChannel("masto41", {"base_url": "https://social.example", "access_token_env": "MASTO_TOKEN"})
     assert "s3cr3t" not in repr(channel)
+
+
+async def test_the_servers_own_link_weight_is_read_at_start_and_used_to_fit(http_session):
+    """An instance that counts each link as 40 characters: the channel learns it at start, fitting counts
+    links as the server does, and a status that fits by Mastodon's default (23) but not by 40 is refused by
+    the server — which Crieur no longer sends."""
+    from rules.fitting import fits, measure
+
+    link = "https://www.loir-et-cher.fr/actualites/neige-rd957-" + "x" * 60
+    text = "a" * 470 + " " + link  # 470 + 1 + 23 = 494 ≤ 500, but 470 + 1 + 40 = 511 > 500
+    async with FakeMastodon(url_length=40) as fake:
+        channel = MastodonChannel("m", {"base_url": fake.base_url, "access_token": "test-token"})
+        assert channel.limits.url_weight == 23  # Mastodon's default, until the server says
+        await channel.start(http_session)
+        assert channel.limits == Limits(counting="chars", max_length=500, url_weight=40)
+        assert measure(text, channel.limits).length == 511
+        assert not fits(measure(text, channel.limits), channel.limits)
+        with pytest.raises(PermanentError, match="character limit of 500"):
+            await channel.send(message(text=text))
+    configured = MastodonChannel(
+        "m", {"base_url": "https://m.example", "access_token": "t", "characters_reserved_per_url": 30}
+    )
+    assert configured.limits.url_weight == 30
+    with pytest.raises(ConfigurationError, match="characters_reserved_per_url"):
+        MastodonChannel("m", {"base_url": "https://m.example", "access_token": "t", "characters_reserved_per_url": 0})

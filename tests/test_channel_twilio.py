@@ -206,3 +206,31 @@ def test_configuration_errors(monkeypatch):
         TwilioChannel("sms41", {"account_sid": SID, "auth_token": "t"})
     with pytest.raises(ConfigurationError, match="number_type"):
         TwilioChannel("sms41", {"account_sid": SID, "auth_token": "t", "from": "+3370", "number_type": "pigeon"})
+
+
+async def test_a_pool_of_three_senders_at_10_per_second_sustains_30_per_second(store, http_session):
+    """The send budget the delivery workers share (alerts.shared_limits.provider_bucket, in the database)
+    paces a Messaging Service of 3 senders at 10 segments/s each at 30 messages/s: 900 sends take 30
+    simulated seconds, 30 in each second, never more. Time is simulated (tests/fakes/clock.py): the
+    limiter's arithmetic and its database budget are the real ones, nothing waits."""
+    from alerts.shared_limits import provider_bucket
+    from tests.fakes.clock import SimulatedClock
+
+    pool = ["+33700000001", "+33700000002", "+33700000003"]
+    async with FakeTwilio(services={SERVICE: pool}) as fake:
+        opts = options(fake, messaging_service_sid=SERVICE, sender_rate=10)
+        del opts["from"]
+        channel = TwilioChannel("sms", opts)
+        await channel.start(http_session)
+        assert (channel.senders, channel.rate) == (3, 30.0)
+        clock = SimulatedClock()
+        bucket = provider_bucket(store.db, channel, clock=clock.time, sleep=clock.sleep)
+        start = clock.time()
+        times = []
+        for _ in range(900):
+            await bucket.acquire()
+            times.append(clock.time() - start)
+    per_second = [sum(1 for t in times if second <= t < second + 1) for second in range(30)]
+    assert 29.9 <= times[-1] <= 30.0
+    assert all(29 <= n <= 31 for n in per_second), per_second
+    assert max(sum(1 for t in times if at <= t < at + 1) for at in times) <= 31  # no second holds more

@@ -51,10 +51,14 @@ def test_sms_conversation_in_the_demo(example, tmp_path, capsys):
     exported = json.loads(capsys.readouterr().out)
     assert [s["territory"] for s in exported["subscriptions"]] == ["41"]
     assert exported["questions"][0]["text"].startswith("Les poids lourds")
+    [consent] = exported["consents"]  # the subscription SMS is the consent kept (RGPD)
+    assert (consent["via"], consent["medium"], consent["text"]) == ("sms", "sms", "ROUTE41")
     assert main(["sms", "+33612345678", "stop"]) == 0
     capsys.readouterr()
     assert main(["subscribers", "export", "+33612345678"]) == 0
     assert json.loads(capsys.readouterr().out)["subscriptions"] == []
+    assert main(["subscribers", "export", "Camille@Exemple.FR"]) == 0  # an e-mail subscriber too
+    assert json.loads(capsys.readouterr().out)["phone"] == "Camille@exemple.fr"
 
 
 def test_rules_check_and_test(example, tmp_path, capsys):

@@ -1,11 +1,13 @@
 """Failover between SMS providers behind a circuit breaker, on both backends, with the fake Twilio and the
-fake OVHcloud: the first provider answering 500s for a while fails over and back, 0 lost, 0 doubled.
-(The test shortens the breaker's window; the defaults are 5 failures in 30 s, 60 s open.)"""
+fake OVHcloud: the first provider answering 500s for 30 s fails over and back, 0 lost, 0 doubled. The breaker
+keeps its defaults (5 failures in 30 s, 60 s open) and the worker its own settings; only the breaker's clock
+runs 20 times faster than the wall clock, so that the test's 30 s of 500s last 1.5 s."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 import pytest
 
@@ -18,9 +20,12 @@ from channels.ovh import OvhChannel
 from channels.twilio import TwilioChannel
 from tests.fakes.ovh import FakeOvh
 
-SETTINGS = WorkerSettings(
-    retry_initial=0.05, retry_max=0.2, max_attempts=20, idle_wait=0.02, batch=20, concurrency=8, flush_every=0.05
-)
+SPEED = 20.0  # breaker seconds per wall-clock second
+
+
+def accelerated_clock() -> Callable[[], float]:
+    start = time.monotonic()
+    return lambda: start + (time.monotonic() - start) * SPEED
 
 
 class Clock:
@@ -100,28 +105,23 @@ async def test_first_provider_down_fails_over_and_back_with_none_lost_or_doubled
                 "rate": 1000,
             },
         )
-        sms = FailoverChannel(
-            "sms",
-            {
-                "providers": ["sms_twilio", "sms_ovh"],
-                "breaker_failures": 3,
-                "breaker_window": 1.0,
-                "breaker_open": 0.3,
-                "rate": 60,
-            },
-        )
+        sms = FailoverChannel("sms", {"providers": ["sms_twilio", "sms_ovh"], "rate": 60})
         sms.attach({"sms_twilio": twilio, "sms_ovh": second})
+        clock = accelerated_clock()
+        for breaker in sms.breakers:
+            assert (breaker.failures, breaker.window, breaker.open_for) == (5, 30.0, 60.0)  # the defaults
+            breaker.clock = clock
         await sms.start(http_session)
-        numbers = [f"+336{i:08d}" for i in range(240)]
+        numbers = [f"+336{i:08d}" for i in range(400)]
         for number in numbers:
             await store.subscribe(number, ["41"])
         await store.enqueue_subscribers(1, "sms", ["41"], "Alert", "Verglas : D957 fermée.")
         fake_twilio.fail_next(10**9)  # Twilio answers 500 to everything...
-        worker = DeliveryWorker(store, {"sms": sms}, worker_id="w", settings=SETTINGS)
+        worker = DeliveryWorker(store, {"sms": sms}, worker_id="w", settings=WorkerSettings())
         task = asyncio.create_task(worker.run())
         try:
-            await asyncio.sleep(1.5)
-            fake_twilio.fail_next(0)  # ...for 1.5 s, then is back
+            await asyncio.sleep(30 / SPEED)
+            fake_twilio.fail_next(0)  # ...for 30 s (breaker time), then is back
             recovered = time.time()
             async with asyncio.timeout(60):
                 while await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") < len(numbers):

@@ -154,7 +154,8 @@ async def test_sms_subscriptions_to_communes_and_roads(store, tmp_path):
     desk.territories = lambda: [("41", "Loir-et-Cher", "#route41"), ("28", "Eure-et-Loir", "#route28")]
 
     reply = await desk.handle_sms("+33611111111", "ROUTE41 BLOIS")
-    assert "commune de Blois (41)" in reply and "STOP" in reply
+    assert "vous recevrez les alertes pour commune de Blois (41), et celles qui concernent tout le" in reply
+    assert "STOP" in reply
     assert await store.subscriptions("+33611111111") == [commune_key(BLOIS)]
     reply = await desk.handle_sms("+33611111112", "ABONNER 41 D957")
     assert "route D957 (41)" in reply

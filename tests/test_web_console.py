@@ -181,8 +181,8 @@ async def test_end_alert_publishes_a_cancel(web_env: Web) -> None:
 async def test_compose_preview_without_javascript(web_env: Web) -> None:
     calls: list[tuple] = []
 
-    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
-        calls.append((text, territories, channels, signature))
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str, title: str) -> list[dict]:
+        calls.append((title, text, territories, channels, signature))
         return [
             {
                 "channel": "sms",
@@ -219,6 +219,7 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
             ("channels", "sms"),
             ("channels", "mastodon"),
             ("severity", "3"),
+            ("title", "Neige"),
             ("text", "RD 957 coupée à Blois"),
             ("signature", "CA"),
             ("action", "preview"),
@@ -226,7 +227,8 @@ async def test_compose_preview_without_javascript(web_env: Web) -> None:
     )
     assert response.status == 200
     html = await response.text()
-    assert calls == [("RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
+    # the title goes to the preview too: what the CM sees is what the channels will get
+    assert calls == [("Neige", "RD 957 coupée à Blois", ["41"], ["sms", "mastodon"], "CA")]
     assert "1200 abonnés" in html and "1200 SMS facturés" in html
     assert "Destinataires : 1200 personnes : tout le 41 (1000), commune de Blois (150), route D957 (60)" in html
     assert "#route41" in html and "64 / 480 caractères" in html
@@ -447,8 +449,8 @@ async def test_progress_is_grouped_per_alert_with_bars_and_failure_reasons(web_e
     assert f'<progress id="progress-{newest}-sms" max="4" value="2">' in card
     assert f'<progress id="progress-{newest}-mastodon" max="1" value="1">' in card
     assert "3 / 5 traités" in card and "1 / 4 envoyé" in card and "2 en file" in card
-    assert f'href="/console/alerts/{newest}/failures#canal-sms"' in card
-    # the failure's reason is one click away, the subscriber's number masked
+    assert f'href="/console/alerts/{newest}/receipts?vue=failed#canal-sms"' in card
+    # the failure's reason is one click away, the subscriber's number masked (the old address redirects)
     page = html_lib.unescape(await (await web_env.client.get(f"/console/alerts/{newest}/failures")).text())
     assert "le destinataire a répondu STOP" in page and "+33612345601" not in page and "+336" in page
     assert 'id="canal-sms"' in page
@@ -500,7 +502,7 @@ async def test_accounts_without_initials_get_them_from_the_migration(web_env: We
 
 
 async def test_preview_shows_the_sms_cost_in_euros_from_the_price_per_segment(web_env: Web) -> None:
-    async def preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
+    async def preview(text: str, territories: list[str], channels: list[str], signature: str, title: str) -> list[dict]:
         return [
             {
                 "channel": "sms",

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,11 +27,21 @@ from .base import Part
 from .escalations import Escalations
 from .flood import FloodLimits
 from .mentions import Mentions
+from .ovh import OvhReceipts
 from .sms import TwilioWebhooks
+from .subscriptions import WebSubscriptions
 
 log = logging.getLogger("crieur.citizens")
 
 MAX_QUESTION = 2000  # characters kept of a question (an SMS is at most 1600)
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """Place keys a citizen subscribes to (alerts.places) and how to say each."""
+
+    keys: list[str]
+    labels: list[str]
 
 
 class Citizens(Part):
@@ -63,13 +74,16 @@ class Citizens(Part):
         self.escalations = Escalations(crieur)
         self.mentions = Mentions(self)
         self.twilio = TwilioWebhooks(self)
+        self.subscriptions = WebSubscriptions(self)
+        self.ovh = OvhReceipts(crieur)
 
     def now(self) -> datetime:
         return self._now()
 
     def install_routes(self, app: web.Application) -> None:
-        """POST /twilio/sms, POST /twilio/status, GET and POST /escalations/ack."""
+        """POST /twilio/sms, POST /twilio/status, GET /ovh/status, GET and POST /escalations/ack."""
         self.twilio.install_routes(app)
+        self.ovh.install_routes(app)
         # GET (and HEAD) only show the page: mail scanners open links; the webmaster's button POSTs.
         app.router.add_get("/escalations/ack", self.escalations.ack_route)
         app.router.add_post("/escalations/ack", self.escalations.ack_route)
@@ -117,7 +131,7 @@ class Citizens(Part):
                 codes += [c for c in authority.territories if c not in codes]
         return [(code, "", "") for code in codes]
 
-    def _codes_and_names(self) -> tuple[list[str], dict[str, str]]:
+    def codes_and_names(self) -> tuple[list[str], dict[str, str]]:
         known = self.territories()
         return [code for code, _, _ in known], {code: name for code, name, _ in known if name}
 
@@ -142,7 +156,7 @@ class Citizens(Part):
             answer: str | None = await oncall.handle_sms(phone, body)
             if answer is not None:
                 return answer
-        codes, names = self._codes_and_names()
+        codes, names = self.codes_and_names()
         command = parse_sms(body or "", codes)
 
         if command.kind is CommandKind.UNSUBSCRIBE:
@@ -161,6 +175,7 @@ class Citizens(Part):
             if not command.ok:
                 return await self._reply(replies.command_error(command, codes))
             added = await self.store.subscribe(phone, command.territories)
+            await self._consent(phone, command.territories, body)
             log.info("subscription of %s to %s (new: %s)", mask(phone), command.territories, added)
             if added:
                 return await self._reply(replies.subscribed(command.territories, names))
@@ -169,49 +184,64 @@ class Citizens(Part):
             return await self._reply(replies.help_text(codes, names))
         place = parse_place_request(body or "")
         if place is not None:
-            answer = await self._subscribe_places(phone, place, codes)
+            answer = await self._subscribe_places(phone, place, codes, body)
             if answer is not None:
                 return await self._reply(answer)
         subscribed = sorted({territory_of_key(key) for key in await self.store.subscriptions(phone)})
         result = await self.ask("sms", phone, command.text, territories=subscribed)
         return await self._reply(result["reply"])
 
-    async def _subscribe_places(self, phone: str, place: PlaceRequest, codes: Sequence[str]) -> str | None:
+    async def _consent(self, phone: str, places: Sequence[str], body: str) -> None:
+        """A subscription SMS is its own opt-in: its words are the consent kept (RGPD)."""
+        await self.store.record_consent(phone, "sms", "sms", places, "sms-keyword", body.strip()[:160])
+
+    async def _subscribe_places(
+        self, phone: str, place: PlaceRequest, codes: Sequence[str], body: str = ""
+    ) -> str | None:
         """Subscribe to a commune or roads ("ROUTE41 BLOIS", "ABONNER D957"); None when the words name no
         commune we know, so that the message is handled as a question ("ROUTE 41 fermée ?")."""
+        chosen = self.resolve_places(place, codes)
+        if chosen is None or isinstance(chosen, str):
+            return chosen
+        added = await self.store.subscribe(phone, chosen.keys)
+        await self._consent(phone, chosen.keys, body)
+        log.info("subscription of %s to %s (new: %s)", mask(phone), chosen.keys, added)
+        return replies.subscribed_places(chosen.labels, new=bool(added))
+
+    def resolve_places(self, place: PlaceRequest, codes: Sequence[str]) -> Places | str | None:
+        """The place keys a request names (alerts.places), with their labels; a reply explaining the
+        problem (unknown territory, several communes of that name); None when its words name no commune
+        we know. The one reading of a subscription, by SMS or on the web."""
         chosen: tuple[str, ...] = ()
         if place.codes:
             command = territory_command(place.codes, codes)
             if not command.ok:
                 return replies.command_error(command, codes)
             chosen = command.territories
-        labels: list[str] = []
-        keys: list[str] = []
+        found = Places([], [])
         territory = chosen[0] if len(chosen) == 1 else (codes[0] if len(codes) == 1 and not chosen else "")
         if place.commune:
             gazetteer = gazetteer_for(self.config.geo)
             if gazetteer is None:
                 return None
-            found = [c for c in gazetteer.find(place.commune) if departement_of(c.code) in (chosen or codes)]
-            if not found:
+            communes = [c for c in gazetteer.find(place.commune) if departement_of(c.code) in (chosen or codes)]
+            if not communes:
                 return None
-            if len(found) > 1:
-                return replies.which_commune([f"{c.name} ({departement_of(c.code)})" for c in found])
-            commune = found[0]
+            if len(communes) > 1:
+                return replies.which_commune([f"{c.name} ({departement_of(c.code)})" for c in communes])
+            commune = communes[0]
             territory = departement_of(commune.code)
-            keys.append(commune_key(commune.code))
-            labels.append(f"commune de {commune.name} ({territory})")
+            found.keys.append(commune_key(commune.code))
+            found.labels.append(f"commune de {commune.name} ({territory})")
         if place.roads:
             road_territories = [territory] if territory else list(chosen)
             if not road_territories:
                 return replies.command_error(territory_command([], codes), codes)
             for code in road_territories:
                 for road in place.roads:
-                    keys.append(road_key(code, road))
-                    labels.append(f"route {road} ({code})")
-        added = await self.store.subscribe(phone, keys)
-        log.info("subscription of %s to %s (new: %s)", mask(phone), keys, added)
-        return replies.subscribed_places(labels, new=bool(added))
+                    found.keys.append(road_key(code, road))
+                    found.labels.append(f"route {road} ({code})")
+        return found
 
     async def _reply(self, text: str) -> str:
         """`text`, unless the global reply limit is reached (then the citizen gets no SMS)."""

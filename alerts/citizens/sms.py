@@ -111,31 +111,31 @@ class TwilioWebhooks(Part):
                 recipient = found.recipient if found and found.recipient else recipient
             else:
                 log.warning("status callback for unknown delivery %s", key)
-        if not recipient:
-            return web.Response(status=204)
-        try:
-            phone = normalise_phone(recipient)
-        except InvalidPhone:
-            phone = recipient
-        if code in PERMANENT_CODES:
-            await self.store.opt_out(phone, reason=PERMANENT_CODES[code])
-            log.info("Twilio %s for %s: number marked %s", code, mask(phone), PERMANENT_CODES[code])
-        elif status in UNDELIVERED_STATUSES and await self._undeliverable(phone):
-            await self.store.opt_out(phone, reason="undeliverable")
-            log.info(
-                "%s: the last %d messages came back undelivered: number put aside",
-                mask(phone),
-                self.config.undelivered_limit,
-            )
+        await judge_number(self, recipient, status, PERMANENT_CODES.get(code, ""), f"Twilio {code}")
         return web.Response(status=204)
 
-    async def _undeliverable(self, phone: str) -> bool:
-        """The last `citizens.undelivered_limit` messages to the number all came back undelivered."""
-        limit = self.config.undelivered_limit
-        if limit <= 0:
-            return False
-        receipts = await self.store.outbox.latest_receipts(phone, limit)
-        return len(receipts) == limit and all(status in UNDELIVERED_STATUSES for status in receipts)
+
+async def judge_number(part: Part, recipient: str, status: str, permanent: str = "", why: str = "") -> None:
+    """What a provider's receipt means for the number, whichever provider: `permanent` ("unsubscribe",
+    "invalid") blocks it at once; otherwise, when its last `citizens.undelivered_limit` messages all came
+    back undelivered, it is put aside ("undeliverable") until it texts us again."""
+    if not recipient:
+        return
+    try:
+        phone = normalise_phone(recipient)
+    except InvalidPhone:
+        phone = recipient
+    if permanent:
+        await part.store.opt_out(phone, reason=permanent)
+        log.info("%s for %s: number marked %s", why, mask(phone), permanent)
+        return
+    limit = part.config.undelivered_limit
+    if status not in UNDELIVERED_STATUSES or limit <= 0:
+        return
+    receipts = await part.store.outbox.latest_receipts(phone, limit)
+    if len(receipts) == limit and all(r in UNDELIVERED_STATUSES for r in receipts):
+        await part.store.opt_out(phone, reason="undeliverable")
+        log.info("%s: the last %d messages came back undelivered: number put aside", mask(phone), limit)
 
 
 def twiml(reply: str) -> web.Response:

@@ -55,6 +55,9 @@ class DeliveryState(enum.StrEnum):
 
 # A provider's receipt saying a sent message did not reach the handset.
 UNDELIVERED_STATUSES = ("undelivered", "failed")
+# The views of an alert's recipients (`Outbox.recipients`): everyone, the provider says delivered, the send
+# failed or was not delivered, the number was put aside (invalid, unsubscribed by the carrier, undeliverable).
+RECIPIENT_VIEWS = ("all", "delivered", "failed", "aside")
 
 
 def delivery_key(alert_id: int, channel: str, kind: str, recipient: str) -> str:
@@ -216,9 +219,13 @@ class Outbox:
         text: str,
         priority: int = 0,
         supersedes: int | None = None,
+        *,
+        medium: str = "sms",
+        subject: str = "",
+        link: str = "",
     ) -> int:
-        """One delivery per subscribed number of any of `territories` (each number once), in one statement:
-        100,000 subscribers are queued without passing through Python."""
+        """One delivery per subscriber of any of `territories` reached by `medium` (each address once), in
+        one statement: 100,000 subscribers are queued without passing through Python."""
         if not territories:
             return 0
         now = time.time()
@@ -226,7 +233,7 @@ class Outbox:
             if supersedes is not None:
                 await self._supersede(tx, supersedes, channel, alert_id, now)
             count = await tx.execute(
-                SQL["enqueue_subscribers"].format(territories=in_list(8, len(territories))),
+                SQL["enqueue_subscribers"].format(territories=in_list(11, len(territories))),
                 delivery_key(alert_id, channel, kind, recipient=""),
                 alert_id,
                 channel,
@@ -234,6 +241,9 @@ class Outbox:
                 text,
                 now,
                 priority,
+                medium,
+                subject,
+                link,
                 *territories,
             )
         await self.notify_work()
@@ -353,6 +363,11 @@ class Outbox:
 
     # ------------------------------------------------------------------ reading
 
+    async def set_provider_status_by_id(self, provider_id: str, status: str, error: str = "") -> str | None:
+        """A receipt naming the provider's message id; returns the delivery's recipient, None if unknown."""
+        recipient = await self.db.fetchval(SQL["set_provider_status_by_id"], provider_id, status, error, time.time())
+        return None if recipient is None else str(recipient)
+
     async def latest_receipts(self, phone: str, count: int) -> list[str]:
         """The provider statuses of the `count` latest messages sent to `phone` that have one, newest first."""
         return [r["provider_status"] for r in await self.db.fetch(SQL["latest_receipts"], phone, count)]
@@ -366,6 +381,16 @@ class Outbox:
     ) -> list[Delivery]:
         rows = await self.db.fetch(SQL["list"], alert_id, None if state is None else str(state), limit)
         return [Delivery.from_row(r) for r in rows]
+
+    async def recipients(self, alert_id: int, view: str = "all", limit: int = 500) -> list[dict[str, Any]]:
+        """Per recipient of an alert: state, provider receipt and reason, put aside or not (RECIPIENT_VIEWS)."""
+        if view not in RECIPIENT_VIEWS:
+            raise ValueError(f"unknown view {view!r}: one of {', '.join(RECIPIENT_VIEWS)}")
+        return await self.db.fetch(SQL["recipients"], alert_id, view, limit)
+
+    async def recipient_counts(self, alert_id: int) -> dict[str, int]:
+        row = await self.db.fetchrow(SQL["recipient_counts"], alert_id)
+        return {view: int((row or {}).get(view) or 0) for view in ("total", "delivered", "failed", "aside")}
 
     async def messages_to(self, phone: str) -> list[dict[str, Any]]:
         """What was sent (or queued) to a number, for an RGPD access request."""

@@ -10,13 +10,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12)
 ON CONFLICT (key) DO NOTHING;
 
 -- enqueue_subscribers --
--- One row per subscribed number of the territories, each number once, never to an opted-out one. $1 is
--- the key of the delivery without its recipient (`delivery_key(..., recipient="")`): the key is that
--- prefix followed by the phone, as `delivery_key` builds it.
--- $7 is the priority, then the territories.
-INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, due_at, created_at, updated_at, priority)
-SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $6, $6, $6, $7
-FROM (SELECT DISTINCT phone FROM subscribers WHERE territory IN ({territories})) s
+-- One row per subscriber of the territories reached on the channel's medium ("sms", "email"), each once,
+-- never to an opted-out one. $1 is the key of the delivery without its recipient
+-- (`delivery_key(..., recipient="")`): the key is that prefix followed by the address, as `delivery_key`
+-- builds it. $7 is the priority, $8 the medium, $9 the subject, $10 the link, then the territories.
+INSERT INTO deliveries (key, alert_id, channel, recipient, kind, text, subject, link, due_at, created_at,
+                        updated_at, priority)
+SELECT $1 || s.phone, $2, $3, s.phone, $4, $5, $9, $10, $6, $6, $6, $7
+FROM (SELECT DISTINCT phone FROM subscribers WHERE medium = $8 AND territory IN ({territories})) s
 WHERE NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)
 ON CONFLICT (key) DO NOTHING;
 
@@ -125,6 +126,13 @@ UPDATE deliveries
 SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
 WHERE key = $1;
 
+-- set_provider_status_by_id --
+-- The same, for a provider whose receipt names only its own message id ($1, as kept in provider_id).
+UPDATE deliveries
+SET provider_status = $2, last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END, updated_at = $4
+WHERE provider_id = $1 AND provider_id <> ''
+RETURNING recipient;
+
 -- latest_receipts --
 -- The provider's last word on the latest messages sent to a number ($1), newest first, $2 of them.
 SELECT provider_status FROM deliveries
@@ -135,6 +143,30 @@ WHERE recipient = $1 AND state = 'sent' AND provider_status <> '' ORDER BY sent_
 SELECT alert_id, channel, provider_status, COUNT(*) AS n FROM deliveries
 WHERE state = 'sent' AND (CAST($1 AS BIGINT) IS NULL OR alert_id = $1)
 GROUP BY alert_id, channel, provider_status;
+
+-- recipients --
+-- Per recipient of one alert ($1): the delivery's state, the provider's receipt and its reason, and why the
+-- number was put aside (opt_outs), if it was. $2 the view: 'all', 'delivered', 'failed' (the send failed
+-- or the receipt says not delivered) or 'aside'; $3 limit.
+SELECT d.channel, d.recipient, d.state, d.provider_status, d.last_error, d.attempts, d.updated_at,
+       COALESCE(o.reason, '') AS aside
+FROM deliveries d LEFT JOIN opt_outs o ON o.phone = d.recipient
+WHERE d.alert_id = $1
+  AND ($2 = 'all'
+       OR ($2 = 'delivered' AND d.provider_status = 'delivered')
+       OR ($2 = 'failed' AND (d.state IN ('failed', 'dead') OR d.provider_status IN ('undelivered', 'failed')))
+       OR ($2 = 'aside' AND o.reason IN ('undeliverable', 'invalid', 'unsubscribe')))
+ORDER BY d.channel, d.id LIMIT $3;
+
+-- recipient_counts --
+-- How many recipients of one alert ($1) each view of `recipients` holds.
+SELECT COUNT(*) AS total,
+       SUM(CASE WHEN d.provider_status = 'delivered' THEN 1 ELSE 0 END) AS delivered,
+       SUM(CASE WHEN d.state IN ('failed', 'dead') OR d.provider_status IN ('undelivered', 'failed')
+                THEN 1 ELSE 0 END) AS failed,
+       SUM(CASE WHEN o.reason IN ('undeliverable', 'invalid', 'unsubscribe') THEN 1 ELSE 0 END) AS aside
+FROM deliveries d LEFT JOIN opt_outs o ON o.phone = d.recipient
+WHERE d.alert_id = $1;
 
 -- by_key --
 SELECT * FROM deliveries WHERE key = $1;

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 from alerts.domain import Alert, AlertStatus, Item
 from alerts.places import Audience, Target
 
-from .db import Database, StorageError, connect, migrate
+from .db import Database, Executor, StorageError, connect, migrate
 from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
 from .queries import in_list
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
@@ -261,8 +261,14 @@ class Store:
         text: str,
         priority: int = 0,
         supersedes: int | None = None,
+        *,
+        medium: str = "sms",
+        subject: str = "",
+        link: str = "",
     ) -> int:
-        return await self.outbox.enqueue_subscribers(alert_id, channel, territories, kind, text, priority, supersedes)
+        return await self.outbox.enqueue_subscribers(
+            alert_id, channel, territories, kind, text, priority, supersedes, medium=medium, subject=subject, link=link
+        )
 
     async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
         return await self.outbox.claim(worker, limit, lease, channels)
@@ -292,25 +298,11 @@ class Store:
 
     # ------------------------------------------------------------------ subscribers
 
-    async def subscribe(self, phone: str, territories: Sequence[str]) -> list[str]:
-        """Subscribe a number; returns the territories it was not yet subscribed to. Subscribing again
-        after STOP is the citizen's explicit wish: it lifts the opt-out."""
-        now = time.time()
-        added = []
+    async def subscribe(self, phone: str, territories: Sequence[str], medium: str = "sms") -> list[str]:
+        """Subscribe a number (or, `medium` "email", an address); returns the territories it was not yet
+        subscribed to. Subscribing again after STOP is the citizen's explicit wish: it lifts the opt-out."""
         async with self.db.transaction() as tx:
-            # the number texted us: STOP is lifted, and so is "undeliverable" (it works again)
-            await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason IN ('stop', 'undeliverable')", phone)
-            for territory in territories:
-                count = await tx.execute(
-                    "INSERT INTO subscribers (phone, territory, created_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (phone, territory) DO NOTHING",
-                    phone,
-                    territory,
-                    now,
-                )
-                if count:
-                    added.append(territory)
-        return added
+            return await _subscribe(tx, phone, territories, medium)
 
     async def opt_out(self, phone: str, reason: str = "stop") -> int:
         """STOP (or a provider's "unsubscribed"/"invalid" answer): remove every subscription, block the
@@ -318,6 +310,9 @@ class Store:
         now = time.time()
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM subscribers WHERE phone = $1", phone)
+            await tx.execute(
+                "UPDATE consents SET withdrawn_at = $2 WHERE address = $1 AND withdrawn_at IS NULL", phone, now
+            )
             await tx.execute(
                 "INSERT INTO opt_outs (phone, reason, created_at) VALUES ($1, $2, $3)"
                 " ON CONFLICT (phone) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at",
@@ -327,8 +322,103 @@ class Store:
             )
             return await self.outbox.cancel_queued_for(tx, phone, f"opt-out: {reason}")
 
+    async def unsubscribe(self, address: str) -> int:
+        """An e-mail address's one-click unsubscribe: every subscription removed, its consents withdrawn,
+        what is queued for it cancelled; returns the subscriptions removed. Unlike STOP it blocks nothing
+        (no carrier keeps a block): subscribing again on the web sends the confirmation link again."""
+        now = time.time()
+        async with self.db.transaction() as tx:
+            removed = await tx.execute("DELETE FROM subscribers WHERE phone = $1", address)
+            await tx.execute(
+                "UPDATE consents SET withdrawn_at = $2 WHERE address = $1 AND withdrawn_at IS NULL", address, now
+            )
+            await self.outbox.cancel_queued_for(tx, address, "unsubscribed")
+        return removed
+
     async def opted_out(self, phone: str) -> bool:
         return await self.db.fetchval("SELECT 1 FROM opt_outs WHERE phone = $1", phone) is not None
+
+    # ------------------------------------------------------------------ web subscriptions and consents
+
+    async def add_pending(self, **fields: Any) -> int:
+        """A subscription asked on the web, until its code or link confirms it (migration 0014)."""
+        fields["places"] = json.dumps(list(fields["places"]))
+        fields["labels"] = json.dumps(list(fields.get("labels", ())), ensure_ascii=False)
+        columns = list(fields)
+        return int(
+            await self.db.fetchval(
+                f"INSERT INTO pending_subscriptions ({', '.join(columns)}) VALUES ({in_list(1, len(columns))})"
+                " RETURNING id",
+                *fields.values(),
+            )
+        )
+
+    async def pending(self, pending_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchrow("SELECT * FROM pending_subscriptions WHERE id = $1", pending_id)
+        if row is not None:
+            row = dict(row, places=json.loads(row["places"]), labels=json.loads(row["labels"]))
+        return row
+
+    async def prune_pending(self, before: float) -> int:
+        """Forget the web subscriptions whose code or link expired before `before`, confirmed or not (the
+        consent kept is the proof of a confirmed one)."""
+        return await self.db.execute("DELETE FROM pending_subscriptions WHERE expires_at < $1", before)
+
+    async def wrong_code(self, pending_id: int) -> int:
+        """Count a wrong code; returns the attempts made so far."""
+        return int(
+            await self.db.fetchval(
+                "UPDATE pending_subscriptions SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts",
+                pending_id,
+            )
+        )
+
+    async def confirm_pending(self, pending_id: int, now: float) -> list[str] | None:
+        """Confirm a pending subscription once: subscribe its address to its places and record the consent.
+        Returns the places newly subscribed, or None when it was already confirmed (a second click)."""
+        async with self.db.transaction() as tx:
+            claimed = await tx.execute(
+                "UPDATE pending_subscriptions SET confirmed_at = $2 WHERE id = $1 AND confirmed_at IS NULL",
+                pending_id,
+                now,
+            )
+            if not claimed:
+                return None
+            row = await tx.fetchrow("SELECT * FROM pending_subscriptions WHERE id = $1", pending_id)
+            assert row is not None
+            await tx.execute(
+                "INSERT INTO consents (address, medium, via, places, text_version, text, ip, asked_at, given_at)"
+                " VALUES ($1, $2, 'web', $3, $4, $5, $6, $7, $8)",
+                row["address"],
+                row["medium"],
+                row["places"],
+                row["consent_version"],
+                row["consent_text"],
+                row["ip"],
+                row["created_at"],
+                now,
+            )
+            return await _subscribe(tx, row["address"], json.loads(row["places"]), row["medium"])
+
+    async def record_consent(
+        self, address: str, medium: str, via: str, places: Sequence[str], version: str, text: str
+    ) -> None:
+        """A consent given at once (a subscription SMS is its own opt-in: the citizen texted us)."""
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO consents (address, medium, via, places, text_version, text, ip, asked_at, given_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7)",
+            address,
+            medium,
+            via,
+            json.dumps(list(places)),
+            version,
+            text,
+            now,
+        )
+
+    async def consents(self, address: str) -> list[dict[str, Any]]:
+        return await self.db.fetch("SELECT * FROM consents WHERE address = $1 ORDER BY id", address)
 
     async def subscriptions(self, phone: str) -> list[str]:
         rows = await self.db.fetch("SELECT territory FROM subscribers WHERE phone = $1 ORDER BY territory", phone)
@@ -359,8 +449,9 @@ class Store:
             out[target] = keys
         return out
 
-    async def audience(self, targets: Sequence[Target]) -> Audience:
-        """How many numbers (not opted out) `targets` reach, and how many for each of them."""
+    async def audience(self, targets: Sequence[Target], medium: str = "sms") -> Audience:
+        """How many numbers (addresses for `medium` "email"), not opted out, `targets` reach, and how many
+        for each of them."""
         by_target = await self.target_keys(targets)
 
         async def count(keys: Sequence[str]) -> int:
@@ -368,8 +459,10 @@ class Store:
                 return 0
             return int(
                 await self.db.fetchval(
-                    f"SELECT COUNT(DISTINCT s.phone) FROM subscribers s WHERE s.territory IN ({in_list(1, len(keys))})"
+                    "SELECT COUNT(DISTINCT s.phone) FROM subscribers s WHERE s.medium = $1"
+                    f" AND s.territory IN ({in_list(2, len(keys))})"
                     " AND NOT EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = s.phone)",
+                    medium,
                     *keys,
                 )
                 or 0
@@ -396,13 +489,23 @@ class Store:
             "SELECT id, channel, text, status, created_at FROM questions WHERE sender = $1 ORDER BY id", phone
         )
         sent = await self.outbox.messages_to(phone)
-        return {"phone": phone, "subscriptions": subs, "opt_out": opt, "questions": questions, "messages": sent}
+        consents = await self.consents(phone)
+        return {
+            "phone": phone,
+            "subscriptions": subs,
+            "opt_out": opt,
+            "questions": questions,
+            "messages": sent,
+            "consents": consents,
+        }
 
     async def delete_subscriber(self, phone: str) -> None:
         """RGPD erasure: forget the number everywhere, but keep it blocked so that nothing reaches it."""
         async with self.db.transaction() as tx:
             await tx.execute("DELETE FROM subscribers WHERE phone = $1", phone)
             await tx.execute("UPDATE questions SET sender = 'effacé', text = '' WHERE sender = $1", phone)
+            await tx.execute("DELETE FROM pending_subscriptions WHERE address = $1", phone)
+            await tx.execute("DELETE FROM consents WHERE address = $1", phone)
             await self.outbox.erase_recipient(tx, phone)
             await tx.execute("DELETE FROM opt_outs WHERE phone = $1", phone)
 
@@ -505,3 +608,23 @@ async def open_store(url: str) -> Store:
             raise
         raise StorageError(f"cannot prepare the database schema: {exc}") from exc
     return Store(db)
+
+
+async def _subscribe(tx: Executor, address: str, places: Sequence[str], medium: str) -> list[str]:
+    """Subscribe within a transaction; the address wrote to us (or confirmed), so its "stop" and
+    "undeliverable" opt-outs are lifted (it works again)."""
+    now = time.time()
+    await tx.execute("DELETE FROM opt_outs WHERE phone = $1 AND reason IN ('stop', 'undeliverable')", address)
+    added = []
+    for place in places:
+        count = await tx.execute(
+            "INSERT INTO subscribers (phone, territory, created_at, medium) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (phone, territory) DO NOTHING",
+            address,
+            place,
+            now,
+            medium,
+        )
+        if count:
+            added.append(place)
+    return added

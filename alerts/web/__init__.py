@@ -16,7 +16,7 @@ from aiohttp import web
 from alerts.domain import web_link
 from alerts.security import RequestLimits, install_request_limits
 
-from . import account_pages, alert_page, api, console, public, who_does_what
+from . import account_pages, alert_page, api, console, public, subscribe_pages, who_does_what
 from .site import CRIEUR, SECURE_COOKIES, SEVERITY_FR, TEMPLATES, WALL, paris, paris_iso
 from .wall import Wall
 
@@ -69,6 +69,7 @@ def make_app(crieur: Any) -> web.Application:
     app[WALL] = Wall(crieur)
     app[SECURE_COOKIES] = str(getattr(crieur.config, "public_url", "")).startswith("https://")
     public.setup(app)
+    subscribe_pages.setup(app)
     who_does_what.setup(app)
     alert_page.setup(app)
     api.setup(app)

@@ -61,6 +61,7 @@ STREAMS: web.AppKey[attention.Streams] = web.AppKey("console_streams", attention
 EVENT_CHECK_SECONDS = 2.0  # how often an open /console/events stream looks for something new
 EVENT_STREAM_SECONDS = 300.0  # then the browser reconnects (and its session is checked again)
 HEARTBEAT_SECONDS = 15.0
+RECEIPTS_SHOWN = 500  # recipients listed per page view (the counts cover all of them)
 # Pages whose requests compute the attention badge themselves (or need none).
 NO_BADGE = ("/console/events", "/console/attention", "/console/preview")
 
@@ -83,6 +84,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/console/compose", compose_submit)
     r.add_post("/console/preview", preview_fragment)
     r.add_post("/console/alerts/{id:" + site.ID_PATTERN + "}/{action:approve|reject|end}", alert_action)
+    r.add_get("/console/alerts/{id:" + site.ID_PATTERN + "}/receipts", receipts_page)
     r.add_get("/console/alerts/{id:" + site.ID_PATTERN + "}/failures", failures_page)
     r.add_post("/console/episodes", episode_action)
     r.add_get("/console/users", users_page)
@@ -352,23 +354,36 @@ async def alert_action(request: web.Request) -> web.StreamResponse:
     raise _back("/console", msg=message)
 
 
-async def failures_page(request: web.Request) -> web.Response:
-    """The failed deliveries of one alert with their reasons (linked from "Progression des envois")."""
+async def receipts_page(request: web.Request) -> web.Response:
+    """Per recipient of one alert: delivered, failed with the carrier's or provider's reason, put aside
+    (linked from "Progression des envois"); ?vue= picks one view (delivery_progress.VIEWS_FR)."""
     crieur = request.app[CRIEUR]
     alert_id = site.parse_id(request.match_info["id"])
     if alert_id is None:
         raise web.HTTPNotFound(text="Alerte inconnue.")
+    view = request.query.get("vue", "all")
+    if view not in delivery_progress.VIEWS_FR:
+        raise web.HTTPBadRequest(text=f"Vue inconnue : {view} ({', '.join(delivery_progress.VIEWS_FR)}).")
     by_channel: dict[str, list[dict[str, Any]]] = {}
-    for row in await delivery_progress.failures(crieur.store, alert_id):
+    for row in await delivery_progress.recipients(crieur.store, alert_id, view, RECEIPTS_SHOWN):
         by_channel.setdefault(row["channel"], []).append(row)
     return render(
         request,
-        "console_failures.html",
+        "console_receipts.html",
         alert_id=alert_id,
         alert=await crieur.store.alert(alert_id),
         by_channel=by_channel,
+        view=view,
+        views=delivery_progress.VIEWS_FR,
+        counts=await crieur.store.outbox.recipient_counts(alert_id),
+        shown=RECEIPTS_SHOWN,
         page="dashboard",
     )
+
+
+async def failures_page(request: web.Request) -> web.StreamResponse:
+    """The former failures page: the receipts page's failures view."""
+    raise web.HTTPMovedPermanently(f"/console/alerts/{request.match_info['id']}/receipts?vue=failed")
 
 
 async def episode_action(request: web.Request) -> web.StreamResponse:
@@ -434,7 +449,9 @@ async def _preview(crieur: Any, draft: dict[str, Any]) -> tuple[list[dict[str, A
     if not callable(preview):
         return [], "La prévisualisation n'est pas disponible sur ce serveur."
     try:
-        rows = await _maybe_await(preview(draft["text"], draft["territories"], draft["channels"], draft["signature"]))
+        rows = await _maybe_await(
+            preview(draft["text"], draft["territories"], draft["channels"], draft["signature"], draft["title"])
+        )
     except Exception as exc:
         log.exception("preview failed")
         return [], f"La prévisualisation a échoué : {exc}"

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.storage import Delivery
-
 from .durations import duration_fr
 
 RECENT_ALERTS = 8
@@ -125,23 +123,48 @@ async def recent(store: Any, limit: int = RECENT_ALERTS) -> list[AlertProgress]:
     return found
 
 
-async def failures(store: Any, alert_id: int, limit: int = 500) -> list[dict[str, Any]]:
-    """The failed deliveries of one alert, with their reasons, per channel then time."""
-    found: list[Delivery] = []
-    for state in FAILED_STATES:
-        found += await store.deliveries(alert_id, state=state, limit=limit)
-    found.sort(key=lambda d: (d.channel, d.updated_at))
+VIEWS_FR = {"all": "Tous", "delivered": "Remis", "failed": "Échecs", "aside": "Mis de côté"}
+ASIDE_FR = {
+    "undeliverable": "mis de côté : plusieurs messages de suite non remis",
+    "invalid": "mis de côté : numéro invalide",
+    "unsubscribe": "mis de côté : désabonné auprès de l'opérateur",
+    "stop": "désabonné (STOP)",
+}
+
+
+def outcome_fr(row: dict[str, Any]) -> str:
+    """What became of one delivery, as a CM reads it: the provider's receipt first, else the send's state."""
+    receipt = str(row.get("provider_status") or "")
+    state = str(row.get("state") or "")
+    if receipt == "delivered":
+        return "Remis"
+    if receipt in ("undelivered", "failed"):
+        return "Non remis"
+    if state in FAILED_STATES:
+        return "Échec de l'envoi" + (" (abandonné)" if state == "dead" else "")
+    return {
+        "sent": "Envoyé, sans accusé de réception"
+        if not receipt or receipt in ("sent", "queued", "accepted")
+        else "Envoyé",
+        "queued": "En file",
+        "sending": "En cours d'envoi",
+        "cancelled": "Annulé",
+    }.get(state, state)
+
+
+async def recipients(store: Any, alert_id: int, view: str = "all", limit: int = 500) -> list[dict[str, Any]]:
+    """One alert's recipients in a view of Outbox.recipients, masked, with what became of each and why."""
     return [
         {
-            "channel": d.channel,
-            "recipient": mask(d.recipient),
-            "state": d.state.value,
-            "last_error": d.last_error,
-            "attempts": d.attempts,
-            "updated_at": d.updated_at,
-            "key": d.key,
+            "channel": r["channel"],
+            "recipient": mask(r["recipient"]),
+            "outcome": outcome_fr(r),
+            "reason": r["last_error"] if r["last_error"] and outcome_fr(r) != "Remis" else "",
+            "aside": ASIDE_FR.get(r["aside"], ""),
+            "attempts": r["attempts"],
+            "updated_at": r["updated_at"],
         }
-        for d in found[:limit]
+        for r in await store.outbox.recipients(alert_id, view, limit)
     ]
 
 

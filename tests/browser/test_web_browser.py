@@ -5,20 +5,28 @@ redirect. Screenshots go to test-artifacts/ for a person to look at."""
 from __future__ import annotations
 
 import pathlib
+import textwrap
 from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from alerts.config import load_config
 from alerts.domain import Severity
+from alerts.service import Crieur
 from alerts.web import make_app
 from alerts.web.accounts import add_user
-from channels.mastodon import MastodonChannel
+from tests.conftest import EXAMPLES
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.facebook import FakeFacebook
 from tests.fakes.mastodon import FakeMastodon
-from tests.test_web_support import PASSWORD, make_crieur, quick_argon2, snow_alert
+from tests.fakes.twilio import FakeTwilio
+from tests.fakes.x import FakeX
+from tests.test_web_support import PASSWORD, quick_argon2, snow_alert
 
 pytestmark = pytest.mark.browser
 
+EXAMPLE = EXAMPLES / "loir-et-cher"
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -45,76 +53,86 @@ def axe_source() -> str:
     return (pathlib.Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
 
 
-async def fake_preview(text: str, territories: list[str], channels: list[str], signature: str) -> list[dict]:
-    """Stands in for crieur.preview (the rules engine's rendering) in this test only."""
-    tags = " ".join(f"#route{t}" for t in territories)
-    rendered = f"{text} {tags} — {signature}".strip()
-    rows = []
-    for name in channels:
-        if name == "sms":
-            gsm = all(ord(c) < 128 or c in "éèàùç" for c in rendered)
-            per = 153 if gsm else 67
-            rows.append(
-                {
-                    "channel": name,
-                    "kind": "twilio",
-                    "text": rendered,
-                    "length": len(rendered),
-                    "max_length": 480,
-                    "segments": max(1, -(-len(rendered) // per)),
-                    "encoding": "GSM-7" if gsm else "UCS-2",
-                    "subscribers": 1250,
-                }
-            )
-        else:
-            rows.append(
-                {
-                    "channel": name,
-                    "kind": "mastodon",
-                    "text": rendered,
-                    "length": len(rendered),
-                    "max_length": 500,
-                    "segments": None,
-                    "encoding": None,
-                    "subscribers": None,
-                }
-            )
-    return rows
+SUBSCRIBERS_41 = 1250
+
+
+def write_config(tmp_path: pathlib.Path, fakes: dict[str, Any]) -> pathlib.Path:
+    """The example département's own rules, territories and templates, with Mastodon and SMS pointed at the
+    fakes: the console's preview and sending are the real ones, not a copy built for the test."""
+    mastodon, twilio, x, bluesky, facebook = (fakes[k] for k in ("mastodon", "twilio", "x", "bluesky", "facebook"))
+    path = tmp_path / "crieur.yaml"
+    path.write_text(
+        textwrap.dedent(f"""
+        service:
+          name: Département de Loir-et-Cher
+          public_url: http://127.0.0.1:8041
+          data_dir: {tmp_path / "data"}
+          database: sqlite:///{tmp_path / "crieur.db"}
+          territories: {EXAMPLE / "territories.yaml"}
+          rules: [{EXAMPLE / "rules.yaml"}]
+          templates: {EXAMPLE / "templates"}
+          authorities: {EXAMPLE / "authorities.yaml"}
+        channels:
+          mastodon: {{kind: mastodon, base_url: "{mastodon.base_url}", access_token: test-token}}
+          sms: {{kind: twilio, api_base: "{twilio.base_url}", account_sid: "{twilio.account_sid}",
+                 auth_token: "{twilio.auth_token}", from: "+33757000041", price_per_segment: 0.0725}}
+          x: {{kind: x, api_base: "{x.base_url}", consumer_key: ck, consumer_secret: cs, access_token: at,
+               access_token_secret: ats}}
+          bluesky: {{kind: bluesky, service: "{bluesky.base_url}", identifier: "{bluesky.identifier}",
+                     app_password: "{bluesky.password}"}}
+          facebook: {{kind: facebook, api_base: "{facebook.base_url}", page_id: "{facebook.page_id}",
+                      page_token: "{facebook.token}"}}
+          web: {{kind: web}}
+        citizens:
+          sms_channel: sms
+          partners: ["@mairie_blois@mastodon.example"]
+        """),
+        encoding="utf-8",
+    )
+    return path
 
 
 @pytest.fixture
 async def site(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
+    """The real service (rules, channels, fan-out into the outbox) behind its web app; no delivery worker
+    runs, so a test sees what would be sent in the outbox and the fakes receive nothing it did not ask for."""
     quick_argon2(monkeypatch)
-    crieur = await make_crieur(tmp_path)
-    await add_user(crieur.store, "camille.durand", PASSWORD, "cm")
-    await crieur.store.add_alert(snow_alert())
-    await crieur.store.add_alert(
-        snow_alert(
-            title="Verglas sur la RD 2152 à Vendôme",
-            text="Plaques de verglas signalées, salage en cours.",
-            severity=Severity.MODERATE,
-            roads=(),
-            areas=(),
-        )
-    )
-    crieur.preview = fake_preview  # type: ignore[attr-defined]
-    async with FakeMastodon() as mastodon:
+    async with (
+        FakeMastodon() as mastodon,
+        FakeTwilio() as twilio,
+        FakeX() as x,
+        FakeBluesky() as bluesky,
+        FakeFacebook() as facebook,
+    ):
         mastodon.add_status(
             "Rue Denis Papin : déneigement en cours, stationnement interdit #route41",
             tags=("route41",),
             account="mairie_blois@mastodon.example",
         )
-        server = TestServer(make_app(crieur), host="127.0.0.1", port=0)
-        await server.start_server()
-        import aiohttp
-
-        async with aiohttp.ClientSession() as session:
-            channel = MastodonChannel("mastodon", {"base_url": mastodon.base_url, "access_token": "test-token"})
-            await channel.start(session)
-            crieur.channels = {"mastodon": channel}
-            yield {"crieur": crieur, "base": str(server.make_url("")).rstrip("/")}
-        await server.close()
-    await crieur.store.close()
+        fakes = {"mastodon": mastodon, "twilio": twilio, "x": x, "bluesky": bluesky, "facebook": facebook}
+        crieur = Crieur(load_config(write_config(tmp_path, fakes)))
+        await crieur.open()
+        try:
+            await add_user(crieur.store, "camille.durand", PASSWORD, "cm")
+            await crieur.store.add_subscribers((f"+336{n:08d}", "41") for n in range(SUBSCRIBERS_41))
+            await crieur.store.add_alert(snow_alert())
+            await crieur.store.add_alert(
+                snow_alert(
+                    title="Verglas sur la RD 2152 à Vendôme",
+                    text="Plaques de verglas signalées, salage en cours.",
+                    severity=Severity.MODERATE,
+                    roads=(),
+                    areas=(),
+                )
+            )
+            server = TestServer(make_app(crieur), host="127.0.0.1", port=0)
+            await server.start_server()
+            try:
+                yield {"crieur": crieur, "base": str(server.make_url("")).rstrip("/")}
+            finally:
+                await server.close()
+        finally:
+            await crieur.stop(grace=1.0)
 
 
 @pytest.fixture
@@ -187,14 +205,20 @@ async def test_cm_composes_sees_the_live_preview_sends_and_the_alert_is_public(s
     await page.get_by_label("Loir-et-Cher (#route41)").check()
     await page.get_by_label("mastodon").check()
     await page.get_by_label("sms").check()
-    await page.get_by_label("web", exact=True).uncheck()
+    for other in ("web", "x", "bluesky", "facebook"):
+        await page.get_by_label(other, exact=True).uncheck()
     await page.get_by_label("Sévérité").select_option(label="Sévère")
     await page.get_by_label("Titre").fill("Chutes de neige : RD 956 fermée")
     await page.get_by_label("Texte de l'alerte").fill("RD 956 fermée entre Contres et Cheverny jusqu'à 18 h.")
     # the script refreshes the preview as the CM types, without a page load
     await page.locator("#preview .preview-item").first.wait_for()
     preview = await page.locator("#preview").inner_text()
-    assert "1250 abonnés" in preview and "#route41" in preview and "— CD" in preview
+    sms_preview = "Chutes de neige : RD 956 fermée : RD 956 fermée entre Contres et Cheverny jusqu'à 18 h. CD"
+    assert sms_preview in preview and "1250 abonnés" in preview and "tout le 41 (1250)" in preview
+    assert (
+        "Chutes de neige : RD 956 fermée\nRD 956 fermée entre Contres et Cheverny jusqu'à 18 h.\n#route41 CD" in preview
+    )
+    assert "bluesky" not in preview  # only the channels the CM ticked
     # the no-script path: the Prévisualiser button renders the same block in a full page
     await page.get_by_role("button", name="Prévisualiser").click()
     await page.wait_for_load_state()
@@ -205,8 +229,15 @@ async def test_cm_composes_sees_the_live_preview_sends_and_the_alert_is_public(s
     await page.wait_for_url(f"{base}/console?msg=published")
     assert "Alerte publiée" in await page.locator("main").inner_text()
     crieur = site["crieur"]
-    [sent] = crieur.fanout.planned
+    [sent] = [a for a in await crieur.store.alerts(limit=10) if a.title == "Chutes de neige : RD 956 fermée"]
     assert sent.signature == "CD" and sent.channels == ("mastodon", "sms")
+    # the real fan-out put one post on Mastodon and one SMS per subscriber of the 41 in the outbox, with the
+    # very text the preview showed
+    deliveries = await crieur.store.deliveries(sent.id, limit=2 * SUBSCRIBERS_41)
+    assert [d.channel for d in deliveries if not d.recipient] == ["mastodon"]
+    sms = [d for d in deliveries if d.channel == "sms"]
+    assert len({d.recipient for d in sms}) == len(sms) == SUBSCRIBERS_41
+    assert {d.text for d in sms} == {sms_preview}
     await page.goto(f"{base}/t/41")
     assert "Chutes de neige : RD 956 fermée" in await page.locator("ol.alerts").inner_text()
 
@@ -221,7 +252,7 @@ async def test_form_without_csrf_token_is_refused(site: dict[str, Any], page: An
     async with page.expect_navigation():
         await page.get_by_role("button", name="Envoyer l'alerte").click()
     assert "Jeton CSRF absent ou invalide" in await page.content()
-    assert site["crieur"].fanout.planned == []
+    assert await site["crieur"].store.deliveries() == []
 
 
 async def test_console_redirects_to_login(site: dict[str, Any], page: Any) -> None:

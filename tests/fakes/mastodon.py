@@ -26,15 +26,15 @@ from .base import RECORDED, FakeProvider, Recorded, multipart_parts, run_standal
 from .contract import openapi
 
 IDEMPOTENCY_WINDOW = 3600.0
-URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url
+URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url, Mastodon's default
 _URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)]", re.IGNORECASE)
 _TAG = re.compile(r"(?<![\w/])#(\w*[^\W\d_]\w*)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
-def status_length(text: str) -> int:
-    """Mastodon's count: grapheme clusters, each URL replaced by 23 characters."""
-    return sum(grapheme.length(piece) for piece in _URL.split(text)) + URL_LENGTH * len(_URL.findall(text))
+def status_length(text: str, url_length: int = URL_LENGTH) -> int:
+    """Mastodon's count: grapheme clusters, each URL replaced by the instance's characters_reserved_per_url."""
+    return sum(grapheme.length(piece) for piece in _URL.split(text)) + url_length * len(_URL.findall(text))
 
 
 def status_html(text: str, base_url: str) -> str:
@@ -68,13 +68,20 @@ class FakeMastodon(FakeProvider):
     name = "mastodon"
 
     def __init__(
-        self, *, token: str = "test-token", seed: int = 0, account: str = "cd41", max_characters: int = 500
+        self,
+        *,
+        token: str = "test-token",
+        seed: int = 0,
+        account: str = "cd41",
+        max_characters: int = 500,
+        url_length: int = URL_LENGTH,
     ) -> None:
         super().__init__(seed=seed)
         self.contract = openapi("mastodon", "schema.json")
         self.token = token
         self.account = account
         self.max_characters = max_characters
+        self.url_length = url_length
         self.statuses: list[dict[str, Any]] = []
         self.notifications: list[dict[str, Any]] = []
         self._ids = itertools.count(110_000_000_000_000_001)
@@ -151,7 +158,7 @@ class FakeMastodon(FakeProvider):
         instance = copy.deepcopy(example["value"])
         instance["domain"] = request.host
         instance["configuration"]["statuses"]["max_characters"] = self.max_characters
-        instance["configuration"]["statuses"]["characters_reserved_per_url"] = URL_LENGTH
+        instance["configuration"]["statuses"]["characters_reserved_per_url"] = self.url_length
         return web.json_response(instance)
 
     def add_status(
@@ -229,7 +236,7 @@ class FakeMastodon(FakeProvider):
         text = str(data.get("status") or "").strip()
         if not text:
             return self.error(422, 422, "Validation failed: Text can't be blank")
-        if status_length(text) > self.max_characters:
+        if status_length(text, self.url_length) > self.max_characters:
             return self.error(422, 422, f"Validation failed: Text character limit of {self.max_characters} exceeded")
         reply_to = data.get("in_reply_to_id")
         if reply_to and not any(s["id"] == reply_to for s in self.statuses):

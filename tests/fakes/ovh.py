@@ -53,6 +53,7 @@ class FakeOvh(FakeProvider):
         self.service_name = service_name
         self.clock_offset = clock_offset  # the server's clock against ours (a client must learn it)
         self.messages: list[dict[str, Any]] = []
+        self.callback = ""  # the account's callBack URL (PUT /sms/{serviceName})
         self._ids = itertools.count(100_000_001)
 
     def now(self) -> int:
@@ -63,6 +64,7 @@ class FakeOvh(FakeProvider):
             web.get("/1.0/auth/time", self.server_time),
             web.post("/1.0/sms/{service}/jobs", self.create_job),
             web.get("/1.0/sms/{service}/outgoing", self.list_outgoing),
+            web.put("/1.0/sms/{service}", self.update_account),
         ]
 
     def authorized(self, request: web.Request, recorded: Recorded) -> bool:
@@ -187,6 +189,34 @@ class FakeOvh(FakeProvider):
                 if (tag is None or m["tag"] == tag) and (receiver is None or m["receiver"] == receiver)
             ]
         )
+
+    async def update_account(self, request: web.Request) -> web.Response:
+        """PUT /sms/{serviceName}: the account's settings; only callBack matters here (a URL or "")."""
+        recorded = request[RECORDED]
+        refused = self._check_signature(request, recorded)
+        if refused is not None:
+            return refused
+        body = recorded.json
+        allowed = {"callBack", "description", "stopCallBack", "automaticRecreditAmount", "smsResponse"}
+        if not isinstance(body, dict) or set(body) - allowed:
+            return self.error(400, "INVALID_BODY", "Invalid JSON received")
+        callback = body.get("callBack", self.callback)
+        if not isinstance(callback, str) or (callback and not callback.startswith(("http://", "https://"))):
+            return self.error(400, "INVALID_BODY", "callBack must be an URL")
+        self.callback = callback
+        return web.json_response(None)
+
+    async def send_receipt(self, job_id: int, dlr: int, description: str = "") -> int:
+        """GET the account's callBack as OVHcloud reports a job's state: its `id` and `dlr` (1 delivered,
+        2 not delivered, 4 buffered, 8 delivered to the SMSC, 16 not delivered to the SMSC). Returns the
+        HTTP status the callback answered."""
+        import aiohttp
+
+        job = next(m for m in self.messages if m["id"] == job_id)
+        params = {"id": str(job_id), "receiver": job["receiver"], "dlr": str(dlr), "description": description}
+        async with aiohttp.ClientSession() as session:
+            async with session.get(self.callback, params=params) as response:
+                return response.status
 
     def sent_to(self, receiver: str) -> list[str]:
         return [m["message"] for m in self.messages if m["receiver"] == receiver]
