@@ -31,6 +31,7 @@ from .storage import Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
 K = TypeVar("K")
+V = TypeVar("V")
 
 
 def backoff_delay(attempt: int, initial: float = 2.0, maximum: float = 600.0) -> float:
@@ -83,18 +84,18 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
-class Gate(Generic[K]):
-    """A yes/no question asked just before each send, answered for all the sends that ask at the same
-    moment by one query (`ask` returns the subjects for which the answer is yes). A question is always
-    answered by a query that started after it was asked, so a change committed before the question (an
-    opt-out, a newer version of the alert) is seen."""
+class Gate(Generic[K, V]):
+    """A question asked just before each send, answered for all the sends that ask at the same moment by
+    one query (`ask` returns an answer for the subjects that have one; the others get None). A question is
+    always answered by a query that started after it was asked, so a change committed before the question
+    (an opt-out, a newer version of the alert) is seen."""
 
-    def __init__(self, ask: Callable[[list[K]], Awaitable[set[K]]]):
+    def __init__(self, ask: Callable[[list[K]], Awaitable[Mapping[K, V]]]):
         self.ask = ask
-        self._waiting: dict[K, asyncio.Future[bool]] = {}
+        self._waiting: dict[K, asyncio.Future[V | None]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def blocked(self, subject: K) -> bool:
+    async def answer(self, subject: K) -> V | None:
         future = self._waiting.get(subject)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -116,7 +117,7 @@ class Gate(Generic[K]):
             else:
                 for subject, future in asked.items():
                     if not future.done():
-                        future.set_result(subject in found)
+                        future.set_result(found.get(subject))
 
 
 @dataclass
@@ -191,9 +192,8 @@ class DeliveryWorker:
         self._flush_lock = asyncio.Lock()
         # A batch is claimed before some of its numbers may send STOP, or before a newer version of its
         # alert comes: nothing goes to a number once `Store.opt_out` has returned, nor an old version once
-        # the newer one is queued.
-        self.opted_out = Gate[str](store.opted_out_among)
-        self.superseded = Gate[int](self.outbox.superseded_among)
+        # the newer one is queued. One query a moment answers both questions for every send that asks.
+        self.withheld = Gate[int, str](self.outbox.withheld_among)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -335,22 +335,12 @@ class DeliveryWorker:
                 log.info("delivery %s was already accepted by the provider (%s)", delivery.key, found.provider_id)
                 await self._record_sent(delivery, found)
                 return
-        if not await self.superseded.blocked(delivery.id):  # no share of the send budget for a superseded one
-            await self.buckets[name].acquire()
-        if await self.superseded.blocked(delivery.id):  # asked after the token: a newer version may have come
-            await self.outbox.mark_ended(
-                delivery,
-                self.worker_id,
-                DeliveryState.CANCELLED,
-                "superseded: a newer version of the alert replaced it before sending",
-            )
-            self.on_event("cancelled", {"channel": name})
-            return
-        if delivery.recipient and channel.per_recipient and await self.opted_out.blocked(delivery.recipient):
-            await self.outbox.mark_ended(
-                delivery, self.worker_id, DeliveryState.CANCELLED, "opt-out: the number opted out before sending"
-            )
-            self.on_event("cancelled", {"channel": name})
+        bucket = self.buckets[name]
+        if bucket.must_wait():  # no share of the send budget for a delivery that will not be sent
+            if await self._withheld(name, delivery):
+                return
+        await bucket.acquire()
+        if await self._withheld(name, delivery):  # asked after the token: a newer version may have come
             return
         try:
             receipt = await channel.send(message)
@@ -363,6 +353,23 @@ class DeliveryWorker:
             )
         else:
             await self._record_sent(delivery, receipt)
+
+    async def _withheld(self, name: str, delivery: Delivery) -> bool:
+        """Whether a newer version of its alert replaced the delivery, or its recipient opted out (on a
+        channel that sends to people): then it ends *cancelled* and True is returned."""
+        why = await self.withheld.answer(delivery.id)
+        if why == "opt-out" and not (delivery.recipient and self.channels[name].per_recipient):
+            why = None
+        if why is None:
+            return False
+        reason = (
+            "superseded: a newer version of the alert replaced it before sending"
+            if why == "superseded"
+            else "opt-out: the number opted out before sending"
+        )
+        await self.outbox.mark_ended(delivery, self.worker_id, DeliveryState.CANCELLED, reason)
+        self.on_event("cancelled", {"channel": name})
+        return True
 
     async def _record_sent(self, delivery: Delivery, receipt: Receipt) -> None:
         self._sent.append((delivery.id, receipt.provider_id, receipt.status))

@@ -156,6 +156,11 @@ class SharedBucket:
         self._lock = asyncio.Lock()
         self._pushes: set[asyncio.Task[None]] = set()
 
+    def must_wait(self) -> bool:
+        """Whether `acquire` may not return at once: paused, other sends queued for a slot, no slot held
+        (one is reserved: a statement, and perhaps a wait), or the next slot still to come."""
+        return self.clock() < self._paused_until or self._lock.locked() or not self._left or self._next > self.clock()
+
     async def acquire(self) -> None:
         interval = self.rate.interval
         async with self._lock:

@@ -125,13 +125,26 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
         done = time.perf_counter()
         sent = int(await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"))
         assert sent == n, f"{label}: {sent} sent of {n}"
+        peak = max(peak_rss_mib(proc.pid) for proc in procs)
     finally:
         for proc in procs:
             await proc.stop()
         await store.close()
     accepted = await accepted_on_stop(fake)
     assert accepted == n, f"{label}: the provider accepted {accepted} messages for {n} deliveries"
-    return {"enqueue": enqueued - started, "rate": n / (done - enqueued)}
+    return {"enqueue": enqueued - started, "rate": n / (done - enqueued), "rss": peak}
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM, Linux), in MiB; NaN where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 async def pg_schema(create: bool, schema: str) -> None:
@@ -197,6 +210,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{labels[name]:<42}{spread([r['rate'] for r in results], '7,.0f')} msg/s")
         print(f"{'  / limit':<42}{spread([r['ratio'] for r in results], '7.2f')}         goal >= 0.80")
         print(f"{'  enqueue of N deliveries':<42}{spread([r['enqueue'] for r in results], '7.2f')} s")
+        print(f"{'  peak RSS of a worker process':<42}{spread([r['rss'] for r in results], '7.0f')} MiB")
     medians = {
         name: statistics.median(r["ratio"] for r in results) if results else float("nan")
         for name, results in runs.items()

@@ -25,7 +25,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -163,7 +163,13 @@ class TwilioChannel(DryRunnable, Channel):
         base = self.api_base or "https://api.twilio.com"
         self._messages_url = f"{base}/2010-04-01/Accounts/{quote(self._sid, safe='')}/Messages.json"
         token = base64.b64encode(f"{self._sid}:{self._token}".encode()).decode("ascii")
-        self._auth_header = {"Authorization": f"Basic {token}"}
+        self._headers = {
+            "Authorization": f"Basic {token}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        sender = {"MessagingServiceSid": self.service_sid} if self.service_sid else {"From": self.sender}
+        self._sender_field = urlencode(sender)
+        self._body_field = ("", "")  # the last text sent and its encoding: a fan-out sends one text N times
 
     async def start(self, session: aiohttp.ClientSession) -> None:
         await super().start(session)
@@ -219,22 +225,16 @@ class TwilioChannel(DryRunnable, Channel):
 
     async def send(self, message: Message) -> Receipt:
         """POST the Messages create form ourselves: the hot path of a fan-out. A profile of the worker
-        put the library's own request building and response parsing at about 14 % of its time, for one
-        form and one JSON answer; the library still serves `find_sent` (paging, dates)."""
+        put the library's own request building and response parsing at about 14 % of its time, and then
+        aiohttp's form encoding (FormData, three fields quoted each time) at about a fifth of the rest: the
+        form is encoded here, the text once for the whole fan-out. The library still serves `find_sent`
+        (paging, dates)."""
         if not message.recipient:
             raise PermanentError(f"{self.name}: message {message.key} has no recipient", recipient_action="invalid")
         if not self._sid:
             raise no_credentials(self)
-        form = {"To": message.recipient, "Body": message.text}
-        if self.service_sid:
-            form["MessagingServiceSid"] = self.service_sid
-        else:
-            form["From"] = self.sender
-        callback = self._callback_for(message)
-        if callback:
-            form["StatusCallback"] = callback
         answer = await request(
-            self, "POST", self._messages_url, timeout=self.timeout, data=form, headers=self._auth_header
+            self, "POST", self._messages_url, timeout=self.timeout, data=self._form(message), headers=self._headers
         )
         body = answer.json()
         if answer.status != 201 or not isinstance(body, dict) or not body.get("sid"):
@@ -243,6 +243,17 @@ class TwilioChannel(DryRunnable, Channel):
                 answer.status, error.get("code"), str(error.get("message") or answer.text[:200]), answer.headers
             )
         return Receipt(provider_id=str(body["sid"]), status=str(body.get("status") or "queued"))
+
+    def _form(self, message: Message) -> bytes:
+        """The Messages create form, application/x-www-form-urlencoded."""
+        text, encoded = self._body_field
+        if text != message.text:
+            text, encoded = self._body_field = (message.text, quote_plus(message.text))
+        form = f"To={quote_plus(message.recipient or '')}&{self._sender_field}&Body={encoded}"
+        callback = self._callback_for(message)
+        if callback:
+            form += f"&StatusCallback={quote_plus(callback)}"
+        return form.encode("ascii")
 
     def _translate(self, exc: TwilioRestException) -> DeliveryError:
         return self._error(exc.status, exc.code, exc.msg, _last_headers.get())

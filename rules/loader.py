@@ -71,6 +71,7 @@ from .yamlcheck import (
     Checker,
     RuleError,
     ValidationFailed,
+    collector_paused,
     compose,
     describe,
     did_you_mean,
@@ -170,7 +171,8 @@ def review_rules(paths: Iterable[str | os.PathLike[str]], known: Known = Known()
     for path in paths:
         name = display_name(path)
         files.append(name)
-        file_rules, file_errors, file_names, file_warnings = _check_file(path, known)
+        with collector_paused():
+            file_rules, file_errors, file_names, file_warnings = _check_file(path, known)
         warnings.extend(file_warnings)
         duplicates: set[int] = set()
         for rule_name, line, column in file_names:

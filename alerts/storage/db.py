@@ -223,6 +223,15 @@ class _PgExecutor:
         return await self._conn.fetchval(sql, *args)
 
 
+async def _end_of_use(conn: Any) -> None:
+    """What a pooled connection needs when it goes back to the pool: an open transaction (a cancelled task's)
+    rolled back. asyncpg's default also runs RESET ALL, UNLISTEN *, CLOSE ALL and unlocks advisory locks, a
+    round trip that doubled every statement's; Crieur sets no session state, takes only transaction-level
+    locks and opens no cursor, and `unlisten` resets its listening connection fully."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class PostgresDatabase:
     """An asyncpg pool. Several processes on several machines share it; row locks (SKIP LOCKED) and
     LISTEN/NOTIFY coordinate them."""
@@ -238,7 +247,7 @@ class PostgresDatabase:
         import asyncpg
 
         try:
-            self.pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max)
+            self.pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max, reset=_end_of_use)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
 
@@ -285,6 +294,7 @@ class PostgresDatabase:
     async def unlisten(self, conn: Any, channel: str, callback: Any) -> None:
         with contextlib.suppress(Exception):
             await conn.remove_listener(channel, callback)
+            await conn.reset()  # the default reset (UNLISTEN * among others): this one had LISTENed
         await self.pool.release(conn)
 
 

@@ -360,13 +360,14 @@ class Outbox:
         """Within the caller's transaction: forget `phone` and the texts sent to it (RGPD erasure)."""
         await tx.execute(SQL["erase_recipient"], phone)
 
-    async def superseded_among(self, ids: Sequence[int]) -> set[int]:
-        """Which of these deliveries a newer version of their alert replaced."""
-        found: set[int] = set()
+    async def withheld_among(self, ids: Sequence[int]) -> dict[int, str]:
+        """Which of these deliveries must not be sent now, and why: "superseded" (a newer version of their
+        alert replaced them) or "opt-out" (their recipient opted out). One query for the sends of a moment."""
+        found: dict[int, str] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
-            rows = await self.db.fetch(SQL["superseded_among"].format(ids=in_list(1, len(chunk))), *chunk)
-            found.update(r["id"] for r in rows)
+            rows = await self.db.fetch(SQL["withheld_among"].format(ids=in_list(1, len(chunk))), *chunk)
+            found.update((r["id"], r["why"]) for r in rows)
         return found
 
     async def set_provider_status(self, key: str, status: str, error: str = "") -> bool:

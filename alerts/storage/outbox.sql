@@ -64,9 +64,13 @@ SET state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
     superseded_by = $3, updated_at = $5
 WHERE alert_id = $1 AND channel = $2 AND state IN ('queued', 'sending');
 
--- superseded_among --
--- Which of these deliveries a newer version of their alert replaced (asked just before sending).
-SELECT id FROM deliveries WHERE superseded_by IS NOT NULL AND id IN ({ids});
+-- withheld_among --
+-- Which of these deliveries must not be sent now (asked just before sending), and why: a newer version of
+-- their alert replaced them, or their recipient opted out.
+SELECT id, CASE WHEN superseded_by IS NOT NULL THEN 'superseded' ELSE 'opt-out' END AS why
+FROM deliveries
+WHERE id IN ({ids})
+  AND (superseded_by IS NOT NULL OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient));
 
 -- renew --
 UPDATE deliveries SET lease_until = $1

@@ -337,13 +337,6 @@ class Store:
             await self.outbox.cancel_queued_for(tx, address, "unsubscribed")
         return removed
 
-    async def opted_out_among(self, phones: Sequence[str]) -> set[str]:
-        """Which of `phones` must receive nothing (one query for a whole batch of sends)."""
-        if not phones:
-            return set()
-        rows = await self.db.fetch(f"SELECT phone FROM opt_outs WHERE phone IN ({in_list(1, len(phones))})", *phones)
-        return {r["phone"] for r in rows}
-
     async def opted_out(self, phone: str) -> bool:
         return await self.db.fetchval("SELECT 1 FROM opt_outs WHERE phone = $1", phone) is not None
 
