@@ -7,8 +7,6 @@ Département item is answered automatically; a forged Facebook webhook is refuse
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

@@ -20,7 +20,7 @@ async def _questions(crieur: Any) -> None:
     crieur.channels["sms"] = TwilioChannel.for_dry_run("sms", {"from": "+33757000041"})
     crieur.citizens = Citizens(crieur)
     for number, text in zip(
-        ASKERS, ("La D957 est-elle ouverte ?", "RD 957 déneigée ?", "D957 praticable vers Blois ?")
+        ASKERS, ("La D957 est-elle ouverte ?", "RD 957 déneigée ?", "D957 praticable vers Blois ?"), strict=True
     ):
         await crieur.citizens.ask("sms", number, text, thread=Thread("sms", channel="sms", recipient=number))
     await crieur.citizens.ask("web", "", "Et la D956 vers Contres ?", thread=Thread("web"))
