@@ -153,11 +153,22 @@ def message_of(delivery: Delivery) -> Message:
 
 @dataclass
 class _Held:
-    """A claimed batch whose leases a task renews until `release()` (the batch has been processed)."""
+    """A claimed batch whose leases a task renews until `release()` (the batch has been processed).
+
+    `valid_until` (monotonic clock) is how long the leases are known to hold: the claim's or the last
+    renewal's start plus the lease. A worker whose renewals fall behind (a stalled process, a database too
+    slow to answer) stops sending before that moment: past it another worker may have taken the delivery
+    in doubt, found nothing at the provider, and sent it."""
 
     claimed: list[Delivery]
     done: asyncio.Event
-    renewal: asyncio.Task[None] | None
+    renewal: asyncio.Task[None] | None = None
+    valid_until: float = math.inf
+    margin: float = 0.0
+
+    def holds(self) -> bool:
+        """Whether a send started now is still safely within the leases."""
+        return time.monotonic() < self.valid_until - self.margin
 
     async def release(self) -> None:
         self.done.set()  # not cancel(): a renewal under way ends its query (asyncpg dislikes cancelled ones)
@@ -225,7 +236,7 @@ class DeliveryWorker:
         held = await self._claim_held(channel_name)
         try:
             if held.claimed:
-                await self._process(channel_name, held.claimed)
+                await self._process(channel_name, held.claimed, held=held)
         finally:
             await held.release()
         return bool(held.claimed)
@@ -260,7 +271,7 @@ class DeliveryWorker:
                             if not self._stopping.is_set():
                                 ahead = asyncio.create_task(self._claim_held(name))
 
-                        await self._process(name, held.claimed, all_started=claim_ahead)
+                        await self._process(name, held.claimed, all_started=claim_ahead, held=held)
                 finally:
                     await held.release()
                 worked = bool(held.claimed)
@@ -280,12 +291,22 @@ class DeliveryWorker:
 
     async def _claim_held(self, name: str) -> "_Held":
         """Claim a batch, and keep renewing its leases until `release()`."""
+        lease = self.settings.lease
+        started = time.monotonic()
         claimed = await self._claim(name)
-        done = asyncio.Event()
-        renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], done)) if claimed else None
-        return _Held(claimed, done, renewal)
+        # renewed every third of a lease: a send needs a third of a lease still ahead of it
+        held = _Held(claimed, asyncio.Event(), valid_until=started + lease, margin=lease / 3)
+        if claimed:
+            held.renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], held))
+        return held
 
-    async def _process(self, name: str, claimed: list[Delivery], all_started: Callable[[], None] | None = None) -> None:
+    async def _process(
+        self,
+        name: str,
+        claimed: list[Delivery],
+        all_started: Callable[[], None] | None = None,
+        held: _Held | None = None,
+    ) -> None:
         """Send a claimed batch (a database error in one of the sends is raised after the others are
         done); its leases are renewed meanwhile (`_claim_held`), so a slow provider never lets another
         worker take a delivery this one is still sending. `all_started` is called once the last send has
@@ -300,7 +321,7 @@ class DeliveryWorker:
                 if unstarted == 0 and all_started is not None:
                     all_started()
                 try:
-                    await self._deliver(name, delivery)
+                    await self._deliver(name, delivery, held)
                 except LeaseLost as exc:  # another worker holds it now, and decides its fate
                     log.warning("worker %s: %s", self.worker_id, exc)
 
@@ -310,19 +331,22 @@ class DeliveryWorker:
         if errors:
             raise errors[0]
 
-    async def _renew_leases(self, ids: list[int], done: asyncio.Event) -> None:
-        while not done.is_set():
+    async def _renew_leases(self, ids: list[int], held: _Held) -> None:
+        while not held.done.is_set():
             try:
-                await asyncio.wait_for(done.wait(), self.settings.lease / 3)
+                await asyncio.wait_for(held.done.wait(), self.settings.lease / 3)
                 return
             except asyncio.TimeoutError:
                 pass
+            started = time.monotonic()
             try:
                 await self.outbox.renew(self.worker_id, ids, self.settings.lease)
-            except Exception as exc:  # the lease may lapse; in-doubt recovery covers that
+            except Exception as exc:  # the lease may lapse: the sends stop (`_Held.holds`), recovery takes over
                 log.warning("worker %s could not renew its leases: %s", self.worker_id, exc)
+            else:
+                held.valid_until = started + self.settings.lease
 
-    async def _deliver(self, name: str, delivery: Delivery) -> None:
+    async def _deliver(self, name: str, delivery: Delivery, held: _Held | None = None) -> None:
         channel = self.channels[name]
         message = message_of(delivery)
         if delivery.in_doubt and not channel.idempotent:
@@ -342,6 +366,8 @@ class DeliveryWorker:
         await bucket.acquire()
         if await self._withheld(name, delivery):  # asked after the token: a newer version may have come
             return
+        if held is not None and not held.holds():  # left as it is: whoever takes it next decides, in doubt
+            raise LeaseLost(f"delivery {delivery.key}: the lease of worker {self.worker_id} may have lapsed")
         try:
             receipt = await channel.send(message)
         except DeliveryError as exc:

@@ -4,6 +4,7 @@ contracts themselves are tested per adapter against fake servers in test_channel
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 
 from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
@@ -173,3 +174,49 @@ async def test_a_timeout_leaves_the_delivery_in_doubt_and_the_provider_is_asked_
     states = {r.recipient: r for r in await store.deliveries()}
     assert states["+33600000000"].provider_id == "SM-accepted-before-the-timeout"
     assert [m.recipient for m in channel.sent] == ["+33600000001"]  # the 500 was known not sent: sent again
+
+
+class SharedProvider(Recorder):
+    """One provider seen by two workers: slow sends, one at a time, and what it has accepted is what the
+    in-doubt lookup finds."""
+
+    def __init__(self, sent: list[Message], accepted: dict[str, Receipt]):
+        super().__init__()
+        self.sent = sent
+        self.provider_has = accepted
+
+    async def send(self, message: Message) -> Receipt:
+        await asyncio.sleep(0.05)
+        receipt = await super().send(message)
+        self.provider_has[message.key] = receipt
+        return receipt
+
+
+async def test_a_worker_whose_lease_renewals_fail_stops_sending_before_another_may_take_over(store):
+    """Worker 1's lease renewals fail (a database that no longer answers it): it stops sending a third of a
+    lease before its leases lapse, and worker 2, taking the rest in doubt, sends each of them once."""
+    await store.enqueue(rows(40))
+    sent: list[Message] = []
+    accepted: dict[str, Receipt] = {}
+    settings = WorkerSettings(lease=0.9, concurrency=1, batch=40, idle_wait=0.05, retry_initial=0.01)
+    first = DeliveryWorker(store, {"sms": SharedProvider(sent, accepted)}, worker_id="w1", settings=settings)
+
+    async def renewal_refused(*args: object) -> int:
+        raise ConnectionError("the database does not answer this worker")
+
+    first.outbox = copy.copy(store.outbox)
+    first.outbox.renew = renewal_refused  # type: ignore[method-assign]
+    claimed = await first._claim_held("sms")
+    assert len(claimed.claimed) == 40
+    started = time.monotonic()
+    await first._process("sms", claimed.claimed, held=claimed)
+    await claimed.release()
+    by_first = len(sent)
+    assert 0 < by_first < 40  # 40 sends of 50 ms would outlast the 0.9 s lease
+    assert time.monotonic() - started >= 0.55  # it sent while the lease surely held (0.9 s - 0.3 s)
+
+    await asyncio.sleep(0.9)  # the leases lapse
+    second = DeliveryWorker(store, {"sms": SharedProvider(sent, accepted)}, worker_id="w2", settings=settings)
+    await second.drain()
+    assert sorted(m.recipient for m in sent) == sorted(r.recipient for r in rows(40))  # each exactly once
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
