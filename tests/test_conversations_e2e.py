@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -531,3 +532,29 @@ async def test_groups_by_road_then_commune_then_topic(conversation: Conversation
     labels = {g["key"]: g["label"] for g in await world.store.inbox.groups()}
     assert labels["commune:41194"] == "Commune de Romorantin-Lanthenay"
     assert labels["road:D957"] == "Route D957" and labels["other"] == "Autres questions"
+
+
+async def test_a_territorys_page_shows_only_the_answers_to_its_own_questions(store: Any) -> None:
+    """A département running two territories: the answer to Loir-et-Cher's D957 questions is not shown on
+    Eure-et-Loir's page, an answer to questions of no known territory is shown on both, and the index
+    shows them all."""
+    since = time.time() - 60
+    asked = {"d957": ["41"], "n154": ["28"], "neige": []}
+    for key, territories in asked.items():
+        await store.inbox.note_group(key, key.upper(), time.time())
+        await store.add_question(
+            channel="web", sender="", text=f"Et la {key} ?", territories=territories, group_key=key, status="queued"
+        )
+        answer_id, answered = await store.inbox.answer_group(
+            key, f"Réponse {key}", author="camille", initials="C.A.", deliveries_for=lambda questions, a: []
+        )
+        assert answered == 1
+        await store.inbox.mark_published(answer_id)
+
+    def groups(rows: list[dict[str, Any]]) -> list[str]:
+        return sorted(row["group_key"] for row in rows)
+
+    assert groups(await store.inbox.published_answers(since, "41")) == ["d957", "neige"]
+    assert groups(await store.inbox.published_answers(since, "28")) == ["n154", "neige"]
+    assert groups(await store.inbox.published_answers(since)) == ["d957", "n154", "neige"]
+    assert await store.inbox.published_answers(time.time() + 1, "41") == []  # another episode's are not shown

@@ -141,15 +141,25 @@ class Inbox:
     async def mark_published(self, answer_id: int) -> None:
         await self.db.execute("UPDATE group_answers SET published = 1 WHERE id = $1", answer_id)
 
-    async def published_answers(self, since: float, limit: int = 20) -> list[dict[str, Any]]:
+    async def published_answers(
+        self, since: float, territory: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
         """Answers published as questions and answers since `since`, newest first, each with its group's
-        label and the first question asked in it."""
+        label and the first question asked in it. With a `territory`, only the answers to a group holding a
+        question of that territory, or of none known (a territory's page shows no other's answers)."""
+        where = ""
+        if territory is not None:
+            where = (
+                " AND EXISTS (SELECT 1 FROM questions t WHERE t.group_key = a.group_key"
+                " AND (t.territories = '[]' OR t.territories LIKE $3))"
+            )
         return await self.db.fetch(
             "SELECT a.*, g.label, (SELECT q.text FROM questions q WHERE q.group_key = a.group_key"
             " ORDER BY q.id LIMIT 1) AS question FROM group_answers a JOIN question_groups g ON g.key = a.group_key"
-            " WHERE a.published = 1 AND a.created_at >= $1 ORDER BY a.id DESC LIMIT $2",
+            f" WHERE a.published = 1 AND a.created_at >= $1{where} ORDER BY a.id DESC LIMIT $2",
             since,
             limit,
+            *((f'%"{territory}"%',) if territory is not None else ()),
         )
 
     # ------------------------------------------------------------------ saved answers

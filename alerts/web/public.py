@@ -62,7 +62,9 @@ async def _page_context(crieur: Any, territory: TerritoryInfo | None) -> dict[st
         "sms_number": site.sms_number(crieur),
         "now": datetime.now(timezone.utc),
         "publisher": crieur.config.name,  # "Source : ..." of the département's own alerts
-        "answers": await crieur.store.inbox.published_answers(await _episode_start(crieur, territory)),
+        "answers": await crieur.store.inbox.published_answers(
+            await _episode_start(crieur, territory), territory.code if territory else None
+        ),
     }
 
 
