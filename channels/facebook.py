@@ -111,14 +111,18 @@ class FacebookChannel(DryRunnable, Channel):
         if message.link:
             form["link"] = message.link
         url = f"{self.api_base}/{self.version}/{self.page_id}/feed"
-        answer = await request(self, "POST", url, data=form, timeout=self.timeout)
+        post_id = await self._created(url, "post", "id", data=form)
+        return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")
+
+    async def _created(self, url: str, what: str, id_field: str, **body: Any) -> str:
+        """POST to the Graph API and the id of what it created; an error answer raised as its DeliveryError."""
+        answer = await request(self, "POST", url, timeout=self.timeout, **body)
         if answer.status != 200:
             raise self._error(answer)
-        body = answer.json()
-        if not isinstance(body, dict) or not body.get("id"):
-            raise TransientError(f"{self.name}: post created but the answer has no id", code="bad-answer")
-        post_id = str(body["id"])
-        return Receipt(provider_id=post_id, detail=f"https://www.facebook.com/{post_id}")
+        created = answer.json()
+        if not isinstance(created, dict) or not created.get(id_field):
+            raise TransientError(f"{self.name}: {what} created but the answer has no {id_field}", code="bad-answer")
+        return str(created[id_field])
 
     async def _comment_reply(self, message: Message) -> Receipt:
         """A reply under a citizen's comment: POST /{comment-id}/comments (Graph API reference, Comments)."""
@@ -126,13 +130,8 @@ class FacebookChannel(DryRunnable, Channel):
             raise PermanentError(f"{self.name}: a comment reply needs the comment's id", code="reply_to")
         url = f"{self.api_base}/{self.version}/{message.reply_to}/comments"
         form = {"message": message.text, "access_token": self._token}
-        answer = await request(self, "POST", url, data=form, timeout=self.timeout)
-        if answer.status != 200:
-            raise self._error(answer)
-        body = answer.json()
-        if not isinstance(body, dict) or not body.get("id"):
-            raise TransientError(f"{self.name}: comment created but the answer has no id", code="bad-answer")
-        return Receipt(provider_id=str(body["id"]), detail=f"comment on {message.reply_to}")
+        comment_id = await self._created(url, "comment", "id", data=form)
+        return Receipt(provider_id=comment_id, detail=f"comment on {message.reply_to}")
 
     async def _messenger_reply(self, message: Message) -> Receipt:
         """A Messenger answer to the person (page-scoped id) who wrote to the Page: the Send API, POST
@@ -145,12 +144,7 @@ class FacebookChannel(DryRunnable, Channel):
             "messaging_type": "RESPONSE",
             "message": {"text": message.text},
         }
-        answer = await request(
-            self, "POST", url, json=payload, params={"access_token": self._token}, timeout=self.timeout
+        message_id = await self._created(
+            url, "message", "message_id", json=payload, params={"access_token": self._token}
         )
-        if answer.status != 200:
-            raise self._error(answer)
-        body = answer.json()
-        if not isinstance(body, dict) or not body.get("message_id"):
-            raise TransientError(f"{self.name}: message sent but the answer has no message_id", code="bad-answer")
-        return Receipt(provider_id=str(body["message_id"]), detail=f"Messenger to {message.recipient}")
+        return Receipt(provider_id=message_id, detail=f"Messenger to {message.recipient}")
