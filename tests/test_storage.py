@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -233,3 +234,44 @@ async def test_alert_status_changes_only_from_the_named_status(store):
     assert await store.set_alert_status(held.id, AlertStatus.PUBLISHED, only_from=AlertStatus.PENDING_APPROVAL)
     assert not await store.set_alert_status(held.id, AlertStatus.REJECTED, only_from=AlertStatus.PENDING_APPROVAL)
     assert (await store.alert(held.id)).status is AlertStatus.PUBLISHED
+
+
+@pytest.mark.postgres
+async def test_after_a_large_fan_out_recording_and_renewing_read_their_rows_by_id(pg_url):
+    """A fan-out leaves, until VACUUM, a dead index entry per row sent in every index that has `state`. The
+    statements that name held rows by id (mark_sent, renew) must reach them through the primary key: taking
+    `state = 'sending'` to an index of `state` read every dead entry (85 ms for 200 rows after 19,000)."""
+    store = await open_store(pg_url)
+    try:
+        await store.add_subscribers((f"+336{i:08d}", "41") for i in range(20_000))
+        await store.enqueue_subscribers(1, "sms", ["41"], "Alert", "Neige : RD 957 fermée.")
+        for _ in range(39):
+            claimed = await store.outbox.claim("w", 500, 60.0, ["sms"])
+            await store.outbox.mark_sent("w", [(d.id, f"SM{d.id}", "queued") for d in claimed])
+        held = await store.outbox.claim("w", 500, 60.0, ["sms"])
+        statements: list[tuple[str, tuple]] = []
+        fetch, execute = store.db.fetch, store.db.execute
+
+        async def fetch_seen(sql: str, *args: object) -> list:
+            statements.append((sql, args))
+            return await fetch(sql, *args)
+
+        async def execute_seen(sql: str, *args: object) -> int:
+            statements.append((sql, args))
+            return await execute(sql, *args)
+
+        store.db.fetch, store.db.execute = fetch_seen, execute_seen  # type: ignore[method-assign]
+        await store.outbox.renew("w", [d.id for d in held[:200]], 60.0)
+        await store.outbox.mark_sent("w", [(d.id, f"SM{d.id}", "queued") for d in held[:200]])
+        store.db.fetch, store.db.execute = fetch, execute  # type: ignore[method-assign]
+        assert [sql.split()[0] for sql, _ in statements] == ["UPDATE", "UPDATE"]
+        for sql, args in statements:
+            async with store.db.pool.acquire() as conn:
+                transaction = conn.transaction()  # EXPLAIN ANALYZE runs the UPDATE: rolled back
+                await transaction.start()
+                plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", *args))
+                await transaction.rollback()
+            indexes = set(re.findall(r"Index Scan (?:using|on) (\w+)", plan))
+            assert indexes == {"deliveries_pkey"} and "Seq Scan" not in plan, plan
+    finally:
+        await store.close()

@@ -73,8 +73,13 @@ WHERE id IN ({ids})
   AND (superseded_by IS NOT NULL OR EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = deliveries.recipient));
 
 -- renew --
+-- "Held by $2" is written `CASE WHEN state = 'sending' THEN worker END = $2` here and in mark_sent, so that
+-- the rows are found through the ids (the primary key) and never through an index that has `state`: during a
+-- fan-out such an index holds one dead entry per row already sent until VACUUM, and PostgreSQL, trusting
+-- `state = 'sending'` to be selective, read them all (after 19,000 SMS, a mark_sent of 200 rows read 19,000
+-- entries and took 85 ms instead of 3).
 UPDATE deliveries SET lease_until = $1
-WHERE worker = $2 AND state = 'sending' AND id IN ({ids});
+WHERE id IN ({ids}) AND CASE WHEN state = 'sending' THEN worker END = $2;
 
 -- mark_sent --
 -- A batch in one statement. $1 a JSON array of [id, provider id, provider status], $2 worker, $3 now;
@@ -85,7 +90,7 @@ SET state = 'sent', provider_id = v.pid, provider_status = v.pstatus, sent_at = 
     lease_until = NULL, last_error = ''
 FROM (SELECT CAST(value ->> 0 AS BIGINT) AS did, value ->> 1 AS pid, value ->> 2 AS pstatus
       FROM {elements}) AS v
-WHERE id = v.did AND state = 'sending' AND worker = $2
+WHERE id = v.did AND CASE WHEN state = 'sending' THEN worker END = $2
 RETURNING id;
 
 -- mark_retry --
