@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -27,7 +28,7 @@ from channels.base import Channel, DeliveryError, Message, PermanentError, RateL
 
 from .errors import LeaseLost
 from .shared_limits import provider_bucket
-from .storage import Delivery, DeliveryState, Store
+from .storage import SETTLE, Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
 K = TypeVar("K")
@@ -85,39 +86,92 @@ class TokenBucket:
 
 
 class Gate(Generic[K, V]):
-    """A question asked just before each send, answered for all the sends that ask at the same moment by
-    one query (`ask` returns an answer for the subjects that have one; the others get None). A question is
-    always answered by a query that started after it was asked, so a change committed before the question
-    (an opt-out, a newer version of the alert) is seen."""
+    """A question asked just before each send ("may this one still go?"), answered for many sends by one
+    query (`ask` returns an answer for the subjects that have one; the others get None).
 
-    def __init__(self, ask: Callable[[list[K]], Awaitable[Mapping[K, V]]]):
+    A query asks about the subjects waiting for an answer and, when `freshness` is set, about the subjects
+    `expect`ed soon (the rest of the batch being sent); its answers then serve later questions for
+    `freshness` seconds from the moment it started. So a question is always answered by a query that started
+    at most `freshness` before it was asked. A change that must be seen before the next send (an opt-out, a
+    newer version of an alert) returns to its caller only `SETTLE` (twice the worker's freshness) after its
+    commit: a question asked once the change has returned is answered by a query that started after the commit.
+    With `freshness` 0, every question waits for a query that starts after it."""
+
+    AHEAD_MAX = 500  # expected subjects asked about by one query at most (one statement)
+
+    def __init__(self, ask: Callable[[list[K]], Awaitable[Mapping[K, V]]], freshness: float = 0.0, ahead: int = 64):
         self.ask = ask
+        self.freshness = freshness
+        # Expected subjects a query asks about, in the order they were expected: `ahead` (the sends that may
+        # be waiting for a token) plus twice the answers given since the last query (the sends to come).
+        self.ahead = ahead
+        self._served = 0
         self._waiting: dict[K, asyncio.Future[V | None]] = {}
+        self._expected: dict[K, None] = {}  # an ordered set
+        self._known: dict[K, tuple[V | None, float]] = {}  # answer, and when the query that gave it started
         self._task: asyncio.Task[None] | None = None
 
-    async def answer(self, subject: K) -> V | None:
-        future = self._waiting.get(subject)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[subject] = future
+    def expect(self, subjects: Iterable[K]) -> None:
+        """These subjects will be asked about soon: the next query asks for them too."""
+        if self.freshness:
+            self._expected.update(dict.fromkeys(subjects))
+
+    def forget(self, subjects: Iterable[K]) -> None:
+        for subject in subjects:
+            self._expected.pop(subject, None)
+            self._known.pop(subject, None)
+
+    async def answer(self, subject: K, *, last: bool = False) -> V | None:
+        """The answer for `subject`; `last`: no more questions about it will come (it is forgotten)."""
+        asked = time.monotonic()
+        known = self._known.get(subject)
+        if known is not None and known[1] >= asked - self.freshness:
+            answer = known[0]
+            if known[1] < asked - self.freshness / 2:  # asked again ahead, so the next sends find it fresh
+                self._query()
+        else:
+            future = self._waiting.get(subject)
+            if future is None:
+                future = asyncio.get_running_loop().create_future()
+                self._waiting[subject] = future
+            self._query()
+            answer = await asyncio.shield(future)
+        self._served += 1
+        if last:
+            self.forget((subject,))
+        return answer
+
+    def _query(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._answer())
-        return await asyncio.shield(future)
 
     async def _answer(self) -> None:
-        while self._waiting:
+        while True:
             await asyncio.sleep(0)  # let the sends of this moment join the query
             asked, self._waiting = self._waiting, {}
+            count = min(self.AHEAD_MAX, self.ahead + 2 * self._served)
+            self._served = 0
+            upcoming = itertools.islice((s for s in self._expected if s not in asked), count)
+            subjects = [*asked, *upcoming]
+            if not subjects:
+                return
+            started = time.monotonic()
             try:
-                found = await self.ask(list(asked))
+                found = await self.ask(subjects)
             except Exception as exc:  # the caller treats it like any database failure
                 for future in asked.values():
                     if not future.done():
                         future.set_exception(exc)
             else:
+                if self.freshness:
+                    for subject in subjects:
+                        if subject in self._expected:
+                            self._known[subject] = (found.get(subject), started)
                 for subject, future in asked.items():
                     if not future.done():
                         future.set_result(found.get(subject))
+            if not self._waiting:
+                return
 
 
 @dataclass
@@ -204,7 +258,10 @@ class DeliveryWorker:
         # A batch is claimed before some of its numbers may send STOP, or before a newer version of its
         # alert comes: nothing goes to a number once `Store.opt_out` has returned, nor an old version once
         # the newer one is queued. One query a moment answers both questions for every send that asks.
-        self.withheld = Gate[int, str](self.outbox.withheld_among)
+        # Its answers serve for half of SETTLE: one query judges the sends of 50 ms (see Gate).
+        self.withheld = Gate[int, str](
+            self.outbox.withheld_among, freshness=SETTLE / 2, ahead=self.settings.concurrency
+        )
 
     # -------------------------------------------------------------- lifecycle
 
@@ -255,24 +312,28 @@ class DeliveryWorker:
         )
 
     async def _channel_loop(self, name: str) -> None:
-        """Batch after batch. The next batch is claimed while the last sends of the current one are in
-        flight (once all of them have started), so the provider never waits for the database; its leases
-        are renewed from the moment it is claimed."""
+        """Batch after batch, through `concurrency` senders shared by consecutive batches. The next batch is
+        claimed once the last sends of the current one have started, and its sends start as soon as senders
+        free up: the provider never waits for the database, nor for the slowest send of a batch. At most two
+        batches are in hand; each one's leases are renewed from its claim until its last send is recorded."""
+        senders = asyncio.Semaphore(self.settings.concurrency)
+        batches: set[asyncio.Task[None]] = set()
         ahead: asyncio.Task[_Held] | None = None
         while not self._stopping.is_set():
             try:
                 next_batch, ahead = ahead, None
                 held = await (next_batch if next_batch is not None else self._claim_held(name))
-                try:
-                    if held.claimed:
-
-                        def claim_ahead() -> None:
-                            nonlocal ahead
-                            if not self._stopping.is_set():
-                                ahead = asyncio.create_task(self._claim_held(name))
-
-                        await self._process(name, held.claimed, all_started=claim_ahead, held=held)
-                finally:
+                if held.claimed:
+                    all_started = asyncio.Event()
+                    batch = asyncio.create_task(self._send_batch(name, held, senders, all_started.set))
+                    batches.add(batch)
+                    batch.add_done_callback(batches.discard)
+                    started = asyncio.create_task(all_started.wait())
+                    await asyncio.wait({batch, started}, return_when=asyncio.FIRST_COMPLETED)
+                    started.cancel()
+                    if not self._stopping.is_set():
+                        ahead = asyncio.create_task(self._claim_held(name))
+                else:
                     await held.release()
                 worked = bool(held.claimed)
             except Exception:  # a database hiccup (PostgreSQL restart): log, wait, go on
@@ -285,9 +346,24 @@ class DeliveryWorker:
                 await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (wait, stop):
                     task.cancel()
+        await asyncio.gather(*batches, return_exceptions=True)  # the sends under way finish
         if ahead is not None:  # claimed but not sent: run() gives its leases back
             with contextlib.suppress(Exception):
-                await (await ahead).release()
+                unsent = await ahead
+                self.withheld.forget(d.id for d in unsent.claimed)
+                await unsent.release()
+
+    async def _send_batch(
+        self, name: str, held: "_Held", senders: asyncio.Semaphore, all_started: Callable[[], None]
+    ) -> None:
+        """A claimed batch sent in the background of the channel loop; its errors are logged here."""
+        try:
+            await self._process(name, held.claimed, all_started=all_started, held=held, senders=senders)
+        except Exception:  # a database hiccup while recording: what was not recorded is retried in doubt
+            log.exception("worker %s: channel %s batch error", self.worker_id, name)
+        finally:
+            all_started()  # an error before the last send started must not hold up the loop
+            await held.release()
 
     async def _claim_held(self, name: str) -> "_Held":
         """Claim a batch, and keep renewing its leases until `release()`."""
@@ -296,6 +372,7 @@ class DeliveryWorker:
         claimed = await self._claim(name)
         # renewed every third of a lease: a send needs a third of a lease still ahead of it
         held = _Held(claimed, asyncio.Event(), valid_until=started + lease, margin=lease / 3)
+        self.withheld.expect(d.id for d in claimed)  # asked about with the batch in hand, before its sends start
         if claimed:
             held.renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], held))
         return held
@@ -306,13 +383,15 @@ class DeliveryWorker:
         claimed: list[Delivery],
         all_started: Callable[[], None] | None = None,
         held: _Held | None = None,
+        senders: asyncio.Semaphore | None = None,
     ) -> None:
         """Send a claimed batch (a database error in one of the sends is raised after the others are
         done); its leases are renewed meanwhile (`_claim_held`), so a slow provider never lets another
         worker take a delivery this one is still sending. `all_started` is called once the last send has
-        started."""
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
+        started. `senders` bounds the sends in flight (by default, `concurrency` for this batch alone)."""
+        semaphore = senders or asyncio.Semaphore(self.settings.concurrency)
         unstarted = len(claimed)
+        self.withheld.expect(d.id for d in claimed)
 
         async def one(delivery: Delivery) -> None:
             nonlocal unstarted
@@ -326,6 +405,7 @@ class DeliveryWorker:
                     log.warning("worker %s: %s", self.worker_id, exc)
 
         results = await asyncio.gather(*(one(d) for d in claimed), return_exceptions=True)
+        self.withheld.forget(d.id for d in claimed)
         await self.flush()
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
@@ -364,7 +444,7 @@ class DeliveryWorker:
             if await self._withheld(name, delivery):
                 return
         await bucket.acquire()
-        if await self._withheld(name, delivery):  # asked after the token: a newer version may have come
+        if await self._withheld(name, delivery, last=True):  # asked after the token: a newer version may have come
             return
         if held is not None and not held.holds():  # left as it is: whoever takes it next decides, in doubt
             raise LeaseLost(f"delivery {delivery.key}: the lease of worker {self.worker_id} may have lapsed")
@@ -380,10 +460,11 @@ class DeliveryWorker:
         else:
             await self._record_sent(delivery, receipt)
 
-    async def _withheld(self, name: str, delivery: Delivery) -> bool:
+    async def _withheld(self, name: str, delivery: Delivery, last: bool = False) -> bool:
         """Whether a newer version of its alert replaced the delivery, or its recipient opted out (on a
-        channel that sends to people): then it ends *cancelled* and True is returned."""
-        why = await self.withheld.answer(delivery.id)
+        channel that sends to people): then it ends *cancelled* and True is returned. `last`: the question
+        asked just before sending."""
+        why = await self.withheld.answer(delivery.id, last=last)
         if why == "opt-out" and not (delivery.recipient and self.channels[name].per_recipient):
             why = None
         if why is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from typing import Any
 
 from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
 from alerts.storage import NewDelivery
@@ -220,3 +221,87 @@ async def test_a_worker_whose_lease_renewals_fail_stops_sending_before_another_m
     await second.drain()
     assert sorted(m.recipient for m in sent) == sorted(r.recipient for r in rows(40))  # each exactly once
     assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
+
+
+class Held(Recorder):
+    """Records each send; a send to a number in `hold` waits until `release` is set."""
+
+    def __init__(self, hold: set[str]):
+        super().__init__()
+        self.hold = hold
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def send(self, message: Message) -> Receipt:
+        if message.recipient in self.hold:
+            self.holding.set()
+            await self.release.wait()
+        return await super().send(message)
+
+
+async def test_an_opt_out_that_has_returned_is_seen_although_one_query_answered_the_whole_batch(store):
+    """The first send's question asked about the whole batch, and that answer serves the next sends for a
+    while (Gate.freshness). An opt-out returns only SETTLE after its commit, so the send to that number,
+    asked about right after the opt-out returned, is withheld all the same."""
+    deliveries = rows(3)
+    await store.enqueue(deliveries)
+    stopped = deliveries[2].recipient
+    channel = Held({deliveries[0].recipient, deliveries[1].recipient})  # the third waits for a sender
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=WorkerSettings(concurrency=2))
+    asked: list[list[int]] = []
+    withheld_among = worker.withheld.ask
+
+    async def counted(ids: list[int]) -> Any:
+        asked.append(list(ids))
+        return await withheld_among(ids)
+
+    worker.withheld.ask = counted
+    sending = asyncio.create_task(worker.run_once("sms"))
+    await asyncio.wait_for(channel.holding.wait(), 5)
+    assert len(asked) == 1 and len(asked[0]) == 3  # the first query asked about the third too
+    await store.opt_out(stopped)
+    channel.release.set()
+    await sending
+    assert sorted(m.recipient for m in channel.sent) == [deliveries[0].recipient, deliveries[1].recipient]
+    cancelled = await store.deliveries(state="cancelled")
+    assert [d.recipient for d in cancelled] == [stopped] and "opt-out" in cancelled[0].last_error
+
+
+async def test_one_query_answers_the_sends_of_a_moment_and_the_batch_ahead(store):
+    """250 sends ask "may this still go?" just before sending: a few queries answer them all."""
+    await store.enqueue(rows(250))
+    worker = DeliveryWorker(store, {"sms": Recorder()}, worker_id="w", settings=FAST)
+    queries = 0
+    withheld_among = worker.withheld.ask
+
+    async def counted(ids: list[int]) -> Any:
+        nonlocal queries
+        queries += 1
+        return await withheld_among(ids)
+
+    worker.withheld.ask = counted
+    await worker.drain()
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 250
+    assert 1 <= queries <= 25, queries
+
+
+async def test_the_next_batch_goes_out_while_a_slow_send_of_the_last_one_is_under_way(store):
+    """Batches follow each other through shared senders: one slow send does not hold up the next batch."""
+    deliveries = rows(12)
+    await store.enqueue(deliveries)
+    slow = deliveries[0].recipient
+    channel = Held({slow})
+    settings = WorkerSettings(batch=4, concurrency=4, idle_wait=0.05)
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=settings)
+    running = asyncio.create_task(worker.run())
+    try:
+        deadline = time.monotonic() + 10
+        while len(channel.sent) < 11 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert sorted(m.recipient for m in channel.sent) == sorted(d.recipient for d in deliveries[1:])
+    finally:
+        channel.release.set()
+        worker.stop()
+        await running
+    assert sorted(m.recipient for m in channel.sent) == sorted(d.recipient for d in deliveries)
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 12

@@ -6,6 +6,7 @@ calls through for those who hold a Store.
 
 from .db import StorageError, connect, migrate
 from .outbox import (
+    SETTLE,
     Delivery,
     DeliveryState,
     NewDelivery,
@@ -17,6 +18,7 @@ from .outbox import (
 from .store import Ingested, Store, open_store
 
 __all__ = [
+    "SETTLE",
     "Delivery",
     "DeliveryState",
     "Ingested",

@@ -13,6 +13,11 @@ Exactly once rests on:
 - the in-doubt flag: a delivery taken over after a lease expired may have gone already, so the next
   attempt asks the provider first (see alerts/delivery.py).
 
+Just before sending, a worker asks whether the delivery is *withheld* (its recipient opted out, a newer
+version of its alert came: `withheld_among`), and one answer serves its sends for SETTLE / 2. The changes
+it must see (`Store.opt_out`, an enqueue that supersedes) return only SETTLE after their commit (`settle`),
+so a send asked about once such a change has returned is judged by a query that started after the commit.
+
 The statements are in outbox.sql, by name.
 """
 
@@ -36,6 +41,12 @@ from .queries import in_list, load
 log = logging.getLogger("crieur.outbox")
 NOTIFY_CHANNEL = "crieur_deliveries"
 SQL = load("outbox")
+SETTLE = 0.1  # seconds; see the module's docstring
+
+
+async def settle() -> None:
+    """What a change that withholds deliveries waits after its commit before it returns (see above)."""
+    await asyncio.sleep(SETTLE)
 
 
 class DeliveryState(enum.StrEnum):
@@ -191,12 +202,15 @@ class Outbox:
         if not deliveries:
             return 0
         now = time.time()
+        superseded = 0
         async with self.db.transaction() as tx:
             if supersedes is not None:
                 for channel in sorted({d.channel for d in deliveries}):
-                    await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
+                    superseded += await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
             added = await self.enqueue_within(tx, deliveries, now)
         await self.notify_work()
+        if superseded:
+            await settle()
         return added
 
     @staticmethod
@@ -242,9 +256,10 @@ class Outbox:
         if not territories:
             return 0
         now = time.time()
+        superseded = 0
         async with self.db.transaction() as tx:
             if supersedes is not None:
-                await self._supersede(tx, supersedes, channel, alert_id, now)
+                superseded = await self._supersede(tx, supersedes, channel, alert_id, now)
             count = await tx.execute(
                 SQL["enqueue_subscribers"].format(territories=in_list(11, len(territories))),
                 delivery_key(alert_id, channel, kind, recipient=""),
@@ -260,6 +275,8 @@ class Outbox:
                 *territories,
             )
         await self.notify_work()
+        if superseded:
+            await settle()
         return count
 
     @staticmethod

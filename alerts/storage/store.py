@@ -13,7 +13,7 @@ from alerts.places import Audience, Target
 
 from .db import Database, Executor, StorageError, connect, migrate
 from .inbox import Inbox
-from .outbox import Delivery, DeliveryState, NewDelivery, Outbox
+from .outbox import Delivery, DeliveryState, NewDelivery, Outbox, settle
 from .queries import in_list
 from .records import alert_from_row, alert_row, digest_of, item_from_dict, item_json, to_epoch
 
@@ -322,7 +322,9 @@ class Store:
                 reason,
                 now,
             )
-            return await self.outbox.cancel_queued_for(tx, phone, f"opt-out: {reason}")
+            cancelled = await self.outbox.cancel_queued_for(tx, phone, f"opt-out: {reason}")
+        await settle()  # a worker about to send to this number sees the opt-out (alerts.storage.outbox)
+        return cancelled
 
     async def unsubscribe(self, address: str) -> int:
         """An e-mail address's one-click unsubscribe: every subscription removed, its consents withdrawn,
