@@ -270,6 +270,7 @@ class DeliveryWorker:
         try:
             await asyncio.gather(*(self._channel_loop(name) for name in self.channels))
         finally:
+            await asyncio.gather(*(bucket.idle() for bucket in self.buckets.values()))
             await self.flush()
             released = await self.outbox.release(self.worker_id)
             if released:

@@ -130,7 +130,9 @@ class SharedBucket:
     Each process reserves a few slots at a time (about `batch_seconds` worth, one statement) and uses
     each at its time; a slot it lets pass by more than LATE_SLOT seconds (a busy event loop) is dropped,
     never used later, so that in any second the provider receives at most its rate plus LATE_SLOT's worth
-    (2 %) from all processes together."""
+    (2 %) from all processes together. While other sends wait for a slot, the next reservation is asked for
+    before the current one runs out, so that a busy worker's sends do not wait for the database; a lone send
+    reserves only what it uses (a slot reserved ahead and not used is lost to every process)."""
 
     LATE_SLOT = 0.02
 
@@ -152,9 +154,11 @@ class SharedBucket:
         self.batch = max(1, min(1000, int(self.rate.per_second * batch_seconds)))
         self._next = 0.0  # time of the next reserved slot
         self._left = 0  # reserved slots not used yet
+        self._ahead: asyncio.Task[float] | None = None  # the next reservation, asked for in advance
+        self._wanting = 0  # sends in acquire()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
-        self._pushes: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[Any]] = set()  # shared pauses, reservations given up
 
     def must_wait(self) -> bool:
         """Whether `acquire` may not return at once: paused, other sends queued for a slot, no slot held
@@ -163,36 +167,73 @@ class SharedBucket:
 
     async def acquire(self) -> None:
         interval = self.rate.interval
-        async with self._lock:
-            while True:
-                now = self.clock()
-                if now < self._paused_until:
-                    await self.sleep(self._paused_until - now)
-                    continue
-                late = max(interval, self.LATE_SLOT)
-                if self._left and now > self._next + late:  # slots long gone: dropped, not used late
-                    missed = min(self._left, int((now - self._next - late) / interval) + 1)
-                    self._left -= missed
-                    self._next += missed * interval
-                    continue
-                if self._left:
-                    if self._next > now:
-                        await self.sleep(self._next - now)
-                    self._left -= 1
-                    self._next += interval
-                    return
-                self._next = await self.shared.reserve(self.name, self.rate, self.batch)
-                self._left = self.batch
+        late = max(interval, self.LATE_SLOT)
+        self._wanting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self.clock()
+                    if now < self._paused_until:
+                        await self.sleep(self._paused_until - now)
+                        continue
+                    if self._left and now > self._next + late:  # slots long gone: dropped, not used late
+                        missed = min(self._left, int((now - self._next - late) / interval) + 1)
+                        self._left -= missed
+                        self._next += missed * interval
+                        continue
+                    if self._left:
+                        if self._next > now:
+                            await self.sleep(self._next - now)
+                        self._left -= 1
+                        self._next += interval
+                        self._reserve_ahead(late)
+                        return
+                    ahead, self._ahead = self._ahead, None
+                    self._next = await (ahead if ahead is not None else self._reserve())
+                    self._left = self.batch
+        finally:
+            self._wanting -= 1
+
+    def _reserve_ahead(self, late: float) -> None:
+        """Ask for the next reservation now if other sends are waiting and this one is half used, or its last
+        slot is about to grow late (at very high rates a reservation spans less than LATE_SLOT)."""
+        if self._ahead is not None or self._wanting < 2:
+            return
+        last_slot = self._next + (self._left - 1) * self.rate.interval
+        if self._left <= self.batch // 2 or self.clock() > last_slot + late / 2:
+            self._ahead = asyncio.ensure_future(self._reserve())
+
+    async def _reserve(self) -> float:
+        return await self.shared.reserve(self.name, self.rate, self.batch)
+
+    async def idle(self) -> None:
+        """Wait for the statements under way (a reservation in advance, a shared pause): before closing the
+        database."""
+        waiting = [task for task in (self._ahead, *self._background) if task is not None]
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     def pause(self, seconds: float) -> None:
         """Every worker waits `seconds` (a 429's Retry-After): this one at once, the others through the
-        shared budget, pushed forward; the slots this process holds are given up."""
+        shared budget, pushed forward; the slots this process holds, or has asked for, are given up."""
         until = self.clock() + seconds
         self._paused_until = max(self._paused_until, until)
         self._left = 0
+        if self._ahead is not None:  # reserved before the push: its slots may fall within the pause
+            self._keep(self._ahead)
+            self._ahead = None
         task = asyncio.ensure_future(self._push(until))
-        self._pushes.add(task)
-        task.add_done_callback(self._pushes.discard)
+        self._keep(task)
+
+    def _keep(self, task: asyncio.Future[Any]) -> None:
+        """Hold a statement that nobody awaits until it ends (`idle` waits for it)."""
+        self._background.add(task)
+
+        def done(task: asyncio.Future[Any]) -> None:
+            self._background.discard(task)
+            if not task.cancelled():
+                task.exception()  # retrieved: a reservation given up may fail unseen
+
+        task.add_done_callback(done)
 
     async def _push(self, until: float) -> None:
         try:

@@ -100,3 +100,40 @@ async def test_spent_budgets_are_pruned_once_full_again(store, monkeypatch) -> N
     assert await limiter.allow("questions:address:203.0.113.1", Rate.per(5, 600.0))
     names = [r["name"] for r in await store.db.fetch("SELECT name FROM rate_budgets")]
     assert names == ["questions:address:203.0.113.1"]
+
+
+async def test_a_busy_bucket_asks_for_its_next_slots_before_it_runs_out(store) -> None:
+    """Sends waiting for a slot do not wait for the database as well: the next reservation is asked for while
+    half of the current one is left. A lone send reserves only when it needs to (no slot held for nobody)."""
+    bucket = SharedBucket(store.db, "send:twilio:+33757000041", 200.0)  # reservations of 20 slots
+    left_when_asked: list[int] = []
+    reserve = bucket.shared.reserve
+
+    async def watched(name: str, rate: Rate, count: int = 1) -> float:
+        left_when_asked.append(bucket._left)
+        return await reserve(name, rate, count)
+
+    bucket.shared.reserve = watched  # type: ignore[method-assign]
+
+    async def sender() -> None:
+        for _ in range(20):
+            await bucket.acquire()
+
+    await asyncio.gather(*(sender() for _ in range(5)))  # 100 sends, 5 at a time
+    assert left_when_asked[0] == 0 and len(left_when_asked) >= 5
+    ahead = [left for left in left_when_asked[1:] if left > 0]
+    assert len(ahead) >= len(left_when_asked) - 2, left_when_asked  # all but the first and perhaps the last
+    await bucket.idle()
+
+    lone = SharedBucket(store.db, "send:twilio:+33757000042", 200.0)
+    lone_asked: list[int] = []
+    lone_reserve = lone.shared.reserve
+
+    async def lone_watched(name: str, rate: Rate, count: int = 1) -> float:
+        lone_asked.append(lone._left)
+        return await lone_reserve(name, rate, count)
+
+    lone.shared.reserve = lone_watched  # type: ignore[method-assign]
+    for _ in range(25):
+        await lone.acquire()
+    assert lone_asked == [0, 0]  # 25 sends one at a time: two reservations of 20, each when none was left
