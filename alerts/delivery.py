@@ -97,7 +97,7 @@ class Gate(Generic[K, V]):
     commit: a question asked once the change has returned is answered by a query that started after the commit.
     With `freshness` 0, every question waits for a query that starts after it."""
 
-    AHEAD_MAX = 500  # expected subjects asked about by one query at most (one statement)
+    AHEAD_MAX = 448  # expected subjects asked about by one query at most (with those waiting: one statement)
 
     def __init__(self, ask: Callable[[list[K]], Awaitable[Mapping[K, V]]], freshness: float = 0.0, ahead: int = 64):
         self.ask = ask
@@ -391,24 +391,36 @@ class DeliveryWorker:
         worker take a delivery this one is still sending. `all_started` is called once the last send has
         started. `senders` bounds the sends in flight (by default, `concurrency` for this batch alone)."""
         semaphore = senders or asyncio.Semaphore(self.settings.concurrency)
-        unstarted = len(claimed)
         self.withheld.expect(d.id for d in claimed)
+        errors: list[Exception] = []
+        sending: set[asyncio.Task[None]] = set()
 
         async def one(delivery: Delivery) -> None:
-            nonlocal unstarted
-            async with semaphore:
-                unstarted -= 1
-                if unstarted == 0 and all_started is not None:
-                    all_started()
-                try:
-                    await self._deliver(name, delivery, held)
-                except LeaseLost as exc:  # another worker holds it now, and decides its fate
-                    log.warning("worker %s: %s", self.worker_id, exc)
+            try:
+                await self._deliver(name, delivery, held)
+            except LeaseLost as exc:  # another worker holds it now, and decides its fate
+                log.warning("worker %s: %s", self.worker_id, exc)
+            except Exception as exc:  # raised once the others are done
+                errors.append(exc)
+            finally:
+                semaphore.release()
 
-        results = await asyncio.gather(*(one(d) for d in claimed), return_exceptions=True)
-        self.withheld.forget(d.id for d in claimed)
+        try:
+            for delivery in claimed:  # a task for a send only once a sender is free for it
+                await semaphore.acquire()
+                task = asyncio.create_task(one(delivery))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
+            if all_started is not None:
+                all_started()
+            await asyncio.gather(*sending)
+        except asyncio.CancelledError:
+            for task in sending:
+                task.cancel()
+            raise
+        finally:
+            self.withheld.forget(d.id for d in claimed)
         await self.flush()
-        errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
 

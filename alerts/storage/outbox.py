@@ -381,9 +381,13 @@ class Outbox:
         """Which of these deliveries must not be sent now, and why: "superseded" (a newer version of their
         alert replaced them) or "opt-out" (their recipient opted out). One query for the sends of a moment."""
         found: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            rows = await self.db.fetch(SQL["withheld_among"].format(ids=in_list(1, len(chunk))), *chunk)
+        for start in range(0, len(ids), 512):
+            chunk = list(ids[start : start + 512])
+            # padded to a power of two (the last id repeated): a handful of statement texts, each prepared
+            # once on PostgreSQL, instead of one per length
+            size = max(16, 1 << (len(chunk) - 1).bit_length())
+            chunk += chunk[-1:] * (size - len(chunk))
+            rows = await self.db.fetch(SQL["withheld_among"].format(ids=in_list(1, size)), *chunk)
             found.update((r["id"], r["why"]) for r in rows)
         return found
 
