@@ -104,14 +104,16 @@ class SharedRate:
         tat = await self.db.fetchval("SELECT tat FROM rate_budgets WHERE name = $1", name)
         return max(0.0, float(tat if tat is not None else now) - rate.tolerance - now)
 
-    async def reserve(self, name: str, rate: Rate, count: int = 1) -> float:
-        """Take the next `count` tokens of budget `name` whatever the wait; returns the wall-clock time
-        from which the first may be used (each next one `rate.interval` later). Tokens of a process that
-        dies after reserving are simply lost: the budget is never exceeded, at worst under-used."""
+    async def reserve(self, name: str, rate: Rate, count: int = 1, at: float | None = None) -> float:
+        """Take the next `count` tokens of budget `name` whatever the wait, none before wall-clock time `at`
+        (default: now); returns the wall-clock time from which the first may be used (each next one
+        `rate.interval` later). Tokens of a process that dies after reserving are simply lost: the budget is
+        never exceeded, at worst under-used."""
         now = self.clock()
         await self._maybe_prune(now)
-        tat = float(await self.db.fetchval(_RESERVE, name, float(now), rate.interval, float(count)))
-        return max(now, tat - count * rate.interval - rate.tolerance)
+        start = now if at is None else max(now, at)
+        tat = float(await self.db.fetchval(_RESERVE, name, float(start), rate.interval, float(count)))
+        return max(start, tat - count * rate.interval - rate.tolerance)
 
     async def push_back(self, name: str, until: float) -> None:
         """No token of budget `name` before wall-clock time `until` (a provider's Retry-After)."""
@@ -155,7 +157,8 @@ class SharedBucket:
         self._next = 0.0  # time of the next reserved slot
         self._left = 0  # reserved slots not used yet
         self._ahead: asyncio.Task[float] | None = None  # the next reservation, asked for in advance
-        self._wanting = 0  # sends in acquire()
+        self._wanting = 0  # sends waiting in acquire()
+        self._last_taken = 0.0  # when the last slot was taken
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Future[Any]] = set()  # shared pauses, reservations given up
@@ -168,43 +171,62 @@ class SharedBucket:
     async def acquire(self) -> None:
         interval = self.rate.interval
         late = max(interval, self.LATE_SLOT)
+        if not self._lock.locked() and self._take_due(late):  # no wait: no lock either (see _take_due)
+            return
         self._wanting += 1
         try:
             async with self._lock:
                 while True:
+                    if self._take_due(late):
+                        return
                     now = self.clock()
                     if now < self._paused_until:
                         await self.sleep(self._paused_until - now)
-                        continue
-                    if self._left and now > self._next + late:  # slots long gone: dropped, not used late
-                        missed = min(self._left, int((now - self._next - late) / interval) + 1)
-                        self._left -= missed
-                        self._next += missed * interval
-                        continue
-                    if self._left:
-                        if self._next > now:
-                            await self.sleep(self._next - now)
-                        self._left -= 1
-                        self._next += interval
-                        self._reserve_ahead(late)
-                        return
-                    ahead, self._ahead = self._ahead, None
-                    self._next = await (ahead if ahead is not None else self._reserve())
-                    self._left = self.batch
+                    elif self._left:
+                        await self.sleep(self._next - now)
+                    else:
+                        ahead, self._ahead = self._ahead, None
+                        self._next = await (ahead if ahead is not None else self._reserve())
+                        self._left = self.batch
         finally:
             self._wanting -= 1
 
+    def _take_due(self, late: float) -> bool:
+        """Take a reserved slot whose time has come, if there is one (dropping those long gone). It never
+        waits, so sends that find a slot due take it without queueing for the lock one after the other (a
+        lock passes to its next waiter once per turn of the event loop: 64 sends queued behind it each waited
+        a turn)."""
+        now = self.clock()
+        if now < self._paused_until:
+            return False
+        if self._left and now > self._next + late:  # slots long gone: dropped, not used late
+            missed = min(self._left, int((now - self._next - late) / self.rate.interval) + 1)
+            self._left -= missed
+            self._next += missed * self.rate.interval
+        if not self._left or self._next > now:
+            return False
+        self._left -= 1
+        self._next += self.rate.interval
+        self._reserve_ahead(late)
+        return True
+
     def _reserve_ahead(self, late: float) -> None:
-        """Ask for the next reservation now if other sends are waiting and this one is half used, or its last
-        slot is about to grow late (at very high rates a reservation spans less than LATE_SLOT)."""
-        if self._ahead is not None or self._wanting < 2:
+        """While sends follow each other (one waits, or the last slot was taken less than `late` ago), ask for
+        the next reservation before this one runs out: on time, once half of it is used; behind it (the rate
+        is more than this process sends), at once, for slots from the moment this one's grow late."""
+        now = self.clock()
+        streaming, self._last_taken = now - self._last_taken < late, now
+        if self._ahead is not None or not (streaming or self._wanting):
             return
         last_slot = self._next + (self._left - 1) * self.rate.interval
-        if self._left <= self.batch // 2 or self.clock() > last_slot + late / 2:
+        if self._next < now:  # behind its slots (the rate is more than this process sends): they run out
+            # by growing late, so the next ones are wanted from then on
+            self._ahead = asyncio.ensure_future(self._reserve(at=last_slot + late))
+        elif self._left <= self.batch // 2:  # on time: they run out by being used, the next follow them
             self._ahead = asyncio.ensure_future(self._reserve())
 
-    async def _reserve(self) -> float:
-        return await self.shared.reserve(self.name, self.rate, self.batch)
+    async def _reserve(self, at: float | None = None) -> float:
+        return await self.shared.reserve(self.name, self.rate, self.batch, at)
 
     async def idle(self) -> None:
         """Wait for the statements under way (a reservation in advance, a shared pause): before closing the

@@ -109,9 +109,9 @@ async def test_a_busy_bucket_asks_for_its_next_slots_before_it_runs_out(store) -
     left_when_asked: list[int] = []
     reserve = bucket.shared.reserve
 
-    async def watched(name: str, rate: Rate, count: int = 1) -> float:
+    async def watched(name: str, rate: Rate, count: int = 1, at: float | None = None) -> float:
         left_when_asked.append(bucket._left)
-        return await reserve(name, rate, count)
+        return await reserve(name, rate, count, at)
 
     bucket.shared.reserve = watched  # type: ignore[method-assign]
 
@@ -126,14 +126,22 @@ async def test_a_busy_bucket_asks_for_its_next_slots_before_it_runs_out(store) -
     await bucket.idle()
 
     lone = SharedBucket(store.db, "send:twilio:+33757000042", 200.0)
-    lone_asked: list[int] = []
-    lone_reserve = lone.shared.reserve
+    await lone.acquire()  # one send now and then: one reservation, nothing asked for in advance
+    assert lone._ahead is None and lone._left == 19
 
-    async def lone_watched(name: str, rate: Rate, count: int = 1) -> float:
-        lone_asked.append(lone._left)
-        return await lone_reserve(name, rate, count)
 
-    lone.shared.reserve = lone_watched  # type: ignore[method-assign]
-    for _ in range(25):
-        await lone.acquire()
-    assert lone_asked == [0, 0]  # 25 sends one at a time: two reservations of 20, each when none was left
+async def test_a_slot_that_is_due_is_taken_without_queueing_behind_the_sends_woken_one_by_one(store) -> None:
+    """Sends queued for the lock while a reservation was made are woken one per turn of the event loop. A send
+    that comes meanwhile and finds a slot due takes it at once, instead of queueing behind them (at 64 sends in
+    flight the queue never emptied: each send waited as many turns as there were sends before it)."""
+    bucket = SharedBucket(store.db, "send:twilio:+33757000043", 1_000_000.0)
+    queued = [asyncio.create_task(bucket.acquire()) for _ in range(10)]
+    while not bucket._left:  # the first one reserves 1,000 slots, the nine others queue for the lock
+        await asyncio.sleep(0)
+    assert not all(task.done() for task in queued)
+    turns: list[int] = []
+    asyncio.get_running_loop().call_soon(turns.append, 1)
+    await bucket.acquire()
+    assert not turns  # it did not give the event loop a turn
+    await asyncio.gather(*queued)
+    await bucket.idle()
