@@ -122,30 +122,9 @@ def _authorities(tmp_path: pathlib.Path, webhook_base: str) -> pathlib.Path:
     return path
 
 
-@pytest.fixture
-def limits() -> FloodLimits:
-    """Overridden by `@pytest.mark.parametrize("limits", [...])` in the flood tests."""
-    return FloodLimits(per_number=5, replies=100)
-
-
-@pytest.fixture
-async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monkeypatch, limits):
-    monkeypatch.setenv(TOKEN_ENV, fake_twilio.auth_token)
-    monkeypatch.setenv(SECRET_ENV, SECRET)
-    mailbox = Mailbox()
-    loop = asyncio.get_running_loop()
-    smtp = await loop.create_server(lambda: SMTP(mailbox, hostname="mx.test"), "127.0.0.1", 0)
-    smtp_port = smtp.sockets[0].getsockname()[1]
-
-    config = ServiceConfig(
-        path=tmp_path / "crieur.yaml",
-        name="Département de Loir-et-Cher",
-        sms_channel="sms",
-        email_channel="email",
-        twilio_auth_token_env=TOKEN_ENV,
-        secret_key_env=SECRET_ENV,
-    )
-    channels = {
+def citizen_channels(fake_twilio: Any, fake_mastodon: Any, fake_webhook: Any, smtp_port: int) -> dict[str, Any]:
+    """SMS, e-mail, Mastodon and webhook channels on the fakes and a local SMTP server, at 200/s each."""
+    return {
         "sms": TwilioChannel(
             "sms",
             {
@@ -172,6 +151,32 @@ async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monke
         ),
         "webhook": WebhookChannel("webhook", {"secret": fake_webhook.secret, "rate": 200, "allow": ["127.0.0.1"]}),
     }
+
+
+@pytest.fixture
+def limits() -> FloodLimits:
+    """Overridden by `@pytest.mark.parametrize("limits", [...])` in the flood tests."""
+    return FloodLimits(per_number=5, replies=100)
+
+
+@pytest.fixture
+async def world(store, fake_twilio, fake_mastodon, fake_webhook, tmp_path, monkeypatch, limits):
+    monkeypatch.setenv(TOKEN_ENV, fake_twilio.auth_token)
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    mailbox = Mailbox()
+    loop = asyncio.get_running_loop()
+    smtp = await loop.create_server(lambda: SMTP(mailbox, hostname="mx.test"), "127.0.0.1", 0)
+    smtp_port = smtp.sockets[0].getsockname()[1]
+
+    config = ServiceConfig(
+        path=tmp_path / "crieur.yaml",
+        name="Département de Loir-et-Cher",
+        sms_channel="sms",
+        email_channel="email",
+        twilio_auth_token_env=TOKEN_ENV,
+        secret_key_env=SECRET_ENV,
+    )
+    channels = citizen_channels(fake_twilio, fake_mastodon, fake_webhook, smtp_port)
     crieur = SimpleNamespace(
         config=config,
         store=store,

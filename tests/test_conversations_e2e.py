@@ -32,15 +32,21 @@ from alerts.metrics import Metrics
 from alerts.storage import DeliveryState
 from channels.base import Message
 from channels.bluesky import BlueskyChannel
-from channels.email import EmailChannel
 from channels.facebook import FacebookChannel
-from channels.mastodon import MastodonChannel
-from channels.twilio import TwilioChannel
-from channels.webhook import WebhookChannel
 from rules.competence import Directory
 from rules.fitting import sms_measure
 from rules.territories import load_territories
-from tests.test_citizens_e2e import DATA, MENTION, SECRET, SECRET_ENV, TOKEN_ENV, Mailbox, World, _authorities
+from tests.test_citizens_e2e import (
+    DATA,
+    MENTION,
+    SECRET,
+    SECRET_ENV,
+    TOKEN_ENV,
+    Mailbox,
+    World,
+    _authorities,
+    citizen_channels,
+)
 
 APP_SECRET_ENV = "CRIEUR_TEST_FACEBOOK_APP_SECRET"
 VERIFY_ENV = "CRIEUR_TEST_FACEBOOK_VERIFY_TOKEN"
@@ -116,51 +122,25 @@ async def conversation(
         facebook_verify_token_env=VERIFY_ENV,
         inbound_email=INBOUND,
     )
-    channels = {
-        "sms": TwilioChannel(
-            "sms",
-            {
-                "account_sid": fake_twilio.account_sid,
-                "auth_token": fake_twilio.auth_token,
-                "from": "+33757000041",
-                "api_base": fake_twilio.base_url,
-                "rate": 200,
-            },
-        ),
-        "email": EmailChannel(
-            "email",
-            {
-                "host": "127.0.0.1",
-                "port": smtp.sockets[0].getsockname()[1],
-                "starttls": False,
-                "from": "route41@departement-41.example",
-                "local_hostname": "crieur.test",
-                "rate": 200,
-            },
-        ),
-        "mastodon": MastodonChannel(
-            "mastodon", {"base_url": fake_mastodon.base_url, "access_token": "test-token", "rate": 200}
-        ),
-        "bluesky": BlueskyChannel(
-            "bluesky",
-            {
-                "identifier": fake_bluesky.identifier,
-                "app_password": fake_bluesky.password,
-                "service": fake_bluesky.base_url,
-                "rate": 200,
-            },
-        ),
-        "facebook": FacebookChannel(
-            "facebook",
-            {
-                "page_id": fake_facebook.page_id,
-                "page_token": fake_facebook.token,
-                "api_base": fake_facebook.base_url,
-                "rate": 200,
-            },
-        ),
-        "webhook": WebhookChannel("webhook", {"secret": fake_webhook.secret, "rate": 200, "allow": ["127.0.0.1"]}),
-    }
+    channels = citizen_channels(fake_twilio, fake_mastodon, fake_webhook, smtp.sockets[0].getsockname()[1])
+    channels["bluesky"] = BlueskyChannel(
+        "bluesky",
+        {
+            "identifier": fake_bluesky.identifier,
+            "app_password": fake_bluesky.password,
+            "service": fake_bluesky.base_url,
+            "rate": 200,
+        },
+    )
+    channels["facebook"] = FacebookChannel(
+        "facebook",
+        {
+            "page_id": fake_facebook.page_id,
+            "page_token": fake_facebook.token,
+            "api_base": fake_facebook.base_url,
+            "rate": 200,
+        },
+    )
     crieur = SimpleNamespace(
         config=config,
         store=store,
