@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -230,6 +231,74 @@ class _Held:
             await self.renewal
 
 
+class _Batch:
+    """A claimed batch handed to the senders: its sends still to finish, and their errors."""
+
+    def __init__(self, claimed: list[Delivery], held: _Held | None):
+        self.claimed = claimed
+        self.held = held
+        self.left = len(claimed)
+        self.errors: list[Exception] = []
+        self.finished = asyncio.Event()
+        if not claimed:
+            self.finished.set()
+
+    def one_done(self, error: Exception | None) -> None:
+        if error is not None:
+            self.errors.append(error)
+        self.left -= 1
+        if self.left == 0:
+            self.finished.set()
+
+
+class _Senders:
+    """`concurrency` tasks that send the deliveries of the batches handed to them, in order. A sender that
+    has finished a send takes the next delivery in the same turn of the event loop: a task started per send
+    once a slot was free left that slot idle for two turns, a tenth of the senders' time at full speed."""
+
+    def __init__(self, deliver: Callable[[Delivery, _Held | None], Awaitable[None]], concurrency: int, low: int = 0):
+        self._deliver = deliver
+        self._queue: asyncio.Queue[tuple[_Batch, Delivery]] = asyncio.Queue()
+        self._low = low
+        self._low_reached = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._sender()) for _ in range(max(1, concurrency))]
+
+    def hand(self, claimed: list[Delivery], held: _Held | None) -> _Batch:
+        batch = _Batch(claimed, held)
+        for delivery in claimed:
+            self._queue.put_nowait((batch, delivery))
+        return batch
+
+    async def low(self, batch: _Batch) -> None:
+        """Until no more than `low` deliveries wait for a sender, or `batch` is finished."""
+        while self._queue.qsize() > self._low and not batch.finished.is_set():
+            self._low_reached.clear()
+            waiting = asyncio.ensure_future(self._low_reached.wait())
+            finished = asyncio.ensure_future(batch.finished.wait())
+            await asyncio.wait({waiting, finished}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            finished.cancel()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _sender(self) -> None:
+        while True:
+            batch, delivery = await self._queue.get()
+            if self._queue.qsize() <= self._low:
+                self._low_reached.set()
+            error: Exception | None = None
+            try:
+                await self._deliver(delivery, batch.held)
+            except LeaseLost as exc:  # another worker holds it now, and decides its fate
+                log.warning("%s", exc)
+            except Exception as exc:  # raised once the batch's other sends are done
+                error = exc
+            batch.one_done(error)
+
+
 class DeliveryWorker:
     """One worker process's share of the outbox: a task per channel, so a slow provider never holds up
     another."""
@@ -314,57 +383,77 @@ class DeliveryWorker:
 
     async def _channel_loop(self, name: str) -> None:
         """Batch after batch, through `concurrency` senders shared by consecutive batches. The next batch is
-        claimed once the last sends of the current one have started, and its sends start as soon as senders
-        free up: the provider never waits for the database, nor for the slowest send of a batch. At most two
-        batches are in hand; each one's leases are renewed from its claim until its last send is recorded."""
-        senders = asyncio.Semaphore(self.settings.concurrency)
+        claimed once few deliveries of the current one still wait for a sender (`_low_water`), and its
+        sends start as soon as senders free up: the provider never waits for the database, nor for the
+        slowest send of a batch. Each batch's leases are renewed from its claim until its last send is
+        recorded."""
+        senders = _Senders(functools.partial(self._deliver, name), self.settings.concurrency, self._low_water(name))
         batches: set[asyncio.Task[None]] = set()
         ahead: asyncio.Task[_Held] | None = None
-        while not self._stopping.is_set():
-            try:
-                next_batch, ahead = ahead, None
-                held = await (next_batch if next_batch is not None else self._claim_held(name))
-                if held.claimed:
-                    all_started = asyncio.Event()
-                    batch = asyncio.create_task(self._send_batch(name, held, senders, all_started.set))
-                    batches.add(batch)
-                    batch.add_done_callback(batches.discard)
-                    started = asyncio.create_task(all_started.wait())
-                    await asyncio.wait({batch, started}, return_when=asyncio.FIRST_COMPLETED)
-                    started.cancel()
-                    if not self._stopping.is_set():
-                        ahead = asyncio.create_task(self._claim_held(name))
-                else:
-                    await held.release()
-                worked = bool(held.claimed)
-            except Exception:  # a database hiccup (PostgreSQL restart): log, wait, go on
-                log.exception("worker %s: channel %s loop error", self.worker_id, name)
-                worked = False
-                await asyncio.sleep(1.0)
-            if not worked and not self._stopping.is_set():
-                wait = asyncio.ensure_future(self.outbox.wait_for_work(self.settings.idle_wait))
-                stop = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
-                for task in (wait, stop):
-                    task.cancel()
-        await asyncio.gather(*batches, return_exceptions=True)  # the sends under way finish
+        try:
+            while not self._stopping.is_set():
+                try:
+                    next_batch, ahead = ahead, None
+                    held = await (next_batch if next_batch is not None else self._claim_held(name))
+                    if held.claimed:
+                        batch = self._hand(senders, held.claimed, held)
+                        finishing = asyncio.create_task(self._finish_batch(name, batch))
+                        batches.add(finishing)
+                        finishing.add_done_callback(batches.discard)
+                        await senders.low(batch)
+                        if not self._stopping.is_set():
+                            ahead = asyncio.create_task(self._claim_held(name))
+                    else:
+                        await held.release()
+                    worked = bool(held.claimed)
+                except Exception:  # a database hiccup (PostgreSQL restart): log, wait, go on
+                    log.exception("worker %s: channel %s loop error", self.worker_id, name)
+                    worked = False
+                    await asyncio.sleep(1.0)
+                if not worked and not self._stopping.is_set():
+                    wait = asyncio.ensure_future(self.outbox.wait_for_work(self.settings.idle_wait))
+                    stop = asyncio.ensure_future(self._stopping.wait())
+                    await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    for task in (wait, stop):
+                        task.cancel()
+            await asyncio.gather(*batches, return_exceptions=True)  # the sends handed out finish
+        finally:
+            await senders.close()
         if ahead is not None:  # claimed but not sent: run() gives its leases back
             with contextlib.suppress(Exception):
                 unsent = await ahead
                 self.withheld.forget(d.id for d in unsent.claimed)
                 await unsent.release()
 
-    async def _send_batch(
-        self, name: str, held: "_Held", senders: asyncio.Semaphore, all_started: Callable[[], None]
-    ) -> None:
-        """A claimed batch sent in the background of the channel loop; its errors are logged here."""
+    def _low_water(self, channel_name: str) -> int:
+        """Deliveries still waiting for a sender when the next batch is claimed: enough to keep the senders
+        busy while the claim runs, and at most half a batch, so that no more than about two batches are in
+        hand (a slow channel's senders wait for its rate with a delivery each)."""
+        return min(self.settings.concurrency, self._batch_size(channel_name) // 2)
+
+    def _hand(self, senders: _Senders, claimed: list[Delivery], held: _Held | None) -> _Batch:
+        self.withheld.expect(d.id for d in claimed)
+        return senders.hand(claimed, held)
+
+    async def _finish_batch(self, name: str, batch: _Batch) -> None:
+        """Once a batch's sends are done: record them, and give its leases up; its errors are logged here."""
         try:
-            await self._process(name, held.claimed, all_started=all_started, held=held, senders=senders)
+            await self._settle(batch)
         except Exception:  # a database hiccup while recording: what was not recorded is retried in doubt
             log.exception("worker %s: channel %s batch error", self.worker_id, name)
         finally:
-            all_started()  # an error before the last send started must not hold up the loop
-            await held.release()
+            if batch.held is not None:
+                await batch.held.release()
+
+    async def _settle(self, batch: _Batch) -> None:
+        """Wait for a batch's sends, record them, and raise the first error one of them raised."""
+        try:
+            await batch.finished.wait()
+        finally:
+            self.withheld.forget(d.id for d in batch.claimed)
+        await self.flush()
+        if batch.errors:
+            raise batch.errors[0]
 
     async def _claim_held(self, name: str) -> "_Held":
         """Claim a batch, and keep renewing its leases until `release()`."""
@@ -378,51 +467,15 @@ class DeliveryWorker:
             held.renewal = asyncio.create_task(self._renew_leases([d.id for d in claimed], held))
         return held
 
-    async def _process(
-        self,
-        name: str,
-        claimed: list[Delivery],
-        all_started: Callable[[], None] | None = None,
-        held: _Held | None = None,
-        senders: asyncio.Semaphore | None = None,
-    ) -> None:
-        """Send a claimed batch (a database error in one of the sends is raised after the others are
-        done); its leases are renewed meanwhile (`_claim_held`), so a slow provider never lets another
-        worker take a delivery this one is still sending. `all_started` is called once the last send has
-        started. `senders` bounds the sends in flight (by default, `concurrency` for this batch alone)."""
-        semaphore = senders or asyncio.Semaphore(self.settings.concurrency)
-        self.withheld.expect(d.id for d in claimed)
-        errors: list[Exception] = []
-        sending: set[asyncio.Task[None]] = set()
-
-        async def one(delivery: Delivery) -> None:
-            try:
-                await self._deliver(name, delivery, held)
-            except LeaseLost as exc:  # another worker holds it now, and decides its fate
-                log.warning("worker %s: %s", self.worker_id, exc)
-            except Exception as exc:  # raised once the others are done
-                errors.append(exc)
-            finally:
-                semaphore.release()
-
+    async def _process(self, name: str, claimed: list[Delivery], held: _Held | None = None) -> None:
+        """Send a claimed batch through senders of its own (a database error in one of the sends is raised
+        after the others are done); its leases are renewed meanwhile (`_claim_held`), so a slow provider
+        never lets another worker take a delivery this one is still sending."""
+        senders = _Senders(functools.partial(self._deliver, name), self.settings.concurrency)
         try:
-            for delivery in claimed:  # a task for a send only once a sender is free for it
-                await semaphore.acquire()
-                task = asyncio.create_task(one(delivery))
-                sending.add(task)
-                task.add_done_callback(sending.discard)
-            if all_started is not None:
-                all_started()
-            await asyncio.gather(*sending)
-        except asyncio.CancelledError:
-            for task in sending:
-                task.cancel()
-            raise
+            await self._settle(self._hand(senders, claimed, held))
         finally:
-            self.withheld.forget(d.id for d in claimed)
-        await self.flush()
-        if errors:
-            raise errors[0]
+            await senders.close()
 
     async def _renew_leases(self, ids: list[int], held: _Held) -> None:
         while not held.done.is_set():

@@ -15,7 +15,9 @@ Each round runs, one after the other (interleaved, so a machine that gets busier
 The workers send 64 at a time in all (each of W workers 64 / W), as many as the plain client's connections:
 with 64 each, two workers kept 128 requests in flight and the fake provider, on its one core, answered each
 message at a higher cost to everyone (10–30 % fewer messages a second in the same minutes).
-A Crieur figure's ratio is taken against the mean of the two limit runs around it. Every scenario checks
+A Crieur figure's ratio is taken against the mean of the two limit runs around it. Each scenario also
+prints the CPU time each kind of process spent per message (workers, provider, database server, and this
+process: the plain client, or the progress polling), from /proc: where the 2 cores go. Every scenario checks
 that the fake accepted exactly N messages. Figures are min/median/max over the rounds; the last line is
 `fan-out/limit: sqlite R postgresql R` (medians). Goals are printed, not asserted: 2 cores here are shared
 by the workers, the fake provider and the database.
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import Callable
 
 import aiohttp
 
@@ -70,9 +73,57 @@ async def accepted_on_stop(proc: Proc) -> int:
     return int(line.split(",")[1].split()[0])
 
 
-async def plain_client(n: int, logs: pathlib.Path) -> float:
-    """messages/s of a plain aiohttp client posting N Twilio forms over 64 keep-alive connections."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (Linux /proc), in seconds; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends and background workers)."""
+    pids = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+class CpuMeter:
+    """CPU µs per message spent by each kind of process between `start` and `stop`. A kind's processes are
+    listed again at `stop` (a database server starts a backend per new connection); one that ended in
+    between is not counted."""
+
+    def __init__(self, kinds: dict[str, Callable[[], list[int]]]):
+        self.kinds = kinds
+        self.before: dict[int, float] = {}
+        self.before_self = 0.0
+
+    def start(self) -> None:
+        self.before = {pid: cpu_seconds(pid) for pids in self.kinds.values() for pid in pids()}
+        self.before_self = time.process_time()
+
+    def stop(self, n: int) -> dict[str, float]:
+        used = {
+            kind: sum(cpu_seconds(pid) - self.before.get(pid, 0.0) for pid in pids()) / n * 1e6
+            for kind, pids in self.kinds.items()
+        }
+        used["bench"] = (time.process_time() - self.before_self) / n * 1e6
+        return used
+
+
+async def plain_client(n: int, logs: pathlib.Path) -> dict:
+    """messages/s of a plain aiohttp client posting N Twilio forms over 64 keep-alive connections, and CPU µs
+    per message of the client and of the fake."""
     fake, api = await start_fake(logs)
+    meter = CpuMeter({"provider": lambda: [fake.pid]})
     url = f"{api}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
     todo = iter(range(n))
@@ -86,13 +137,15 @@ async def plain_client(n: int, logs: pathlib.Path) -> float:
                         await response.read()
                         assert response.status == 201, response.status
 
+            meter.start()
             started = time.perf_counter()
             await asyncio.gather(*(post_some() for _ in range(CONNECTIONS)))
             seconds = time.perf_counter() - started
+            cpu = meter.stop(n)
     finally:
         accepted = await accepted_on_stop(fake)
     assert accepted == n, f"plain client: the fake accepted {accepted} of {n}"
-    return n / seconds
+    return {"rate": n / seconds, "cpu": cpu}
 
 
 async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Path) -> dict:
@@ -122,9 +175,14 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
             )
         for proc in procs:
             await proc.wait_line("worker ready")
+        meter = CpuMeter(
+            {"workers": lambda: [proc.pid for proc in procs], "provider": lambda: [fake.pid]}
+            | ({"database": database_pids} if db_url.startswith("postgres") else {})
+        )
         started = time.perf_counter()
         queued = await store.enqueue_subscribers(1, "sms", ["41"], "Alert", TEXT)
         enqueued = time.perf_counter()
+        meter.start()
         assert queued == n, f"{label}: {queued} queued instead of {n}"
         deadline = enqueued + max(120.0, n / 100)
         while await store.db.fetchval(PENDING):  # through the partial indexes: cheap whatever the backlog
@@ -132,6 +190,7 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
                 raise SystemExit(f"{label}: not all of {n} sent before the deadline")
             await asyncio.sleep(0.1)
         done = time.perf_counter()
+        cpu = meter.stop(n)
         sent = int(await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"))
         assert sent == n, f"{label}: {sent} sent of {n}"
         peak = max(peak_rss_mib(proc.pid) for proc in procs)
@@ -141,7 +200,7 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
         await store.close()
     accepted = await accepted_on_stop(fake)
     assert accepted == n, f"{label}: the provider accepted {accepted} messages for {n} deliveries"
-    return {"enqueue": enqueued - started, "rate": n / (done - enqueued), "rss": peak}
+    return {"enqueue": enqueued - started, "rate": n / (done - enqueued), "rss": peak, "cpu": cpu}
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -182,23 +241,26 @@ def spread(values: list[float], fmt: str) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     n = args.subscribers
-    limits: list[float] = []
+    plain: list[dict] = []
     runs: dict[str, list[dict]] = {"sqlite": [], "postgresql": []}
+
+    async def limit() -> float:
+        plain.append(await plain_client(n, logs))
+        return statistics.mean(run["rate"] for run in plain[-2:])
+
     with tempfile.TemporaryDirectory(prefix="crieur-bench-") as tmp:
         logs = pathlib.Path(tmp)
-        limits.append(await plain_client(n, logs))
+        await limit()
         for round_ in range(args.rounds):
             result = await crieur("SQLite", f"sqlite:///{logs / f'crieur-{round_}.db'}", 1, n, logs)
-            limits.append(await plain_client(n, logs))
-            result["ratio"] = result["rate"] / statistics.mean(limits[-2:])
+            result["ratio"] = result["rate"] / await limit()
             runs["sqlite"].append(result)
             if args.pg_workers:
                 result = await postgresql(args.pg_workers, n, logs)
-                limits.append(await plain_client(n, logs))
-                result["ratio"] = result["rate"] / statistics.mean(limits[-2:])
+                result["ratio"] = result["rate"] / await limit()
                 runs["postgresql"].append(result)
             print(
-                f"round {round_ + 1}: limit {limits[-1]:,.0f}/s, "
+                f"round {round_ + 1}: limit {plain[-1]['rate']:,.0f}/s, "
                 + ", ".join(f"{name} {r[-1]['rate']:,.0f}/s ({r[-1]['ratio']:.2f})" for name, r in runs.items() if r),
                 file=sys.stderr,
                 flush=True,
@@ -208,7 +270,10 @@ async def main(args: argparse.Namespace) -> None:
         f"\nFan-out of {n:,} SMS to a fake Twilio process (counting mode), {os.cpu_count()} cores, "
         f"{args.rounds} interleaved rounds: min  median  max\n"
     )
-    print(f"{'plain aiohttp client, 64 connections':<42}{spread(limits, '7,.0f')} msg/s   the limit")
+    print(
+        f"{'plain aiohttp client, 64 connections':<42}{spread([r['rate'] for r in plain], '7,.0f')} msg/s   the limit"
+    )
+    print(f"{'  CPU per message':<42}{cpu_line(plain)}")
     labels = {
         "sqlite": "Crieur, SQLite, 1 process",
         "postgresql": f"Crieur, PostgreSQL, {args.pg_workers} process{'es' if args.pg_workers > 1 else ''}",
@@ -220,6 +285,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{'  / limit':<42}{spread([r['ratio'] for r in results], '7.2f')}         goal >= 0.80")
         print(f"{'  enqueue of N deliveries':<42}{spread([r['enqueue'] for r in results], '7.2f')} s")
         print(f"{'  peak RSS of a worker process':<42}{spread([r['rss'] for r in results], '7.0f')} MiB")
+        print(f"{'  CPU per message':<42}{cpu_line(results)}")
     medians = {
         name: statistics.median(r["ratio"] for r in results) if results else float("nan")
         for name, results in runs.items()
@@ -227,6 +293,13 @@ async def main(args: argparse.Namespace) -> None:
     if args.backlogs:
         await backlogs(args)
     print(f"fan-out/limit: sqlite {medians['sqlite']:.2f} postgresql {medians['postgresql']:.2f}")
+
+
+def cpu_line(results: list[dict]) -> str:
+    """Median CPU µs per message of each kind of process ("bench" is this process: the plain client itself,
+    or the progress polling while Crieur sends)."""
+    kinds = results[0]["cpu"].keys()
+    return ", ".join(f"{kind} {statistics.median(r['cpu'][kind] for r in results):.0f}" for kind in kinds) + " µs"
 
 
 async def backlogs(args: argparse.Namespace) -> None:
@@ -237,14 +310,18 @@ async def backlogs(args: argparse.Namespace) -> None:
         logs = pathlib.Path(tmp)
         for n in sizes:
             result = await crieur("SQLite", f"sqlite:///{logs / f'backlog-{n}.db'}", 1, n, logs)
-            print(
-                f"  SQLite      {n:>9,} queued: {result['rate']:7,.0f} msg/s, worker peak RSS {result['rss']:.0f} MiB"
-            )
+            print(f"  SQLite      {n:>9,} queued: {backlog_line(result)}", flush=True)
             if args.pg_workers:
                 result = await postgresql(args.pg_workers, n, logs)
-                print(
-                    f"  PostgreSQL  {n:>9,} queued: {result['rate']:7,.0f} msg/s, worker peak RSS {result['rss']:.0f} MiB"
-                )
+                print(f"  PostgreSQL  {n:>9,} queued: {backlog_line(result)}", flush=True)
+
+
+def backlog_line(result: dict) -> str:
+    return (
+        f"{result['rate']:7,.0f} msg/s, worker peak RSS {result['rss']:.0f} MiB, CPU per message "
+        + ", ".join(f"{kind} {us:.0f}" for kind, us in result["cpu"].items())
+        + " µs"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -305,3 +305,63 @@ async def test_the_next_batch_goes_out_while_a_slow_send_of_the_last_one_is_unde
         await running
     assert sorted(m.recipient for m in channel.sent) == sorted(d.recipient for d in deliveries)
     assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 12
+
+
+class Slow(Recorder):
+    """Each send takes 10 ms."""
+
+    async def send(self, message: Message) -> Receipt:
+        await asyncio.sleep(0.01)
+        return await super().send(message)
+
+
+async def test_senders_take_the_next_delivery_themselves_instead_of_a_task_per_send(store):
+    """300 deliveries through 4 senders start a handful of tasks, not one per send: a sender that has
+    finished takes the next delivery at once (a task per send left its slot idle for two turns of the loop)."""
+    await store.enqueue(rows(300))
+    worker = DeliveryWorker(
+        store, {"sms": Recorder()}, worker_id="w", settings=WorkerSettings(batch=100, concurrency=4)
+    )
+    loop = asyncio.get_running_loop()
+    started = 0
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        nonlocal started
+        started += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        await worker.drain()
+    finally:
+        loop.set_task_factory(None)
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 300
+    assert started < 100, started
+
+
+async def test_the_next_batch_is_claimed_while_deliveries_of_the_current_one_still_wait_for_a_sender(store):
+    """The claim of the next batch runs while the senders still have deliveries of the current batch to take
+    (half a batch at most, `concurrency` at most), so they do not wait for the database between batches."""
+    await store.enqueue(rows(16))
+    channel = Slow()
+    settings = WorkerSettings(batch=8, concurrency=2, idle_wait=0.05)
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=settings)
+    claim = worker._claim
+    sent_at_claims: list[int] = []
+
+    async def watched(name: str) -> Any:
+        sent_at_claims.append(len(channel.sent))
+        return await claim(name)
+
+    worker._claim = watched  # type: ignore[method-assign]
+    running = asyncio.create_task(worker.run())
+    try:
+        deadline = time.monotonic() + 10
+        while len(channel.sent) < 16 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    finally:
+        worker.stop()
+        await running
+    assert len(channel.sent) == 16
+    # Second claim: two of the first batch's eight still waited (2 in flight, 4 sent), not all started (6 sent).
+    assert sent_at_claims[1] <= 5, sent_at_claims
