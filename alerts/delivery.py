@@ -231,6 +231,16 @@ class _Held:
             await self.renewal
 
 
+async def _first_of(*waits: Awaitable[Any]) -> None:
+    """Until the first of `waits` is done; the others are cancelled, also when the caller is."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 class _Batch:
     """A claimed batch handed to the senders: its sends still to finish, and their errors."""
 
@@ -273,16 +283,18 @@ class _Senders:
         """Until no more than `low` deliveries wait for a sender, or `batch` is finished."""
         while self._queue.qsize() > self._low and not batch.finished.is_set():
             self._low_reached.clear()
-            waiting = asyncio.ensure_future(self._low_reached.wait())
-            finished = asyncio.ensure_future(batch.finished.wait())
-            await asyncio.wait({waiting, finished}, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            finished.cancel()
+            await _first_of(self._low_reached.wait(), batch.finished.wait())
 
     async def close(self) -> None:
+        """Stop the senders. Normally they are idle by then; when the worker is cancelled, the sends under
+        way are cancelled and the deliveries no sender took end their batch all the same, so that nothing
+        waits for them (the worker gives their leases back)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            batch, _ = self._queue.get_nowait()
+            batch.one_done(None)
 
     async def _sender(self) -> None:
         while True:
@@ -296,7 +308,8 @@ class _Senders:
                 log.warning("%s", exc)
             except Exception as exc:  # raised once the batch's other sends are done
                 error = exc
-            batch.one_done(error)
+            finally:  # cancelled too: its batch must not wait for it
+                batch.one_done(error)
 
 
 class DeliveryWorker:
@@ -411,11 +424,7 @@ class DeliveryWorker:
                     worked = False
                     await asyncio.sleep(1.0)
                 if not worked and not self._stopping.is_set():
-                    wait = asyncio.ensure_future(self.outbox.wait_for_work(self.settings.idle_wait))
-                    stop = asyncio.ensure_future(self._stopping.wait())
-                    await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in (wait, stop):
-                        task.cancel()
+                    await _first_of(self.outbox.wait_for_work(self.settings.idle_wait), self._stopping.wait())
             await asyncio.gather(*batches, return_exceptions=True)  # the sends handed out finish
         finally:
             await senders.close()

@@ -365,3 +365,24 @@ async def test_the_next_batch_is_claimed_while_deliveries_of_the_current_one_sti
     assert len(channel.sent) == 16
     # Second claim: two of the first batch's eight still waited (2 in flight, 4 sent), not all started (6 sent).
     assert sent_at_claims[1] <= 5, sent_at_claims
+
+
+async def test_a_worker_cancelled_mid_send_leaves_no_task_waiting_and_gives_its_leases_back(store):
+    """A worker cancelled while a send hangs (a provider that never answers, past the service's grace): the
+    sends under way are cancelled, no batch waits for them any more, and the deliveries go back to the queue."""
+    await store.enqueue(rows(6))
+    channel = Held({r.recipient for r in rows(6)})  # every send hangs
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=WorkerSettings(batch=6, concurrency=2))
+    before = asyncio.all_tasks()
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(channel.holding.wait(), 5)
+    running.cancel()
+    try:
+        await running
+    except asyncio.CancelledError:
+        pass
+    await asyncio.sleep(0.05)
+    left = [t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()]
+    assert left == [], left
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sending'") == 0
+    assert channel.sent == []
