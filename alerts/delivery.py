@@ -272,6 +272,7 @@ class _Senders:
         self._low = low
         self._low_reached = asyncio.Event()
         self._tasks = [asyncio.create_task(self._sender()) for _ in range(max(1, concurrency))]
+        self.interrupted: list[int] = []  # deliveries whose send was cancelled under way
 
     def hand(self, claimed: list[Delivery], held: _Held | None) -> _Batch:
         batch = _Batch(claimed, held)
@@ -308,6 +309,9 @@ class _Senders:
                 log.warning("%s", exc)
             except Exception as exc:  # raised once the batch's other sends are done
                 error = exc
+            except asyncio.CancelledError:
+                self.interrupted.append(delivery.id)
+                raise
             finally:  # cancelled too: its batch must not wait for it
                 batch.one_done(error)
 
@@ -337,6 +341,7 @@ class DeliveryWorker:
         self._sent: list[tuple[int, str, str]] = []
         self._last_flush = time.monotonic()
         self._flush_lock = asyncio.Lock()
+        self._interrupted: list[int] = []  # sends cancelled under way (the worker was cancelled): in doubt
         # A batch is claimed before some of its numbers may send STOP, or before a newer version of its
         # alert comes: nothing goes to a number once `Store.opt_out` has returned, nor an old version once
         # the newer one is queued. One query a moment answers both questions for every send that asks.
@@ -354,6 +359,8 @@ class DeliveryWorker:
         finally:
             await asyncio.gather(*(bucket.idle() for bucket in self.buckets.values()))
             await self.flush()
+            await self.outbox.mark_in_doubt(self.worker_id, self._interrupted)
+            self._interrupted.clear()
             released = await self.outbox.release(self.worker_id)
             if released:
                 log.info("worker %s released %d leases", self.worker_id, released)
@@ -428,6 +435,7 @@ class DeliveryWorker:
             await asyncio.gather(*batches, return_exceptions=True)  # the sends handed out finish
         finally:
             await senders.close()
+            self._interrupted += senders.interrupted
         if ahead is not None:  # claimed but not sent: run() gives its leases back
             with contextlib.suppress(Exception):
                 unsent = await ahead

@@ -363,6 +363,11 @@ class Outbox:
         if count == 0:
             raise LeaseLost(f"delivery {delivery.key} is no longer held by worker {worker}")
 
+    async def mark_in_doubt(self, worker: str, ids: Sequence[int]) -> None:
+        """These deliveries' sends were cancelled under way: whoever sends them next asks the provider first."""
+        for delivery_id in ids:
+            await self.db.execute(SQL["mark_in_doubt"], delivery_id, worker)
+
     async def release(self, worker: str) -> int:
         """Give back the leases of a worker that stops cleanly (nothing of them is in flight)."""
         return await self.db.execute(SQL["release"], worker, time.time())

@@ -105,6 +105,12 @@ UPDATE deliveries
 SET state = $3, last_error = $4, lease_until = NULL, updated_at = $5
 WHERE id = $1 AND state = 'sending' AND worker = $2;
 
+-- mark_in_doubt --
+-- A send cancelled under way (its worker was cancelled, not stopped): the provider may have accepted it, so
+-- whoever sends it next asks first. $1 id, $2 worker.
+UPDATE deliveries SET in_doubt = 1
+WHERE id = $1 AND CASE WHEN state = 'sending' THEN worker END = $2;
+
 -- release --
 -- A worker stopping cleanly gives back its leases, and the attempts they counted.
 UPDATE deliveries
