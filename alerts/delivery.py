@@ -28,7 +28,7 @@ from tenacity import RetryCallState, wait_exponential_jitter
 from channels.base import Channel, DeliveryError, Message, PermanentError, RateLimited, Receipt
 
 from .errors import LeaseLost
-from .shared_limits import provider_bucket
+from .shared_limits import SharedBucket, provider_bucket
 from .storage import SETTLE, Delivery, DeliveryState, Store
 
 log = logging.getLogger("crieur.delivery")
@@ -122,8 +122,8 @@ class Gate(Generic[K, V]):
             self._expected.pop(subject, None)
             self._known.pop(subject, None)
 
-    async def answer(self, subject: K, *, last: bool = False) -> V | None:
-        """The answer for `subject`; `last`: no more questions about it will come (it is forgotten)."""
+    async def answer(self, subject: K) -> V | None:
+        """The answer for `subject` (`forget` it when no more questions about it will come)."""
         asked = time.monotonic()
         known = self._known.get(subject)
         if known is not None and known[1] >= asked - self.freshness:
@@ -138,8 +138,6 @@ class Gate(Generic[K, V]):
             self._query()
             answer = await asyncio.shield(future)
         self._served += 1
-        if last:
-            self.forget((subject,))
         return answer
 
     def _query(self) -> None:
@@ -220,9 +218,14 @@ class _Held:
     renewal: asyncio.Task[None] | None = None
     valid_until: float = math.inf
     margin: float = 0.0
+    renewed: set[int] | None = None  # the ids the last renewal extended (None: all, none was needed yet)
 
-    def holds(self) -> bool:
-        """Whether a send started now is still safely within the leases."""
+    def holds(self, delivery_id: int) -> bool:
+        """Whether a send of this delivery started now is still safely within its lease. A delivery the last
+        renewal did not extend was taken by another worker while this one's lease had lapsed (a renewal held
+        up by the database): the next renewal's success does not give it back."""
+        if self.renewed is not None and delivery_id not in self.renewed:
+            return False
         return time.monotonic() < self.valid_until - self.margin
 
     async def release(self) -> None:
@@ -503,11 +506,13 @@ class DeliveryWorker:
                 pass
             started = time.monotonic()
             try:
-                await self.outbox.renew(self.worker_id, ids, self.settings.lease)
+                renewed = await self.outbox.renew(self.worker_id, ids, self.settings.lease)
             except Exception as exc:  # the lease may lapse: the sends stop (`_Held.holds`), recovery takes over
                 log.warning("worker %s could not renew its leases: %s", self.worker_id, exc)
             else:
+                held.renewed = renewed
                 held.valid_until = started + self.settings.lease
+                ids = [i for i in ids if i in renewed]
 
     async def _deliver(self, name: str, delivery: Delivery, held: _Held | None = None) -> None:
         channel = self.channels[name]
@@ -526,10 +531,21 @@ class DeliveryWorker:
         if bucket.must_wait():  # no share of the send budget for a delivery that will not be sent
             if await self._withheld(name, delivery):
                 return
-        await bucket.acquire()
-        if await self._withheld(name, delivery, last=True):  # asked after the token: a newer version may have come
-            return
-        if held is not None and not held.holds():  # left as it is: whoever takes it next decides, in doubt
+        try:
+            for last_try in (False, True):
+                await bucket.acquire()
+                taken = time.monotonic()
+                if await self._withheld(name, delivery):  # asked after the token: a newer version may have come
+                    return
+                if last_try or time.monotonic() - taken <= SharedBucket.LATE_SLOT:
+                    break
+                # The answer needed a query that took long (a busy database or event loop): sent now, the
+                # send would reach the provider with those of the next tokens, above the rate for that
+                # second. The token is let go, as the budget drops a slot long gone, and a new one taken.
+                self.on_event("late token", {"channel": name})
+        finally:
+            self.withheld.forget((delivery.id,))
+        if held is not None and not held.holds(delivery.id):  # left as it is: whoever takes it next decides, in doubt
             raise LeaseLost(f"delivery {delivery.key}: the lease of worker {self.worker_id} may have lapsed")
         try:
             receipt = await channel.send(message)
@@ -543,11 +559,10 @@ class DeliveryWorker:
         else:
             await self._record_sent(delivery, receipt)
 
-    async def _withheld(self, name: str, delivery: Delivery, last: bool = False) -> bool:
+    async def _withheld(self, name: str, delivery: Delivery) -> bool:
         """Whether a newer version of its alert replaced the delivery, or its recipient opted out (on a
-        channel that sends to people): then it ends *cancelled* and True is returned. `last`: the question
-        asked just before sending."""
-        why = await self.withheld.answer(delivery.id, last=last)
+        channel that sends to people): then it ends *cancelled* and True is returned."""
+        why = await self.withheld.answer(delivery.id)
         if why == "opt-out" and not (delivery.recipient and self.channels[name].per_recipient):
             why = None
         if why is None:

@@ -50,6 +50,13 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.late_tokens = Counter(
+            "crieur_delivery_late_tokens",
+            "Send-budget tokens let go because the last check before the send came too late to use them"
+            " (a busy database or event loop); a new token was taken",
+            ["channel"],
+            registry=r,
+        )
         self.fetches = Counter(
             "crieur_source_fetches", "Source polls by outcome (ok, error)", ["source", "outcome"], registry=r
         )
@@ -104,9 +111,11 @@ class Metrics:
     # ------------------------------------------------------------------ hooks
 
     def delivery_event(self, kind: str, data: Mapping[str, Any]) -> None:
-        """DeliveryWorker's on_event: kind is sent / retry / failed / dead; data["channel"]."""
+        """DeliveryWorker's on_event: kind is sent / retry / failed / dead / late token; data["channel"]."""
         if kind in DELIVERY_OUTCOMES:
             self.deliveries.labels(str(data.get("channel", "")), kind).inc()
+        elif kind == "late token":
+            self.late_tokens.labels(str(data.get("channel", ""))).inc()
 
     def fetch(self, source: str, seconds: float, ok: bool) -> None:
         self.fetches.labels(source, "ok" if ok else "error").inc()

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
+from alerts.shared_limits import Rate
 from alerts.storage import NewDelivery
 from channels.base import Channel, Limits, Message, PermanentError, RateLimited, Receipt, TransientError
 
@@ -223,6 +224,48 @@ async def test_a_worker_whose_lease_renewals_fail_stops_sending_before_another_m
     assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
 
 
+async def test_a_renewal_after_a_lapse_does_not_give_back_the_deliveries_another_worker_took_meanwhile(store):
+    """Worker 1's renewal fails once (PostgreSQL ends it as a deadlock after a second's wait), its leases
+    lapse, and worker 2 takes its unsent deliveries in doubt. Worker 1's next renewal succeeds, for none of
+    them: worker 1 must not send them (it did, trusting the renewal for its whole batch, and worker 2, finding
+    nothing at the provider yet, sent them too)."""
+    await store.enqueue(rows(40))
+    sent: list[Message] = []
+    accepted: dict[str, Receipt] = {}
+    settings = WorkerSettings(lease=0.9, concurrency=1, batch=40, idle_wait=0.05, retry_initial=0.01)
+    first = DeliveryWorker(store, {"sms": SharedProvider(sent, accepted)}, worker_id="w1", settings=settings)
+    first.buckets["sms"].rate = Rate(20.0)  # a send every 50 ms: 40 outlast the lease
+    second = DeliveryWorker(store, {"sms": SharedProvider(sent, accepted)}, worker_id="w2", settings=settings)
+    renew = store.outbox.renew
+    renewals = 0
+    taken: list[Any] = []
+    sent_when_taken: list[int] = []
+
+    async def lapsing_renewal(worker: str, ids: list[int], lease: float) -> set[int]:
+        nonlocal renewals
+        renewals += 1
+        if renewals == 2:  # past the lease: worker 2 takes what worker 1 has not recorded as sent
+            await asyncio.sleep(0.4)
+            taken.append(await second._claim_held("sms"))
+            sent_when_taken.append(len(sent))
+        if renewals <= 2:
+            raise ConnectionError("deadlock detected")
+        return await renew(worker, ids, lease)
+
+    first.outbox = copy.copy(store.outbox)
+    first.outbox.renew = lapsing_renewal  # type: ignore[method-assign]
+    held = await first._claim_held("sms")
+    await first._process("sms", held.claimed, held=held)
+    await held.release()
+    assert renewals >= 3 and taken, renewals
+    assert len(sent) == sent_when_taken[0], "worker 1 sent deliveries worker 2 held"
+
+    await second._process("sms", taken[0].claimed, held=taken[0])  # in doubt: the provider is asked first
+    await taken[0].release()
+    assert sorted(m.recipient for m in sent) == sorted(r.recipient for r in rows(40))  # each exactly once
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
+
+
 class Held(Recorder):
     """Records each send; a send to a number in `hold` waits until `release` is set."""
 
@@ -388,3 +431,52 @@ async def test_a_worker_cancelled_mid_send_leaves_no_task_waiting_and_gives_its_
     states = [(d.state.value, d.in_doubt) for d in await store.deliveries()]
     assert sorted(states) == [("queued", False)] * 4 + [("queued", True)] * 2  # 2 senders were under way
     assert channel.sent == []
+
+
+class Timed(Recorder):
+    """Records, for each send, how long ago its sender took its token (`tokens`: task -> token time)."""
+
+    def __init__(self, rate: float):
+        super().__init__(rate=rate)
+        self.tokens: dict[asyncio.Task[Any] | None, float] = {}
+        self.after_token: list[float] = []
+
+    async def send(self, message: Message) -> Receipt:
+        self.after_token.append(time.monotonic() - self.tokens[asyncio.current_task()])
+        return await super().send(message)
+
+
+async def test_a_send_whose_last_check_waited_on_a_stalled_query_takes_a_new_token_rather_than_go_late(store):
+    """The "may this still go?" query stalls for 100 ms once, mid-flow (a busy database): the sends that took
+    their tokens meanwhile would all go at once when it answers, above the rate for that moment, as a provider
+    counts it. They let those tokens go and take new ones instead, so every send leaves close to its token."""
+    await store.enqueue(rows(200))
+    channel = Timed(rate=200.0)
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=WorkerSettings(batch=100, concurrency=16))
+    late: list[str] = []
+    worker.on_event = lambda kind, data: late.append(kind) if kind == "late token" else None
+    bucket = worker.buckets["sms"]
+    acquire = bucket.acquire
+
+    async def timed_acquire() -> None:
+        await acquire()
+        channel.tokens[asyncio.current_task()] = time.monotonic()
+
+    bucket.acquire = timed_acquire  # type: ignore[method-assign]
+    withheld_among = worker.withheld.ask
+    queries = 0
+
+    async def stalls_once(ids: list[int]) -> Any:
+        nonlocal queries
+        queries += 1
+        if queries == 6:
+            await asyncio.sleep(0.1)
+        return await withheld_among(ids)
+
+    worker.withheld.ask = stalls_once
+    await worker.drain()
+    assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 200
+    assert len(channel.sent) == 200 and queries > 6
+    assert late, "no token was let go: the stall did not hold up a send after its token"
+    # Without new tokens, the sends held up by the stall left 20 to 100 ms after theirs.
+    assert max(channel.after_token) < 0.04, sorted(channel.after_token)[-10:]

@@ -234,8 +234,9 @@ async def test_two_web_and_three_worker_processes_share_the_limits_through_a_kil
     assert not doubled, f"{len(doubled)} numbers received it twice"
     assert fake.refused == 0
     # The shared budget hands out tokens at the rate + 2 % (SharedBucket.LATE_SLOT); what reaches the provider
-    # also carries the jitter between a token and its request (the batched withheld check, the event loops
-    # of five processes on two cores): nearly every second stays within the rate + 10 %, and no second,
-    # even the odd one that takes in a late batch, reaches the provider's limit.
+    # also carries the jitter between a token and its request (the event loops of five processes on two
+    # cores; a send whose last check waited on the database takes a new token): nearly every second stays
+    # within the rate + 10 %, and no second, even the odd one that takes in a late batch, reaches the
+    # provider's limit.
     assert usual <= RATE * 1.1
     assert busiest < PROVIDER_LIMIT

@@ -275,3 +275,38 @@ async def test_after_a_large_fan_out_recording_and_renewing_read_their_rows_by_i
             assert indexes == {"deliveries_pkey"} and "Seq Scan" not in plan, plan
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_renewal_never_deadlocks_with_the_record_of_sends_locking_the_same_rows_the_other_way(pg_url):
+    """A worker records its sends (mark_sent, rows locked in the order the sends finished) while its lease
+    renewal runs on another connection (rows locked by id). Here mark_sent is held up half-way by a third
+    transaction; the renewal then starts. Waiting for each other's rows, they deadlocked and PostgreSQL ended
+    one a second later: now the renewal skips the rows another statement holds, and those are not renewed
+    (they are being recorded as sent)."""
+    store = await open_store(pg_url + "&enable_seqscan=off")  # a large outbox's plans, on a small one
+    try:
+        await store.enqueue(
+            NewDelivery(
+                key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text="Neige", recipient=f"+336{i:08d}"
+            )
+            for i in range(40)
+        )
+        await store.outbox.claim("w", 40, 60.0, ["sms"])
+        # the renewal locks rows in the order of the table (a bitmap heap scan), mark_sent in its list's
+        ids = [r["id"] for r in await store.db.fetch("SELECT id FROM deliveries ORDER BY ctid")]
+        middle = ids[20]
+        async with store.db.transaction() as blocker:
+            await blocker.fetch("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE", middle)
+            recording = asyncio.create_task(
+                store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in reversed(ids)])  # the last first
+            )
+            await asyncio.sleep(0.3)  # it holds the rows after the middle one, and waits for that one
+            renewing = asyncio.create_task(store.outbox.renew("w", ids, 60.0))
+            await asyncio.sleep(0.3)
+        renewed, lost = await asyncio.wait_for(asyncio.gather(renewing, recording), 10)
+        assert lost == []
+        assert renewed == set(ids[:20]), sorted(renewed)  # the rows mark_sent held, and was waiting for, skipped
+        assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
+    finally:
+        await store.close()

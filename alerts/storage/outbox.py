@@ -293,13 +293,18 @@ class Outbox:
 
     # ------------------------------------------------------------------ a worker's transitions
 
+    @property
+    def _skip_locked(self) -> str:
+        """Row locks that skip the rows another statement holds (SQLite runs one statement at a time)."""
+        return "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+
     async def claim(self, worker: str, limit: int, lease: float, channels: Sequence[str] = ()) -> list[Delivery]:
         """Take up to `limit` due deliveries under a lease of `lease` seconds, most severe first, then
         oldest. A delivery whose lease expired (its worker died mid-send) is taken again with `in_doubt` set."""
         now = time.time()
         parts = {
             "channels": f"AND channel IN ({in_list(5, len(channels))})" if channels else "",
-            "lock": "FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else "",
+            "lock": self._skip_locked,
         }
         async with self.db.transaction() as tx:
             rows = await tx.fetch(SQL["claim_expired"].format(**parts), now + lease, worker, now, limit, *channels)
@@ -309,11 +314,14 @@ class Outbox:
                 )
         return sorted((Delivery.from_row(r) for r in rows), key=lambda d: (-d.priority, d.id))
 
-    async def renew(self, worker: str, ids: Sequence[int], lease: float) -> int:
-        """Extend the lease of `worker`'s deliveries among `ids` that are still in flight."""
+    async def renew(self, worker: str, ids: Sequence[int], lease: float) -> set[int]:
+        """Extend the lease of `worker`'s deliveries among `ids` that are still in flight; returns their ids.
+        The others are no longer this worker's to send: recorded already, or taken by another worker after
+        this one's lease lapsed."""
         if not ids:
-            return 0
-        return await self.db.execute(SQL["renew"].format(ids=in_list(3, len(ids))), time.time() + lease, worker, *ids)
+            return set()
+        sql = SQL["renew"].format(ids=in_list(3, len(ids)), lock=self._skip_locked)
+        return {row["id"] for row in await self.db.fetch(sql, time.time() + lease, worker, *ids)}
 
     async def mark_sent(self, worker: str, results: Sequence[tuple[int, str, str]]) -> list[int]:
         """(delivery id, provider id, provider status) for each delivery the provider accepted. Returns the
