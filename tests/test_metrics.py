@@ -76,6 +76,7 @@ async def test_delivery_events_from_a_real_worker_are_counted(sqlite_store):
     )
     await worker.drain(5)
     await worker.flush()
+    metrics.delivery_event("late token", {"channel": "sms"})  # as test_delivery's stalled check makes one
 
     client = await client_for(metrics)
     try:
@@ -88,6 +89,7 @@ async def test_delivery_events_from_a_real_worker_are_counted(sqlite_store):
     assert got[("crieur_deliveries_total", (("channel", "sms"), ("outcome", "sent")))] == 3
     assert got[("crieur_deliveries_total", (("channel", "sms"), ("outcome", "failed")))] == 1
     assert got[("crieur_deliveries_total", (("channel", "sms"), ("outcome", "retry")))] == 1
+    assert got[("crieur_delivery_late_tokens_total", (("channel", "sms"),))] == 1
     # the outbox as the database sees it: the flaky one waits for its retry
     assert got[("crieur_outbox_deliveries", (("channel", "sms"), ("state", "sent")))] == 3
     assert got[("crieur_outbox_deliveries", (("channel", "sms"), ("state", "failed")))] == 1
