@@ -310,3 +310,28 @@ async def test_a_renewal_never_deadlocks_with_the_record_of_sends_locking_the_sa
         assert await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'") == 40
     finally:
         await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_renewal_asks_again_for_its_rows_another_statement_held_a_moment(pg_url):
+    """A newer version of the alert marks the rows in flight (superseded_by) just as the renewal runs: the
+    renewal skips them, then asks again once that statement has committed; they are still the worker's."""
+    store = await open_store(pg_url)
+    try:
+        await store.enqueue(
+            NewDelivery(
+                key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text="Neige", recipient=f"+336{i:08d}"
+            )
+            for i in range(10)
+        )
+        ids = sorted(d.id for d in await store.outbox.claim("w", 10, 60.0, ["sms"]))
+        async with store.db.transaction() as newer_version:
+            await newer_version.execute("UPDATE deliveries SET superseded_by = 2 WHERE id = $1", ids[3])
+            renewing = asyncio.create_task(store.outbox.renew("w", ids, 60.0))
+            await asyncio.sleep(0.01)  # the renewal has skipped it, and waits a moment before asking again
+        assert await asyncio.wait_for(renewing, 10) == set(ids)
+        # a row another worker took meanwhile stays out
+        await store.db.execute("UPDATE deliveries SET worker = 'other' WHERE id = $1", ids[5])
+        assert await store.outbox.renew("w", ids, 60.0) == set(ids) - {ids[5]}
+    finally:
+        await store.close()

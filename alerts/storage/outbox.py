@@ -42,6 +42,7 @@ log = logging.getLogger("crieur.outbox")
 NOTIFY_CHANNEL = "crieur_deliveries"
 SQL = load("outbox")
 SETTLE = 0.1  # seconds; see the module's docstring
+RENEW_AGAIN = 0.05  # seconds before a lease renewal asks again for the rows another statement held
 
 
 async def settle() -> None:
@@ -317,7 +318,23 @@ class Outbox:
     async def renew(self, worker: str, ids: Sequence[int], lease: float) -> set[int]:
         """Extend the lease of `worker`'s deliveries among `ids` that are still in flight; returns their ids.
         The others are no longer this worker's to send: recorded already, or taken by another worker after
-        this one's lease lapsed."""
+        this one's lease lapsed.
+
+        The renewal skips the rows another statement holds (see the SQL). Those that were still this
+        worker's before that statement (a newer version of the alert marking them, this worker recording
+        them as sent, another worker claiming them) are asked for once more a moment later, when that
+        statement has decided whose they are."""
+        renewed = await self._renew(worker, ids, lease)
+        missing = [i for i in ids if i not in renewed]
+        if missing and self._skip_locked:
+            sql = SQL["held"].format(ids=in_list(2, len(missing)))
+            skipped = [row["id"] for row in await self.db.fetch(sql, worker, *missing)]
+            if skipped:
+                await asyncio.sleep(RENEW_AGAIN)
+                renewed |= await self._renew(worker, skipped, lease)
+        return renewed
+
+    async def _renew(self, worker: str, ids: Sequence[int], lease: float) -> set[int]:
         if not ids:
             return set()
         sql = SQL["renew"].format(ids=in_list(3, len(ids)), lock=self._skip_locked)

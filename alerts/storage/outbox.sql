@@ -82,12 +82,16 @@ WHERE id IN ({ids})
 -- {lock} skips the rows locked by another statement (PostgreSQL), above all this worker's own mark_sent
 -- on another connection, which is recording them as sent: waiting for one another's rows, locked in
 -- different orders, the two statements deadlocked, and PostgreSQL ended one after a second's wait (seen
--- every 10 to 40 s in a fan-out by 3 processes; a lost renewal let leases lapse). A row skipped is not
--- renewed, and so is no longer this worker's to send.
+-- every 10 to 40 s in a fan-out by 3 processes; a lost renewal let leases lapse). Outbox.renew asks again
+-- for the rows skipped that were still this worker's.
 UPDATE deliveries SET lease_until = $1
 WHERE id IN (SELECT id FROM deliveries
              WHERE id IN ({ids}) AND CASE WHEN state = 'sending' THEN worker END = $2 {lock})
 RETURNING id;
+
+-- held --
+-- Which of these deliveries ($2...) `worker` ($1) holds, as last committed (no lock taken or waited for).
+SELECT id FROM deliveries WHERE id IN ({ids}) AND CASE WHEN state = 'sending' THEN worker END = $1;
 
 -- mark_sent --
 -- A batch in one statement. $1 a JSON array of [id, provider id, provider status], $2 worker, $3 now;
