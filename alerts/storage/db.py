@@ -17,7 +17,9 @@ import pathlib
 import re
 import sqlite3
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol, Sequence, cast
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol, Sequence, TypeVar, cast
+
+import tenacity
 
 from alerts.errors import CrieurError
 
@@ -25,6 +27,7 @@ log = logging.getLogger("crieur.storage")
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 Rows = list[dict[str, Any]]
+T = TypeVar("T")
 
 DIALECT_TOKENS = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY"},
@@ -49,6 +52,28 @@ class Database(Executor, Protocol):
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Executor]: ...
     async def close(self) -> None: ...
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """PostgreSQL ended the transaction to break a deadlock (SQLSTATE 40P01); run again, it goes through."""
+    return getattr(exc, "sqlstate", None) == "40P01"
+
+
+async def in_transaction(db: Database, work: Callable[[Executor], Awaitable[T]], attempts: int = 3) -> T:
+    """`work` in one transaction of `db`, run again (up to `attempts` times in all) when PostgreSQL ends it to
+    break a deadlock: two statements that lock the same rows in different orders (a newer version of an
+    alert marking the deliveries in flight, a worker recording some of them as sent) may each wait for the
+    other, and PostgreSQL then ends one of them, whichever it chooses."""
+    async for attempt in tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(is_deadlock),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_random(0.01, 0.1),
+        reraise=True,
+    ):
+        with attempt:
+            async with db.transaction() as tx:
+                return await work(tx)
+    raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------- SQLite

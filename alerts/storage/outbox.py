@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from alerts.errors import LeaseLost
 
-from .db import Database, Executor, PostgresDatabase
+from .db import Database, Executor, PostgresDatabase, in_transaction
 from .queries import in_list, load
 
 log = logging.getLogger("crieur.outbox")
@@ -204,11 +204,16 @@ class Outbox:
             return 0
         now = time.time()
         superseded = 0
-        async with self.db.transaction() as tx:
+
+        async def queue(tx: Executor) -> int:
+            nonlocal superseded
+            superseded = 0
             if supersedes is not None:
                 for channel in sorted({d.channel for d in deliveries}):
                     superseded += await self._supersede(tx, supersedes, channel, deliveries[0].alert_id, now)
-            added = await self.enqueue_within(tx, deliveries, now)
+            return await self.enqueue_within(tx, deliveries, now)
+
+        added = await in_transaction(self.db, queue)
         await self.notify_work()
         if superseded:
             await settle()
@@ -258,10 +263,12 @@ class Outbox:
             return 0
         now = time.time()
         superseded = 0
-        async with self.db.transaction() as tx:
+
+        async def queue(tx: Executor) -> int:
+            nonlocal superseded
             if supersedes is not None:
                 superseded = await self._supersede(tx, supersedes, channel, alert_id, now)
-            count = await tx.execute(
+            return await tx.execute(
                 SQL["enqueue_subscribers"].format(territories=in_list(11, len(territories))),
                 delivery_key(alert_id, channel, kind, recipient=""),
                 alert_id,
@@ -275,6 +282,8 @@ class Outbox:
                 link,
                 *territories,
             )
+
+        count = await in_transaction(self.db, queue)
         await self.notify_work()
         if superseded:
             await settle()
