@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -277,31 +279,41 @@ async def test_after_a_large_fan_out_recording_and_renewing_read_their_rows_by_i
         await store.close()
 
 
+def sms_deliveries(count: int) -> list[NewDelivery]:
+    return [
+        NewDelivery(key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text="Neige", recipient=f"+336{i:08d}")
+        for i in range(count)
+    ]
+
+
+@contextlib.asynccontextmanager
+async def record_of_sends_held_half_way(store: Any) -> AsyncIterator[tuple[list[int], asyncio.Task[list[int]]]]:
+    """Worker "w" records every row it holds as sent, the last in the table's order first, and a third
+    transaction holds the middle row: inside, mark_sent holds the rows after the middle one and waits for it.
+    Yields the ids in the table's order (the order in which a statement that scans the table, as a renewal or
+    a supersession does, locks them) and the recording task; leaving commits the third transaction."""
+    in_table_order = [r["id"] for r in await store.db.fetch("SELECT id FROM deliveries ORDER BY ctid")]
+    async with store.db.transaction() as blocker:
+        await blocker.fetch("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE", in_table_order[20])
+        recording = asyncio.create_task(
+            store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in reversed(in_table_order)])
+        )
+        await asyncio.sleep(0.3)
+        yield in_table_order, recording
+
+
 @pytest.mark.postgres
 async def test_a_renewal_never_deadlocks_with_the_record_of_sends_locking_the_same_rows_the_other_way(pg_url):
     """A worker records its sends (mark_sent, rows locked in the order the sends finished) while its lease
-    renewal runs on another connection (rows locked by id). Here mark_sent is held up half-way by a third
-    transaction; the renewal then starts. Waiting for each other's rows, they deadlocked and PostgreSQL ended
-    one a second later: now the renewal skips the rows another statement holds, and those are not renewed
-    (they are being recorded as sent)."""
+    renewal runs on another connection (rows locked in the table's order). Here mark_sent is held up half-way
+    by a third transaction; the renewal then starts. Waiting for each other's rows, they deadlocked and
+    PostgreSQL ended one a second later: now the renewal skips the rows another statement holds, and those are
+    not renewed (they are being recorded as sent)."""
     store = await open_store(pg_url + "&enable_seqscan=off")  # a large outbox's plans, on a small one
     try:
-        await store.enqueue(
-            NewDelivery(
-                key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text="Neige", recipient=f"+336{i:08d}"
-            )
-            for i in range(40)
-        )
+        await store.enqueue(sms_deliveries(40))
         await store.outbox.claim("w", 40, 60.0, ["sms"])
-        # the renewal locks rows in the order of the table (a bitmap heap scan), mark_sent in its list's
-        ids = [r["id"] for r in await store.db.fetch("SELECT id FROM deliveries ORDER BY ctid")]
-        middle = ids[20]
-        async with store.db.transaction() as blocker:
-            await blocker.fetch("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE", middle)
-            recording = asyncio.create_task(
-                store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in reversed(ids)])  # the last first
-            )
-            await asyncio.sleep(0.3)  # it holds the rows after the middle one, and waits for that one
+        async with record_of_sends_held_half_way(store) as (ids, recording):
             renewing = asyncio.create_task(store.outbox.renew("w", ids, 60.0))
             await asyncio.sleep(0.3)
         renewed, lost = await asyncio.wait_for(asyncio.gather(renewing, recording), 10)
@@ -318,12 +330,7 @@ async def test_a_renewal_asks_again_for_its_rows_another_statement_held_a_moment
     renewal skips them, then asks again once that statement has committed; they are still the worker's."""
     store = await open_store(pg_url)
     try:
-        await store.enqueue(
-            NewDelivery(
-                key=f"1:sms:Alert:+336{i:08d}", alert_id=1, channel="sms", text="Neige", recipient=f"+336{i:08d}"
-            )
-            for i in range(10)
-        )
+        await store.enqueue(sms_deliveries(10))
         ids = sorted(d.id for d in await store.outbox.claim("w", 10, 60.0, ["sms"]))
         async with store.db.transaction() as newer_version:
             await newer_version.execute("UPDATE deliveries SET superseded_by = 2 WHERE id = $1", ids[3])
@@ -348,14 +355,7 @@ async def test_a_newer_version_queued_during_the_record_of_sends_survives_a_dead
         await store.add_subscribers((f"+336{i:08d}", "41") for i in range(40))
         await store.enqueue_subscribers(1, "sms", ["41"], "Alert", "Neige : RD 957 fermée.")
         await store.outbox.claim("w", 40, 60.0, ["sms"])
-        in_table_order = [r["id"] for r in await store.db.fetch("SELECT id FROM deliveries ORDER BY ctid")]
-        middle = in_table_order[20]
-        async with store.db.transaction() as blocker:
-            await blocker.fetch("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE", middle)
-            recording = asyncio.create_task(
-                store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in reversed(in_table_order)])
-            )
-            await asyncio.sleep(0.3)  # it holds the rows after the middle one, and waits for that one
+        async with record_of_sends_held_half_way(store) as (ids, recording):
             publishing = asyncio.create_task(
                 store.enqueue_subscribers(2, "sms", ["41"], "Alert", "Neige : RD 957 rouverte.", supersedes=1)
             )
@@ -364,7 +364,7 @@ async def test_a_newer_version_queued_during_the_record_of_sends_survives_a_dead
         assert published == 40, published
         if isinstance(recorded, BaseException):  # the worker keeps its record for the next flush
             assert getattr(recorded, "sqlstate", None) == "40P01", recorded
-            assert await store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in in_table_order]) == []
+            assert await store.outbox.mark_sent("w", [(i, f"SM{i}", "queued") for i in ids]) == []
         # (the old version's rows recorded as sent before the supersession ran again are no longer marked)
         states = await store.db.fetch("SELECT alert_id, state FROM deliveries ORDER BY id")
         assert [(r["alert_id"], r["state"]) for r in states] == [(1, "sent")] * 40 + [(2, "queued")] * 40
