@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -361,12 +361,7 @@ class DeliveryWorker:
             await asyncio.gather(*(self._channel_loop(name) for name in self.channels))
         finally:
             await asyncio.gather(*(bucket.idle() for bucket in self.buckets.values()))
-            await self.flush()
-            await self.outbox.mark_in_doubt(self.worker_id, self._interrupted)
-            self._interrupted.clear()
-            released = await self.outbox.release(self.worker_id)
-            if released:
-                log.info("worker %s released %d leases", self.worker_id, released)
+            await self._give_back()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -382,14 +377,31 @@ class DeliveryWorker:
                 return
 
     async def run_once(self, channel_name: str) -> bool:
-        """Claim and process one batch for one channel; False when there was nothing to do."""
+        """Claim and process one batch for one channel; False when there was nothing to do. Cancelled (a
+        `crieur send` interrupted), it gives the batch's leases back at once, as a stopping worker does."""
         held = await self._claim_held(channel_name)
         try:
             if held.claimed:
                 await self._process(channel_name, held.claimed, held=held)
+        except asyncio.CancelledError:
+            await self._give_back([d.id for d in held.claimed])
+            raise
         finally:
             await held.release()
         return bool(held.claimed)
+
+    async def _give_back(self, ids: Sequence[int] | None = None) -> None:
+        """Once no send is under way (stopped, or cancelled): record what went, mark the sends cut short *in
+        doubt* (the provider may have them), and give back the leases of the rest, so that they go again
+        without waiting for their leases to expire. `ids`: only these deliveries (a `drain` by a worker whose
+        `run` holds other batches); None: every one this worker holds. Nothing is given back when what went
+        could not be recorded (`flush` raises): those wait for their leases, and go again in doubt."""
+        await self.flush()
+        await self.outbox.mark_in_doubt(self.worker_id, self._interrupted)
+        self._interrupted.clear()
+        released = await self.outbox.release(self.worker_id, ids)
+        if released:
+            log.info("worker %s released %d leases", self.worker_id, released)
 
     # -------------------------------------------------------------- internals
 
@@ -496,6 +508,7 @@ class DeliveryWorker:
             await self._settle(self._hand(senders, claimed, held))
         finally:
             await senders.close()
+            self._interrupted += senders.interrupted
 
     async def _renew_leases(self, ids: list[int], held: _Held) -> None:
         while not held.done.is_set():

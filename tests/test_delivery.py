@@ -8,6 +8,8 @@ import copy
 import time
 from typing import Any
 
+import pytest
+
 from alerts.delivery import DeliveryWorker, TokenBucket, WorkerSettings, backoff_delay
 from alerts.shared_limits import Rate
 from alerts.storage import NewDelivery
@@ -430,6 +432,32 @@ async def test_a_worker_cancelled_mid_send_leaves_no_task_waiting_and_gives_its_
     assert left == [], left
     states = [(d.state.value, d.in_doubt) for d in await store.deliveries()]
     assert sorted(states) == [("queued", False)] * 4 + [("queued", True)] * 2  # 2 senders were under way
+    assert channel.sent == []
+
+
+async def test_a_drain_cancelled_mid_send_gives_its_batch_back_at_once_and_no_other_lease(store):
+    """`crieur send` interrupted while a send hangs: what its batch had not sent goes back to the queue at
+    once (not after the lease), the send cut short *in doubt*; leases the same worker holds for another
+    batch (its `run` loop's) are left alone."""
+    await store.enqueue(rows(3))
+    channel = Held({r.recipient for r in rows(3)})  # every send hangs
+    worker = DeliveryWorker(store, {"sms": channel}, worker_id="w", settings=WorkerSettings(batch=3, concurrency=1))
+    draining = asyncio.create_task(worker.drain())
+    await asyncio.wait_for(channel.holding.wait(), 5)
+    other = [
+        NewDelivery(
+            key=f"2:sms:Alert:+3370000000{i}", alert_id=2, channel="sms", text="Verglas", recipient=f"+3370000000{i}"
+        )
+        for i in range(2)
+    ]
+    await store.enqueue(other)
+    held_elsewhere = await store.outbox.claim("w", 2, 60.0)  # what the worker's run loop would hold
+    assert {d.alert_id for d in held_elsewhere} == {2}
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+    states = sorted((d.alert_id, d.state.value, d.in_doubt) for d in await store.deliveries())
+    assert states == [(1, "queued", False)] * 2 + [(1, "queued", True)] + [(2, "sending", False)] * 2
     assert channel.sent == []
 
 

@@ -402,9 +402,17 @@ class Outbox:
         for delivery_id in ids:
             await self.db.execute(SQL["mark_in_doubt"], delivery_id, worker)
 
-    async def release(self, worker: str) -> int:
-        """Give back the leases of a worker that stops cleanly (nothing of them is in flight)."""
-        return await self.db.execute(SQL["release"], worker, time.time())
+    async def release(self, worker: str, ids: Sequence[int] | None = None) -> int:
+        """Give back the leases of a worker that stops (nothing of them is in flight): all of them, or those of
+        the deliveries `ids` only."""
+        if ids is None:
+            return await self.db.execute(SQL["release"].format(only=""), worker, time.time())
+        released = 0
+        for start in range(0, len(ids), 512):
+            chunk = ids[start : start + 512]
+            only = f"AND id IN ({in_list(3, len(chunk))})"
+            released += await self.db.execute(SQL["release"].format(only=only), worker, time.time(), *chunk)
+        return released
 
     # ------------------------------------------------------------------ what others change
 

@@ -124,10 +124,11 @@ UPDATE deliveries SET in_doubt = 1
 WHERE id = $1 AND CASE WHEN state = 'sending' THEN worker END = $2;
 
 -- release --
--- A worker stopping cleanly gives back its leases, and the attempts they counted.
+-- A worker stopping gives back its leases, and the attempts they counted: all of them, or with {only} those
+-- of the deliveries $3... (the in-doubt flag stays: a send cut short asks the provider first).
 UPDATE deliveries
 SET state = 'queued', lease_until = NULL, attempts = attempts - 1, updated_at = $2
-WHERE state = 'sending' AND worker = $1;
+WHERE state = 'sending' AND worker = $1 {only};
 
 -- cancel_queued_for --
 -- Opt-out: what is still queued for the number is cancelled ($2 says why).
