@@ -27,7 +27,7 @@ from .seams import MetricsHost
 
 log = logging.getLogger("crieur.metrics")
 
-DELIVERY_OUTCOMES = ("sent", "retry", "failed", "dead")
+DELIVERY_OUTCOMES = ("sent", "retry", "failed", "dead", "cancelled")
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
 
@@ -46,7 +46,7 @@ class Metrics:
         r = self.registry
         self.deliveries = Counter(
             "crieur_deliveries",
-            "Delivery attempts by outcome (sent, retry, failed, dead)",
+            "Delivery attempts by outcome (sent, retry, failed, dead, cancelled)",
             ["channel", "outcome"],
             registry=r,
         )
@@ -71,7 +71,8 @@ class Metrics:
         self.escalations = Counter("crieur_escalations", "Questions escalated to an authority", registry=r)
         self.queue = Gauge(
             "crieur_outbox_deliveries",
-            "Deliveries in the outbox by channel and state",
+            "Deliveries not finished (queued, sending) by channel and state; finished ones are counted by"
+            " crieur_deliveries_total as the workers finish them",
             ["channel", "state"],
             registry=r,
         )
@@ -111,7 +112,7 @@ class Metrics:
     # ------------------------------------------------------------------ hooks
 
     def delivery_event(self, kind: str, data: Mapping[str, Any]) -> None:
-        """DeliveryWorker's on_event: kind is sent / retry / failed / dead / late token; data["channel"]."""
+        """DeliveryWorker's on_event: kind is sent / retry / failed / dead / cancelled / late token; data["channel"]."""
         if kind in DELIVERY_OUTCOMES:
             self.deliveries.labels(str(data.get("channel", "")), kind).inc()
         elif kind == "late token":

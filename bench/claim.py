@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pathlib
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -29,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from alerts.storage import open_store  # noqa: E402
 from alerts.storage.outbox import SQL  # noqa: E402
-
-PG_DSN = os.environ.get("CRIEUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.conftest import drop_pg_schema, make_pg_schema  # noqa: E402
 
 
 async def plan(store: Any, batch: int) -> str:
@@ -105,8 +102,6 @@ async def drain(db_url: str, backlog: int, batch: int, measure: int, explain: bo
 
 
 async def main(args: argparse.Namespace) -> None:
-    import asyncpg
-
     results: list[tuple[int, str, dict[str, Any]]] = []
     largest = max(args.backlogs)
     for backlog in args.backlogs:
@@ -114,16 +109,11 @@ async def main(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory(prefix="crieur-bench-") as tmp:
             result = await drain(f"sqlite:///{tmp}/claim.db", backlog, args.batch, args.measure, explain)
             results.append((backlog, "SQLite", result))
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        conn = await asyncpg.connect(PG_DSN)
-        await conn.execute(f"CREATE SCHEMA {schema}")
+        url = await make_pg_schema()
         try:
-            sep = "&" if "?" in PG_DSN else "?"
-            url = f"{PG_DSN}{sep}search_path={schema}"
             results.append((backlog, "PostgreSQL", await drain(url, backlog, args.batch, args.measure, explain)))
         finally:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-            await conn.close()
+            await drop_pg_schema(url)
         for size, name, r in results[-2:]:
             print(f"{name} {size:,}: {r['first']:.1f} / {r['last']:.1f} ms", file=sys.stderr, flush=True)
     print(f"\nClaim {args.batch} + mark sent (rows/s over the first {args.measure} batches)\n")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pathlib
 import statistics
 import sys
@@ -30,7 +29,6 @@ from alerts.domain import Alert, Severity  # noqa: E402
 from alerts.ingest import SourceSpec  # noqa: E402
 from alerts.storage import open_store  # noqa: E402
 
-PG_DSN = os.environ.get("CRIEUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "banc-d-essai-console"
 
 

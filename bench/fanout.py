@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from typing import Callable
 
 import aiohttp
@@ -48,10 +47,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.storage import open_store  # noqa: E402
+from tests.conftest import drop_pg_schema, make_pg_schema  # noqa: E402
 from tests.faults.procs import Proc  # noqa: E402
 from tests.faults.worker import ACCOUNT_SID, AUTH_TOKEN, SENDER  # noqa: E402
 
-PG_DSN = os.environ.get("CRIEUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TEXT = "Neige : RD 957 fermée entre Blois et Vendôme, itinéraire conseillé par la RD 917. #route41"
 CONNECTIONS = 64
 # Read through the partial indexes deliveries_queued and deliveries_leased, whatever the backlog: written
@@ -219,24 +218,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def pg_schema(create: bool, schema: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_DSN)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}" if create else f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    finally:
-        await conn.close()
-
-
 async def postgresql(workers: int, n: int, logs: pathlib.Path) -> dict:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    await pg_schema(True, schema)
-    sep = "&" if "?" in PG_DSN else "?"
+    url = await make_pg_schema()
     try:
-        return await crieur("PostgreSQL", f"{PG_DSN}{sep}search_path={schema}", workers, n, logs)
+        return await crieur("PostgreSQL", url, workers, n, logs)
     finally:
-        await pg_schema(False, schema)
+        await drop_pg_schema(url)
 
 
 def spread(values: list[float], fmt: str) -> str:

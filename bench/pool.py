@@ -23,7 +23,6 @@ import pathlib
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,9 +34,8 @@ from alerts.shared_limits import provider_bucket  # noqa: E402
 from alerts.storage import open_store  # noqa: E402
 from alerts.web.durations import duration_fr  # noqa: E402
 from channels.twilio import TwilioChannel  # noqa: E402
+from tests.conftest import drop_pg_schema, make_pg_schema  # noqa: E402
 from tests.fakes.clock import SimulatedClock  # noqa: E402
-
-PG_DSN = os.environ.get("CRIEUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pool_channel(senders: int, sender_rate: float) -> TwilioChannel:
@@ -68,13 +66,11 @@ async def paced(db_url: str, channel: TwilioChannel, n: int) -> tuple[float, flo
 
 
 async def paced_postgresql(channel: TwilioChannel, n: int) -> tuple[float, float]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    await fanout_bench.pg_schema(True, schema)
-    sep = "&" if "?" in PG_DSN else "?"
+    url = await make_pg_schema()
     try:
-        return await paced(f"{PG_DSN}{sep}search_path={schema}", channel, n)
+        return await paced(url, channel, n)
     finally:
-        await fanout_bench.pg_schema(False, schema)
+        await drop_pg_schema(url)
 
 
 def thousands(n: float) -> str:

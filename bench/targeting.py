@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pathlib
 import random
 import sys
 import tempfile
 import time
-import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from alerts.domain import Alert, Road  # noqa: E402
 from alerts.places import Gazetteer, commune_key, road_key, targets  # noqa: E402
 from alerts.storage import open_store  # noqa: E402
+from tests.conftest import drop_pg_schema, make_pg_schema  # noqa: E402
 
-PG_DSN = os.environ.get("CRIEUR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 GEO = ROOT.parent / "shared" / "geo"
 ROADS = ["D957", "D917", "D2020", "D952", "D765"]
 
@@ -92,17 +90,11 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{len(gazetteer.communes)} commune outlines read in {time.perf_counter() - started:.2f} s")
     with tempfile.TemporaryDirectory() as folder:
         await scenario("SQLite", f"sqlite:///{pathlib.Path(folder) / 'bench.db'}", gazetteer, args.subscribers)
-    import asyncpg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_DSN)
-    await conn.execute(f"CREATE SCHEMA {schema}")
+    url = await make_pg_schema()
     try:
-        sep = "&" if "?" in PG_DSN else "?"
-        await scenario("PostgreSQL", f"{PG_DSN}{sep}search_path={schema}", gazetteer, args.subscribers)
+        await scenario("PostgreSQL", url, gazetteer, args.subscribers)
     finally:
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.close()
+        await drop_pg_schema(url)
 
 
 if __name__ == "__main__":

@@ -534,8 +534,11 @@ class Outbox:
         return out
 
     async def queue_stats(self) -> dict[str, Any]:
-        rows = await self.db.fetch(SQL["counts"])
-        oldest = await self.db.fetchval(SQL["oldest_queued"])
+        """The backlog: deliveries queued or being sent, by channel and state, and the age of the oldest
+        queued one. Finished deliveries are not counted here (their number grows with the history; the
+        workers count them as they finish: crieur_deliveries_total)."""
+        rows = await self.db.fetch(SQL["backlog"])
+        oldest = min((r["oldest"] for r in rows if r["oldest"] is not None), default=None)
         return {
             "by_channel_state": [(r["channel"], r["state"], r["n"]) for r in rows],
             "oldest_queued_age": (time.time() - oldest) if oldest else 0.0,

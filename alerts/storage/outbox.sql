@@ -208,8 +208,13 @@ SELECT alert_id, channel, state, COUNT(*) AS n, SUM(CASE WHEN sent_at >= $1 THEN
 FROM deliveries WHERE (CAST($2 AS BIGINT) IS NULL OR alert_id = $2)
 GROUP BY alert_id, channel, state ORDER BY alert_id, channel;
 
--- counts --
-SELECT channel, state, COUNT(*) AS n FROM deliveries GROUP BY channel, state;
-
--- oldest_queued --
-SELECT MIN(created_at) FROM deliveries WHERE state = 'queued';
+-- backlog --
+-- The deliveries not finished, by channel and state, and the oldest queued one's creation time: read through
+-- the partial indexes deliveries_queued and deliveries_leased, so that a scrape of /metrics costs the backlog,
+-- not the history (counting every delivery by state took 380 ms on SQLite after 1,000,000 deliveries, in the
+-- database thread the worker shares).
+SELECT channel, 'queued' AS state, COUNT(*) AS n, MIN(created_at) AS oldest
+FROM deliveries WHERE state = 'queued' GROUP BY channel
+UNION ALL
+SELECT channel, 'sending' AS state, COUNT(*) AS n, NULL AS oldest
+FROM deliveries WHERE state = 'sending' GROUP BY channel;
