@@ -184,7 +184,7 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
         )
         started = time.perf_counter()
         queued = await store.enqueue_subscribers(1, "sms", ["41"], "Alert", TEXT)
-        enqueued = time.perf_counter()
+        enqueued, enqueued_wall = time.perf_counter(), time.time()
         meter.start()
         assert queued == n, f"{label}: {queued} queued instead of {n}"
         deadline = enqueued + max(120.0, n / 100)
@@ -192,10 +192,12 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
             if time.perf_counter() > deadline:
                 raise SystemExit(f"{label}: not all of {n} sent before the deadline")
             await asyncio.sleep(0.1)
-        done = time.perf_counter()
         cpu = meter.stop(n)
-        sent = int(await store.db.fetchval("SELECT COUNT(*) FROM deliveries WHERE state = 'sent'"))
-        assert sent == n, f"{label}: {sent} sent of {n}"
+        row = await store.db.fetchrow("SELECT COUNT(*) AS n, MAX(sent_at) AS last FROM deliveries WHERE state = 'sent'")
+        assert row["n"] == n, f"{label}: {row['n']} sent of {n}"
+        # the end is when the last send was recorded (wall clock, as the workers write it), not when the
+        # poll above noticed it: the poll's 0.1 s would count against the engine (2 % of a 5 s fan-out)
+        sending = float(row["last"]) - enqueued_wall
         peak = max(peak_rss_mib(proc.pid) for proc in procs)
     finally:
         for proc in procs:
@@ -203,7 +205,7 @@ async def crieur(label: str, db_url: str, workers: int, n: int, logs: pathlib.Pa
         await store.close()
     accepted = await accepted_on_stop(fake)
     assert accepted == n, f"{label}: the provider accepted {accepted} messages for {n} deliveries"
-    return {"enqueue": enqueued - started, "rate": n / (done - enqueued), "rss": peak, "cpu": cpu}
+    return {"enqueue": enqueued - started, "rate": n / sending, "rss": peak, "cpu": cpu}
 
 
 def peak_rss_mib(pid: int) -> float:
