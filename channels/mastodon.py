@@ -148,7 +148,10 @@ class MastodonChannel(DryRunnable, Channel):
 
     async def send(self, message: Message) -> Receipt:
         headers = self._headers() | {"Idempotency-Key": message.key}
-        payload: dict[str, Any] = {"status": message.text, "visibility": self.visibility, "language": "fr"}
+        visibility = message.extra.get("visibility")  # "direct": the answer to a private mention
+        if visibility not in VISIBILITIES:
+            visibility = self.visibility
+        payload: dict[str, Any] = {"status": message.text, "visibility": visibility, "language": "fr"}
         if message.reply_to:
             payload["in_reply_to_id"] = message.reply_to
         media_id = await mastodon_media_id(self, message)

@@ -585,15 +585,24 @@ async def test_mastodon_mention_is_answered_in_the_thread(world: World):
     assert len([s for s in world.mastodon.statuses if s["in_reply_to_id"]]) == 2
 
 
-async def test_direct_and_empty_mentions_get_no_public_reply(world: World):
+async def test_a_direct_mention_is_answered_privately_and_an_empty_one_not_at_all(world: World):
+    """A direct mention is a private message: its answer is a direct status, in its thread, that mentions
+    its author only; a mention with no text is no question."""
     world.mastodon.add_mention(MENTION.format(base=world.mastodon.base_url, text=""))
     note = world.mastodon.add_mention(MENTION.format(base=world.mastodon.base_url, text=HGV))
     note["status"]["visibility"] = "direct"
     assert await world.citizens.poll_mentions() == 1
     [question] = await world.store.questions()
-    assert question["status"] == "queued"
+    assert question["recipient"] == "habitant@example.org"
     await world.worker().drain(5)
-    assert not [s for s in world.mastodon.statuses if s["in_reply_to_id"]]
+    [reply] = [s for s in world.mastodon.statuses if s["in_reply_to_id"]]
+    assert reply["in_reply_to_id"] == note["status"]["id"]
+    assert reply["visibility"] == "direct"
+    assert reply["content"].startswith("<p>@habitant@example.org Les interdictions de circulation")
+    # and so is what a CM answers it (a group's answer goes to each asker through the same delivery)
+    answer = world.citizens.conversations.delivery(await world.store.question(question["id"]), "Vu.", "a1", "CM")
+    assert answer is not None and json.loads(answer.extra) == {"visibility": "direct"}
+    assert answer.reply_to == note["status"]["id"] and answer.text.startswith("@habitant@example.org Vu.")
 
 
 async def test_run_mentions_loop_survives_a_failing_provider_and_stops(world: World):

@@ -46,7 +46,8 @@ class Thread:
 
     medium: how the question came (questions.channel): sms, web, mastodon, bluesky, facebook, messenger,
     email. channel: the configured channel the answer goes through ("" when there is no way back).
-    recipient: a phone, an e-mail address or a Messenger PSID ("" for a public reply). reply_to / root:
+    recipient: a phone, an e-mail address, a Messenger PSID or, for a direct mention, the Mastodon account
+    answered privately ("" for a public reply). reply_to / root:
     the provider's reference of the message answered and of its thread's first one."""
 
     medium: str
@@ -127,6 +128,8 @@ class Conversations(Part):
         prefix, extra, subject = "", {}, ""
         if channel.kind == "mastodon":
             prefix = f"@{question['sender']} "
+            if question.get("recipient"):  # a direct mention: answered as one, to its author only
+                extra["visibility"] = "direct"
         elif channel.kind == "bluesky":
             extra["reply_root"] = question["thread_root"] or question["thread"]
         elif channel.kind == "facebook":

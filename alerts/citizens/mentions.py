@@ -1,5 +1,5 @@
 """Mastodon mentions of the département's account are questions: polled, routed like any other, answered
-in the thread through the outbox (a direct mention waits for the team instead). The same loop polls
+in the thread through the outbox (a direct mention privately, to its author only). The same loop polls
 Bluesky's notifications (alerts.citizens.bluesky)."""
 
 from __future__ import annotations
@@ -82,14 +82,11 @@ class Mentions(Part):
         if not text:
             return False
         territories = self.desk.territories_in(text)
-        if status.get("visibility") == "direct":
-            # The channel posts with its own visibility: a public answer to a private message would
-            # expose the exchange. The question waits in the team's queue instead, with no way back.
-            result = await self.desk.conversations.receive(Thread("mastodon"), acct, text, territories)
-            await self.store.set_question(result["question_id"], status="queued")
-            log.info("direct mention %s by %s queued for the team, not answered publicly", status_id, acct)
-            return True
-        thread = Thread("mastodon", channel=channel.name, reply_to=status_id)
+        # A direct mention is a private message: its answers go back as direct statuses that mention its
+        # author only (the question names them as its recipient), never with the channel's own visibility,
+        # which would expose the exchange.
+        private = status.get("visibility") == "direct"
+        thread = Thread("mastodon", channel=channel.name, recipient=acct if private else "", reply_to=status_id)
         await self.desk.conversations.receive(thread, acct, text, territories)
         return True
 
