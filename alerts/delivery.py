@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -530,6 +531,8 @@ class DeliveryWorker:
     async def _deliver(self, name: str, delivery: Delivery, held: _Held | None = None) -> None:
         channel = self.channels[name]
         message = message_of(delivery)
+        if delivery.extra.get("reply_after"):
+            message = await self._under_parent(message, str(delivery.extra["reply_after"]))
         if delivery.in_doubt and not channel.idempotent:
             try:
                 found = await channel.find_sent(message, since=(delivery.first_attempt_at or 0) - 5)
@@ -571,6 +574,19 @@ class DeliveryWorker:
             )
         else:
             await self._record_sent(delivery, receipt)
+
+    async def _under_parent(self, message: Message, parent_key: str) -> Message:
+        """A post queued while the one it follows was still being sent (alerts.fanout: an update published
+        seconds after its alert) goes in that one's thread, under it, if it went; else as it was queued
+        (under the last post of the thread that had gone by then, or none)."""
+        parent = await self.outbox.delivery(parent_key)
+        if parent is None or parent.state is not DeliveryState.SENT or not parent.provider_id:
+            return message
+        root = str(message.extra.get("reply_root") or message.reply_to or parent.provider_id)
+        extra = {k: v for k, v in message.extra.items() if k not in ("reply_after", "reply_root")}
+        if root != parent.provider_id:
+            extra["reply_root"] = root
+        return dataclasses.replace(message, reply_to=parent.provider_id, extra=extra)
 
     async def _withheld(self, name: str, delivery: Delivery) -> bool:
         """Whether a newer version of its alert replaced the delivery, or its recipient opted out (on a

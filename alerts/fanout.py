@@ -84,8 +84,10 @@ class Fanout:
                     link=alert.link,
                 )
                 continue
-            reply_to, root = await self._thread(alert, name)
+            reply_to, root, after = await self._thread(alert, name)
             extra = dict(rendered.extra) | ({"reply_root": root} if root and root != reply_to else {})
+            if after:  # see _thread
+                extra["reply_after"] = after
             if channel.subscribers:  # an exercise: the exercise numbers, never the subscribers' lists
                 email = channel.medium == "email"
                 recipients = [r for r in self.exercise_recipients if ("@" in r) == email]
@@ -123,12 +125,19 @@ class Fanout:
                 priority = max(priority, int(previous.severity))
         return priority
 
-    async def _thread(self, alert: Alert, channel: str) -> tuple[str, str]:
+    async def _thread(self, alert: Alert, channel: str) -> tuple[str, str, str]:
         """For an update or an end: the provider ids of the post it follows (parent) and of the thread's
-        first post (root), so it is threaded under them (Bluesky's reply names both). ("", "") when the
-        alert starts a thread or the channel has no sent post to follow."""
+        first post (root), so it is threaded under them (Bluesky's reply names both); ("", "", "") when the
+        alert starts a thread or the channel has no sent post to follow.
+
+        The third is the key of the version it replaces when that one is still being sent on the channel
+        (an update published seconds after its alert, a provider slow to answer): the new version waits
+        for it (see Outbox.claim), and the worker threads it under that post if it went
+        (DeliveryWorker._under_parent); the parent and root found here serve if it did not."""
         if alert.msg_type is MsgType.ALERT or alert.supersedes is None:
-            return "", ""
+            return "", "", ""
+        in_flight = await self.store.deliveries(alert_id=alert.supersedes, state=DeliveryState.SENDING, limit=50)
+        after = next((row.key for row in in_flight if row.channel == channel), "")
         parent = root = ""
         ancestor: int | None = alert.supersedes
         seen: set[int] = set()
@@ -140,7 +149,7 @@ class Fanout:
                 root = posted
             previous = await self.store.alert(ancestor)
             ancestor = previous.supersedes if previous is not None else None
-        return parent, root
+        return parent, root, after
 
     async def _posted(self, alert_id: int, channel: str) -> str:
         for row in await self.store.deliveries(alert_id=alert_id, state=DeliveryState.SENT, limit=50):

@@ -9,7 +9,9 @@ import textwrap
 import pytest
 
 from alerts.config import load_config
+from alerts.delivery import message_of
 from alerts.service import Crieur
+from alerts.storage import DeliveryState
 from tests.test_service import cap_items, config_text
 
 pytest_plugins = ["tests.fakes.fixtures"]
@@ -54,6 +56,44 @@ async def test_update_and_end_are_threaded_on_each_network(crieur, fake_mastodon
     assert "reply" not in first["record"]
     assert update["record"]["reply"] == {"root": ref, "parent": ref}
     assert end["record"]["reply"] == {"root": ref, "parent": {"uri": update["uri"], "cid": update["cid"]}}
+
+
+async def test_an_update_published_while_its_alert_is_still_being_posted_is_threaded_under_it(
+    crieur, fake_mastodon, fake_bluesky, fake_x
+):
+    """The update comes while another worker is still posting the alert (past its last check: it goes
+    out): the update waits for it, then is threaded under it, although the alert had no post yet when the
+    update was queued."""
+    await crieur.on_items(None, cap_items("cap_41_alert.xml"))
+    social = ["mastodon", "bluesky", "x"]
+    in_flight = await crieur.store.outbox.claim("other-worker", 10, 60.0, social)
+    assert sorted(d.channel for d in in_flight) == sorted(social)
+    await crieur.on_items(None, cap_items("cap_41_update.xml"))
+    await crieur.drain()  # the update waits for the alert's posts
+    assert not fake_mastodon.statuses and not fake_x.tweets and not fake_bluesky.records
+    posted = [(d, await crieur.channels[d.channel].send(message_of(d))) for d in in_flight]
+    await crieur.store.outbox.mark_sent("other-worker", [(d.id, r.provider_id, r.status) for d, r in posted])
+    await crieur.drain()
+
+    first, update = fake_mastodon.statuses
+    assert first["in_reply_to_id"] is None and update["in_reply_to_id"] == first["id"]
+    first, update = fake_x.tweets
+    assert first["in_reply_to"] is None and update["in_reply_to"] == first["id"]
+    first, update = fake_bluesky.records
+    ref = {"uri": first["uri"], "cid": first["cid"]}
+    assert update["record"]["reply"] == {"root": ref, "parent": ref}
+
+
+async def test_an_update_whose_alert_was_withheld_at_the_last_moment_starts_the_thread(crieur, fake_mastodon):
+    """The alert's post was being sent when the update came, and its worker's last check withheld it: the
+    update, which waited for it, goes out as the thread's first post."""
+    await crieur.on_items(None, cap_items("cap_41_alert.xml"))
+    [in_flight] = await crieur.store.outbox.claim("other-worker", 10, 60.0, ["mastodon"])
+    await crieur.on_items(None, cap_items("cap_41_update.xml"))
+    await crieur.store.outbox.mark_ended(in_flight, "other-worker", DeliveryState.CANCELLED, "superseded")
+    await crieur.drain()
+    [update] = fake_mastodon.statuses
+    assert update["in_reply_to_id"] is None and "MISE" in update["content"]
 
 
 async def test_preview_says_how_long_the_sms_fan_out_takes(tmp_path, db_url):
