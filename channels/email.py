@@ -3,6 +3,10 @@
 One message per recipient, UTF-8, with a Message-ID that is the Receipt's provider_id. SMTP 4xx replies
 and connection failures are transient, 5xx permanent (a refused recipient is marked invalid).
 
+The Message-ID is made from the delivery's key, the same at every attempt: an SMTP server cannot be asked
+whether it took a message, so a worker that died mid-send sends the mail again, and the second copy then
+carries the first one's Message-ID, by which mail systems and clients recognise a copy (several drop it).
+
 With `subscribers: true` the channel sends alerts to the e-mail subscribers of the places an alert
 reaches; each such mail carries a one-click unsubscribe link (RFC 8058: List-Unsubscribe and
 List-Unsubscribe-Post), which the service provides by setting `unsubscribe_link`.
@@ -10,10 +14,11 @@ List-Unsubscribe-Post), which the service provides by setting `unsubscribe_link`
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any, Callable, Mapping
 
 import aiosmtplib
@@ -44,6 +49,12 @@ def _flag(channel: Channel, option: str, default: bool) -> bool:
     if str(value).lower() in ("false", "no", "off", "0"):
         return False
     raise ConfigurationError(f"channel {channel.name!r}: option {option!r} must be true or false, not {value!r}")
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID of a delivery's mail: the same for every attempt (see the module's docstring), unique
+    per delivery (the key names the alert or escalation, the channel and the recipient)."""
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.crieur@{domain}>"
 
 
 @register
@@ -100,7 +111,7 @@ class EmailChannel(DryRunnable, Channel):
         mail["To"] = message.recipient
         mail["Subject"] = message.subject or message.text.split("\n", 1)[0][:78]
         mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = make_msgid(idstring=message.key.replace(":", ".")[:40], domain=domain)
+        mail["Message-ID"] = message_id(message.key, domain)
         if message.reply_to:  # an answer to a citizen's e-mail: in its thread
             mail["In-Reply-To"] = message.reply_to
             mail["References"] = message.reply_to

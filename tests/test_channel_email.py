@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import shutil
 import ssl
 import subprocess
@@ -79,6 +80,19 @@ def message(to="habitant@example.org", key="d-1", **kw) -> Message:
         text="La RD 957 est fermée entre Blois et Vendôme.",
         **kw,
     )
+
+
+async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(mailbox):
+    """SMTP cannot be asked whether it took a mail: a worker that died mid-send sends it again. The copy has
+    the first one's Message-ID, by which mail systems recognise it; another delivery has another."""
+    channel = EmailChannel("mail41", options(mailbox.port))
+    first = await channel.send(message(key="7:mail41:Alert:habitant@example.org"))
+    again = await channel.send(message(key="7:mail41:Alert:habitant@example.org"))
+    other = await channel.send(message(key="7:mail41:Alert:voisin@example.org", to="voisin@example.org"))
+    ids = [email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"] for _, _, raw in mailbox.received]
+    assert ids == [first.provider_id, again.provider_id, other.provider_id]
+    assert ids[0] == ids[1] != ids[2]
+    assert re.fullmatch(r"<[0-9a-f]{32}\.crieur@loir-et-cher\.fr>", ids[0])
 
 
 async def test_sends_utf8_mail_with_subject_and_link(mailbox):
