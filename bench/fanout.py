@@ -233,6 +233,9 @@ def spread(values: list[float], fmt: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    if not args.rounds:  # --rounds 0: the backlogs only
+        await backlogs(args)
+        return
     n = args.subscribers
     plain: list[dict] = []
     runs: dict[str, list[dict]] = {"sqlite": [], "postgresql": []}
