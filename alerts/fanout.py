@@ -11,7 +11,7 @@ from channels.base import Channel
 
 from .domain import Alert, MsgType
 from .places import Audience, Gazetteer, Target, targets
-from .storage import DeliveryState, NewDelivery, Store, delivery_key
+from .storage import Delivery, DeliveryState, NewDelivery, Store, delivery_key
 
 log = logging.getLogger("crieur.fanout")
 
@@ -136,8 +136,8 @@ class Fanout:
         (DeliveryWorker._under_parent); the parent and root found here serve if it did not."""
         if alert.msg_type is MsgType.ALERT or alert.supersedes is None:
             return "", "", ""
-        in_flight = await self.store.deliveries(alert_id=alert.supersedes, state=DeliveryState.SENDING, limit=50)
-        after = next((row.key for row in in_flight if row.channel == channel), "")
+        in_flight = await self._delivery(alert.supersedes, channel, DeliveryState.SENDING)
+        after = in_flight.key if in_flight is not None else ""
         parent = root = ""
         ancestor: int | None = alert.supersedes
         seen: set[int] = set()
@@ -152,7 +152,12 @@ class Fanout:
         return parent, root, after
 
     async def _posted(self, alert_id: int, channel: str) -> str:
-        for row in await self.store.deliveries(alert_id=alert_id, state=DeliveryState.SENT, limit=50):
-            if row.channel == channel and row.provider_id:
-                return str(row.provider_id)
-        return ""
+        sent = await self._delivery(alert_id, channel, DeliveryState.SENT)
+        return str(sent.provider_id) if sent is not None else ""
+
+    async def _delivery(self, alert_id: int, channel: str, state: DeliveryState) -> Delivery | None:
+        """A delivery of the alert on the channel in that state (a sent one with its provider's id)."""
+        for row in await self.store.deliveries(alert_id=alert_id, state=state, limit=50):
+            if row.channel == channel and (row.provider_id or state is not DeliveryState.SENT):
+                return row
+        return None
